@@ -1,0 +1,54 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "capstan",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "capstan", targets: ["capstan"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.1.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.0.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLibSSH2",
+            pkgConfig: "libssh2",
+            providers: [.apt(["libssh2-1-dev"])]
+        ),
+        .target(name: "Inventory", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .target(name: "Hosts", dependencies: [.product(name: "Logging", package: "swift-log")]),
+        .target(name: "SSH", dependencies: ["CLibSSH2", "Hosts", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "PKI", dependencies: [
+            "Inventory",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+        ]),
+        .target(name: "Templates", dependencies: [.product(name: "Mustache", package: "swift-mustache")]),
+        .target(name: "Planner", dependencies: ["Inventory", "Hosts"]),
+        .target(name: "Workflows", dependencies: [
+            "Inventory", "PKI", "Hosts", "Templates", "Planner",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "Lab", dependencies: ["Hosts", "Inventory"]),
+        .executableTarget(name: "capstan", dependencies: [
+            "Inventory", "PKI", "Hosts", "SSH", "Templates", "Planner", "Workflows", "Lab",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        .testTarget(name: "InventoryTests", dependencies: ["Inventory"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "HostsTests", dependencies: ["Hosts"]),
+        .testTarget(name: "SSHTests", dependencies: ["SSH", "Hosts"]),
+        .testTarget(name: "CLITests", dependencies: ["capstan"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

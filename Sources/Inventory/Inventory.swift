@@ -1,0 +1,398 @@
+/// The declared cluster: what `capstan` reads from an inventory file (`capstan.dev/v1alpha1`, kind `Cluster`).
+///
+/// This is pure data. Parsing with file:line:col diagnostics lives in `InventoryLoader`;
+/// every optional field carries its default here so a loaded inventory is always complete.
+public struct Inventory: Sendable, Equatable {
+    public static let apiVersion = "capstan.dev/v1alpha1"
+    public static let kind = "Cluster"
+
+    public var name: String
+    public var kubernetesVersion: SemanticVersion
+    public var controlPlane: ControlPlaneSpec
+    public var network: NetworkSpec
+    public var etcd: EtcdSpec
+    public var pki: PKISpec
+    public var ssh: SSHSpec
+    public var artifacts: ArtifactSpec
+    public var upgrade: UpgradeSpec
+    public var hosts: [HostSpec]
+    /// Path of the file this inventory was read from; relative paths inside it resolve against its directory.
+    public var sourcePath: String?
+
+    public init(
+        name: String,
+        kubernetesVersion: SemanticVersion,
+        controlPlane: ControlPlaneSpec = ControlPlaneSpec(),
+        network: NetworkSpec = NetworkSpec(),
+        etcd: EtcdSpec = EtcdSpec(),
+        pki: PKISpec = PKISpec(),
+        ssh: SSHSpec = SSHSpec(),
+        artifacts: ArtifactSpec = ArtifactSpec(),
+        upgrade: UpgradeSpec = UpgradeSpec(),
+        hosts: [HostSpec] = [],
+        sourcePath: String? = nil
+    ) {
+        self.name = name
+        self.kubernetesVersion = kubernetesVersion
+        self.controlPlane = controlPlane
+        self.network = network
+        self.etcd = etcd
+        self.pki = pki
+        self.ssh = ssh
+        self.artifacts = artifacts
+        self.upgrade = upgrade
+        self.hosts = hosts
+        self.sourcePath = sourcePath
+    }
+
+    public func hosts(withRole role: Role) -> [HostSpec] { hosts.filter { $0.roles.contains(role) } }
+    public var controlPlaneHosts: [HostSpec] { hosts(withRole: .controlPlane) }
+    public var etcdHosts: [HostSpec] { hosts(withRole: .etcd) }
+    public var workerHosts: [HostSpec] { hosts(withRole: .worker) }
+    public var isSelfManaged: Bool { controlPlane.mode == .selfManaged }
+
+    /// The SSH settings that apply to `host`: the cluster defaults overlaid with the host's overrides.
+    public func effectiveSSH(for host: HostSpec) -> SSHSpec { ssh.overlaid(with: host.ssh) }
+}
+
+public enum Role: String, Sendable, Equatable, Hashable, CaseIterable, Codable {
+    case controlPlane = "control-plane"
+    case etcd
+    case worker
+}
+
+public enum ControlPlaneMode: String, Sendable, Equatable, CaseIterable, Codable {
+    case selfManaged = "self-managed"
+    case managed
+}
+
+public enum ManagedProvider: String, Sendable, Equatable, CaseIterable, Codable {
+    case eks, gke, aks, other
+}
+
+public struct ControlPlaneSpec: Sendable, Equatable {
+    public var mode: ControlPlaneMode
+    /// `host:port` of the API (VIP or load balancer). Nil means the first control-plane host's address, port 6443.
+    public var endpoint: String?
+    /// Extra subject alternative names for the API server certificate.
+    public var extraSANs: [String]
+    /// Only for `mode: managed`.
+    public var managed: ManagedSpec?
+
+    public init(mode: ControlPlaneMode = .selfManaged, endpoint: String? = nil, extraSANs: [String] = [], managed: ManagedSpec? = nil) {
+        self.mode = mode
+        self.endpoint = endpoint
+        self.extraSANs = extraSANs
+        self.managed = managed
+    }
+}
+
+public struct ManagedSpec: Sendable, Equatable {
+    public var provider: ManagedProvider
+    /// `https://…` API endpoint of the provider's control plane.
+    public var apiEndpoint: String
+    /// PEM file with the provider's cluster CA.
+    public var caFile: String
+    /// Reference to join credentials: a bootstrap token file or a kubeconfig file.
+    public var joinCredentials: JoinCredentials
+
+    public init(provider: ManagedProvider, apiEndpoint: String, caFile: String, joinCredentials: JoinCredentials) {
+        self.provider = provider
+        self.apiEndpoint = apiEndpoint
+        self.caFile = caFile
+        self.joinCredentials = joinCredentials
+    }
+}
+
+public enum JoinCredentials: Sendable, Equatable {
+    /// A file holding a bootstrap token (`abcdef.0123456789abcdef`).
+    case bootstrapTokenFile(String)
+    /// A kubeconfig file with credentials allowed to create node client certificates.
+    case kubeconfigFile(String)
+}
+
+public struct NetworkSpec: Sendable, Equatable {
+    public var serviceCIDR: CIDR
+    public var podCIDR: CIDR
+    public var clusterDomain: String
+
+    public static let defaultServiceCIDR = CIDR(address: IPv4Address(octets: (10, 96, 0, 0)), prefix: 12)
+    public static let defaultPodCIDR = CIDR(address: IPv4Address(octets: (10, 244, 0, 0)), prefix: 16)
+
+    public init(serviceCIDR: CIDR = NetworkSpec.defaultServiceCIDR, podCIDR: CIDR = NetworkSpec.defaultPodCIDR, clusterDomain: String = "cluster.local") {
+        self.serviceCIDR = serviceCIDR
+        self.podCIDR = podCIDR
+        self.clusterDomain = clusterDomain
+    }
+}
+
+public enum EtcdTopology: String, Sendable, Equatable, CaseIterable, Codable {
+    /// etcd members run on the control-plane hosts.
+    case stacked
+    /// etcd members run on dedicated hosts with the `etcd` role.
+    case external
+}
+
+public struct EtcdSpec: Sendable, Equatable {
+    public var version: SemanticVersion?
+    public var topology: EtcdTopology
+    public var dataDir: String
+    public var backup: BackupPolicy?
+
+    public init(version: SemanticVersion? = nil, topology: EtcdTopology = .stacked, dataDir: String = "/var/lib/etcd", backup: BackupPolicy? = nil) {
+        self.version = version
+        self.topology = topology
+        self.dataDir = dataDir
+        self.backup = backup
+    }
+}
+
+public struct BackupPolicy: Sendable, Equatable {
+    /// systemd `OnCalendar=` expression, e.g. `*-*-* 02:00:00` or `hourly`.
+    public var schedule: String
+    /// systemd `RandomizedDelaySec=`.
+    public var randomizedDelay: TimeSpan
+    /// Keep the newest `keep` snapshots (node-local and in the store).
+    public var keep: Int
+    /// Also drop snapshots older than this, if set (the newest is always kept).
+    public var maxAge: TimeSpan?
+    public var destination: BackupDestination
+    /// 32-byte key file for AES-256-GCM. Required unless `unencrypted` is true.
+    public var encryptionKeyFile: String?
+    /// Explicit opt-out of encryption at rest.
+    public var unencrypted: Bool
+    /// Also store the PKI state (encrypted) in each backup bundle.
+    public var includePKI: Bool
+
+    public init(
+        schedule: String = "*-*-* 02:00:00",
+        randomizedDelay: TimeSpan = TimeSpan(seconds: 600),
+        keep: Int = 7,
+        maxAge: TimeSpan? = nil,
+        destination: BackupDestination = .local(path: nil),
+        encryptionKeyFile: String? = nil,
+        unencrypted: Bool = false,
+        includePKI: Bool = true
+    ) {
+        self.schedule = schedule
+        self.randomizedDelay = randomizedDelay
+        self.keep = keep
+        self.maxAge = maxAge
+        self.destination = destination
+        self.encryptionKeyFile = encryptionKeyFile
+        self.unencrypted = unencrypted
+        self.includePKI = includePKI
+    }
+}
+
+public enum BackupDestination: Sendable, Equatable {
+    /// A local directory; nil means `<state dir>/backups`.
+    case local(path: String?)
+    /// A directory on a backup host reached over SSH/SFTP with the cluster's SSH settings.
+    case sftp(host: String, port: Int, user: String?, path: String)
+}
+
+public enum KeyAlgorithm: String, Sendable, Equatable, CaseIterable, Codable {
+    case ecdsaP256 = "ecdsa-p256"
+    case rsa2048 = "rsa-2048"
+    case rsa3072 = "rsa-3072"
+    case rsa4096 = "rsa-4096"
+}
+
+public struct PKISpec: Sendable, Equatable {
+    public var keyAlgorithm: KeyAlgorithm
+    public var caValidity: TimeSpan
+    public var leafValidity: TimeSpan
+    /// User-supplied cluster CA (or intermediate). Key may be absent: then Capstan writes CSRs for the leaves.
+    public var externalCA: ExternalCA?
+
+    public init(keyAlgorithm: KeyAlgorithm = .ecdsaP256, caValidity: TimeSpan = .days(3650), leafValidity: TimeSpan = .days(365), externalCA: ExternalCA? = nil) {
+        self.keyAlgorithm = keyAlgorithm
+        self.caValidity = caValidity
+        self.leafValidity = leafValidity
+        self.externalCA = externalCA
+    }
+}
+
+public struct ExternalCA: Sendable, Equatable {
+    public var certFile: String
+    public var keyFile: String?
+
+    public init(certFile: String, keyFile: String? = nil) {
+        self.certFile = certFile
+        self.keyFile = keyFile
+    }
+}
+
+public enum KnownHostsPolicy: String, Sendable, Equatable, CaseIterable, Codable {
+    /// Unknown or changed host keys are refused.
+    case strict
+    /// Unknown host keys are appended to known_hosts; changed keys are refused.
+    case acceptNew = "accept-new"
+}
+
+public enum SSHTransportKind: String, Sendable, Equatable, CaseIterable, Codable {
+    /// In-process libssh2 (default).
+    case libssh2
+    /// The system OpenSSH client with ControlMaster multiplexing.
+    case openssh
+}
+
+/// SSH settings. At cluster level every field has a value after loading; at host level only overrides are set.
+public struct SSHSpec: Sendable, Equatable {
+    public var user: String?
+    public var port: Int?
+    public var identityFile: String?
+    public var useAgent: Bool?
+    /// Password authentication, only when asked for: the name of an environment variable holding the password.
+    public var passwordEnv: String?
+    /// Run privileged commands through sudo (for non-root users).
+    public var become: Bool?
+    public var bastion: BastionSpec?
+    public var knownHostsFile: String?
+    public var knownHostsPolicy: KnownHostsPolicy?
+    public var transport: SSHTransportKind?
+    public var connectTimeout: TimeSpan?
+
+    public static let clusterDefaults = SSHSpec(
+        user: "root", port: 22, identityFile: nil, useAgent: true, passwordEnv: nil, become: false,
+        bastion: nil, knownHostsFile: "~/.ssh/known_hosts", knownHostsPolicy: .strict, transport: .libssh2,
+        connectTimeout: TimeSpan(seconds: 10)
+    )
+
+    public init(
+        user: String? = nil, port: Int? = nil, identityFile: String? = nil, useAgent: Bool? = nil,
+        passwordEnv: String? = nil, become: Bool? = nil, bastion: BastionSpec? = nil,
+        knownHostsFile: String? = nil, knownHostsPolicy: KnownHostsPolicy? = nil,
+        transport: SSHTransportKind? = nil, connectTimeout: TimeSpan? = nil
+    ) {
+        self.user = user
+        self.port = port
+        self.identityFile = identityFile
+        self.useAgent = useAgent
+        self.passwordEnv = passwordEnv
+        self.become = become
+        self.bastion = bastion
+        self.knownHostsFile = knownHostsFile
+        self.knownHostsPolicy = knownHostsPolicy
+        self.transport = transport
+        self.connectTimeout = connectTimeout
+    }
+
+    /// Fields set in `other` win.
+    public func overlaid(with other: SSHSpec?) -> SSHSpec {
+        guard let other else { return self }
+        return SSHSpec(
+            user: other.user ?? user, port: other.port ?? port, identityFile: other.identityFile ?? identityFile,
+            useAgent: other.useAgent ?? useAgent, passwordEnv: other.passwordEnv ?? passwordEnv,
+            become: other.become ?? become, bastion: other.bastion ?? bastion,
+            knownHostsFile: other.knownHostsFile ?? knownHostsFile,
+            knownHostsPolicy: other.knownHostsPolicy ?? knownHostsPolicy,
+            transport: other.transport ?? transport, connectTimeout: other.connectTimeout ?? connectTimeout
+        )
+    }
+}
+
+public struct BastionSpec: Sendable, Equatable {
+    public var address: String
+    public var port: Int
+    public var user: String?
+    public var identityFile: String?
+
+    public init(address: String, port: Int = 22, user: String? = nil, identityFile: String? = nil) {
+        self.address = address
+        self.port = port
+        self.user = user
+        self.identityFile = identityFile
+    }
+}
+
+public enum ArtifactSource: String, Sendable, Equatable, CaseIterable, Codable {
+    /// Upstream release URLs (github.com / dl.k8s.io layouts), checksums verified.
+    case upstream
+    /// A mirror with the upstream layout under `url`.
+    case mirror
+    /// A local directory with the upstream layout (air-gapped / lab).
+    case local
+}
+
+public struct ArtifactSpec: Sendable, Equatable {
+    public var source: ArtifactSource
+    public var url: String?
+    public var directory: String?
+    /// Local download cache; nil means `~/.cache/capstan/artifacts`.
+    public var cacheDirectory: String?
+
+    public init(source: ArtifactSource = .upstream, url: String? = nil, directory: String? = nil, cacheDirectory: String? = nil) {
+        self.source = source
+        self.url = url
+        self.directory = directory
+        self.cacheDirectory = cacheDirectory
+    }
+}
+
+public struct UpgradeSpec: Sendable, Equatable {
+    /// Workers upgraded at once: an absolute count or a percentage (default 10%, at least 1).
+    public var maxUnavailable: MaxUnavailable
+    public var drainTimeout: TimeSpan
+
+    public init(maxUnavailable: MaxUnavailable = .percent(10), drainTimeout: TimeSpan = TimeSpan(seconds: 300)) {
+        self.maxUnavailable = maxUnavailable
+        self.drainTimeout = drainTimeout
+    }
+}
+
+public enum MaxUnavailable: Sendable, Equatable {
+    case count(Int)
+    case percent(Int)
+
+    /// Batch size for `workers` nodes: never below 1.
+    public func batchSize(workers: Int) -> Int {
+        switch self {
+        case .count(let n): return max(1, n)
+        case .percent(let p): return max(1, workers * p / 100)
+        }
+    }
+}
+
+public struct Taint: Sendable, Equatable, Hashable {
+    public enum Effect: String, Sendable, Equatable, Hashable, CaseIterable, Codable {
+        case noSchedule = "NoSchedule"
+        case preferNoSchedule = "PreferNoSchedule"
+        case noExecute = "NoExecute"
+    }
+    public var key: String
+    public var value: String?
+    public var effect: Effect
+
+    public init(key: String, value: String? = nil, effect: Effect) {
+        self.key = key
+        self.value = value
+        self.effect = effect
+    }
+}
+
+public struct HostSpec: Sendable, Equatable {
+    public var name: String
+    /// Address Capstan connects to over SSH (IP or DNS name).
+    public var address: String
+    /// Address cluster traffic uses (etcd peers, API server advertise); nil means `address`.
+    public var internalAddress: String?
+    public var roles: Set<Role>
+    public var ssh: SSHSpec?
+    public var labels: [String: String]
+    public var taints: [Taint]
+
+    public init(name: String, address: String, internalAddress: String? = nil, roles: Set<Role>, ssh: SSHSpec? = nil, labels: [String: String] = [:], taints: [Taint] = []) {
+        self.name = name
+        self.address = address
+        self.internalAddress = internalAddress
+        self.roles = roles
+        self.ssh = ssh
+        self.labels = labels
+        self.taints = taints
+    }
+
+    public var clusterAddress: String { internalAddress ?? address }
+    public func has(_ role: Role) -> Bool { roles.contains(role) }
+}

@@ -1,0 +1,2 @@
+/// The cluster PKI: certificate catalog, CA load-or-create, issuing and renewal, kubeconfigs.
+public enum PKI {}

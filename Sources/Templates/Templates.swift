@@ -1,0 +1,2 @@
+/// Renders templates from `templates/` with typed contexts.
+public enum Templates {}

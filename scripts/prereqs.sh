@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what Capstan's build and tests need on a Debian bookworm machine (run as root).
+# Idempotent and quick when everything is present.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+
+# systemd-container must match the machine's own systemd exactly, or apt would upgrade systemd itself.
+sysver=$(dpkg-query -W -f='${Version}' libsystemd-shared 2>/dev/null || true)
+pkgs=(libssh2-1-dev openssh-client openssh-server openssl iproute2 debootstrap zstd etcd-client pssh)
+[ -n "$sysver" ] && pkgs+=("systemd-container=$sysver")
+
+missing=()
+for p in "${pkgs[@]}"; do
+  name=${p%%=*}
+  dpkg-query -W -f='${Status}' "$name" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "prereqs: installing ${missing[*]}"
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The Debian openssh-server package starts and enables a machine-wide sshd; tests start their own.
+if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then systemctl disable --now ssh >/dev/null 2>&1 || true; fi
+echo "prereqs: ok"
