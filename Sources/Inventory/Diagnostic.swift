@@ -1,0 +1,45 @@
+/// One problem found in an inventory, at a place in its file.
+public struct Diagnostic: Sendable, Equatable, Hashable, Codable, CustomStringConvertible {
+    public enum Severity: String, Sendable, Equatable, Hashable, Codable {
+        case error, warning
+    }
+
+    public var file: String
+    /// 1-based; 0 when the problem is not tied to a place (e.g. an unreadable file).
+    public var line: Int
+    public var column: Int
+    public var severity: Severity
+    public var message: String
+
+    public init(file: String, line: Int, column: Int, severity: Severity, message: String) {
+        self.file = file
+        self.line = line
+        self.column = column
+        self.severity = severity
+        self.message = message
+    }
+
+    /// `FILE:LINE:COL: error: message`, the form compilers use, so editors can jump to it.
+    public var description: String { "\(file):\(line):\(column): \(severity.rawValue): \(message)" }
+}
+
+/// The result of reading an inventory: the model when there were no errors, and every diagnostic found.
+public struct LoadResult: Sendable {
+    public var inventory: Inventory?
+    public var diagnostics: [Diagnostic]
+
+    public init(inventory: Inventory?, diagnostics: [Diagnostic]) {
+        self.inventory = inventory
+        self.diagnostics = diagnostics
+    }
+
+    public var errors: [Diagnostic] { diagnostics.filter { $0.severity == .error } }
+    public var warnings: [Diagnostic] { diagnostics.filter { $0.severity == .warning } }
+}
+
+/// Thrown by `InventoryLoader.loadOrThrow` when an inventory has errors; carries all of them.
+public struct InventoryError: Error, Sendable, CustomStringConvertible {
+    public var diagnostics: [Diagnostic]
+    public init(diagnostics: [Diagnostic]) { self.diagnostics = diagnostics }
+    public var description: String { diagnostics.map(\.description).joined(separator: "\n") }
+}
