@@ -14,6 +14,12 @@ struct OutputOption: ParsableArguments {
     var output: OutputFormat = .text
 }
 
+/// For commands that only read the inventory: lets it be checked on a machine without its key files.
+struct FileCheckOption: ParsableArguments {
+    @Flag(name: .customLong("no-file-checks"), help: "Do not check that files the inventory names (keys, CA files, tokens) are readable here.")
+    var noFileChecks = false
+}
+
 /// Thrown by commands whose workflow has not been built yet: says so plainly and exits non-zero.
 struct NotImplemented: Error, CustomStringConvertible {
     var command: String

@@ -1,0 +1,508 @@
+import Foundation
+import Yams
+
+/// Turns the YAML tree into an `Inventory`, applying every default, then runs the cross-field
+/// checks in `InventoryParser+Validation.swift`. Every problem goes to the reader as a diagnostic;
+/// parsing goes on after a problem so that one run reports them all.
+final class InventoryParser {
+    let r: YAMLReader
+    let sourcePath: String
+    let checkFiles: Bool
+
+    /// Which sections the file wrote explicitly (for "this section does nothing in managed mode").
+    var explicitSections: Set<String> = []
+    /// Local files named by the inventory: path in the model, resolved path, where it was written.
+    var files: [(path: String, resolved: String)] = []
+    /// `spec.hosts[i]` of each parsed host (hosts with errors in name or address are left out of the model).
+    var hostPaths: [String] = []
+    /// Some host could not be read: role counts would be wrong, so the topology checks stay quiet.
+    var incompleteHosts = false
+
+    init(reader: YAMLReader, sourcePath: String, checkFiles: Bool) {
+        self.r = reader
+        self.sourcePath = sourcePath
+        self.checkFiles = checkFiles
+    }
+
+    static let rootKeys = ["apiVersion", "kind", "metadata", "spec"]
+    static let specKeys = ["kubernetesVersion", "controlPlane", "network", "etcd", "pki", "ssh", "artifacts", "upgrade", "hosts"]
+    static let sshKeys = ["user", "port", "identityFile", "agent", "passwordEnv", "become", "bastion", "knownHosts", "transport", "connectTimeout"]
+    static let hostKeys = ["name", "address", "internalAddress", "roles", "ssh", "labels", "taints"]
+
+    func parse(_ root: Node) -> Inventory? {
+        guard let top = r.mapping(root, path: "", allowed: Self.rootKeys) else { return nil }
+        r.requireKeys(top, Self.rootKeys)
+        if let api = r.string(top, "apiVersion"), api != Inventory.apiVersion {
+            r.invalid(top, "apiVersion", "apiVersion: unsupported '\(api)' (this capstan reads \(Inventory.apiVersion))")
+        }
+        if let kind = r.string(top, "kind"), kind != Inventory.kind {
+            var message = "kind: unsupported '\(kind)' (expected \(Inventory.kind))"
+            if let guess = Spelling.suggestion(for: kind, among: [Inventory.kind]) { message = "kind: unsupported '\(kind)'; did you mean '\(guess)'?" }
+            r.invalid(top, "kind", message)
+        }
+        var name: String?
+        if let metaNode = top.value("metadata"), let meta = r.mapping(metaNode, path: "metadata", allowed: ["name"]) {
+            r.requireKeys(meta, ["name"])
+            if let n = r.nonEmptyString(meta, "name") {
+                if Syntax.isDNSLabel(n) {
+                    name = n
+                } else {
+                    r.invalid(meta, "name", "metadata.name: '\(n)' is not a valid cluster name (1-63 lowercase letters, digits and '-', starting and ending with a letter or digit)")
+                }
+            }
+        }
+        guard let specNode = top.value("spec"), let spec = r.mapping(specNode, path: "spec", allowed: Self.specKeys) else { return nil }
+        r.requireKeys(spec, ["kubernetesVersion", "hosts"])
+        for key in Self.specKeys where spec.has(key) { explicitSections.insert(key) }
+
+        let kubernetesVersion = r.version(spec, "kubernetesVersion")
+        let controlPlane = spec.value("controlPlane").flatMap { parseControlPlane($0) } ?? ControlPlaneSpec()
+        let network = spec.value("network").flatMap { parseNetwork($0) } ?? NetworkSpec()
+        var etcd = spec.value("etcd").flatMap { parseEtcd($0) } ?? EtcdSpec()
+        let pki = spec.value("pki").flatMap { parsePKI($0) } ?? PKISpec()
+        let ssh = SSHSpec.clusterDefaults.overlaid(with: spec.value("ssh").flatMap { parseSSH($0, path: "spec.ssh") })
+        let artifacts = spec.value("artifacts").flatMap { parseArtifacts($0) } ?? ArtifactSpec()
+        let upgrade = spec.value("upgrade").flatMap { parseUpgrade($0) } ?? UpgradeSpec()
+        var hosts: [HostSpec] = []
+        if let hostsNode = spec.value("hosts"), let items = r.sequence(hostsNode, path: "spec.hosts") {
+            r.record("spec.hosts", hostsNode)
+            if items.isEmpty { r.error(hostsNode.position, "spec.hosts: the list is empty; a cluster needs at least one host") }
+            for (i, item) in items.enumerated() {
+                if let h = parseHost(item, path: "spec.hosts[\(i)]") {
+                    hosts.append(h)
+                    hostPaths.append("spec.hosts[\(i)]")
+                }
+            }
+        }
+        if etcd.version == nil, let k = kubernetesVersion, let paired = SupportedVersions.etcd(for: k) {
+            etcd.version = paired
+        }
+
+        var inventory = Inventory(
+            name: name ?? "",
+            kubernetesVersion: kubernetesVersion ?? SemanticVersion(0, 0, 0),
+            controlPlane: controlPlane, network: network, etcd: etcd, pki: pki, ssh: ssh,
+            artifacts: artifacts, upgrade: upgrade, hosts: hosts, sourcePath: sourcePath
+        )
+        validate(inventory, kubernetesVersionKnown: kubernetesVersion != nil)
+        resolvePaths(&inventory)
+        if checkFiles { checkReadable() }
+        return inventory
+    }
+
+    // MARK: sections
+
+    func parseControlPlane(_ node: Node) -> ControlPlaneSpec? {
+        guard let m = r.mapping(node, path: "spec.controlPlane", allowed: ["mode", "endpoint", "extraSANs", "managed"]) else { return nil }
+        var cp = ControlPlaneSpec()
+        if let mode = r.enumValue(m, "mode", ControlPlaneMode.self, what: "control plane mode") { cp.mode = mode }
+        if let endpoint = r.nonEmptyString(m, "endpoint") {
+            if let (host, port) = Syntax.splitEndpoint(endpoint), Syntax.isAddress(host), port.map({ (1...65535).contains($0) }) ?? true {
+                cp.endpoint = endpoint
+            } else {
+                r.invalid(m, "endpoint", "spec.controlPlane.endpoint: '\(endpoint)' is not HOST or HOST:PORT (an address or DNS name, port 1-65535), e.g. 10.0.0.10:6443")
+            }
+        }
+        if let sans = r.stringList(m, "extraSANs") {
+            for (i, (san, node)) in sans.enumerated() where !Syntax.isAddress(san) && !(san.hasPrefix("*.") && Syntax.isHostName(String(san.dropFirst(2)))) {
+                r.error(node.position, "spec.controlPlane.extraSANs[\(i)]: '\(san)' is not an IP address or DNS name")
+            }
+            cp.extraSANs = sans.map(\.0)
+        }
+        if let managedNode = m.value("managed") { cp.managed = parseManaged(managedNode) }
+        return cp
+    }
+
+    func parseManaged(_ node: Node) -> ManagedSpec? {
+        let path = "spec.controlPlane.managed"
+        guard let m = r.mapping(node, path: path, allowed: ["provider", "apiEndpoint", "caFile", "joinCredentials"]) else { return nil }
+        r.requireKeys(m, ["provider", "apiEndpoint", "caFile", "joinCredentials"])
+        let provider = r.enumValue(m, "provider", ManagedProvider.self, what: "provider")
+        var api = r.nonEmptyString(m, "apiEndpoint")
+        if let a = api {
+            let rest = a.hasPrefix("https://") ? String(a.dropFirst(8)) : nil
+            let hostPort = rest.map { String($0.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)[0]) }
+            if hostPort.flatMap({ Syntax.splitEndpoint($0) }).map({ Syntax.isAddress($0.host) && ($0.port.map { (1...65535).contains($0) } ?? true) }) != true {
+                r.invalid(m, "apiEndpoint", "\(path).apiEndpoint: '\(a)' is not an https:// URL of the provider's API server")
+                api = nil
+            }
+        }
+        let caFile = file(m, "caFile")
+        var join: JoinCredentials?
+        if let jn = m.value("joinCredentials"), let j = r.mapping(jn, path: "\(path).joinCredentials", allowed: ["bootstrapTokenFile", "kubeconfigFile"]) {
+            let token = file(j, "bootstrapTokenFile"), kubeconfig = file(j, "kubeconfigFile")
+            switch (token, kubeconfig) {
+            case let (t?, nil): join = .bootstrapTokenFile(t)
+            case let (nil, k?): join = .kubeconfigFile(k)
+            case (nil, nil):
+                if !r.invalidPaths.contains("\(path).joinCredentials.bootstrapTokenFile") && !r.invalidPaths.contains("\(path).joinCredentials.kubeconfigFile") {
+                    r.error(j.position ?? jn.position, "\(path).joinCredentials: set one of bootstrapTokenFile or kubeconfigFile")
+                }
+            case (_?, _?):
+                r.error(j.keyNode("kubeconfigFile")?.position, "\(path).joinCredentials: set only one of bootstrapTokenFile or kubeconfigFile")
+            }
+        }
+        guard let provider, let api, let caFile, let join else { return nil }
+        return ManagedSpec(provider: provider, apiEndpoint: api, caFile: caFile, joinCredentials: join)
+    }
+
+    func parseNetwork(_ node: Node) -> NetworkSpec? {
+        guard let m = r.mapping(node, path: "spec.network", allowed: ["serviceCIDR", "podCIDR", "clusterDomain"]) else { return nil }
+        var n = NetworkSpec()
+        if let c = cidr(m, "serviceCIDR") { n.serviceCIDR = c }
+        if let c = cidr(m, "podCIDR") { n.podCIDR = c }
+        if let d = r.nonEmptyString(m, "clusterDomain") {
+            if Syntax.isDNSSubdomain(d) { n.clusterDomain = d } else {
+                r.invalid(m, "clusterDomain", "spec.network.clusterDomain: '\(d)' is not a lowercase DNS domain (e.g. cluster.local)")
+            }
+        }
+        return n
+    }
+
+    private func cidr(_ m: MappingView, _ key: String) -> CIDR? {
+        guard let text = r.nonEmptyString(m, key) else { return nil }
+        guard let c = CIDR(parsing: text) else {
+            r.invalid(m, key, "\(m.child(key)): '\(text)' is not an IPv4 CIDR (e.g. 10.96.0.0/12)")
+            return nil
+        }
+        guard c.isCanonical else {
+            r.invalid(m, key, "\(m.child(key)): '\(text)' has host bits set; did you mean '\(c.network)/\(c.prefix)'?")
+            return nil
+        }
+        return c
+    }
+
+    func parseEtcd(_ node: Node) -> EtcdSpec? {
+        guard let m = r.mapping(node, path: "spec.etcd", allowed: ["version", "topology", "dataDir", "backup"]) else { return nil }
+        var e = EtcdSpec()
+        e.version = r.version(m, "version")
+        if let t = r.enumValue(m, "topology", EtcdTopology.self, what: "etcd topology") { e.topology = t }
+        if let d = r.nonEmptyString(m, "dataDir") {
+            if d.hasPrefix("/") { e.dataDir = d } else {
+                r.invalid(m, "dataDir", "spec.etcd.dataDir: '\(d)' must be an absolute path on the etcd hosts")
+            }
+        }
+        if let b = m.value("backup") { e.backup = parseBackup(b) }
+        return e
+    }
+
+    func parseBackup(_ node: Node) -> BackupPolicy? {
+        let path = "spec.etcd.backup"
+        guard let m = r.mapping(node, path: path, allowed: ["schedule", "randomizedDelay", "keep", "maxAge", "destination", "encryptionKeyFile", "unencrypted", "includePKI"]) else { return nil }
+        var b = BackupPolicy()
+        if let s = r.nonEmptyString(m, "schedule") {
+            if OnCalendar.isPlausible(s) { b.schedule = s } else {
+                r.invalid(m, "schedule", "\(path).schedule: '\(s)' is not a systemd OnCalendar expression (e.g. '*-*-* 02:00:00', 'daily' or 'Mon..Fri 01:30'; check with systemd-analyze calendar)")
+            }
+        }
+        if let d = r.timeSpan(m, "randomizedDelay") { b.randomizedDelay = d }
+        if let k = r.int(m, "keep") {
+            if k >= 1 { b.keep = k } else { r.invalid(m, "keep", "\(path).keep: must be at least 1 (found \(k))") }
+        }
+        if let a = r.timeSpan(m, "maxAge") {
+            if a.seconds > 0 { b.maxAge = a } else { r.invalid(m, "maxAge", "\(path).maxAge: must be longer than 0s") }
+        }
+        if let d = m.value("destination"), let dest = parseDestination(d) { b.destination = dest }
+        b.encryptionKeyFile = file(m, "encryptionKeyFile")
+        if let u = r.bool(m, "unencrypted") { b.unencrypted = u }
+        if let p = r.bool(m, "includePKI") { b.includePKI = p }
+        if b.encryptionKeyFile == nil, !b.unencrypted, !r.invalidPaths.contains("\(path).encryptionKeyFile"), !r.invalidPaths.contains("\(path).unencrypted") {
+            r.error(m.position, "\(path): backups need encryptionKeyFile (a 32-byte key; `head -c 32 /dev/urandom > backup.key`), or `unencrypted: true` to store snapshots in clear text")
+        }
+        if b.encryptionKeyFile != nil, b.unencrypted {
+            r.error(at: "\(path).unencrypted", "\(path).unencrypted: true contradicts encryptionKeyFile; remove one of them")
+        } else if b.unencrypted, b.includePKI {
+            r.warning(at: "\(path).unencrypted", "\(path): unencrypted backups with includePKI store the cluster's CA private keys in clear text; set includePKI: false or add an encryptionKeyFile")
+        }
+        return b
+    }
+
+    func parseDestination(_ node: Node) -> BackupDestination? {
+        let path = "spec.etcd.backup.destination"
+        guard let m = r.mapping(node, path: path, allowed: ["local", "sftp"]) else { return nil }
+        let hasLocal = m.entries.contains { $0.key == "local" }, hasSFTP = m.entries.contains { $0.key == "sftp" }
+        if hasLocal == hasSFTP {
+            r.error(m.position ?? node.position, "\(path): set exactly one of local or sftp")
+            return nil
+        }
+        if hasLocal {
+            guard let l = m.value("local") else { return .local(path: nil) }
+            guard let lm = r.mapping(l, path: "\(path).local", allowed: ["path"]) else { return nil }
+            return .local(path: file(lm, "path", isDirectory: true))
+        }
+        guard let s = m.value("sftp"), let sm = r.mapping(s, path: "\(path).sftp", allowed: ["host", "port", "user", "path"]) else {
+            r.error(m.keyNode("sftp")?.position, "\(path).sftp: needs host and path")
+            return nil
+        }
+        r.requireKeys(sm, ["host", "path"])
+        var host = r.nonEmptyString(sm, "host")
+        if let h = host, !Syntax.isAddress(h) {
+            r.invalid(sm, "host", "\(path).sftp.host: '\(h)' is not an IP address or DNS name")
+            host = nil
+        }
+        let port = r.port(sm, "port") ?? 22
+        let user = r.nonEmptyString(sm, "user")
+        var remote = r.nonEmptyString(sm, "path")
+        if let p = remote, !p.hasPrefix("/") {
+            r.invalid(sm, "path", "\(path).sftp.path: '\(p)' must be an absolute path on the backup host")
+            remote = nil
+        }
+        guard let host, let remote else { return nil }
+        return .sftp(host: host, port: port, user: user, path: remote)
+    }
+
+    func parsePKI(_ node: Node) -> PKISpec? {
+        guard let m = r.mapping(node, path: "spec.pki", allowed: ["keyAlgorithm", "caValidity", "leafValidity", "externalCA"]) else { return nil }
+        var p = PKISpec()
+        if let a = r.enumValue(m, "keyAlgorithm", KeyAlgorithm.self, what: "key algorithm") { p.keyAlgorithm = a }
+        for key in ["caValidity", "leafValidity"] {
+            guard let v = r.timeSpan(m, key) else { continue }
+            if v < .hours(1) {
+                r.invalid(m, key, "spec.pki.\(key): \(v) is too short (at least 1h)")
+            } else if key == "caValidity" { p.caValidity = v } else { p.leafValidity = v }
+        }
+        if p.leafValidity > p.caValidity, !r.invalidPaths.contains("spec.pki.leafValidity"), !r.invalidPaths.contains("spec.pki.caValidity") {
+            r.error(at: "spec.pki.leafValidity", "spec.pki.leafValidity: \(p.leafValidity) is longer than caValidity \(p.caValidity); a certificate cannot outlive its CA")
+        }
+        if let e = m.value("externalCA"), let em = r.mapping(e, path: "spec.pki.externalCA", allowed: ["certFile", "keyFile"]) {
+            r.requireKeys(em, ["certFile"])
+            if let cert = file(em, "certFile") { p.externalCA = ExternalCA(certFile: cert, keyFile: file(em, "keyFile")) }
+        }
+        return p
+    }
+
+    func parseSSH(_ node: Node, path: String) -> SSHSpec? {
+        guard let m = r.mapping(node, path: path, allowed: Self.sshKeys) else { return nil }
+        var s = SSHSpec()
+        s.user = r.nonEmptyString(m, "user")
+        s.port = r.port(m, "port")
+        s.identityFile = file(m, "identityFile")
+        s.useAgent = r.bool(m, "agent")
+        if let env = r.nonEmptyString(m, "passwordEnv") {
+            if Syntax.isEnvironmentName(env) { s.passwordEnv = env } else {
+                r.invalid(m, "passwordEnv", "\(path).passwordEnv: '\(env)' is not an environment variable name (the password itself never goes in the inventory)")
+            }
+        }
+        s.become = r.bool(m, "become")
+        if let b = m.value("bastion"), let bm = r.mapping(b, path: "\(path).bastion", allowed: ["address", "port", "user", "identityFile"]) {
+            r.requireKeys(bm, ["address"])
+            var address = r.nonEmptyString(bm, "address")
+            if let a = address, !Syntax.isAddress(a) {
+                r.invalid(bm, "address", "\(path).bastion.address: '\(a)' is not an IP address or DNS name")
+                address = nil
+            }
+            let port = r.port(bm, "port") ?? 22
+            if let address {
+                s.bastion = BastionSpec(address: address, port: port, user: r.nonEmptyString(bm, "user"), identityFile: file(bm, "identityFile"))
+            }
+        }
+        if let k = m.value("knownHosts"), let km = r.mapping(k, path: "\(path).knownHosts", allowed: ["file", "policy"]) {
+            s.knownHostsFile = r.nonEmptyString(km, "file")
+            s.knownHostsPolicy = r.enumValue(km, "policy", KnownHostsPolicy.self, what: "known_hosts policy")
+        }
+        s.transport = r.enumValue(m, "transport", SSHTransportKind.self, what: "SSH transport")
+        if let t = r.timeSpan(m, "connectTimeout") {
+            if t.seconds > 0 { s.connectTimeout = t } else { r.invalid(m, "connectTimeout", "\(path).connectTimeout: must be longer than 0s") }
+        }
+        return s
+    }
+
+    func parseArtifacts(_ node: Node) -> ArtifactSpec? {
+        guard let m = r.mapping(node, path: "spec.artifacts", allowed: ["source", "url", "directory", "cacheDirectory"]) else { return nil }
+        var a = ArtifactSpec()
+        if let s = r.enumValue(m, "source", ArtifactSource.self, what: "artifact source") { a.source = s }
+        if let u = r.nonEmptyString(m, "url") {
+            if u.hasPrefix("https://") || u.hasPrefix("http://") { a.url = u } else {
+                r.invalid(m, "url", "spec.artifacts.url: '\(u)' is not an http(s):// URL")
+            }
+        }
+        a.directory = file(m, "directory", isDirectory: true)
+        a.cacheDirectory = r.nonEmptyString(m, "cacheDirectory")
+        if r.invalidPaths.contains("spec.artifacts.source") { return a }
+        switch a.source {
+        case .mirror where a.url == nil && !r.invalidPaths.contains("spec.artifacts.url"):
+            r.error(m.position, "spec.artifacts: source mirror needs url (the mirror's base URL with the upstream layout)")
+        case .local where a.directory == nil && !r.invalidPaths.contains("spec.artifacts.directory"):
+            r.error(m.position, "spec.artifacts: source local needs directory (a directory with the upstream layout; see `capstan artifacts`)")
+        case .upstream where a.url != nil, .local where a.url != nil:
+            r.warning(at: "spec.artifacts.url", "spec.artifacts.url: ignored with source \(a.source.rawValue) (url is for source: mirror)")
+        default: break
+        }
+        return a
+    }
+
+    func parseUpgrade(_ node: Node) -> UpgradeSpec? {
+        guard let m = r.mapping(node, path: "spec.upgrade", allowed: ["maxUnavailable", "drainTimeout"]) else { return nil }
+        var u = UpgradeSpec()
+        if let text = r.string(m, "maxUnavailable") {
+            if text.hasSuffix("%"), let p = Int(text.dropLast()), (1...100).contains(p) {
+                u.maxUnavailable = .percent(p)
+            } else if let n = Int(text), n >= 1 {
+                u.maxUnavailable = .count(n)
+            } else {
+                r.invalid(m, "maxUnavailable", "spec.upgrade.maxUnavailable: '\(text)' must be a count of at least 1 or a percentage from 1% to 100%")
+            }
+        }
+        if let d = r.timeSpan(m, "drainTimeout") { u.drainTimeout = d }
+        return u
+    }
+
+    func parseHost(_ node: Node, path: String) -> HostSpec? {
+        guard let m = r.mapping(node, path: path, allowed: Self.hostKeys) else {
+            incompleteHosts = true
+            return nil
+        }
+        r.requireKeys(m, ["name", "address", "roles"])
+        var name = r.nonEmptyString(m, "name")
+        if let n = name, !Syntax.isDNSSubdomain(n) {
+            r.invalid(m, "name", "\(path).name: '\(n)' is not a valid node name (lowercase letters, digits, '-' and '.', at most 253)")
+            name = nil
+        }
+        var address = r.nonEmptyString(m, "address")
+        if let a = address, !Syntax.isAddress(a) {
+            r.invalid(m, "address", "\(path).address: '\(a)' is not an IP address or DNS name")
+            address = nil
+        }
+        var internalAddress = r.nonEmptyString(m, "internalAddress")
+        if let a = internalAddress, IPv4Address(parsing: a) == nil, !Syntax.isIPv6(a) {
+            r.invalid(m, "internalAddress", "\(path).internalAddress: '\(a)' is not an IP address (cluster traffic binds to it)")
+            internalAddress = nil
+        }
+        var roles: Set<Role> = []
+        if let list = r.stringList(m, "roles") {
+            if list.isEmpty { r.invalid(m, "roles", "\(path).roles: the list is empty; give control-plane, etcd and/or worker") }
+            for (i, (text, item)) in list.enumerated() {
+                guard let role = r.enumValue(text, Role.self, path: "\(path).roles[\(i)]", what: "role", node: item) else {
+                    r.markInvalid("\(path).roles")
+                    continue
+                }
+                if roles.contains(role) { r.warning(item.position, "\(path).roles[\(i)]: role \(role.rawValue) is listed twice") }
+                roles.insert(role)
+            }
+        }
+        let ssh = m.value("ssh").flatMap { parseSSH($0, path: "\(path).ssh") }
+        var labels: [String: String] = [:]
+        if let ln = m.value("labels") { labels = parseLabels(ln, path: "\(path).labels") }
+        var taints: [Taint] = []
+        if let tn = m.value("taints"), let items = r.sequence(tn, path: "\(path).taints") {
+            for (i, item) in items.enumerated() {
+                if let t = parseTaint(item, path: "\(path).taints[\(i)]") { taints.append(t) }
+            }
+        }
+        guard let name, let address else {
+            incompleteHosts = true
+            return nil
+        }
+        return HostSpec(name: name, address: address, internalAddress: internalAddress, roles: roles, ssh: ssh, labels: labels, taints: taints)
+    }
+
+    func parseLabels(_ node: Node, path: String) -> [String: String] {
+        guard case .mapping(let map) = node else {
+            r.error(node.position, "\(path): expected a mapping of label keys to values, found \(node.kindDescription)")
+            return [:]
+        }
+        var labels: [String: String] = [:]
+        for (k, v) in map {
+            guard case .scalar(let ks) = k else {
+                r.error(k.position, "\(path): label keys must be strings, found \(k.kindDescription)")
+                continue
+            }
+            if let problem = Syntax.labelKeyProblem(ks.string) {
+                r.error(k.position, "\(path): invalid label key '\(ks.string)': \(problem)")
+                continue
+            }
+            guard case .scalar(let vs) = v else {
+                r.error(v.position, "\(path).\(ks.string): expected a string value, found \(v.kindDescription)")
+                continue
+            }
+            let value = v.isNull ? "" : vs.string
+            guard Syntax.isLabelValue(value) else {
+                r.error(v.position, "\(path).\(ks.string): invalid label value '\(value)': at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit")
+                continue
+            }
+            labels[ks.string] = value
+        }
+        return labels
+    }
+
+    func parseTaint(_ node: Node, path: String) -> Taint? {
+        guard let m = r.mapping(node, path: path, allowed: ["key", "value", "effect"]) else { return nil }
+        r.requireKeys(m, ["key", "effect"])
+        var key = r.nonEmptyString(m, "key")
+        if let k = key, let problem = Syntax.labelKeyProblem(k) {
+            r.invalid(m, "key", "\(path).key: invalid taint key '\(k)': \(problem)")
+            key = nil
+        }
+        var value = r.string(m, "value")
+        if let v = value, !Syntax.isLabelValue(v) {
+            r.invalid(m, "value", "\(path).value: invalid taint value '\(v)': at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit")
+            value = nil
+        }
+        let effect = r.enumValue(m, "effect", Taint.Effect.self, what: "taint effect")
+        guard let key, let effect else { return nil }
+        return Taint(key: key, value: value, effect: effect)
+    }
+
+    // MARK: files
+
+    /// A local file path; remembered for the readability check and resolved after parsing.
+    private func file(_ m: MappingView, _ key: String, isDirectory: Bool = false) -> String? {
+        guard let p = r.nonEmptyString(m, key) else { return nil }
+        if !isDirectory { files.append((m.child(key), p)) }
+        return p
+    }
+
+    /// Rewrites local file paths to absolute ones (relative to the inventory file, `~` expanded).
+    func resolvePaths(_ inv: inout Inventory) {
+        let base = sourcePath
+        func res(_ p: String?) -> String? { p.map { InventoryLoader.resolve($0, relativeTo: base) } }
+        func resSSH(_ s: SSHSpec?) -> SSHSpec? {
+            guard var s else { return nil }
+            s.identityFile = res(s.identityFile)
+            s.knownHostsFile = res(s.knownHostsFile)
+            if var b = s.bastion { b.identityFile = res(b.identityFile); s.bastion = b }
+            return s
+        }
+        inv.ssh = resSSH(inv.ssh) ?? inv.ssh
+        for i in inv.hosts.indices { inv.hosts[i].ssh = resSSH(inv.hosts[i].ssh) }
+        if var m = inv.controlPlane.managed {
+            m.caFile = InventoryLoader.resolve(m.caFile, relativeTo: base)
+            switch m.joinCredentials {
+            case .bootstrapTokenFile(let f): m.joinCredentials = .bootstrapTokenFile(InventoryLoader.resolve(f, relativeTo: base))
+            case .kubeconfigFile(let f): m.joinCredentials = .kubeconfigFile(InventoryLoader.resolve(f, relativeTo: base))
+            }
+            inv.controlPlane.managed = m
+        }
+        if var b = inv.etcd.backup {
+            b.encryptionKeyFile = res(b.encryptionKeyFile)
+            if case .local(let p) = b.destination { b.destination = .local(path: res(p)) }
+            inv.etcd.backup = b
+        }
+        if var e = inv.pki.externalCA {
+            e.certFile = InventoryLoader.resolve(e.certFile, relativeTo: base)
+            e.keyFile = res(e.keyFile)
+            inv.pki.externalCA = e
+        }
+        inv.artifacts.directory = res(inv.artifacts.directory)
+        inv.artifacts.cacheDirectory = res(inv.artifacts.cacheDirectory)
+    }
+
+    /// Keys, CA files, tokens: each must be a readable regular file on this machine.
+    func checkReadable() {
+        for (path, written) in files {
+            let resolved = InventoryLoader.resolve(written, relativeTo: sourcePath)
+            var isDir: ObjCBool = false
+            let why: String
+            if !FileManager.default.fileExists(atPath: resolved, isDirectory: &isDir) {
+                why = "no such file"
+            } else if isDir.boolValue {
+                why = "it is a directory"
+            } else if !FileManager.default.isReadableFile(atPath: resolved) {
+                why = "permission denied"
+            } else {
+                continue
+            }
+            r.error(at: path, "\(path): cannot read \(resolved): \(why)")
+        }
+    }
+}

@@ -1,0 +1,31 @@
+import Foundation
+import Inventory
+
+extension Array where Element == Diagnostic {
+    /// One line per diagnostic, `FILE:LINE:COL: severity: message`.
+    var textLines: String { map(\.description).joined(separator: "\n") }
+
+    /// `2 errors, 1 warning in inv.yaml` / `inv.yaml: valid (3 hosts)`.
+    func summary(file: String, hosts: Int?) -> String {
+        let errors = filter { $0.severity == .error }.count
+        let warnings = count - errors
+        func plural(_ n: Int, _ word: String) -> String { "\(n) \(word)\(n == 1 ? "" : "s")" }
+        if errors == 0 {
+            let hostText = hosts.map { ", \(plural($0, "host"))" } ?? ""
+            return "\(file): valid\(hostText)" + (warnings > 0 ? ", \(plural(warnings, "warning"))" : "")
+        }
+        return "\(file): \(plural(errors, "error")), \(plural(warnings, "warning"))"
+    }
+
+    /// JSON array of `{file, line, column, severity, message}`.
+    func json() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+}
+
+/// Writes to standard error (diagnostics and progress never mix with machine output on stdout).
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}

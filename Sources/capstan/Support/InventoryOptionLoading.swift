@@ -1,0 +1,16 @@
+import ArgumentParser
+import Inventory
+
+extension InventoryOption {
+    /// Loads `-i FILE` for a command: prints warnings and errors to stderr in `FILE:LINE:COL` form
+    /// and exits 1 when there is any error. Returns the inventory and its warnings.
+    func load(checkFiles: Bool = true) throws -> (Inventory, warnings: [Diagnostic]) {
+        let result = InventoryLoader.load(path: inventory, checkFiles: checkFiles)
+        if !result.diagnostics.isEmpty { printError(result.diagnostics.textLines) }
+        guard let inv = result.inventory, result.errors.isEmpty else {
+            printError(result.diagnostics.summary(file: inventory, hosts: nil))
+            throw ExitCode(1)
+        }
+        return (inv, result.warnings)
+    }
+}
