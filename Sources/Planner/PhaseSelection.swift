@@ -6,13 +6,13 @@ public enum Phase: String, Sendable, Equatable, CaseIterable, Codable {
     case artifacts
     /// Certificates and kubeconfigs the host needs (issued from the state directory's CAs).
     case pki
+    /// Workers of a managed cluster: the provider's CA and join credentials (TLS bootstrap).
+    case join
     case etcd
     /// systemd timer that snapshots etcd, encrypts and ships the snapshot.
     case backupSchedule = "backup-schedule"
     case controlPlane = "control-plane"
     case containerRuntime = "container-runtime"
-    /// Workers of a managed cluster: the provider's CA and join credentials (TLS bootstrap).
-    case join
     case kubelet
     case kubeProxy = "kube-proxy"
 }
