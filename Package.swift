@@ -49,6 +49,7 @@ let package = Package(
         .testTarget(name: "HostsTests", dependencies: ["Hosts"]),
         .testTarget(name: "SSHTests", dependencies: ["SSH", "Hosts"]),
         .testTarget(name: "CLITests", dependencies: ["capstan"]),
+        .testTarget(name: "PKITests", dependencies: ["PKI", "Inventory"]),
     ],
     swiftLanguageModes: [.v6]
 )
