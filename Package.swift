@@ -50,6 +50,7 @@ let package = Package(
         .testTarget(name: "SSHTests", dependencies: ["SSH", "Hosts"]),
         .testTarget(name: "CLITests", dependencies: ["capstan"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Inventory", "Hosts"]),
+        .testTarget(name: "PKITests", dependencies: ["PKI", "Inventory"]),
     ],
     swiftLanguageModes: [.v6]
 )
