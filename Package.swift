@@ -60,11 +60,11 @@ let package = Package(
         ]),
 
         .testTarget(name: "InventoryTests", dependencies: ["Inventory"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TemplatesTests", dependencies: ["Templates"], resources: [.copy("Golden")]),
+        .testTarget(name: "WorkflowsTests", dependencies: ["Workflows", "Inventory", "Hosts", "Templates"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HostsTests", dependencies: ["Hosts"]),
         .testTarget(name: "SSHTests", dependencies: ["SSH", "Hosts"]),
         .testTarget(name: "CLITests", dependencies: ["capstan"]),
-        .testTarget(name: "TemplatesTests", dependencies: ["Templates"], resources: [.copy("Golden")]),
-        .testTarget(name: "WorkflowsTests", dependencies: ["Workflows", "Inventory", "Hosts", "Templates"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]
 )
