@@ -32,11 +32,25 @@ let package = Package(
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "SwiftASN1", package: "swift-asn1"),
         ]),
-        .target(name: "Templates", dependencies: [.product(name: "Mustache", package: "swift-mustache")]),
+        /// `templates/` stays at the top of the repository (operators read and override it there) and is
+        /// copied as the Templates target's resource bundle so the installed binary carries the defaults.
+        .target(
+            name: "Templates",
+            dependencies: [.product(name: "Mustache", package: "swift-mustache")],
+            path: ".",
+            exclude: [
+                "Package.swift", "README.md", "Tests", "inventories", "scripts",
+                "Sources/CLibSSH2", "Sources/Hosts", "Sources/Inventory", "Sources/Lab", "Sources/PKI",
+                "Sources/Planner", "Sources/SSH", "Sources/Workflows", "Sources/capstan",
+            ],
+            sources: ["Sources/Templates"],
+            resources: [.copy("templates")]
+        ),
         .target(name: "Planner", dependencies: ["Inventory", "Hosts"]),
         .target(name: "Workflows", dependencies: [
             "Inventory", "PKI", "Hosts", "Templates", "Planner",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "Lab", dependencies: ["Hosts", "Inventory"]),
         .executableTarget(name: "capstan", dependencies: [
@@ -46,6 +60,8 @@ let package = Package(
         ]),
 
         .testTarget(name: "InventoryTests", dependencies: ["Inventory"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TemplatesTests", dependencies: ["Templates"], resources: [.copy("Golden")]),
+        .testTarget(name: "WorkflowsTests", dependencies: ["Workflows", "Inventory", "Hosts", "Templates"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HostsTests", dependencies: ["Hosts"]),
         .testTarget(name: "SSHTests", dependencies: ["SSH", "Hosts"]),
         .testTarget(name: "CLITests", dependencies: ["capstan"]),

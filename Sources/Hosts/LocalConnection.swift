@@ -1,0 +1,229 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A `HostConnection` to this machine: commands run under `/bin/sh -c`, files are written locally.
+///
+/// With a `root` prefix every file path is taken relative to that directory, so one process can act as
+/// several hosts with their own file trees (commands still run on this machine, with `CAPSTAN_HOST_ROOT`
+/// set to the prefix so they can find those trees). `RunOptions.privileged` is ignored: commands run as
+/// the current user.
+public struct LocalConnection: HostConnection {
+    public let hostName: String
+    /// Directory every file path is resolved under; nil means the real file system.
+    public let root: String?
+
+    public init(hostName: String = "localhost", root: String? = nil) {
+        self.hostName = hostName
+        self.root = root.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
+    }
+
+    /// The path on this machine that `path` on the "host" maps to.
+    public func localPath(_ path: String) -> String {
+        guard let root else { return path }
+        return root + (path.hasPrefix("/") ? path : "/" + path)
+    }
+
+    public func close() async {}
+
+    // MARK: Commands
+
+    public func run(_ command: ShellCommand, options: RunOptions) async throws -> CommandResult {
+        let collected = DataBox()
+        var result = try await stream(command, options: options) { chunk in collected.append(chunk) }
+        result.stdout = collected.data
+        return result
+    }
+
+    public func stream(
+        _ command: ShellCommand, options: RunOptions,
+        onStdout: @Sendable (Data) async throws -> Void
+    ) async throws -> CommandResult {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", command.line]
+        var environment = ProcessInfo.processInfo.environment
+        if let root { environment["CAPSTAN_HOST_ROOT"] = root }
+        for (key, value) in options.environment { environment[key] = value }
+        process.environment = environment
+
+        let stdoutPipe = Pipe()
+        let stderrPipe = Pipe()
+        let stdinPipe = Pipe()
+        process.standardOutput = stdoutPipe
+        process.standardError = stderrPipe
+        process.standardInput = options.stdin == nil ? FileHandle.nullDevice : stdinPipe
+
+        let chunks = AsyncStream<Data>.makeStream(bufferingPolicy: .unbounded)
+        let stderrBox = DataBox()
+        let stderrDone = DispatchSemaphore(value: 0)
+        let exited = AsyncStream<Int32>.makeStream(bufferingPolicy: .unbounded)
+        process.terminationHandler = { exited.continuation.yield($0.terminationStatus); exited.continuation.finish() }
+
+        do {
+            try process.run()
+        } catch {
+            throw HostError.unsupported(host: hostName, reason: "cannot start /bin/sh for `\(command)`: \(error)")
+        }
+        let outHandle = stdoutPipe.fileHandleForReading
+        let errHandle = stderrPipe.fileHandleForReading
+        Thread.detachNewThread {
+            while true {
+                let data = outHandle.availableData
+                if data.isEmpty { break }
+                chunks.continuation.yield(data)
+            }
+            chunks.continuation.finish()
+        }
+        Thread.detachNewThread {
+            while true {
+                let data = errHandle.availableData
+                if data.isEmpty { break }
+                stderrBox.append(data)
+            }
+            stderrDone.signal()
+        }
+        if let input = options.stdin {
+            let writer = stdinPipe.fileHandleForWriting
+            Thread.detachNewThread {
+                try? writer.write(contentsOf: input)
+                try? writer.close()
+            }
+        }
+
+        let pid = process.processIdentifier
+        let timedOut = Flag()
+        let watchdog: Task<Void, Never>? = options.timeoutSeconds.map { seconds in
+            Task {
+                try? await Task.sleep(nanoseconds: UInt64(max(0, seconds) * 1_000_000_000))
+                guard !Task.isCancelled else { return }
+                timedOut.set()
+                LocalConnection.terminate(pid)
+                // A grandchild may hold the pipes open; stop waiting for them.
+                chunks.continuation.finish()
+            }
+        }
+
+        do {
+            for await chunk in chunks.stream {
+                try await onStdout(chunk)
+            }
+        } catch {
+            LocalConnection.terminate(pid)
+            watchdog?.cancel()
+            throw error
+        }
+        var status: Int32 = -1
+        for await code in exited.stream { status = code }
+        watchdog?.cancel()
+        if timedOut.isSet {
+            throw HostError.timeout(host: hostName, what: "`\(command)`", seconds: options.timeoutSeconds ?? 0)
+        }
+        _ = stderrDone.wait(timeout: .now() + 5)
+        return CommandResult(exitStatus: status, stdout: Data(), stderr: stderrBox.data)
+    }
+
+    /// Kills the shell and, where it leads a process group, the whole group.
+    private static func terminate(_ pid: Int32) {
+        guard pid > 0 else { return }
+        _ = kill(-pid, SIGKILL)
+        _ = kill(pid, SIGKILL)
+    }
+
+    // MARK: Files
+
+    public func write(_ data: Data, to path: String, attributes: FileAttributes) async throws {
+        let target = localPath(path)
+        let directory = (target as NSString).deletingLastPathComponent
+        let name = (target as NSString).lastPathComponent
+        let temporary = directory + "/." + name + ".capstan-" + UUID().uuidString.prefix(8)
+        let fm = FileManager.default
+        do {
+            try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            guard fm.createFile(atPath: temporary, contents: nil, attributes: [.posixPermissions: 0o600]) else {
+                throw HostError.transferFailed(host: hostName, path: path, reason: "cannot create \(temporary)")
+            }
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: temporary))
+            try handle.write(contentsOf: data)
+            try handle.synchronize()
+            try handle.close()
+            try applyAttributes(attributes, to: temporary, path: path)
+            guard rename(temporary, target) == 0 else {
+                throw HostError.transferFailed(host: hostName, path: path, reason: "rename: \(String(cString: strerror(errno)))")
+            }
+        } catch let error as HostError {
+            try? fm.removeItem(atPath: temporary)
+            throw error
+        } catch {
+            try? fm.removeItem(atPath: temporary)
+            throw HostError.transferFailed(host: hostName, path: path, reason: "\(error)")
+        }
+    }
+
+    public func upload(localFile: String, to path: String, attributes: FileAttributes) async throws {
+        guard let data = FileManager.default.contents(atPath: localFile) else {
+            throw HostError.transferFailed(host: hostName, path: path, reason: "cannot read local file \(localFile)")
+        }
+        try await write(data, to: path, attributes: attributes)
+    }
+
+    public func read(_ path: String) async throws -> Data? {
+        let target = localPath(path)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: target, isDirectory: &isDirectory) else { return nil }
+        guard !isDirectory.boolValue, let data = FileManager.default.contents(atPath: target) else {
+            throw HostError.transferFailed(host: hostName, path: path, reason: "not a readable file")
+        }
+        return data
+    }
+
+    public func download(_ path: String, toLocalFile localPath: String) async throws {
+        guard let data = try await read(path) else {
+            throw HostError.transferFailed(host: hostName, path: path, reason: "no such file")
+        }
+        try await LocalConnection(hostName: "localhost").write(data, to: localPath, attributes: FileAttributes(mode: 0o600))
+    }
+
+    private func applyAttributes(_ attributes: FileAttributes, to file: String, path: String) throws {
+        guard chmod(file, mode_t(attributes.mode)) == 0 else {
+            throw HostError.transferFailed(host: hostName, path: path, reason: "chmod: \(String(cString: strerror(errno)))")
+        }
+        guard let owner = attributes.owner else { return }
+        let parts = owner.split(separator: ":", maxSplits: 1).map(String.init)
+        var uid: uid_t = UInt32.max
+        var gid: gid_t = UInt32.max
+        if let user = parts.first, !user.isEmpty {
+            guard let entry = getpwnam(user) else {
+                throw HostError.transferFailed(host: hostName, path: path, reason: "unknown user \(user)")
+            }
+            uid = entry.pointee.pw_uid
+        }
+        if parts.count == 2 {
+            guard let entry = getgrnam(parts[1]) else {
+                throw HostError.transferFailed(host: hostName, path: path, reason: "unknown group \(parts[1])")
+            }
+            gid = entry.pointee.gr_gid
+        }
+        guard chown(file, uid, gid) == 0 else {
+            throw HostError.transferFailed(host: hostName, path: path, reason: "chown \(owner): \(String(cString: strerror(errno)))")
+        }
+    }
+}
+
+/// Thread-safe byte accumulator for pipe readers.
+private final class DataBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var storage = Data()
+    func append(_ data: Data) { lock.withLock { storage.append(data) } }
+    var data: Data { lock.withLock { storage } }
+}
+
+private final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.withLock { value = true } }
+    var isSet: Bool { lock.withLock { value } }
+}

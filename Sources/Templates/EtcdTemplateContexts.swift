@@ -1,0 +1,122 @@
+/// Context of `etcd/etcd.service` and `etcd/etcd.env`: one etcd member.
+public struct EtcdMemberContext: Codable, Sendable, Equatable {
+    public var clusterName: String
+    public var name: String
+    public var user: String
+    public var group: String
+    public var binDir: String
+    public var dataDir: String
+    public var pkiDir: String
+    /// Comma-separated, e.g. `https://10.0.0.1:2379,https://127.0.0.1:2379`.
+    public var listenClientURLs: String
+    public var advertiseClientURL: String
+    public var listenPeerURLs: String
+    public var advertisePeerURL: String
+    public var metricsURL: String
+    public var snapshotCount: Int
+    public var quotaBackendBytes: Int
+    public var limitNOFILE: Int
+    public var startTimeoutSeconds: Int
+    public var extraFlags: [String]
+    public var initialEnvironmentFile: String
+    /// `name=https://ip:2380,…` of the members the new member starts with.
+    public var initialCluster: String
+    /// `new` when bootstrapping a cluster, `existing` when joining one.
+    public var initialClusterState: String
+    public var initialClusterToken: String
+
+    public init(
+        clusterName: String, name: String, address: String,
+        initialCluster: String, initialClusterState: String, initialClusterToken: String,
+        user: String = "etcd", group: String = "etcd", binDir: String = "/usr/local/bin",
+        dataDir: String = "/var/lib/etcd", pkiDir: String = "/etc/kubernetes/pki/etcd",
+        metricsURL: String = "http://127.0.0.1:2381", snapshotCount: Int = 10000,
+        quotaBackendBytes: Int = 8 * 1024 * 1024 * 1024, limitNOFILE: Int = 65536, startTimeoutSeconds: Int = 120,
+        extraFlags: [String] = [], initialEnvironmentFile: String = "/etc/etcd/etcd.env"
+    ) {
+        let host = address.contains(":") ? "[\(address)]" : address
+        self.clusterName = clusterName
+        self.name = name
+        self.user = user
+        self.group = group
+        self.binDir = binDir
+        self.dataDir = dataDir
+        self.pkiDir = pkiDir
+        self.listenClientURLs = "https://\(host):2379,https://127.0.0.1:2379"
+        self.advertiseClientURL = "https://\(host):2379"
+        self.listenPeerURLs = "https://\(host):2380"
+        self.advertisePeerURL = "https://\(host):2380"
+        self.metricsURL = metricsURL
+        self.snapshotCount = snapshotCount
+        self.quotaBackendBytes = quotaBackendBytes
+        self.limitNOFILE = limitNOFILE
+        self.startTimeoutSeconds = startTimeoutSeconds
+        self.extraFlags = extraFlags
+        self.initialEnvironmentFile = initialEnvironmentFile
+        self.initialCluster = initialCluster
+        self.initialClusterState = initialClusterState
+        self.initialClusterToken = initialClusterToken
+    }
+}
+
+/// Context of `etcd/etcd-backup.{service,timer,sh}` on one member.
+public struct EtcdBackupContext: Codable, Sendable, Equatable {
+    public struct Member: Codable, Sendable, Equatable {
+        public var name: String
+        public var clientURL: String
+        public init(name: String, clientURL: String) {
+            self.name = name
+            self.clientURL = clientURL
+        }
+    }
+
+    public struct TLS: Codable, Sendable, Equatable {
+        public var caFile: String
+        public var certFile: String
+        public var keyFile: String
+        public init(caFile: String, certFile: String, keyFile: String) {
+            self.caFile = caFile
+            self.certFile = certFile
+            self.keyFile = keyFile
+        }
+    }
+
+    public var clusterName: String
+    public var memberName: String
+    /// Members in the order that decides which healthy one takes the snapshot.
+    public var members: [Member]
+    public var binDir: String
+    public var backupDir: String
+    public var keep: Int
+    public var stateDir: String
+    public var metricsFile: String
+    public var tls: TLS?
+    public var scriptPath: String
+    public var schedule: String
+    public var randomizedDelaySeconds: Int
+    public var timeoutSeconds: Int
+
+    public init(
+        clusterName: String, memberName: String, members: [Member], schedule: String, randomizedDelaySeconds: Int,
+        keep: Int, binDir: String = "/usr/local/bin", backupDir: String = "/var/backups/etcd",
+        stateDir: String = "/var/lib/capstan/etcd-backup",
+        metricsFile: String = "/var/lib/node_exporter/textfile_collector/capstan_etcd_backup.prom",
+        tls: TLS? = TLS(caFile: "/etc/kubernetes/pki/etcd/ca.crt", certFile: "/etc/kubernetes/pki/etcd/healthcheck-client.crt",
+                        keyFile: "/etc/kubernetes/pki/etcd/healthcheck-client.key"),
+        scriptPath: String = "/usr/local/lib/capstan/etcd-backup.sh", timeoutSeconds: Int = 1800
+    ) {
+        self.clusterName = clusterName
+        self.memberName = memberName
+        self.members = members
+        self.binDir = binDir
+        self.backupDir = backupDir
+        self.keep = keep
+        self.stateDir = stateDir
+        self.metricsFile = metricsFile
+        self.tls = tls
+        self.scriptPath = scriptPath
+        self.schedule = schedule
+        self.randomizedDelaySeconds = randomizedDelaySeconds
+        self.timeoutSeconds = timeoutSeconds
+    }
+}

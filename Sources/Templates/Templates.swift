@@ -1,2 +1,0 @@
-/// Renders templates from `templates/` with typed contexts.
-public enum Templates {}

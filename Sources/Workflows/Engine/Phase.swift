@@ -1,0 +1,132 @@
+import Hosts
+
+/// One named step of a workflow, e.g. `etcd-install`, run on a set of hosts.
+public struct Phase: Sendable {
+    public enum Execution: Sendable, Equatable {
+        /// All hosts at once, at most `limit` at a time; every host's error is collected.
+        case parallel(limit: Int)
+        /// One host after another, in order; stops at the first failure (rolling changes).
+        case serial
+        /// The body runs once for the whole phase (cluster-level work such as membership changes).
+        case once
+    }
+
+    public var name: String
+    public var hosts: [String]
+    public var execution: Execution
+    /// What to tell the user to do when the phase fails.
+    public var next: String
+    let body: @Sendable (WorkflowContext, String?) async throws -> Void
+
+    /// A phase whose body runs per host (`execution` .parallel or .serial).
+    public init(
+        _ name: String, hosts: [String], execution: Execution = .parallel(limit: FanOut.defaultLimit),
+        next: String = "fix the cause above and run the command again (completed steps are not repeated)",
+        perHost: @escaping @Sendable (WorkflowContext, String) async throws -> Void
+    ) {
+        self.name = name
+        self.hosts = hosts
+        self.execution = execution == .once ? .serial : execution
+        self.next = next
+        self.body = { ctx, host in
+            guard let host else { return }
+            try await perHost(ctx, host)
+        }
+    }
+
+    /// A phase whose body runs once; `hosts` are the hosts it concerns (for output and skipping).
+    public init(
+        _ name: String, concerning hosts: [String],
+        next: String = "fix the cause above and run the command again (completed steps are not repeated)",
+        once: @escaping @Sendable (WorkflowContext) async throws -> Void
+    ) {
+        self.name = name
+        self.hosts = hosts
+        self.execution = .once
+        self.next = next
+        self.body = { ctx, _ in try await once(ctx) }
+    }
+}
+
+/// An ordered list of phases, built by a pure function of inventory and facts.
+public struct Workflow: Sendable {
+    public var name: String
+    public var phases: [Phase]
+
+    public init(name: String, phases: [Phase]) {
+        self.name = name
+        self.phases = phases
+    }
+}
+
+/// What happened in a run.
+public struct RunReport: Sendable, Equatable {
+    public var completed: [String]
+    public var skipped: [String]
+    public var actions: [PlannedAction]
+}
+
+/// Runs a workflow's phases in order, skipping those named in the options, and stops at the first
+/// failing phase with a `WorkflowError.phaseFailed` naming the phase and every failing host.
+public struct PhaseRunner: Sendable {
+    public init() {}
+
+    public func run(_ workflow: Workflow, in ctx: WorkflowContext) async throws -> RunReport {
+        let known = workflow.phases.map(\.name)
+        let unknown = ctx.options.skipPhases.subtracting(known).sorted()
+        if !unknown.isEmpty { throw WorkflowError.unknownPhase(names: unknown, known: known) }
+
+        var completed: [String] = []
+        var skipped: [String] = []
+        for phase in workflow.phases {
+            await ctx.setPhase(phase.name)
+            if ctx.options.skipPhases.contains(phase.name) {
+                await ctx.emit(.phaseSkipped, "--skip-phases")
+                skipped.append(phase.name)
+                continue
+            }
+            await ctx.emit(.phaseStarted, phase.hosts.joined(separator: ", "))
+            let failures = await execute(phase, ctx)
+            if !failures.isEmpty {
+                for failure in failures { await ctx.emit(.failed, host: failure.host, failure.message) }
+                await ctx.setPhase(nil)
+                throw WorkflowError.phaseFailed(phase: phase.name, failures: failures, next: phase.next)
+            }
+            await ctx.emit(.phaseFinished, "")
+            completed.append(phase.name)
+        }
+        await ctx.setPhase(nil)
+        return RunReport(completed: completed, skipped: skipped, actions: await ctx.actions)
+    }
+
+    private func execute(_ phase: Phase, _ ctx: WorkflowContext) async -> [WorkflowError.HostFailure] {
+        switch phase.execution {
+        case .once:
+            do {
+                try await phase.body(ctx, nil)
+                return []
+            } catch {
+                return [WorkflowError.HostFailure(host: phase.hosts.joined(separator: ","), message: "\(error)")]
+            }
+        case .serial:
+            for host in phase.hosts {
+                do {
+                    try await phase.body(ctx, host)
+                    await ctx.emit(.hostStatus, host: host, "done")
+                } catch {
+                    return [WorkflowError.HostFailure(host: host, message: "\(error)")]
+                }
+            }
+            return []
+        case .parallel(let limit):
+            let body = phase.body
+            let outcomes = await FanOut.run(phase.hosts, limit: limit, name: { $0 }) { host in
+                try await body(ctx, host)
+                await ctx.emit(.hostStatus, host: host, "done")
+            }
+            return outcomes.compactMap { outcome in
+                outcome.error.map { WorkflowError.HostFailure(host: outcome.host, message: "\($0)") }
+            }
+        }
+    }
+}

@@ -1,0 +1,87 @@
+import Foundation
+import Hosts
+import Testing
+
+@Suite("LocalConnection")
+struct LocalConnectionTests {
+    func tempDir() throws -> String {
+        let dir = NSTemporaryDirectory() + "capstan-local-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    @Test("runs a shell line and returns stdout, stderr and the exit status")
+    func runCollects() async throws {
+        let c = LocalConnection(hostName: "h1")
+        let r = try await c.run(ShellCommand.raw("echo out; echo err >&2; exit 3"))
+        #expect(r.exitStatus == 3)
+        #expect(r.stdoutText == "out\n")
+        #expect(r.stderrText == "err\n")
+    }
+
+    @Test("passes stdin and environment to the command")
+    func stdinAndEnvironment() async throws {
+        let c = LocalConnection()
+        let r = try await c.run(ShellCommand("sh", "-c", "tr a-z A-Z; echo \"$CAPSTAN_TEST_VALUE\""),
+                                options: RunOptions(environment: ["CAPSTAN_TEST_VALUE": "it's set"], stdin: Data("hello\n".utf8)))
+        #expect(r.succeeded)
+        #expect(r.stdoutText == "HELLO\nit's set\n")
+    }
+
+    @Test("streams stdout in chunks as it arrives")
+    func streams() async throws {
+        let c = LocalConnection()
+        let box = Chunks()
+        let r = try await c.stream(ShellCommand.raw("head -c 300000 /dev/zero; sleep 0.2; printf end"), options: .default) { box.add($0) }
+        #expect(r.succeeded)
+        #expect(box.total == 300_003)
+        #expect(box.count >= 2)
+    }
+
+    @Test("kills a command that runs past its timeout and throws HostError.timeout")
+    func timeout() async throws {
+        let c = LocalConnection(hostName: "slow")
+        let start = Date()
+        await #expect(throws: HostError.timeout(host: "slow", what: "`sleep 30`", seconds: 0.5)) {
+            _ = try await c.run(ShellCommand("sleep", "30"), options: RunOptions(timeoutSeconds: 0.5))
+        }
+        #expect(Date().timeIntervalSince(start) < 10)
+    }
+
+    @Test("writes atomically under the root prefix with the requested mode and reads back")
+    func writeUnderRoot() async throws {
+        let root = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let c = LocalConnection(hostName: "h1", root: root)
+        try await c.write(Data("secret".utf8), to: "/etc/kubernetes/pki/etcd/server.key", attributes: FileAttributes(mode: 0o600, owner: "root:root"))
+        let local = root + "/etc/kubernetes/pki/etcd/server.key"
+        let attrs = try FileManager.default.attributesOfItem(atPath: local)
+        #expect((attrs[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+        #expect(try await c.read("/etc/kubernetes/pki/etcd/server.key") == Data("secret".utf8))
+        #expect(try await c.read("/etc/missing") == nil)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: root + "/etc/kubernetes/pki/etcd")
+        #expect(leftovers == ["server.key"])
+        // Commands see the prefix, so they can act on the host's tree.
+        let r = try await c.run(ShellCommand.raw("cat \"$CAPSTAN_HOST_ROOT/etc/kubernetes/pki/etcd/server.key\""))
+        #expect(r.stdoutText == "secret")
+    }
+
+    @Test("refuses an unknown owner with a transfer error naming the path")
+    func unknownOwner() async throws {
+        let root = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let c = LocalConnection(hostName: "h1", root: root)
+        await #expect(throws: HostError.transferFailed(host: "h1", path: "/x", reason: "unknown user no-such-user-capstan")) {
+            try await c.write(Data(), to: "/x", attributes: FileAttributes(owner: "no-such-user-capstan"))
+        }
+        #expect(!FileManager.default.fileExists(atPath: root + "/x"))
+    }
+}
+
+final class Chunks: @unchecked Sendable {
+    private let lock = NSLock()
+    private var sizes: [Int] = []
+    func add(_ d: Data) { lock.withLock { sizes.append(d.count) } }
+    var total: Int { lock.withLock { sizes.reduce(0, +) } }
+    var count: Int { lock.withLock { sizes.count } }
+}
