@@ -39,7 +39,7 @@ let package = Package(
             dependencies: [.product(name: "Mustache", package: "swift-mustache")],
             path: ".",
             exclude: [
-                "Package.swift", "README.md", "Tests", "inventories", "scripts",
+                "Package.swift", "README.md", "Tests", "inventories", "scripts", "bench",
                 "Sources/CLibSSH2", "Sources/Hosts", "Sources/Inventory", "Sources/Lab", "Sources/PKI",
                 "Sources/Planner", "Sources/SSH", "Sources/Workflows", "Sources/capstan",
             ],
