@@ -69,6 +69,9 @@ public struct FileAttributes: Sendable, Equatable {
 /// creates missing parent directories, and applies mode and owner before the rename.
 public protocol RemoteFileSystem: Sendable {
     func write(_ data: Data, to path: String, attributes: FileAttributes) async throws
+    /// Writes a stream of chunks atomically without holding the whole content in memory (large files:
+    /// backups, binaries). Transports that can stream override the collecting default.
+    func write(chunks: AsyncThrowingStream<Data, any Error>, to path: String, attributes: FileAttributes) async throws
     func upload(localFile: String, to path: String, attributes: FileAttributes) async throws
     /// nil when the file does not exist.
     func read(_ path: String) async throws -> Data?
@@ -83,6 +86,15 @@ public protocol HostConnection: CommandRunner, RemoteFileSystem {
 /// Opens connections. One implementation per transport; the composition root picks one per host.
 public protocol HostConnector: Sendable {
     func connect(_ endpoint: HostEndpoint) async throws -> any HostConnection
+}
+
+extension RemoteFileSystem {
+    /// Collects the chunks and writes them at once; correct for any transport, streaming for none.
+    public func write(chunks: AsyncThrowingStream<Data, any Error>, to path: String, attributes: FileAttributes) async throws {
+        var all = Data()
+        for try await chunk in chunks { all.append(chunk) }
+        try await write(all, to: path, attributes: attributes)
+    }
 }
 
 extension CommandRunner {
