@@ -79,9 +79,15 @@ struct FilesAndHopsTests {
     @Test("become runs privileged commands and writes through sudo -n; a password prompt is a clear error")
     func sudoBecome() async throws {
         let user = "capstantest"
-        try sh("id \(user) >/dev/null 2>&1 || useradd -m -s /bin/sh \(user)")
+        let created = (try? sh("id \(user)")) == nil
+        if created { try sh("useradd -m -s /bin/sh \(user)") }
+        // A locked password (useradd's '!') makes sshd without PAM refuse every login; '*' only disables passwords.
+        try sh("usermod -p '*' \(user)")
         try sh("echo '\(user) ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/capstantest && chmod 0440 /etc/sudoers.d/capstantest")
-        defer { _ = try? sh("rm -f /etc/sudoers.d/capstantest") }
+        defer {
+            _ = try? sh("rm -f /etc/sudoers.d/capstantest")
+            if created { _ = try? sh("userdel -r \(user) 2>/dev/null") }
+        }
         let setup = try Setup()
         defer { setup.server.stop() }
         let connection = try await LibSSH2Connector().connect(setup.endpoint(user: user, become: true))

@@ -4,26 +4,50 @@ import Glibc
 #endif
 
 /// Runs a shell command line for test setup; returns stdout, throws with stderr on failure.
+/// Output goes through temporary files, not pipes: a concurrently spawned sshd could inherit a pipe's
+/// write end and the read would never see EOF.
 @discardableResult
 func sh(_ line: String, environment: [String: String] = [:]) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/sh")
-    process.arguments = ["-c", line]
+    let base = NSTemporaryDirectory() + "capstan-sh-\(UUID().uuidString)"
+    let outPath = base + ".out"
+    let errPath = base + ".err"
+    defer {
+        try? FileManager.default.removeItem(atPath: outPath)
+        try? FileManager.default.removeItem(atPath: errPath)
+    }
     var env = ProcessInfo.processInfo.environment
     for (k, v) in environment { env[k] = v }
-    process.environment = env
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    let errData = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-        throw SetupError(message: "`\(line)` exited \(process.terminationStatus): \(String(decoding: errData, as: UTF8.self))")
+    let pid = try spawn(["/bin/sh", "-c", "exec >'\(outPath)' 2>'\(errPath)' </dev/null; " + line], environment: env)
+    let status = waitForExit(pid)
+    let out = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+    guard status == 0 else {
+        let err = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+        throw SetupError(message: "`\(line)` exited \(status): \(err)")
     }
-    return String(decoding: outData, as: UTF8.self)
+    return out
+}
+
+/// Starts a process with posix_spawn (Foundation's Process misses child exits when other children run).
+func spawn(_ argv: [String], environment: [String: String]? = nil, stderrPath: String? = nil) throws -> pid_t {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 2, stderrPath ?? "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0o644)
+    let cArgs = argv.map { strdup($0) } + [nil]
+    let env = (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer { cArgs.forEach { free($0) }; env.forEach { free($0) } }
+    var pid: pid_t = 0
+    let rc = posix_spawn(&pid, argv[0], &actions, nil, cArgs, env)
+    guard rc == 0 else { throw SetupError(message: "cannot start \(argv[0]): \(String(cString: strerror(rc)))") }
+    return pid
+}
+
+func waitForExit(_ pid: pid_t) -> Int32 {
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
 }
 
 struct SetupError: Error, CustomStringConvertible {
@@ -64,9 +88,12 @@ final class TestSSHServer: @unchecked Sendable {
     let dir: TempDir
     let port: Int
     let hostKeyPath: String
-    private let process: Process
+    let pid: pid_t
+    private var stopped = false
 
     init(authorizedKeys: [TestKey], hostKeyType: String = "ed25519", extraConfig: String = "") throws {
+        // sshd needs its privilege separation directory; a machine without a running sshd may lack it.
+        try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         dir = try TempDir()
         hostKeyPath = dir.file("ssh_host_key")
         try sh("ssh-keygen -q -t \(hostKeyType) -N '' -C host -f '\(hostKeyPath)'")
@@ -92,20 +119,14 @@ final class TestSSHServer: @unchecked Sendable {
 
             """
             try config.write(toFile: dir.file("sshd_config"), atomically: true, encoding: .utf8)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/sbin/sshd")
-            process.arguments = ["-D", "-e", "-f", dir.file("sshd_config")]
-            FileManager.default.createFile(atPath: dir.file("sshd.log"), contents: nil)
-            process.standardError = FileHandle(forWritingAtPath: dir.file("sshd.log"))
-            process.standardOutput = FileHandle.nullDevice
-            try process.run()
-            if Self.waitListening(port: port, process: process) {
+            let pid = try spawn(["/usr/sbin/sshd", "-D", "-e", "-f", dir.file("sshd_config")], stderrPath: dir.file("sshd.log"))
+            if Self.waitListening(port: port, pid: pid) {
                 self.port = port
-                self.process = process
+                self.pid = pid
                 return
             }
-            process.terminate()
-            process.waitUntilExit()
+            kill(pid, SIGKILL)
+            _ = waitForExit(pid)
             lastError = SetupError(message: "sshd did not start: \((try? String(contentsOfFile: dir.file("sshd.log"), encoding: .utf8)) ?? "")")
         }
         throw lastError
@@ -113,7 +134,6 @@ final class TestSSHServer: @unchecked Sendable {
 
     deinit { stop() }
 
-    var pid: Int32 { process.processIdentifier }
 
     /// The host key as a known_hosts line for this server's `[127.0.0.1]:port`.
     var knownHostsLine: String {
@@ -134,10 +154,11 @@ final class TestSSHServer: @unchecked Sendable {
     }
 
     func stop() {
-        guard process.isRunning else { return }
+        guard !stopped else { return }
+        stopped = true
         let children = Self.descendants(of: pid)
-        process.terminate()
-        process.waitUntilExit()
+        kill(pid, SIGTERM)
+        _ = waitForExit(pid)
         for child in children { kill(child, SIGKILL) }
     }
 
@@ -176,9 +197,10 @@ final class TestSSHServer: @unchecked Sendable {
         return Int(UInt16(bigEndian: addr.sin_port))
     }
 
-    static func waitListening(port: Int, process: Process) -> Bool {
+    static func waitListening(port: Int, pid: pid_t) -> Bool {
         for _ in 0..<100 {
-            if !process.isRunning { return false }
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid { return false }
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             var addr = sockaddr_in()
             addr.sin_family = sa_family_t(AF_INET)
