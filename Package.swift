@@ -24,7 +24,10 @@ let package = Package(
         ),
         .target(name: "Inventory", dependencies: [.product(name: "Yams", package: "Yams")]),
         .target(name: "Hosts", dependencies: [.product(name: "Logging", package: "swift-log")]),
-        .target(name: "SSH", dependencies: ["CLibSSH2", "Hosts", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "SSH", dependencies: [
+            "CLibSSH2", "Hosts", .product(name: "Logging", package: "swift-log"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .target(name: "PKI", dependencies: [
             "Inventory",
             .product(name: "Crypto", package: "swift-crypto"),

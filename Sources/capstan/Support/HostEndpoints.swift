@@ -1,0 +1,42 @@
+import Hosts
+import Inventory
+
+/// Maps inventory hosts to connection endpoints: the cluster's SSH defaults overlaid with the host's
+/// overrides, paths resolved against the inventory file, the identity file first, then the agent.
+enum HostEndpoints {
+    static func endpoint(for host: HostSpec, in inventory: Inventory) -> HostEndpoint {
+        let ssh = inventory.effectiveSSH(for: host)
+        let resolve = { (path: String) in InventoryLoader.resolve(path, relativeTo: inventory.sourcePath) }
+        let user = ssh.user ?? "root"
+        var authentication: [HostEndpoint.Authentication] = []
+        if let identity = ssh.identityFile { authentication.append(.privateKey(path: resolve(identity), passphraseEnv: nil)) }
+        if ssh.useAgent ?? true { authentication.append(.agent) }
+        if let env = ssh.passwordEnv { authentication.append(.password(env: env)) }
+        let bastion = ssh.bastion.map { b in
+            HostEndpoint.Jump(
+                address: b.address, port: b.port, user: b.user ?? user,
+                authentication: b.identityFile.map { [.privateKey(path: resolve($0), passphraseEnv: nil)] + authentication.filter { $0 == .agent } } ?? authentication)
+        }
+        return HostEndpoint(
+            name: host.name, address: host.address, port: ssh.port ?? 22, user: user,
+            authentication: authentication,
+            knownHostsFile: resolve(ssh.knownHostsFile ?? "~/.ssh/known_hosts"),
+            knownHostsPolicy: ssh.knownHostsPolicy == .acceptNew ? .acceptNew : .strict,
+            bastion: bastion, become: ssh.become ?? false,
+            connectTimeoutSeconds: Double(ssh.connectTimeout?.seconds ?? 10))
+    }
+
+    /// The OpenSSH client arguments that reach `endpoint` with the same settings (for interactive use).
+    static func opensshArguments(for endpoint: HostEndpoint) -> [String] {
+        var args = ["-p", String(endpoint.port), "-l", endpoint.user,
+                    "-o", "UserKnownHostsFile=\(endpoint.knownHostsFile)",
+                    "-o", "StrictHostKeyChecking=\(endpoint.knownHostsPolicy == .acceptNew ? "accept-new" : "yes")",
+                    "-o", "ConnectTimeout=\(Int(endpoint.connectTimeoutSeconds))"]
+        for case .privateKey(let path, _) in endpoint.authentication { args += ["-i", path] }
+        if !endpoint.authentication.contains(.agent) { args += ["-o", "IdentitiesOnly=yes"] }
+        if let jump = endpoint.bastion {
+            args += ["-J", "\(jump.user)@\(jump.address.contains(":") ? "[\(jump.address)]" : jump.address):\(jump.port)"]
+        }
+        return args
+    }
+}

@@ -1,0 +1,134 @@
+import Crypto
+import Foundation
+import Hosts
+import Testing
+@testable import SSH
+
+@Suite("SFTP, bastions, sudo and fan-out against real sshd")
+struct FilesAndHopsTests {
+    @Test("writes are atomic with mode, owner and parent directories; reads return nil when missing")
+    func writeRead() async throws {
+        let setup = try Setup()
+        defer { setup.server.stop() }
+        let connection = try await LibSSH2Connector().connect(setup.endpoint())
+        let path = setup.server.dir.file("deep/er/config.yaml")
+        try await connection.write(Data("first\n".utf8), to: path, attributes: FileAttributes(mode: 0o600, owner: "nobody:nogroup"))
+        try await connection.write(Data("second\n".utf8), to: path, attributes: FileAttributes(mode: 0o640))
+        #expect(try await connection.read(path) == Data("second\n".utf8))
+        let stat = try sh("stat -c '%a %U' '\(path)'")
+        #expect(stat == "640 root\n")
+        try await connection.write(Data(), to: path + ".owned", attributes: FileAttributes(mode: 0o600, owner: "nobody:nogroup"))
+        #expect(try sh("stat -c '%a %U:%G' '\(path).owned'") == "600 nobody:nogroup\n")
+        #expect(try await connection.read(setup.server.dir.file("missing")) == nil)
+        // No staging file is left next to the target.
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: (path as NSString).deletingLastPathComponent).filter { $0.contains("capstan-") }
+        #expect(leftovers.isEmpty)
+    }
+
+    @Test("100 MiB round trip through upload and download is intact")
+    func largeRoundTrip() async throws {
+        let setup = try Setup()
+        defer { setup.server.stop() }
+        let local = setup.client.file("big.bin")
+        try sh("head -c 104857600 /dev/urandom > '\(local)'")
+        let connection = try await LibSSH2Connector().connect(setup.endpoint())
+        let remote = setup.server.dir.file("big.bin")
+        let started = Date()
+        try await connection.upload(localFile: local, to: remote, attributes: FileAttributes(mode: 0o644))
+        let uploaded = Date()
+        try await connection.download(remote, toLocalFile: setup.client.file("back.bin"))
+        let downloaded = Date()
+        print("100 MiB upload \(uploaded.timeIntervalSince(started))s, download \(downloaded.timeIntervalSince(uploaded))s")
+        let sums = try sh("sha256sum '\(local)' '\(remote)' '\(setup.client.file("back.bin"))' | cut -d' ' -f1 | uniq | wc -l")
+        #expect(sums == "1\n")
+        #expect(try sh("stat -c %s '\(setup.client.file("back.bin"))'") == "104857600\n")
+    }
+
+    @Test("a host reached through a bastion; one bastion session serves several hosts")
+    func bastion() async throws {
+        let client = try TempDir()
+        let key = try TestKey.make("ed25519", in: client, name: "id")
+        let bastion = try TestSSHServer(authorizedKeys: [key])
+        let target1 = try TestSSHServer(authorizedKeys: [key])
+        let target2 = try TestSSHServer(authorizedKeys: [key])
+        defer { bastion.stop(); target1.stop(); target2.stop() }
+        let knownHosts = client.file("known_hosts")
+        try (bastion.knownHostsLine + target1.knownHostsLine + target2.knownHostsLine).write(toFile: knownHosts, atomically: true, encoding: .utf8)
+        let auth = [HostEndpoint.Authentication.privateKey(path: key.privatePath, passphraseEnv: nil)]
+        let jump = HostEndpoint.Jump(address: "127.0.0.1", port: bastion.port, user: "root", authentication: auth)
+        let connector = LibSSH2Connector()
+        var outputs: [String] = []
+        for (name, target) in [("t1", target1), ("t2", target2)] {
+            let endpoint = HostEndpoint(name: name, address: "127.0.0.1", port: target.port, authentication: auth, knownHostsFile: knownHosts, bastion: jump)
+            let connection = try await connector.connect(endpoint)
+            // The target sees the connection coming from the bastion's sshd process, not from this test.
+            let result = try await connection.run(ShellCommand.raw("echo $SSH_CONNECTION"))
+            outputs.append(result.stdoutText)
+            let data = Data((0..<2_000_000).map { UInt8($0 % 253) })
+            try await connection.write(data, to: target.dir.file("through-bastion.bin"), attributes: FileAttributes())
+            #expect(try await connection.read(target.dir.file("through-bastion.bin")) == data)
+        }
+        #expect(outputs.count == 2)
+        #expect(outputs[0].hasSuffix(" \(target1.port)\n"))
+        #expect(outputs[1].hasSuffix(" \(target2.port)\n"))
+        // Exactly one session process tree on the bastion: both hops share its session.
+        let bastionSessions = TestSSHServer.descendants(of: bastion.pid).count
+        #expect(bastionSessions >= 1 && bastionSessions <= 2)
+    }
+
+    @Test("become runs privileged commands and writes through sudo -n; a password prompt is a clear error")
+    func sudoBecome() async throws {
+        let user = "capstantest"
+        let created = (try? sh("id \(user)")) == nil
+        if created { try sh("useradd -m -s /bin/sh \(user)") }
+        // A locked password (useradd's '!') makes sshd without PAM refuse every login; '*' only disables passwords.
+        try sh("usermod -p '*' \(user)")
+        try sh("echo '\(user) ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/capstantest && chmod 0440 /etc/sudoers.d/capstantest")
+        defer {
+            _ = try? sh("rm -f /etc/sudoers.d/capstantest")
+            if created { _ = try? sh("userdel -r \(user) 2>/dev/null") }
+        }
+        let setup = try Setup()
+        defer { setup.server.stop() }
+        let connection = try await LibSSH2Connector().connect(setup.endpoint(user: user, become: true))
+        #expect(try await connection.run(ShellCommand("id", "-un")).stdoutText == "root\n")
+        #expect(try await connection.run(ShellCommand("id", "-un"), options: RunOptions(privileged: false)).stdoutText == "\(user)\n")
+        let path = "/root/.capstan-sudo-test-\(UUID().uuidString)/f.txt"
+        defer { _ = try? sh("rm -rf '\((path as NSString).deletingLastPathComponent)'") }
+        try await connection.write(Data("privileged\n".utf8), to: path, attributes: FileAttributes(mode: 0o600))
+        #expect(try sh("stat -c '%a %U' '\(path)'") == "600 root\n")
+        #expect(try await connection.read(path) == Data("privileged\n".utf8))
+
+        try sh("echo '\(user) ALL=(ALL) ALL' > /etc/sudoers.d/capstantest")
+        let error = await #expect(throws: HostError.self) { try await connection.run(ShellCommand("true")) }
+        #expect(error == .sudoNeedsPassword(host: "node1", user: user))
+    }
+
+    @Test("24 sshd's at once through FanOut: every host's result comes back")
+    func fanOut() async throws {
+        let client = try TempDir()
+        let key = try TestKey.make("ed25519", in: client, name: "id")
+        var servers: [TestSSHServer] = []
+        defer { for s in servers { s.stop() } }
+        for _ in 0..<24 { servers.append(try TestSSHServer(authorizedKeys: [key])) }
+        let knownHosts = client.file("known_hosts")
+        try servers.map(\.knownHostsLine).joined().write(toFile: knownHosts, atomically: true, encoding: .utf8)
+        let endpoints = servers.enumerated().map { i, s in
+            HostEndpoint(name: "h\(i)", address: "127.0.0.1", port: s.port, authentication: [.privateKey(path: key.privatePath, passphraseEnv: nil)], knownHostsFile: knownHosts)
+        }
+        // One endpoint that cannot connect: its error is returned alongside the others' results.
+        let broken = HostEndpoint(name: "broken", address: "127.0.0.1", port: 1, authentication: endpoints[0].authentication, knownHostsFile: knownHosts)
+        let connector = LibSSH2Connector()
+        let started = Date()
+        let outcomes = await FanOut.run(endpoints + [broken], name: \.name) { endpoint in
+            let connection = try await connector.connect(endpoint)
+            return try await connection.run(ShellCommand.raw("echo $SSH_CONNECTION")).stdoutText
+        }
+        print("fan-out to 24 sshd: \(Date().timeIntervalSince(started))s")
+        #expect(outcomes.count == 25)
+        for (i, outcome) in outcomes.prefix(24).enumerated() {
+            #expect(outcome.value?.hasSuffix(" \(servers[i].port)\n") == true, "\(outcome.host): \(String(describing: outcome.error))")
+        }
+        guard case .connectFailed? = outcomes[24].error as? HostError else { Issue.record("broken host: \(String(describing: outcomes[24].error))"); return }
+    }
+}

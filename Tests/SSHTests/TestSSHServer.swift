@@ -1,0 +1,218 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs a shell command line for test setup; returns stdout, throws with stderr on failure.
+/// Output goes through temporary files, not pipes: a concurrently spawned sshd could inherit a pipe's
+/// write end and the read would never see EOF.
+@discardableResult
+func sh(_ line: String, environment: [String: String] = [:]) throws -> String {
+    let base = NSTemporaryDirectory() + "capstan-sh-\(UUID().uuidString)"
+    let outPath = base + ".out"
+    let errPath = base + ".err"
+    defer {
+        try? FileManager.default.removeItem(atPath: outPath)
+        try? FileManager.default.removeItem(atPath: errPath)
+    }
+    var env = ProcessInfo.processInfo.environment
+    for (k, v) in environment { env[k] = v }
+    let pid = try spawn(["/bin/sh", "-c", "exec >'\(outPath)' 2>'\(errPath)' </dev/null; " + line], environment: env)
+    let status = waitForExit(pid)
+    let out = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+    guard status == 0 else {
+        let err = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+        throw SetupError(message: "`\(line)` exited \(status): \(err)")
+    }
+    return out
+}
+
+/// Starts a process with posix_spawn (Foundation's Process misses child exits when other children run).
+func spawn(_ argv: [String], environment: [String: String]? = nil, stderrPath: String? = nil) throws -> pid_t {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 2, stderrPath ?? "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0o644)
+    let cArgs = argv.map { strdup($0) } + [nil]
+    let env = (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer { cArgs.forEach { free($0) }; env.forEach { free($0) } }
+    var pid: pid_t = 0
+    let rc = posix_spawn(&pid, argv[0], &actions, nil, cArgs, env)
+    guard rc == 0 else { throw SetupError(message: "cannot start \(argv[0]): \(String(cString: strerror(rc)))") }
+    return pid
+}
+
+func waitForExit(_ pid: pid_t) -> Int32 {
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+}
+
+struct SetupError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}
+
+/// A temporary directory removed when this object goes away.
+final class TempDir: @unchecked Sendable {
+    let path: String
+
+    init() throws {
+        path = try sh("mktemp -d /tmp/capstan-ssh-test.XXXXXX").trimmingCharacters(in: .whitespacesAndNewlines)
+        _ = chmod(path, 0o755)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+
+    func file(_ name: String) -> String { path + "/" + name }
+}
+
+/// A client key pair made with ssh-keygen.
+struct TestKey {
+    var privatePath: String
+    var publicLine: String
+
+    static func make(_ type: String, in dir: TempDir, name: String, passphrase: String = "") throws -> TestKey {
+        let path = dir.file(name)
+        let bits = type == "ecdsa" ? "-b 256" : type == "rsa" ? "-b 2048" : ""
+        try sh("ssh-keygen -q -t \(type) \(bits) -N '\(passphrase)' -C test -f '\(path)'")
+        return TestKey(privatePath: path, publicLine: try String(contentsOfFile: path + ".pub", encoding: .utf8))
+    }
+}
+
+/// A real OpenSSH server on a loopback port with its own host key, config and authorized_keys, all in
+/// a temporary directory. `stop()` (or deinit) kills it and every session process it forked.
+final class TestSSHServer: @unchecked Sendable {
+    let dir: TempDir
+    let port: Int
+    let hostKeyPath: String
+    let pid: pid_t
+    private var stopped = false
+
+    init(authorizedKeys: [TestKey], hostKeyType: String = "ed25519", extraConfig: String = "") throws {
+        // sshd needs its privilege separation directory; a machine without a running sshd may lack it.
+        try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        dir = try TempDir()
+        hostKeyPath = dir.file("ssh_host_key")
+        try sh("ssh-keygen -q -t \(hostKeyType) -N '' -C host -f '\(hostKeyPath)'")
+        try authorizedKeys.map(\.publicLine).joined().write(toFile: dir.file("authorized_keys"), atomically: true, encoding: .utf8)
+        _ = chmod(dir.file("authorized_keys"), 0o644)
+        var lastError: Error = SetupError(message: "no free port")
+        for _ in 0..<5 {
+            let port = try Self.freePort()
+            let config = """
+            Port \(port)
+            ListenAddress 127.0.0.1
+            HostKey \(hostKeyPath)
+            PidFile \(dir.file("sshd.pid"))
+            AuthorizedKeysFile \(dir.file("authorized_keys"))
+            StrictModes no
+            UsePAM no
+            PasswordAuthentication no
+            KbdInteractiveAuthentication no
+            PermitRootLogin prohibit-password
+            Subsystem sftp internal-sftp
+            LogLevel ERROR
+            \(extraConfig)
+
+            """
+            try config.write(toFile: dir.file("sshd_config"), atomically: true, encoding: .utf8)
+            let pid = try spawn(["/usr/sbin/sshd", "-D", "-e", "-f", dir.file("sshd_config")], stderrPath: dir.file("sshd.log"))
+            if Self.waitListening(port: port, pid: pid) {
+                self.port = port
+                self.pid = pid
+                return
+            }
+            kill(pid, SIGKILL)
+            _ = waitForExit(pid)
+            lastError = SetupError(message: "sshd did not start: \((try? String(contentsOfFile: dir.file("sshd.log"), encoding: .utf8)) ?? "")")
+        }
+        throw lastError
+    }
+
+    deinit { stop() }
+
+
+    /// The host key as a known_hosts line for this server's `[127.0.0.1]:port`.
+    var knownHostsLine: String {
+        let pub = (try? String(contentsOfFile: hostKeyPath + ".pub", encoding: .utf8)) ?? ""
+        let fields = pub.split(separator: " ")
+        return "[127.0.0.1]:\(port) \(fields[0]) \(fields[1])\n"
+    }
+
+    /// The host key's SHA256 fingerprint as `ssh-keygen -l` prints it (an independent computation).
+    func hostKeyFingerprint() throws -> String {
+        let line = try sh("ssh-keygen -l -E sha256 -f '\(hostKeyPath).pub'")
+        return String(line.split(separator: " ")[1])
+    }
+
+    /// Kills (SIGKILL) every process sshd forked for sessions, leaving the listener running.
+    func killSessions() {
+        for child in Self.descendants(of: pid) { kill(child, SIGKILL) }
+    }
+
+    func stop() {
+        guard !stopped else { return }
+        stopped = true
+        let children = Self.descendants(of: pid)
+        kill(pid, SIGTERM)
+        _ = waitForExit(pid)
+        for child in children { kill(child, SIGKILL) }
+    }
+
+    static func descendants(of root: Int32) -> [Int32] {
+        var parents: [Int32: Int32] = [:]
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry),
+                  let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")")
+            else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 1, let ppid = Int32(fields[1]) { parents[pid] = ppid }
+        }
+        var result: [Int32] = []
+        var frontier = [root]
+        while let next = frontier.popLast() {
+            let children = parents.filter { $0.value == next }.map(\.key)
+            result += children
+            frontier += children
+        }
+        return result
+    }
+
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+        }
+        guard bound else { throw SetupError(message: "cannot bind a loopback port") }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    static func waitListening(port: Int, pid: pid_t) -> Bool {
+        for _ in 0..<100 {
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid { return false }
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            addr.sin_port = UInt16(port).bigEndian
+            let ok = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+            }
+            close(fd)
+            if ok { return true }
+            usleep(20_000)
+        }
+        return false
+    }
+}
