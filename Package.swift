@@ -49,6 +49,7 @@ let package = Package(
         .testTarget(name: "HostsTests", dependencies: ["Hosts"]),
         .testTarget(name: "SSHTests", dependencies: ["SSH", "Hosts"]),
         .testTarget(name: "CLITests", dependencies: ["capstan"]),
+        .testTarget(name: "LabTests", dependencies: ["Lab", "Hosts", "Inventory"]),
     ],
     swiftLanguageModes: [.v6]
 )
