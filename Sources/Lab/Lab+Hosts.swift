@@ -105,7 +105,10 @@ extension Lab {
         let ns = layout.labNamespace
         let port = layout.bridgePort(host)
         _ = try? LocalProcess.run(["ip", "-n", ns, "link", "del", port])
-        try ip(["-n", ns, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", layout.hostNamespace(host)],
+        // A fixed MAC per host: after a restart the machine's ARP entry for the host stays right,
+        // instead of sending to the old veth's address until the entry goes stale (5-10 s).
+        try ip(["-n", ns, "link", "add", port, "type", "veth", "peer", "name", "eth0", "address", layout.hostMAC(host),
+                "netns", layout.hostNamespace(host)],
                "creating the network interface of \(host)")
         try ip(["-n", ns, "link", "set", port, "master", "br0", "up"], "plugging \(host) into the lab bridge")
         try? FileManager.default.removeItem(atPath: pidFile(host))

@@ -57,6 +57,11 @@ public struct LabLayout: Sendable, Equatable {
     public var machineInterface: String { "lab-\(name)" }
     /// Lab-namespace end of a host's veth, a port of the bridge.
     public func bridgePort(_ host: String) -> String { "v" + host }
+    /// Locally administered MAC of a host's eth0, stable across restarts: 02:ca:70:<subnet>:00:<host number>.
+    public func hostMAC(_ host: String) -> String {
+        let number = Int(host.dropFirst()) ?? 0
+        return String(format: "02:ca:70:%02x:00:%02x", subnetIndex, number)
+    }
     /// systemd-nspawn machine name; unique across labs because nspawn keeps per-machine state in /run.
     public func machineName(_ host: String) -> String { "capstan-\(name)-\(host)" }
     /// cgroup subtree (relative to each hierarchy root) of the whole lab.

@@ -2,9 +2,24 @@ import Foundation
 
 /// Reads of the local machine's kernel state that the lab needs: mounts, cgroup roots, processes.
 enum SystemFacts {
+    /// Reads a whole file with read(2) until EOF. /proc files report size 0, and reading them by
+    /// their reported size returns only the first page (mountinfo is longer once a lab is up).
+    static func readFile(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var data = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = read(fd, &buffer, buffer.count)
+            if n > 0 { data += buffer[0..<n] } else if n < 0 && errno == EINTR { continue } else { break }
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
     /// Mount points currently mounted (from /proc/self/mountinfo), octal escapes decoded.
     static func mountPoints() -> [String] {
-        guard let text = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return [] }
+        guard let text = readFile("/proc/self/mountinfo") else { return [] }
         return text.split(separator: "\n").compactMap { line in
             let fields = line.split(separator: " ")
             guard fields.count > 4 else { return nil }
@@ -50,8 +65,7 @@ enum SystemFacts {
     static func isAlive(_ pid: Int32) -> Bool { kill(pid, 0) == 0 }
 
     static func commandLine(_ pid: Int32) -> String {
-        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return "" }
-        return String(decoding: data.map { $0 == 0 ? UInt8(ascii: " ") : $0 }, as: UTF8.self)
+        (readFile("/proc/\(pid)/cmdline") ?? "").replacingOccurrences(of: "\0", with: " ")
     }
 
     /// Children of `parent` whose command name is `comm`, found by scanning /proc.
@@ -60,7 +74,7 @@ enum SystemFacts {
         var found: [Int32] = []
         for entry in entries {
             guard let pid = Int32(entry),
-                  let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                  let stat = readFile("/proc/\(entry)/stat"),
                   let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { continue }
             let name = stat[stat.index(after: open)..<close]
             let rest = stat[stat.index(after: close)...].split(separator: " ")
@@ -75,7 +89,7 @@ enum SystemFacts {
         var pids: [Int32] = []
         var dirs = [directory]
         while let dir = dirs.popLast() {
-            if let text = try? String(contentsOfFile: dir + "/cgroup.procs", encoding: .utf8) {
+            if let text = readFile(dir + "/cgroup.procs") {
                 pids += text.split(separator: "\n").compactMap { Int32($0) }
             }
             for sub in (try? fm.contentsOfDirectory(atPath: dir)) ?? [] {
