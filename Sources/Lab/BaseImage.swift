@@ -51,7 +51,9 @@ public struct BaseImage: Sendable {
                                    context: "saving the base image")
             try fm.moveItem(atPath: partial, toPath: tarball)
         }
-        fm.createFile(atPath: rootfs + "/.capstan-base-complete", contents: Data())
+        guard fm.createFile(atPath: rootfs + "/.capstan-base-complete", contents: Data()) else {
+            throw LabError("cannot mark the base image complete in \(rootfs)")
+        }
     }
 
     private func build() throws {
