@@ -70,6 +70,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["capstan"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Inventory", "Hosts"]),
         .testTarget(name: "PKITests", dependencies: ["PKI", "Inventory"]),
+        .testTarget(name: "LabTests", dependencies: ["Lab", "SSH", "Hosts", "Inventory"]),
     ],
     swiftLanguageModes: [.v6]
 )
