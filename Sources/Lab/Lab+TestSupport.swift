@@ -1,4 +1,5 @@
 import Foundation
+import Hosts
 
 /// One lab per test process: integration tests of every module share it, it comes up once, and it
 /// is torn down when the process exits (and `capstan lab down` cleans up if the process was killed).
@@ -57,5 +58,16 @@ private final class SharedLabs: @unchecked Sendable {
         labs = [:]
         lock.unlock()
         for lab in all { try? lab.down() }
+    }
+}
+
+extension Lab {
+    /// How Capstan's own SSH reaches `host`: the lab key, the lab's known_hosts, strict host-key checking.
+    public func endpoint(for host: LabHost) -> HostEndpoint {
+        HostEndpoint(
+            name: host.name, address: host.address, user: "root",
+            authentication: [.privateKey(path: layout.identityFile, passphraseEnv: nil)],
+            knownHostsFile: layout.knownHostsFile, knownHostsPolicy: .strict, connectTimeoutSeconds: 5
+        )
     }
 }

@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 @testable import Lab
+import Hosts
+import SSH
 
 /// Real hosts on this machine: needs root, systemd-nspawn and debootstrap (scripts/prereqs.sh).
 /// One lab for the whole suite; the last test takes it down, and an exit hook does so if a test
@@ -13,10 +15,23 @@ struct LabLifecycleTests {
         try Lab.shared(hosts: 3, name: Self.labName, progress: LabProgress { print("lab: \($0)") })
     }
 
-    /// Logs in over SSH as the inventory says (lab key, lab known_hosts, strict host-key checking)
-    /// and runs the shell command line `command`. The single place that picks the SSH client.
-    func overSSH(_ lab: Lab, _ host: LabHost, _ command: String) throws -> LocalProcess.Output {
-        try LocalProcess.run(lab.sshArguments(host.address, command: [command], batch: true))
+    /// Logs in with Capstan's own SSH module as the inventory says (lab key, lab known_hosts, strict
+    /// host-key checking) and runs the shell command line `command`. A connection failure is a failed result.
+    func overSSH(_ lab: Lab, _ host: LabHost, _ command: String) async -> LocalProcess.Output {
+        do {
+            let connection = try await LibSSH2Connector().connect(lab.endpoint(for: host))
+            let r: CommandResult
+            do {
+                r = try await connection.run(ShellCommand(["sh", "-c", command]))
+            } catch {
+                await connection.close()
+                throw error
+            }
+            await connection.close()
+            return LocalProcess.Output(status: r.exitStatus, stdout: r.stdoutText, stderr: r.stderrText)
+        } catch {
+            return LocalProcess.Output(status: 255, stdout: "", stderr: "\(error)")
+        }
     }
 
     @Test("a 3-host lab comes up with every host running and the inventory written")
@@ -36,10 +51,10 @@ struct LabLifecycleTests {
     }
 
     @Test("every host answers SSH under strict host-key checking and reports systemd `running`")
-    func sshAndSystemd() throws {
+    func sshAndSystemd() async throws {
         let lab = try lab()
         for host in lab.hosts {
-            let out = try overSSH(lab, host, "hostname; systemctl is-system-running; ip -4 route")
+            let out = await overSSH(lab, host, "hostname; systemctl is-system-running; ip -4 route")
             #expect(out.succeeded, "ssh to \(host.name) failed: \(out.stderr)")
             let lines = out.stdout.split(separator: "\n").map(String.init)
             #expect(lines.first == host.name)
@@ -71,19 +86,19 @@ struct LabLifecycleTests {
     }
 
     @Test("a host stopped and started comes back with the same identity and answers SSH again")
-    func stopAndStart() throws {
+    func stopAndStart() async throws {
         let lab = try lab()
         let host = try lab.host(named: "h2")
         let wrote = try lab.run(in: "h2", ["sh", "-c", "echo kept > /root/marker && sync"])
         #expect(wrote.succeeded, "writing the marker: \(wrote.stderr)")
         try lab.stop(host: "h2")
         #expect(lab.state("h2") == .stopped)
-        #expect(!(try overSSH(lab, host, "true")).succeeded)
+        #expect(!(await overSSH(lab, host, "true")).succeeded)
         #expect(lab.status().hosts.filter { $0.state == .running }.map(\.name) == ["h1", "h3"])
         let started = Date()
         try lab.start(host: "h2")
         #expect(Date().timeIntervalSince(started) < 30)
-        let out = try overSSH(lab, host, "cat /root/marker; systemctl is-system-running")
+        let out = await overSSH(lab, host, "cat /root/marker; systemctl is-system-running")
         #expect(out.stdout == "kept\nrunning\n")
     }
 
