@@ -59,6 +59,11 @@ public struct EtcdBackup: Sendable {
     /// Stores an existing snapshot file on `member` (a fresh one, or a node-local one for sync).
     func storeSnapshot(file: String, from member: EtcdMemberTarget, etcdVersion: String, createdAt: Date, source: String) async throws -> BackupManifest {
         let snapshotStatus = try await self.snapshotStatus(file: file, on: member)
+        // The file is the bbolt database plus etcd's appended SHA-256 (32 bytes), so compare with its own size.
+        let sizeResult = try await member.connection.run(ShellCommand("wc", "-c", file))
+        guard sizeResult.succeeded, let fileSize = sizeResult.stdoutText.split(separator: " ").first.flatMap({ Int64($0) }) else {
+            throw BackupError.etcdctl(host: member.name, step: "measuring \(file)", reason: lastLines(sizeResult.stderrText))
+        }
         let name = try await freeName(createdAt)
         let snapshotName = name + (settings.key == nil ? ".snapshot.db" : ".snapshot.db.enc")
         var stored: [String] = []
@@ -71,9 +76,9 @@ public struct EtcdBackup: Sendable {
                 }
             }
             stored.append(snapshotName)
-            guard snapshot.plaintextSize == snapshotStatus.totalSize else {
+            guard snapshot.plaintextSize == fileSize else {
                 throw BackupError.etcdctl(host: member.name, step: "reading the snapshot",
-                                          reason: "read \(snapshot.plaintextSize) bytes, snapshot status says \(snapshotStatus.totalSize)")
+                                          reason: "read \(snapshot.plaintextSize) bytes of a \(fileSize)-byte file")
             }
             var pki: BackupManifest.Object?
             if let dir = settings.pkiDirectory {
