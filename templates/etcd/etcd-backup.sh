@@ -33,7 +33,7 @@ read_state() { cat "$STATE_DIR/$1" 2>/dev/null || echo "$2"; }
 
 write_metrics() {
     mkdir -p "$(dirname "$METRICS_FILE")"
-    tmp="$METRICS_FILE.$$.tmp"
+    metrics_tmp="$METRICS_FILE.$$.tmp"
     {
         echo "# HELP capstan_etcd_backup_last_success_timestamp_seconds Unix time of the last successful etcd snapshot on this member."
         echo "# TYPE capstan_etcd_backup_last_success_timestamp_seconds gauge"
@@ -47,9 +47,9 @@ write_metrics() {
         echo "# HELP capstan_etcd_backup_failures_total Failed etcd snapshot attempts on this member."
         echo "# TYPE capstan_etcd_backup_failures_total counter"
         echo "capstan_etcd_backup_failures_total{cluster=\"{{clusterName}}\",member=\"$MEMBER\"} $(read_state failures 0)"
-    } > "$tmp"
-    chmod 0644 "$tmp"
-    mv -f "$tmp" "$METRICS_FILE"
+    } > "$metrics_tmp"
+    chmod 0644 "$metrics_tmp"
+    mv -f "$metrics_tmp" "$METRICS_FILE"
 }
 
 fail() {
@@ -84,9 +84,16 @@ umask 077
 mkdir -p "$BACKUP_DIR" "$STATE_DIR"
 started=$(date +%s)
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
+# Two runs in the same second (a manual start right after the timer) must not overwrite each other.
 final="$BACKUP_DIR/etcd-snapshot-$MEMBER-$stamp.db"
-tmp="$BACKUP_DIR/.etcd-snapshot-$MEMBER-$stamp.db.part"
-trap 'rm -f "$tmp"' EXIT
+n=1
+while [ -e "$final" ]; do
+    n=$(( n + 1 ))
+    final="$BACKUP_DIR/etcd-snapshot-$MEMBER-$stamp-$n.db"
+done
+tmp="$BACKUP_DIR/.$(basename "$final").part"
+# etcdctl itself writes "$tmp.part" first; a failed or killed run leaves neither behind.
+trap 'rm -f "$tmp" "$tmp.part"' EXIT
 
 "$ETCDCTL" --endpoints="$chosen_url" snapshot save "$tmp" >/dev/null 2>"$STATE_DIR/last_error" \
     || fail "snapshot save: $(tail -n 3 "$STATE_DIR/last_error")"

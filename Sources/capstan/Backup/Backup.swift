@@ -1,4 +1,10 @@
 import ArgumentParser
+import Foundation
+import Hosts
+import Inventory
+import PKI
+import Templates
+import Workflows
 
 struct BackupCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -8,58 +14,302 @@ struct BackupCommand: AsyncParsableCommand {
     )
 }
 
+/// Everything the backup commands derive from an inventory: policy, state directory, store, key.
+struct BackupSetup {
+    var inventory: Inventory
+    var policy: BackupPolicy
+    var state: StateDirectory
+
+    init(_ option: InventoryOption) throws {
+        let (inventory, _) = try option.load()
+        self.inventory = inventory
+        policy = inventory.etcd.backup ?? BackupPolicy()
+        state = StateDirectory(inventory: inventory)
+    }
+
+    func refuseIfManaged(_ what: String) throws {
+        guard !inventory.isSelfManaged else { return }
+        let provider = inventory.controlPlane.managed?.provider.displayName ?? "the provider"
+        throw ValidationError("\(what) is not available: the control plane is managed by \(provider), which owns etcd and its backups")
+    }
+
+    func store() async throws -> any BackupStore {
+        switch policy.destination {
+        case let .local(path):
+            return LocalDirectoryStore(directory: path ?? state.path("backups"))
+        case let .sftp(host, port, user, path):
+            let connection = try await LiveConnector.connectBackupHost(address: host, port: port, user: user, inventory: inventory)
+            return RemoteDirectoryStore(connection: connection, directory: path)
+        }
+    }
+
+    /// The key for reading: nil only when the inventory opts out of encryption.
+    func key() throws -> BackupKey? {
+        if let file = policy.encryptionKeyFile { return try BackupKey.load(path: file) }
+        return nil
+    }
+
+    var etcdHosts: [HostSpec] {
+        inventory.etcd.topology == .external ? inventory.etcdHosts : inventory.controlPlaneHosts
+    }
+
+    func members() async throws -> [EtcdMemberTarget] {
+        var out: [EtcdMemberTarget] = []
+        for host in etcdHosts {
+            let connection = try await LiveConnector.connect(host, inventory: inventory)
+            let address = host.clusterAddress.contains(":") ? "[\(host.clusterAddress)]" : host.clusterAddress
+            out.append(EtcdMemberTarget(name: host.name, connection: connection, clientURL: "https://127.0.0.1:2379",
+                                        peerURL: "https://\(address):2380", dataDir: inventory.etcd.dataDir))
+        }
+        return out
+    }
+}
+
+private func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    encoder.dateEncodingStrategy = .iso8601
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
+private func humanBytes(_ n: Int64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    var value = Double(n)
+    var unit = 0
+    while value >= 1024 && unit < units.count - 1 { value /= 1024; unit += 1 }
+    return unit == 0 ? "\(n) B" : String(format: "%.1f %@", value, units[unit])
+}
+
+private func humanAge(_ seconds: TimeInterval) -> String {
+    let s = Int64(max(0, seconds))
+    if s < 120 { return "\(s)s" }
+    if s < 7200 { return "\(s / 60)m" }
+    if s < 172_800 { return "\(s / 3600)h" }
+    return "\(s / 86400)d"
+}
+
+private func table(_ rows: [[String]]) -> String {
+    guard let first = rows.first else { return "" }
+    let widths = (0..<first.count).map { c in rows.map { $0[c].count }.max() ?? 0 }
+    return rows.map { row in
+        row.enumerated().map { c, cell in c == row.count - 1 ? cell : cell.padding(toLength: widths[c], withPad: " ", startingAt: 0) }
+            .joined(separator: "  ")
+    }.joined(separator: "\n")
+}
+
+/// JSON shape of one listed backup.
+struct BackupListing: Encodable {
+    var name: String
+    var createdAt: Date
+    var ageSeconds: Int64
+    var storedBytes: Int64
+    var member: String
+    var etcdVersion: String
+    var revision: Int64
+    var totalKeys: Int64
+    var encrypted: Bool
+    var includesPKI: Bool
+    var verifiedAt: Date?
+
+    init(_ e: BackupEntry, now: Date) {
+        name = e.name
+        createdAt = e.manifest.createdAt
+        ageSeconds = Int64(now.timeIntervalSince(e.manifest.createdAt))
+        storedBytes = e.storedBytes
+        member = e.manifest.member
+        etcdVersion = e.manifest.etcdVersion
+        revision = e.manifest.revision
+        totalKeys = e.manifest.totalKeys
+        encrypted = e.manifest.encryption.isEncrypted
+        includesPKI = e.manifest.includesPKI
+        verifiedAt = e.verifiedAt
+    }
+}
+
 struct BackupNow: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "now", abstract: "Take a verified, encrypted etcd snapshot.")
+    @OptionGroup var inventory: InventoryOption
+    @OptionGroup var output: OutputOption
 
     func run() async throws {
-        throw NotImplemented(command: "backup now")
+        let setup = try BackupSetup(inventory)
+        try setup.refuseIfManaged("backup now")
+        let settings = try BackupSettings.from(policy: setup.policy, cluster: setup.inventory.name,
+                                               capstanVersion: CapstanVersion.current, stateRoot: setup.state.root)
+        let engine = EtcdBackup(store: try await setup.store(), access: EtcdClientAccess(), settings: settings)
+        let manifest = try await engine.now(members: try await setup.members(), now: Date())
+        if output.output == .json { try printJSON(manifest); return }
+        print("stored \(manifest.name) from \(manifest.member) (etcd \(manifest.etcdVersion), revision \(manifest.revision), \(humanBytes(manifest.dbSize))) in \(engine.store.location)")
     }
 }
 
 struct BackupList: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "List backups with age and size.")
+    @OptionGroup var inventory: InventoryOption
+    @OptionGroup var output: OutputOption
 
     func run() async throws {
-        throw NotImplemented(command: "backup list")
+        let setup = try BackupSetup(inventory)
+        let store = try await setup.store()
+        let now = Date()
+        let entries = try await BackupCatalog(store: store).entries()
+        if output.output == .json { try printJSON(entries.map { BackupListing($0, now: now) }); return }
+        guard !entries.isEmpty else { print("no backups in \(store.location)"); return }
+        var rows = [["NAME", "AGE", "SIZE", "MEMBER", "REVISION", "KEYS", "VERIFIED"]]
+        for e in entries {
+            rows.append([e.name, humanAge(now.timeIntervalSince(e.manifest.createdAt)), humanBytes(e.storedBytes), e.manifest.member,
+                         String(e.manifest.revision), String(e.manifest.totalKeys), e.verifiedAt.map { humanAge(now.timeIntervalSince($0)) + " ago" } ?? "-"])
+        }
+        print(table(rows))
     }
 }
 
 struct BackupVerify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "verify", abstract: "Decrypt and verify a backup.")
+    @OptionGroup var inventory: InventoryOption
+    @OptionGroup var output: OutputOption
+    @Argument(help: "Backup name (see `backup list`).") var name: String?
+    @Flag(help: "Verify every backup.") var all = false
+
+    struct Result: Encodable {
+        var name: String
+        var ok: Bool
+        var error: String?
+        var revision: Int64?
+        var snapshotHash: UInt32?
+    }
+
+    func validate() throws {
+        guard (name != nil) != all else { throw ValidationError("give a backup name or --all") }
+    }
 
     func run() async throws {
-        throw NotImplemented(command: "backup verify")
+        let setup = try BackupSetup(inventory)
+        let store = try await setup.store()
+        let verifier = BackupVerifier(store: store, key: try setup.key())
+        let names = all ? try await BackupCatalog(store: store).entries().map(\.name) : [name].compactMap { $0 }
+        var results: [Result] = []
+        for n in names {
+            do {
+                let report = try await verifier.verify(n, now: Date())
+                results.append(Result(name: n, ok: true, revision: report.status.revision, snapshotHash: report.status.hash))
+            } catch {
+                results.append(Result(name: n, ok: false, error: "\(error)"))
+            }
+        }
+        if output.output == .json {
+            try printJSON(results)
+        } else {
+            for r in results {
+                print(r.ok ? "\(r.name): ok (revision \(r.revision ?? 0), hash \(r.snapshotHash ?? 0))" : "\(r.name): FAILED: \(r.error ?? "")")
+            }
+        }
+        if results.contains(where: { !$0.ok }) { throw ExitCode(1) }
+    }
+}
+
+struct BackupPrune: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prune", abstract: "Delete backups beyond the retention policy (never the newest, nor the newest verified).")
+    @OptionGroup var inventory: InventoryOption
+    @OptionGroup var output: OutputOption
+    @Option(help: "Keep the newest N (default: the inventory's etcd.backup.keep).") var keep: Int?
+    @Option(name: .customLong("max-age"), help: "Also delete backups older than this, e.g. 14d (default: the inventory's maxAge).") var maxAge: String?
+    @Flag(name: .customLong("dry-run"), help: "Only show what would be deleted.") var dryRun = false
+
+    func run() async throws {
+        let setup = try BackupSetup(inventory)
+        var age = setup.policy.maxAge.map { TimeInterval($0.seconds) }
+        if let maxAge {
+            guard let span = TimeSpan(parsing: maxAge) else { throw ValidationError("--max-age \(maxAge): not a duration (e.g. 36h, 14d)") }
+            age = TimeInterval(span.seconds)
+        }
+        let keepN = keep ?? setup.policy.keep
+        guard keepN >= 0 else { throw ValidationError("--keep must be 0 or more") }
+        let catalog = BackupCatalog(store: try await setup.store())
+        let entries = try await catalog.entries()
+        let doomed = BackupRetention(keep: keepN, maxAge: age).toDelete(entries, now: Date())
+        for name in doomed {
+            if !dryRun, let entry = entries.first(where: { $0.name == name }) { try await catalog.delete(entry) }
+        }
+        if output.output == .json {
+            try printJSON(["deleted": dryRun ? [] : doomed, "wouldDelete": dryRun ? doomed : [], "kept": entries.map(\.name).filter { !doomed.contains($0) }])
+            return
+        }
+        for name in doomed { print((dryRun ? "would delete " : "deleted ") + name) }
+        print("\(entries.count - doomed.count) backups kept" + (doomed.isEmpty ? ", nothing to delete" : ""))
     }
 }
 
 struct BackupRestore: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "restore", abstract: "Restore etcd from a backup.")
+    @OptionGroup var inventory: InventoryOption
+    @OptionGroup var output: OutputOption
+    @Option(help: "Backup name (see `backup list`).") var from: String
 
     func run() async throws {
-        throw NotImplemented(command: "backup restore")
+        let setup = try BackupSetup(inventory)
+        try EtcdRestore.refuseIfManaged(providerName: setup.inventory.isSelfManaged ? nil : setup.inventory.controlPlane.managed?.provider.displayName ?? "the provider")
+        let restore = EtcdRestore(store: try await setup.store(), key: try setup.key(), access: EtcdClientAccess(),
+                                  control: SystemdServiceControl(), cluster: setup.inventory.name, dataDirOwner: "etcd:etcd")
+        let report = try await restore.run(backup: from, members: try await setup.members(), now: Date())
+        if output.output == .json {
+            try printJSON(["backup": report.backup, "initialClusterToken": report.initialClusterToken, "revision": String(report.revision)])
+            return
+        }
+        print("restored \(report.backup): etcd healthy at revision \(report.revision); previous data kept in " +
+              report.movedAside.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: ", "))
     }
 }
 
 struct BackupSchedule: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "schedule", abstract: "Install the backup timer on the etcd members.")
+    @OptionGroup var inventory: InventoryOption
 
     func run() async throws {
-        throw NotImplemented(command: "backup schedule")
-    }
-}
-
-struct BackupPrune: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "prune", abstract: "Delete backups beyond the retention policy.")
-
-    func run() async throws {
-        throw NotImplemented(command: "backup prune")
+        let setup = try BackupSetup(inventory)
+        try setup.refuseIfManaged("backup schedule")
+        let hosts = setup.etcdHosts
+        let members = hosts.map { EtcdBackupContext.Member(name: $0.name, clientURL: "https://\($0.clusterAddress):2379") }
+        let renderer = TemplateRenderer()
+        for host in hosts {
+            let context = EtcdBackupContext(clusterName: setup.inventory.name, memberName: host.name, members: members,
+                                            schedule: setup.policy.schedule, randomizedDelaySeconds: Int(setup.policy.randomizedDelay.seconds),
+                                            keep: setup.policy.keep)
+            let connection = try await LiveConnector.connect(host, inventory: setup.inventory)
+            try await connection.write(Data(try renderer.render("etcd/etcd-backup.sh", context: context).utf8), to: context.scriptPath,
+                                       attributes: FileAttributes(mode: 0o755, owner: "root:root"))
+            for unit in ["etcd-backup.service", "etcd-backup.timer"] {
+                try await connection.write(Data(try renderer.render("etcd/" + unit, context: context).utf8), to: "/etc/systemd/system/" + unit,
+                                           attributes: FileAttributes(mode: 0o644, owner: "root:root"))
+            }
+            try await connection.check(ShellCommand("systemctl", "daemon-reload").then(ShellCommand("systemctl", "enable", "--now", "etcd-backup.timer")))
+            print("\(host.name): etcd-backup.timer enabled (\(setup.policy.schedule), keep \(setup.policy.keep))")
+        }
     }
 }
 
 struct BackupSync: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "sync", abstract: "Pull node-local snapshots into the backup store.")
+    @OptionGroup var inventory: InventoryOption
+    @OptionGroup var output: OutputOption
+    @Option(help: "Node-local snapshot directory the timer writes to.") var directory = "/var/backups/etcd"
 
     func run() async throws {
-        throw NotImplemented(command: "backup sync")
+        let setup = try BackupSetup(inventory)
+        try setup.refuseIfManaged("backup sync")
+        let settings = try BackupSettings.from(policy: setup.policy, cluster: setup.inventory.name,
+                                               capstanVersion: CapstanVersion.current, stateRoot: setup.state.root)
+        let engine = EtcdBackup(store: try await setup.store(), access: EtcdClientAccess(), settings: settings)
+        var stored: [String] = []
+        var skipped = 0
+        for member in try await setup.members() {
+            let report = try await engine.sync(member: member, directory: directory, now: Date())
+            stored += report.stored.map(\.name)
+            skipped += report.skipped.count
+        }
+        struct Summary: Encodable { var stored: [String]; var skipped: Int }
+        if output.output == .json { try printJSON(Summary(stored: stored, skipped: skipped)); return }
+        print("stored \(stored.count) snapshots, \(skipped) already in the store")
     }
 }

@@ -1,0 +1,54 @@
+import Foundation
+import Hosts
+
+/// What `backup sync` did on one member.
+public struct SyncReport: Sendable, Equatable {
+    public var stored: [BackupManifest]
+    /// Node-local file names already in the store (same plaintext SHA-256).
+    public var skipped: [String]
+}
+
+extension EtcdBackup {
+    /// Pulls the node-local snapshots the timer wrote on `member` into the store, skipping those whose
+    /// plaintext checksum the store already holds.
+    public func sync(member: EtcdMemberTarget, directory: String = "/var/backups/etcd", now: Date) async throws -> SyncReport {
+        let listing = try await member.connection.run(
+            ShellCommand("sh", "-c", #"[ -d "$1" ] || exit 0; cd -- "$1" && for f in etcd-snapshot-*.db; do [ -f "$f" ] && sha256sum -- "$f"; done; exit 0"#, "sh", directory))
+        guard listing.succeeded else {
+            throw BackupError.etcdctl(host: member.name, step: "listing \(directory)", reason: lastLines(listing.stderrText))
+        }
+        let known = Set(try await BackupCatalog(store: store).entries().map(\.manifest.snapshot.plaintextSHA256))
+        let version = try await clientVersion(on: member)
+        var report = SyncReport(stored: [], skipped: [])
+        for line in listing.stdoutText.split(separator: "\n") {
+            let parts = line.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2 else { continue }
+            let sha = String(parts[0])
+            let file = String(parts[1].drop(while: { $0 == " " || $0 == "*" }))
+            if known.contains(sha) {
+                report.skipped.append(file)
+                continue
+            }
+            let manifest = try await storeSnapshot(file: directory + "/" + file, from: member, etcdVersion: version,
+                                                   createdAt: Self.stamp(inFileName: file) ?? now, source: "sync:" + file)
+            report.stored.append(manifest)
+        }
+        return report
+    }
+
+    func clientVersion(on member: EtcdMemberTarget) async throws -> String {
+        let result = try await member.connection.run(ShellCommand(access.etcdctl, "version"), options: RunOptions(environment: access.environment))
+        let first = result.stdoutText.split(separator: "\n").first.map(String.init) ?? ""
+        return first.split(separator: ":").last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown"
+    }
+
+    /// `etcd-snapshot-<member>-20240102T030405Z[-n].db` → that UTC time.
+    static func stamp(inFileName name: String) -> Date? {
+        guard let range = name.range(of: #"\d{8}T\d{6}Z"#, options: .regularExpression) else { return nil }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        return formatter.date(from: String(name[range]))
+    }
+}

