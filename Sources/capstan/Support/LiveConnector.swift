@@ -1,20 +1,22 @@
 import Hosts
 import Inventory
+import SSH
 
-/// The single place where commands get live connections to the inventory's hosts. A build without an SSH
-/// transport wired here fails every live command with one clear message instead of half-working.
+/// The single place where commands get live connections to the inventory's hosts.
 enum LiveConnector {
-    struct Unavailable: Error, CustomStringConvertible {
-        var description: String { "SSH transport not available in this build: commands that reach hosts cannot run" }
-    }
+    /// One connector per process, so connections (and bastion sessions) are reused across phases.
+    static let shared: any HostConnector = LibSSH2Connector()
 
     /// Opens a connection to `host` with the inventory's SSH settings.
     static func connect(_ host: HostSpec, inventory: Inventory) async throws -> any HostConnection {
-        throw Unavailable()
+        try await shared.connect(HostEndpoints.endpoint(for: host, in: inventory))
     }
 
-    /// Opens a connection to the SFTP backup host of `destination`.
+    /// Opens a connection to the SFTP backup host of `destination`, with the cluster's SSH defaults.
     static func connectBackupHost(address: String, port: Int, user: String?, inventory: Inventory) async throws -> any HostConnection {
-        throw Unavailable()
+        var ssh = SSHSpec(port: port)
+        ssh.user = user
+        let host = HostSpec(name: "backup-host", address: address, roles: [], ssh: ssh)
+        return try await shared.connect(HostEndpoints.endpoint(for: host, in: inventory))
     }
 }
