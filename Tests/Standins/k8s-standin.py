@@ -16,6 +16,7 @@ import base64
 import http.server
 import os
 import re
+import signal
 import socket
 import ssl
 import sys
@@ -266,7 +267,15 @@ def main():
     threading.Event().wait()
 
 
+def stop(signum, frame):
+    sys.exit(0)
+
+
 if __name__ == "__main__":
+    # A parent may have blocked or ignored these; systemd stops units with SIGTERM.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM, signal.SIGINT])
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     try:
         main()
     except KeyboardInterrupt:
