@@ -6,7 +6,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 # systemd-container must match the machine's own systemd exactly, or apt would upgrade systemd itself.
 sysver=$(dpkg-query -W -f='${Version}' libsystemd-shared 2>/dev/null || true)
-pkgs=(libssh2-1-dev openssh-client openssh-server openssl iproute2 debootstrap zstd etcd-client pssh)
+pkgs=(libssh2-1-dev openssh-client openssh-server openssl iproute2 debootstrap zstd etcd-client pssh etcd-server curl python3)
 [ -n "$sysver" ] && pkgs+=("systemd-container=$sysver")
 
 missing=()
