@@ -140,7 +140,7 @@ public struct ArtifactStore: Sendable {
         digest.map { String(format: "%02x", $0) }.joined()
     }
 
-    private func describe(relative: String) -> String {
+    func describe(relative: String) -> String {
         switch origin {
         case .localDirectory(let dir): return dir + "/" + relative
         case .mirror(let url): return url.appendingPathComponent(relative).absoluteString
@@ -148,7 +148,7 @@ public struct ArtifactStore: Sendable {
         }
     }
 
-    private func fetch(relative: String, upstream: String) async throws -> Data {
+    func fetch(relative: String, upstream: String) async throws -> Data {
         switch origin {
         case .localDirectory(let dir):
             let path = dir + "/" + relative

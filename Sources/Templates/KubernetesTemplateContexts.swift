@@ -1,0 +1,148 @@
+/// Context of `kubernetes/kube-apiserver.service`, `kube-controller-manager.service`,
+/// `kube-scheduler.service` and `audit-policy.yaml` on one control-plane host. Paths are kubeadm's.
+public struct ControlPlaneContext: Codable, Sendable, Equatable {
+    public var clusterName: String
+    public var nodeName: String
+    public var advertiseAddress: String
+    public var securePort: Int
+    public var binDir: String
+    public var pkiDir: String
+    public var kubeconfigDir: String
+    /// Comma-separated client URLs of every etcd member.
+    public var etcdServers: String
+    public var serviceCIDR: String
+    public var podCIDR: String
+    public var serviceAccountIssuer: String
+    public var auditPolicyFile: String
+    public var auditLogPath: String
+    /// False for an external CA without its key: the controller manager then signs nothing.
+    public var clusterSigning: Bool
+    public var extraFlags: [String]
+
+    public init(
+        clusterName: String, nodeName: String, advertiseAddress: String, etcdServers: [String],
+        serviceCIDR: String, podCIDR: String, clusterDomain: String, clusterSigning: Bool = true,
+        securePort: Int = 6443, binDir: String = "/usr/local/bin", pkiDir: String = "/etc/kubernetes/pki",
+        kubeconfigDir: String = "/etc/kubernetes", auditPolicyFile: String = "/etc/kubernetes/audit-policy.yaml",
+        auditLogPath: String = "/var/log/kubernetes/audit/audit.log", extraFlags: [String] = []
+    ) {
+        self.clusterName = clusterName
+        self.nodeName = nodeName
+        self.advertiseAddress = advertiseAddress
+        self.securePort = securePort
+        self.binDir = binDir
+        self.pkiDir = pkiDir
+        self.kubeconfigDir = kubeconfigDir
+        self.etcdServers = etcdServers.joined(separator: ",")
+        self.serviceCIDR = serviceCIDR
+        self.podCIDR = podCIDR
+        self.serviceAccountIssuer = "https://kubernetes.default.svc." + clusterDomain
+        self.auditPolicyFile = auditPolicyFile
+        self.auditLogPath = auditLogPath
+        self.clusterSigning = clusterSigning
+        self.extraFlags = extraFlags
+    }
+}
+
+/// Context of `kubernetes/kubelet.service` and `kubernetes/kubelet-config.yaml` on one node.
+public struct KubeletContext: Codable, Sendable, Equatable {
+    public var clusterName: String
+    public var nodeName: String
+    public var nodeIP: String
+    public var binDir: String
+    public var configFile: String
+    public var kubeconfig: String
+    /// Managed mode: the kubelet requests its client certificate with this kubeconfig (TLS bootstrap).
+    public var bootstrap: Bool
+    public var bootstrapKubeconfig: String
+    public var clientCAFile: String
+    /// The 10th address of the service CIDR, as kubeadm picks it.
+    public var clusterDNS: String
+    public var clusterDomain: String
+    public var containerRuntimeEndpoint: String
+    public var staticPodPath: String
+    public var hasLabels: Bool
+    /// `k=v,k2=v2`, sorted by key.
+    public var nodeLabels: String
+    public var hasTaints: Bool
+    /// `key=value:Effect,…`.
+    public var taints: String
+    public var extraFlags: [String]
+
+    public init(
+        clusterName: String, nodeName: String, nodeIP: String, clusterDNS: String, clusterDomain: String,
+        labels: [String: String] = [:], taints: [String] = [], bootstrapKubeconfig: String? = nil,
+        binDir: String = "/usr/local/bin", configFile: String = "/var/lib/kubelet/config.yaml",
+        kubeconfig: String = "/etc/kubernetes/kubelet.conf", clientCAFile: String = "/etc/kubernetes/pki/ca.crt",
+        containerRuntimeEndpoint: String = "unix:///run/containerd/containerd.sock",
+        staticPodPath: String = "/etc/kubernetes/manifests", extraFlags: [String] = []
+    ) {
+        self.clusterName = clusterName
+        self.nodeName = nodeName
+        self.nodeIP = nodeIP
+        self.binDir = binDir
+        self.configFile = configFile
+        self.kubeconfig = kubeconfig
+        self.bootstrap = bootstrapKubeconfig != nil
+        self.bootstrapKubeconfig = bootstrapKubeconfig ?? ""
+        self.clientCAFile = clientCAFile
+        self.clusterDNS = clusterDNS
+        self.clusterDomain = clusterDomain
+        self.containerRuntimeEndpoint = containerRuntimeEndpoint
+        self.staticPodPath = staticPodPath
+        self.hasLabels = !labels.isEmpty
+        self.nodeLabels = labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+        self.hasTaints = !taints.isEmpty
+        self.taints = taints.joined(separator: ",")
+        self.extraFlags = extraFlags
+    }
+}
+
+/// Context of `kubernetes/kube-proxy.service` and `kubernetes/kube-proxy-config.yaml`.
+public struct KubeProxyContext: Codable, Sendable, Equatable {
+    public var clusterName: String
+    public var nodeName: String
+    public var binDir: String
+    public var configFile: String
+    public var kubeconfig: String
+    public var podCIDR: String
+    public var extraFlags: [String]
+
+    public init(
+        clusterName: String, nodeName: String, podCIDR: String, binDir: String = "/usr/local/bin",
+        configFile: String = "/var/lib/kube-proxy/config.conf", kubeconfig: String = "/etc/kubernetes/kube-proxy.conf",
+        extraFlags: [String] = []
+    ) {
+        self.clusterName = clusterName
+        self.nodeName = nodeName
+        self.binDir = binDir
+        self.configFile = configFile
+        self.kubeconfig = kubeconfig
+        self.podCIDR = podCIDR
+        self.extraFlags = extraFlags
+    }
+}
+
+/// Context of `kubernetes/bootstrap-kubelet.conf`: the kubeconfig a managed-mode kubelet joins with.
+public struct KubeletBootstrapContext: Codable, Sendable, Equatable {
+    public var clusterName: String
+    /// The provider's API endpoint (`https://…`).
+    public var server: String
+    /// Base64 of the provider's CA PEM.
+    public var caData: String
+    /// Bootstrap token `abcdef.0123456789abcdef`.
+    public var token: String
+
+    public init(clusterName: String, server: String, caData: String, token: String) {
+        self.clusterName = clusterName
+        self.server = server
+        self.caData = caData
+        self.token = token
+    }
+}
+
+/// Context of the one-line-header host files (`modules-load.conf`, `sysctl.conf`).
+public struct ClusterNameContext: Codable, Sendable, Equatable {
+    public var clusterName: String
+    public init(clusterName: String) { self.clusterName = clusterName }
+}

@@ -1,0 +1,38 @@
+import Foundation
+import Hosts
+import Inventory
+import PKI
+import Templates
+
+/// The rendered units and configs of one control-plane host.
+struct ControlPlaneFiles: Sendable {
+    var apiServer: ServiceSpec
+    var controllerManager: ServiceSpec
+    var scheduler: ServiceSpec
+    var pki: [ManagedFile]
+    var context: ControlPlaneContext
+
+    static func render(host: HostSpec, inventory: Inventory, files: ClusterFiles, renderer: TemplateRenderer) throws -> ControlPlaneFiles {
+        let etcdServers = inventory.etcdMembers.map { member -> String in
+            let address = member.clusterAddress
+            return address.contains(":") ? "https://[\(address)]:2379" : "https://\(address):2379"
+        }
+        guard !etcdServers.isEmpty else {
+            throw WorkflowError.invalidInput("the inventory has no etcd members for the API server of \(host.name): give hosts the etcd role (or the control-plane role with topology: stacked)")
+        }
+        let context = ControlPlaneContext(
+            clusterName: inventory.name, nodeName: host.name, advertiseAddress: host.clusterAddress, etcdServers: etcdServers,
+            serviceCIDR: inventory.network.serviceCIDR.description, podCIDR: inventory.network.podCIDR.description,
+            clusterDomain: inventory.network.clusterDomain, clusterSigning: files.clusterSigning)
+        let pki = try files.files(for: host)
+        func unit(_ name: String) throws -> ManagedFile {
+            ManagedFile(path: "/etc/systemd/system/\(name)", text: try renderer.render("kubernetes/\(name)", context: context))
+        }
+        let audit = ManagedFile(path: context.auditPolicyFile, text: try renderer.render("kubernetes/audit-policy.yaml", context: context), attributes: FileAttributes(mode: 0o600))
+        return ControlPlaneFiles(
+            apiServer: ServiceSpec(unit: "kube-apiserver.service", unitFile: try unit("kube-apiserver.service"), inputs: [audit]),
+            controllerManager: ServiceSpec(unit: "kube-controller-manager.service", unitFile: try unit("kube-controller-manager.service"), inputs: []),
+            scheduler: ServiceSpec(unit: "kube-scheduler.service", unitFile: try unit("kube-scheduler.service"), inputs: []),
+            pki: pki, context: context)
+    }
+}

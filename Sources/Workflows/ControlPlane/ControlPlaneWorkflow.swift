@@ -1,0 +1,66 @@
+import Foundation
+import Inventory
+import PKI
+
+/// The control-plane phase: kube-apiserver, kube-controller-manager and kube-scheduler on each
+/// control-plane host, one host at a time; a changed host must answer `/livez` and `/readyz` before the
+/// next one is touched.
+public enum ControlPlaneWorkflow {
+    public static let phaseName = "control-plane"
+
+    public static func phases(inventory: Inventory, pki: ClusterFiles, artifacts: NodeArtifacts,
+                              settings: KubernetesInstallSettings = KubernetesInstallSettings()) throws -> [Phase] {
+        guard inventory.isSelfManaged else {
+            throw WorkflowError.refused(what: "install a control plane", found: "the cluster is managed: the provider runs its control plane",
+                                        next: "Remove the control-plane phases for managed clusters")
+        }
+        let hosts = inventory.controlPlaneHosts
+        var rendered: [String: ControlPlaneFiles] = [:]
+        for host in hosts {
+            var files = try ControlPlaneFiles.render(host: host, inventory: inventory, files: pki, renderer: settings.renderer)
+            files.pki = files.pki.filter { $0.path != "/etc/kubernetes/kubelet.conf" && $0.path != "/etc/kubernetes/kube-proxy.conf" }
+            rendered[host.name] = files
+        }
+        let binaries = try artifacts.binaries(ReleaseCatalog.controlPlaneBinaries + ReleaseCatalog.clientBinaries)
+        let byName = Dictionary(uniqueKeysWithValues: binaries.map { (($0.remotePath as NSString).lastPathComponent, $0.remotePath) })
+        let prepared = rendered
+        let gate = settings.healthGate
+        let addresses = Dictionary(uniqueKeysWithValues: hosts.map { ($0.name, $0.clusterAddress) })
+        return [
+            Phase(phaseName, hosts: hosts.map(\.name), execution: .serial,
+                  next: "fix the failing host and run the command again; hosts after it were not changed") { ctx, host in
+                guard let files = prepared[host], let address = addresses[host] else { throw WorkflowError.unknownHost(host) }
+                var pkiChanged = false
+                for file in files.pki where try await ctx.ensureFile(host, file) { pkiChanged = true }
+                let installed = try await BinaryInstaller.ensure(ctx, host, binaries)
+                func binaryChanged(_ name: String) -> Bool { byName[name].map(installed.contains) ?? false }
+                let api = try await files.apiServer.ensure(ctx, host, dependenciesChanged: pkiChanged || binaryChanged("kube-apiserver"))
+                let cm = try await files.controllerManager.ensure(ctx, host, dependenciesChanged: pkiChanged || binaryChanged("kube-controller-manager"))
+                let scheduler = try await files.scheduler.ensure(ctx, host, dependenciesChanged: pkiChanged || binaryChanged("kube-scheduler"))
+                if ctx.mode == .apply, pkiChanged || api.changed || cm.changed || scheduler.changed {
+                    let url = address.contains(":") ? "https://[\(address)]:\(files.context.securePort)" : "https://\(address):\(files.context.securePort)"
+                    try await gate.wait(ctx, host: host, url: url, caFile: files.context.pkiDir + "/ca.crt")
+                }
+            },
+        ]
+    }
+}
+
+/// The whole Kubernetes install in order, for `capstan apply`.
+public enum KubernetesWorkflow {
+    /// Self-managed: node preparation on every node, the control plane host by host, then kubelet and
+    /// kube-proxy. Managed: node preparation and the join on the worker hosts only. PKI and etcd phases
+    /// come before these and are not part of this list.
+    public static func phases(inventory: Inventory, pki: ClusterFiles?, artifacts: NodeArtifacts,
+                              settings: KubernetesInstallSettings = KubernetesInstallSettings()) throws -> [Phase] {
+        guard inventory.isSelfManaged else {
+            return try ManagedJoin.phases(inventory: inventory, artifacts: artifacts, settings: settings)
+        }
+        guard let pki else {
+            throw WorkflowError.invalidInput("a self-managed cluster needs its PKI state to install the control plane and kubelets")
+        }
+        return try WorkerWorkflow.preparationPhases(inventory: inventory, artifacts: artifacts, settings: settings)
+            + ControlPlaneWorkflow.phases(inventory: inventory, pki: pki, artifacts: artifacts, settings: settings)
+            + WorkerWorkflow.phases(inventory: inventory, pki: pki, artifacts: artifacts, settings: settings)
+    }
+}

@@ -1,0 +1,25 @@
+import Hosts
+
+/// A connection whose file transfers act under a root prefix while its commands run on this machine
+/// (`LocalConnection` with a root, used for fake hosts in tests): paths handed to commands must be mapped
+/// the same way so one fake host's `sha256sum` or `cat /proc/…` reads that host's tree.
+public protocol CommandPathMapping {
+    func commandPath(_ path: String) -> String
+}
+
+extension LocalConnection: CommandPathMapping {
+    public func commandPath(_ path: String) -> String { localPath(path) }
+}
+
+enum HostPath {
+    static func forCommand(_ path: String, on connection: any HostConnection) -> String {
+        (connection as? any CommandPathMapping)?.commandPath(path) ?? path
+    }
+
+    /// The text of a kernel-provided file (`/proc/…`), nil when absent. Read with `cat` because SFTP
+    /// servers report /proc files as empty.
+    static func readProc(_ path: String, on connection: any HostConnection) async throws -> String? {
+        let result = try await connection.run(ShellCommand("cat", forCommand(path, on: connection)))
+        return result.succeeded ? result.stdoutText : nil
+    }
+}

@@ -1,0 +1,56 @@
+import Foundation
+import Hosts
+
+/// Kernel modules and sysctls Kubernetes networking needs. A host that is a container (a lab host, for
+/// one) cannot load modules or set global sysctls: that is reported as a warning, and nothing is tried,
+/// so a re-run stays free of actions.
+enum KernelSetup {
+    static let modules = ["overlay", "br_netfilter"]
+    static let sysctls = [
+        ("net.ipv4.ip_forward", "/proc/sys/net/ipv4/ip_forward"),
+        ("net.bridge.bridge-nf-call-iptables", "/proc/sys/net/bridge/bridge-nf-call-iptables"),
+    ]
+
+    static func ensure(_ ctx: WorkflowContext, host: String, files: [ManagedFile]) async throws {
+        for file in files { try await ctx.ensureFile(host, file) }
+        let connection = try await ctx.connection(host)
+        let container = try await connection.read("/run/systemd/container").map {
+            String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+
+        let loaded = Set((try await HostPath.readProc("/proc/modules", on: connection) ?? "")
+            .split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) })
+        // Built-in modules have no /proc/modules line but a /sys/module directory.
+        var missing: [String] = []
+        for module in modules where !loaded.contains(module) {
+            let builtin = try await connection.run(ShellCommand("test", "-d", HostPath.forCommand("/sys/module/" + module, on: connection)))
+            if !builtin.succeeded { missing.append(module) }
+        }
+        if !missing.isEmpty {
+            if let container {
+                await ctx.emit(.message, host: host, "warning: \(host) is a container (\(container.isEmpty ? "unknown" : container)) and cannot load kernel modules \(missing.joined(separator: ", ")); load them on the machine that runs it")
+            } else {
+                let modules = missing
+                try await ctx.change(host, "modprobe \(modules.joined(separator: " "))") { c in
+                    try await c.check(ShellCommand(["modprobe"] + modules))
+                }
+            }
+        }
+
+        for (key, path) in sysctls {
+            let value = try await HostPath.readProc(path, on: connection)?.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard value != "1" else { continue }
+            if value == nil, container != nil {
+                await ctx.emit(.message, host: host, "warning: \(key) does not exist in this container (its module is not loaded on the machine that runs it)")
+                continue
+            }
+            do {
+                try await ctx.change(host, "sysctl -w \(key)=1") { c in
+                    try await c.check(ShellCommand("sysctl", "-w", "\(key)=1"))
+                }
+            } catch where container != nil {
+                await ctx.emit(.message, host: host, "warning: cannot set \(key) in this container: \(error)")
+            }
+        }
+    }
+}

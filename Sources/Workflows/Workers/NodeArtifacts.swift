@@ -1,0 +1,92 @@
+import Foundation
+import Hosts
+import Inventory
+
+/// A verified local file and where it goes on a host.
+public struct InstallableFile: Sendable, Equatable {
+    public var localPath: String
+    public var remotePath: String
+    public var mode: UInt32
+    public var sha256: String
+
+    public init(localPath: String, remotePath: String, mode: UInt32 = 0o755, sha256: String) {
+        self.localPath = localPath
+        self.remotePath = remotePath
+        self.mode = mode
+        self.sha256 = sha256
+    }
+}
+
+/// Every binary a node install pushes, verified and unpacked on the control machine.
+public struct NodeArtifacts: Sendable, Equatable {
+    public var versions: ComponentVersions
+    /// containerd (and its shims, ctr), runc, crictl, CNI plugins.
+    public var runtime: [InstallableFile]
+    /// kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet, kube-proxy (those resolved).
+    public var kubernetes: [String: InstallableFile]
+
+    public init(versions: ComponentVersions, runtime: [InstallableFile], kubernetes: [String: InstallableFile]) {
+        self.versions = versions
+        self.runtime = runtime
+        self.kubernetes = kubernetes
+    }
+
+    public static let binDir = "/usr/local/bin"
+    public static let runcPath = "/usr/local/sbin/runc"
+    public static let cniBinDir = "/opt/cni/bin"
+
+    /// The Kubernetes binaries named, or an error naming the first one missing.
+    func binaries(_ names: [String]) throws -> [InstallableFile] {
+        try names.map { name in
+            guard let file = kubernetes[name] else {
+                throw WorkflowError.invalidInput("no \(name) binary was resolved for Kubernetes \(versions.kubernetes.tag): resolve the artifacts with NodeArtifacts.resolve for this inventory")
+            }
+            return file
+        }
+    }
+
+    /// Fetches, verifies and unpacks what `inventory` needs (`ReleaseCatalog.required`, etcd excepted).
+    public static func resolve(store: ArtifactStore, inventory: Inventory, versions: ComponentVersions, architecture: String = "amd64") async throws -> NodeArtifacts {
+        var runtime: [InstallableFile] = []
+        var kubernetes: [String: InstallableFile] = [:]
+        for artifact in ReleaseCatalog.required(for: inventory, versions: versions, architecture: architecture) {
+            switch artifact.kind {
+            case .etcdArchive:
+                continue
+            case .binary:
+                let file = try await store.verified(artifact)
+                if artifact.component == "runc" {
+                    runtime.append(InstallableFile(localPath: file.path, remotePath: runcPath, sha256: file.sha256))
+                } else {
+                    kubernetes[artifact.component] = InstallableFile(localPath: file.path, remotePath: binDir + "/" + artifact.component, sha256: file.sha256)
+                }
+            case .tarball:
+                let resolved = try await store.resolve(artifact)
+                runtime += try installable(from: resolved)
+            }
+        }
+        return NodeArtifacts(versions: versions, runtime: runtime.sorted { $0.remotePath < $1.remotePath }, kubernetes: kubernetes)
+    }
+
+    /// Where the files of a runtime tarball go: containerd's `bin/*` and crictl to /usr/local/bin, the CNI
+    /// plugins to /opt/cni/bin (their LICENSE and README stay behind).
+    static func installable(from resolved: ResolvedArtifact) throws -> [InstallableFile] {
+        var files: [InstallableFile] = []
+        for (relative, local) in resolved.unpacked.sorted(by: { $0.key < $1.key }) {
+            let name = (relative as NSString).lastPathComponent
+            let target: String?
+            switch resolved.artifact.component {
+            case "containerd": target = relative.hasPrefix("bin/") ? binDir + "/" + name : nil
+            case "crictl": target = name == "crictl" ? binDir + "/crictl" : nil
+            case "cni-plugins": target = ["LICENSE", "README.md"].contains(name) ? nil : cniBinDir + "/" + name
+            default: target = nil
+            }
+            guard let target else { continue }
+            files.append(InstallableFile(localPath: local, remotePath: target, sha256: try ArtifactStore.sha256(ofFile: local)))
+        }
+        guard !files.isEmpty else {
+            throw ArtifactError.unpackFailed(file: resolved.verified.path, reason: "it holds none of the files \(resolved.artifact.component) is installed from")
+        }
+        return files
+    }
+}

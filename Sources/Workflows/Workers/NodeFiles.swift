@@ -1,0 +1,52 @@
+import Foundation
+import Hosts
+import Inventory
+import Templates
+
+/// The rendered files every node gets: kernel settings, containerd, crictl, kubelet, kube-proxy.
+struct NodeFiles: Sendable {
+    var kernel: [ManagedFile]
+    var containerd: ServiceSpec
+    var crictl: ManagedFile
+    var kubelet: ServiceSpec
+    /// Nil in managed mode (the provider runs kube-proxy).
+    var kubeProxy: ServiceSpec?
+
+    static func render(host: HostSpec, inventory: Inventory, versions: ComponentVersions, renderer: TemplateRenderer,
+                       bootstrapKubeconfig: String? = nil) throws -> NodeFiles {
+        let name = ClusterNameContext(clusterName: inventory.name)
+        let kernel = [
+            ManagedFile(path: "/etc/modules-load.d/k8s.conf", text: try renderer.render("kubernetes/modules-load.conf", context: name)),
+            ManagedFile(path: "/etc/sysctl.d/k8s.conf", text: try renderer.render("kubernetes/sysctl.conf", context: name)),
+        ]
+        let runtime = ContainerdContext(clusterName: inventory.name, sandboxImage: versions.sandboxImage,
+                                        binDir: NodeArtifacts.binDir, runcPath: NodeArtifacts.runcPath, cniBinDir: NodeArtifacts.cniBinDir)
+        let containerd = ServiceSpec(
+            unit: "containerd.service",
+            unitFile: ManagedFile(path: "/etc/systemd/system/containerd.service", text: try renderer.render("containerd/containerd.service", context: runtime)),
+            inputs: [ManagedFile(path: runtime.configFile, text: try renderer.render("containerd/config.toml", context: runtime))])
+        let crictl = ManagedFile(path: "/etc/crictl.yaml", text: try renderer.render("containerd/crictl.yaml", context: runtime))
+
+        let taints = host.taints.map { t in "\(t.key)\(t.value.map { "=" + $0 } ?? ""):\(t.effect.rawValue)" }
+        let kubeletContext = KubeletContext(
+            clusterName: inventory.name, nodeName: host.name, nodeIP: host.clusterAddress,
+            clusterDNS: inventory.network.serviceCIDR.address(at: 10).description, clusterDomain: inventory.network.clusterDomain,
+            labels: host.labels, taints: taints, bootstrapKubeconfig: bootstrapKubeconfig,
+            binDir: NodeArtifacts.binDir, containerRuntimeEndpoint: runtime.runtimeEndpoint)
+        let kubelet = ServiceSpec(
+            unit: "kubelet.service",
+            unitFile: ManagedFile(path: "/etc/systemd/system/kubelet.service", text: try renderer.render("kubernetes/kubelet.service", context: kubeletContext)),
+            inputs: [ManagedFile(path: kubeletContext.configFile, text: try renderer.render("kubernetes/kubelet-config.yaml", context: kubeletContext))])
+
+        var kubeProxy: ServiceSpec?
+        if inventory.isSelfManaged {
+            let proxy = KubeProxyContext(clusterName: inventory.name, nodeName: host.name, podCIDR: inventory.network.podCIDR.description,
+                                         binDir: NodeArtifacts.binDir)
+            kubeProxy = ServiceSpec(
+                unit: "kube-proxy.service",
+                unitFile: ManagedFile(path: "/etc/systemd/system/kube-proxy.service", text: try renderer.render("kubernetes/kube-proxy.service", context: proxy)),
+                inputs: [ManagedFile(path: proxy.configFile, text: try renderer.render("kubernetes/kube-proxy-config.yaml", context: proxy))])
+        }
+        return NodeFiles(kernel: kernel, containerd: containerd, crictl: crictl, kubelet: kubelet, kubeProxy: kubeProxy)
+    }
+}

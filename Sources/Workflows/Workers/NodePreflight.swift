@@ -1,0 +1,134 @@
+import Foundation
+import Hosts
+
+/// What a node must offer before Capstan installs Kubernetes on it.
+public struct PreflightRequirements: Sendable, Equatable {
+    /// `ID`/`ID_LIKE` values of os-release accepted.
+    public var operatingSystems: Set<String>
+    /// Release architecture (`amd64`, `arm64`); `uname -m` is mapped to it.
+    public var architecture: String
+    /// Commands that must be on the PATH; a missing one is an error.
+    public var requiredCommands: [String]
+    /// Commands Kubernetes uses at run time; a missing one is a warning.
+    public var recommendedCommands: [String]
+    /// Largest accepted difference between a host's clock and the control machine's, in seconds.
+    public var maxClockSkewSeconds: Double
+
+    public init(
+        operatingSystems: Set<String> = ["debian", "ubuntu", "rhel", "centos", "rocky", "almalinux", "fedora"],
+        architecture: String = "amd64",
+        requiredCommands: [String] = ["systemctl", "sha256sum"],
+        recommendedCommands: [String] = ["iptables", "modprobe", "sysctl", "mount"],
+        maxClockSkewSeconds: Double = 5
+    ) {
+        self.operatingSystems = operatingSystems
+        self.architecture = architecture
+        self.requiredCommands = requiredCommands
+        self.recommendedCommands = recommendedCommands
+        self.maxClockSkewSeconds = maxClockSkewSeconds
+    }
+
+    /// Ports Kubernetes components listen on, with the unit that may already hold each.
+    public static let controlPlanePorts: [(port: Int, unit: String)] = [
+        (6443, "kube-apiserver.service"), (10257, "kube-controller-manager.service"),
+        (10259, "kube-scheduler.service"), (10250, "kubelet.service"),
+    ]
+    public static let nodePorts: [(port: Int, unit: String)] = [(10250, "kubelet.service")]
+}
+
+/// Pre-flight checks of one node. Every problem of a host is reported at once, each with its fix.
+enum NodePreflight {
+    static func check(_ ctx: WorkflowContext, host: String, controlPlane: Bool, requirements: PreflightRequirements) async throws {
+        let connection = try await ctx.connection(host)
+        var problems: [String] = []
+
+        let osText = try await connection.read("/etc/os-release").map { String(decoding: $0, as: UTF8.self) }
+        if let os = osText.flatMap(FactsParser.osRelease) {
+            let ids = Set([os.id] + os.idLike)
+            if ids.isDisjoint(with: requirements.operatingSystems) {
+                problems.append("unsupported operating system \(os.prettyName ?? os.id) (supported: \(requirements.operatingSystems.sorted().joined(separator: ", ")) and their derivatives)")
+            }
+        } else {
+            problems.append("cannot identify the operating system: /etc/os-release is missing or has no ID")
+        }
+
+        let uname = try await connection.run(ShellCommand("uname", "-m"))
+        let arch = FactsParser.architecture(unameMachine: uname.stdoutText)
+        if arch != requirements.architecture {
+            problems.append("architecture \(arch ?? uname.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)) does not match the artifacts (\(requirements.architecture)); set the artifacts' architecture or use \(requirements.architecture) hosts")
+        }
+
+        if let swaps = try await HostPath.readProc("/proc/swaps", on: connection) {
+            let active = swaps.split(separator: "\n").dropFirst().compactMap { $0.split(separator: " ").first.map(String.init) }
+            if !active.isEmpty {
+                problems.append("swap is on (\(active.joined(separator: ", "))): the kubelet refuses to run with swap; run `swapoff -a` and remove the swap entries from /etc/fstab")
+            }
+        }
+
+        let wanted = requirements.requiredCommands + (controlPlane ? ["curl"] : [])
+        let missing = try await missingCommands(wanted + requirements.recommendedCommands, on: connection)
+        let missingRequired = wanted.filter(missing.contains)
+        if !missingRequired.isEmpty {
+            problems.append("required commands missing: \(missingRequired.joined(separator: ", ")) (install them with the OS package manager)")
+        }
+        let missingRecommended = requirements.recommendedCommands.filter(missing.contains)
+        if !missingRecommended.isEmpty {
+            await ctx.emit(.message, host: host, "warning: \(missingRecommended.joined(separator: ", ")) not found; Kubernetes networking needs them at run time")
+        }
+
+        let ports = controlPlane ? PreflightRequirements.controlPlanePorts : PreflightRequirements.nodePorts
+        let listening = try await listeningPorts(on: connection)
+        for (port, unit) in ports where listening.contains(port) {
+            let ours = try await connection.run(ShellCommand("systemctl", "is-active", "--quiet", unit))
+            if !ours.succeeded {
+                problems.append("port \(port) is in use by a process other than \(unit); stop it (`ss -ltnp 'sport = :\(port)'` shows which)")
+            }
+        }
+
+        let before = ctx.now()
+        let date = try await connection.run(ShellCommand("date", "+%s"))
+        let after = ctx.now()
+        if let seconds = Double(date.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)) {
+            let local = before.timeIntervalSince1970 + after.timeIntervalSince(before) / 2
+            let skew = seconds - local
+            let slack = requirements.maxClockSkewSeconds + after.timeIntervalSince(before) / 2 + 1
+            if abs(skew) > slack {
+                problems.append(String(format: "clock differs from this machine's by %.0f s (at most %.0f s allowed): certificates and etcd leases depend on time; enable NTP (timedatectl set-ntp true)", skew, requirements.maxClockSkewSeconds))
+            }
+        } else {
+            problems.append("cannot read the clock (`date +%s` said \(date.stderrText.isEmpty ? date.stdoutText : date.stderrText))")
+        }
+
+        if !problems.isEmpty {
+            throw WorkflowError.refused(what: "install Kubernetes on \(host)", found: problems.joined(separator: "; "),
+                                        next: "Fix these on the host and run the command again")
+        }
+    }
+
+    static func missingCommands(_ names: [String], on connection: any HostConnection) async throws -> Set<String> {
+        let script = "for c in \"$@\"; do command -v \"$c\" >/dev/null 2>&1 || [ -x \"/usr/sbin/$c\" ] || [ -x \"/sbin/$c\" ] || echo \"$c\"; done"
+        let result = try await connection.run(ShellCommand(["sh", "-c", script, "sh"] + names))
+        return Set(result.stdoutText.split(separator: "\n").map(String.init))
+    }
+
+    /// TCP ports in LISTEN state, from /proc/net/tcp and tcp6 (no dependency on ss or netstat).
+    static func listeningPorts(on connection: any HostConnection) async throws -> Set<Int> {
+        var ports = Set<Int>()
+        for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+            guard let text = try await HostPath.readProc(table, on: connection) else { continue }
+            ports.formUnion(parseListening(text))
+        }
+        return ports
+    }
+
+    static func parseListening(_ text: String) -> Set<Int> {
+        var ports = Set<Int>()
+        for line in text.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: " ")
+            guard fields.count > 3, fields[3] == "0A", let colon = fields[1].lastIndex(of: ":"),
+                  let port = Int(fields[1][fields[1].index(after: colon)...], radix: 16) else { continue }
+            ports.insert(port)
+        }
+        return ports
+    }
+}

@@ -1,0 +1,80 @@
+import Foundation
+import Inventory
+import Templates
+
+/// Phases for every node (control-plane and worker hosts): pre-flight, kernel settings, container
+/// runtime, then kubelet and kube-proxy. Built up front from the inventory: templates are rendered and
+/// PKI files read before any host is touched, so a bad template or missing certificate fails early.
+public enum WorkerWorkflow {
+    public static let preflightPhase = "node-preflight"
+    public static let kernelPhase = "node-kernel"
+    public static let runtimePhase = "node-runtime"
+    public static let kubeletPhase = "node-kubelet"
+
+    /// Hosts that run a kubelet, in inventory order.
+    static func nodes(_ inventory: Inventory) -> [HostSpec] {
+        inventory.hosts.filter { $0.has(.controlPlane) || $0.has(.worker) }
+    }
+
+    /// `node-preflight`, `node-kernel`, `node-runtime` on `hosts` (default: every node).
+    public static func preparationPhases(inventory: Inventory, artifacts: NodeArtifacts, settings: KubernetesInstallSettings = KubernetesInstallSettings(),
+                                         hosts: [HostSpec]? = nil) throws -> [Phase] {
+        let targets = hosts ?? nodes(inventory)
+        let names = targets.map(\.name)
+        var rendered: [String: NodeFiles] = [:]
+        for host in targets {
+            rendered[host.name] = try NodeFiles.render(host: host, inventory: inventory, versions: artifacts.versions, renderer: settings.renderer)
+        }
+        let controlPlane = Set(targets.filter { $0.has(.controlPlane) && inventory.isSelfManaged }.map(\.name))
+        let files = rendered
+        let requirements = settings.preflight
+        return [
+            Phase(preflightPhase, hosts: names, next: "fix the problems listed for each host and run the command again") { ctx, host in
+                try await NodePreflight.check(ctx, host: host, controlPlane: controlPlane.contains(host), requirements: requirements)
+            },
+            Phase(kernelPhase, hosts: names) { ctx, host in
+                guard let node = files[host] else { throw WorkflowError.unknownHost(host) }
+                try await KernelSetup.ensure(ctx, host: host, files: node.kernel)
+            },
+            Phase(runtimePhase, hosts: names) { ctx, host in
+                guard let node = files[host] else { throw WorkflowError.unknownHost(host) }
+                let binaries = try await BinaryInstaller.ensure(ctx, host, artifacts.runtime)
+                let containerdBinaries = binaries.contains { $0.hasPrefix(NodeArtifacts.binDir + "/containerd") || $0 == NodeArtifacts.runcPath }
+                try await node.containerd.ensure(ctx, host, dependenciesChanged: containerdBinaries)
+                try await ctx.ensureFile(host, node.crictl)
+            },
+        ]
+    }
+
+    /// The PKI files a node's kubelet and kube-proxy read.
+    static let nodeFilePaths: Set<String> = ["/etc/kubernetes/pki/ca.crt", "/etc/kubernetes/kubelet.conf", "/etc/kubernetes/kube-proxy.conf"]
+
+    /// `node-kubelet`: kubelet and kube-proxy with their kubeconfigs from the PKI, on every node.
+    public static func phases(inventory: Inventory, pki: ClusterFiles, artifacts: NodeArtifacts,
+                              settings: KubernetesInstallSettings = KubernetesInstallSettings()) throws -> [Phase] {
+        guard inventory.isSelfManaged else {
+            throw WorkflowError.invalidInput("\(kubeletPhase) is for self-managed clusters; a managed cluster's workers join with ManagedJoin.phases")
+        }
+        let targets = nodes(inventory)
+        var rendered: [String: (NodeFiles, [ManagedFile])] = [:]
+        for host in targets {
+            let files = try NodeFiles.render(host: host, inventory: inventory, versions: artifacts.versions, renderer: settings.renderer)
+            rendered[host.name] = (files, try pki.files(for: host).filter { nodeFilePaths.contains($0.path) })
+        }
+        let kubelet = try artifacts.binaries(["kubelet"])
+        let proxy = try artifacts.binaries(["kube-proxy"])
+        let prepared = rendered
+        return [
+            Phase(kubeletPhase, hosts: targets.map(\.name)) { ctx, host in
+                guard let (node, credentials) = prepared[host] else { throw WorkflowError.unknownHost(host) }
+                var changed: Set<String> = []
+                for file in credentials where try await ctx.ensureFile(host, file) { changed.insert(file.path) }
+                let binaries = try await BinaryInstaller.ensure(ctx, host, kubelet + proxy)
+                try await node.kubelet.ensure(ctx, host, dependenciesChanged: changed.contains("/etc/kubernetes/kubelet.conf") || !binaries.isDisjoint(with: kubelet.map(\.remotePath)))
+                if let kubeProxy = node.kubeProxy {
+                    try await kubeProxy.ensure(ctx, host, dependenciesChanged: changed.contains("/etc/kubernetes/kube-proxy.conf") || !binaries.isDisjoint(with: proxy.map(\.remotePath)))
+                }
+            },
+        ]
+    }
+}

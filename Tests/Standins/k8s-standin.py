@@ -1,0 +1,282 @@
+#!/usr/bin/env python3
+# CAPSTAN STAND-IN — NOT A KUBERNETES BINARY.
+#
+# Installed under the names kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and
+# kube-proxy by scripts/standin-artifacts.sh, because real Kubernetes release binaries cannot be
+# downloaded where Capstan's tests run. It verifies what Capstan gave the component instead of running it:
+#   * every certificate, key, CA and kubeconfig flag names an existing file;
+#   * each certificate/key pair matches (also the client certificate embedded in kubeconfigs);
+#   * kube-apiserver reaches every --etcd-servers member over mutual TLS with --etcd-certfile/keyfile
+#     and gets {"health":"true"} from /health;
+#   * kube-apiserver serves /livez and /readyz over TLS with --tls-cert-file on --secure-port, asking
+#     for client certificates signed by --client-ca-file;
+#   * the other components reach the API server named in their kubeconfig with its client certificate.
+# Any failed check exits non-zero with a message saying which flag or file is wrong.
+import base64
+import http.server
+import os
+import re
+import signal
+import socket
+import ssl
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+
+NAME = os.path.basename(sys.argv[0])
+VERSION = "@VERSION@"
+PEM_FLAGS = {
+    "kube-apiserver": ["client-ca-file", "tls-cert-file", "tls-private-key-file", "kubelet-client-certificate",
+                       "kubelet-client-key", "etcd-cafile", "etcd-certfile", "etcd-keyfile", "service-account-key-file",
+                       "service-account-signing-key-file", "proxy-client-cert-file", "proxy-client-key-file",
+                       "requestheader-client-ca-file", "audit-policy-file"],
+    "kube-controller-manager": ["client-ca-file", "requestheader-client-ca-file", "cluster-signing-cert-file",
+                                "cluster-signing-key-file", "root-ca-file", "service-account-private-key-file"],
+    "kube-scheduler": [],
+    "kubelet": ["config"],
+    "kube-proxy": ["config"],
+}
+PAIRS = [("tls-cert-file", "tls-private-key-file"), ("kubelet-client-certificate", "kubelet-client-key"),
+         ("etcd-certfile", "etcd-keyfile"), ("proxy-client-cert-file", "proxy-client-key-file"),
+         ("cluster-signing-cert-file", "cluster-signing-key-file")]
+KUBECONFIG_FLAGS = ["kubeconfig", "authentication-kubeconfig", "authorization-kubeconfig"]
+
+
+def fail(message):
+    sys.stderr.write("%s (Capstan stand-in): %s\n" % (NAME, message))
+    sys.exit(1)
+
+
+def say(message):
+    sys.stderr.write("%s (Capstan stand-in): %s\n" % (NAME, message))
+    sys.stderr.flush()
+
+
+def parse(argv):
+    flags = {}
+    for arg in argv:
+        if not arg.startswith("--"):
+            fail("unexpected argument %r (flags are --name=value)" % arg)
+        key, _, value = arg[2:].partition("=")
+        flags[key] = value
+    return flags
+
+
+def require_file(flag, path):
+    if not path:
+        fail("--%s is empty" % flag)
+    if not os.path.isfile(path):
+        fail("--%s=%s: no such file" % (flag, path))
+
+
+def check_pair(cert, key, what):
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(cert, key)
+    except (ssl.SSLError, OSError) as error:
+        fail("%s: certificate %s and key %s do not match or cannot be read: %s" % (what, cert, key, error))
+
+
+def check_ca(path, what):
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        context.load_verify_locations(cafile=path)
+    except (ssl.SSLError, OSError) as error:
+        fail("%s: %s is not a PEM CA bundle: %s" % (what, path, error))
+
+
+def yaml_value(text, key):
+    match = re.search(r"^\s*-?\s*%s:\s*\"?([^\"\n]*)\"?\s*$" % re.escape(key), text, re.MULTILINE)
+    return match.group(1).strip() if match else None
+
+
+class Kubeconfig:
+    """The parts of a kubeconfig Capstan writes: server, CA data and an embedded client pair."""
+
+    def __init__(self, path, flag):
+        require_file(flag, path)
+        text = open(path).read()
+        self.path = path
+        self.server = yaml_value(text, "server")
+        if not self.server:
+            fail("--%s=%s: no cluster server" % (flag, path))
+        self.files = tempfile.mkdtemp(prefix="capstan-standin-")
+        self.ca = self._embedded(text, "certificate-authority-data", "ca.crt", flag)
+        self.cert = self._embedded(text, "client-certificate-data", "client.crt", flag)
+        self.key = self._embedded(text, "client-key-data", "client.key", flag)
+        check_ca(self.ca, "--%s=%s certificate-authority-data" % (flag, path))
+        check_pair(self.cert, self.key, "--%s=%s client credentials" % (flag, path))
+
+    def _embedded(self, text, key, name, flag):
+        value = yaml_value(text, key)
+        if not value:
+            fail("--%s=%s: no %s" % (flag, self.path, key))
+        target = os.path.join(self.files, name)
+        with open(target, "wb") as out:
+            out.write(base64.b64decode(value))
+        return target
+
+
+def check_etcd(flags):
+    servers = [s for s in flags.get("etcd-servers", "").split(",") if s]
+    if not servers:
+        fail("--etcd-servers is empty")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(cafile=flags["etcd-cafile"])
+    context.load_cert_chain(flags["etcd-certfile"], flags["etcd-keyfile"])
+    for server in servers:
+        url = urllib.parse.urlparse(server)
+        deadline = time.time() + float(os.environ.get("CAPSTAN_STANDIN_ETCD_WAIT", "30"))
+        while True:
+            try:
+                with socket.create_connection((url.hostname, url.port or 2379), timeout=5) as raw:
+                    with context.wrap_socket(raw, server_hostname=url.hostname) as tls:
+                        tls.sendall(b"GET /health HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % url.hostname.encode())
+                        answer = b""
+                        while True:
+                            chunk = tls.recv(4096)
+                            if not chunk:
+                                break
+                            answer += chunk
+                if b" 200 " in answer.split(b"\r\n", 1)[0] and b'"health":"true"' in answer:
+                    say("etcd %s healthy with client certificate %s" % (server, flags["etcd-certfile"]))
+                    break
+                error = "answered %r" % answer[:200]
+            except (OSError, ssl.SSLError) as exc:
+                error = str(exc)
+            if time.time() > deadline:
+                fail("cannot reach etcd %s with --etcd-certfile=%s: %s" % (server, flags["etcd-certfile"], error))
+            time.sleep(1)
+
+
+def probe_api(kubeconfig, what):
+    """GET /livez on the kubeconfig's server with its CA and client certificate."""
+    url = urllib.parse.urlparse(kubeconfig.server)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(cafile=kubeconfig.ca)
+    context.load_cert_chain(kubeconfig.cert, kubeconfig.key)
+    deadline = time.time() + float(os.environ.get("CAPSTAN_STANDIN_API_WAIT", "60"))
+    while True:
+        try:
+            with socket.create_connection((url.hostname, url.port or 443), timeout=5) as raw:
+                with context.wrap_socket(raw, server_hostname=url.hostname) as tls:
+                    tls.sendall(b"GET /livez HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    status = tls.recv(64)
+            if b" 200 " in status:
+                say("API server %s accepts %s" % (kubeconfig.server, what))
+                return
+            error = "answered %r" % status
+        except (OSError, ssl.SSLError) as exc:
+            error = str(exc)
+        if time.time() > deadline:
+            fail("cannot reach the API server %s with %s: %s" % (kubeconfig.server, what, error))
+        time.sleep(1)
+
+
+class Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path.split("?")[0] in ("/livez", "/readyz", "/healthz"):
+            body = b"ok"
+            self.send_response(200)
+        else:
+            body = b"Capstan stand-in: only /livez, /readyz and /healthz are served\n"
+            self.send_response(404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def serve(address, port, tls=None):
+    server = http.server.ThreadingHTTPServer((address, port), Health)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    say("serving /livez, /readyz and /healthz on %s:%d%s" % (address, port, " over TLS" if tls else ""))
+    return server
+
+
+def main():
+    if NAME not in PEM_FLAGS:
+        fail("unknown component name (install this file as one of %s)" % ", ".join(sorted(PEM_FLAGS)))
+    if "--version" in sys.argv[1:]:
+        print("Kubernetes v%s (Capstan stand-in for %s, not the real binary)" % (VERSION, NAME))
+        return
+    flags = parse(sys.argv[1:])
+    for flag in PEM_FLAGS[NAME]:
+        if flag in flags:
+            require_file(flag, flags[flag])
+        elif NAME == "kube-apiserver" or flag == "config":
+            fail("--%s is required" % flag)
+    for cert, key in PAIRS:
+        if cert in flags or key in flags:
+            require_file(cert, flags.get(cert, ""))
+            require_file(key, flags.get(key, ""))
+            check_pair(flags[cert], flags[key], "--%s/--%s" % (cert, key))
+    for flag in ("client-ca-file", "etcd-cafile", "requestheader-client-ca-file", "root-ca-file"):
+        if flag in flags:
+            check_ca(flags[flag], "--" + flag)
+    kubeconfigs = {flag: Kubeconfig(flags[flag], flag) for flag in KUBECONFIG_FLAGS if flag in flags}
+    servers = []
+
+    if NAME == "kube-apiserver":
+        check_etcd(flags)
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(flags["tls-cert-file"], flags["tls-private-key-file"])
+        tls.load_verify_locations(cafile=flags["client-ca-file"])
+        tls.verify_mode = ssl.CERT_OPTIONAL
+        servers.append(serve(flags.get("bind-address", "0.0.0.0"), int(flags.get("secure-port", "6443")), tls))
+    elif NAME in ("kube-controller-manager", "kube-scheduler"):
+        if "kubeconfig" not in kubeconfigs:
+            fail("--kubeconfig is required")
+        probe_api(kubeconfigs["kubeconfig"], "the client certificate in --kubeconfig")
+    elif NAME == "kubelet":
+        config = open(flags["config"]).read()
+        for key in ("clientCAFile",):
+            path = yaml_value(config, key)
+            if not path or not os.path.isfile(path):
+                fail("--config=%s: %s %r is not a file" % (flags["config"], key, path))
+        endpoint = yaml_value(config, "containerRuntimeEndpoint") or ""
+        if not endpoint.startswith("unix://"):
+            fail("--config=%s: containerRuntimeEndpoint %r is not a unix socket URL" % (flags["config"], endpoint))
+        if "bootstrap-kubeconfig" in flags:
+            require_file("bootstrap-kubeconfig", flags["bootstrap-kubeconfig"])
+            say("TLS bootstrap configured with %s (not exercised by the stand-in)" % flags["bootstrap-kubeconfig"])
+        elif "kubeconfig" in kubeconfigs:
+            probe_api(kubeconfigs["kubeconfig"], "the node's client certificate")
+        else:
+            fail("--kubeconfig or --bootstrap-kubeconfig is required")
+        servers.append(serve("127.0.0.1", 10248))
+    elif NAME == "kube-proxy":
+        config = open(flags["config"]).read()
+        path = yaml_value(config, "kubeconfig")
+        if not path:
+            fail("--config=%s: clientConnection.kubeconfig is missing" % flags["config"])
+        probe_api(Kubeconfig(path, "config clientConnection.kubeconfig"), "kube-proxy's client certificate")
+        servers.append(serve("0.0.0.0", 10256))
+
+    say("all checks passed")
+    if not servers:
+        threading.Event().wait()
+    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
+    for thread in threads:
+        thread.start()
+    threading.Event().wait()
+
+
+def stop(signum, frame):
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    # A parent may have blocked or ignored these; systemd stops units with SIGTERM.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM, signal.SIGINT])
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        main()
+    except KeyboardInterrupt:
+        pass
