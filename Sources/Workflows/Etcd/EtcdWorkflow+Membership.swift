@@ -44,7 +44,7 @@ extension EtcdWorkflow {
             case let .addLearner(name, peerURL):
                 guard let via = await controller(settings, state, excluding: removing) else { throw noController(name) }
                 try await ctx.change(via, "etcdctl member add \(name) --learner --peer-urls=\(peerURL)") { c in
-                    try await c.check(etcdctl(spec, ["member", "add", name, "--learner", "--peer-urls=\(peerURL)"]))
+                    try await checkRetryingWhileSettling(ctx, c, etcdctl(spec, ["member", "add", name, "--learner", "--peer-urls=\(peerURL)"]), timeout: settings.healthTimeoutSeconds)
                 }
 
             case let .startJoining(name, _):
@@ -63,7 +63,7 @@ extension EtcdWorkflow {
                 guard let via = await controller(settings, state, excluding: removing.union([name])) else { throw noController(name) }
                 let label = name.isEmpty ? String(id, radix: 16) : name
                 try await ctx.change(via, "etcdctl member remove \(label) (\(String(id, radix: 16)))") { c in
-                    try await c.check(etcdctl(spec, ["member", "remove", String(id, radix: 16)]))
+                    try await checkRetryingWhileSettling(ctx, c, etcdctl(spec, ["member", "remove", String(id, radix: 16)]), timeout: settings.healthTimeoutSeconds)
                 }
 
             case let .stopAndWipe(name):
@@ -85,6 +85,22 @@ extension EtcdWorkflow {
                     await ctx.emit(.message, "could not stop etcd on removed member \(name): \(error)")
                 }
             }
+        }
+    }
+
+    /// Runs a membership command, retrying while etcd says the cluster is still settling: right after a
+    /// promotion etcd refuses the next change with `unhealthy cluster` until it has heard from the new
+    /// voter for a while (seen on real 3.4 clusters).
+    static func checkRetryingWhileSettling(_ ctx: WorkflowContext, _ c: any HostConnection, _ command: ShellCommand, timeout: Double) async throws {
+        let start = ctx.now()
+        while true {
+            let r = try await c.run(command)
+            if r.succeeded { return }
+            let settling = r.stderrText.contains("unhealthy cluster") || r.stderrText.contains("not enough started members")
+            if !settling || ctx.now().timeIntervalSince(start) >= timeout {
+                throw HostError.commandFailed(host: c.hostName, command: command.description, exitStatus: r.exitStatus, stderr: r.stderrText)
+            }
+            await pause(1)
         }
     }
 

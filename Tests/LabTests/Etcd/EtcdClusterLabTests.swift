@@ -122,9 +122,13 @@ struct EtcdClusterLabTests {
         let back = try EtcdLab.writeInventory(lab, directory: dir, cluster: "etcdlab", roles: [1: cp, 2: cp, 3: cp, 4: ["worker"], 5: ["worker"]])
         let down = try EtcdLab.capstan(["apply", "-i", back])
         #expect(down.succeeded, "\(down.all)")
-        let removeAt = down.stdout.range(of: "member remove h4")?.lowerBound
-        let stopAt = down.stdout.range(of: "stop etcd and move /var/lib/etcd aside")?.lowerBound
-        #expect(removeAt != nil && stopAt != nil && removeAt! < stopAt!, "remove must come before stop")
+        // Each member leaves the member list before its etcd is stopped.
+        let lines = down.stdout.split(separator: "\n").map(String.init)
+        for host in ["h4", "h5"] {
+            let removeAt = lines.firstIndex { $0.contains("member remove \(host) (") }
+            let stopAt = lines.firstIndex { $0.contains("[\(host)]") && $0.contains("stop etcd and move /var/lib/etcd aside") }
+            #expect(removeAt != nil && stopAt != nil && removeAt! < stopAt!, "\(host): remove must come before stop")
+        }
         let (s3, j3) = try EtcdLab.statusJSON(back)
         #expect(s3.succeeded)
         #expect(EtcdLab.memberNames(j3) == ["h1", "h2", "h3"])
@@ -144,7 +148,7 @@ struct EtcdClusterLabTests {
         let state = dir + "/.capstan/etcdlab"
         _ = try EtcdLab.etcdctl(stateDir: state, certHost: "h2", endpoints: endpoints(lab, [2, 3]), ["put", "capstan/replace", "kept"])
         let oldID = try EtcdLab.etcdctl(stateDir: state, certHost: "h2", endpoints: endpoints(lab, [2]), ["member", "list"]).stdout
-            .split(separator: "\n").first { $0.contains(", h1, ") }.map { String($0.prefix(16)) }
+            .split(separator: "\n").first { $0.contains(", h1, ") }.map { String($0.split(separator: ",")[0]) }
 
         try lab.run(in: "h1", ["sh", "-c", "systemctl stop etcd; rm -rf /var/lib/etcd/member"])
         let refused = try EtcdLab.capstan(["apply", "-i", inventory])
@@ -154,7 +158,7 @@ struct EtcdClusterLabTests {
         let replaced = try EtcdLab.capstan(["apply", "-i", inventory, "--replace", "h1"])
         #expect(replaced.succeeded, "\(replaced.all)")
         let list = try EtcdLab.etcdctl(stateDir: state, certHost: "h2", endpoints: endpoints(lab, [2]), ["member", "list"]).stdout
-        let newID = list.split(separator: "\n").first { $0.contains(", h1, ") }.map { String($0.prefix(16)) }
+        let newID = list.split(separator: "\n").first { $0.contains(", h1, ") }.map { String($0.split(separator: ",")[0]) }
         #expect(newID != nil && newID != oldID, "h1 must be a new member: \(list)")
         let get = try EtcdLab.etcdctl(stateDir: state, certHost: "h1", endpoints: endpoints(lab, [1]), ["get", "capstan/replace", "--print-value-only", "--consistency=s"])
         #expect(get.stdout.contains("kept"))
