@@ -70,7 +70,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["capstan"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Inventory", "Hosts"]),
         .testTarget(name: "PKITests", dependencies: ["PKI", "Inventory"]),
-        .testTarget(name: "LabTests", dependencies: ["Lab", "SSH", "Hosts", "Inventory"]),
+        .testTarget(name: "LabTests", dependencies: ["Lab", "SSH", "Hosts", "Inventory", "Workflows", "PKI", "Templates"]),
     ],
     swiftLanguageModes: [.v6]
 )

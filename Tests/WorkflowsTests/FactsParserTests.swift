@@ -81,15 +81,20 @@ struct FactsParserTests {
 
     @Test("parses systemctl show blocks with start timestamps")
     func systemctlShow() throws {
+        // Captured from a lab host after `capstan apply` (systemd prints properties in its own order).
         let units = FactsParser.systemdUnits(try fixture("systemctl-show.txt"))
         let etcd = try #require(units["etcd.service"])
         #expect(etcd.isActive && etcd.isLoaded)
-        #expect(etcd.activeEnterMonotonic == 35_212_477)
-        #expect(etcd.execMainStartTimestamp == "Sun 2026-11-22 02:55:36 UTC")
-        #expect(etcd.mainPID == 412)
+        #expect(etcd.subState == "running")
+        #expect(etcd.unitFileState == "enabled")
+        #expect(etcd.activeEnterMonotonic == 3_079_622_555)
+        #expect(etcd.execMainStartTimestamp == "Sun 2026-11-22 03:33:05 UTC")
+        #expect(etcd.mainPID == 161)
+        #expect(etcd.restarts == 0)
         let timer = try #require(units["etcd-backup.timer"])
+        #expect(timer.loadState == "not-found" && !timer.isLoaded)
         #expect(timer.activeState == "inactive")
-        #expect(timer.unitFileState == "disabled")
+        #expect(timer.unitFileState == nil)
         #expect(timer.activeEnterMonotonic == 0)
     }
 }

@@ -8,6 +8,8 @@ public enum WorkflowError: Error, Sendable, CustomStringConvertible {
     case unknownHost(String)
     case unknownPhase(names: [String], known: [String])
     case invalidInput(String)
+    /// Work on one host (or a few, comma-separated) failed; `reason` carries the evidence (e.g. the unit's journal).
+    case hostFailed(host: String, what: String, reason: String, next: String)
 
     public struct HostFailure: Sendable, CustomStringConvertible {
         public var host: String
@@ -33,6 +35,8 @@ public enum WorkflowError: Error, Sendable, CustomStringConvertible {
             return "unknown phase \(names.joined(separator: ", ")) in --skip-phases (phases: \(known.joined(separator: ", ")))"
         case let .invalidInput(message):
             return message
+        case let .hostFailed(host, what, reason, next):
+            return "failed to \(what) on \(host): \(reason)\n\(next)"
         }
     }
 }

@@ -1,0 +1,91 @@
+import Foundation
+import Hosts
+
+/// `capstan status` for etcd: one row per etcd host, plus the cluster's verdict.
+public struct EtcdStatusReport: Sendable, Equatable, Codable {
+    public struct Row: Sendable, Equatable, Codable {
+        public var host: String
+        public var reachable: Bool
+        public var error: String?
+        /// `active/running`, `inactive/dead`, `failed/failed`, or nil when unknown.
+        public var unit: String?
+        public var memberID: String?
+        public var memberName: String?
+        public var isLearner: Bool
+        public var isLeader: Bool
+        public var version: String?
+        public var dbSize: Int64?
+        public var raftIndex: UInt64?
+        public var raftTerm: UInt64?
+        public var healthy: Bool
+        public var healthError: String?
+    }
+
+    public var cluster: String
+    public var rows: [Row]
+    public var leader: String?
+    public var alarms: [String]
+    /// Member list entries that belong to no inventory host.
+    public var unknownMembers: [String]
+    public var healthy: Bool
+
+    public static func gather(spec: EtcdClusterSpec, in ctx: WorkflowContext) async -> EtcdStatusReport {
+        let hosts = await EtcdFactsGatherer.all(spec: spec, hosts: spec.memberNames, in: ctx)
+        let cluster = await EtcdFactsGatherer.cluster(candidates: hosts, spec: spec, in: ctx)
+        return make(spec: spec, hosts: hosts, cluster: cluster)
+    }
+
+    /// Pure: facts in, report out.
+    public static func make(spec: EtcdClusterSpec, hosts: [EtcdHostFacts], cluster: EtcdClusterFacts) -> EtcdStatusReport {
+        let members = cluster.memberList?.members ?? []
+        var rows: [Row] = []
+        for h in hosts {
+            let wanted = spec.member(h.host)
+            let member = members.first { $0.name == h.host } ?? members.first { m in wanted.map { m.peerURLs.contains($0.desired.peerURL) } ?? false }
+            let status = member.flatMap { cluster.status(of: $0) }
+            let health = member.flatMap { cluster.health(of: $0) }
+            rows.append(Row(
+                host: h.host, reachable: h.reachable, error: h.unreachable,
+                unit: h.unit.map { "\($0.activeState)/\($0.subState)" },
+                memberID: member?.hexID, memberName: member?.name, isLearner: member?.isLearner ?? false,
+                isLeader: status?.isLeader ?? false, version: status?.version ?? h.facts.etcdVersion?.description,
+                dbSize: status?.dbSize, raftIndex: status?.raftIndex, raftTerm: status?.raftTerm,
+                healthy: health?.health ?? false,
+                healthError: health?.health == true ? nil : (health?.error ?? (member == nil ? "not a member" : "no answer"))))
+        }
+        let leader = members.first { $0.id == cluster.leaderID }?.name
+        let names = Set(spec.memberNames)
+        let unknown = members.filter { !names.contains($0.name) }.map { $0.name.isEmpty ? "\($0.hexID) (unstarted)" : $0.name }
+        return EtcdStatusReport(
+            cluster: spec.clusterName, rows: rows, leader: leader, alarms: cluster.alarms, unknownMembers: unknown,
+            healthy: cluster.isHealthy && cluster.alarms.isEmpty && rows.allSatisfy(\.healthy) && unknown.isEmpty)
+    }
+
+    /// A fixed-width table for terminals.
+    public var text: String {
+        let header = ["HOST", "REACHABLE", "UNIT", "MEMBER", "ROLE", "VERSION", "DB SIZE", "RAFT INDEX", "TERM", "HEALTH"]
+        var table = [header]
+        for r in rows {
+            let role = r.memberID == nil ? "-" : (r.isLeader ? "leader" : (r.isLearner ? "learner" : "follower"))
+            table.append([
+                r.host, r.reachable ? "yes" : "no", r.unit ?? "-", r.memberID.map { "\($0) (\(r.memberName ?? ""))" } ?? "-", role,
+                r.version ?? "-", r.dbSize.map(Self.bytes) ?? "-", r.raftIndex.map(String.init) ?? "-", r.raftTerm.map(String.init) ?? "-",
+                r.healthy ? "healthy" : "DOWN" + (r.healthError.map { ": \($0)" } ?? (r.error.map { ": \($0)" } ?? "")),
+            ])
+        }
+        let widths = header.indices.map { i in table.map { $0[i].count }.max() ?? 0 }
+        var out = table.map { row in
+            row.enumerated().map { i, cell in i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+                .joined(separator: "  ")
+        }.joined(separator: "\n") + "\n"
+        out += "leader: \(leader ?? "none")"
+        out += "; alarms: " + (alarms.isEmpty ? "none" : alarms.joined(separator: "; "))
+        if !unknownMembers.isEmpty { out += "; members not in the inventory: " + unknownMembers.joined(separator: ", ") }
+        out += "\ncluster \(cluster): " + (healthy ? "healthy" : "UNHEALTHY") + "\n"
+        return out
+    }
+
+    static func bytes(_ n: Int64) -> String {
+        n >= 1 << 20 ? String(format: "%.1f MiB", Double(n) / 1048576) : String(format: "%.0f KiB", Double(n) / 1024)
+    }
+}

@@ -1,0 +1,56 @@
+import Foundation
+import Hosts
+import Inventory
+import SSH
+import Workflows
+
+/// Composition root for runs against real hosts: the SSH connector, the output for this terminal or
+/// pipe, the clock, and the artifact store the inventory names.
+enum LiveContext {
+    /// Terminal output (status lines redrawn in place) when stdout is a TTY, timestamped lines otherwise,
+    /// one JSON object per event with `--output json`.
+    static func output(_ format: OutputFormat) -> any OutputSink {
+        let write: TextWriter = { text in FileHandle.standardOutput.write(Data(text.utf8)) }
+        switch format {
+        case .json: return JSONOutput(write: write)
+        case .text: return isatty(STDOUT_FILENO) == 1 ? TerminalOutput(write: write) : PlainOutput(write: write)
+        }
+    }
+
+    /// A context over every inventory host (connections open on first use).
+    static func make(
+        inventory: Inventory, mode: WorkflowMode, options: WorkflowOptions, output: any OutputSink,
+        now: @escaping @Sendable () -> Date
+    ) -> (context: WorkflowContext, connector: LibSSH2Connector) {
+        let connector = LibSSH2Connector()
+        let endpoints = inventory.hosts.map { HostEndpoints.endpoint(for: $0, in: inventory) }
+        let context = WorkflowContext(mode: mode, options: options, connector: connector, endpoints: endpoints, output: output, now: now)
+        return (context, connector)
+    }
+
+    /// The inventory's artifact source: a local directory, a mirror or upstream, cached locally.
+    static func artifactStore(for inventory: Inventory) throws -> ArtifactStore {
+        let resolve = { (path: String) in InventoryLoader.resolve(path, relativeTo: inventory.sourcePath) }
+        let cache = resolve(inventory.artifacts.cacheDirectory ?? "~/.cache/capstan/artifacts")
+        switch inventory.artifacts.source {
+        case .local:
+            guard let dir = inventory.artifacts.directory else {
+                throw ValidationErrorText("artifacts.source is local but artifacts.directory is not set")
+            }
+            return ArtifactStore(origin: .localDirectory(resolve(dir)), cacheDirectory: cache)
+        case .mirror:
+            guard let text = inventory.artifacts.url, let url = URL(string: text) else {
+                throw ValidationErrorText("artifacts.source is mirror but artifacts.url is missing or invalid")
+            }
+            return ArtifactStore(origin: .mirror(url), cacheDirectory: cache)
+        case .upstream:
+            return ArtifactStore(origin: .upstream, cacheDirectory: cache)
+        }
+    }
+}
+
+/// A plain error message for the CLI.
+struct ValidationErrorText: Error, CustomStringConvertible {
+    var description: String
+    init(_ text: String) { description = text }
+}

@@ -1,0 +1,139 @@
+import Foundation
+import Lab
+
+/// Helpers for the etcd lab tests: one 5-host lab, inventories written per scenario, the built
+/// `capstan` binary run as a user would, and etcdctl on this machine as the independent verifier.
+enum EtcdLab {
+    static let name = "etcdtests"
+
+    static func lab() throws -> Lab {
+        try Lab.shared(hosts: 5, name: name, progress: LabProgress { print("lab: \($0)") })
+    }
+
+    /// The `capstan` executable built beside this test bundle.
+    static var capstanPath: String {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+        // The test binary sits in `<build>/capstanPackageTests.xctest` on Linux.
+        if dir.lastPathComponent.hasSuffix(".xctest") { dir = dir.deletingLastPathComponent() }
+        return dir.appendingPathComponent("capstan").path
+    }
+
+    struct Run {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+        var seconds: Double
+        var succeeded: Bool { status == 0 }
+        var all: String { stdout + "\n" + stderr }
+    }
+
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Run {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        process.environment = env
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        let start = Date()
+        try process.run()
+        // Read both pipes concurrently so a full pipe never blocks the child.
+        let errData = LockedData()
+        let reader = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
+        reader.start()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        while !errData.done { usleep(1000) }
+        return Run(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                   stderr: String(decoding: errData.value, as: UTF8.self), seconds: Date().timeIntervalSince(start))
+    }
+
+    final class LockedData: @unchecked Sendable {
+        private let lock = NSLock()
+        private var data = Data()
+        private var finished = false
+        func set(_ d: Data) { lock.withLock { data = d; finished = true } }
+        var done: Bool { lock.withLock { finished } }
+        var value: Data { lock.withLock { data } }
+    }
+
+    static func capstan(_ arguments: [String]) throws -> Run {
+        let r = try run(capstanPath, arguments)
+        print("$ capstan \(arguments.joined(separator: " ")) → exit \(r.status) in \(String(format: "%.1f", r.seconds))s\n\(r.stdout)\(r.stderr)")
+        return r
+    }
+
+    /// Host roles for one scenario, e.g. `[1: ["control-plane", "etcd"], 4: ["worker"]]`.
+    static func writeInventory(_ lab: Lab, directory: String, cluster: String, topology: String = "stacked",
+                               version: String = "3.4.23", artifacts: String = LabLayout.artifactDirectory,
+                               roles: [Int: [String]]) throws -> String {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var y = """
+        apiVersion: capstan.dev/v1alpha1
+        kind: Cluster
+        metadata:
+          name: \(cluster)
+        spec:
+          kubernetesVersion: v1.31.4
+          controlPlane:
+            mode: self-managed
+            endpoint: \(lab.layout.hostAddress(1)):6443
+          etcd:
+            version: \(version)
+            topology: \(topology)
+          ssh:
+            user: root
+            identityFile: \(lab.layout.identityFile)
+            knownHosts:
+              file: \(lab.layout.knownHostsFile)
+              policy: strict
+          artifacts:
+            source: local
+            directory: \(artifacts)
+            cacheDirectory: \(directory)/cache
+          hosts:
+
+        """
+        for n in roles.keys.sorted() {
+            y += "    - name: \(lab.layout.hostName(n))\n      address: \(lab.layout.hostAddress(n))\n      roles: [\(roles[n, default: []].joined(separator: ", "))]\n"
+        }
+        let path = directory + "/inventory.yaml"
+        try y.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// Removes every trace of etcd from the hosts (a bare host again).
+    static func wipe(_ lab: Lab, hosts: [String]) throws {
+        for host in hosts {
+            try lab.run(in: host, ["sh", "-c", "systemctl disable --now etcd 2>/dev/null; rm -rf /var/lib/etcd /var/lib/etcd.removed-* /etc/etcd /etc/kubernetes /etc/systemd/system/etcd.service /usr/local/bin/etcd /usr/local/bin/etcdctl /usr/local/bin/etcdutl; userdel etcd 2>/dev/null; systemctl daemon-reload; systemctl reset-failed etcd 2>/dev/null; true"])
+        }
+    }
+
+    /// `ExecMainStartTimestamp` + `ActiveEnterTimestampMonotonic` of etcd: change on every (re)start.
+    static func startStamp(_ lab: Lab, _ host: String) throws -> String {
+        try lab.run(in: host, ["systemctl", "show", "etcd.service", "-p", "ExecMainStartTimestamp,ActiveEnterTimestampMonotonic"]).stdout
+    }
+
+    /// etcdctl on this machine (Debian's etcd-client) with the cluster's healthcheck client certificate.
+    static func etcdctl(stateDir: String, certHost: String, endpoints: [String], _ arguments: [String]) throws -> Run {
+        let pki = stateDir + "/pki"
+        return try run("/usr/bin/etcdctl", [
+            "--endpoints=" + endpoints.joined(separator: ","), "--cacert=\(pki)/etcd/ca.crt",
+            "--cert=\(pki)/hosts/\(certHost)/etcd/healthcheck-client.crt", "--key=\(pki)/hosts/\(certHost)/etcd/healthcheck-client.key",
+            "--dial-timeout=3s", "--command-timeout=10s",
+        ] + arguments, environment: ["ETCDCTL_API": "3"])
+    }
+
+    static func statusJSON(_ inventory: String) throws -> (Run, [String: Any]) {
+        let r = try capstan(["status", "-i", inventory, "--output", "json"])
+        let object = (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) as? [String: Any] ?? [:]
+        return (r, object)
+    }
+
+    static func memberNames(_ status: [String: Any]) -> [String] {
+        ((status["rows"] as? [[String: Any]]) ?? []).compactMap { $0["memberName"] as? String }.sorted()
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import Testing
+import Inventory
+@testable import Workflows
+
+@Suite("etcd facts gathering and status report (pure parts)")
+struct EtcdFactsGatherTests {
+    func spec(_ names: [String]) throws -> EtcdClusterSpec {
+        let hosts = names.enumerated().map { i, n in HostSpec(name: n, address: "10.0.0.\(i + 1)", roles: [.controlPlane, .etcd]) }
+        return try EtcdClusterSpec(inventory: Inventory(name: "t", kubernetesVersion: SemanticVersion(1, 31, 4), etcd: EtcdSpec(version: SemanticVersion(3, 4, 23)), hosts: hosts))
+    }
+
+    @Test("parses the host facts script's sections: unit, version, checksums, data dir, user")
+    func hostSections() throws {
+        let text = """
+            @@os
+            ID=debian
+            VERSION_ID="12"
+            @@arch
+            x86_64
+            @@unit
+            \(try fixture("systemctl-show.txt"))
+            @@version
+            \(try fixture("etcd-3.4/etcd-version.txt"))
+            @@sums
+            \(String(repeating: "a", count: 64))  /usr/local/bin/etcd
+            @@data
+            member
+            @@datadir
+            700 etcd etcd
+            @@user
+            999
+            @@end
+            """
+        let facts = EtcdFactsGatherer.parseHost("h1", text)
+        #expect(facts.reachable)
+        #expect(facts.facts.os?.id == "debian")
+        #expect(facts.facts.architecture == "amd64")
+        #expect(facts.isActive && facts.isEnabled)
+        #expect(facts.facts.etcdVersion == SemanticVersion(3, 4, 23))
+        #expect(facts.facts.fileChecksums["/usr/local/bin/etcd"] == String(repeating: "a", count: 64))
+        #expect(facts.hasData && facts.userExists && facts.dataDirStat == "700 etcd etcd")
+    }
+
+    @Test("output cut short (no @@end) marks the host unreadable; a bare host has no data, user or unit")
+    func truncatedAndBare() {
+        #expect(!EtcdFactsGatherer.parseHost("h1", "@@os\nID=debian\n@@arch\n").reachable)
+        let bare = EtcdFactsGatherer.parseHost("h2", "@@os\nID=debian\n@@arch\nx86_64\n@@unit\nId=etcd.service\nLoadState=not-found\nActiveState=inactive\nSubState=dead\n@@version\n@@sums\n@@data\n@@datadir\n@@user\n@@end\n")
+        #expect(bare.reachable && !bare.hasData && !bare.userExists && !bare.isActive && bare.dataDirStat == nil)
+    }
+
+    @Test("cluster facts with one member down: observation marks it unhealthy, status report names it and is unhealthy")
+    func oneDown() throws {
+        let text = "@@members\n\(try fixture("etcd-3.4/member-list-one-down.json"))\n@@status\n\(try fixture("etcd-3.4/endpoint-status-one-down.json"))\n@@health\n\(try fixture("etcd-3.4/endpoint-health-one-down.json"))\n@@alarms\n@@end\n"
+        let cluster = try #require(EtcdFactsGatherer.parseCluster("m1", text))
+        #expect(cluster.memberList?.members.count == 3)
+        #expect(!cluster.isHealthy)
+        let unhealthy = cluster.observation.members.filter { !$0.healthy }.map(\.member.name)
+        #expect(unhealthy == ["m3"])
+        #expect(cluster.leaderID == 1413030366482205945)
+
+        let hosts = ["m1", "m2", "m3"].map { EtcdFactsGatherer.parseHost($0, "@@end\n") }
+        let report = EtcdStatusReport.make(spec: try spec(["m1", "m2", "m3"]), hosts: hosts, cluster: cluster)
+        #expect(!report.healthy)
+        #expect(report.leader == "m2")
+        #expect(report.rows.map(\.healthy) == [true, true, false])
+        #expect(report.rows[2].healthError == "context deadline exceeded")
+        #expect(report.text.contains("UNHEALTHY"))
+    }
+
+    @Test("a healthy cluster's status report is healthy and lists each member's role")
+    func healthy() throws {
+        let text = "@@members\n\(try fixture("etcd-3.5/member-list.json"))\n@@status\n\(try fixture("etcd-3.5/endpoint-status.json"))\n@@health\n\(try fixture("etcd-3.5/endpoint-health.json"))\n@@alarms\n@@end\n"
+        let cluster = try #require(EtcdFactsGatherer.parseCluster("x", text))
+        #expect(cluster.isHealthy)
+        let names = cluster.memberList?.members.map(\.name).sorted() ?? []
+        let report = EtcdStatusReport.make(spec: try spec(names), hosts: names.map { EtcdFactsGatherer.parseHost($0, "@@end\n") }, cluster: cluster)
+        #expect(report.healthy)
+        #expect(report.rows.filter(\.isLeader).count == 1)
+    }
+
+    @Test("a managed inventory is refused for etcd work with the reason")
+    func managedRefused() {
+        var inventory = Inventory(name: "m", kubernetesVersion: SemanticVersion(1, 31, 4))
+        inventory.controlPlane.mode = .managed
+        #expect(throws: WorkflowError.self) { try EtcdClusterSpec(inventory: inventory) }
+    }
+}
