@@ -10,9 +10,10 @@ public struct ExampleInventory: Sendable, Equatable {
 
     public static let all: [ExampleInventory] = [
         ExampleInventory(name: "lab", summary: "the local lab: 3 hosts made by `capstan lab up` (stacked etcd 3.4.23 from Debian, local artifacts)", text: #"""
-# The local lab made by `capstan lab up` (three systemd-nspawn hosts, 10.213.0.11-13, reachable
-# only inside the lab's network namespace). `capstan lab up` writes this same inventory, with the
-# SSH key, known_hosts, backup key and artifact directory it refers to, under /var/lib/capstan/lab/default.
+# The local lab made by `capstan lab up` (3 systemd-nspawn hosts, 10.213.0.11-13), reachable from
+# this machine through the lab's veth (10.213.0.1); hosts have no route off the machine.
+# `capstan lab up` writes this same inventory, with the SSH key, known_hosts, backup key and
+# artifact directory it refers to, under /var/lib/capstan/lab/default.
 apiVersion: capstan.dev/v1alpha1
 kind: Cluster
 metadata:
