@@ -15,9 +15,8 @@ extension StateDirectory {
     public static func export(_ data: Data, to path: String, mode: mode_t, overwrite: Bool) throws(StateError) {
         let full = URL(fileURLWithPath: path).standardizedFileURL.path
         let dir = parentPath(full)
-        let temp = try Transaction.writeTemporary(data, mode: mode, directory: dir)
+        let temp = try Transaction.writeTemporary(data, mode: mode, directory: dir, sync: true)
         defer { unlink(temp) }
-        try DiskSync.syncPath(temp, directory: false)
         if overwrite {
             guard rename(temp, full) == 0 else { throw StateError.posix(full, "rename into place") }
         } else if link(temp, full) != 0 {

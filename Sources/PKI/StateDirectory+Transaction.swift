@@ -15,10 +15,12 @@ extension StateDirectory {
     /// `write` only stages; nothing touches the disk until `commit`, which
     /// 1. creates the missing directories (0700) and writes every staged file to a temporary file
     ///    (`.tmp-XXXXXX`, created with the final mode) in its target directory,
-    /// 2. makes all of them durable at once (`syncfs` on the state directory's file system where the
-    ///    platform has it, else one `fsync` per temporary file),
+    /// 2. makes all of them durable at once with `syncfs` on the state directory's file system,
     /// 3. renames each temporary file over its target, in staging order,
-    /// 4. syncs each directory that received a rename once, so the renames themselves are durable.
+    /// 4. makes the renames durable with a second `syncfs`.
+    /// A batch of at most `perFileSyncLimit` files, or a platform without `syncfs`, instead syncs each
+    /// temporary file as it is written and each directory that received a rename once: `syncfs` also
+    /// flushes other programs' data on that file system, which only pays off for many files.
     ///
     /// Guarantee: every single file is replaced atomically, so after a failure or a crash each target
     /// holds either its previous content or its complete new content, never a torn or empty one, and no
@@ -28,6 +30,8 @@ extension StateDirectory {
     /// recoverable (the PKI re-issues any leaf that no longer matches its key or CA on the next run).
     public struct Transaction: Sendable {
         public let state: StateDirectory
+        /// Batches up to this many files sync file by file (see above).
+        public static let perFileSyncLimit = 8
         private var order: [String] = []
         private var staged: [String: Change] = [:]
 
@@ -76,7 +80,23 @@ extension StateDirectory {
         /// Writes every staged file as described on the type; an empty transaction does nothing.
         public func commit() throws(StateError) {
             guard !order.isEmpty else { return }
-            var ensured = Set<String>()
+            try state.ensureDirectory()
+            var ensured: Set<String> = [""]
+            /// Parents of directories this commit creates: their new entries must be synced too.
+            var createdIn: [String] = []
+            /// mkdir (0700) and chmod each directory once per commit, parents first: a PKI has hundreds.
+            func ensure(_ relative: String) throws(StateError) {
+                guard !ensured.contains(relative) else { return }
+                try ensure(parentPath(relative))
+                let full = state.path(relative)
+                if mkdir(full, 0o700) == 0 {
+                    createdIn.append(parentPath(full))
+                } else if errno != EEXIST {
+                    throw StateError.posix(full, "create directory")
+                }
+                if chmod(full, 0o700) != 0 { throw StateError.posix(full, "chmod") }
+                ensured.insert(relative)
+            }
             var pending: [(temp: String, target: String)] = []
             var committed = 0
             defer {
@@ -84,6 +104,8 @@ extension StateDirectory {
             }
 
             // 1. Directories and temporary files; nothing visible changes yet.
+            let contentCount = staged.values.filter { if case .content = $0 { return true } else { return false } }.count
+            let wholeFileSystem = DiskSync.hasSyncFS && contentCount > Self.perFileSyncLimit
             var modeChanges: [(String, mode_t)] = []
             for relative in order {
                 guard let change = staged[relative] else { continue }
@@ -92,24 +114,28 @@ extension StateDirectory {
                 case .mode(let mode):
                     modeChanges.append((target, mode))
                 case .content(let data, let mode):
-                    let dirRelative = parentPath(relative)
-                    if ensured.insert(dirRelative).inserted { try state.ensureDirectory(dirRelative) }
+                    try ensure(parentPath(relative))
                     var st = stat()
                     if lstat(target, &st) == 0, st.st_mode & S_IFMT == S_IFDIR {
                         throw StateError(path: target, operation: "replace", reason: "it is a directory",
                                          hint: "move the directory out of the state directory")
                     }
-                    pending.append((try Self.writeTemporary(data, mode: mode, directory: parentPath(target)), target))
+                    pending.append((try Self.writeTemporary(data, mode: mode, directory: parentPath(target), sync: !wholeFileSystem), target))
                 }
             }
             for (target, mode) in modeChanges where chmod(target, mode) != 0 { throw StateError.posix(target, "chmod") }
 
-            // 2. One sync for every temporary file (and the new directories and modes).
-            try DiskSync.syncFileSystem(of: state.root, fallbackFiles: modeChanges.map(\.0))
+            // 2. One sync for every temporary file, the new directories and the modes.
+            if wholeFileSystem {
+                try DiskSync.syncFileSystem(of: state.root)
+            } else {
+                for (target, _) in modeChanges { try DiskSync.syncPath(target, directory: false) }
+            }
 
             // 3. Renames, in staging order.
             var touched: [String] = []
             var seen = Set<String>()
+            for dir in createdIn where seen.insert(dir).inserted { touched.append(dir) }
             for item in pending {
                 guard rename(item.temp, item.target) == 0 else {
                     var error = StateError.posix(item.target, "rename into place")
@@ -125,11 +151,15 @@ extension StateDirectory {
             }
 
             // 4. The renames are durable once each directory entry is on disk.
-            for dir in touched { try DiskSync.syncPath(dir, directory: true) }
+            if wholeFileSystem {
+                try DiskSync.syncFileSystem(of: state.root)
+            } else {
+                for dir in touched { try DiskSync.syncPath(dir, directory: true) }
+            }
         }
 
-        /// Creates `.tmp-XXXXXX` in `directory` with `mode` and `data`, closed but not yet synced.
-        static func writeTemporary(_ data: Data, mode: mode_t, directory: String) throws(StateError) -> String {
+        /// Creates `.tmp-XXXXXX` in `directory` with `mode` and `data`, closed, synced when `sync`.
+        static func writeTemporary(_ data: Data, mode: mode_t, directory: String, sync: Bool) throws(StateError) -> String {
             var template = Array((directory + "/.tmp-XXXXXX").utf8CString)
             let fd = template.withUnsafeMutableBufferPointer { buffer -> Int32 in
                 guard let base = buffer.baseAddress else { return -1 }
@@ -143,7 +173,8 @@ extension StateDirectory {
                 unlink(tempPath)
                 return error
             }
-            if fchmod(fd, mode) != 0 { throw fail("chmod") }
+            // mkstemp creates 0600 files: keys and kubeconfigs need no chmod.
+            if mode != 0o600, fchmod(fd, mode) != 0 { throw fail("chmod") }
             let written = data.withUnsafeBytes { buffer -> Bool in
                 guard let base = buffer.baseAddress else { return true }
                 var offset = 0
@@ -158,7 +189,7 @@ extension StateDirectory {
                 return true
             }
             if !written { throw fail("write") }
-            if !DiskSync.hasSyncFS, fsync(fd) != 0 { throw fail("sync") }
+            if sync, fsync(fd) != 0 { throw fail("sync") }
             if close(fd) != 0 {
                 let error = StateError.posix(tempPath, "close")
                 unlink(tempPath)
@@ -191,13 +222,9 @@ enum DiskSync {
 
     static var hasSyncFS: Bool { syncfs != nil }
 
-    /// `syncfs` on the file system holding `path`; without it, `fsync` of each of `fallbackFiles`
-    /// (temporary files are then synced as they are written).
-    static func syncFileSystem(of path: String, fallbackFiles: [String]) throws(StateError) {
-        guard let syncfs else {
-            for file in fallbackFiles { try syncPath(file, directory: false) }
-            return
-        }
+    /// `syncfs` on the file system holding `path`; callers check `hasSyncFS` first.
+    static func syncFileSystem(of path: String) throws(StateError) {
+        guard let syncfs else { throw StateError(path: path, operation: "sync the file system of", reason: "syncfs is not available", hint: "report this as a bug") }
         let fd = open(path, O_RDONLY | O_DIRECTORY)
         guard fd >= 0 else { throw StateError.posix(path, "open for sync") }
         defer { close(fd) }

@@ -37,21 +37,20 @@ private struct Cluster {
     }
 
     func remove() { try? FileManager.default.removeItem(at: dir) }
+
+    /// A cluster whose PKI `capstan certs generate` has created.
+    static func generated(controlPlanes: Int) throws -> Cluster {
+        let cluster = try Cluster()
+        try cluster.write(controlPlanes: controlPlanes)
+        let r = try capstan(["certs", "generate", "-i", cluster.inventory])
+        #expect(r.status == 0, "\(r.err)")
+        return cluster
+    }
 }
 
 /// Runs a verifier (kubectl, openssl) found on PATH.
 private func tool(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = args
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    try runProcess(URL(fileURLWithPath: "/usr/bin/env"), args)
 }
 
 /// The `pki` object of `capstan plan --output json`, as `[action: [name: reasons]]`.
@@ -117,10 +116,8 @@ struct PlanPKITests {
 
     @Test("an unreadable CA in the state makes plan print the reason and exit 1")
     func brokenState() throws {
-        let cluster = try Cluster()
+        let cluster = try Cluster.generated(controlPlanes: 1)
         defer { cluster.remove() }
-        try cluster.write(controlPlanes: 1)
-        #expect(try capstan(["certs", "generate", "-i", cluster.inventory]).status == 0)
         try Data("not a certificate\n".utf8).write(to: URL(fileURLWithPath: cluster.state + "/pki/ca.crt"))
         let r = try capstan(["plan", "-i", cluster.inventory])
         #expect(r.status == 1)
@@ -197,10 +194,8 @@ struct KubeconfigCommandTests {
 
     @Test("without --output it prints the same kubeconfig the state holds")
     func prints() throws {
-        let cluster = try Cluster()
+        let cluster = try Cluster.generated(controlPlanes: 1)
         defer { cluster.remove() }
-        try cluster.write(controlPlanes: 1)
-        #expect(try capstan(["certs", "generate", "-i", cluster.inventory]).status == 0)
         let r = try capstan(["kubeconfig", "-i", cluster.inventory])
         #expect(r.status == 0, "\(r.err)")
         #expect(r.out == (try String(contentsOfFile: cluster.state + "/kubeconfig/admin.conf", encoding: .utf8)))

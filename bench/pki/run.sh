@@ -33,13 +33,13 @@ YAML
   } > "$1"
 }
 
-# Runs a command under /usr/bin/time; prints "wall cpu".
-timed() { # timefile command...
-  local tf=$1 t0 t1 u s
-  shift
+# Runs a command under /usr/bin/time with its output in a file; prints "wall cpu".
+timed() { # timefile outfile command...
+  local tf=$1 out=$2 t0 t1 u s
+  shift 2
   sync # start each run with no dirty data of an earlier run to flush
   t0=$(date +%s.%N)
-  /usr/bin/time -f "%U %S" -o "$tf" "$@"
+  /usr/bin/time -f "%U %S" -o "$tf" "$@" > "$out" 2>&1 || { cat "$out" >&2; return 1; }
   t1=$(date +%s.%N)
   read -r u s < "$tf"
   echo "$(echo "$t1 - $t0" | bc) $(echo "$u + $s" | bc)"
@@ -48,12 +48,12 @@ timed() { # timefile command...
 capstan_run() { # algorithm dir
   rm -rf "$2" && mkdir -p "$2"
   inventory "$2/inventory.yaml" "$1"
-  timed "$2/time" "$bin" certs generate -i "$2/inventory.yaml" > "$2/out" 2>&1 || { cat "$2/out" >&2; exit 1; }
+  timed "$2/time" "$2/out" "$bin" certs generate -i "$2/inventory.yaml"
 }
 
 openssl_run() { # algorithm dir
   rm -rf "$2" && mkdir -p "$2"
-  timed "$2/time" bash bench/pki/openssl-pki.sh "$2/out" "$1" 3 100 > "$2/log" 2>&1 || { cat "$2/log" >&2; exit 1; }
+  timed "$2/time" "$2/log" bash bench/pki/openssl-pki.sh "$2/out" "$1" 3 100
 }
 
 # Median of "wall cpu" lines by wall; prints "wall cpu walls-list".
@@ -68,8 +68,8 @@ for alg in ecdsa-p256 rsa-2048; do
   : > "$work/capstan-$alg.times"
   : > "$work/openssl-$alg.times"
   for r in $(seq 1 "$runs"); do
-    capstan_run "$alg" "$work/capstan-$alg" | tee -a "$work/capstan-$alg.times" > /dev/null
-    openssl_run "$alg" "$work/openssl-$alg" | tee -a "$work/openssl-$alg.times" > /dev/null
+    capstan_run "$alg" "$work/capstan-$alg" >> "$work/capstan-$alg.times"
+    openssl_run "$alg" "$work/openssl-$alg" >> "$work/openssl-$alg.times"
   done
   # The last Capstan run's output must be the complete, verifiable PKI.
   state="$work/capstan-$alg/.capstan/bench"
