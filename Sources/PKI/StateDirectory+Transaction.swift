@@ -19,15 +19,17 @@ extension StateDirectory {
     /// 3. renames each temporary file over its target, in staging order,
     /// 4. makes the renames durable with a second `syncfs`.
     /// A batch of at most `perFileSyncLimit` files, or a platform without `syncfs`, instead syncs each
-    /// temporary file as it is written and each directory that received a rename once: `syncfs` also
-    /// flushes other programs' data on that file system, which only pays off for many files.
+    /// temporary file as it is written, then once each directory that received a rename or a new
+    /// directory: `syncfs` also flushes other programs' data on that file system, which only pays off
+    /// for many files.
     ///
     /// Guarantee: every single file is replaced atomically, so after a failure or a crash each target
-    /// holds either its previous content or its complete new content, never a torn or empty one, and no
-    /// temporary file is left behind by a failure. A failure before step 3 (no space, a path that is
-    /// not a directory, permissions) leaves every previous file untouched. The batch as a whole is not
-    /// atomic: a crash during step 3 can leave some files new and the rest old. Callers keep such a mix
-    /// recoverable (the PKI re-issues any leaf that no longer matches its key or CA on the next run).
+    /// holds either its previous content or its complete new content, never a torn or empty one. A
+    /// failure removes its temporary files (a crash can leave `.tmp-` files, which nothing reads). A
+    /// failure before step 3 (no space, a path that is not a directory, permissions) leaves every
+    /// previous file untouched. The batch as a whole is not atomic: a crash during step 3 can leave
+    /// some files new and the rest old. Callers keep such a mix recoverable (the PKI re-issues any leaf
+    /// that no longer matches its key or CA on the next run).
     public struct Transaction: Sendable {
         public let state: StateDirectory
         /// Batches up to this many files sync file by file (see above).

@@ -95,7 +95,7 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
   echo "$runs runs per side (median by wall time), load average $load_before before and $load_after after."
   echo
   echo "- Capstan: \`capstan certs generate -i inventory.yaml\` = 3 CAs + sa key pair + 133 leaves + the kubeconfigs,"
-  echo "  written through one state-directory transaction (temp files, one syncfs, renames, one fsync per directory)."
+  echo "  written through one state-directory transaction (temp files, syncfs, renames, syncfs)."
   echo "- openssl: \`openssl-pki.sh\` = the same 3 CAs + sa key pair + 133 leaves, one openssl call per key, request and"
   echo "  signature, sequential, no kubeconfigs and no fsync."
   echo "- CPU = user + system time of the whole process; cores used = CPU / wall of the Capstan run."
