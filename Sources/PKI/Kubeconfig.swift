@@ -34,15 +34,46 @@ public enum Kubeconfig {
     }
 }
 
+/// A kubeconfig that `apply` rewrites while its client certificate stays as it is.
+public struct KubeconfigUpdate: Sendable, Equatable {
+    /// Relative to the state directory.
+    public var path: String
+    public var reason: String
+}
+
 extension PKIManager {
-    func renderKubeconfigs(_ required: [RequiredCertificate], into result: inout PKIResult) throws {
-        guard let caPEM = try readText("pki/ca.crt") else { return }
+    /// Kubeconfigs of `required` (whose certificates stay) that differ from what `apply` would render.
+    func kubeconfigUpdates(_ required: [RequiredCertificate]) throws -> [KubeconfigUpdate] {
+        guard let caPEM = try readText("pki/ca.crt") else { return [] }
+        var updates: [KubeconfigUpdate] = []
         for req in required {
             guard let path = req.kubeconfigPath, let server = req.server,
                   let certPEM = try readText(req.certPath), let keyPEM = try readText(req.keyPath) else { continue }
-            let text = Kubeconfig.render(cluster: inventory.name, server: server, caPEM: caPEM, user: req.commonName,
-                                         certPEM: certPEM, keyPEM: keyPEM)
-            try write(text, to: path, mode: 0o600, into: &result)
+            let wanted = Kubeconfig.render(cluster: inventory.name, server: server, caPEM: caPEM, user: req.commonName,
+                                           certPEM: certPEM, keyPEM: keyPEM)
+            guard let existing = try readText(path) else {
+                updates.append(KubeconfigUpdate(path: path, reason: "file missing"))
+                continue
+            }
+            guard existing != wanted else { continue }
+            let serverLine = "server: \(Kubeconfig.quoted(server))"
+            updates.append(KubeconfigUpdate(path: path, reason: existing.contains(serverLine)
+                ? "embedded credentials differ from the state's certificate and key" : "server changed to \(server)"))
+        }
+        return updates
+    }
+
+    /// Renders every kubeconfig from the files as this run leaves them (staged, else on disk).
+    func renderKubeconfigs(_ required: [RequiredCertificate], in tx: inout StateDirectory.Transaction,
+                           into result: inout PKIResult) throws {
+        func text(_ relative: String) throws -> String? { try tx.read(relative).map { String(decoding: $0, as: UTF8.self) } }
+        guard let caPEM = try text("pki/ca.crt") else { return }
+        for req in required {
+            guard let path = req.kubeconfigPath, let server = req.server,
+                  let certPEM = try text(req.certPath), let keyPEM = try text(req.keyPath) else { continue }
+            let rendered = Kubeconfig.render(cluster: inventory.name, server: server, caPEM: caPEM, user: req.commonName,
+                                             certPEM: certPEM, keyPEM: keyPEM)
+            try stage(rendered, to: path, mode: 0o600, in: &tx, into: &result)
         }
     }
 }

@@ -34,8 +34,17 @@ public struct PKIResult: Sendable {
 /// The read-only view `plan` shows.
 public struct PKIPlan: Sendable {
     public var authoritiesToCreate: [AuthorityName]
+    /// `pki/sa.key` does not exist yet.
+    public var createsServiceAccountKey: Bool
     public var reissues: [Reissue]
     public var needsSigning: [RequiredCertificate]
+    /// Kubeconfigs `apply` rewrites although their client certificate stays (file missing, server changed).
+    public var kubeconfigUpdates: [KubeconfigUpdate]
+
+    /// Nothing to create, re-issue, sign or rewrite.
+    public var isUpToDate: Bool {
+        authoritiesToCreate.isEmpty && !createsServiceAccountKey && reissues.isEmpty && needsSigning.isEmpty && kubeconfigUpdates.isEmpty
+    }
 }
 
 /// Loads or creates the cluster PKI in the state directory, kubeadm-compatible.
@@ -155,7 +164,11 @@ public struct PKIManager: Sendable {
                                      algorithm: inventory.pki.keyAlgorithm, now: now, renewBefore: renewBefore)
         Self.addRequested(try selected(renew, from: required), required: required, to: &reissues)
         let pending = reissues.filter { $0.certificate.signer.map(offline.contains) ?? false }.map(\.certificate)
-        return PKIPlan(authoritiesToCreate: toCreate, reissues: reissues.filter { !pending.contains($0.certificate) }, needsSigning: pending)
+        let reissued = Set(reissues.map(\.certificate.id))
+        let kubeconfigs = toCreate.contains(.cluster) ? [] : try kubeconfigUpdates(required.filter { !reissued.contains($0.id) })
+        return PKIPlan(authoritiesToCreate: toCreate, createsServiceAccountKey: !state.exists("pki/sa.key"),
+                       reissues: reissues.filter { !pending.contains($0.certificate) }, needsSigning: pending,
+                       kubeconfigUpdates: kubeconfigs)
     }
 
     static func addRequested(_ ids: Set<String>, required: [RequiredCertificate], to reissues: inout [Reissue]) {
@@ -177,47 +190,61 @@ public struct PKIManager: Sendable {
         let required = try CertificateCatalog.required(for: inventory)
         let algorithm = inventory.pki.keyAlgorithm
         var result = PKIResult()
+        // Every file of this run is staged here and made durable together at the end (see Transaction).
+        var tx = StateDirectory.Transaction(state)
         try state.ensureDirectory("pki")
 
-        // Authorities: load, or create the missing ones in parallel.
+        // Authorities: load, or create the missing ones, and a missing service-account key, in parallel.
         var authorities: [AuthorityName: Authority] = [:]
         var missing: [AuthorityName] = []
         for name in AuthorityName.allCases {
             if let a = try loadAuthority(name) { authorities[name] = a } else { missing.append(name) }
         }
+        let existingSAKey = try loadServiceAccountKey()
         let caValidity = inventory.pki.caValidity
-        let created = try await withThrowingTaskGroup(of: Authority.self) { group in
+        enum Generated: Sendable { case authority(Authority), serviceAccount(KeyPair) }
+        var created: [Authority] = []
+        var saKey = existingSAKey
+        try await withThrowingTaskGroup(of: Generated.self) { group in
             for name in missing {
                 group.addTask {
                     let key = try KeyPair.generate(algorithm)
                     let cn = CertificateCatalog.spec(named: name.rawValue)?.commonName ?? name.rawValue
                     let cert = try CertificateFactory.makeAuthority(commonName: cn, key: key, now: now, validity: caValidity)
-                    return Authority(name: name, certificate: cert, key: key, chain: [])
+                    return .authority(Authority(name: name, certificate: cert, key: key, chain: []))
                 }
             }
-            var out: [Authority] = []
-            for try await a in group { out.append(a) }
-            return out.sorted { $0.name.rawValue < $1.name.rawValue }
+            if existingSAKey == nil { group.addTask { .serviceAccount(try KeyPair.generate(algorithm)) } }
+            for try await generated in group {
+                switch generated {
+                case .authority(let a): created.append(a)
+                case .serviceAccount(let key): saKey = key
+                }
+            }
         }
+        created.sort { $0.name.rawValue < $1.name.rawValue }
         for a in created {
             authorities[a.name] = a
             result.createdAuthorities.append(a.name)
-            if let key = a.key { try write(try key.pem(), to: Self.statePath(a.name) + ".key", mode: 0o600, into: &result) }
-            try write(try a.certificate.pem(), to: Self.statePath(a.name) + ".crt", mode: 0o644, into: &result)
+            if let key = a.key { try stage(try key.pem(), to: Self.statePath(a.name) + ".key", mode: 0o600, in: &tx, into: &result) }
+            try stage(try a.certificate.pem(), to: Self.statePath(a.name) + ".crt", mode: 0o644, in: &tx, into: &result)
         }
         if let external = inventory.pki.externalCA, let a = authorities[.cluster] {
             // The cluster CA files the hosts receive are the user's: the signing certificate and its chain.
             let path = InventoryLoader.resolve(external.certFile, relativeTo: inventory.sourcePath)
             let bundle = try Certificate.parseBundle(String(decoding: FileManager.default.contents(atPath: path) ?? Data(), as: UTF8.self))
-            try write(try bundle.map { try $0.pem() }.joined(), to: "pki/ca.crt", mode: 0o644, into: &result)
-            if let key = a.key { try write(try key.pem(), to: "pki/ca.key", mode: 0o600, into: &result) }
+            try stage(try bundle.map { try $0.pem() }.joined(), to: "pki/ca.crt", mode: 0o644, in: &tx, into: &result)
+            if let key = a.key { try stage(try key.pem(), to: "pki/ca.key", mode: 0o600, in: &tx, into: &result) }
         }
         for a in authorities.values where a.key != nil && a.certificate.notValidAfter <= now {
             throw PKIError("CA expired", subject: a.name.rawValue, reason: "not valid after \(PKIFormat.date(a.certificate.notValidAfter))",
                            hint: "rotate the CA (capstan certs rotate) before issuing leaves")
         }
 
-        try await ensureServiceAccountKey(algorithm: algorithm, into: &result)
+        if let saKey {
+            if existingSAKey == nil { try stage(try saKey.pem(), to: "pki/sa.key", mode: 0o600, in: &tx, into: &result) }
+            try stage(saKey.publicKeyPEM(), to: "pki/sa.pub", mode: 0o644, in: &tx, into: &result)
+        }
 
         // Leaves.
         var existing: [String: ExistingCertificate] = [:]
@@ -274,16 +301,17 @@ public struct PKIManager: Sendable {
         for (item, _, _) in work {
             let req = item.certificate
             guard let i = issued[req.id] else { continue }
-            if let keyPEM = i.keyPEM { try write(keyPEM, to: req.keyPath, mode: 0o600, into: &result) }
-            if let csrPEM = i.csrPEM { try write(csrPEM, to: req.csrPath, mode: 0o644, into: &result) }
+            if let keyPEM = i.keyPEM { try stage(keyPEM, to: req.keyPath, mode: 0o600, in: &tx, into: &result) }
+            if let csrPEM = i.csrPEM { try stage(csrPEM, to: req.csrPath, mode: 0o644, in: &tx, into: &result) }
             if let certPEM = i.certPEM {
-                try write(certPEM, to: req.certPath, mode: 0o644, into: &result)
+                try stage(certPEM, to: req.certPath, mode: 0o644, in: &tx, into: &result)
                 result.issued.append(item)
             }
         }
         result.needsSigning = pending
 
-        try renderKubeconfigs(required.filter { req in !pending.contains(req) }, into: &result)
+        try renderKubeconfigs(required.filter { req in !pending.contains(req) }, in: &tx, into: &result)
+        try tx.commit()
         return result
     }
 
@@ -300,21 +328,17 @@ public struct PKIManager: Sendable {
         return Set(sans) == Set(req.sans)
     }
 
-    func ensureServiceAccountKey(algorithm: KeyAlgorithm, into result: inout PKIResult) async throws {
-        let key: KeyPair
-        if let pem = try readText("pki/sa.key") {
-            do { key = try KeyPair(pem: pem) } catch {
-                throw PKIError("cannot parse the service-account key", subject: state.path("pki/sa.key"), reason: "\(error)",
-                               hint: "restore it from a backup; a new key invalidates every service-account token")
-            }
-        } else {
-            key = try KeyPair.generate(algorithm)
-            try write(try key.pem(), to: "pki/sa.key", mode: 0o600, into: &result)
+    /// The service-account key in the state, or nil when there is none yet.
+    func loadServiceAccountKey() throws -> KeyPair? {
+        guard let pem = try readText("pki/sa.key") else { return nil }
+        do { return try KeyPair(pem: pem) } catch {
+            throw PKIError("cannot parse the service-account key", subject: state.path("pki/sa.key"), reason: "\(error)",
+                           hint: "restore it from a backup; a new key invalidates every service-account token")
         }
-        try write(key.publicKeyPEM(), to: "pki/sa.pub", mode: 0o644, into: &result)
     }
 
-    func write(_ text: String, to relative: String, mode: mode_t, into result: inout PKIResult) throws {
-        if try state.write(Data(text.utf8), to: relative, mode: mode) { result.written.append(relative) }
+    func stage(_ text: String, to relative: String, mode: mode_t, in tx: inout StateDirectory.Transaction,
+               into result: inout PKIResult) throws {
+        if try tx.write(Data(text.utf8), to: relative, mode: mode) { result.written.append(relative) }
     }
 }

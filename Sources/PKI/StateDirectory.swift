@@ -10,8 +10,9 @@ import Darwin
 
 /// A cluster's local state directory, `<inventory dir>/.capstan/<cluster>/`: the PKI, and later backup
 /// catalogues and rotation records. Holds what cannot be read back from the hosts, so it is private:
-/// directories 0700, secrets 0600, and every write is atomic (temp file in the same directory, fsync,
-/// rename), so a crash leaves either the old or the new file, never a torn one.
+/// directories 0700, secrets 0600, and every write is atomic (temp file in the same directory, synced,
+/// renamed into place), so a crash leaves either the old or the new file, never a torn one. Many files
+/// are written together through a `Transaction`, which costs a constant number of disk syncs.
 public struct StateDirectory: Sendable, Equatable {
     /// Absolute path of the state directory.
     public let root: String
@@ -70,43 +71,14 @@ public struct StateDirectory: Sendable, Equatable {
     }
 
     /// Writes `data` to `relative` atomically with `mode`, unless the file already holds exactly these
-    /// bytes and mode. Returns whether anything was written, so callers can report real changes only.
+    /// bytes and mode: a transaction of one file (see `Transaction` for the guarantee). Returns whether
+    /// anything was written, so callers can report real changes only.
     @discardableResult
     public func write(_ data: Data, to relative: String, mode: mode_t) throws(StateError) -> Bool {
-        let full = path(relative)
-        if let existing = FileManager.default.contents(atPath: full), existing == data {
-            var st = stat()
-            if stat(full, &st) == 0, st.st_mode & 0o777 == mode { return false }
-            if chmod(full, mode) != 0 { throw StateError.posix(full, "chmod") }
-            return true
-        }
-        let dirRelative = (relative as NSString).deletingLastPathComponent
-        try ensureDirectory(dirRelative)
-        let dir = (full as NSString).deletingLastPathComponent
-        var template = Array((dir + "/.tmp-XXXXXX").utf8CString)
-        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        guard fd >= 0 else { throw StateError.posix(dir, "create temporary file in") }
-        let tempPath = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        var ok = false
-        defer {
-            if !ok { unlink(tempPath) }
-        }
-        if fchmod(fd, mode) != 0 { close(fd); throw StateError.posix(tempPath, "chmod") }
-        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: false)
-        do {
-            try handle.write(contentsOf: data)
-            try handle.synchronize()
-        } catch {
-            close(fd)
-            throw StateError(path: tempPath, operation: "write", reason: "\(error)", hint: "check free space and the file system")
-        }
-        close(fd)
-        guard rename(tempPath, full) == 0 else { throw StateError.posix(full, "rename into place") }
-        ok = true
-        // The rename is durable only once the directory entry is on disk.
-        let dfd = open(dir, O_RDONLY | O_DIRECTORY)
-        if dfd >= 0 { _ = fsync(dfd); close(dfd) }
-        return true
+        var transaction = Transaction(self)
+        let changed = try transaction.write(data, to: relative, mode: mode)
+        try transaction.commit()
+        return changed
     }
 
     /// Removes `relative` if present; returns whether it existed.

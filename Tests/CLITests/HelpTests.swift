@@ -3,9 +3,13 @@ import Testing
 
 /// Runs the built `capstan` executable as a user would.
 func capstan(_ args: [String], stdin: String? = nil) throws -> (status: Int32, out: String, err: String) {
-    let bin = productsDirectory.appendingPathComponent("capstan")
+    try runProcess(productsDirectory.appendingPathComponent("capstan"), args)
+}
+
+/// Runs `executable` with `args` to completion and returns its status, stdout and stderr.
+func runProcess(_ executable: URL, _ args: [String]) throws -> (status: Int32, out: String, err: String) {
     let p = Process()
-    p.executableURL = bin
+    p.executableURL = executable
     p.arguments = args
     let out = Pipe(), err = Pipe()
     p.standardOutput = out

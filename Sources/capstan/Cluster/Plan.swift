@@ -1,13 +1,18 @@
 import ArgumentParser
 import Foundation
 import Inventory
+import PKI
 import Planner
 
 struct PlanCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plan",
         abstract: "Show what would change, host by host (reads hosts, changes nothing).",
-        discussion: "This release computes the plan from the inventory alone: the phases each host would run and who owns each area (Capstan or the provider). Reading host facts comes later."
+        discussion: """
+        This release computes the plan from the inventory and the local state directory: the phases each host would \
+        run, who owns each area (Capstan or the provider) and, for a self-managed cluster, which certificates would be \
+        created or re-issued and why. Reading host facts comes later. Exits 1 when the PKI state cannot be read.
+        """
     )
 
     @OptionGroup var inventory: InventoryOption
@@ -18,9 +23,17 @@ struct PlanCommand: AsyncParsableCommand {
         let (inv, _) = try inventory.load(checkFiles: !files.noFileChecks)
         let split = ResponsibilitySplit(inv)
         let phases = PhaseSelection(inv)
+        let pki = inv.isSelfManaged ? PKIPlanSection(inv, now: Date()) : nil
         switch output.output {
-        case .json: print(try PlanDocument(inv, split, phases).json())
-        case .text: print(PlanText.render(inv, split, phases))
+        case .json: print(try PlanDocument(inv, split, phases, pki: pki).json())
+        case .text:
+            var text = PlanText.render(inv, split, phases)
+            if let pki { text += "\n\n" + pki.text() }
+            print(text)
+        }
+        if let error = pki?.error {
+            printError("error: \(error)")
+            throw ExitCode(1)
         }
     }
 }
@@ -38,8 +51,10 @@ struct PlanDocument: Encodable {
     var responsibilities: [Area]
     var hosts: [Host]
     var clusterPhases: [String]
+    /// Self-managed clusters only.
+    var pki: PKIPlanSection?
 
-    init(_ inv: Inventory, _ split: ResponsibilitySplit, _ phases: PhaseSelection) {
+    init(_ inv: Inventory, _ split: ResponsibilitySplit, _ phases: PhaseSelection, pki: PKIPlanSection?) {
         cluster = inv.name
         mode = inv.controlPlane.mode.rawValue
         provider = inv.controlPlane.managed?.provider.rawValue
@@ -49,6 +64,7 @@ struct PlanDocument: Encodable {
         responsibilities = split.entries.map { Area(area: $0.area.rawValue, owner: $0.owner.rawValue, reason: $0.reason) }
         hosts = phases.hosts.map { Host(name: $0.host, address: $0.address, roles: $0.roles, phases: $0.phases.map(\.rawValue)) }
         clusterPhases = phases.clusterPhases
+        self.pki = pki
     }
 
     func json() throws -> String {
@@ -84,6 +100,65 @@ enum PlanText {
         }
         lines.append("")
         lines.append("Once per cluster: \(phases.clusterPhases.joined(separator: ", "))")
+        return lines.joined(separator: "\n")
+    }
+}
+
+
+/// The PKI part of `capstan plan`: `PKIManager.plan()` against the state directory, as text and JSON.
+struct PKIPlanSection: Encodable {
+    struct Change: Encodable, Equatable {
+        /// `create`, `re-issue`, `needs-signing` (CA key offline) or `rewrite` (kubeconfig only).
+        var action: String
+        /// `ca`, `sa`, `apiserver@cp1`, `kubeconfig/admin.conf`.
+        var name: String
+        var reasons: [String]
+    }
+
+    var stateDirectory: String
+    var upToDate: Bool
+    var changes: [Change]
+    /// Why the PKI could not be planned (unreadable or inconsistent state); nil when it could.
+    var error: String?
+
+    init(_ inv: Inventory, now: Date) {
+        let state = StateDirectory(inventory: inv)
+        stateDirectory = state.root
+        do {
+            let plan = try PKIManager(inventory: inv, state: state).plan(now: now)
+            changes = Self.changes(plan)
+            upToDate = plan.isUpToDate
+        } catch {
+            changes = []
+            upToDate = false
+            self.error = "cannot plan the PKI in \(state.root): \(error)"
+        }
+    }
+
+    static func changes(_ plan: PKIPlan) -> [Change] {
+        var out = plan.authoritiesToCreate.map { Change(action: "create", name: $0.rawValue, reasons: ["CA missing"]) }
+        if plan.createsServiceAccountKey { out.append(Change(action: "create", name: "sa", reasons: ["service-account key missing"])) }
+        for r in plan.reissues {
+            let creates = r.reasons == [.missing]
+            out.append(Change(action: creates ? "create" : "re-issue", name: r.certificate.id, reasons: r.reasons.map(\.description)))
+        }
+        for c in plan.needsSigning {
+            out.append(Change(action: "needs-signing", name: c.id, reasons: ["the CA key is offline: sign \(c.csrPath) and place \(c.certPath)"]))
+        }
+        for k in plan.kubeconfigUpdates { out.append(Change(action: "rewrite", name: k.path, reasons: [k.reason])) }
+        return out
+    }
+
+    func text() -> String {
+        if let error { return "PKI: \(error)" }
+        if upToDate { return "PKI: up to date (\(stateDirectory))" }
+        let counts = Dictionary(grouping: changes, by: \.action).mapValues(\.count)
+        let summary = ["create", "re-issue", "needs-signing", "rewrite"].compactMap { a in counts[a].map { "\($0) to \(a)" } }
+        var lines = ["PKI (\(stateDirectory)): " + summary.joined(separator: ", ")]
+        let width = changes.map(\.action.count).max() ?? 0
+        for c in changes {
+            lines.append("  \(c.action.padding(toLength: width + 2, withPad: " ", startingAt: 0))\(c.name): \(c.reasons.joined(separator: "; "))")
+        }
         return lines.joined(separator: "\n")
     }
 }
