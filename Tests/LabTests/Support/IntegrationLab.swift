@@ -1,10 +1,13 @@
 import Foundation
 import Lab
 
-/// Helpers for the etcd lab tests: one 5-host lab, inventories written per scenario, the built
-/// `capstan` binary run as a user would, and etcdctl on this machine as the independent verifier.
-enum EtcdLab {
-    static let name = "etcdtests"
+/// Helpers for the workflow lab tests (etcd, backups, certificates, control plane): one 5-host lab
+/// shared by every suite of the test process, inventories written per scenario, the built `capstan`
+/// binary run as a user would, and etcdctl on this machine as the independent verifier. Each suite
+/// starts from bare hosts (`wipe`). `CAPSTAN_TEST_LAB` names the lab (default `itest`), so two
+/// checkouts can run their lab tests side by side without sharing hosts.
+enum IntegrationLab {
+    static let name = ProcessInfo.processInfo.environment["CAPSTAN_TEST_LAB"] ?? "itest"
 
     static func lab() throws -> Lab {
         try Lab.shared(hosts: 5, name: name, progress: LabProgress { print("lab: \($0)") })
