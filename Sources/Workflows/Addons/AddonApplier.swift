@@ -32,7 +32,8 @@ public struct AddonApplier: Sendable {
         }
         guard result.succeeded else {
             let reason = Self.lastLine(result.stderrText) ?? "exit status \(result.exitStatus)"
-            let missing = result.exitStatus == 127 ? " (kubectl not found: install it or put it on PATH)" : ""
+            var missing = result.exitStatus == 127 ? " (kubectl not found: install it or put it on PATH)" : ""
+            if (result.stdoutText + result.stderrText).contains("Please enter Username") { missing = " (the kubeconfig has no client credentials)" }
             throw WorkflowError.invalidInput("cannot apply add-ons: the cluster does not answer (kubectl get --raw /readyz with \(kubeconfig): \(reason))\(missing); bring the control plane up (`capstan status -i …`) and retry, or use `capstan addons render` and apply later")
         }
     }

@@ -54,7 +54,7 @@ struct AddonsRender: AsyncParsableCommand {
                 print(path)
             }
         } catch {
-            throw ValidationError("cannot write the manifests into \(directory): \(error.localizedDescription)")
+            throw WorkflowError.invalidInput("cannot write the manifests into \(directory): \(error.localizedDescription)")
         }
     }
 }
@@ -79,14 +79,9 @@ struct AddonsApply: AsyncParsableCommand {
         } else if inv.isSelfManaged {
             config = state.path("kubeconfig/admin.conf")
         } else {
-            throw ValidationError("a managed cluster has no Capstan admin kubeconfig: pass --kubeconfig with credentials for \(inv.name)")
+            throw WorkflowError.invalidInput("a managed cluster has no Capstan admin kubeconfig: pass --kubeconfig with credentials for \(inv.name)")
         }
         let applier = AddonApplier(runner: LocalConnection(), kubeconfig: config, kubectl: kubectl)
-        do {
-            print(try await applier.apply(manifests), terminator: "")
-        } catch let error as WorkflowError {
-            printError("error: \(error)")
-            throw ExitCode(1)
-        }
+        print(try await applier.apply(manifests), terminator: "")
     }
 }
