@@ -64,7 +64,7 @@ let package = Package(
 
         .testTarget(name: "InventoryTests", dependencies: ["Inventory"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TemplatesTests", dependencies: ["Templates"], resources: [.copy("Golden")]),
-        .testTarget(name: "WorkflowsTests", dependencies: ["Workflows", "Inventory", "Hosts", "Templates"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "WorkflowsTests", dependencies: ["Workflows", "Inventory", "Hosts", "Templates", .product(name: "Yams", package: "Yams")], resources: [.copy("Fixtures")]),
         .testTarget(name: "HostsTests", dependencies: ["Hosts"]),
         .testTarget(name: "SSHTests", dependencies: ["SSH", "Hosts"]),
         .testTarget(name: "CLITests", dependencies: ["capstan"]),
