@@ -85,15 +85,24 @@ public struct EtcdRestore: Sendable {
             for try await (member, path) in group { out[member] = path }
             return out
         }
-        defer {
-            for member in members {
-                if let path = remoteDirs[member.name] {
-                    let host = member.connection
-                    Task { _ = try? await host.run(ShellCommand("rm", "-rf", "--", path)) }
-                }
-            }
+        // Temporary copies are removed before returning (awaited: a detached cleanup would outlive the process).
+        do {
+            let report = try await restoreUploaded(manifest: manifest, members: members, remoteDirs: remoteDirs, stamp: stamp, name: name)
+            await removeTemporaryCopies(remoteDirs, members)
+            return report
+        } catch {
+            await removeTemporaryCopies(remoteDirs, members)
+            throw error
         }
+    }
 
+    func removeTemporaryCopies(_ dirs: [String: String], _ members: [EtcdMemberTarget]) async {
+        for member in members {
+            if let path = dirs[member.name] { _ = try? await member.connection.run(ShellCommand("rm", "-rf", "--", path)) }
+        }
+    }
+
+    func restoreUploaded(manifest: BackupManifest, members: [EtcdMemberTarget], remoteDirs: [String: String], stamp: String, name: String) async throws -> RestoreReport {
         try await forEachMember(members, step: "stopping the API server") { try await control.stopAPIServer(on: $0) }
         try await forEachMember(members, step: "stopping etcd") { try await control.stopEtcd(on: $0) }
 
