@@ -110,14 +110,13 @@ public struct BackupVerifier: Sendable {
             path = dir + "/snapshot.db"
             try await statusHost.upload(localFile: localFile, to: path, attributes: FileAttributes(mode: 0o600))
         }
-        defer {
-            if let remoteDir {
-                let host = statusHost
-                Task { _ = try? await host.run(ShellCommand("rm", "-rf", "--", remoteDir)) }
-            }
+        let run = try? await statusHost.run(ShellCommand(tool, "snapshot", "status", path, "-w", "json"),
+                                            options: RunOptions(timeoutSeconds: 600, environment: ["ETCDCTL_API": "3"]))
+        // Awaited, not detached: a cleanup task left running would outlive the process.
+        if let remoteDir { _ = try? await statusHost.run(ShellCommand("rm", "-rf", "--", remoteDir)) }
+        guard let result = run else {
+            throw BackupError.etcdctl(host: statusHost.hostName, step: "\(tool) snapshot status on the decrypted copy", reason: "the command could not be run")
         }
-        let result = try await statusHost.run(ShellCommand(tool, "snapshot", "status", path, "-w", "json"),
-                                              options: RunOptions(timeoutSeconds: 600, environment: ["ETCDCTL_API": "3"]))
         guard result.succeeded else {
             throw BackupError.etcdctl(host: statusHost.hostName, step: "\(tool) snapshot status on the decrypted copy", reason: lastLines(result.stderrText))
         }

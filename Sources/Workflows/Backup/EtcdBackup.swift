@@ -110,6 +110,11 @@ public struct EtcdBackup: Sendable {
         return try SnapshotStatus.parse(result.stdoutText, host: member.name)
     }
 
+    /// The tool a member runs `snapshot status` with: etcdutl where installed (3.5+), else etcdctl (3.4).
+    public func memberStatusTool(on host: any HostConnection) async throws -> String {
+        try await offlineTool(on: host)
+    }
+
     func offlineTool(on host: any HostConnection) async throws -> String {
         guard let etcdutl = access.etcdutl else { return access.etcdctl }
         let probe = try await host.run(ShellCommand("test", "-x", etcdutl))

@@ -55,8 +55,11 @@ public struct EtcdRestore: Sendable {
         let local = dir + "/snapshot.db"
         let verifier = BackupVerifier(store: store, key: key)
         try await verifier.decrypt(manifest.snapshot, of: manifest, to: local)
+        // No etcdctl here: run `snapshot status` on the first member with the tool it has (etcdutl only from 3.5).
         let statusVerifier = BackupVerifier.localStatusTool() != nil ? verifier
-            : BackupVerifier(store: store, key: key, statusHost: members[0].connection, statusTool: access.etcdutl ?? access.etcdctl)
+            : BackupVerifier(store: store, key: key, statusHost: members[0].connection,
+                             statusTool: try await EtcdBackup(store: store, access: access, settings: BackupSettings(cluster: cluster, key: nil, capstanVersion: ""))
+                                .offlineTool(on: members[0].connection))
         let status = try await statusVerifier.snapshotStatus(localFile: local)
         guard status.hash == manifest.snapshotHash, status.revision == manifest.revision else {
             throw BackupError.snapshotStatusMismatch(backup: name, field: "hash/revision", manifest: "\(manifest.snapshotHash)/\(manifest.revision)",
@@ -82,15 +85,24 @@ public struct EtcdRestore: Sendable {
             for try await (member, path) in group { out[member] = path }
             return out
         }
-        defer {
-            for member in members {
-                if let path = remoteDirs[member.name] {
-                    let host = member.connection
-                    Task { _ = try? await host.run(ShellCommand("rm", "-rf", "--", path)) }
-                }
-            }
+        // Temporary copies are removed before returning (awaited: a detached cleanup would outlive the process).
+        do {
+            let report = try await restoreUploaded(manifest: manifest, members: members, remoteDirs: remoteDirs, stamp: stamp, name: name)
+            await removeTemporaryCopies(remoteDirs, members)
+            return report
+        } catch {
+            await removeTemporaryCopies(remoteDirs, members)
+            throw error
         }
+    }
 
+    func removeTemporaryCopies(_ dirs: [String: String], _ members: [EtcdMemberTarget]) async {
+        for member in members {
+            if let path = dirs[member.name] { _ = try? await member.connection.run(ShellCommand("rm", "-rf", "--", path)) }
+        }
+    }
+
+    func restoreUploaded(manifest: BackupManifest, members: [EtcdMemberTarget], remoteDirs: [String: String], stamp: String, name: String) async throws -> RestoreReport {
         try await forEachMember(members, step: "stopping the API server") { try await control.stopAPIServer(on: $0) }
         try await forEachMember(members, step: "stopping etcd") { try await control.stopEtcd(on: $0) }
 
@@ -127,27 +139,31 @@ public struct EtcdRestore: Sendable {
         return RestoreReport(backup: name, initialClusterToken: token, movedAside: await moved.value, revision: revision)
     }
 
-    /// Polls until every member reports healthy and the revision has reached the backup's; returns the revision.
+    /// Polls until every member reports healthy, one of them is the leader and each has reached the backup's
+    /// revision; returns the lowest revision. Each member is asked on its own host at its own client URL
+    /// (`https://127.0.0.1:2379` there), so the answers come from three different members.
     func waitHealthy(_ members: [EtcdMemberTarget], atLeast revision: Int64) async throws -> Int64 {
         let deadline = Date().addingTimeInterval(healthTimeoutSeconds)
-        let endpoints = members.map(\.clientURL).joined(separator: ",")
-        let probe = members[0]
         var last = "no answer yet"
         while Date() < deadline {
             let options = RunOptions(timeoutSeconds: 30, environment: access.environment)
-            let health = try? await probe.connection.run(access.etcdctl(endpoints, ["endpoint", "health"]), options: options)
-            if let health, health.succeeded {
-                let status = try? await probe.connection.run(access.etcdctl(endpoints, ["endpoint", "status", "-w", "json"]), options: options)
-                if let status, status.succeeded, let parsed = try? FactsParser.etcdEndpointStatus(status.stdoutText, host: probe.name),
-                   parsed.count == members.count {
-                    let lowest = parsed.map(\.revision).min() ?? 0
-                    if lowest >= revision && parsed.contains(where: \.isLeader) { return lowest }
-                    last = "revision \(lowest) is below the backup's \(revision)"
-                } else {
-                    last = "endpoint status incomplete"
+            var statuses: [EtcdEndpointStatus] = []
+            var problems: [String] = []
+            for member in members {
+                let status = try? await member.connection.run(access.etcdctl(member.clientURL, ["endpoint", "status", "-w", "json"]), options: options)
+                guard let status, status.succeeded, let parsed = try? FactsParser.etcdEndpointStatus(status.stdoutText, host: member.name).first else {
+                    problems.append("\(member.name): " + (status.map { lastLines($0.stderrText + $0.stdoutText, 1) } ?? "unreachable"))
+                    continue
                 }
-            } else if let health {
-                last = lastLines(health.stderrText + health.stdoutText, 2)
+                statuses.append(parsed)
+            }
+            if problems.isEmpty {
+                let lowest = statuses.map(\.revision).min() ?? 0
+                let leaders = Set(statuses.map(\.leader)).filter { $0 != 0 }
+                if lowest >= revision && leaders.count == 1 && statuses.contains(where: \.isLeader) { return lowest }
+                last = lowest < revision ? "revision \(lowest) is below the backup's \(revision)" : "no agreed leader yet"
+            } else {
+                last = problems.joined(separator: "; ")
             }
             try await Task.sleep(nanoseconds: 500_000_000)
         }

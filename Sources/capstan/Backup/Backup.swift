@@ -49,9 +49,7 @@ struct BackupSetup {
         return nil
     }
 
-    var etcdHosts: [HostSpec] {
-        inventory.etcd.topology == .external ? inventory.etcdHosts : inventory.controlPlaneHosts
-    }
+    var etcdHosts: [HostSpec] { inventory.etcdMembers }
 
     func members() async throws -> [EtcdMemberTarget] {
         var out: [EtcdMemberTarget] = []
@@ -186,7 +184,15 @@ struct BackupVerify: AsyncParsableCommand {
     func run() async throws {
         let setup = try BackupSetup(inventory)
         let store = try await setup.store()
-        let verifier = BackupVerifier(store: store, key: try setup.key())
+        var verifier = BackupVerifier(store: store, key: try setup.key())
+        if BackupVerifier.localStatusTool() == nil, let first = setup.etcdHosts.first {
+            // No etcdutl/etcdctl on this machine: the decrypted copy is checked on a member with its own tool.
+            let connection = try await LiveConnector.connect(first, inventory: setup.inventory)
+            verifier.statusHost = connection
+            verifier.statusTool = try await EtcdBackup(store: store, access: EtcdClientAccess(),
+                                                       settings: BackupSettings(cluster: setup.inventory.name, key: nil, capstanVersion: ""))
+                .memberStatusTool(on: connection)
+        }
         let names = all ? try await BackupCatalog(store: store).entries().map(\.name) : [name].compactMap { $0 }
         var results: [Result] = []
         for n in names {
@@ -257,34 +263,50 @@ struct BackupRestore: AsyncParsableCommand {
             try printJSON(["backup": report.backup, "initialClusterToken": report.initialClusterToken, "revision": String(report.revision)])
             return
         }
-        print("restored \(report.backup): etcd healthy at revision \(report.revision); previous data kept in " +
-              report.movedAside.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: ", "))
+        let kept = report.movedAside.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: ", ")
+        print("restored \(report.backup): etcd healthy at revision \(report.revision); " +
+              (kept.isEmpty ? "no member had a previous data directory" : "previous data kept in " + kept))
     }
 }
 
 struct BackupSchedule: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "schedule", abstract: "Install the backup timer on the etcd members.")
+    static let configuration = CommandConfiguration(
+        commandName: "schedule", abstract: "Install the backup timer on the etcd members (the same phase `apply` runs).")
     @OptionGroup var inventory: InventoryOption
+    @OptionGroup var output: OutputOption
+    @Flag(name: .customLong("dry-run"), help: "Read the hosts and show what would change; change nothing.")
+    var dryRun = false
 
     func run() async throws {
         let setup = try BackupSetup(inventory)
         try setup.refuseIfManaged("backup schedule")
-        let hosts = setup.etcdHosts
-        let members = hosts.map { EtcdBackupContext.Member(name: $0.name, clientURL: "https://\($0.clusterAddress):2379") }
-        let renderer = TemplateRenderer()
-        for host in hosts {
-            let context = EtcdBackupContext(clusterName: setup.inventory.name, memberName: host.name, members: members,
-                                            schedule: setup.policy.schedule, randomizedDelaySeconds: Int(setup.policy.randomizedDelay.seconds),
-                                            keep: setup.policy.keep)
-            let connection = try await LiveConnector.connect(host, inventory: setup.inventory)
-            try await connection.write(Data(try renderer.render("etcd/etcd-backup.sh", context: context).utf8), to: context.scriptPath,
-                                       attributes: FileAttributes(mode: 0o755, owner: "root:root"))
-            for unit in ["etcd-backup.service", "etcd-backup.timer"] {
-                try await connection.write(Data(try renderer.render("etcd/" + unit, context: context).utf8), to: "/etc/systemd/system/" + unit,
-                                           attributes: FileAttributes(mode: 0o644, owner: "root:root"))
+        guard setup.inventory.etcd.backup != nil else {
+            throw ValidationError("the inventory has no etcd.backup policy: add one (schedule, keep, destination, encryptionKeyFile) first")
+        }
+        let sink = LiveContext.output(output.output)
+        let (context, connector) = LiveContext.make(inventory: setup.inventory, mode: dryRun ? .plan : .apply,
+                                                   options: WorkflowOptions(), output: sink, now: { Date() })
+        let report: RunReport
+        do {
+            report = try await PhaseRunner().run(Workflow(name: "backup schedule", phases: EtcdBackupSchedule.phases(inventory: setup.inventory)), in: context)
+        } catch {
+            await context.closeAll()
+            await connector.closeAll()
+            printError("\(error)")
+            throw ExitCode(1)
+        }
+        await context.closeAll()
+        await connector.closeAll()
+        let policy = setup.policy
+        let hosts = Set(report.actions.map(\.host)).sorted()
+        sink.emit(WorkflowEvent(time: Date(), kind: .message, message:
+            "backup schedule\(dryRun ? " (dry run)" : ""): \(policy.schedule), keep \(policy.keep); \(dryRun ? "would make" : "made") \(report.actions.count) change(s)"
+            + (hosts.isEmpty ? " (nothing to do)" : " on \(hosts.joined(separator: ", "))")))
+        if dryRun && output.output == .text {
+            for action in report.actions {
+                print("[\(action.host)] \(action.description)")
+                if let diff = action.diff { print(diff.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n")) }
             }
-            try await connection.check(ShellCommand("systemctl", "daemon-reload").then(ShellCommand("systemctl", "enable", "--now", "etcd-backup.timer")))
-            print("\(host.name): etcd-backup.timer enabled (\(setup.policy.schedule), keep \(setup.policy.keep))")
         }
     }
 }

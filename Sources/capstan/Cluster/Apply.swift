@@ -71,6 +71,7 @@ enum ApplyPhases {
         var phases: [Phase] = []
         phases.append(pki(inventory))
         phases += EtcdWorkflow.phases(etcd)
+        phases += EtcdBackupSchedule.phases(inventory: inventory)
         return phases
     }
 
