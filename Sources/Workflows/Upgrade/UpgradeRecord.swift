@@ -19,6 +19,13 @@ public struct UpgradeRecord: Codable, Sendable, Equatable {
         public var revision: Int64
         public var etcdVersion: String
         public var verifiedAt: Date
+
+        public init(backup: String, revision: Int64, etcdVersion: String, verifiedAt: Date) {
+            self.backup = backup
+            self.revision = revision
+            self.etcdVersion = etcdVersion
+            self.verifiedAt = verifiedAt
+        }
     }
 
     public var targetKubernetes: String

@@ -103,7 +103,7 @@ struct UpgradePlannerTests {
         #expect(r?.reason.contains("newer than kube-apiserver") == true)
     }
 
-    @Test("kubelets: newer than the apiserver refused; three minors older allowed; four refused; a hop that would make it four refused")
+    @Test("kubelets: newer than the apiserver refused; three minors older allowed and caught up; a hop leaving them three behind allowed")
     func kubeletSkew() throws {
         let newer = refusal(UpgradeRequest(running: cluster("1.30.2") + [worker("w1", "1.31.0")], kubernetes: v("1.31.4"), etcdMembers: ["cp1"]))
         #expect(newer?.reason.contains("kubelet on w1") == true)
