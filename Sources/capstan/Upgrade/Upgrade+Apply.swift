@@ -14,12 +14,21 @@ struct UpgradeApplyCommand: AsyncParsableCommand {
 
     func run() async throws {
         let (inventory, _) = try target.inventoryOption.load()
+        let output = LiveContext.output(outputOption.output)
+        let (context, connector) = LiveContext.make(inventory: inventory, mode: .apply, options: WorkflowOptions(), output: output, now: { Date() })
+        do {
+            try await body(inventory, context)
+        } catch {
+            await context.closeAll(); await connector.closeAll()
+            throw error
+        }
+        await context.closeAll(); await connector.closeAll()
+    }
+
+    func body(_ inventory: Inventory, _ context: WorkflowContext) async throws {
         let (k, e) = try target.targets(inventory)
         let inventoryPath = target.inventoryOption.inventory
         let state = StateDirectory(inventory: inventory)
-        let output = LiveContext.output(outputOption.output)
-        let (context, connector) = LiveContext.make(inventory: inventory, mode: .apply, options: WorkflowOptions(), output: output, now: { Date() })
-        defer { Task { await context.closeAll(); await connector.closeAll() } }
 
         let assessment = try await UpgradeAssessment.make(inventory, kubernetes: k, etcd: e, in: context)
         if outputOption.output == .text { assessment.printText() }
@@ -76,7 +85,8 @@ struct UpgradeApplyCommand: AsyncParsableCommand {
             } catch {
                 let after = try? await UpgradeSurvey.read(inventory, in: context)
                 record.upgraded = upgradedMembers(after, target: etcdTarget)
-                let stopped = stoppedHost(error) ?? etcdSteps.map { $0.hosts[0] }.first { !record.upgraded.contains($0) }
+                // The roll goes in plan order, so the first member not on the target is where it stopped.
+                let stopped = etcdSteps.map { $0.hosts[0] }.first { !record.upgraded.contains($0) } ?? stoppedHost(error)
                 record.status = .failed
                 record.stoppedAt = stopped
                 record.message = "\(error)"

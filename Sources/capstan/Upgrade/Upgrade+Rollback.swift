@@ -14,6 +14,18 @@ struct UpgradeRollbackCommand: AsyncParsableCommand {
 
     func run() async throws {
         let (inventory, _) = try inventoryOption.load()
+        let output = LiveContext.output(outputOption.output)
+        let (context, connector) = LiveContext.make(inventory: inventory, mode: .apply, options: WorkflowOptions(), output: output, now: { Date() })
+        do {
+            try await body(inventory, context)
+        } catch {
+            await context.closeAll(); await connector.closeAll()
+            throw error
+        }
+        await context.closeAll(); await connector.closeAll()
+    }
+
+    func body(_ inventory: Inventory, _ context: WorkflowContext) async throws {
         let state = StateDirectory(inventory: inventory)
         let path = inventoryOption.inventory
         guard var record = try UpgradeRecord.load(from: state) else {
@@ -24,9 +36,6 @@ struct UpgradeRollbackCommand: AsyncParsableCommand {
             printError("Error: \(UpgradeRecord.fileName) names no previous etcd version; restore from the rollback point instead: \(restoreCommand(path, record))")
             throw ExitCode(1)
         }
-        let output = LiveContext.output(outputOption.output)
-        let (context, connector) = LiveContext.make(inventory: inventory, mode: .apply, options: WorkflowOptions(), output: output, now: { Date() })
-        defer { Task { await context.closeAll(); await connector.closeAll() } }
         let survey = try await UpgradeSurvey.read(inventory, in: context)
         let running = EtcdVersionGate.running(hosts: survey.etcdHosts, cluster: survey.cluster)
         let moved = survey.spec.memberNames.filter { running[$0].map { $0 != previous } ?? false }
