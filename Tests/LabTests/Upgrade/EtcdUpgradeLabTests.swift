@@ -40,6 +40,18 @@ struct EtcdUpgradeLabTests {
         return (s, c)
     }
 
+    /// Versions of every member once the cluster version has settled (etcd's leader raises it a few
+    /// seconds after the last member runs the new server), at most 20 s.
+    func settledVersions(_ lab: Lab, _ state: String) throws -> [(server: String, cluster: String)] {
+        var last: [(server: String, cluster: String)] = []
+        for _ in 0..<40 {
+            last = try endpoints(lab).compactMap { try versions(state, $0) }
+            if last.count == 3 && last.allSatisfy({ $0.cluster.hasPrefix("3.5") }) { break }
+            usleep(500_000)
+        }
+        return last
+    }
+
     func record(_ state: String) -> [String: Any] {
         (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: state + "/upgrade.json")))) as? [String: Any] ?? [:]
     }
@@ -132,7 +144,7 @@ struct EtcdUpgradeLabTests {
         let early = rows.filter { row in row.contains { $0.1.hasPrefix("3.5") } && row.contains { $0.0.hasPrefix("3.4") } }
         #expect(early.isEmpty, "cluster version 3.5 while a member still ran 3.4: \(early.prefix(3))")
         #expect(rows.contains { row in row.contains { $0.1.hasPrefix("3.4") } }, "the sampler saw the 3.4 cluster")
-        let final = try eps.compactMap { try versions(state, $0) }
+        let final = try settledVersions(lab, state)
         #expect(final.count == 3 && final.allSatisfy { $0.0 == "3.5.1" && $0.1.hasPrefix("3.5") }, "\(final)")
 
         let rec = record(state)
@@ -176,7 +188,7 @@ struct EtcdUpgradeLabTests {
         #expect(resume.succeeded, "\(resume.all)")
         #expect(resume.stdout.contains("resuming the upgrade"))
         #expect(record(state)["status"] as? String == "completed")
-        let final = try endpoints(lab).compactMap { try versions(state, $0) }
+        let final = try settledVersions(lab, state)
         #expect(final.count == 3 && final.allSatisfy { $0.0 == "3.5.1" })
     }
 
@@ -211,7 +223,7 @@ struct EtcdUpgradeLabTests {
         let after = record(state)
         #expect(after["status"] as? String == "completed")
         #expect((after["rollbackPoint"] as? [String: Any])?["backup"] as? String == point, "the same rollback point")
-        let final = try endpoints(lab).compactMap { try versions(state, $0) }
+        let final = try settledVersions(lab, state)
         #expect(final.count == 3 && final.allSatisfy { $0.0 == "3.5.1" && $0.1.hasPrefix("3.5") }, "\(final)")
     }
 }
