@@ -158,6 +158,7 @@ extension EtcdWorkflow {
             if ctx.mode == .apply && !ctx.options.force {
                 try await waitHealthy(ctx, settings, expected: nil, what: "etcd before restarting \(host)")
             }
+            let revisionBefore = settings.allowVersionChange && ctx.mode == .apply ? await clusterRevision(ctx, settings) : nil
             try await ctx.change(host, "systemctl restart etcd (its files changed)\(host == leaderName ? " — leader, last" : "")") { c in
                 let r = try await c.run(ShellCommand("systemctl", "restart", settings.spec.unit), options: RunOptions(timeoutSeconds: settings.healthTimeoutSeconds + 30))
                 guard r.succeeded else {
@@ -166,7 +167,40 @@ extension EtcdWorkflow {
                 }
             }
             if ctx.mode == .apply { try await waitHealthy(ctx, settings, expected: nil, what: "etcd after restarting \(host)") }
+            if let revisionBefore { try await waitCaughtUp(ctx, settings, host: host, revision: revisionBefore) }
         }
+    }
+
+    /// The highest revision any member reports now.
+    static func clusterRevision(_ ctx: WorkflowContext, _ settings: EtcdWorkflowSettings) async -> Int64? {
+        for host in settings.spec.memberNames {
+            if let cluster = await EtcdFactsGatherer.cluster(from: host, spec: settings.spec, in: ctx), let max = cluster.statuses.map(\.revision).max() {
+                return max
+            }
+        }
+        return nil
+    }
+
+    /// Revision gate of a version change: the restarted member serves at least the revision the cluster
+    /// had before it went down, so no acknowledged write is missing from it.
+    static func waitCaughtUp(_ ctx: WorkflowContext, _ settings: EtcdWorkflowSettings, host: String, revision: Int64) async throws {
+        let start = ctx.now()
+        var seen: Int64?
+        while ctx.now().timeIntervalSince(start) < settings.healthTimeoutSeconds {
+            if let cluster = await EtcdFactsGatherer.cluster(from: host, spec: settings.spec, in: ctx),
+               let member = cluster.memberList?.members.first(where: { $0.name == host }),
+               let status = cluster.status(of: member) {
+                seen = status.revision
+                if status.revision >= revision {
+                    await ctx.emit(.message, "\(host) runs etcd \(status.version) at revision \(status.revision) (≥ \(revision) before its restart)")
+                    return
+                }
+            }
+            await pause(0.5)
+        }
+        throw WorkflowError.hostFailed(host: host, what: "revision gate after restarting \(host)",
+                                       reason: "revision \(seen.map(String.init) ?? "unknown") after \(Int(settings.healthTimeoutSeconds))s, below \(revision) before the restart",
+                                       next: "check `journalctl -u etcd` on \(host); the remaining members were not restarted")
     }
 
     /// Members that belong to the cluster but are stopped (e.g. after a reboot with a failed unit).

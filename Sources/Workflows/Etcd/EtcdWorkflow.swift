@@ -22,9 +22,11 @@ public struct EtcdWorkflowSettings: Sendable {
     public var replace: Set<String>
     /// Bound of every wait for health, catch-up or start.
     public var healthTimeoutSeconds: Double
+    /// Members may move to another etcd version (`capstan upgrade`); a plain apply refuses instead.
+    public var allowVersionChange: Bool
 
     public init(inventory: Inventory, artifacts: ArtifactStore, templates: TemplateRenderer = TemplateRenderer(),
-                replace: Set<String> = [], healthTimeoutSeconds: Double = 60) throws {
+                replace: Set<String> = [], healthTimeoutSeconds: Double = 60, allowVersionChange: Bool = false) throws {
         self.inventory = inventory
         self.spec = try EtcdClusterSpec(inventory: inventory)
         self.artifacts = artifacts
@@ -32,6 +34,7 @@ public struct EtcdWorkflowSettings: Sendable {
         self.state = StateDirectory(inventory: inventory)
         self.replace = replace
         self.healthTimeoutSeconds = healthTimeoutSeconds
+        self.allowVersionChange = allowVersionChange
     }
 }
 
@@ -141,10 +144,21 @@ public enum EtcdWorkflow {
                     next: "start etcd there (`systemctl start etcd`) and check `journalctl -u etcd`, or restore from a backup (`capstan backup restore`); Capstan never bootstraps over existing data")
             }
         }
+        let running = EtcdVersionGate.running(hosts: hosts, cluster: cluster)
+        if let refusal = EtcdVersionGate.refusal(running: running, target: spec.version, allowVersionChange: settings.allowVersionChange) {
+            throw refusal
+        }
         let plan = try EtcdPlanner.membership(
             desired: spec.members.map(\.desired), observed: cluster.observation,
             options: EtcdPlanOptions(force: ctx.options.force, replace: settings.replace))
         await state.record(hosts: hosts, cluster: cluster, plan: plan)
+        // A member still running another version is restarted even when its binary is already in place
+        // (an upgrade interrupted after the install and before that member's restart).
+        if settings.allowVersionChange {
+            for (host, version) in running where version != spec.version && hosts.contains(where: { $0.host == host && $0.isActive }) {
+                await state.markChanged(host)
+            }
+        }
         for note in plan.notes { await ctx.emit(.message, note) }
         for step in plan.steps { await ctx.emit(.message, "membership: " + step.description) }
     }

@@ -1,33 +1,117 @@
 import ArgumentParser
+import Foundation
+import Inventory
+import PKI
+import Workflows
 
 struct UpgradeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "upgrade",
         abstract: "Planned, skew-checked upgrades with a rollback point.",
-        subcommands: [UpgradePlan.self, UpgradeApply.self, UpgradeRollback.self]
+        subcommands: [UpgradePlanCommand.self, UpgradeApplyCommand.self, UpgradeRollbackCommand.self]
     )
 }
 
-struct UpgradePlan: AsyncParsableCommand {
+/// `--to` / `--etcd` and the inventory they apply to.
+struct UpgradeTargetOptions: ParsableArguments {
+    @OptionGroup var inventoryOption: InventoryOption
+    @Option(name: .long, help: "Target Kubernetes version, e.g. v1.31.4.") var to: String
+    @Option(name: .long, help: "Target etcd version (default: the inventory's etcd.version, else the one the target pairs with).") var etcd: String?
+
+    func targets(_ inventory: Inventory) throws -> (kubernetes: SemanticVersion, etcd: SemanticVersion?) {
+        guard let k = SemanticVersion(parsing: to) else { throw ValidationError("--to \(to) is not a version like v1.31.4") }
+        if let etcd {
+            guard let e = SemanticVersion(parsing: etcd) else { throw ValidationError("--etcd \(etcd) is not a version like 3.5.1") }
+            return (k, e)
+        }
+        return (k, inventory.etcd.version ?? SupportedVersions.etcd(for: k))
+    }
+}
+
+/// The shared part of `plan` and `apply`: read the hosts, plan, run the checks.
+struct UpgradeAssessment {
+    var inventory: Inventory
+    var survey: UpgradeSurvey
+    var plan: UpgradePlan?
+    var refusal: UpgradeRefusal?
+    var checks: [UpgradeChecks.Result]
+
+    var blocked: Bool { refusal != nil || checks.contains { !$0.ok } }
+
+    static func make(_ inventory: Inventory, kubernetes: SemanticVersion, etcd: SemanticVersion?, in context: WorkflowContext) async throws -> UpgradeAssessment {
+        let survey = try await UpgradeSurvey.read(inventory, in: context)
+        let request = UpgradeRequest(running: survey.running, kubernetes: kubernetes, etcd: etcd, etcdMembers: survey.spec.memberNames,
+                                     etcdLeader: survey.leader, maxUnavailable: inventory.upgrade.maxUnavailable, knownReleases: [kubernetes])
+        var plan: UpgradePlan?
+        var refusal: UpgradeRefusal?
+        do { plan = try UpgradePlanner.plan(request) } catch { refusal = error }
+        let checks = await UpgradeChecks.run(survey, etcdTarget: plan?.etcdTarget, artifacts: try LiveContext.artifactStore(for: inventory),
+                                             window: .days(7), now: Date())
+        return UpgradeAssessment(inventory: inventory, survey: survey, plan: plan, refusal: refusal, checks: checks)
+    }
+
+    struct JSON: Encodable {
+        var ok: Bool
+        var refusal: String?
+        var next: String?
+        var kubernetesHops: [String]
+        var etcdTarget: String?
+        var etcdLeader: String?
+        var checks: [UpgradeChecks.Result]
+        var steps: [UpgradeStep]
+        var notes: [String]
+    }
+
+    var json: JSON {
+        JSON(ok: !blocked, refusal: refusal?.reason, next: refusal?.next, kubernetesHops: plan?.kubernetesHops.map(\.tag) ?? [],
+             etcdTarget: plan?.etcdTarget?.description, etcdLeader: survey.leader, checks: checks, steps: plan?.steps ?? [], notes: plan?.notes ?? [])
+    }
+
+    func printText() {
+        for host in inventory.hosts {
+            guard let v = survey.surveys[host.name]?.versions else { print("[\(host.name)] unreachable"); continue }
+            var parts = [v.etcd.map { "etcd \($0)" } ?? "no etcd"]
+            parts += KubeComponent.allCases.compactMap { c in v.components[c].map { "\(c.rawValue) \($0.tag)" } }
+            print("[\(host.name)] " + parts.joined(separator: ", "))
+        }
+        for c in checks { print("check \(c.ok ? "ok  " : "FAIL") \(c.name): \(c.detail)") }
+        if let refusal { print(refusal.description); return }
+        guard let plan else { return }
+        for note in plan.notes { print("note: \(note)") }
+        if plan.steps.isEmpty { print("nothing to upgrade: every host runs the target versions"); return }
+        for (i, step) in plan.steps.enumerated() {
+            print("\(i + 1). [\(step.hosts.joined(separator: ", "))] \(step.stage.rawValue) \(step.from) → \(step.to)")
+            for action in step.actions { print("     - \(action)") }
+        }
+    }
+}
+
+func printUpgradeJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    encoder.dateEncodingStrategy = .iso8601
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
+struct UpgradePlanCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "plan", abstract: "Compute and check the upgrade path.")
+    @OptionGroup var target: UpgradeTargetOptions
+    @OptionGroup var outputOption: OutputOption
 
     func run() async throws {
-        throw NotImplemented(command: "upgrade plan")
-    }
-}
-
-struct UpgradeApply: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "apply", abstract: "Upgrade etcd, control plane and workers one member at a time.")
-
-    func run() async throws {
-        throw NotImplemented(command: "upgrade apply")
-    }
-}
-
-struct UpgradeRollback: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "rollback", abstract: "Return etcd/control plane to the previous binaries.")
-
-    func run() async throws {
-        throw NotImplemented(command: "upgrade rollback")
+        let (inventory, _) = try target.inventoryOption.load()
+        let (k, e) = try target.targets(inventory)
+        let (context, connector) = LiveContext.make(inventory: inventory, mode: .plan, options: WorkflowOptions(), output: CollectingOutput(), now: { Date() })
+        let assessment: UpgradeAssessment
+        do {
+            assessment = try await UpgradeAssessment.make(inventory, kubernetes: k, etcd: e, in: context)
+        } catch {
+            await context.closeAll(); await connector.closeAll()
+            printError("Error: \(error)")
+            throw ExitCode(1)
+        }
+        await context.closeAll(); await connector.closeAll()
+        if outputOption.output == .json { try printUpgradeJSON(assessment.json) } else { assessment.printText() }
+        if assessment.blocked { throw ExitCode(1) }
     }
 }

@@ -164,7 +164,7 @@ struct EtcdClusterLabTests {
         #expect(get.stdout.contains("kept"))
     }
 
-    @Test("a new etcd version rolls one member at a time, the leader last, each gated on health")
+    @Test("a new etcd version: plain apply refuses; capstan upgrade apply rolls one member at a time, the leader last, each gated on health")
     func rollingUpgrade() throws {
         let lab = try IntegrationLab.lab()
         let dir = scenario("stacked")
@@ -173,7 +173,10 @@ struct EtcdClusterLabTests {
         let (_, before) = try IntegrationLab.statusJSON(inventory)
         let leader = try #require(before["leader"] as? String)
         let upgraded = try IntegrationLab.writeInventory(lab, directory: dir, cluster: "etcdlab", version: "3.5.1", roles: [1: cp, 2: cp, 3: cp])
-        let roll = try IntegrationLab.capstan(["apply", "-i", upgraded, "--output", "json"])
+        try IntegrationLab.addBackupStore(toInventory: upgraded)
+        let refused = try IntegrationLab.capstan(["apply", "-i", upgraded])
+        #expect(!refused.succeeded && refused.all.contains("capstan upgrade apply"), "a plain apply never upgrades: \(refused.all)")
+        let roll = try IntegrationLab.capstan(["upgrade", "apply", "-i", upgraded, "--to", "v1.31.4", "--yes", "--output", "json"])
         #expect(roll.succeeded, "\(roll.all)")
         let restarts = roll.stdout.split(separator: "\n").filter { $0.contains("\"kind\":\"action\"") && $0.contains("systemctl restart etcd") }
             .compactMap { line -> String? in

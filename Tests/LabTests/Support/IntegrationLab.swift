@@ -108,6 +108,20 @@ enum IntegrationLab {
         return path
     }
 
+    /// Adds an encrypted local backup store (a fresh random key beside the inventory) to an inventory
+    /// written by `writeInventory`: what `capstan upgrade apply` needs for its rollback point.
+    static func addBackupStore(toInventory path: String) throws {
+        let key = (path as NSString).deletingLastPathComponent + "/backup.key"
+        if !FileManager.default.fileExists(atPath: key) {
+            FileManager.default.createFile(atPath: key, contents: Data((0..<32).map { _ in UInt8.random(in: 0...255) }), attributes: [.posixPermissions: 0o600])
+        }
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        guard !text.contains("    backup:\n") else { return }
+        let updated = text.replacingOccurrences(of: "    topology: stacked\n", with: "    topology: stacked\n    backup:\n      destination:\n        local: {}\n      encryptionKeyFile: \(key)\n")
+            .replacingOccurrences(of: "    topology: external\n", with: "    topology: external\n    backup:\n      destination:\n        local: {}\n      encryptionKeyFile: \(key)\n")
+        try updated.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
     /// Removes every trace of etcd from the hosts (a bare host again).
     static func wipe(_ lab: Lab, hosts: [String]) throws {
         for host in hosts {

@@ -1,0 +1,156 @@
+import ArgumentParser
+import Foundation
+import Hosts
+import Inventory
+import PKI
+import Workflows
+
+struct UpgradeApplyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "apply", abstract: "Upgrade etcd, control plane and workers one member at a time.")
+    @OptionGroup var target: UpgradeTargetOptions
+    @OptionGroup var outputOption: OutputOption
+    @Flag(name: .long, help: "Do not ask before starting.") var yes = false
+    @Option(name: .customLong("health-timeout"), help: "Seconds to wait for etcd health after each restart.") var healthTimeout: Double = 60
+
+    func run() async throws {
+        let (inventory, _) = try target.inventoryOption.load()
+        let output = LiveContext.output(outputOption.output)
+        let (context, connector) = LiveContext.make(inventory: inventory, mode: .apply, options: WorkflowOptions(), output: output, now: { Date() })
+        do {
+            try await body(inventory, context)
+        } catch {
+            await context.closeAll(); await connector.closeAll()
+            throw error
+        }
+        await context.closeAll(); await connector.closeAll()
+    }
+
+    func body(_ inventory: Inventory, _ context: WorkflowContext) async throws {
+        let (k, e) = try target.targets(inventory)
+        let inventoryPath = target.inventoryOption.inventory
+        let state = StateDirectory(inventory: inventory)
+
+        let assessment = try await UpgradeAssessment.make(inventory, kubernetes: k, etcd: e, in: context)
+        if outputOption.output == .text { assessment.printText() }
+        guard !assessment.blocked, let plan = assessment.plan else {
+            if outputOption.output == .json { try printUpgradeJSON(assessment.json) }
+            printError("Error: the upgrade is blocked (see the checks and the refusal above); nothing was changed")
+            throw ExitCode(1)
+        }
+        let etcdSteps = plan.steps.filter { $0.stage == .etcd }
+        let kubernetesSteps = plan.steps.filter { $0.stage != .etcd }
+        var record = try loadRecord(state)
+        if plan.steps.isEmpty {
+            if var r = record, r.isResumable(targetKubernetes: k.description, targetEtcd: plan.etcdTarget?.description ?? e?.description) {
+                r.status = .completed; r.updatedAt = Date(); try r.save(to: state)
+            }
+            print("nothing to upgrade: every host runs the target versions")
+            return
+        }
+        if !yes {
+            guard isatty(STDIN_FILENO) == 1 else {
+                printError("Error: not a terminal; pass --yes to start the upgrade")
+                throw ExitCode(1)
+            }
+            print("Start the upgrade (\(plan.steps.count) step(s))? [y/N] ", terminator: "")
+            guard readLine()?.lowercased() == "y" else { throw ExitCode(1) }
+        }
+
+        let etcdTarget = plan.etcdTarget
+        let resuming = record?.isResumable(targetKubernetes: k.description, targetEtcd: etcdTarget?.description) ?? false
+        if resuming, let r = record {
+            print("resuming the upgrade started \(r.startedAt) (rollback point \(r.rollbackPoint?.backup ?? "none"))")
+        } else {
+            var previous: [String: String] = [:], sums: [String: String] = [:]
+            for h in assessment.survey.running where assessment.survey.spec.memberNames.contains(h.host) {
+                if let v = h.etcd { previous[h.host] = v.description }
+            }
+            for h in assessment.survey.etcdHosts { if let s = h.facts.fileChecksums[assessment.survey.spec.binDir + "/etcd"] { sums[h.host] = s } }
+            var fresh = UpgradeRecord(targetKubernetes: k.description, targetEtcd: etcdTarget?.description, startedAt: Date(),
+                                      previousEtcd: previous, previousEtcdSHA256: sums)
+            fresh.rollbackPoint = try await takeRollbackPoint(inventoryPath: inventoryPath)
+            try fresh.save(to: state)
+            record = fresh
+        }
+        guard var record else { return }
+
+        if let etcdTarget, !etcdSteps.isEmpty {
+            var upgraded = inventory
+            upgraded.etcd.version = etcdTarget
+            let settings = try EtcdWorkflowSettings(inventory: upgraded, artifacts: try LiveContext.artifactStore(for: inventory),
+                                                    healthTimeoutSeconds: healthTimeout, allowVersionChange: true)
+            print("upgrading etcd to \(etcdTarget): \(etcdSteps.map { $0.hosts[0] }.joined(separator: " → "))")
+            do {
+                _ = try await PhaseRunner().run(Workflow(name: "upgrade", phases: EtcdWorkflow.phases(settings)), in: context)
+            } catch {
+                let after = try? await UpgradeSurvey.read(inventory, in: context)
+                record.upgraded = upgradedMembers(after, target: etcdTarget)
+                // The roll goes in plan order, so the first member not on the target is where it stopped.
+                let stopped = etcdSteps.map { $0.hosts[0] }.first { !record.upgraded.contains($0) } ?? stoppedHost(error)
+                record.status = .failed
+                record.stoppedAt = stopped
+                record.message = "\(error)"
+                record.updatedAt = Date()
+                try record.save(to: state)
+                printError("""
+                    Error: the etcd upgrade stopped\(stopped.map { " at \($0)" } ?? ""): \(error)
+                    upgraded so far: \(record.upgraded.isEmpty ? "none" : record.upgraded.joined(separator: ", "))
+                    to resume: fix the cause, then run `capstan upgrade apply -i \(inventoryPath) --to \(k.tag)\(target.etcd.map { " --etcd \($0)" } ?? "") --yes` (continues with the next member)
+                    to roll back: `capstan upgrade rollback -i \(inventoryPath)` (rollback point: backup \(record.rollbackPoint?.backup ?? "none"))
+                    """)
+                throw ExitCode(1)
+            }
+            let after = try await UpgradeSurvey.read(inventory, in: context)
+            record.upgraded = upgradedMembers(after, target: etcdTarget)
+            record.stoppedAt = nil
+            record.message = nil
+        }
+        record.updatedAt = Date()
+        if kubernetesSteps.isEmpty {
+            record.status = .completed
+            try record.save(to: state)
+            print("upgrade complete: etcd \(etcdTarget?.description ?? "unchanged") on \(record.upgraded.joined(separator: ", ")); set etcd.version in \(inventoryPath) to match if it does not already")
+            return
+        }
+        record.status = .etcdDone
+        record.message = "the Kubernetes control-plane/worker upgrade steps are not implemented yet"
+        try record.save(to: state)
+        printError("""
+            Error: etcd is done; the Kubernetes part (\(kubernetesSteps.count) step(s): control-plane hosts one at a time, then workers in batches) is not implemented in this Capstan yet — nothing of Kubernetes was changed.
+            """)
+        throw ExitCode(1)
+    }
+
+    func loadRecord(_ state: StateDirectory) throws -> UpgradeRecord? {
+        do { return try UpgradeRecord.load(from: state) } catch {
+            throw ValidationError("cannot read \(state.path(UpgradeRecord.fileName)): \(error); move it aside to start a new upgrade")
+        }
+    }
+
+    /// `backup now` then `backup verify` through the backup engine; the verified backup is the rollback point.
+    func takeRollbackPoint(inventoryPath: String) async throws -> UpgradeRecord.RollbackPoint {
+        let setup = try BackupSetup(target.inventoryOption)
+        let settings = try BackupSettings.from(policy: setup.policy, cluster: setup.inventory.name,
+                                               capstanVersion: CapstanVersion.current, stateRoot: setup.state.root)
+        let store = try await setup.store()
+        let engine = EtcdBackup(store: store, access: EtcdClientAccess(), settings: settings)
+        let manifest = try await engine.now(members: try await setup.members(), now: Date())
+        let report = try await BackupVerifier(store: store, key: try setup.key()).verify(manifest.name, now: Date())
+        print("rollback point: backup \(manifest.name) (etcd \(manifest.etcdVersion), revision \(report.status.revision)) verified in \(store.location)")
+        return UpgradeRecord.RollbackPoint(backup: manifest.name, revision: report.status.revision, etcdVersion: manifest.etcdVersion, verifiedAt: Date())
+    }
+
+    func upgradedMembers(_ survey: UpgradeSurvey?, target: SemanticVersion) -> [String] {
+        guard let survey else { return [] }
+        let running = EtcdVersionGate.running(hosts: survey.etcdHosts, cluster: survey.cluster)
+        return survey.spec.memberNames.filter { running[$0] == target }
+    }
+
+    func stoppedHost(_ error: any Error) -> String? {
+        switch error as? WorkflowError {
+        case let .hostFailed(host, _, _, _)?: return host
+        case let .phaseFailed(_, failures, _)?: return failures.first?.host
+        default: return nil
+        }
+    }
+}
