@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct Capstan: AsyncParsableCommand {
@@ -13,6 +14,36 @@ struct Capstan: AsyncParsableCommand {
             ArtifactsCommand.self, AddonsCommand.self, LabCommand.self,
         ]
     )
+
+    /// Runs the command, then ends the process with `_exit` once output is flushed. SSH sessions close on
+    /// their own threads (libssh2 disconnect in `deinit`); letting `exit` run OpenSSL's atexit cleanup while
+    /// one of them is still inside libssh2 crashed the process after its work was done. Every command
+    /// awaits its own state writes before returning, so nothing that matters is still running here.
+    static func main() async {
+        let code: Int32
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+            code = ExitCode.success.rawValue
+        } catch {
+            let exit = exitCode(for: error)
+            let text = fullMessage(for: error)
+            if !text.isEmpty {
+                if exit == .success {
+                    print(text)
+                } else {
+                    FileHandle.standardError.write(Data((text + "\n").utf8))
+                }
+            }
+            code = exit.rawValue
+        }
+        fflush(nil)
+        _exit(code)
+    }
 }
 
 enum CapstanVersion {
