@@ -87,14 +87,18 @@ final class ChildProcess: @unchecked Sendable {
         events = stream
         let exit = self.exit
         let (outFD, errFD) = (outPipe[0], errPipe[0])
-        let thread = Thread {
-            Self.pump(stdout: outFD, stderr: errFD, into: continuation)
+        // Output and exit are watched apart: an ssh mux client hands its stdio to the master, so after
+        // the client dies its pipes stay open until the master ends the remote session.
+        let reader = Thread { Self.pump(stdout: outFD, stderr: errFD, into: continuation) }
+        reader.name = "capstan.process.\(pid).out"
+        reader.start()
+        let waiter = Thread {
             var status: Int32 = 0
             while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
             exit.set(status)
         }
-        thread.name = "capstan.process.\(pid)"
-        thread.start()
+        waiter.name = "capstan.process.\(pid).wait"
+        waiter.start()
     }
 
     deinit {
@@ -169,7 +173,7 @@ final class ChildProcess: @unchecked Sendable {
         if !exit.isSet { kill(pid, number) }
     }
 
-    /// The raw wait status once the child has exited (after `events` finished).
+    /// The raw wait status once the child has exited.
     func waitStatus() async -> Int32 {
         await exit.value()
     }

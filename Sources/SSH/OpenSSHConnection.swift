@@ -8,12 +8,14 @@ public final class OpenSSHConnection: HostConnection, @unchecked Sendable {
     public let endpoint: HostEndpoint
     let options: OpenSSHOptions
     let isBastion: Bool
+    private let directory: PrivateDirectory
     private let onClose: @Sendable () -> Void
 
-    init(endpoint: HostEndpoint, options: OpenSSHOptions, isBastion: Bool, onClose: @escaping @Sendable () -> Void) {
+    init(endpoint: HostEndpoint, options: OpenSSHOptions, directory: PrivateDirectory, isBastion: Bool, onClose: @escaping @Sendable () -> Void) {
         hostName = endpoint.name
         self.endpoint = endpoint
         self.options = options
+        self.directory = directory
         self.isBastion = isBastion
         self.onClose = onClose
     }
@@ -49,7 +51,8 @@ public final class OpenSSHConnection: HostConnection, @unchecked Sendable {
     }
 
     /// Runs `command` through a mux client. `feed` writes the command's stdin (closed after it returns);
-    /// without it stdin is /dev/null. Timeouts and cancellation kill the client and the remote run.
+    /// without it stdin is /dev/null. Timeouts and cancellation kill the client and the remote run
+    /// (SIGKILL: a mux client ignores SIGTERM while its session runs).
     func execute(
         _ command: ShellCommand, options runOptions: RunOptions, stopsOnAbort: Bool = true,
         feed: (@Sendable (ChildProcess) async throws -> Void)?,
@@ -60,12 +63,26 @@ public final class OpenSSHConnection: HostConnection, @unchecked Sendable {
             + options.arguments + ["--", endpoint.address, remote.line.line]
         let process = try ChildProcess(argv, environment: options.environment, stdin: feed != nil)
         let host = hostName
+        // The loop below reads `events`, which the abort path can end early: after the client is killed
+        // the master still holds its stdio until the remote session is gone.
+        let (events, sink) = AsyncStream<ChildProcess.Event>.makeStream(bufferingPolicy: .unbounded)
+        let forwarder = Task {
+            for await event in process.events { sink.yield(event) }
+            sink.finish()
+        }
+        let abort = Abort { [self] in
+            process.signal(SIGKILL)
+            sink.finish()
+            forwarder.cancel()
+            guard stopsOnAbort else { return nil }
+            return Task.detached { await self.stop(remote, options: runOptions) }
+        }
         let feedError = ErrorBox()
         let feeder = feed.map { feed in
             Task {
                 do { try await feed(process) } catch {
                     feedError.set(error)
-                    process.signal(SIGTERM)
+                    abort.fire()
                 }
                 await process.closeStdin()
             }
@@ -75,39 +92,37 @@ public final class OpenSSHConnection: HostConnection, @unchecked Sendable {
             Task {
                 try await Task.sleep(for: .seconds(limit))
                 timedOut.set()
-                process.signal(SIGTERM)
+                abort.fire()
             }
         }
         var stderr = Data()
         var failure: (any Error)?
         await withTaskCancellationHandler {
-            for await event in process.events {
+            for await event in events {
                 switch event {
                 case .stdout(let data):
                     guard failure == nil else { continue }
                     do { try await onStdout(data) } catch {
                         failure = error
-                        process.signal(SIGTERM)
+                        abort.fire()
                     }
                 case .stderr(let data):
                     stderr.append(data)
                 }
             }
         } onCancel: {
-            process.signal(SIGTERM)
+            abort.fire()
         }
         let status = ChildProcess.exitCode(await process.waitStatus())
         timer?.cancel()
         await feeder?.value
+        await abort.stopped()
 
         let aborted: (any Error)? =
             Task.isCancelled ? CancellationError()
             : timedOut.isSet ? HostError.timeout(host: host, what: "command `\(command.line)`", seconds: runOptions.timeoutSeconds ?? 0)
             : nil
-        if let error = aborted ?? failure ?? feedError.error {
-            if stopsOnAbort { await stop(remote, options: runOptions) }
-            throw error
-        }
+        if let error = aborted ?? failure ?? feedError.error { throw error }
         if status == 255, !(await masterAlive()) {
             let text = String(decoding: stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             throw HostError.disconnected(host: host, reason: text.isEmpty ? "the ssh connection ended while the command ran" : text)
@@ -126,6 +141,29 @@ public final class OpenSSHConnection: HostConnection, @unchecked Sendable {
             _ = try? await execute(kill, options: RunOptions(timeoutSeconds: 15, privileged: runOptions.privileged), stopsOnAbort: false, feed: nil) { _ in }
         }
         await task.value
+    }
+}
+
+/// Fires once: kills the local client and starts ending the remote run; `stopped` waits for that.
+final class Abort: @unchecked Sendable {
+    private let lock = NSLock()
+    private var fired = false
+    private var task: Task<Void, Never>?
+    private let action: @Sendable () -> Task<Void, Never>?
+
+    init(_ action: @escaping @Sendable () -> Task<Void, Never>?) { self.action = action }
+
+    /// Runs the action under the lock, so `stopped` never misses the task it starts.
+    func fire() {
+        lock.withLock {
+            guard !fired else { return }
+            fired = true
+            task = action()
+        }
+    }
+
+    func stopped() async {
+        await lock.withLock { task }?.value
     }
 }
 

@@ -14,7 +14,8 @@ public final class OpenSSHConnector: HostConnector, @unchecked Sendable {
     /// The `ssh` program (PATH lookup by default).
     public let program: String
     /// The private directory holding control sockets, master logs and askpass scripts.
-    public let controlDirectory: String
+    public var controlDirectory: String { directory.path }
+    private let directory: PrivateDirectory
     private let cache = OpenSSHConnectionCache()
     private let gates = ServerGates()
     private let counter = Counter()
@@ -27,11 +28,9 @@ public final class OpenSSHConnector: HostConnector, @unchecked Sendable {
         guard let made else {
             throw HostError.unsupported(host: "localhost", reason: "cannot create a private directory for OpenSSH control sockets in \(NSTemporaryDirectory()): \(String(cString: strerror(errno)))")
         }
-        controlDirectory = made
-        _ = chmod(controlDirectory, 0o700)
+        _ = chmod(made, 0o700)
+        directory = PrivateDirectory(path: made)
     }
-
-    deinit { try? FileManager.default.removeItem(atPath: controlDirectory) }
 
     public func connect(_ endpoint: HostEndpoint) async throws -> any HostConnection {
         try await connection(endpoint)
@@ -73,7 +72,7 @@ public final class OpenSSHConnector: HostConnector, @unchecked Sendable {
         let timer = Task {
             try await Task.sleep(for: .seconds(limit))
             fired.set()
-            master.signal(SIGTERM)
+            master.signal(SIGKILL)
         }
         for await _ in master.events {}
         let status = ChildProcess.exitCode(await master.waitStatus())
@@ -83,7 +82,7 @@ public final class OpenSSHConnector: HostConnector, @unchecked Sendable {
             throw Self.connectError(log: text, status: status, endpoint: endpoint, timedOut: fired.isSet, limit: limit)
         }
         let cache = self.cache
-        return OpenSSHConnection(endpoint: endpoint, options: options, isBastion: endpoint.name.hasPrefix("bastion ")) {
+        return OpenSSHConnection(endpoint: endpoint, options: options, directory: directory, isBastion: endpoint.name.hasPrefix("bastion ")) {
             Task { await cache.remove(endpoint) }
         }
     }
@@ -126,7 +125,8 @@ public final class OpenSSHConnector: HostConnector, @unchecked Sendable {
 
     /// Maps what `ssh -v` logged on a failed connect to the host layer's errors.
     static func connectError(log: String, status: Int32, endpoint: HostEndpoint, timedOut: Bool, limit: Double) -> HostError {
-        let lines = log.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        // ssh ends its stderr lines with \r\n, a single Character in Swift: split on any newline.
+        let lines = log.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
         let messages = lines.filter { !$0.hasPrefix("debug") && !$0.hasPrefix("OpenSSH_") && !$0.hasPrefix("Authenticated to") && !$0.hasPrefix("Transferred:") }
         let reason = messages.suffix(3).joined(separator: "; ")
         // The last `Server host key:` line is the target's (a jump host's comes first).
@@ -254,6 +254,14 @@ actor OpenSSHConnectionCache {
         for task in tasks { if let c = try? await task.value { all.append(c) } }
         return all
     }
+}
+
+/// The connector's control directory, removed when the connector and its last connection are gone
+/// (a connection outlives the connector that opened it and still needs its socket and askpass).
+final class PrivateDirectory: Sendable {
+    let path: String
+    init(path: String) { self.path = path }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
 }
 
 final class Flag: @unchecked Sendable {

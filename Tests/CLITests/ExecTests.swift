@@ -12,8 +12,9 @@ private struct ExecFixture {
     init(transport: String, brokenWorker: Bool = false) throws {
         client = try TempDir()
         let key = try TestKey.make("ed25519", in: client, name: "id_ed25519")
-        servers = try (0..<3).map { _ in try TestSSHServer(authorizedKeys: [key]) }
-        try servers.map(\.knownHostsLine).joined().write(toFile: client.file("known_hosts"), atomically: true, encoding: .utf8)
+        // Each host its own loopback address (the inventory refuses duplicate addresses).
+        servers = try (0..<3).map { i in try TestSSHServer(authorizedKeys: [key], extraConfig: "ListenAddress 127.0.0.\(i + 2)") }
+        try servers.enumerated().map { i, s in s.knownHostsLine.replacingOccurrences(of: "[127.0.0.1]", with: "[127.0.0.\(i + 2)]") }.joined().write(toFile: client.file("known_hosts"), atomically: true, encoding: .utf8)
         // Port 1 has no listener: the broken worker cannot connect.
         let workerPorts = [servers[1].port, brokenWorker ? 1 : servers[2].port]
         inventory = client.file("inventory.yaml")
@@ -39,17 +40,17 @@ private struct ExecFixture {
               policy: strict
           hosts:
             - name: cp1
-              address: 127.0.0.1
+              address: 127.0.0.2
               roles: [control-plane, etcd]
               ssh:
                 port: \(servers[0].port)
             - name: w1
-              address: 127.0.0.1
+              address: 127.0.0.3
               roles: [worker]
               ssh:
                 port: \(workerPorts[0])
             - name: w2
-              address: 127.0.0.1
+              address: 127.0.0.4
               roles: [worker]
               ssh:
                 port: \(workerPorts[1])

@@ -29,7 +29,7 @@ struct ConnectionTests {
         let endpoint = HostEndpoint(
             name: "ec", address: "127.0.0.1", port: server.port,
             authentication: [.privateKey(path: key.privatePath, passphraseEnv: "CAPSTAN_TEST_ECDSA_PASSPHRASE")],
-            knownHostsFile: client.file("known_hosts"))
+            knownHostsFile: client.file("known_hosts"), connectTimeoutSeconds: 60)
         let connection = try await transport.connect(endpoint)
         #expect(try await connection.run(ShellCommand("whoami")).stdoutText == "root\n")
     }
@@ -56,8 +56,9 @@ struct ConnectionTests {
         await connection.close()
     }
 
-    @Test("ssh-agent authentication uses the agent's key", arguments: Transport.allCases)
-    func agent(transport: Transport) async throws {
+    /// Both transports in one test: SSH_AUTH_SOCK is process-wide.
+    @Test("ssh-agent authentication uses the agent's key")
+    func agent() async throws {
         let setup = try Setup()
         defer { setup.server.stop() }
         let socketPath = setup.client.file("agent.sock")
@@ -68,8 +69,11 @@ struct ConnectionTests {
         setenv("SSH_AUTH_SOCK", socketPath, 1)
         var endpoint = setup.endpoint()
         endpoint.authentication = [.agent]
-        let connection = try await transport.connect(endpoint)
-        #expect(try await connection.run(ShellCommand("echo", "agent ok")).stdoutText == "agent ok\n")
+        for transport in Transport.allCases {
+            let connection = try await transport.connect(endpoint)
+            #expect(try await connection.run(ShellCommand("echo", "agent ok")).stdoutText == "agent ok\n", "\(transport)")
+            await connection.close()
+        }
     }
 
     @Test("a key the server does not know fails authentication, naming what was tried", arguments: Transport.allCases)
