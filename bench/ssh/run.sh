@@ -33,15 +33,17 @@ ansible_version=$("$cache/ansible-venv/bin/ansible" --version | head -1)
 mkdir -p /run/sshd
 ssh-keygen -q -t ed25519 -N '' -C bench -f "$work/id_ed25519"
 max=0; for n in $sizes; do [ "$n" -gt "$max" ] && max=$n; done
-ports=()
+ports=(); addrs=()
 : > "$work/known_hosts"
 for i in $(seq 1 "$max"); do
+  # One loopback address per host: an inventory refuses two hosts with the same address.
+  addr="127.0.$((i / 250)).$((i % 250 + 2))"
   d="$work/sshd$i"; mkdir -p "$d"
   ssh-keygen -q -t ed25519 -N '' -C host -f "$d/host_key"
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   cat > "$d/sshd_config" <<CFG
 Port $port
-ListenAddress 127.0.0.1
+ListenAddress $addr
 HostKey $d/host_key
 PidFile $d/sshd.pid
 AuthorizedKeysFile $work/id_ed25519.pub
@@ -54,11 +56,11 @@ LogLevel ERROR
 CFG
   /usr/sbin/sshd -D -e -f "$d/sshd_config" 2>>"$d/sshd.log" &
   pids+=($!)
-  ports+=("$port")
-  echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$d/host_key.pub")" >> "$work/known_hosts"
+  ports+=("$port"); addrs+=("$addr")
+  echo "[$addr]:$port $(cut -d' ' -f1,2 "$d/host_key.pub")" >> "$work/known_hosts"
 done
-for port in "${ports[@]}"; do
-  for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.05; done
+for i in "${!ports[@]}"; do
+  for _ in $(seq 1 100); do (exec 3<>/dev/tcp/"${addrs[$i]}"/"${ports[$i]}") 2>/dev/null && break; sleep 0.05; done
 done
 
 sshopts=(-i "$work/id_ed25519" -o IdentitiesOnly=yes -o IdentityAgent=none -o BatchMode=yes
@@ -75,24 +77,25 @@ write_inputs() {  # $1 = N
     printf '    knownHosts:\n      file: %s\n      policy: strict\n  hosts:\n' "$work/known_hosts"
     for i in $(seq 1 "$n"); do
       role=worker; [ "$i" = 1 ] && role="control-plane, etcd"
-      printf '    - name: h%s\n      address: 127.0.0.1\n      roles: [%s]\n      ssh:\n        port: %s\n' "$i" "$role" "${ports[$((i-1))]}"
+      printf '    - name: h%s\n      address: %s\n      roles: [%s]\n      ssh:\n        port: %s\n' "$i" "${addrs[$((i-1))]}" "$role" "${ports[$((i-1))]}"
     done
   } > "$work/inv-$n.tmpl"
   sed 's/TRANSPORT/libssh2/' "$work/inv-$n.tmpl" > "$work/inv-$n-libssh2.yaml"
   sed 's/TRANSPORT/openssh/' "$work/inv-$n.tmpl" > "$work/inv-$n-openssh.yaml"
-  : > "$work/pssh-$n"; : > "$work/ansible-$n.ini"
+  : > "$work/pssh-$n"; : > "$work/ansible-$n.ini"; : > "$work/targets-$n"
   for i in $(seq 1 "$n"); do
-    echo "127.0.0.1:${ports[$((i-1))]} root" >> "$work/pssh-$n"
-    echo "h$i ansible_host=127.0.0.1 ansible_port=${ports[$((i-1))]} ansible_user=root" >> "$work/ansible-$n.ini"
+    echo "${addrs[$((i-1))]}:${ports[$((i-1))]} root" >> "$work/pssh-$n"
+    echo "h$i ansible_host=${addrs[$((i-1))]} ansible_port=${ports[$((i-1))]} ansible_user=root" >> "$work/ansible-$n.ini"
+    echo "${addrs[$((i-1))]} ${ports[$((i-1))]}" >> "$work/targets-$n"
   done
   cat > "$work/loop-seq-$n.sh" <<SH
 #!/bin/sh
-for p in ${ports[@]:0:$n}; do ssh ${sshopts[*]} -p \$p root@127.0.0.1 true || exit 1; done
+while read -r a p; do ssh ${sshopts[*]} -n -p \$p root@\$a true || exit 1; done < $work/targets-$n
 SH
   cat > "$work/loop-par-$n.sh" <<SH
 #!/bin/sh
 fail=0
-for p in ${ports[@]:0:$n}; do ssh ${sshopts[*]} -p \$p root@127.0.0.1 true & done
+while read -r a p; do ssh ${sshopts[*]} -n -p \$p root@\$a true & done < $work/targets-$n
 for j in \$(jobs -p); do wait \$j || fail=1; done
 wait || fail=1
 exit \$fail
