@@ -138,12 +138,16 @@ for n in $sizes; do
   for rep in $(seq 1 "$repeats"); do
     for t in "${!tools[@]}"; do
       cmd=$(command_for "$t" "$n")
+      : > "$work/err.log"
       if [ "$t" = 5 ]; then
         out=$(MEASURE_STDERR="$work/err.log" python3 "$here/measure.py" bash -c "$(declare -f ansible_run); work=$work cache=$cache; ansible_run $n")
       else
         out=$(MEASURE_STDERR="$work/err.log" python3 "$here/measure.py" sh -c "$cmd")
       fi
       echo "N=$n rep=$rep ${tools[$t]}: $out" >&2
+      if [ "${out##* }" != 0 ]; then
+        { echo "N=$n rep=$rep ${tools[$t]} failed:"; tail -5 "$work/err.log"; } >> "$work/failures.txt"
+      fi
       printf '%s\t%s\t%s\t%s\n' "$n" "$t" "$rep" "$out" >> "$results"
     done
   done
@@ -174,6 +178,9 @@ for n in sorted({k[0] for k in rows}):
         wall, cpu, _ = ordered[len(ordered)//2]
         failed = sum(1 for r in runs if r[2] != 0)
         lines.append(f"| {n} | {name} | {wall:.2f} | {cpu:.2f} | {1000*cpu/n:.1f} | {failed}/{len(runs)} |")
+failures = os.path.join(os.path.dirname(path), "failures.txt")
+if os.path.exists(failures):
+    lines += ["", "Failed runs (last lines of their stderr):", "", "```"] + open(failures).read().rstrip().splitlines() + ["```"]
 lines += ["", "Reproduce: `bench/ssh/run.sh [REPEATS]` as root (needs openssh-server, pssh, python3-venv; builds capstan in release mode; installs ansible-core into /var/cache/capstan/bench/ansible-venv)."]
 open(out, "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
