@@ -66,8 +66,10 @@ let package = Package(
         .testTarget(name: "TemplatesTests", dependencies: ["Templates"], resources: [.copy("Golden")]),
         .testTarget(name: "WorkflowsTests", dependencies: ["Workflows", "Inventory", "Hosts", "Templates", .product(name: "Yams", package: "Yams")], resources: [.copy("Fixtures")]),
         .testTarget(name: "HostsTests", dependencies: ["Hosts"]),
-        .testTarget(name: "SSHTests", dependencies: ["SSH", "Hosts"]),
-        .testTarget(name: "CLITests", dependencies: ["capstan"]),
+        /// Real sshd's on loopback, temp dirs and keys for the SSH and CLI tests; used only by test targets.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "SSHTests", dependencies: ["SSH", "Hosts", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["capstan", "TestSupport"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Inventory", "Hosts"]),
         .testTarget(name: "PKITests", dependencies: ["PKI", "Inventory"]),
         .testTarget(name: "LabTests", dependencies: ["Lab", "SSH", "Hosts", "Inventory", "Workflows", "PKI", "Templates"]),

@@ -24,18 +24,6 @@ public final class LibSSH2Connection: HostConnection, @unchecked Sendable {
         _ = try? await session.executor.perform { [self] in sftp = nil }
     }
 
-    /// The command line sent to the host: environment as an `env K=V` prefix (whatever sshd's AcceptEnv
-    /// says), then `sudo -n` when the endpoint asks for `become` and the command is privileged.
-    func commandLine(_ command: ShellCommand, options: RunOptions) -> ShellCommand {
-        var line = command
-        if !options.environment.isEmpty {
-            let assignments = options.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
-            line = ShellCommand(["env"] + assignments + ["sh", "-c", command.line])
-        }
-        if options.privileged && endpoint.become { line = line.withSudo }
-        return line
-    }
-
     public func run(_ command: ShellCommand, options: RunOptions) async throws -> CommandResult {
         let collected = Collector()
         var result = try await stream(command, options: options) { collected.append($0) }
@@ -47,7 +35,15 @@ public final class LibSSH2Connection: HostConnection, @unchecked Sendable {
         _ command: ShellCommand, options: RunOptions,
         onStdout: @Sendable (Data) async throws -> Void
     ) async throws -> CommandResult {
-        let line = commandLine(command, options: options)
+        try await execute(command, options: options, stopsOnAbort: true, onStdout: onStdout)
+    }
+
+    private func execute(
+        _ command: ShellCommand, options: RunOptions, stopsOnAbort: Bool,
+        onStdout: @Sendable (Data) async throws -> Void
+    ) async throws -> CommandResult {
+        let remote = RemoteCommand(command, options: options, become: endpoint.become)
+        let line = remote.line
         let session = self.session
         let host = hostName
         let started = Date()
@@ -82,19 +78,25 @@ public final class LibSSH2Connection: HostConnection, @unchecked Sendable {
             if let signal = end.signal {
                 stderr.append(contentsOf: Array("\ncommand killed by signal \(signal)\n".utf8))
             }
-            if options.privileged && endpoint.become && end.status == 1 && Self.sudoWantsPassword(stderr) {
+            if options.privileged && endpoint.become && end.status == 1 && RemoteCommand.sudoWantsPassword(stderr) {
                 throw HostError.sudoNeedsPassword(host: host, user: endpoint.user)
             }
             return CommandResult(exitStatus: end.status, stdout: Data(), stderr: stderr)
         } catch {
             _ = try? await session.executor.perform { channel.abandon() }
+            if stopsOnAbort && RemoteCommand.isAbort(error) { await stop(remote, options: options) }
             throw error
         }
     }
 
-    static func sudoWantsPassword(_ stderr: Data) -> Bool {
-        let text = String(decoding: stderr, as: UTF8.self)
-        return text.contains("sudo: a password is required") || text.contains("sudo: a terminal is required")
+    /// Ends a timed-out or cancelled command on the host, from a task of its own so a cancelled
+    /// caller still gets the kill through. Bounded: a dead connection must not hold the caller.
+    func stop(_ remote: RemoteCommand, options: RunOptions) async {
+        let kill = remote.killLine
+        let task = Task.detached { [self] in
+            _ = try? await execute(kill, options: RunOptions(timeoutSeconds: 15, privileged: options.privileged), stopsOnAbort: false) { _ in }
+        }
+        await task.value
     }
 }
 

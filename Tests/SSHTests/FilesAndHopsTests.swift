@@ -2,15 +2,16 @@ import Crypto
 import Foundation
 import Hosts
 import Testing
+import TestSupport
 @testable import SSH
 
 @Suite("SFTP, bastions, sudo and fan-out against real sshd")
 struct FilesAndHopsTests {
-    @Test("writes are atomic with mode, owner and parent directories; reads return nil when missing")
-    func writeRead() async throws {
+    @Test("writes are atomic with mode, owner and parent directories; reads return nil when missing", arguments: Transport.allCases)
+    func writeRead(transport: Transport) async throws {
         let setup = try Setup()
         defer { setup.server.stop() }
-        let connection = try await LibSSH2Connector().connect(setup.endpoint())
+        let connection = try await transport.connect(setup.endpoint())
         let path = setup.server.dir.file("deep/er/config.yaml")
         try await connection.write(Data("first\n".utf8), to: path, attributes: FileAttributes(mode: 0o600, owner: "nobody:nogroup"))
         try await connection.write(Data("second\n".utf8), to: path, attributes: FileAttributes(mode: 0o640))
@@ -25,13 +26,13 @@ struct FilesAndHopsTests {
         #expect(leftovers.isEmpty)
     }
 
-    @Test("100 MiB round trip through upload and download is intact")
-    func largeRoundTrip() async throws {
+    @Test("100 MiB round trip through upload and download is intact", arguments: Transport.allCases)
+    func largeRoundTrip(transport: Transport) async throws {
         let setup = try Setup()
         defer { setup.server.stop() }
         let local = setup.client.file("big.bin")
         try sh("head -c 104857600 /dev/urandom > '\(local)'")
-        let connection = try await LibSSH2Connector().connect(setup.endpoint())
+        let connection = try await transport.connect(setup.endpoint())
         let remote = setup.server.dir.file("big.bin")
         let started = Date()
         try await connection.upload(localFile: local, to: remote, attributes: FileAttributes(mode: 0o644))
@@ -44,8 +45,8 @@ struct FilesAndHopsTests {
         #expect(try sh("stat -c %s '\(setup.client.file("back.bin"))'") == "104857600\n")
     }
 
-    @Test("a host reached through a bastion; one bastion session serves several hosts")
-    func bastion() async throws {
+    @Test("a host reached through a bastion; one bastion session serves several hosts", arguments: Transport.allCases)
+    func bastion(transport: Transport) async throws {
         let client = try TempDir()
         let key = try TestKey.make("ed25519", in: client, name: "id")
         let bastion = try TestSSHServer(authorizedKeys: [key])
@@ -56,7 +57,7 @@ struct FilesAndHopsTests {
         try (bastion.knownHostsLine + target1.knownHostsLine + target2.knownHostsLine).write(toFile: knownHosts, atomically: true, encoding: .utf8)
         let auth = [HostEndpoint.Authentication.privateKey(path: key.privatePath, passphraseEnv: nil)]
         let jump = HostEndpoint.Jump(address: "127.0.0.1", port: bastion.port, user: "root", authentication: auth)
-        let connector = LibSSH2Connector()
+        let connector = try transport.connector()
         var outputs: [String] = []
         for (name, target) in [("t1", target1), ("t2", target2)] {
             let endpoint = HostEndpoint(name: name, address: "127.0.0.1", port: target.port, authentication: auth, knownHostsFile: knownHosts, bastion: jump)
@@ -90,22 +91,27 @@ struct FilesAndHopsTests {
         }
         let setup = try Setup()
         defer { setup.server.stop() }
-        let connection = try await LibSSH2Connector().connect(setup.endpoint(user: user, become: true))
-        #expect(try await connection.run(ShellCommand("id", "-un")).stdoutText == "root\n")
-        #expect(try await connection.run(ShellCommand("id", "-un"), options: RunOptions(privileged: false)).stdoutText == "\(user)\n")
-        let path = "/root/.capstan-sudo-test-\(UUID().uuidString)/f.txt"
-        defer { _ = try? sh("rm -rf '\((path as NSString).deletingLastPathComponent)'") }
-        try await connection.write(Data("privileged\n".utf8), to: path, attributes: FileAttributes(mode: 0o600))
-        #expect(try sh("stat -c '%a %U' '\(path)'") == "600 root\n")
-        #expect(try await connection.read(path) == Data("privileged\n".utf8))
+        // Both transports in one test, one after the other: the test edits the shared sudoers entry.
+        for transport in Transport.allCases {
+            try sh("echo '\(user) ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/capstantest")
+            let connection = try await transport.connect(setup.endpoint(user: user, become: true))
+            #expect(try await connection.run(ShellCommand("id", "-un")).stdoutText == "root\n", "\(transport)")
+            #expect(try await connection.run(ShellCommand("id", "-un"), options: RunOptions(privileged: false)).stdoutText == "\(user)\n")
+            let path = "/root/.capstan-sudo-test-\(UUID().uuidString)/f.txt"
+            defer { _ = try? sh("rm -rf '\((path as NSString).deletingLastPathComponent)'") }
+            try await connection.write(Data("privileged\n".utf8), to: path, attributes: FileAttributes(mode: 0o600))
+            #expect(try sh("stat -c '%a %U' '\(path)'") == "600 root\n", "\(transport)")
+            #expect(try await connection.read(path) == Data("privileged\n".utf8), "\(transport)")
 
-        try sh("echo '\(user) ALL=(ALL) ALL' > /etc/sudoers.d/capstantest")
-        let error = await #expect(throws: HostError.self) { try await connection.run(ShellCommand("true")) }
-        #expect(error == .sudoNeedsPassword(host: "node1", user: user))
+            try sh("echo '\(user) ALL=(ALL) ALL' > /etc/sudoers.d/capstantest")
+            let error = await #expect(throws: HostError.self) { try await connection.run(ShellCommand("true")) }
+            #expect(error == .sudoNeedsPassword(host: "node1", user: user), "\(transport)")
+            await connection.close()
+        }
     }
 
-    @Test("24 sshd's at once through FanOut: every host's result comes back")
-    func fanOut() async throws {
+    @Test("24 sshd's at once through FanOut: every host's result comes back", arguments: Transport.allCases)
+    func fanOut(transport: Transport) async throws {
         let client = try TempDir()
         let key = try TestKey.make("ed25519", in: client, name: "id")
         var servers: [TestSSHServer] = []
@@ -118,7 +124,7 @@ struct FilesAndHopsTests {
         }
         // One endpoint that cannot connect: its error is returned alongside the others' results.
         let broken = HostEndpoint(name: "broken", address: "127.0.0.1", port: 1, authentication: endpoints[0].authentication, knownHostsFile: knownHosts)
-        let connector = LibSSH2Connector()
+        let connector = try transport.connector()
         let started = Date()
         let outcomes = await FanOut.run(endpoints + [broken], name: \.name) { endpoint in
             let connection = try await connector.connect(endpoint)

@@ -34,14 +34,11 @@ struct ExecCommand: AsyncParsableCommand {
         guard !selected.isEmpty else { throw ValidationError("no host matches the selection") }
         // One command line for the shell on every host: several arguments are quoted, a single one is a shell line.
         let line = command.count == 1 ? ShellCommand(["sh", "-c", command[0]]) : ShellCommand(command)
-        let connector = LibSSH2Connector()
+        let connector = HostEndpoints.connector(for: inventory)
         let json = outputOption.output == .json
         let options = RunOptions(timeoutSeconds: timeout, privileged: true)
         let outcomes = await FanOut.run(selected, limit: concurrency, name: \.name) { spec in
             let endpoint = HostEndpoints.endpoint(for: spec, in: inventory)
-            if inventory.effectiveSSH(for: spec).transport == .openssh {
-                throw HostError.unsupported(host: spec.name, reason: "transport: openssh is not available in this build; use transport: libssh2 with an ed25519 or ECDSA key")
-            }
             let connection = try await connector.connect(endpoint)
             defer { Task { await connection.close() } }
             if json { return try await connection.run(line, options: options) }

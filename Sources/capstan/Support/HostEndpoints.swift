@@ -1,5 +1,7 @@
+import Foundation
 import Hosts
 import Inventory
+import SSH
 
 /// Maps inventory hosts to connection endpoints: the cluster's SSH defaults overlaid with the host's
 /// overrides, paths resolved against the inventory file, the identity file first, then the agent.
@@ -38,5 +40,44 @@ enum HostEndpoints {
             args += ["-J", "\(jump.user)@\(jump.address.contains(":") ? "[\(jump.address)]" : jump.address):\(jump.port)"]
         }
         return args
+    }
+
+    /// One connector for the inventory: each host goes through the transport its `ssh.transport` names.
+    static func connector(for inventory: Inventory) -> TransportConnector {
+        var transports: [String: SSHTransportKind] = [:]
+        for host in inventory.hosts { transports[host.name] = inventory.effectiveSSH(for: host).transport ?? .libssh2 }
+        return TransportConnector(transports: transports)
+    }
+}
+
+/// Dispatches each host to the libssh2 or the OpenSSH connector by the inventory's `transport`; the
+/// OpenSSH connector (and its private control directory) is made only when a host asks for it.
+final class TransportConnector: HostConnector, @unchecked Sendable {
+    private let transports: [String: SSHTransportKind]
+    private let libssh2 = LibSSH2Connector()
+    private let lock = NSLock()
+    private var openssh: OpenSSHConnector?
+
+    init(transports: [String: SSHTransportKind]) { self.transports = transports }
+
+    func connect(_ endpoint: HostEndpoint) async throws -> any HostConnection {
+        switch transports[endpoint.name] ?? .libssh2 {
+        case .libssh2: return try await libssh2.connect(endpoint)
+        case .openssh: return try await opensshConnector().connect(endpoint)
+        }
+    }
+
+    private func opensshConnector() throws -> OpenSSHConnector {
+        try lock.withLock {
+            if let openssh { return openssh }
+            let made = try OpenSSHConnector()
+            openssh = made
+            return made
+        }
+    }
+
+    func closeAll() async {
+        await libssh2.closeAll()
+        await lock.withLock { openssh }?.closeAll()
     }
 }

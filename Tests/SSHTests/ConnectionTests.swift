@@ -1,15 +1,16 @@
 import Foundation
 import Hosts
 import Testing
+import TestSupport
 @testable import SSH
 
-@Suite("libssh2 connections against real sshd")
-struct LibSSH2ConnectionTests {
-    @Test("an ed25519 key authenticates; exit status, stdout and stderr come back apart")
-    func ed25519Exec() async throws {
+@Suite("connections against real sshd, over libssh2 and OpenSSH")
+struct ConnectionTests {
+    @Test("an ed25519 key authenticates; exit status, stdout and stderr come back apart", arguments: Transport.allCases)
+    func ed25519Exec(transport: Transport) async throws {
         let setup = try Setup()
         defer { setup.server.stop() }
-        let connection = try await LibSSH2Connector().connect(setup.endpoint())
+        let connection = try await transport.connect(setup.endpoint())
         let result = try await connection.run(ShellCommand.raw("echo out; echo err >&2; exit 3"))
         #expect(result.exitStatus == 3)
         #expect(result.stdoutText == "out\n")
@@ -17,8 +18,8 @@ struct LibSSH2ConnectionTests {
         await connection.close()
     }
 
-    @Test("an ECDSA key with a passphrase from an environment variable authenticates")
-    func ecdsaWithPassphrase() async throws {
+    @Test("an ECDSA key with a passphrase from an environment variable authenticates", arguments: Transport.allCases)
+    func ecdsaWithPassphrase(transport: Transport) async throws {
         let client = try TempDir()
         let key = try TestKey.make("ecdsa", in: client, name: "id_ecdsa", passphrase: "s3cret pass")
         let server = try TestSSHServer(authorizedKeys: [key])
@@ -28,8 +29,8 @@ struct LibSSH2ConnectionTests {
         let endpoint = HostEndpoint(
             name: "ec", address: "127.0.0.1", port: server.port,
             authentication: [.privateKey(path: key.privatePath, passphraseEnv: "CAPSTAN_TEST_ECDSA_PASSPHRASE")],
-            knownHostsFile: client.file("known_hosts"))
-        let connection = try await LibSSH2Connector().connect(endpoint)
+            knownHostsFile: client.file("known_hosts"), connectTimeoutSeconds: 60)
+        let connection = try await transport.connect(endpoint)
         #expect(try await connection.run(ShellCommand("whoami")).stdoutText == "root\n")
     }
 
@@ -46,6 +47,16 @@ struct LibSSH2ConnectionTests {
         #expect(reason.contains("transport: openssh"))
     }
 
+    @Test("an RSA key works over the OpenSSH transport (rsa-sha2 signatures)")
+    func rsaOverOpenSSH() async throws {
+        let setup = try Setup(keyType: "rsa")
+        defer { setup.server.stop() }
+        let connection = try await Transport.openssh.connect(setup.endpoint())
+        #expect(try await connection.run(ShellCommand("echo", "rsa ok")).stdoutText == "rsa ok\n")
+        await connection.close()
+    }
+
+    /// Both transports in one test: SSH_AUTH_SOCK is process-wide.
     @Test("ssh-agent authentication uses the agent's key")
     func agent() async throws {
         let setup = try Setup()
@@ -58,28 +69,31 @@ struct LibSSH2ConnectionTests {
         setenv("SSH_AUTH_SOCK", socketPath, 1)
         var endpoint = setup.endpoint()
         endpoint.authentication = [.agent]
-        let connection = try await LibSSH2Connector().connect(endpoint)
-        #expect(try await connection.run(ShellCommand("echo", "agent ok")).stdoutText == "agent ok\n")
+        for transport in Transport.allCases {
+            let connection = try await transport.connect(endpoint)
+            #expect(try await connection.run(ShellCommand("echo", "agent ok")).stdoutText == "agent ok\n", "\(transport)")
+            await connection.close()
+        }
     }
 
-    @Test("a key the server does not know fails authentication, naming what was tried")
-    func wrongKey() async throws {
+    @Test("a key the server does not know fails authentication, naming what was tried", arguments: Transport.allCases)
+    func wrongKey(transport: Transport) async throws {
         let setup = try Setup()
         defer { setup.server.stop() }
         let other = try TestKey.make("ed25519", in: setup.client, name: "other")
         var endpoint = setup.endpoint()
         endpoint.authentication = [.privateKey(path: other.privatePath, passphraseEnv: nil)]
-        let error = await #expect(throws: HostError.self) { try await LibSSH2Connector().connect(endpoint) }
+        let error = await #expect(throws: HostError.self) { try await transport.connect(endpoint) }
         guard case .authenticationFailed(_, let user, let tried, _)? = error else { Issue.record("wrong error \(String(describing: error))"); return }
         #expect(user == "root")
         #expect(tried == ["key \(other.privatePath)"])
     }
 
-    @Test("environment, stdin and streamed output reach the command")
-    func environmentStdinStream() async throws {
+    @Test("environment, stdin and streamed output reach the command", arguments: Transport.allCases)
+    func environmentStdinStream(transport: Transport) async throws {
         let setup = try Setup()
         defer { setup.server.stop() }
-        let connection = try await LibSSH2Connector().connect(setup.endpoint())
+        let connection = try await transport.connect(setup.endpoint())
         let env = try await connection.run(ShellCommand.raw("echo \"$GREETING\""), options: RunOptions(environment: ["GREETING": "it's a $test"]))
         #expect(env.stdoutText == "it's a $test\n")
         let input = Data((0..<300_000).map { UInt8($0 % 251) })
@@ -91,11 +105,11 @@ struct LibSSH2ConnectionTests {
         #expect(String(decoding: chunks.take(), as: UTF8.self) == "line1\nline2\nline3\n")
     }
 
-    @Test("a command over its timeout fails with HostError.timeout and the connection stays usable")
-    func timeout() async throws {
+    @Test("a command over its timeout fails with HostError.timeout and the connection stays usable", arguments: Transport.allCases)
+    func timeout(transport: Transport) async throws {
         let setup = try Setup()
         defer { setup.server.stop() }
-        let connection = try await LibSSH2Connector().connect(setup.endpoint())
+        let connection = try await transport.connect(setup.endpoint())
         let started = Date()
         let error = await #expect(throws: HostError.self) { try await connection.run(ShellCommand("sleep", "600"), options: RunOptions(timeoutSeconds: 1)) }
         guard case .timeout? = error else { Issue.record("wrong error \(String(describing: error))"); return }
@@ -104,11 +118,11 @@ struct LibSSH2ConnectionTests {
         #expect(try await connection.run(ShellCommand("true")).exitStatus == 0)
     }
 
-    @Test("a server that dies mid-command gives HostError.disconnected, not a hang")
-    func serverDrops() async throws {
+    @Test("a server that dies mid-command gives HostError.disconnected, not a hang", arguments: Transport.allCases)
+    func serverDrops(transport: Transport) async throws {
         let setup = try Setup()
         defer { setup.server.stop() }
-        let connection = try await LibSSH2Connector().connect(setup.endpoint())
+        let connection = try await transport.connect(setup.endpoint())
         let server = setup.server
         Task.detached {
             try await Task.sleep(for: .milliseconds(500))

@@ -7,7 +7,7 @@ import Glibc
 /// Output goes through temporary files, not pipes: a concurrently spawned sshd could inherit a pipe's
 /// write end and the read would never see EOF.
 @discardableResult
-func sh(_ line: String, environment: [String: String] = [:]) throws -> String {
+public func sh(_ line: String, environment: [String: String] = [:]) throws -> String {
     let base = NSTemporaryDirectory() + "capstan-sh-\(UUID().uuidString)"
     let outPath = base + ".out"
     let errPath = base + ".err"
@@ -28,7 +28,7 @@ func sh(_ line: String, environment: [String: String] = [:]) throws -> String {
 }
 
 /// Starts a process with posix_spawn (Foundation's Process misses child exits when other children run).
-func spawn(_ argv: [String], environment: [String: String]? = nil, stderrPath: String? = nil) throws -> pid_t {
+public func spawn(_ argv: [String], environment: [String: String]? = nil, stderrPath: String? = nil) throws -> pid_t {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
@@ -44,37 +44,38 @@ func spawn(_ argv: [String], environment: [String: String]? = nil, stderrPath: S
     return pid
 }
 
-func waitForExit(_ pid: pid_t) -> Int32 {
+public func waitForExit(_ pid: pid_t) -> Int32 {
     var status: Int32 = 0
     while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
     return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
 }
 
-struct SetupError: Error, CustomStringConvertible {
-    var message: String
-    var description: String { message }
+public struct SetupError: Error, CustomStringConvertible {
+    public var message: String
+    public init(message: String) { self.message = message }
+    public var description: String { message }
 }
 
 /// A temporary directory removed when this object goes away.
-final class TempDir: @unchecked Sendable {
-    let path: String
+public final class TempDir: @unchecked Sendable {
+    public let path: String
 
-    init() throws {
+    public init() throws {
         path = try sh("mktemp -d /tmp/capstan-ssh-test.XXXXXX").trimmingCharacters(in: .whitespacesAndNewlines)
         _ = chmod(path, 0o755)
     }
 
     deinit { try? FileManager.default.removeItem(atPath: path) }
 
-    func file(_ name: String) -> String { path + "/" + name }
+    public func file(_ name: String) -> String { path + "/" + name }
 }
 
 /// A client key pair made with ssh-keygen.
-struct TestKey {
-    var privatePath: String
-    var publicLine: String
+public struct TestKey: Sendable {
+    public var privatePath: String
+    public var publicLine: String
 
-    static func make(_ type: String, in dir: TempDir, name: String, passphrase: String = "") throws -> TestKey {
+    public static func make(_ type: String, in dir: TempDir, name: String, passphrase: String = "") throws -> TestKey {
         let path = dir.file(name)
         let bits = type == "ecdsa" ? "-b 256" : type == "rsa" ? "-b 2048" : ""
         try sh("ssh-keygen -q -t \(type) \(bits) -N '\(passphrase)' -C test -f '\(path)'")
@@ -84,14 +85,15 @@ struct TestKey {
 
 /// A real OpenSSH server on a loopback port with its own host key, config and authorized_keys, all in
 /// a temporary directory. `stop()` (or deinit) kills it and every session process it forked.
-final class TestSSHServer: @unchecked Sendable {
-    let dir: TempDir
-    let port: Int
-    let hostKeyPath: String
-    let pid: pid_t
+public final class TestSSHServer: @unchecked Sendable {
+    public let dir: TempDir
+    public let port: Int
+    public let hostKeyPath: String
+    public let pid: pid_t
     private var stopped = false
 
-    init(authorizedKeys: [TestKey], hostKeyType: String = "ed25519", extraConfig: String = "") throws {
+    /// `extraConfig` comes first in sshd_config: sshd takes a keyword's first value, so it overrides the defaults.
+    public init(authorizedKeys: [TestKey], hostKeyType: String = "ed25519", extraConfig: String = "") throws {
         // sshd needs its privilege separation directory; a machine without a running sshd may lack it.
         try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         dir = try TempDir()
@@ -104,6 +106,7 @@ final class TestSSHServer: @unchecked Sendable {
             let port = try Self.freePort()
             let config = """
             Port \(port)
+            \(extraConfig)
             ListenAddress 127.0.0.1
             HostKey \(hostKeyPath)
             PidFile \(dir.file("sshd.pid"))
@@ -115,7 +118,6 @@ final class TestSSHServer: @unchecked Sendable {
             PermitRootLogin prohibit-password
             Subsystem sftp internal-sftp
             LogLevel ERROR
-            \(extraConfig)
 
             """
             try config.write(toFile: dir.file("sshd_config"), atomically: true, encoding: .utf8)
@@ -136,24 +138,24 @@ final class TestSSHServer: @unchecked Sendable {
 
 
     /// The host key as a known_hosts line for this server's `[127.0.0.1]:port`.
-    var knownHostsLine: String {
+    public var knownHostsLine: String {
         let pub = (try? String(contentsOfFile: hostKeyPath + ".pub", encoding: .utf8)) ?? ""
         let fields = pub.split(separator: " ")
         return "[127.0.0.1]:\(port) \(fields[0]) \(fields[1])\n"
     }
 
     /// The host key's SHA256 fingerprint as `ssh-keygen -l` prints it (an independent computation).
-    func hostKeyFingerprint() throws -> String {
+    public func hostKeyFingerprint() throws -> String {
         let line = try sh("ssh-keygen -l -E sha256 -f '\(hostKeyPath).pub'")
         return String(line.split(separator: " ")[1])
     }
 
     /// Kills (SIGKILL) every process sshd forked for sessions, leaving the listener running.
-    func killSessions() {
+    public func killSessions() {
         for child in Self.descendants(of: pid) { kill(child, SIGKILL) }
     }
 
-    func stop() {
+    public func stop() {
         guard !stopped else { return }
         stopped = true
         let children = Self.descendants(of: pid)
@@ -162,7 +164,7 @@ final class TestSSHServer: @unchecked Sendable {
         for child in children { kill(child, SIGKILL) }
     }
 
-    static func descendants(of root: Int32) -> [Int32] {
+    public static func descendants(of root: Int32) -> [Int32] {
         var parents: [Int32: Int32] = [:]
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
             guard let pid = Int32(entry),
@@ -182,7 +184,7 @@ final class TestSSHServer: @unchecked Sendable {
         return result
     }
 
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var addr = sockaddr_in()
@@ -197,7 +199,7 @@ final class TestSSHServer: @unchecked Sendable {
         return Int(UInt16(bigEndian: addr.sin_port))
     }
 
-    static func waitListening(port: Int, pid: pid_t) -> Bool {
+    public static func waitListening(port: Int, pid: pid_t) -> Bool {
         for _ in 0..<100 {
             var status: Int32 = 0
             if waitpid(pid, &status, WNOHANG) == pid { return false }
@@ -215,4 +217,20 @@ final class TestSSHServer: @unchecked Sendable {
         }
         return false
     }
+}
+
+/// Runs a program to its end with output through temporary files (no pipe a concurrently spawned sshd
+/// could inherit); returns the exit status and both outputs.
+public func runProgram(_ argv: [String], environment: [String: String]? = nil) throws -> (status: Int32, out: String, err: String) {
+    let base = NSTemporaryDirectory() + "capstan-run-\(UUID().uuidString)"
+    defer {
+        try? FileManager.default.removeItem(atPath: base + ".out")
+        try? FileManager.default.removeItem(atPath: base + ".err")
+    }
+    let line = argv.map { "'" + $0.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'" }.joined(separator: " ")
+    let pid = try spawn(["/bin/sh", "-c", "exec >'\(base).out' 2>'\(base).err' </dev/null; exec \(line)"], environment: environment)
+    let status = waitForExit(pid)
+    let out = (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? ""
+    let err = (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? ""
+    return (status, out, err)
 }

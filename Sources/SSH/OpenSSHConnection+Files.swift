@@ -1,0 +1,126 @@
+import Crypto
+import Foundation
+import Hosts
+
+/// File transfer over the mux: the bytes go through a command's stdin/stdout (`cat`), so `become`
+/// users write system paths directly through `sudo -n` and no SFTP server is needed.
+extension OpenSSHConnection {
+    static let chunkSize = 1 << 20
+
+    public func write(_ data: Data, to path: String, attributes: FileAttributes) async throws {
+        try await put(to: path, attributes: attributes) { send in
+            var offset = 0
+            while offset < data.count {
+                let end = min(offset + Self.chunkSize, data.count)
+                try await send(data.subdata(in: offset..<end))
+                offset = end
+            }
+        }
+    }
+
+    public func write(chunks: AsyncThrowingStream<Data, any Error>, to path: String, attributes: FileAttributes) async throws {
+        try await put(to: path, attributes: attributes) { send in
+            for try await chunk in chunks { try await send(chunk) }
+        }
+    }
+
+    public func upload(localFile: String, to path: String, attributes: FileAttributes) async throws {
+        guard let handle = FileHandle(forReadingAtPath: localFile) else {
+            throw HostError.transferFailed(host: hostName, path: path, reason: "cannot read the local file \(localFile)")
+        }
+        defer { try? handle.close() }
+        try await put(to: path, attributes: attributes) { send in
+            while let chunk = try handle.read(upToCount: Self.chunkSize), !chunk.isEmpty {
+                try await send(chunk)
+            }
+        }
+    }
+
+    /// `cat` into a 0600 staging file beside the target, then chmod/chown, `mv -f` (rename(2), atomic on
+    /// one filesystem) and the target's `sha256sum` compared with what was sent.
+    private func put(to path: String, attributes: FileAttributes, produce: @escaping @Sendable (_ send: @Sendable (Data) async throws -> Void) async throws -> Void) async throws {
+        guard path.hasPrefix("/"), !path.hasSuffix("/") else {
+            throw HostError.transferFailed(host: hostName, path: path, reason: "the remote path must be absolute and name a file")
+        }
+        let directory = (path as NSString).deletingLastPathComponent
+        let name = (path as NSString).lastPathComponent
+        let staging = "\(directory)/.\(name).capstan-\(UUID().uuidString.prefix(8))"
+        let digest = HashBox()
+        let receive = ShellCommand(["sh", "-c", "umask 077 && mkdir -p -- \"$1\" && cat > \"$2\"", "sh", directory, staging])
+        let received: CommandResult
+        do {
+            received = try await execute(receive, options: .default, feed: { process in
+                try await produce { chunk in
+                    digest.update(chunk)
+                    try await process.writeStdin(chunk)
+                }
+            }, onStdout: { _ in })
+        } catch {
+            _ = try? await run(ShellCommand("rm", "-f", "--", staging))
+            throw error
+        }
+        guard received.succeeded else {
+            _ = try? await run(ShellCommand("rm", "-f", "--", staging))
+            throw HostError.transferFailed(host: hostName, path: path, reason: "cannot write \(staging): \(received.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+        var install = ShellCommand("chmod", String(attributes.mode, radix: 8), "--", staging)
+        if let owner = attributes.owner { install = install.then(ShellCommand("chown", "--", owner, staging)) }
+        install = install.then(ShellCommand("mv", "-f", "--", staging, path)).then(ShellCommand("sha256sum", "--", path))
+        let result = try await run(install)
+        guard result.succeeded else {
+            _ = try? await run(ShellCommand("rm", "-f", "--", staging))
+            throw HostError.transferFailed(host: hostName, path: path, reason: "cannot put the file in place: \(result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+        let expected = digest.hex()
+        let remote = result.stdoutText.split(separator: " ").first.map(String.init) ?? ""
+        guard remote == expected else {
+            throw HostError.transferFailed(host: hostName, path: path, reason: "checksum mismatch after writing: sent sha256 \(expected), the host has \(remote.isEmpty ? "nothing" : remote)")
+        }
+    }
+
+    /// Exit status of the read command when the file does not exist.
+    private static let missingStatus: Int32 = 44
+
+    public func read(_ path: String) async throws -> Data? {
+        let collected = Collector()
+        guard try await get(path, into: { collected.append($0) }) else { return nil }
+        return collected.take()
+    }
+
+    public func download(_ path: String, toLocalFile localPath: String) async throws {
+        let partial = localPath + ".capstan-partial"
+        guard FileManager.default.createFile(atPath: partial, contents: nil, attributes: [.posixPermissions: 0o600]),
+              let handle = FileHandle(forWritingAtPath: partial)
+        else {
+            throw HostError.transferFailed(host: hostName, path: path, reason: "cannot create the local file \(partial)")
+        }
+        do {
+            let found = try await get(path) { try handle.write(contentsOf: $0) }
+            try handle.close()
+            guard found else { throw HostError.transferFailed(host: hostName, path: path, reason: "the remote file does not exist") }
+            _ = try? FileManager.default.removeItem(atPath: localPath)
+            try FileManager.default.moveItem(atPath: partial, toPath: localPath)
+        } catch {
+            try? handle.close()
+            try? FileManager.default.removeItem(atPath: partial)
+            throw error
+        }
+    }
+
+    /// Streams the file's bytes to `sink`; false when it does not exist.
+    private func get(_ path: String, into sink: @escaping @Sendable (Data) throws -> Void) async throws -> Bool {
+        let command = ShellCommand(["sh", "-c", "if [ -e \"$1\" ]; then exec cat -- \"$1\"; else exit \(Self.missingStatus); fi", "sh", path])
+        let result = try await stream(command, options: .default) { try sink($0) }
+        if result.succeeded { return true }
+        if result.exitStatus == Self.missingStatus { return false }
+        throw HostError.transferFailed(host: hostName, path: path, reason: result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+}
+
+/// SHA-256 over chunks handed in from a feeding task.
+final class HashBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var hasher = SHA256()
+    func update(_ data: Data) { lock.withLock { hasher.update(data: data) } }
+    func hex() -> String { lock.withLock { hasher.finalize().map { String(format: "%02x", $0) }.joined() } }
+}

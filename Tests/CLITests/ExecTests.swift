@@ -1,0 +1,122 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// Three inventory hosts, each a real sshd on a loopback port, reached with an ed25519 key and a
+/// known_hosts file that trusts them; `transport` picks the SSH transport for every host.
+private struct ExecFixture {
+    let client: TempDir
+    let servers: [TestSSHServer]
+    let inventory: String
+
+    init(transport: String, brokenWorker: Bool = false) throws {
+        client = try TempDir()
+        let key = try TestKey.make("ed25519", in: client, name: "id_ed25519")
+        // Each host its own loopback address (the inventory refuses duplicate addresses).
+        servers = try (0..<3).map { i in try TestSSHServer(authorizedKeys: [key], extraConfig: "ListenAddress 127.0.0.\(i + 2)") }
+        try servers.enumerated().map { i, s in s.knownHostsLine.replacingOccurrences(of: "[127.0.0.1]", with: "[127.0.0.\(i + 2)]") }.joined().write(toFile: client.file("known_hosts"), atomically: true, encoding: .utf8)
+        // Port 1 has no listener: the broken worker cannot connect.
+        let workerPorts = [servers[1].port, brokenWorker ? 1 : servers[2].port]
+        inventory = client.file("inventory.yaml")
+        try """
+        apiVersion: capstan.dev/v1alpha1
+        kind: Cluster
+        metadata:
+          name: exectest
+        spec:
+          kubernetesVersion: v1.31.4
+          controlPlane:
+            mode: self-managed
+            endpoint: 127.0.0.1:6443
+          etcd:
+            version: 3.4.23
+          ssh:
+            user: root
+            identityFile: id_ed25519
+            agent: false
+            transport: \(transport)
+            knownHosts:
+              file: known_hosts
+              policy: strict
+          hosts:
+            - name: cp1
+              address: 127.0.0.2
+              roles: [control-plane, etcd]
+              ssh:
+                port: \(servers[0].port)
+            - name: w1
+              address: 127.0.0.3
+              roles: [worker]
+              ssh:
+                port: \(workerPorts[0])
+            - name: w2
+              address: 127.0.0.4
+              roles: [worker]
+              ssh:
+                port: \(workerPorts[1])
+
+        """.write(toFile: inventory, atomically: true, encoding: .utf8)
+    }
+
+    func stop() { servers.forEach { $0.stop() } }
+
+    func capstan(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
+        try runProgram([productsDirectory.appendingPathComponent("capstan").path] + args)
+    }
+}
+
+@Suite("capstan exec against real sshd's")
+struct ExecTests {
+    @Test("--role worker runs on the workers only, each output line prefixed by the host name", arguments: ["libssh2", "openssh"])
+    func roleWorker(transport: String) throws {
+        let fixture = try ExecFixture(transport: transport)
+        defer { fixture.stop() }
+        // `uname -n` is the same on every loopback sshd; the port tells the hosts apart.
+        let r = try fixture.capstan(["exec", "-i", fixture.inventory, "--role", "worker", "--", "uname -n; echo port ${SSH_CONNECTION##* }"])
+        #expect(r.status == 0, "\(r.err)")
+        let node = try sh("uname -n").trimmingCharacters(in: .whitespacesAndNewlines)
+        let lines = Set(r.out.split(separator: "\n").map(String.init))
+        #expect(lines == ["w1 | \(node)", "w1 | port \(fixture.servers[1].port)", "w2 | \(node)", "w2 | port \(fixture.servers[2].port)"])
+    }
+
+    @Test("argument words after -- run as one quoted command: uname -n")
+    func plainArguments() throws {
+        let fixture = try ExecFixture(transport: "libssh2")
+        defer { fixture.stop() }
+        let r = try fixture.capstan(["exec", "-i", fixture.inventory, "--role", "worker", "--", "uname", "-n"])
+        #expect(r.status == 0, "\(r.err)")
+        let node = try sh("uname -n").trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(r.out.split(separator: "\n").sorted() == ["w1 | \(node)", "w2 | \(node)"])
+    }
+
+    @Test("one host failing (unreachable or non-zero exit) makes the exit status non-zero; the others still run", arguments: ["libssh2", "openssh"])
+    func oneHostFails(transport: String) throws {
+        let fixture = try ExecFixture(transport: transport, brokenWorker: true)
+        defer { fixture.stop() }
+        let r = try fixture.capstan(["exec", "-i", fixture.inventory, "--", "echo ok"])
+        #expect(r.status == 1)
+        #expect(r.out.split(separator: "\n").sorted() == ["cp1 | ok", "w1 | ok"])
+        #expect(r.err.contains("w2: cannot connect to w2"), "\(r.err)")
+        #expect(r.err.contains("1 of 3 hosts failed"))
+
+        let exit = try fixture.capstan(["exec", "-i", fixture.inventory, "--host", "cp1", "--", "exit 7"])
+        #expect(exit.status == 1)
+        #expect(exit.err.contains("cp1: exit 7"))
+    }
+
+    @Test("--output json gives each host's exit status, stdout and stderr, or its error")
+    func json() throws {
+        let fixture = try ExecFixture(transport: "openssh", brokenWorker: true)
+        defer { fixture.stop() }
+        let r = try fixture.capstan(["exec", "-i", fixture.inventory, "--output", "json", "--", "echo out; echo err >&2"])
+        #expect(r.status == 1)
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [[String: Any]])
+        #expect(rows.map { $0["host"] as? String } == ["cp1", "w1", "w2"])
+        for row in rows.prefix(2) {
+            #expect(row["exitStatus"] as? Int == 0)
+            #expect(row["stdout"] as? String == "out\n")
+            #expect(row["stderr"] as? String == "err\n")
+        }
+        #expect((rows[2]["error"] as? String)?.contains("cannot connect") == true)
+    }
+}
