@@ -61,7 +61,12 @@ final class TransportConnector: HostConnector, @unchecked Sendable {
     init(transports: [String: SSHTransportKind]) { self.transports = transports }
 
     func connect(_ endpoint: HostEndpoint) async throws -> any HostConnection {
-        switch transports[endpoint.name] ?? .libssh2 {
+        try await connect(endpoint, transport: transports[endpoint.name] ?? .libssh2)
+    }
+
+    /// Connects through the named transport, whatever the map says (for hosts outside the inventory's list).
+    func connect(_ endpoint: HostEndpoint, transport: SSHTransportKind) async throws -> any HostConnection {
+        switch transport {
         case .libssh2: return try await libssh2.connect(endpoint)
         case .openssh: return try await opensshConnector().connect(endpoint)
         }

@@ -1,15 +1,14 @@
 import Hosts
 import Inventory
-import SSH
 
 /// The single place where commands get live connections to the inventory's hosts.
 enum LiveConnector {
     /// One connector per process, so connections (and bastion sessions) are reused across phases.
-    static let shared: any HostConnector = LibSSH2Connector()
+    static let shared = TransportConnector(transports: [:])
 
-    /// Opens a connection to `host` with the inventory's SSH settings.
+    /// Opens a connection to `host` with the inventory's SSH settings and transport.
     static func connect(_ host: HostSpec, inventory: Inventory) async throws -> any HostConnection {
-        try await shared.connect(HostEndpoints.endpoint(for: host, in: inventory))
+        try await shared.connect(HostEndpoints.endpoint(for: host, in: inventory), transport: inventory.effectiveSSH(for: host).transport ?? .libssh2)
     }
 
     /// Opens a connection to the SFTP backup host of `destination`, with the cluster's SSH defaults.
@@ -17,6 +16,6 @@ enum LiveConnector {
         var ssh = SSHSpec(port: port)
         ssh.user = user
         let host = HostSpec(name: "backup-host", address: address, roles: [], ssh: ssh)
-        return try await shared.connect(HostEndpoints.endpoint(for: host, in: inventory))
+        return try await connect(host, inventory: inventory)
     }
 }

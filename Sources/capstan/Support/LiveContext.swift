@@ -21,8 +21,8 @@ enum LiveContext {
     static func make(
         inventory: Inventory, mode: WorkflowMode, options: WorkflowOptions, output: any OutputSink,
         now: @escaping @Sendable () -> Date
-    ) -> (context: WorkflowContext, connector: LibSSH2Connector) {
-        let connector = LibSSH2Connector()
+    ) -> (context: WorkflowContext, connector: TransportConnector) {
+        let connector = HostEndpoints.connector(for: inventory)
         let endpoints = inventory.hosts.map { HostEndpoints.endpoint(for: $0, in: inventory) }
         let context = WorkflowContext(mode: mode, options: options, connector: connector, endpoints: endpoints, output: output, now: now)
         return (context, connector)
