@@ -45,6 +45,10 @@ struct CertsRotate: AsyncParsableCommand {
     var stopAfter: CARotationRecord.Phase?
     @Flag(help: "Do it; without this flag only the plan is printed.") var yes = false
     @Flag(help: "Go ahead although etcd is unhealthy before a restart (never without quorum).") var force = false
+    @Flag(name: .customLong("install-timer"), help: "Write a daily user-level systemd timer running this rotation with --expiring-within and --yes; rotate nothing now.")
+    var installTimer = false
+    @Option(name: .customLong("timer-directory"), help: "Where --install-timer writes the units (default ~/.config/systemd/user).")
+    var timerDirectory: String?
     @Option(name: .customLong("health-timeout"), help: "Seconds to wait for health and the served certificate after each restart.")
     var healthTimeout: Double = 60
 
@@ -56,6 +60,12 @@ struct CertsRotate: AsyncParsableCommand {
         }
         guard let window = TimeSpan(parsing: expiringWithin) else {
             throw ValidationError("--expiring-within: \(expiringWithin) is not a time span (e.g. 30d, 12h)")
+        }
+        if installTimer {
+            let paths = try CertsRotateTimer.install(inventory: inv, window: expiringWithin, directory: timerDirectory ?? CertsRotateTimer.defaultDirectory)
+            for p in paths { print("wrote \(p)") }
+            print("enable it with: systemctl --user daemon-reload && systemctl --user enable --now capstan-certs-rotate-\(inv.name).timer")
+            return
         }
         if let ca, ca != .etcd {
             printError("certs rotate --ca \(ca.rawValue): not implemented yet (only --ca etcd rotates); control-plane CA rotation needs the control-plane rollout")
