@@ -139,6 +139,21 @@ struct CertsLabTests {
         #expect(text.stdout.contains("HOST") && text.stdout.contains("(served)") && text.stdout.contains("matches state"))
     }
 
+    @Test("rotate --install-timer writes a daily user timer running the rotation; systemd-analyze accepts both units")
+    func installTimer() throws {
+        let (_, inventory) = try cluster()
+        let units = Self.dir + "/units"
+        let r = try IntegrationLab.capstan(["certs", "rotate", "-i", inventory, "--install-timer", "--timer-directory", units, "--expiring-within", "21d"])
+        #expect(r.succeeded, "\(r.all)")
+        let service = try String(contentsOfFile: units + "/capstan-certs-rotate-\(Self.cluster).service", encoding: .utf8)
+        let timer = try String(contentsOfFile: units + "/capstan-certs-rotate-\(Self.cluster).timer", encoding: .utf8)
+        #expect(service.contains("certs rotate -i \"\(inventory)\" --expiring-within 21d --yes"), "\(service)")
+        #expect(service.contains(IntegrationLab.capstanPath))
+        #expect(timer.contains("OnCalendar=daily") && timer.contains("Unit=capstan-certs-rotate-\(Self.cluster).service"))
+        let verify = try IntegrationLab.run("/usr/bin/systemd-analyze", ["verify", units + "/capstan-certs-rotate-\(Self.cluster).service", units + "/capstan-certs-rotate-\(Self.cluster).timer"])
+        #expect(verify.succeeded, "\(verify.all)")
+    }
+
     @Test("leaf rotation under continuous writes: plan first, then one member at a time, new serials served, zero lost writes")
     func leafRotationUnderLoad() throws {
         let (lab, inventory) = try cluster()
@@ -176,6 +191,39 @@ struct CertsLabTests {
             #expect(now[host]?["matchesState"] as? Bool == true, "\(host)")
             #expect(serial(now[host]) != nil && serial(now[host]) != serial(before[host]), "\(host) still serves the old serial")
         }
+    }
+
+    @Test("a member failing the served-certificate gate gets its .prev files back and etcd restarted; the run stops with exit 1; fixed, a re-run converges")
+    func rollbackOnFailedGate() throws {
+        let (lab, inventory) = try cluster()
+        let before = served(try check(inventory).1).mapValues { serial($0) }
+        // Without openssl on the hosts the served certificate cannot be confirmed: the gate must fail.
+        for host in ["h1", "h2", "h3"] { try lab.run(in: host, ["mv", "/usr/bin/openssl", "/usr/bin/openssl.off"]) }
+        var restored = false
+        defer { if !restored { for host in ["h1", "h2", "h3"] { _ = try? lab.run(in: host, ["mv", "/usr/bin/openssl.off", "/usr/bin/openssl"]) } } }
+        let stamps = try ["h1", "h2", "h3"].map { try IntegrationLab.startStamp(lab, $0) }
+        let failed = try IntegrationLab.capstan(["certs", "rotate", "-i", inventory, "--only", "etcd/server", "--yes", "--health-timeout", "8"])
+        #expect(failed.status == 1)
+        #expect(failed.stderr.contains("restored from .prev"), "\(failed.stderr)")
+        let after = try ["h1", "h2", "h3"].map { try IntegrationLab.startStamp(lab, $0) }
+        let restartedHosts = (0..<3).filter { stamps[$0] != after[$0] }.map { "h\($0 + 1)" }
+        #expect(restartedHosts.count == 1, "only the first host may be touched: \(restartedHosts)")
+        let host = try #require(restartedHosts.first)
+        let files = try lab.run(in: host, ["sh", "-c", "cmp /etc/kubernetes/pki/etcd/server.crt /etc/kubernetes/pki/etcd/server.crt.prev && systemctl is-active etcd"])
+        #expect(files.stdout.contains("active"), "\(host): server.crt must equal its .prev and etcd run: \(files.stdout)")
+
+        for h in ["h1", "h2", "h3"] { try lab.run(in: h, ["mv", "/usr/bin/openssl.off", "/usr/bin/openssl"]) }
+        restored = true
+        let rows = try check(inventory).1
+        #expect(served(rows).mapValues { serial($0) } == before, "every member serves its old certificate after the rollback")
+        #expect(rows.contains { $0["host"] as? String == host && ($0["problems"] as? [String] ?? []).contains("differs from the state") })
+        let (status, _) = try IntegrationLab.statusJSON(inventory)
+        #expect(status.succeeded, "cluster healthy after the rollback")
+        let again = try IntegrationLab.capstan(["certs", "rotate", "-i", inventory, "--yes"])
+        #expect(again.succeeded, "\(again.all)")
+        let (ok, rows2) = try check(inventory)
+        #expect(ok.succeeded)
+        for h in ["h1", "h2", "h3"] { #expect(served(rows2)[h]?["matchesState"] as? Bool == true, "\(h)") }
     }
 
     @Test("an expired certificate (issued with a clock in the past) fails certs check with exit 1 and is replaced by rotate")
