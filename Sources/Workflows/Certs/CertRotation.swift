@@ -145,7 +145,7 @@ public enum CertRotation {
             throw WorkflowError.hostFailed(
                 host: host, what: "rotate certificates",
                 reason: "\(error)\nthe previous files were restored from .prev and etcd was restarted with them",
-                next: "fix the cause, then run `capstan certs rotate` again; the hosts before \(host) already run the new certificates")
+                next: "fix the cause, then run `capstan certs rotate` again (hosts rolled before \(host) keep their new certificates)")
         }
         return true
     }
