@@ -69,14 +69,6 @@ enum CertsTable {
     }
 }
 
-struct CertsCheck: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "check", abstract: "Read certificates on the hosts: expiry, issuer, SANs, drift.")
-
-    func run() async throws {
-        throw NotImplemented(command: "certs check")
-    }
-}
-
 struct CertsRenew: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "renew",
@@ -117,13 +109,5 @@ enum CertsReport {
         for r in result.issued { Swift.print("issued \(r.certificate.id): \(r.reasons.map(\.description).joined(separator: "; "))") }
         for c in result.needsSigning { Swift.print("needs signing \(c.id): \(c.csrPath)") }
         Swift.print("\(result.written.count) file(s) written")
-    }
-}
-
-struct CertsRotate: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "rotate", abstract: "Rotate leaves or CAs on a live cluster, health-gated.")
-
-    func run() async throws {
-        throw NotImplemented(command: "certs rotate")
     }
 }
