@@ -65,7 +65,7 @@ chosen=""
 chosen_url=""
 while read -r name url; do
     [ -n "$name" ] || continue
-    if "$ETCDCTL" --endpoints="$url" --command-timeout=5s endpoint health >/dev/null 2>&1; then
+    if "$ETCDCTL" --endpoints="$url" --dial-timeout=2s --command-timeout=3s endpoint health >/dev/null 2>&1; then
         chosen=$name
         chosen_url=$url
         break
