@@ -9,20 +9,23 @@
 # over TLS, but they are not Kubernetes. etcd, containerd, runc and the CNI plugins are real.
 # To install real binaries instead, set CAPSTAN_K8S_ARTIFACTS to a directory holding them in the
 # upstream layout (kubernetes/v1.31.4/bin/linux/amd64/<name> + <name>.sha256).
+#
+# CAPSTAN_LAB names the lab (default: default), so the demo can run beside other labs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+lab=${CAPSTAN_LAB:-default}
 started=$(date +%s)
 bash scripts/prereqs.sh
 swift build --product capstan
 bin=$(swift build --show-bin-path)/capstan
 
-"$bin" lab up
-lab_dir=/var/lib/capstan/lab/default
+"$bin" lab up --name "$lab"
+lab_dir=/var/lib/capstan/lab/$lab
 lab_artifacts=/var/cache/capstan/lab/artifacts
 
 # The artifact directory for this run: the lab's (etcd, containerd, runc, CNI plugins from Debian)
 # plus the Kubernetes binaries, each entry a link so nothing is copied.
-artifacts=/var/cache/capstan/lab/k8s-artifacts
+artifacts=/var/cache/capstan/lab/k8s-artifacts-$lab
 rm -rf "$artifacts" && mkdir -p "$artifacts"
 for entry in "$lab_artifacts"/*; do ln -s "$entry" "$artifacts/"; done
 if [ -n "${CAPSTAN_K8S_ARTIFACTS:-}" ]; then
@@ -44,4 +47,4 @@ grep -q "directory: $artifacts" "$inventory" || { echo "could not point $invento
 "$bin" status -i "$inventory"
 echo
 echo "lab-demo: done in $(( $(date +%s) - started )) s (build included)."
-echo "The lab stays up: try '$bin plan -i $inventory', '$bin lab ssh h1', and '$bin lab down' when done."
+echo "The lab stays up: try '$bin plan -i $inventory', '$bin lab ssh --name $lab h1', and '$bin lab down --name $lab' when done."
