@@ -52,6 +52,11 @@ spec:
   artifacts:
     source: local
     directory: /var/cache/capstan/lab/artifacts
+  components:
+    # Debian bookworm's releases, which the lab's artifact directory holds; Debian has no crictl.
+    containerd: 1.6.20
+    runc: 1.1.5
+    cni: 1.1.1
   hosts:
     - name: h1
       address: 10.213.0.11

@@ -15,6 +15,8 @@ public struct Inventory: Sendable, Equatable {
     public var ssh: SSHSpec
     public var artifacts: ArtifactSpec
     public var upgrade: UpgradeSpec
+    /// Runtime component versions; unset ones follow the Kubernetes minor's defaults.
+    public var components: ComponentsSpec
     public var hosts: [HostSpec]
     /// Path of the file this inventory was read from; relative paths inside it resolve against its directory.
     public var sourcePath: String?
@@ -29,6 +31,7 @@ public struct Inventory: Sendable, Equatable {
         ssh: SSHSpec = SSHSpec(),
         artifacts: ArtifactSpec = ArtifactSpec(),
         upgrade: UpgradeSpec = UpgradeSpec(),
+        components: ComponentsSpec = ComponentsSpec(),
         hosts: [HostSpec] = [],
         sourcePath: String? = nil
     ) {
@@ -41,6 +44,7 @@ public struct Inventory: Sendable, Equatable {
         self.ssh = ssh
         self.artifacts = artifacts
         self.upgrade = upgrade
+        self.components = components
         self.hosts = hosts
         self.sourcePath = sourcePath
     }
@@ -328,6 +332,23 @@ public struct ArtifactSpec: Sendable, Equatable {
         self.url = url
         self.directory = directory
         self.cacheDirectory = cacheDirectory
+    }
+}
+
+/// `spec.components`: pinned versions of the node runtime (containerd, runc, crictl, CNI plugins).
+/// Nil means the default paired with the Kubernetes minor; a pin matters when the artifact source
+/// holds other releases (an offline directory, a distribution's packages).
+public struct ComponentsSpec: Sendable, Equatable {
+    public var containerd: SemanticVersion?
+    public var runc: SemanticVersion?
+    public var crictl: SemanticVersion?
+    public var cni: SemanticVersion?
+
+    public init(containerd: SemanticVersion? = nil, runc: SemanticVersion? = nil, crictl: SemanticVersion? = nil, cni: SemanticVersion? = nil) {
+        self.containerd = containerd
+        self.runc = runc
+        self.crictl = crictl
+        self.cni = cni
     }
 }
 

@@ -25,7 +25,7 @@ final class InventoryParser {
     }
 
     static let rootKeys = ["apiVersion", "kind", "metadata", "spec"]
-    static let specKeys = ["kubernetesVersion", "controlPlane", "network", "etcd", "pki", "ssh", "artifacts", "upgrade", "hosts"]
+    static let specKeys = ["kubernetesVersion", "controlPlane", "network", "etcd", "pki", "ssh", "artifacts", "components", "upgrade", "hosts"]
     static let sshKeys = ["user", "port", "identityFile", "agent", "passwordEnv", "become", "bastion", "knownHosts", "transport", "connectTimeout"]
     static let hostKeys = ["name", "address", "internalAddress", "roles", "ssh", "labels", "taints"]
 
@@ -63,6 +63,7 @@ final class InventoryParser {
         let ssh = SSHSpec.clusterDefaults.overlaid(with: spec.value("ssh").flatMap { parseSSH($0, path: "spec.ssh") })
         let artifacts = spec.value("artifacts").flatMap { parseArtifacts($0) } ?? ArtifactSpec()
         let upgrade = spec.value("upgrade").flatMap { parseUpgrade($0) } ?? UpgradeSpec()
+        let components = spec.value("components").flatMap { parseComponents($0) } ?? ComponentsSpec()
         var hosts: [HostSpec] = []
         if let hostsNode = spec.value("hosts"), let items = r.sequence(hostsNode, path: "spec.hosts") {
             r.record("spec.hosts", hostsNode)
@@ -82,7 +83,7 @@ final class InventoryParser {
             name: name ?? "",
             kubernetesVersion: kubernetesVersion ?? SemanticVersion(0, 0, 0),
             controlPlane: controlPlane, network: network, etcd: etcd, pki: pki, ssh: ssh,
-            artifacts: artifacts, upgrade: upgrade, hosts: hosts, sourcePath: sourcePath
+            artifacts: artifacts, upgrade: upgrade, components: components, hosts: hosts, sourcePath: sourcePath
         )
         validate(inventory, kubernetesVersionKnown: kubernetesVersion != nil)
         resolvePaths(&inventory)
@@ -329,6 +330,23 @@ final class InventoryParser {
         default: break
         }
         return a
+    }
+
+    func parseComponents(_ node: Node) -> ComponentsSpec? {
+        guard let m = r.mapping(node, path: "spec.components", allowed: ["containerd", "runc", "crictl", "cni"]) else { return nil }
+        var c = ComponentsSpec()
+        c.containerd = r.version(m, "containerd")
+        c.runc = r.version(m, "runc")
+        c.crictl = r.version(m, "crictl")
+        c.cni = r.version(m, "cni")
+        for (key, version) in [("containerd", c.containerd), ("runc", c.runc)] {
+            // Kubernetes 1.26+ speaks CRI v1 only, which containerd has from 1.6 on; runc 1.1 is containerd 1.6's floor.
+            let floor = key == "containerd" ? SemanticVersion(1, 6, 0) : SemanticVersion(1, 1, 0)
+            if let v = version, v < floor {
+                r.invalid(m, key, "spec.components.\(key): \(v) is older than \(floor) (the oldest \(key) Kubernetes 1.26+ runs with)")
+            }
+        }
+        return c
     }
 
     func parseUpgrade(_ node: Node) -> UpgradeSpec? {

@@ -8,6 +8,8 @@ public struct BaseImage: Sendable {
     public static let packages = [
         "systemd", "systemd-sysv", "dbus", "openssh-server", "iproute2", "ca-certificates", "sudo",
         "python3", "procps", "curl", "iputils-ping", "less",
+        // Kubernetes nodes: kube-proxy and the kubelet call iptables, conntrack and modprobe.
+        "iptables", "kmod", "conntrack",
     ]
     /// Steps applied after debootstrap, in order. Their text is part of the recipe hash, so changing
     /// a step here rebuilds the image.

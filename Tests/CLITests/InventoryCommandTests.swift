@@ -121,7 +121,7 @@ struct InitCommandTests {
 struct PlanCommandTests {
     @Test("text plan for a self-managed cluster: Capstan owns every area; phases per host")
     func selfManagedText() throws {
-        let r = try capstan(["plan", "--no-file-checks", "-i", inventories.appendingPathComponent("external-etcd.yaml").path])
+        let r = try capstan(["plan", "--offline", "--no-file-checks", "-i", inventories.appendingPathComponent("external-etcd.yaml").path])
         #expect(r.status == 0, "\(r.err)")
         #expect(r.out.contains("Cluster staging: Kubernetes v1.30.8, self-managed, etcd 3.5.12 (external)"))
         #expect(r.out.contains("etcd1 (192.168.50.21)"))
@@ -131,7 +131,7 @@ struct PlanCommandTests {
 
     @Test("json plan for a managed cluster names the provider as owner with reasons")
     func managedJSON() throws {
-        let r = try capstan(["plan", "--no-file-checks", "-i", inventories.appendingPathComponent("managed-workers.yaml").path, "--output", "json"])
+        let r = try capstan(["plan", "--offline", "--no-file-checks", "-i", inventories.appendingPathComponent("managed-workers.yaml").path, "--output", "json"])
         #expect(r.status == 0, "\(r.err)")
         let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
         #expect(doc["mode"] as? String == "managed")
@@ -149,7 +149,7 @@ struct PlanCommandTests {
     @Test("plan on a broken inventory prints the diagnostics to stderr and exits 1")
     func brokenInventory() throws {
         let path = broken.appendingPathComponent("duplicate-host-names.yaml").path
-        let r = try capstan(["plan", "-i", path])
+        let r = try capstan(["plan", "--offline", "-i", path])
         #expect(r.status == 1)
         #expect(r.out.isEmpty)
         #expect(r.err.contains("\(path):14:13: error: spec.hosts[2].name: duplicate host name 'cp1'"))

@@ -61,6 +61,22 @@ public struct ComponentVersions: Sendable, Equatable {
     }
 }
 
+extension ComponentVersions {
+    /// The defaults for the inventory's Kubernetes minor with its `spec.components` pins applied;
+    /// an error when the minor has no defaults.
+    public static func resolve(for inventory: Inventory) throws -> ComponentVersions {
+        guard var versions = defaults(for: inventory.kubernetesVersion) else {
+            throw WorkflowError.invalidInput("Kubernetes \(inventory.kubernetesVersion.tag) has no default runtime versions (supported minors: \(table.map { "1.\($0.minor)" }.joined(separator: ", "))); set spec.kubernetesVersion to a supported release")
+        }
+        let pins = inventory.components
+        if let v = pins.containerd { versions.containerd = v.description }
+        if let v = pins.runc { versions.runc = v.description }
+        if let v = pins.crictl { versions.crictl = v.description }
+        if let v = pins.cni { versions.cniPlugins = v.description }
+        return versions
+    }
+}
+
 /// Upstream layouts and URLs of every release file Capstan installs.
 public enum ReleaseCatalog {
     public static let kubernetesUpstream = "https://dl.k8s.io/release"

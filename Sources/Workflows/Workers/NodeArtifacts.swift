@@ -24,12 +24,18 @@ public struct NodeArtifacts: Sendable, Equatable {
     public var runtime: [InstallableFile]
     /// kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet, kube-proxy (those resolved).
     public var kubernetes: [String: InstallableFile]
+    /// What the artifact source lacked but the install can do without (crictl), said once to the user.
+    public var warnings: [String]
 
-    public init(versions: ComponentVersions, runtime: [InstallableFile], kubernetes: [String: InstallableFile]) {
+    public init(versions: ComponentVersions, runtime: [InstallableFile], kubernetes: [String: InstallableFile], warnings: [String] = []) {
         self.versions = versions
         self.runtime = runtime
         self.kubernetes = kubernetes
+        self.warnings = warnings
     }
+
+    /// Components a node runs without: crictl is an operator's debugging client, not part of the runtime.
+    static let optionalComponents: Set<String> = ["crictl"]
 
     public static let binDir = "/usr/local/bin"
     public static let runcPath = "/usr/local/sbin/runc"
@@ -49,6 +55,7 @@ public struct NodeArtifacts: Sendable, Equatable {
     public static func resolve(store: ArtifactStore, inventory: Inventory, versions: ComponentVersions, architecture: String = "amd64") async throws -> NodeArtifacts {
         var runtime: [InstallableFile] = []
         var kubernetes: [String: InstallableFile] = [:]
+        var warnings: [String] = []
         for artifact in ReleaseCatalog.required(for: inventory, versions: versions, architecture: architecture) {
             switch artifact.kind {
             case .etcdArchive:
@@ -61,11 +68,17 @@ public struct NodeArtifacts: Sendable, Equatable {
                     kubernetes[artifact.component] = InstallableFile(localPath: file.path, remotePath: binDir + "/" + artifact.component, sha256: file.sha256)
                 }
             case .tarball:
-                let resolved = try await store.resolve(artifact)
+                let resolved: ResolvedArtifact
+                do {
+                    resolved = try await store.resolve(artifact)
+                } catch ArtifactError.missing(_, let location, let reason) where optionalComponents.contains(artifact.component) {
+                    warnings.append("\(artifact.component) \(artifact.version) is not in the artifact source (\(location): \(reason)); nodes get no \(artifact.component) binary, only /etc/crictl.yaml. Add \(artifact.relativePath) with its checksum file to install it")
+                    continue
+                }
                 runtime += try installable(from: resolved)
             }
         }
-        return NodeArtifacts(versions: versions, runtime: runtime.sorted { $0.remotePath < $1.remotePath }, kubernetes: kubernetes)
+        return NodeArtifacts(versions: versions, runtime: runtime.sorted { $0.remotePath < $1.remotePath }, kubernetes: kubernetes, warnings: warnings)
     }
 
     /// Where the files of a runtime tarball go: containerd's `bin/*` and crictl to /usr/local/bin, the CNI

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Hosts
 import Inventory
 import PKI
 import Workflows
@@ -17,32 +18,56 @@ struct ApplyCommand: AsyncParsableCommand {
     var dryRun = false
     @Option(name: .long, help: "Replace this etcd member: remove it, move its data aside, add it again as a learner (repeatable).")
     var replace: [String] = []
-    @Option(name: .customLong("health-timeout"), help: "Seconds to wait for etcd health after each start or restart.")
+    @Option(name: .customLong("health-timeout"), help: "Seconds to wait for etcd and API server health after each start or restart.")
     var healthTimeout: Double = 60
+    @Option(name: .long, help: "Converge only these parts (comma-separated or repeated): pki, etcd, backup, kubernetes. Default: all.")
+    var only: [String] = []
+
+    func validate() throws {
+        _ = try parts()
+    }
+
+    /// The parts named by `--only`; empty means all.
+    func parts() throws -> Set<ApplyPart> {
+        var parts = Set<ApplyPart>()
+        for word in only.flatMap({ $0.split(separator: ",") }) {
+            guard let part = ApplyPart(rawValue: word.trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("--only: unknown part '\(word)' (parts: \(ApplyPart.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            parts.insert(part)
+        }
+        return parts
+    }
 
     func run() async throws {
         let (inventory, _) = try inventoryOption.load()
         let output = LiveContext.output(outputOption.output)
-        guard inventory.isSelfManaged else {
+        let started = Date()
+        let phases: [Phase]
+        let kubernetes = KubernetesInstallSettings(healthGate: HealthGate(timeoutSeconds: healthTimeout))
+        if inventory.isSelfManaged {
+            let settings: EtcdWorkflowSettings
+            do {
+                settings = try EtcdWorkflowSettings(
+                    inventory: inventory, artifacts: try LiveContext.artifactStore(for: inventory),
+                    replace: Set(replace), healthTimeoutSeconds: healthTimeout)
+            } catch {
+                printError("\(error)")
+                throw ExitCode(1)
+            }
+            let parts = try parts()
+            phases = ApplyPhases.build(inventory: inventory, etcd: settings, kubernetes: kubernetes)
+                .filter { parts.isEmpty || parts.contains(ApplyPart(phase: $0.name)) }
+        } else {
             let provider = inventory.controlPlane.managed?.provider.displayName ?? "the provider"
             output.emit(WorkflowEvent(time: Date(), kind: .message, message:
-                "\(inventory.name) is a managed cluster: etcd and the control plane belong to \(provider); there is no etcd or control-plane work to apply."))
-            return
-        }
-        let started = Date()
-        let settings: EtcdWorkflowSettings
-        do {
-            settings = try EtcdWorkflowSettings(
-                inventory: inventory, artifacts: try LiveContext.artifactStore(for: inventory),
-                replace: Set(replace), healthTimeoutSeconds: healthTimeout)
-        } catch {
-            printError("\(error)")
-            throw ExitCode(1)
+                "\(inventory.name) is a managed cluster: etcd and the control plane belong to \(provider); apply joins the worker hosts."))
+            phases = ApplyPhases.managed(inventory: inventory, kubernetes: kubernetes)
         }
         let (context, connector) = LiveContext.make(
             inventory: inventory, mode: dryRun ? .plan : .apply,
             options: WorkflowOptions(force: force, skipPhases: Set(skipPhase)), output: output, now: { Date() })
-        let workflow = Workflow(name: "apply", phases: ApplyPhases.build(inventory: inventory, etcd: settings))
+        let workflow = Workflow(name: "apply", phases: phases)
         let report: RunReport
         do {
             report = try await PhaseRunner().run(workflow, in: context)
@@ -64,15 +89,49 @@ struct ApplyCommand: AsyncParsableCommand {
     }
 }
 
+/// The parts `apply --only` selects, each a group of phases.
+enum ApplyPart: String, CaseIterable, Sendable {
+    case pki, etcd, backup, kubernetes
+
+    init(phase name: String) {
+        switch name {
+        case "pki": self = .pki
+        case EtcdBackupSchedule.phaseName: self = .backup
+        case _ where name.hasPrefix("etcd-"): self = .etcd
+        default: self = .kubernetes
+        }
+    }
+}
+
 /// The phases of `apply`, in order: a pure function of the inventory, so each further part of the
 /// cluster (control plane, workers, backup schedule) is one more line here.
 enum ApplyPhases {
-    static func build(inventory: Inventory, etcd: EtcdWorkflowSettings) -> [Phase] {
+    static func build(inventory: Inventory, etcd: EtcdWorkflowSettings,
+                      kubernetes: KubernetesInstallSettings = KubernetesInstallSettings()) -> [Phase] {
         var phases: [Phase] = []
         phases.append(pki(inventory))
         phases += EtcdWorkflow.phases(etcd)
         phases += EtcdBackupSchedule.phases(inventory: inventory)
+        phases += Self.kubernetes(inventory, kubernetes)
         return phases
+    }
+
+    /// A managed cluster: the provider owns PKI, etcd and the control plane; the workers join it.
+    static func managed(inventory: Inventory, kubernetes: KubernetesInstallSettings = KubernetesInstallSettings()) -> [Phase] {
+        var phases: [Phase] = []
+        phases += Self.kubernetes(inventory, kubernetes)
+        return phases
+    }
+
+    /// Node runtime, control plane and kubelets (self-managed) or the join (managed). Artifacts are
+    /// resolved and the PKI read when the group starts, after the PKI phase of the same run.
+    static func kubernetes(_ inventory: Inventory, _ settings: KubernetesInstallSettings) -> [Phase] {
+        KubernetesWorkflow.deferredPhases(inventory: inventory, settings: settings) { _ in
+            let store = try LiveContext.artifactStore(for: inventory)
+            let artifacts = try await NodeArtifacts.resolve(store: store, inventory: inventory, versions: try ComponentVersions.resolve(for: inventory))
+            let pki = inventory.isSelfManaged ? try ClusterFiles(inventory: inventory, state: StateDirectory(inventory: inventory)) : nil
+            return (pki, artifacts)
+        }
     }
 
     /// Load-or-create the PKI in the state directory (local; no host is touched).
@@ -112,5 +171,71 @@ enum ApplyPhases {
         defer { Task { await context.closeAll(); await connector.closeAll() } }
         let report = try await PhaseRunner().run(Workflow(name: "plan", phases: EtcdWorkflow.phases(settings)), in: context)
         return report.actions
+    }
+
+    /// The live part of `capstan plan`: every host is reached first (an unreachable host is reported,
+    /// not fatal); when all answer, the etcd and Kubernetes phases run in plan mode and their actions,
+    /// with diffs, come back. Changes nothing.
+    static func livePlan(inventory: Inventory, now: @escaping @Sendable () -> Date) async -> LivePlan {
+        let collected = CollectingOutput()
+        let (context, connector) = LiveContext.make(inventory: inventory, mode: .plan, options: WorkflowOptions(), output: collected, now: now)
+        var plan = LivePlan()
+        let names = inventory.hosts.map(\.name)
+        let outcomes = await FanOut.run(names, limit: FanOut.defaultLimit, name: { $0 }) { host in
+            _ = try await context.connection(host)
+        }
+        for outcome in outcomes {
+            if let error = outcome.error { plan.unreachable.append(.init(host: outcome.host, reason: "\(error)")) }
+        }
+        plan.unreachable.sort { $0.host < $1.host }
+        if plan.unreachable.isEmpty {
+            do {
+                var phases: [Phase] = []
+                if inventory.isSelfManaged {
+                    phases += EtcdWorkflow.phases(try EtcdWorkflowSettings(inventory: inventory, artifacts: try LiveContext.artifactStore(for: inventory)))
+                }
+                phases += kubernetes(inventory, KubernetesInstallSettings())
+                let report = try await PhaseRunner().run(Workflow(name: "plan", phases: phases), in: context)
+                plan.actions = report.actions
+            } catch {
+                plan.error = "\(error)"
+            }
+            plan.notes = collected.events.filter { $0.kind == .message && ($0.message.hasPrefix("warning:") || $0.message.contains("planned once the PKI exists")) }
+                .map { ($0.host.map { "[\($0)] " } ?? "") + $0.message }
+        }
+        await context.closeAll()
+        await connector.closeAll()
+        return plan
+    }
+}
+
+/// The hosts' part of `capstan plan`.
+struct LivePlan: Encodable {
+    struct Unreachable: Encodable { var host: String; var reason: String }
+    /// Hosts that did not answer; the live part is computed only when every host answers.
+    var unreachable: [Unreachable] = []
+    var actions: [PlannedAction] = []
+    /// Warnings from the hosts and the artifact source.
+    var notes: [String] = []
+    /// Why the live part failed although the hosts answered (artifact source, PKI state, etcd health).
+    var error: String?
+
+    var computed: Bool { unreachable.isEmpty && error == nil }
+
+    func text() -> String {
+        var lines: [String] = []
+        if !unreachable.isEmpty {
+            lines.append("Hosts: \(unreachable.count) host(s) did not answer; the live plan needs every host (the offline plan above stands):")
+            for u in unreachable { lines.append("  \(u.host): unreachable: \(u.reason)") }
+            return lines.joined(separator: "\n")
+        }
+        if let error { return "Hosts: cannot compute the live plan: \(error)" }
+        lines.append(actions.isEmpty ? "Hosts: up to date (no action planned)" : "Hosts: \(actions.count) planned action(s):")
+        for action in actions {
+            lines.append("  [\(action.host)] \(action.description)")
+            if let diff = action.diff { lines += diff.split(separator: "\n", omittingEmptySubsequences: false).map { "      " + $0 } }
+        }
+        for note in notes { lines.append("  note: \(note)") }
+        return lines.joined(separator: "\n")
     }
 }

@@ -9,30 +9,42 @@ struct PlanCommand: AsyncParsableCommand {
         commandName: "plan",
         abstract: "Show what would change, host by host (reads hosts, changes nothing).",
         discussion: """
-        This release computes the plan from the inventory and the local state directory: the phases each host would \
-        run, who owns each area (Capstan or the provider) and, for a self-managed cluster, which certificates would be \
-        created or re-issued and why. Reading host facts comes later. Exits 1 when the PKI state cannot be read.
+        First the offline part, from the inventory and the local state directory: the phases each host would run, who \
+        owns each area (Capstan or the provider) and, for a self-managed cluster, which certificates would be created \
+        or re-issued and why. Then the live part: Capstan reads every host (facts, etcd members, files, units) and \
+        lists the actions `apply` would take, with diffs, for etcd and the Kubernetes phases. A host that does not \
+        answer is named with the reason and the live part is left out; that still exits 0, since the plan is only \
+        informational (`apply` refuses instead). `--offline` skips the hosts. Exits 1 when the PKI state cannot be read \
+        or the live plan fails although every host answered (artifact source, etcd health).
         """
     )
 
     @OptionGroup var inventory: InventoryOption
     @OptionGroup var output: OutputOption
     @OptionGroup var files: FileCheckOption
+    @Flag(name: .long, help: "Plan from the inventory and state directory only; do not contact the hosts.")
+    var offline = false
 
     func run() async throws {
         let (inv, _) = try inventory.load(checkFiles: !files.noFileChecks)
         let split = ResponsibilitySplit(inv)
         let phases = PhaseSelection(inv)
         let pki = inv.isSelfManaged ? PKIPlanSection(inv, now: Date()) : nil
+        let live = offline ? nil : await ApplyPhases.livePlan(inventory: inv, now: { Date() })
         switch output.output {
-        case .json: print(try PlanDocument(inv, split, phases, pki: pki).json())
+        case .json: print(try PlanDocument(inv, split, phases, pki: pki, live: live).json())
         case .text:
-            var text = PlanText.render(inv, split, phases)
+            var text = PlanText.render(inv, split, phases, live: live != nil)
             if let pki { text += "\n\n" + pki.text() }
+            if let live { text += "\n\n" + live.text() }
             print(text)
         }
         if let error = pki?.error {
             printError("error: \(error)")
+            throw ExitCode(1)
+        }
+        if let error = live?.error {
+            printError("error: live plan: \(error)")
             throw ExitCode(1)
         }
     }
@@ -53,14 +65,17 @@ struct PlanDocument: Encodable {
     var clusterPhases: [String]
     /// Self-managed clusters only.
     var pki: PKIPlanSection?
+    /// What the hosts said; nil with `--offline`.
+    var live: LivePlan?
 
-    init(_ inv: Inventory, _ split: ResponsibilitySplit, _ phases: PhaseSelection, pki: PKIPlanSection?) {
+    init(_ inv: Inventory, _ split: ResponsibilitySplit, _ phases: PhaseSelection, pki: PKIPlanSection?, live: LivePlan? = nil) {
         cluster = inv.name
         mode = inv.controlPlane.mode.rawValue
         provider = inv.controlPlane.managed?.provider.rawValue
         kubernetesVersion = inv.kubernetesVersion.tag
         etcdVersion = inv.isSelfManaged ? inv.etcd.version?.description : nil
-        offline = true
+        offline = !(live?.computed ?? false)
+        self.live = live
         responsibilities = split.entries.map { Area(area: $0.area.rawValue, owner: $0.owner.rawValue, reason: $0.reason) }
         hosts = phases.hosts.map { Host(name: $0.host, address: $0.address, roles: $0.roles, phases: $0.phases.map(\.rawValue)) }
         clusterPhases = phases.clusterPhases
@@ -75,14 +90,14 @@ struct PlanDocument: Encodable {
 }
 
 enum PlanText {
-    static func render(_ inv: Inventory, _ split: ResponsibilitySplit, _ phases: PhaseSelection) -> String {
+    static func render(_ inv: Inventory, _ split: ResponsibilitySplit, _ phases: PhaseSelection, live: Bool = false) -> String {
         var lines: [String] = []
         let mode = inv.isSelfManaged
             ? "self-managed"
             : "managed by \(inv.controlPlane.managed?.provider.displayName ?? ManagedProvider.other.displayName)"
         lines.append("Cluster \(inv.name): Kubernetes \(inv.kubernetesVersion.tag), \(mode)"
             + (inv.isSelfManaged ? ", etcd \(inv.etcd.version?.description ?? "?") (\(inv.etcd.topology.rawValue))" : ""))
-        lines.append("Offline plan: from the inventory only; hosts are not contacted yet.")
+        lines.append(live ? "Plan: from the inventory, the state directory and the hosts (below)." : "Offline plan: from the inventory only; hosts are not contacted.")
         lines.append("")
         lines.append("Responsibilities:")
         let areaWidth = Area.allCases.map(\.rawValue.count).max() ?? 0

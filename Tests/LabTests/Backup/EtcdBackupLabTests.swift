@@ -89,7 +89,7 @@ struct EtcdBackupLabTests {
         try wipeAll(lab)
         let dir = Self.root + "restore-" + version
         let inventory = try inventory(lab, directory: dir, version: version)
-        let apply = try IntegrationLab.capstan(["apply", "-i", inventory])
+        let apply = try IntegrationLab.capstan(["apply", "--only", "pki,etcd,backup", "-i", inventory])
         try #require(apply.succeeded, "apply failed: \(apply.all)")
         let state = dir + "/.capstan/bkplab"
         let installed = try lab.run(in: "h1", ["/usr/local/bin/etcdctl", "version"]).stdout
@@ -136,7 +136,7 @@ struct EtcdBackupLabTests {
         #expect(statusJSON["leader"] as? String != nil)
         // Restored as the etcd user's, and a re-apply after the restore leaves etcd alone.
         #expect(try lab.run(in: "h2", ["stat", "-c", "%U %a", "/var/lib/etcd"]).stdout.contains("etcd 700"))
-        let again = try IntegrationLab.capstan(["apply", "-i", inventory])
+        let again = try IntegrationLab.capstan(["apply", "--only", "pki,etcd,backup", "-i", inventory])
         #expect(again.succeeded && again.stdout.contains("made 0 change(s)"), "\(again.all)")
     }
 
@@ -148,20 +148,20 @@ struct EtcdBackupLabTests {
         let inventory = try inventory(lab, directory: dir, schedule: "*:*:0/5", keep: 3)
         let state = dir + "/.capstan/bkplab"
 
-        let dry = try IntegrationLab.capstan(["apply", "-i", inventory, "--dry-run"])
+        let dry = try IntegrationLab.capstan(["apply", "--only", "pki,etcd,backup", "-i", inventory, "--dry-run"])
         #expect(dry.succeeded, "\(dry.all)")
         for host in ["h1", "h2", "h3"] {
             #expect(dry.stdout.contains("[\(host)] create /etc/systemd/system/etcd-backup.timer"), "\(dry.stdout)")
             #expect(dry.stdout.contains("[\(host)] systemctl enable etcd-backup.timer"))
         }
         #expect(dry.stdout.contains("OnCalendar=*:*:0/5"))
-        let apply = try IntegrationLab.capstan(["apply", "-i", inventory])
+        let apply = try IntegrationLab.capstan(["apply", "--only", "pki,etcd,backup", "-i", inventory])
         try #require(apply.succeeded, "apply failed: \(apply.all)")
         for host in ["h1", "h2", "h3"] {
             let active = try lab.run(in: host, ["systemctl", "is-active", "etcd-backup.timer"])
             #expect(active.stdout.contains("active"), "\(host): \(active.stdout)")
         }
-        let again = try IntegrationLab.capstan(["apply", "-i", inventory, "--output", "json"])
+        let again = try IntegrationLab.capstan(["apply", "--only", "pki,etcd,backup", "-i", inventory, "--output", "json"])
         #expect(again.succeeded && again.stdout.contains("made 0 change(s)"), "\(again.all)")
         #expect(!again.stdout.contains("\"kind\":\"action\""))
         let schedule = try IntegrationLab.capstan(["backup", "schedule", "-i", inventory])
@@ -218,7 +218,7 @@ struct EtcdBackupLabTests {
         let lab = try IntegrationLab.lab()
         let dir = Self.root + "schedule"
         let inventory = try inventory(lab, directory: dir, schedule: "*:*:0/5", keep: 3)
-        try #require(try IntegrationLab.capstan(["apply", "-i", inventory]).succeeded)
+        try #require(try IntegrationLab.capstan(["apply", "--only", "pki,etcd,backup", "-i", inventory]).succeeded)
         for host in ["h1", "h2", "h3"] { try lab.run(in: host, ["systemctl", "stop", "etcd-backup.timer"]) }
         let backup = try backupNow(inventory)
         let file = dir + "/store/" + backup.name + ".snapshot.db.enc"
@@ -260,7 +260,7 @@ struct EtcdBackupLabTests {
         let lab = try IntegrationLab.lab()
         let dir = Self.root + "schedule"
         let inventory = try inventory(lab, directory: dir, schedule: "*:*:0/5", keep: 3)
-        try #require(try IntegrationLab.capstan(["apply", "-i", inventory]).succeeded)
+        try #require(try IntegrationLab.capstan(["apply", "--only", "pki,etcd,backup", "-i", inventory]).succeeded)
         for host in ["h1", "h2", "h3"] { try lab.run(in: host, ["systemctl", "stop", "etcd-backup.timer"]) }
         try lab.run(in: "h1", ["systemctl", "start", "etcd-backup.service"])
         let storeBefore = try FileManager.default.contentsOfDirectory(atPath: dir + "/store").sorted()

@@ -23,7 +23,7 @@ struct EtcdClusterLabTests {
         let dir = scenario("stacked")
         let inventory = try IntegrationLab.writeInventory(lab, directory: dir, cluster: "etcdlab", roles: [1: cp, 2: cp, 3: cp])
 
-        let first = try IntegrationLab.capstan(["apply", "-i", inventory])
+        let first = try IntegrationLab.capstan(["apply", "--only", "pki,etcd,backup", "-i", inventory])
         #expect(first.succeeded, "apply failed: \(first.all)")
         print("MEASURED bare → healthy 3-member cluster: \(String(format: "%.2f", first.seconds)) s")
 
@@ -45,7 +45,7 @@ struct EtcdClusterLabTests {
         #expect(!perms.stdout.contains("ca.key"))
 
         let before = try ["h1", "h2", "h3"].map { try IntegrationLab.startStamp(lab, $0) }
-        let again = try IntegrationLab.capstan(["apply", "-i", inventory, "--output", "json"])
+        let again = try IntegrationLab.capstan(["apply", "--only", "pki,etcd,backup", "-i", inventory, "--output", "json"])
         #expect(again.succeeded, "\(again.all)")
         print("MEASURED no-op re-apply: \(String(format: "%.2f", again.seconds)) s")
         let after = try ["h1", "h2", "h3"].map { try IntegrationLab.startStamp(lab, $0) }
@@ -67,7 +67,7 @@ struct EtcdClusterLabTests {
         let lab = try IntegrationLab.lab()
         let dir = scenario("stacked")
         let inventory = try IntegrationLab.writeInventory(lab, directory: dir, cluster: "etcdlab", roles: [1: cp, 2: cp, 3: cp])
-        #expect(try IntegrationLab.capstan(["apply", "-i", inventory]).succeeded)
+        #expect(try IntegrationLab.capstan(["apply", "--only", "pki,etcd,backup", "-i", inventory]).succeeded)
         let state = dir + "/.capstan/etcdlab"
 
         try lab.stop(host: "h2")
@@ -84,7 +84,7 @@ struct EtcdClusterLabTests {
         let text = try IntegrationLab.capstan(["status", "-i", inventory])
         #expect(text.stdout.contains("UNHEALTHY"))
 
-        let refused = try IntegrationLab.capstan(["apply", "-i", inventory])
+        let refused = try IntegrationLab.capstan(["apply", "--only", "pki,etcd,backup", "-i", inventory])
         #expect(refused.status == 1)
         #expect(refused.stderr.contains("refusing to change etcd") && refused.stderr.contains("h2"), "\(refused.stderr)")
 
@@ -96,7 +96,7 @@ struct EtcdClusterLabTests {
             if !rejoined { sleep(1) }
         }
         #expect(rejoined, "h2 did not rejoin within 60 s")
-        let back = try IntegrationLab.capstan(["apply", "-i", inventory])
+        let back = try IntegrationLab.capstan(["apply", "--only", "pki,etcd,backup", "-i", inventory])
         #expect(back.succeeded, "\(back.all)")
         let get = try IntegrationLab.etcdctl(stateDir: state, certHost: "h1", endpoints: endpoints(lab, [2]), ["get", "capstan/down", "--print-value-only", "--consistency=s"])
         #expect(get.stdout.contains("still-serving"), "h2 did not catch up: \(get.all)")
@@ -109,9 +109,9 @@ struct EtcdClusterLabTests {
         let lab = try IntegrationLab.lab()
         let dir = scenario("stacked")
         let three = try IntegrationLab.writeInventory(lab, directory: dir, cluster: "etcdlab", roles: [1: cp, 2: cp, 3: cp, 4: ["worker"], 5: ["worker"]])
-        #expect(try IntegrationLab.capstan(["apply", "-i", three]).succeeded)
+        #expect(try IntegrationLab.capstan(["apply", "--only", "pki,etcd,backup", "-i", three]).succeeded)
         let five = try IntegrationLab.writeInventory(lab, directory: dir, cluster: "etcdlab", roles: [1: cp, 2: cp, 3: cp, 4: cp, 5: cp])
-        let up = try IntegrationLab.capstan(["apply", "-i", five])
+        let up = try IntegrationLab.capstan(["apply", "--only", "pki,etcd,backup", "-i", five])
         #expect(up.succeeded, "\(up.all)")
         #expect(up.stdout.contains("--learner"))
         #expect(up.stdout.contains("member promote h4") && up.stdout.contains("member promote h5"))
@@ -120,7 +120,7 @@ struct EtcdClusterLabTests {
         #expect(IntegrationLab.memberNames(j5) == ["h1", "h2", "h3", "h4", "h5"])
 
         let back = try IntegrationLab.writeInventory(lab, directory: dir, cluster: "etcdlab", roles: [1: cp, 2: cp, 3: cp, 4: ["worker"], 5: ["worker"]])
-        let down = try IntegrationLab.capstan(["apply", "-i", back])
+        let down = try IntegrationLab.capstan(["apply", "--only", "pki,etcd,backup", "-i", back])
         #expect(down.succeeded, "\(down.all)")
         // Each member leaves the member list before its etcd is stopped.
         let lines = down.stdout.split(separator: "\n").map(String.init)
@@ -144,18 +144,18 @@ struct EtcdClusterLabTests {
         let lab = try IntegrationLab.lab()
         let dir = scenario("stacked")
         let inventory = try IntegrationLab.writeInventory(lab, directory: dir, cluster: "etcdlab", roles: [1: cp, 2: cp, 3: cp])
-        #expect(try IntegrationLab.capstan(["apply", "-i", inventory]).succeeded)
+        #expect(try IntegrationLab.capstan(["apply", "--only", "pki,etcd,backup", "-i", inventory]).succeeded)
         let state = dir + "/.capstan/etcdlab"
         _ = try IntegrationLab.etcdctl(stateDir: state, certHost: "h2", endpoints: endpoints(lab, [2, 3]), ["put", "capstan/replace", "kept"])
         let oldID = try IntegrationLab.etcdctl(stateDir: state, certHost: "h2", endpoints: endpoints(lab, [2]), ["member", "list"]).stdout
             .split(separator: "\n").first { $0.contains(", h1, ") }.map { String($0.split(separator: ",")[0]) }
 
         try lab.run(in: "h1", ["sh", "-c", "systemctl stop etcd; rm -rf /var/lib/etcd/member"])
-        let refused = try IntegrationLab.capstan(["apply", "-i", inventory])
+        let refused = try IntegrationLab.capstan(["apply", "--only", "pki,etcd,backup", "-i", inventory])
         #expect(refused.status == 1)
         #expect(refused.stderr.contains("--replace"), "\(refused.stderr)")
 
-        let replaced = try IntegrationLab.capstan(["apply", "-i", inventory, "--replace", "h1"])
+        let replaced = try IntegrationLab.capstan(["apply", "--only", "pki,etcd,backup", "-i", inventory, "--replace", "h1"])
         #expect(replaced.succeeded, "\(replaced.all)")
         let list = try IntegrationLab.etcdctl(stateDir: state, certHost: "h2", endpoints: endpoints(lab, [2]), ["member", "list"]).stdout
         let newID = list.split(separator: "\n").first { $0.contains(", h1, ") }.map { String($0.split(separator: ",")[0]) }
@@ -169,12 +169,12 @@ struct EtcdClusterLabTests {
         let lab = try IntegrationLab.lab()
         let dir = scenario("stacked")
         let inventory = try IntegrationLab.writeInventory(lab, directory: dir, cluster: "etcdlab", roles: [1: cp, 2: cp, 3: cp])
-        #expect(try IntegrationLab.capstan(["apply", "-i", inventory]).succeeded)
+        #expect(try IntegrationLab.capstan(["apply", "--only", "pki,etcd,backup", "-i", inventory]).succeeded)
         let (_, before) = try IntegrationLab.statusJSON(inventory)
         let leader = try #require(before["leader"] as? String)
         let upgraded = try IntegrationLab.writeInventory(lab, directory: dir, cluster: "etcdlab", version: "3.5.1", roles: [1: cp, 2: cp, 3: cp])
         try IntegrationLab.addBackupStore(toInventory: upgraded)
-        let refused = try IntegrationLab.capstan(["apply", "-i", upgraded])
+        let refused = try IntegrationLab.capstan(["apply", "--only", "pki,etcd,backup", "-i", upgraded])
         #expect(!refused.succeeded && refused.all.contains("capstan upgrade apply"), "a plain apply never upgrades: \(refused.all)")
         let roll = try IntegrationLab.capstan(["upgrade", "apply", "-i", upgraded, "--to", "v1.31.4", "--yes", "--output", "json"])
         #expect(roll.succeeded, "\(roll.all)")
@@ -198,7 +198,7 @@ struct EtcdClusterLabTests {
         let dir = scenario("external")
         let inventory = try IntegrationLab.writeInventory(lab, directory: dir, cluster: "etcdext", topology: "external",
                                                    roles: [1: ["control-plane"], 2: ["etcd"], 3: ["etcd"], 4: ["etcd"], 5: ["worker"]])
-        let r = try IntegrationLab.capstan(["apply", "-i", inventory])
+        let r = try IntegrationLab.capstan(["apply", "--only", "pki,etcd,backup", "-i", inventory])
         #expect(r.succeeded, "\(r.all)")
         let (s, json) = try IntegrationLab.statusJSON(inventory)
         #expect(s.succeeded)
@@ -222,7 +222,7 @@ struct EtcdClusterLabTests {
         handle.write(Data("tampered".utf8))
         try handle.close()
         let inventory = try IntegrationLab.writeInventory(lab, directory: dir, cluster: "etcdbad", artifacts: artifacts, roles: [1: cp, 2: cp, 3: cp])
-        let r = try IntegrationLab.capstan(["apply", "-i", inventory])
+        let r = try IntegrationLab.capstan(["apply", "--only", "pki,etcd,backup", "-i", inventory])
         #expect(r.status == 1)
         #expect(r.stderr.contains("checksum mismatch"), "\(r.stderr)")
         for host in ["h1", "h2", "h3"] {

@@ -70,9 +70,11 @@ enum IntegrationLab {
     }
 
     /// Host roles for one scenario, e.g. `[1: ["control-plane", "etcd"], 4: ["worker"]]`.
+    /// `artifacts` defaults to `kubernetesArtifacts()`: `apply` installs the whole cluster, etcd included.
     static func writeInventory(_ lab: Lab, directory: String, cluster: String, topology: String = "stacked",
-                               version: String = "3.4.23", artifacts: String = LabLayout.artifactDirectory,
+                               version: String = "3.4.23", artifacts: String? = nil,
                                roles: [Int: [String]]) throws -> String {
+        let artifacts = try artifacts ?? kubernetesArtifacts()
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var y = """
         apiVersion: capstan.dev/v1alpha1
@@ -97,6 +99,10 @@ enum IntegrationLab {
             source: local
             directory: \(artifacts)
             cacheDirectory: \(directory)/cache
+          components:
+            containerd: \(LabArtifacts.containerdVersion)
+            runc: \(LabArtifacts.runcVersion)
+            cni: \(LabArtifacts.cniVersion)
           hosts:
 
         """
@@ -122,10 +128,59 @@ enum IntegrationLab {
         try updated.write(toFile: path, atomically: true, encoding: .utf8)
     }
 
-    /// Removes every trace of etcd from the hosts (a bare host again).
+    /// Units `apply` installs, stopped and removed by `wipe`.
+    static let installedUnits = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "containerd", "etcd"]
+
+    /// Removes every trace of etcd, the container runtime and Kubernetes from the hosts (a bare host again).
     static func wipe(_ lab: Lab, hosts: [String]) throws {
+        let units = installedUnits.joined(separator: " ")
+        let files = [
+            "/var/lib/etcd", "/var/lib/etcd.removed-*", "/etc/etcd", "/etc/kubernetes", "/etc/containerd", "/opt/cni", "/etc/cni",
+            "/etc/crictl.yaml", "/var/lib/kubelet", "/var/lib/kube-proxy", "/var/lib/containerd", "/run/containerd",
+            "/etc/modules-load.d/k8s.conf", "/etc/sysctl.d/k8s.conf", "/var/log/kubernetes",
+            "/usr/local/bin/etcd", "/usr/local/bin/etcdctl", "/usr/local/bin/etcdutl", "/usr/local/bin/containerd*",
+            "/usr/local/bin/ctr", "/usr/local/bin/crictl", "/usr/local/bin/kube*", "/usr/local/sbin/runc",
+        ] + installedUnits.flatMap { ["/etc/systemd/system/\($0).service", "/etc/systemd/system/\($0).service.d"] }
         for host in hosts {
-            try lab.run(in: host, ["sh", "-c", "systemctl disable --now etcd 2>/dev/null; rm -rf /var/lib/etcd /var/lib/etcd.removed-* /etc/etcd /etc/kubernetes /etc/systemd/system/etcd.service /usr/local/bin/etcd /usr/local/bin/etcdctl /usr/local/bin/etcdutl; userdel etcd 2>/dev/null; systemctl daemon-reload; systemctl reset-failed etcd 2>/dev/null; true"])
+            try lab.run(in: host, ["sh", "-c", "systemctl disable --now \(units) 2>/dev/null; rm -rf \(files.joined(separator: " ")); userdel etcd 2>/dev/null; systemctl daemon-reload; systemctl reset-failed \(units) 2>/dev/null; true"])
+        }
+    }
+
+    /// `ExecMainStartTimestamp` + `ActiveEnterTimestampMonotonic` of `unit`: change on every (re)start.
+    static func unitStartStamp(_ lab: Lab, _ host: String, _ unit: String) throws -> String {
+        try lab.run(in: host, ["systemctl", "show", unit, "-p", "ExecMainStartTimestamp,ActiveEnterTimestampMonotonic"]).stdout
+    }
+
+    /// The repository this test target was built from (for `scripts/`).
+    static var repository: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path
+    }
+
+    private static let artifactsLock = NSLock()
+    nonisolated(unsafe) private static var builtArtifacts: String?
+
+    /// The lab's artifact directory (etcd, containerd, runc, CNI plugins from Debian) plus Kubernetes binaries:
+    /// the stand-ins from `scripts/standin-artifacts.sh`, or real release binaries when `CAPSTAN_K8S_ARTIFACTS`
+    /// names a directory in the upstream layout (`kubernetes/v1.31.4/bin/linux/amd64/…`). Built once per process.
+    static func kubernetesArtifacts() throws -> String {
+        try artifactsLock.withLock {
+            if let built = builtArtifacts { return built }
+            let fm = FileManager.default
+            let dir = NSTemporaryDirectory() + "capstan-k8s-artifacts-\(name)-\(getpid())"
+            try? fm.removeItem(atPath: dir)
+            try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            for entry in try fm.contentsOfDirectory(atPath: LabLayout.artifactDirectory) where !entry.hasPrefix(".") {
+                try fm.createSymbolicLink(atPath: dir + "/" + entry, withDestinationPath: LabLayout.artifactDirectory + "/" + entry)
+            }
+            if let real = ProcessInfo.processInfo.environment["CAPSTAN_K8S_ARTIFACTS"], !real.isEmpty {
+                try fm.createSymbolicLink(atPath: dir + "/kubernetes", withDestinationPath: real + "/kubernetes")
+            } else {
+                let r = try run("/bin/sh", [repository + "/scripts/standin-artifacts.sh", dir, "1.31.4"])
+                guard r.succeeded else { throw LabError("scripts/standin-artifacts.sh failed: \(r.all)") }
+            }
+            builtArtifacts = dir
+            return dir
         }
     }
 

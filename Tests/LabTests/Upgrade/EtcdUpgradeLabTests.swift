@@ -23,7 +23,7 @@ struct EtcdUpgradeLabTests {
         let dir = scenario(name)
         try? FileManager.default.removeItem(atPath: dir)
         let old = try IntegrationLab.writeInventory(lab, directory: dir, cluster: "upglab", roles: [1: cp, 2: cp, 3: cp])
-        #expect(try IntegrationLab.capstan(["apply", "-i", old]).succeeded)
+        #expect(try IntegrationLab.capstan(["apply", "--only", "pki,etcd,backup", "-i", old]).succeeded)
         let inventory = try IntegrationLab.writeInventory(lab, directory: dir, cluster: "upglab", version: "3.5.1", roles: [1: cp, 2: cp, 3: cp])
         try IntegrationLab.addBackupStore(toInventory: inventory)
         return (inventory, dir + "/.capstan/upglab")
@@ -99,7 +99,7 @@ struct EtcdUpgradeLabTests {
         let (inventory, state) = try bootstrap(lab, "load")
         let eps = endpoints(lab)
 
-        let plain = try IntegrationLab.capstan(["apply", "-i", inventory])
+        let plain = try IntegrationLab.capstan(["apply", "--only", "pki,etcd,backup", "-i", inventory])
         #expect(!plain.succeeded)
         #expect(plain.all.contains("capstan upgrade apply"), "plain apply must point to the upgrade command")
 
@@ -152,7 +152,7 @@ struct EtcdUpgradeLabTests {
         let point = try #require((rec["rollbackPoint"] as? [String: Any])?["backup"] as? String)
         #expect(FileManager.default.fileExists(atPath: state + "/backups/" + point + ".manifest.json") || ((try? FileManager.default.contentsOfDirectory(atPath: state + "/backups")) ?? []).contains { $0.hasPrefix(point) })
 
-        #expect(try IntegrationLab.capstan(["apply", "-i", inventory]).succeeded, "after the upgrade the inventory matches what runs")
+        #expect(try IntegrationLab.capstan(["apply", "--only", "pki,etcd,backup", "-i", inventory]).succeeded, "after the upgrade the inventory matches what runs")
         let rollback = try IntegrationLab.capstan(["upgrade", "rollback", "-i", inventory, "--yes"])
         #expect(!rollback.succeeded)
         #expect(rollback.all.contains("capstan backup restore -i \(inventory) --from \(point)"), "\(rollback.all)")

@@ -1,0 +1,137 @@
+import Foundation
+import Testing
+import Lab
+
+/// `capstan apply` from bare lab hosts to a running cluster: stacked etcd 3.5.1, real containerd and runc
+/// (Debian's), and the Kubernetes components as Capstan's stand-ins (`Tests/Standins/k8s-standin.py`,
+/// which check their certificates, reach etcd with the client certificate and serve /livez over TLS),
+/// or real release binaries when `CAPSTAN_K8S_ARTIFACTS` names a directory of them. systemd on the
+/// hosts, ctr, curl and openssl on this machine are the independent witnesses.
+@Suite("Kubernetes on lab hosts through capstan apply/plan", .serialized, .enabled(if: geteuid() == 0, "lab tests need root"))
+struct KubernetesLabTests {
+    static let cp = ["control-plane", "etcd"]
+    static let roles: [Int: [String]] = [1: cp, 2: cp, 3: cp + ["worker"]]
+    static let hosts = ["h1", "h2", "h3"]
+    static let controlPlaneUnits = ["etcd", "containerd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"]
+
+    func scenario(_ name: String) -> String {
+        NSTemporaryDirectory() + "capstan-k8s-lab-\(getpid())/" + name
+    }
+
+    func inventory(_ lab: Lab, _ name: String) throws -> (path: String, state: String) {
+        let dir = scenario(name)
+        let path = try IntegrationLab.writeInventory(lab, directory: dir, cluster: "k8slab", version: "3.5.1", roles: Self.roles)
+        return (path, dir + "/.capstan/k8slab")
+    }
+
+    func activeUnits(_ lab: Lab, _ host: String) throws -> [String: String] {
+        let r = try lab.run(in: host, ["systemctl", "is-active"] + Self.controlPlaneUnits.map { $0 + ".service" })
+        let states = r.stdout.split(separator: "\n").map(String.init)
+        return Dictionary(uniqueKeysWithValues: zip(Self.controlPlaneUnits, states + Array(repeating: "?", count: max(0, Self.controlPlaneUnits.count - states.count))))
+    }
+
+    @Test("bare hosts → etcd, containerd, API servers, controller managers, schedulers, kubelets and kube-proxies active; ctr answers; /livez over TLS with the cluster CA; a no-op re-apply restarts nothing and plan shows no action")
+    func bootstrapAndNoOp() throws {
+        let lab = try IntegrationLab.lab()
+        try IntegrationLab.wipe(lab, hosts: lab.hosts.map(\.name))
+        let (inventory, state) = try inventory(lab, "bootstrap")
+
+        let first = try IntegrationLab.capstan(["apply", "-i", inventory])
+        #expect(first.succeeded, "apply failed: \(first.all)")
+        print("MEASURED bare → all units active (3 hosts): \(String(format: "%.2f", first.seconds)) s")
+        #expect(first.all.contains("warning: crictl"), "the missing crictl is not announced")
+
+        for host in Self.hosts {
+            let units = try activeUnits(lab, host)
+            for unit in Self.controlPlaneUnits { #expect(units[unit] == "active", "\(unit) on \(host): \(units[unit] ?? "?")") }
+            // Real containerd with real runc: the daemon answers on its socket and knows its runtime.
+            let ctr = try lab.run(in: host, ["/usr/local/bin/ctr", "version"])
+            #expect(ctr.succeeded && ctr.stdout.contains("Server:") && ctr.stdout.contains("1.6.20"), "ctr on \(host): \(ctr.stdout)\(ctr.stderr)")
+            let runc = try lab.run(in: host, ["/usr/local/sbin/runc", "--version"])
+            #expect(runc.stdout.contains("runc version 1.1.5"), "runc on \(host): \(runc.stdout)")
+            let crictl = try lab.run(in: host, ["cat", "/etc/crictl.yaml"])
+            #expect(crictl.stdout.contains("unix:///run/containerd/containerd.sock"), "\(crictl.stdout)")
+            let cni = try lab.run(in: host, ["test", "-x", "/opt/cni/bin/bridge"])
+            #expect(cni.succeeded, "no CNI bridge plugin on \(host)")
+        }
+
+        // Each API server's serving certificate verifies against the cluster CA for the address clients use.
+        for n in 1...3 {
+            let address = lab.layout.hostAddress(n)
+            let livez = try IntegrationLab.run("/usr/bin/curl", ["-fsS", "--max-time", "5", "--cacert", state + "/pki/ca.crt", "https://\(address):6443/livez"])
+            #expect(livez.succeeded && livez.stdout.contains("ok"), "livez of h\(n): \(livez.all)")
+            let sclient = try IntegrationLab.run("/bin/sh", ["-c", "openssl s_client -connect \(address):6443 -CAfile \(state)/pki/ca.crt -verify_return_error -brief </dev/null 2>&1"])
+            #expect(sclient.stdout.contains("Verification: OK"), "openssl s_client h\(n): \(sclient.stdout)")
+            // A different CA must not verify it (the check above can fail).
+            let wrong = try IntegrationLab.run("/usr/bin/curl", ["-fsS", "--max-time", "5", "--cacert", state + "/pki/etcd/ca.crt", "https://\(address):6443/livez"])
+            #expect(!wrong.succeeded)
+        }
+
+        let before = try Self.hosts.flatMap { host in try Self.controlPlaneUnits.map { try IntegrationLab.unitStartStamp(lab, host, $0 + ".service") } }
+        let again = try IntegrationLab.capstan(["apply", "-i", inventory, "--output", "json"])
+        #expect(again.succeeded, "\(again.all)")
+        print("MEASURED no-op re-apply (3 hosts): \(String(format: "%.2f", again.seconds)) s")
+        let actionLines = again.stdout.split(separator: "\n").filter { $0.contains("\"kind\":\"action\"") }
+        #expect(actionLines.isEmpty, "no-op apply acted: \(actionLines)")
+        let after = try Self.hosts.flatMap { host in try Self.controlPlaneUnits.map { try IntegrationLab.unitStartStamp(lab, host, $0 + ".service") } }
+        #expect(before == after, "a unit restarted on the no-op re-apply")
+        #expect(!before.contains { $0.contains("ActiveEnterTimestampMonotonic=0") })
+
+        let plan = try IntegrationLab.capstan(["plan", "-i", inventory])
+        #expect(plan.succeeded, "\(plan.all)")
+        #expect(plan.stdout.contains("Hosts: up to date (no action planned)"), "\(plan.stdout)")
+        let planJSON = try IntegrationLab.capstan(["plan", "-i", inventory, "--output", "json"])
+        let document = (try? JSONSerialization.jsonObject(with: Data(planJSON.stdout.utf8))) as? [String: Any] ?? [:]
+        let live = document["live"] as? [String: Any]
+        #expect((live?["actions"] as? [Any])?.isEmpty == true, "\(planJSON.stdout)")
+        #expect(document["offline"] as? Bool == false)
+    }
+
+    @Test("plan of a changed kube-proxy config on one host lists exactly that file with a diff and its restart")
+    func planShowsDrift() throws {
+        let lab = try IntegrationLab.lab()
+        let (inventory, _) = try inventory(lab, "bootstrap")
+        let bootstrap = try IntegrationLab.capstan(["apply", "-i", inventory])
+        #expect(bootstrap.succeeded, "\(bootstrap.all)")
+        let path = "/var/lib/kube-proxy/config.conf"
+        try lab.run(in: "h2", ["sh", "-c", "echo '# edited by hand' >> \(path)"])
+        let plan = try IntegrationLab.capstan(["plan", "-i", inventory])
+        #expect(plan.succeeded, "\(plan.all)")
+        #expect(plan.stdout.contains("[h2] update \(path)"), "\(plan.stdout)")
+        #expect(plan.stdout.contains("-# edited by hand"), "\(plan.stdout)")
+        #expect(plan.stdout.contains("[h2] systemctl restart kube-proxy.service"), "\(plan.stdout)")
+        #expect(!plan.stdout.contains("[h1] update") && !plan.stdout.contains("[h3] update"), "\(plan.stdout)")
+        let fix = try IntegrationLab.capstan(["apply", "-i", inventory])
+        #expect(fix.succeeded)
+    }
+
+    @Test("a host that does not answer: plan names it, keeps the offline part and exits 0")
+    func planWithHostDown() throws {
+        let lab = try IntegrationLab.lab()
+        let (inventory, _) = try inventory(lab, "bootstrap")
+        try lab.stop(host: "h3")
+        defer { try? lab.start(host: "h3") }
+        let plan = try IntegrationLab.capstan(["plan", "-i", inventory])
+        #expect(plan.succeeded, "\(plan.all)")
+        #expect(plan.stdout.contains("Phases per host:"), "\(plan.stdout)")
+        #expect(plan.stdout.contains("  h3: unreachable: "), "\(plan.stdout)")
+        #expect(!plan.stdout.contains("  h1: unreachable"), "\(plan.stdout)")
+    }
+
+    @Test("an API server that refuses to start (its certificate removed at start) stops the rollout at that host; later hosts untouched")
+    func rolloutStopsAtFailingHost() throws {
+        let lab = try IntegrationLab.lab()
+        try IntegrationLab.wipe(lab, hosts: lab.hosts.map(\.name))
+        let (inventory, _) = try inventory(lab, "refusal")
+        // An operator's drop-in on h2 deletes the serving certificate before each start: the stand-in
+        // (like the real kube-apiserver) exits because the file named by --tls-cert-file is missing.
+        try lab.run(in: "h2", ["sh", "-c", "mkdir -p /etc/systemd/system/kube-apiserver.service.d && printf '[Service]\\nExecStartPre=/bin/rm -f /etc/kubernetes/pki/apiserver.crt\\n' > /etc/systemd/system/kube-apiserver.service.d/break.conf"])
+        let r = try IntegrationLab.capstan(["apply", "-i", inventory, "--health-timeout", "15"])
+        #expect(r.status == 1, "\(r.all)")
+        #expect(r.all.contains("control-plane"), "the failing phase is not named: \(r.all)")
+        #expect(r.all.contains("the API server on h2 is not healthy"), "\(r.all)")
+        #expect(try lab.run(in: "h1", ["systemctl", "is-active", "kube-apiserver"]).stdout.hasPrefix("active"))
+        let h3 = try lab.run(in: "h3", ["test", "-e", "/etc/systemd/system/kube-apiserver.service"])
+        #expect(!h3.succeeded, "h3 was changed after h2 failed")
+    }
+}
