@@ -33,9 +33,8 @@ public struct PhaseSelection: Sendable, Equatable {
 
     public init(_ inv: Inventory) {
         hosts = inv.hosts.map { Self.phases(for: $0, in: inv) }
-        clusterPhases = inv.isSelfManaged
-            ? ["bootstrap RBAC and cluster-info", "CoreDNS", "add-ons"]
-            : ["node RBAC check against the provider API", "add-ons"]
+        // Only what Capstan does today: the add-ons go through the API with `capstan addons apply`.
+        clusterPhases = ["add-ons (capstan addons apply)"]
     }
 
     public func phases(of host: String) -> [Phase] { hosts.first { $0.host == host }?.phases ?? [] }

@@ -67,7 +67,7 @@ public struct ResponsibilitySplit: Sendable, Equatable {
             Responsibility(area: .workers, owner: .capstan, reason: "containerd, kubelet and kube-proxy on \(workers) worker host(s)"),
             Responsibility(area: .backups, owner: .capstan, reason: backups),
             Responsibility(area: .upgrades, owner: .capstan, reason: "etcd and control plane one member at a time with health gates, then workers in batches of \(describe(inv.upgrade.maxUnavailable))"),
-            Responsibility(area: .addons, owner: .capstan, reason: "CoreDNS and the cluster add-ons, applied through the API"),
+            Responsibility(area: .addons, owner: .capstan, reason: "the monitoring add-on, applied through the API with `capstan addons apply`"),
         ]
     }
 

@@ -163,16 +163,6 @@ enum ApplyPhases {
                       hosts.isEmpty ? " (nothing to do)" : " on \(hosts.joined(separator: ", "))", seconds, skipped)
     }
 
-    /// The etcd part of a live plan: reads the hosts (facts, member list, files) and returns the actions
-    /// `apply` would take, with their diffs; changes nothing. For `capstan plan`.
-    static func etcdLivePlan(inventory: Inventory, now: @escaping @Sendable () -> Date) async throws -> [PlannedAction] {
-        let settings = try EtcdWorkflowSettings(inventory: inventory, artifacts: try LiveContext.artifactStore(for: inventory))
-        let (context, connector) = LiveContext.make(inventory: inventory, mode: .plan, options: WorkflowOptions(), output: CollectingOutput(), now: now)
-        defer { Task { await context.closeAll(); await connector.closeAll() } }
-        let report = try await PhaseRunner().run(Workflow(name: "plan", phases: EtcdWorkflow.phases(settings)), in: context)
-        return report.actions
-    }
-
     /// The live part of `capstan plan`: every host is reached first (an unreachable host is reported,
     /// not fatal); when all answer, the etcd and Kubernetes phases run in plan mode and their actions,
     /// with diffs, come back. Changes nothing.
@@ -190,11 +180,11 @@ enum ApplyPhases {
         plan.unreachable.sort { $0.host < $1.host }
         if plan.unreachable.isEmpty {
             do {
-                var phases: [Phase] = []
-                if inventory.isSelfManaged {
-                    phases += EtcdWorkflow.phases(try EtcdWorkflowSettings(inventory: inventory, artifacts: try LiveContext.artifactStore(for: inventory)))
-                }
-                phases += kubernetes(inventory, KubernetesInstallSettings())
+                // The same phases as apply; the PKI's part of the plan is shown from the state directory.
+                let phases = inventory.isSelfManaged
+                    ? build(inventory: inventory, etcd: try EtcdWorkflowSettings(inventory: inventory, artifacts: try LiveContext.artifactStore(for: inventory)))
+                        .filter { $0.name != "pki" }
+                    : managed(inventory: inventory)
                 let report = try await PhaseRunner().run(Workflow(name: "plan", phases: phases), in: context)
                 plan.actions = report.actions
             } catch {
