@@ -129,17 +129,20 @@ enum IntegrationLab {
     }
 
     /// Units `apply` installs, stopped and removed by `wipe`.
-    static let installedUnits = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "containerd", "etcd"]
+    static let installedUnits = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "containerd", "etcd", "etcd-backup"]
 
-    /// Removes every trace of etcd, the container runtime and Kubernetes from the hosts (a bare host again).
+    /// Removes every trace of etcd, its backup timer, the container runtime and Kubernetes from the hosts
+    /// (a bare host again). Suites pass every host of the shared lab: a member left running on a host a
+    /// suite does not use would still talk to its old peers' addresses.
     static func wipe(_ lab: Lab, hosts: [String]) throws {
-        let units = installedUnits.joined(separator: " ")
+        let units = (installedUnits + ["etcd-backup.timer"]).joined(separator: " ")
         let files = [
             "/var/lib/etcd", "/var/lib/etcd.removed-*", "/etc/etcd", "/etc/kubernetes", "/etc/containerd", "/opt/cni", "/etc/cni",
             "/etc/crictl.yaml", "/var/lib/kubelet", "/var/lib/kube-proxy", "/var/lib/containerd", "/run/containerd",
             "/etc/modules-load.d/k8s.conf", "/etc/sysctl.d/k8s.conf", "/var/log/kubernetes",
             "/usr/local/bin/etcd", "/usr/local/bin/etcdctl", "/usr/local/bin/etcdutl", "/usr/local/bin/containerd*",
             "/usr/local/bin/ctr", "/usr/local/bin/crictl", "/usr/local/bin/kube*", "/usr/local/sbin/runc",
+            "/etc/systemd/system/etcd-backup.timer", "/usr/local/lib/capstan", "/var/backups/etcd", "/var/lib/capstan/etcd-backup",
         ] + installedUnits.flatMap { ["/etc/systemd/system/\($0).service", "/etc/systemd/system/\($0).service.d"] }
         for host in hosts {
             try lab.run(in: host, ["sh", "-c", "systemctl disable --now \(units) 2>/dev/null; rm -rf \(files.joined(separator: " ")); userdel etcd 2>/dev/null; systemctl daemon-reload; systemctl reset-failed \(units) 2>/dev/null; true"])

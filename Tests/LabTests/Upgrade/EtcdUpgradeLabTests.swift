@@ -19,7 +19,7 @@ struct EtcdUpgradeLabTests {
 
     /// A 3-member etcd 3.4.23 cluster from bare hosts, and the inventory asking for 3.5.1 (with an encrypted local backup store).
     func bootstrap(_ lab: Lab, _ name: String) throws -> (inventory: String, state: String) {
-        try IntegrationLab.wipe(lab, hosts: hosts)
+        try IntegrationLab.wipe(lab, hosts: lab.hosts.map(\.name))
         let dir = scenario(name)
         try? FileManager.default.removeItem(atPath: dir)
         let old = try IntegrationLab.writeInventory(lab, directory: dir, cluster: "upglab", roles: [1: cp, 2: cp, 3: cp])
