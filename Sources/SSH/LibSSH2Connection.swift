@@ -4,7 +4,7 @@ import Hosts
 
 /// One open libssh2 connection to a host: commands and file transfers share its session, each on its
 /// own channel. All libssh2 work runs on the session's serial queue (see `SessionExecutor`).
-public final class LibSSH2Connection: HostConnection, @unchecked Sendable {
+public final class LibSSH2Connection: HostConnection, StreamingFileSource, @unchecked Sendable {
     public let hostName: String
     public let endpoint: HostEndpoint
     let session: LibSSH2Session

@@ -81,34 +81,14 @@ extension OpenSSHConnection {
     /// Exit status of the read command when the file does not exist.
     private static let missingStatus: Int32 = 44
 
-    public func read(_ path: String) async throws -> Data? {
-        let collected = Collector()
-        guard try await get(path, into: { collected.append($0) }) else { return nil }
-        return collected.take()
-    }
+    public func read(_ path: String) async throws -> Data? { try await readStreamed(path) }
 
     public func download(_ path: String, toLocalFile localPath: String) async throws {
-        let partial = localPath + ".capstan-partial"
-        guard FileManager.default.createFile(atPath: partial, contents: nil, attributes: [.posixPermissions: 0o600]),
-              let handle = FileHandle(forWritingAtPath: partial)
-        else {
-            throw HostError.transferFailed(host: hostName, path: path, reason: "cannot create the local file \(partial)")
-        }
-        do {
-            let found = try await get(path) { try handle.write(contentsOf: $0) }
-            try handle.close()
-            guard found else { throw HostError.transferFailed(host: hostName, path: path, reason: "the remote file does not exist") }
-            _ = try? FileManager.default.removeItem(atPath: localPath)
-            try FileManager.default.moveItem(atPath: partial, toPath: localPath)
-        } catch {
-            try? handle.close()
-            try? FileManager.default.removeItem(atPath: partial)
-            throw error
-        }
+        try await downloadStreamed(path, toLocalFile: localPath)
     }
 
     /// Streams the file's bytes to `sink`; false when it does not exist.
-    private func get(_ path: String, into sink: @escaping @Sendable (Data) throws -> Void) async throws -> Bool {
+    func streamFile(_ path: String, into sink: @escaping @Sendable (Data) throws -> Void) async throws -> Bool {
         let command = ShellCommand(["sh", "-c", "if [ -e \"$1\" ]; then exec cat -- \"$1\"; else exit \(Self.missingStatus); fi", "sh", path])
         let result = try await stream(command, options: .default) { try sink($0) }
         if result.succeeded { return true }

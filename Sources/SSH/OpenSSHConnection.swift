@@ -3,7 +3,7 @@ import Hosts
 
 /// One host reached through the system OpenSSH client: every command is an `ssh` client multiplexed
 /// on the host's ControlMaster (no new handshake), started with posix_spawn and read on its own thread.
-public final class OpenSSHConnection: HostConnection, @unchecked Sendable {
+public final class OpenSSHConnection: HostConnection, StreamingFileSource, @unchecked Sendable {
     public let hostName: String
     public let endpoint: HostEndpoint
     let options: OpenSSHOptions
