@@ -52,13 +52,7 @@ struct TemplateRendererTests {
     func golden(_ index: Int) throws {
         let c = goldenCases[index]
         let rendered = try c.render(TemplateRenderer())
-        if ProcessInfo.processInfo.environment["CAPSTAN_UPDATE_GOLDEN"] == "1" {
-            let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden")
-            try rendered.write(to: dir.appendingPathComponent(c.golden), atomically: true, encoding: .utf8)
-        }
-        let url = try #require(Bundle.module.url(forResource: "Golden/" + c.golden, withExtension: nil))
-        let expected = try String(contentsOf: url, encoding: .utf8)
-        #expect(rendered == expected, "\(c.template) differs from Golden/\(c.golden)")
+        try expectGolden(rendered, golden: c.golden, template: c.template)
     }
 
     @Test("puts TLS, peer auth, metrics and quota flags into the etcd unit without escaping")
