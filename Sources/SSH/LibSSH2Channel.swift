@@ -14,14 +14,7 @@ final class LibSSH2Channel: @unchecked Sendable {
 
     deinit {
         let raw = self.raw
-        let session = self.session
-        session.executor.sync {
-            var tries = 0
-            while libssh2_channel_free(raw) == LIBSSH2_ERROR_EAGAIN, tries < 20 {
-                tries += 1
-                session.waitSocket(milliseconds: 10)
-            }
-        }
+        session.release { libssh2_channel_free(raw) }
     }
 
     static func openSession(on session: LibSSH2Session, until deadline: Date) throws -> LibSSH2Channel {

@@ -18,14 +18,7 @@ final class SFTPSession: @unchecked Sendable {
 
     deinit {
         let raw = self.raw
-        let session = self.session
-        session.executor.sync {
-            var tries = 0
-            while libssh2_sftp_shutdown(raw) == LIBSSH2_ERROR_EAGAIN, tries < 20 {
-                tries += 1
-                session.waitSocket(milliseconds: 10)
-            }
-        }
+        session.release { libssh2_sftp_shutdown(raw) }
     }
 
     /// The error text for the last failed SFTP call, with the SFTP status when there is one.
@@ -51,14 +44,7 @@ final class SFTPFile: @unchecked Sendable {
 
     deinit {
         let raw = self.raw
-        let session = sftp.session
-        session.executor.sync {
-            var tries = 0
-            while libssh2_sftp_close_handle(raw) == LIBSSH2_ERROR_EAGAIN, tries < 100 {
-                tries += 1
-                session.waitSocket(milliseconds: 10)
-            }
-        }
+        sftp.session.release(maxTries: 100) { libssh2_sftp_close_handle(raw) }
     }
 }
 

@@ -162,3 +162,17 @@ enum TCPConnect {
         throw HostError.connectFailed(host: host, address: "\(address):\(port)", reason: lastReason)
     }
 }
+
+extension LibSSH2Session {
+    /// Frees a handle of this session (channel, SFTP subsystem, SFTP file) on the session's queue, retrying
+    /// while the non-blocking session answers EAGAIN; `deinit`s of the handle owners call it.
+    func release(maxTries: Int = 20, _ free: () -> Int32) {
+        executor.sync {
+            var tries = 0
+            while free() == LIBSSH2_ERROR_EAGAIN, tries < maxTries {
+                tries += 1
+                _ = waitSocket(milliseconds: 10)
+            }
+        }
+    }
+}
