@@ -5,5 +5,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/prereqs.sh
 swift build --build-tests
-swift test --skip-build --skip LabTests
-swift test --skip-build --no-parallel --filter LabTests
+# The output is long; on failure the failed tests are repeated at the end so the tail of a CI log names them.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+run() {
+    if ! "$@" 2>&1 | tee "$log"; then
+        echo
+        echo "FAILED: $*"
+        grep -E '✘|error:' "$log" | tail -n 40 || true
+        exit 1
+    fi
+}
+run swift test --skip-build --skip LabTests
+run swift test --skip-build --no-parallel --filter LabTests

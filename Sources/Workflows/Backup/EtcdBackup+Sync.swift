@@ -4,7 +4,7 @@ import Hosts
 /// What `backup sync` did on one member.
 public struct SyncReport: Sendable, Equatable {
     public var stored: [BackupManifest]
-    /// Node-local file names already in the store (same plaintext SHA-256).
+    /// Node-local file names already in the store (same plaintext SHA-256), including copies of one stored by this sync.
     public var skipped: [String]
 }
 
@@ -17,7 +17,7 @@ extension EtcdBackup {
         guard listing.succeeded else {
             throw BackupError.etcdctl(host: member.name, step: "listing \(directory)", reason: lastLines(listing.stderrText))
         }
-        let known = Set(try await BackupCatalog(store: store).entries().map(\.manifest.snapshot.plaintextSHA256))
+        var known = Set(try await BackupCatalog(store: store).entries().map(\.manifest.snapshot.plaintextSHA256))
         let version = try await clientVersion(on: member)
         var report = SyncReport(stored: [], skipped: [])
         for line in listing.stdoutText.split(separator: "\n") {
@@ -32,6 +32,8 @@ extension EtcdBackup {
             let manifest = try await storeSnapshot(file: directory + "/" + file, from: member, etcdVersion: version,
                                                    createdAt: Self.stamp(inFileName: file) ?? now, source: "sync:" + file)
             report.stored.append(manifest)
+            // Two node-local files with the same bytes (runs at an unchanged revision) are one backup.
+            known.insert(sha)
         }
         return report
     }
