@@ -12,8 +12,13 @@ sizes=${SIZES:-"10 30 50"}
 cache=/var/cache/capstan/bench
 work=$(mktemp -d /tmp/capstan-bench-ssh.XXXXXX)
 pids=()
+# The sshd's go into their own cpuacct cgroup so the server side's CPU is measured too (cgroup v1 or v2).
+cgroup=""
+if [ -d /sys/fs/cgroup/cpuacct ]; then cgroup=/sys/fs/cgroup/cpuacct/capstan-bench-sshd-$$; mkdir -p "$cgroup" || cgroup=""; fi
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  sleep 0.2
+  [ -n "$cgroup" ] && rmdir "$cgroup" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -56,6 +61,7 @@ LogLevel ERROR
 CFG
   /usr/sbin/sshd -D -e -f "$d/sshd_config" 2>>"$d/sshd.log" &
   pids+=($!)
+  [ -n "$cgroup" ] && echo $! > "$cgroup/cgroup.procs"
   ports+=("$port"); addrs+=("$addr")
   echo "[$addr]:$port $(cut -d' ' -f1,2 "$d/host_key.pub")" >> "$work/known_hosts"
 done
@@ -140,12 +146,13 @@ for n in $sizes; do
       cmd=$(command_for "$t" "$n")
       : > "$work/err.log"
       if [ "$t" = 5 ]; then
-        out=$(MEASURE_STDERR="$work/err.log" python3 "$here/measure.py" bash -c "$(declare -f ansible_run); work=$work cache=$cache; ansible_run $n")
+        out=$(MEASURE_SERVER_CGROUP="$cgroup" MEASURE_STDERR="$work/err.log" python3 "$here/measure.py" bash -c "$(declare -f ansible_run); work=$work cache=$cache; ansible_run $n")
       else
-        out=$(MEASURE_STDERR="$work/err.log" python3 "$here/measure.py" sh -c "$cmd")
+        out=$(MEASURE_SERVER_CGROUP="$cgroup" MEASURE_STDERR="$work/err.log" python3 "$here/measure.py" sh -c "$cmd")
       fi
       echo "N=$n rep=$rep ${tools[$t]}: $out" >&2
-      if [ "${out##* }" != 0 ]; then
+      status=$(echo "$out" | cut -d' ' -f3)
+      if [ "$status" != 0 ]; then
         { echo "N=$n rep=$rep ${tools[$t]} failed:"; tail -5 "$work/err.log"; } >> "$work/failures.txt"
       fi
       printf '%s\t%s\t%s\t%s\n' "$n" "$t" "$rep" "$out" >> "$results"
@@ -160,24 +167,25 @@ tools = ["capstan exec (libssh2)", "capstan exec (openssh)", "OpenSSH loop, sequ
 rows = {}
 for line in open(path):
     n, t, rep, rest = line.rstrip("\n").split("\t")
-    wall, cpu, status = rest.split()
-    rows.setdefault((int(n), int(t)), []).append((float(wall), float(cpu), int(status)))
+    wall, cpu, status, server = rest.split()
+    rows.setdefault((int(n), int(t)), []).append((float(wall), float(cpu), int(status), float(server)))
 def ver(cmd):
     try: return subprocess.run(cmd, capture_output=True, text=True).stderr.strip() or subprocess.run(cmd, capture_output=True, text=True).stdout.strip()
     except Exception as e: return str(e)
 lines = ["# SSH fan-out benchmark", "",
- f"One command (`true`) on N OpenSSH servers on loopback (each its own sshd and ed25519 host key; client key ed25519; host keys checked against a known_hosts file), every tool with parallelism N, all connections new (no reused master). Median of {repeats} runs by wall time; CPU is the client side only (user+system of the tool and its child processes; the sshd's are not counted). The sshd's share this machine's cores with the clients.",
+ f"One command (`true`) on N OpenSSH servers on loopback (each its own sshd and ed25519 host key; client key ed25519; host keys checked against a known_hosts file), every tool with parallelism N, all connections new (no reused master). Median of {repeats} runs by wall time; client CPU is user+system of the tool and its child processes; server CPU is what the N sshd's (and the sessions they fork) used during the run, from their cpuacct cgroup. The sshd's share this machine's cores with the clients, so no tool's wall time can go below (client CPU + server CPU) / cores; the last column gives that floor for each run.",
  "",
  f"Machine: {os.cpu_count()} cores, load average before the run {open('/proc/loadavg').read().split()[0]} (shared with other work). Date: {datetime.date.today()}. Tools: capstan release build, {ver(['ssh','-V'])}, parallel-ssh {ver(['parallel-ssh','--version'])}, {ansible_version}.",
- "", "| N | tool | wall s | client CPU s | CPU ms per connection | failed runs |", "|---:|---|---:|---:|---:|---:|"]
+ "", "| N | tool | wall s | client CPU s | client CPU ms per connection | server CPU s | failed runs | CPU floor s |", "|---:|---|---:|---:|---:|---:|---:|---:|"]
 for n in sorted({k[0] for k in rows}):
     for t, name in enumerate(tools):
         runs = rows.get((n, t), [])
         if not runs: continue
         ordered = sorted(runs, key=lambda r: r[0])
-        wall, cpu, _ = ordered[len(ordered)//2]
+        wall, cpu, _, server = ordered[len(ordered)//2]
         failed = sum(1 for r in runs if r[2] != 0)
-        lines.append(f"| {n} | {name} | {wall:.2f} | {cpu:.2f} | {1000*cpu/n:.1f} | {failed}/{len(runs)} |")
+        server_text, floor = (f"{server:.2f}", f"{(cpu + server) / os.cpu_count():.2f}") if server >= 0 else ("n/a", "n/a")
+        lines.append(f"| {n} | {name} | {wall:.2f} | {cpu:.2f} | {1000*cpu/n:.1f} | {server_text} | {failed}/{len(runs)} | {floor} |")
 failures = os.path.join(os.path.dirname(path), "failures.txt")
 if os.path.exists(failures):
     lines += ["", "Failed runs (last lines of their stderr):", "", "```"] + open(failures).read().rstrip().splitlines() + ["```"]
