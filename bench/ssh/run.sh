@@ -23,6 +23,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
+load_before=$(cut -d' ' -f1 /proc/loadavg)
 echo "building capstan (release)…" >&2
 (cd "$repo" && swift build -c release --product capstan > "$work/build.log" 2>&1) || { tail -20 "$work/build.log" >&2; exit 1; }
 capstan="$(cd "$repo" && swift build -c release --show-bin-path)/capstan"
@@ -160,9 +161,9 @@ for n in $sizes; do
   done
 done
 
-python3 - "$results" "$here/results.md" "$repeats" "$ansible_version" "$capstan" <<'PY'
+python3 - "$results" "$here/results.md" "$repeats" "$ansible_version" "$capstan" "$load_before" <<'PY'
 import statistics, sys, subprocess, os, datetime
-path, out, repeats, ansible_version, capstan = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
+path, out, repeats, ansible_version, capstan, load_before = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
 tools = ["capstan exec (libssh2)", "capstan exec (openssh)", "OpenSSH loop, sequential", "OpenSSH loop, & parallel", "parallel-ssh", "ansible-core ad-hoc"]
 rows = {}
 for line in open(path):
@@ -175,7 +176,7 @@ def ver(cmd):
 lines = ["# SSH fan-out benchmark", "",
  f"One command (`true`) on N OpenSSH servers on loopback (each its own sshd and ed25519 host key; client key ed25519; host keys checked against a known_hosts file), every tool with parallelism N, all connections new (no reused master). Median of {repeats} runs by wall time; client CPU is user+system of the tool and its child processes; server CPU is what the N sshd's (and the sessions they fork) used during the run, from their cpuacct cgroup. The sshd's share this machine's cores with the clients, so no tool's wall time can go below (client CPU + server CPU) / cores; the last column gives that floor for each run.",
  "",
- f"Machine: {os.cpu_count()} cores, load average before the run {open('/proc/loadavg').read().split()[0]} (shared with other work). Date: {datetime.date.today()}. Tools: capstan release build, {ver(['ssh','-V'])}, parallel-ssh {ver(['parallel-ssh','--version'])}, {ansible_version}.",
+ f"Machine: {os.cpu_count()} cores, 1-minute load average {load_before} before the run and {open('/proc/loadavg').read().split()[0]} after it (the benchmark's own sshd's and clients count in it). Date: {datetime.date.today()}. Tools: capstan release build, {ver(['ssh','-V'])}, parallel-ssh {ver(['parallel-ssh','--version'])}, {ansible_version}.",
  "", "| N | tool | wall s | client CPU s | client CPU ms per connection | server CPU s | failed runs | CPU floor s |", "|---:|---|---:|---:|---:|---:|---:|---:|"]
 for n in sorted({k[0] for k in rows}):
     for t, name in enumerate(tools):
