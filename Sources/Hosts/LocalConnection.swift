@@ -59,7 +59,7 @@ public struct LocalConnection: HostConnection {
 
         let chunks = AsyncStream<Data>.makeStream(bufferingPolicy: .unbounded)
         let stderrBox = DataBox()
-        let stderrDone = DispatchSemaphore(value: 0)
+        let stderrDone = AsyncStream<Void>.makeStream()
         let exited = AsyncStream<Int32>.makeStream(bufferingPolicy: .unbounded)
         process.terminationHandler = { exited.continuation.yield($0.terminationStatus); exited.continuation.finish() }
 
@@ -84,7 +84,7 @@ public struct LocalConnection: HostConnection {
                 if data.isEmpty { break }
                 stderrBox.append(data)
             }
-            stderrDone.signal()
+            stderrDone.continuation.finish()
         }
         if let input = options.stdin {
             let writer = stdinPipe.fileHandleForWriting
@@ -122,7 +122,13 @@ public struct LocalConnection: HostConnection {
         if timedOut.isSet {
             throw HostError.timeout(host: hostName, what: "`\(command)`", seconds: options.timeoutSeconds ?? 0)
         }
-        _ = stderrDone.wait(timeout: .now() + 5)
+        // stderr is complete when its pipe closes; a grandchild holding it open is not waited for beyond 5 s.
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { for await _ in stderrDone.stream {} }
+            group.addTask { try? await Task.sleep(nanoseconds: 5_000_000_000) }
+            await group.next()
+            group.cancelAll()
+        }
         return CommandResult(exitStatus: status, stdout: Data(), stderr: stderrBox.data)
     }
 
