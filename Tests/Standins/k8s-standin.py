@@ -169,7 +169,7 @@ def check_etcd(flags):
             time.sleep(1)
 
 
-def probe_api(kubeconfig, what):
+def probe_api(kubeconfig, what, quiet=False):
     """GET /livez on the kubeconfig's server with its CA and client certificate."""
     url = urllib.parse.urlparse(kubeconfig.server)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -183,7 +183,8 @@ def probe_api(kubeconfig, what):
                     tls.sendall(b"GET /livez HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
                     status = tls.recv(64)
             if b" 200 " in status:
-                say("API server %s accepts %s" % (kubeconfig.server, what))
+                if not quiet:
+                    say("API server %s accepts %s" % (kubeconfig.server, what))
                 return
             error = "answered %r" % status
         except (OSError, ssl.SSLError) as exc:
@@ -243,7 +244,7 @@ def kubectl(argv):
         fail("--kubeconfig is required")
     config = Kubeconfig(kubeconfig, "kubeconfig")
     try:
-        probe_api(config, "the client certificate in --kubeconfig")
+        probe_api(config, "the client certificate in --kubeconfig", quiet=True)
     finally:
         shutil.rmtree(config.files, ignore_errors=True)
     os.makedirs(os.path.dirname(KUBECTL_LOG), exist_ok=True)
