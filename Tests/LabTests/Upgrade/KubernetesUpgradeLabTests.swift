@@ -50,7 +50,7 @@ struct KubernetesUpgradeLabTests {
         }
     }
 
-    @Test("control plane one host at a time with gates, workers in batches of maxUnavailable with cordon/drain/uncordon; stops at a failing host, rolls back, stops at a PDB-held drain, --force-drain goes past, resumes without redoing hosts; plan shows no change after")
+    @Test("control plane one host at a time with gates, workers in batches of maxUnavailable with cordon/drain/uncordon; stops at a failing host, rolls back, stops at a PDB-held drain, --force-drain goes past, resumes without redoing hosts; plan shows no change after; a lower target is refused")
     func upgradeEndToEnd() throws {
         let lab = try IntegrationLab.lab()
         try IntegrationLab.wipe(lab, hosts: lab.hosts.map(\.name))
@@ -145,5 +145,9 @@ struct KubernetesUpgradeLabTests {
         #expect(after.stdout.contains("Hosts: up to date (no action planned)"))
         let again = try IntegrationLab.capstan(["upgrade", "plan", "-i", inventory, "--to", "v1.32.0"])
         #expect(again.stdout.contains("nothing to upgrade"))
+        // Going back is not an upgrade: refused by the skew/version checks with the way out.
+        let down = try IntegrationLab.capstan(["upgrade", "plan", "-i", inventory, "--to", "v1.31.4"])
+        #expect(!down.succeeded)
+        #expect(down.stdout.contains("that is a downgrade") && down.stdout.contains("backup restore"))
     }
 }
