@@ -7,6 +7,8 @@
 #   artifacts: {source: local, directory: DIR}
 # then installs the stand-ins exactly as it would install release binaries. To run the same suite with
 # real release binaries, point CAPSTAN_K8S_ARTIFACTS at a directory in this layout instead.
+# With CAPSTAN_STANDIN_KUBECTL=1, kubectl is the stand-in too (it answers `version --client` with VERSION
+# and records cordon/drain/uncordon calls on the host; see the stand-in's header), as upgrade tests need.
 #
 # usage: scripts/standin-artifacts.sh DIR [VERSION]   (VERSION defaults to 1.31.4)
 set -eu
@@ -24,7 +26,11 @@ for name in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-p
   mv "$bin/.$name.tmp" "$bin/$name"
   sha256sum "$bin/$name" | cut -d' ' -f1 > "$bin/$name.sha256"
 done
-if kubectl=$(command -v kubectl); then
+if [ "${CAPSTAN_STANDIN_KUBECTL:-0}" = 1 ]; then
+  sed "s/@VERSION@/$version/" "$standin" > "$bin/.kubectl.tmp"
+  chmod 0755 "$bin/.kubectl.tmp" && mv "$bin/.kubectl.tmp" "$bin/kubectl"
+  sha256sum "$bin/kubectl" | cut -d' ' -f1 > "$bin/kubectl.sha256"
+elif kubectl=$(command -v kubectl); then
   cp "$kubectl" "$bin/.kubectl.tmp" && chmod 0755 "$bin/.kubectl.tmp" && mv "$bin/.kubectl.tmp" "$bin/kubectl"
   sha256sum "$bin/kubectl" | cut -d' ' -f1 > "$bin/kubectl.sha256"
 else

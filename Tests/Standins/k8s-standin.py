@@ -10,12 +10,26 @@
 #     and gets {"health":"true"} from /health;
 #   * kube-apiserver serves /livez and /readyz over TLS with --tls-cert-file on --secure-port, asking
 #     for client certificates signed by --client-ca-file;
-#   * the other components reach the API server named in their kubeconfig with its client certificate.
+#   * the other components reach the API server named in their kubeconfig with its client certificate;
+#   * kube-controller-manager and kube-scheduler serve /healthz over TLS on 127.0.0.1:10257 / 10259 (with
+#     the kubeconfig's client pair in place of the self-signed certificate the real ones make up), the
+#     kubelet on 127.0.0.1:10248 and kube-proxy on 10256, over plain HTTP like the real ones.
 # Any failed check exits non-zero with a message saying which flag or file is wrong.
+#
+# Installed as kubectl (scripts/standin-artifacts.sh with CAPSTAN_STANDIN_KUBECTL=1) it answers
+# `version --client` and `cordon|uncordon|drain NODE`: it reaches the API server of --kubeconfig with its
+# client certificate, then appends one line per call to /var/log/capstan-standin/kubectl.log
+# (`<unix time> <verb> <node> <flags>`) so tests can check the order of cordons, drains and uncordons.
+# A drain of a node named in /etc/capstan-standin/pdb-blocked (one per line) behaves like a drain held
+# up by a PodDisruptionBudget: without --disable-eviction it retries until --timeout and fails.
+#
+# Test hook: a file /etc/capstan-standin/fail-<name>-<version> (e.g. fail-kube-apiserver-1.32.0) makes
+# that component at that version exit non-zero at start, as a release that does not come up would.
 import base64
 import http.server
 import os
 import re
+import shutil
 import signal
 import socket
 import ssl
@@ -37,7 +51,11 @@ PEM_FLAGS = {
     "kube-scheduler": [],
     "kubelet": ["config"],
     "kube-proxy": ["config"],
+    "kubectl": [],
 }
+STANDIN_DIR = "/etc/capstan-standin"
+KUBECTL_LOG = os.environ.get("CAPSTAN_STANDIN_KUBECTL_LOG", "/var/log/capstan-standin/kubectl.log")
+HEALTH_PORTS = {"kube-controller-manager": 10257, "kube-scheduler": 10259}
 PAIRS = [("tls-cert-file", "tls-private-key-file"), ("kubelet-client-certificate", "kubelet-client-key"),
          ("etcd-certfile", "etcd-keyfile"), ("proxy-client-cert-file", "proxy-client-key-file"),
          ("cluster-signing-cert-file", "cluster-signing-key-file")]
@@ -151,7 +169,7 @@ def check_etcd(flags):
             time.sleep(1)
 
 
-def probe_api(kubeconfig, what):
+def probe_api(kubeconfig, what, quiet=False):
     """GET /livez on the kubeconfig's server with its CA and client certificate."""
     url = urllib.parse.urlparse(kubeconfig.server)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -165,7 +183,8 @@ def probe_api(kubeconfig, what):
                     tls.sendall(b"GET /livez HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
                     status = tls.recv(64)
             if b" 200 " in status:
-                say("API server %s accepts %s" % (kubeconfig.server, what))
+                if not quiet:
+                    say("API server %s accepts %s" % (kubeconfig.server, what))
                 return
             error = "answered %r" % status
         except (OSError, ssl.SSLError) as exc:
@@ -199,12 +218,68 @@ def serve(address, port, tls=None):
     return server
 
 
+def kubectl(argv):
+    """The calls Capstan's upgrade makes: version --client, cordon, uncordon, drain."""
+    if argv[:2] == ["version", "--client"]:
+        print("Client Version: v%s (Capstan stand-in for kubectl, not the real binary)" % VERSION)
+        return
+    kubeconfig, words, flags = None, [], []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--kubeconfig" and i + 1 < len(argv):
+            kubeconfig, i = argv[i + 1], i + 2
+            continue
+        if arg.startswith("--kubeconfig="):
+            kubeconfig = arg.split("=", 1)[1]
+        elif arg.startswith("-"):
+            flags.append(arg)
+        else:
+            words.append(arg)
+        i += 1
+    if len(words) != 2 or words[0] not in ("cordon", "uncordon", "drain"):
+        fail("only `version --client` and `cordon|uncordon|drain NODE` are answered, not %r" % " ".join(argv))
+    verb, node = words
+    if not kubeconfig:
+        fail("--kubeconfig is required")
+    config = Kubeconfig(kubeconfig, "kubeconfig")
+    try:
+        probe_api(config, "the client certificate in --kubeconfig", quiet=True)
+    finally:
+        shutil.rmtree(config.files, ignore_errors=True)
+    os.makedirs(os.path.dirname(KUBECTL_LOG), exist_ok=True)
+    with open(KUBECTL_LOG, "a") as log:
+        log.write("%.3f %s %s %s\n" % (time.time(), verb, node, " ".join(flags)))
+    if verb == "drain":
+        blocked = os.path.join(STANDIN_DIR, "pdb-blocked")
+        names = open(blocked).read().split() if os.path.isfile(blocked) else []
+        if node in names and "--disable-eviction" not in flags:
+            timeout = next((f.split("=", 1)[1] for f in flags if f.startswith("--timeout=")), "0s")
+            seconds = float(timeout.rstrip("s") or "0")
+            print("node/%s already cordoned" % node)
+            time.sleep(min(seconds, 600))
+            sys.stderr.write('error when evicting pods/"guarded-0" -n "default" (will retry after 5s): Cannot evict pod as it would violate '
+                             "the pod's disruption budget.\nThere are pending pods in node %r when an error occurred: "
+                             "global timeout reached: %s\nerror: unable to drain node %r (Capstan stand-in: %s lists it)\n"
+                             % (node, timeout, node, blocked))
+            sys.exit(1)
+        print("node/%s drained" % node)
+    else:
+        print("node/%s %sed" % (node, verb))
+
+
 def main():
     if NAME not in PEM_FLAGS:
         fail("unknown component name (install this file as one of %s)" % ", ".join(sorted(PEM_FLAGS)))
+    if NAME == "kubectl":
+        kubectl(sys.argv[1:])
+        return
     if "--version" in sys.argv[1:]:
         print("Kubernetes v%s (Capstan stand-in for %s, not the real binary)" % (VERSION, NAME))
         return
+    told = os.path.join(STANDIN_DIR, "fail-%s-%s" % (NAME, VERSION))
+    if os.path.exists(told):
+        fail("told to fail at start by %s (a test hook)" % told)
     flags = parse(sys.argv[1:])
     for flag in PEM_FLAGS[NAME]:
         if flag in flags:
@@ -233,6 +308,9 @@ def main():
         if "kubeconfig" not in kubeconfigs:
             fail("--kubeconfig is required")
         probe_api(kubeconfigs["kubeconfig"], "the client certificate in --kubeconfig")
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(kubeconfigs["kubeconfig"].cert, kubeconfigs["kubeconfig"].key)
+        servers.append(serve(flags.get("bind-address", "127.0.0.1"), int(flags.get("secure-port", HEALTH_PORTS[NAME])), tls))
     elif NAME == "kubelet":
         config = open(flags["config"]).read()
         for key in ("clientCAFile",):

@@ -120,10 +120,13 @@ public enum UpgradePlanner {
                                  next: "bring \(oldest.0) to 1.\(newest.1.minor - 1) or later by hand, then plan again")
         }
         for host in running {
+            // A control-plane host's components talk to its own API server: part way through a rolling
+            // upgrade (a resumed run) cp1 is wholly on the new minor while cp2 is not, which is allowed.
+            let reference = host.components[.apiserver].map { (host.host, $0) } ?? oldest
             for component in [KubeComponent.controllerManager, .scheduler] {
                 guard let v = host.components[component] else { continue }
-                if v.minor > oldest.1.minor {
-                    throw UpgradeRefusal("\(component.rawValue) on \(host.host) (\(v.tag)) is newer than kube-apiserver on \(oldest.0) (\(oldest.1.tag))",
+                if v.minor > reference.1.minor {
+                    throw UpgradeRefusal("\(component.rawValue) on \(host.host) (\(v.tag)) is newer than kube-apiserver on \(reference.0) (\(reference.1.tag))",
                                          next: "upgrade the kube-apiservers first; controller-manager and scheduler must never be newer")
                 }
                 if newest.1.minor - v.minor > 1 {
@@ -133,8 +136,8 @@ public enum UpgradePlanner {
             }
             for component in [KubeComponent.kubelet, .kubeProxy] {
                 guard let v = host.components[component] else { continue }
-                if v.minor > oldest.1.minor {
-                    throw UpgradeRefusal("\(component.rawValue) on \(host.host) (\(v.tag)) is newer than kube-apiserver on \(oldest.0) (\(oldest.1.tag))",
+                if v.minor > reference.1.minor {
+                    throw UpgradeRefusal("\(component.rawValue) on \(host.host) (\(v.tag)) is newer than kube-apiserver on \(reference.0) (\(reference.1.tag))",
                                          next: "upgrade the control plane before the nodes")
                 }
                 if newest.1.minor - v.minor > 3 {

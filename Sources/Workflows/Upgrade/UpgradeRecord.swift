@@ -40,6 +40,13 @@ public struct UpgradeRecord: Codable, Sendable, Equatable {
     public var previousEtcdSHA256: [String: String]
     /// Members known to run the target etcd.
     public var upgraded: [String]
+    /// Kubernetes version each host ran before the upgrade (kube-apiserver on control-plane hosts, the
+    /// kubelet elsewhere): what `upgrade rollback` returns the hosts to. Absent in records of etcd-only runs.
+    public var previousKubernetes: [String: String]?
+    /// Hosts whose Kubernetes step passed its health gates.
+    public var kubernetesUpgraded: [String]?
+    /// The hosts of the Kubernetes step under way when the last run stopped: a resumed run starts with them.
+    public var kubernetesPending: [String]?
     /// The member where the last run stopped, and why.
     public var stoppedAt: String?
     public var message: String?

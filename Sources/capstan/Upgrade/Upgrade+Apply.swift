@@ -10,7 +10,8 @@ struct UpgradeApplyCommand: AsyncParsableCommand {
     @OptionGroup var target: UpgradeTargetOptions
     @OptionGroup var outputOption: OutputOption
     @Flag(name: .long, help: "Do not ask before starting.") var yes = false
-    @Option(name: .customLong("health-timeout"), help: "Seconds to wait for etcd health after each restart.") var healthTimeout: Double = 60
+    @Option(name: .customLong("health-timeout"), help: "Seconds to wait for etcd, API server and component health after each restart.") var healthTimeout: Double = 60
+    @OptionGroup var drain: DrainOptions
 
     func run() async throws {
         let (inventory, _) = try target.inventoryOption.load()
@@ -38,9 +39,12 @@ struct UpgradeApplyCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let etcdSteps = plan.steps.filter { $0.stage == .etcd }
-        let kubernetesSteps = plan.steps.filter { $0.stage != .etcd }
         var record = try loadRecord(state)
-        if plan.steps.isEmpty {
+        let resumable = record?.isResumable(targetKubernetes: k.description, targetEtcd: plan.etcdTarget?.description) ?? false
+        let kubernetesSteps = KubernetesUpgradeSchedule.resume(
+            planned: plan.steps.filter { $0.stage != .etcd }, pending: resumable ? record?.kubernetesPending ?? [] : [],
+            controlPlane: Set(inventory.controlPlaneHosts.map(\.name)), to: k.description)
+        if etcdSteps.isEmpty && kubernetesSteps.isEmpty {
             if var r = record, r.isResumable(targetKubernetes: k.description, targetEtcd: plan.etcdTarget?.description ?? e?.description) {
                 r.status = .completed; r.updatedAt = Date(); try r.save(to: state)
             }
@@ -52,7 +56,7 @@ struct UpgradeApplyCommand: AsyncParsableCommand {
                 printError("Error: not a terminal; pass --yes to start the upgrade")
                 throw ExitCode(1)
             }
-            print("Start the upgrade (\(plan.steps.count) step(s))? [y/N] ", terminator: "")
+            print("Start the upgrade (\(etcdSteps.count + kubernetesSteps.count) step(s))? [y/N] ", terminator: "")
             guard readLine()?.lowercased() == "y" else { throw ExitCode(1) }
         }
 
@@ -68,6 +72,9 @@ struct UpgradeApplyCommand: AsyncParsableCommand {
             for h in assessment.survey.etcdHosts { if let s = h.facts.fileChecksums[assessment.survey.spec.binDir + "/etcd"] { sums[h.host] = s } }
             var fresh = UpgradeRecord(targetKubernetes: k.description, targetEtcd: etcdTarget?.description, startedAt: Date(),
                                       previousEtcd: previous, previousEtcdSHA256: sums)
+            fresh.previousKubernetes = Dictionary(assessment.survey.running.compactMap { h in
+                KubernetesUpgradeSchedule.recorded(h).map { (h.host, $0.description) }
+            }, uniquingKeysWith: { a, _ in a })
             fresh.rollbackPoint = try await takeRollbackPoint(inventoryPath: inventoryPath)
             try fresh.save(to: state)
             record = fresh
@@ -106,19 +113,16 @@ struct UpgradeApplyCommand: AsyncParsableCommand {
             record.message = nil
         }
         record.updatedAt = Date()
-        if kubernetesSteps.isEmpty {
-            record.status = .completed
-            try record.save(to: state)
-            print("upgrade complete: etcd \(etcdTarget?.description ?? "unchanged") on \(record.upgraded.joined(separator: ", ")); set etcd.version in \(inventoryPath) to match if it does not already")
-            return
+        if !kubernetesSteps.isEmpty {
+            try await runKubernetes(kubernetesSteps, record: &record, inventory: inventory, state: state, context: context, target: k)
         }
-        record.status = .etcdDone
-        record.message = "the Kubernetes control-plane/worker upgrade steps are not implemented yet"
+        record.status = .completed
+        record.updatedAt = Date()
         try record.save(to: state)
-        printError("""
-            Error: etcd is done; the Kubernetes part (\(kubernetesSteps.count) step(s): control-plane hosts one at a time, then workers in batches) is not implemented in this Capstan yet — nothing of Kubernetes was changed.
-            """)
-        throw ExitCode(1)
+        var done: [String] = []
+        if let etcdTarget, !etcdSteps.isEmpty { done.append("etcd \(etcdTarget) on \(record.upgraded.joined(separator: ", "))") }
+        if !kubernetesSteps.isEmpty { done.append("Kubernetes \(k.tag) on \((record.kubernetesUpgraded ?? []).joined(separator: ", "))") }
+        print("upgrade complete: \(done.joined(separator: "; ")); set spec.kubernetesVersion: \(k.tag)\(etcdTarget.map { " and etcd.version: \($0)" } ?? "") in \(inventoryPath) if it does not already say so (`capstan apply` converges to the inventory's versions)")
     }
 
     func loadRecord(_ state: StateDirectory) throws -> UpgradeRecord? {

@@ -103,6 +103,16 @@ struct UpgradePlannerTests {
         #expect(r?.reason.contains("newer than kube-apiserver") == true)
     }
 
+    @Test("part way through a rolling upgrade (cp1 wholly on the new minor, cp2 and cp3 not) the rest is planned, not refused")
+    func midRollingUpgrade() throws {
+        var running = cluster("1.30.2", workers: 1)
+        running[0] = controlPlane("cp1", "1.31.4")
+        let plan = try UpgradePlanner.plan(UpgradeRequest(running: running, kubernetes: v("1.31.4"), etcd: v("3.5.12"), etcdMembers: ["cp1", "cp2", "cp3"]))
+        #expect(plan.steps.map(\.hosts) == [["cp2"], ["cp3"], ["w1"]])
+        running[3].components[.kubelet] = v("1.31.4")
+        #expect(refusal(UpgradeRequest(running: running, kubernetes: v("1.31.4"), etcdMembers: ["cp1"]))?.reason.contains("kubelet on w1") == true)
+    }
+
     @Test("kubelets: newer than the apiserver refused; three minors older allowed and caught up; a hop leaving them three behind allowed")
     func kubeletSkew() throws {
         let newer = refusal(UpgradeRequest(running: cluster("1.30.2") + [worker("w1", "1.31.0")], kubernetes: v("1.31.4"), etcdMembers: ["cp1"]))

@@ -1,0 +1,189 @@
+import Foundation
+import Hosts
+import Inventory
+import PKI
+
+/// Knobs of the Kubernetes part of `capstan upgrade apply` and `rollback`.
+public struct KubernetesUpgradeSettings: Sendable {
+    /// Go past a drain that PodDisruptionBudgets hold up: delete the pods instead of evicting them.
+    public var forceDrain: Bool
+    /// `kubectl drain --timeout`.
+    public var drainTimeoutSeconds: Int64
+    /// API server gate (`/livez`, `/readyz`) and, with the same timeout, each component's `/healthz`.
+    public var healthGate: HealthGate
+    /// Where kubectl runs (on a control-plane host) and the kubeconfig it uses there.
+    public var kubectl: String
+    public var kubeconfig: String
+
+    public init(forceDrain: Bool = false, drainTimeoutSeconds: Int64 = 300, healthGate: HealthGate = HealthGate(),
+                kubectl: String = NodeArtifacts.binDir + "/kubectl", kubeconfig: String = "/etc/kubernetes/admin.conf") {
+        self.forceDrain = forceDrain
+        self.drainTimeoutSeconds = drainTimeoutSeconds
+        self.healthGate = healthGate
+        self.kubectl = kubectl
+        self.kubeconfig = kubeconfig
+    }
+}
+
+/// Upgrades (or rolls back) the Kubernetes components of one host or one batch of workers to the
+/// version of the inventory it is built with. It reuses the install phases of `capstan apply`
+/// (`node-runtime`, `control-plane`, `node-kubelet`) for that inventory, so a host ends up exactly as
+/// `apply` at the new version would leave it, and then gates every component it runs on its health
+/// endpoint, whether or not this run changed it (a resumed run re-checks the host it stopped at).
+public struct KubernetesUpgrade: Sendable {
+    public let version: SemanticVersion
+    let runtime: Phase
+    let controlPlane: Phase
+    let kubelet: Phase
+    let settings: KubernetesUpgradeSettings
+    let hosts: [String: HostSpec]
+    let securePort: Int
+
+    /// `inventory` carries the version to go to (`spec.kubernetesVersion`); `artifacts` were resolved for it.
+    public init(inventory: Inventory, pki: ClusterFiles, artifacts: NodeArtifacts, settings: KubernetesUpgradeSettings,
+                install: KubernetesInstallSettings = KubernetesInstallSettings()) throws {
+        guard inventory.isSelfManaged else {
+            throw WorkflowError.refused(what: "upgrade the Kubernetes control plane", found: "the cluster is managed: the provider upgrades its control plane",
+                                        next: "Upgrade the control plane with the provider, then run `capstan apply` at the new version for the workers")
+        }
+        let gated = KubernetesInstallSettings(preflight: install.preflight, healthGate: settings.healthGate, renderer: install.renderer)
+        func one(_ phases: [Phase], _ name: String) throws -> Phase {
+            guard let phase = phases.first(where: { $0.name == name }) else { throw WorkflowError.invalidInput("no \(name) phase was built for the upgrade") }
+            return phase
+        }
+        version = inventory.kubernetesVersion
+        runtime = try one(WorkerWorkflow.preparationPhases(inventory: inventory, artifacts: artifacts, settings: gated), WorkerWorkflow.runtimePhase)
+        controlPlane = try one(ControlPlaneWorkflow.phases(inventory: inventory, pki: pki, artifacts: artifacts, settings: gated), ControlPlaneWorkflow.phaseName)
+        kubelet = try one(WorkerWorkflow.phases(inventory: inventory, pki: pki, artifacts: artifacts, settings: gated), WorkerWorkflow.kubeletPhase)
+        self.settings = settings
+        hosts = Dictionary(inventory.hosts.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        // The port ControlPlaneFiles renders into kube-apiserver.service (ControlPlaneContext's default).
+        securePort = 6443
+    }
+
+    /// A control-plane host: runtime, then kube-apiserver, kube-controller-manager, kube-scheduler (each
+    /// restarted when its binary changed), then kubelet and kube-proxy; then every gate in that order.
+    public func upgradeControlPlane(_ ctx: WorkflowContext, host: String) async throws {
+        guard let spec = hosts[host], spec.has(.controlPlane) else { throw WorkflowError.unknownHost(host) }
+        try await onHost(host, "upgrade the control plane to \(version.tag)") {
+            try await runtime.body(ctx, host)
+            try await controlPlane.body(ctx, host)
+            try await kubelet.body(ctx, host)
+            let address = spec.clusterAddress
+            let url = address.contains(":") ? "https://[\(address)]:\(securePort)" : "https://\(address):\(securePort)"
+            try await settings.healthGate.wait(ctx, host: host, url: url, caFile: "/etc/kubernetes/pki/ca.crt")
+            for probe in ComponentProbe.controlPlane + ComponentProbe.node {
+                try await probe.wait(ctx, host: host, timeoutSeconds: settings.healthGate.timeoutSeconds, intervalSeconds: settings.healthGate.intervalSeconds)
+            }
+        }
+    }
+
+    /// A batch of workers: cordon all, drain all, upgrade each, gate each, uncordon all. kubectl runs on
+    /// `controlHost` with its admin kubeconfig. A drain that does not finish stops the batch with its
+    /// nodes left cordoned (nothing of them was upgraded); a failing node stops it before the uncordon.
+    public func upgradeWorkers(_ ctx: WorkflowContext, batch: [String], controlHost: String) async throws {
+        for node in batch { try await kubectl(ctx, controlHost, ["cordon", node], node: node, what: "cordon") }
+        for node in batch { try await drain(ctx, controlHost, node) }
+        for node in batch {
+            try await onHost(node, "upgrade the node to \(version.tag)") {
+                try await runtime.body(ctx, node)
+                try await kubelet.body(ctx, node)
+                for probe in ComponentProbe.node {
+                    try await probe.wait(ctx, host: node, timeoutSeconds: settings.healthGate.timeoutSeconds, intervalSeconds: settings.healthGate.intervalSeconds)
+                }
+            }
+        }
+        for node in batch { try await kubectl(ctx, controlHost, ["uncordon", node], node: node, what: "uncordon") }
+    }
+
+    /// `kubectl drain` respecting PodDisruptionBudgets; with `forceDrain`, a drain that does not finish is
+    /// followed by one that deletes the remaining pods (`--disable-eviction --force`).
+    func drain(_ ctx: WorkflowContext, _ controlHost: String, _ node: String) async throws {
+        let base = ["drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=\(settings.drainTimeoutSeconds)s"]
+        do {
+            try await kubectl(ctx, controlHost, base, node: node, what: "drain")
+        } catch let error as WorkflowError where settings.forceDrain {
+            await ctx.emit(.message, host: node, "drain did not finish (\(error)); --force-drain: deleting its pods past their PodDisruptionBudgets")
+            try await kubectl(ctx, controlHost, base + ["--disable-eviction", "--force"], node: node, what: "drain (forced)")
+        }
+    }
+
+    func kubectl(_ ctx: WorkflowContext, _ controlHost: String, _ arguments: [String], node: String, what: String) async throws {
+        let command = ShellCommand([settings.kubectl, "--kubeconfig", settings.kubeconfig] + arguments)
+        let limit = Double(settings.drainTimeoutSeconds) + 60
+        let next = what.hasPrefix("drain")
+            ? "\(node) stays cordoned and was not changed. Free it (check its PodDisruptionBudgets: `kubectl get pdb -A`), raise --drain-timeout, or pass --force-drain to delete its pods past their budgets; then run `capstan upgrade apply` again to continue with this batch"
+            : "fix the API server access from \(controlHost), then run `capstan upgrade apply` again to continue with this batch"
+        try await ctx.change(controlHost, "kubectl \(arguments.joined(separator: " "))") { c in
+            let result = try await c.run(command, options: RunOptions(timeoutSeconds: limit))
+            guard result.succeeded else {
+                let evidence = (result.stderrText + result.stdoutText).trimmingCharacters(in: .whitespacesAndNewlines)
+                throw WorkflowError.hostFailed(host: node, what: "\(what) \(node) (kubectl on \(controlHost), exit \(result.exitStatus))", reason: evidence, next: next)
+            }
+        }
+    }
+
+    /// Runs `body` and names `host` in whatever it throws, so the caller can record where it stopped.
+    func onHost(_ host: String, _ what: String, _ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch let error as WorkflowError {
+            if case .hostFailed(let h, _, _, _) = error, h == host { throw error }
+            throw WorkflowError.hostFailed(host: host, what: what, reason: "\(error)",
+                                           next: "the hosts after \(host) were not changed; fix \(host), then run `capstan upgrade apply` again (it continues with \(host)) or `capstan upgrade rollback`")
+        } catch {
+            throw WorkflowError.hostFailed(host: host, what: what, reason: "\(error)",
+                                           next: "the hosts after \(host) were not changed; fix \(host), then run `capstan upgrade apply` again (it continues with \(host)) or `capstan upgrade rollback`")
+        }
+    }
+}
+
+/// A component's own health endpoint, probed on its host: the unit must be active and the endpoint answer 200.
+struct ComponentProbe: Sendable {
+    var unit: String
+    var url: String
+    /// The serving certificate is made up by the component itself (controller-manager, scheduler), as in
+    /// kubeadm's probes: not verified; the check is that the new process answers.
+    var insecure: Bool
+
+    static let controlPlane = [
+        ComponentProbe(unit: "kube-controller-manager.service", url: "https://127.0.0.1:10257/healthz", insecure: true),
+        ComponentProbe(unit: "kube-scheduler.service", url: "https://127.0.0.1:10259/healthz", insecure: true),
+    ]
+    static let node = [
+        ComponentProbe(unit: "kubelet.service", url: "http://127.0.0.1:10248/healthz", insecure: false),
+        ComponentProbe(unit: "kube-proxy.service", url: "http://127.0.0.1:10256/healthz", insecure: false),
+    ]
+
+    var checks: [ShellCommand] {
+        [ShellCommand("systemctl", "is-active", "--quiet", unit),
+         ShellCommand(["curl", "-fsS", "--max-time", "5"] + (insecure ? ["-k"] : []) + [url])]
+    }
+
+    func wait(_ ctx: WorkflowContext, host: String, timeoutSeconds: Double, intervalSeconds: Double) async throws {
+        let connection = try await ctx.connection(host)
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: .milliseconds(Int64(timeoutSeconds * 1000)))
+        var last = ""
+        while true {
+            var healthy = true
+            for (i, check) in checks.enumerated() {
+                let result = try await connection.run(check, options: RunOptions(timeoutSeconds: 15))
+                if !result.succeeded {
+                    healthy = false
+                    last = i == 0 ? "\(unit) is not active" : result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines)
+                    break
+                }
+            }
+            if healthy {
+                await ctx.emit(.message, host: host, "\(unit) healthy (\(url))")
+                return
+            }
+            if clock.now >= deadline {
+                throw WorkflowError.hostFailed(host: host, what: "bring \(unit) back healthy", reason: "\(url) did not answer 200 within \(Int(timeoutSeconds)) s (\(last))",
+                                               next: "see `journalctl -u \(unit)` on \(host)")
+            }
+            try await Task.sleep(nanoseconds: UInt64(intervalSeconds * 1_000_000_000))
+        }
+    }
+}

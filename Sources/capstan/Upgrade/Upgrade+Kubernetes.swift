@@ -1,0 +1,107 @@
+import ArgumentParser
+import Foundation
+import Inventory
+import PKI
+import Workflows
+
+/// `--force-drain` and `--drain-timeout`, shared by `upgrade apply` and `upgrade rollback`.
+struct DrainOptions: ParsableArguments {
+    @Flag(name: .customLong("force-drain"), help: "When PodDisruptionBudgets hold a drain up past --drain-timeout, delete the node's pods anyway.")
+    var forceDrain = false
+    @Option(name: .customLong("drain-timeout"), help: "How long one node's drain may take, e.g. 90s or 5m (default: spec.upgrade.drainTimeout, 5m).")
+    var drainTimeout: String?
+
+    func validate() throws {
+        if let drainTimeout, TimeSpan(parsing: drainTimeout) == nil {
+            throw ValidationError("--drain-timeout \(drainTimeout) is not a duration like 90s or 5m")
+        }
+    }
+
+    func settings(_ inventory: Inventory, healthTimeout: Double) -> KubernetesUpgradeSettings {
+        let timeout = drainTimeout.flatMap(TimeSpan.init(parsing:)) ?? inventory.upgrade.drainTimeout
+        return KubernetesUpgradeSettings(forceDrain: forceDrain, drainTimeoutSeconds: max(1, timeout.seconds),
+                                         healthGate: HealthGate(timeoutSeconds: healthTimeout))
+    }
+}
+
+/// Runs Kubernetes upgrade (or rollback) steps in order with the install phases of each step's target
+/// version; artifacts and rendered files are prepared once per version.
+struct KubernetesStepRunner {
+    var inventory: Inventory
+    var settings: KubernetesUpgradeSettings
+    private var upgraders: [SemanticVersion: KubernetesUpgrade] = [:]
+
+    init(inventory: Inventory, settings: KubernetesUpgradeSettings) {
+        self.inventory = inventory
+        self.settings = settings
+    }
+
+    /// The host kubectl runs on for cordon, drain and uncordon: the first control-plane host.
+    var controlHost: String? { inventory.controlPlaneHosts.first?.name }
+
+    mutating func prepared(_ version: SemanticVersion) async throws -> KubernetesUpgrade {
+        if let known = upgraders[version] { return known }
+        var target = inventory
+        target.kubernetesVersion = version
+        let store = try LiveContext.artifactStore(for: target)
+        let artifacts = try await NodeArtifacts.resolve(store: store, inventory: target, versions: try ComponentVersions.resolve(for: target))
+        let pki = try ClusterFiles(inventory: target, state: StateDirectory(inventory: target))
+        let made = try KubernetesUpgrade(inventory: target, pki: pki, artifacts: artifacts, settings: settings)
+        upgraders[version] = made
+        return made
+    }
+
+    mutating func run(_ step: UpgradeStep, in context: WorkflowContext) async throws {
+        guard let version = SemanticVersion(parsing: step.to) else { throw ValidationError("step \(step.description) names no version") }
+        let upgrader = try await prepared(version)
+        switch step.stage {
+        case .etcd:
+            return
+        case .controlPlane:
+            for host in step.hosts { try await upgrader.upgradeControlPlane(context, host: host) }
+        case .workers:
+            guard let controlHost else { throw ValidationError("the inventory has no control-plane host to run kubectl on") }
+            try await upgrader.upgradeWorkers(context, batch: step.hosts, controlHost: controlHost)
+        }
+    }
+}
+
+extension UpgradeApplyCommand {
+    /// The Kubernetes steps after etcd: each step's hosts are recorded as pending before it starts and as
+    /// upgraded once their gates pass, so a re-run continues where this one stopped.
+    func runKubernetes(_ steps: [UpgradeStep], record: inout UpgradeRecord, inventory: Inventory, state: StateDirectory,
+                       context: WorkflowContext, target k: SemanticVersion) async throws {
+        var runner = KubernetesStepRunner(inventory: inventory, settings: drain.settings(inventory, healthTimeout: healthTimeout))
+        print("upgrading Kubernetes to \(k.tag): " + steps.map { "[\($0.hosts.joined(separator: ", "))]" }.joined(separator: " → "))
+        for step in steps {
+            record.kubernetesPending = step.hosts
+            record.updatedAt = Date()
+            try record.save(to: state)
+            print("\(step.stage.rawValue) \(step.hosts.joined(separator: ", ")): \(step.from) → \(step.to)")
+            do {
+                try await runner.run(step, in: context)
+            } catch {
+                let stopped = stoppedHost(error) ?? step.hosts.first
+                record.status = .failed
+                record.stoppedAt = stopped
+                record.message = "\(error)"
+                record.updatedAt = Date()
+                try record.save(to: state)
+                let drainHint = "\(error)".contains("drain") && !drain.forceDrain ? " (add --force-drain to go past PodDisruptionBudgets)" : ""
+                printError("""
+                    Error: the Kubernetes upgrade stopped\(stopped.map { " at \($0)" } ?? ""): \(error)
+                    upgraded so far: \((record.kubernetesUpgraded ?? []).isEmpty ? "none" : (record.kubernetesUpgraded ?? []).joined(separator: ", "))
+                    to resume: fix the cause, then run `capstan upgrade apply -i \(target.inventoryOption.inventory) --to \(k.tag)\(target.etcd.map { " --etcd \($0)" } ?? "") --yes`\(drainHint) (continues with \(step.hosts.joined(separator: ", ")))
+                    to roll back: `capstan upgrade rollback -i \(target.inventoryOption.inventory) --yes` (returns the hosts to \(Set((record.previousKubernetes ?? [:]).values).sorted().joined(separator: ", ")); rollback point: backup \(record.rollbackPoint?.backup ?? "none"))
+                    """)
+                throw ExitCode(1)
+            }
+            record.kubernetesUpgraded = Array(Set((record.kubernetesUpgraded ?? []) + step.hosts)).sorted()
+            record.kubernetesPending = nil
+            record.stoppedAt = nil
+            record.message = nil
+            record.updatedAt = Date()
+            try record.save(to: state)
+        }
+    }
+}
