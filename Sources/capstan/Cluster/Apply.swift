@@ -126,7 +126,8 @@ enum ApplyPhases {
     /// Node runtime, control plane and kubelets (self-managed) or the join (managed). Artifacts are
     /// resolved and the PKI read when the group starts, after the PKI phase of the same run.
     static func kubernetes(_ inventory: Inventory, _ settings: KubernetesInstallSettings) -> [Phase] {
-        KubernetesWorkflow.deferredPhases(inventory: inventory, settings: settings) { _ in
+        let nodes = inventory.hosts.filter { $0.has(.controlPlane) || $0.has(.worker) }.map(\.name)
+        return [KubernetesVersionGate.phase(inventory: inventory, hosts: nodes)] + KubernetesWorkflow.deferredPhases(inventory: inventory, settings: settings) { _ in
             let store = try LiveContext.artifactStore(for: inventory)
             let artifacts = try await NodeArtifacts.resolve(store: store, inventory: inventory, versions: try ComponentVersions.resolve(for: inventory))
             let pki = inventory.isSelfManaged ? try ClusterFiles(inventory: inventory, state: StateDirectory(inventory: inventory)) : nil
