@@ -244,10 +244,41 @@ struct ControlPlaneCertsLabTests {
             #expect(try livez(lab, n, ca: current.ca, cert: current.cert, key: current.key).succeeded, "new admin.conf on h\(n)")
             #expect(certificates(in: try lab.run(in: "h\(n)", ["cat", "/etc/kubernetes/pki/ca.crt"]).stdout) == 1, "h\(n) ca.crt after untrust")
         }
+        let verifyNew = try IntegrationLab.run("/usr/bin/openssl", ["verify", "-CAfile", bundle, state + "/pki/hosts/h1/apiserver.crt"])
+        #expect(verifyNew.succeeded, "the serving certificate verifies against the new CA: \(verifyNew.all)")
         let verify = try IntegrationLab.run("/usr/bin/openssl", ["verify", "-CAfile", old.ca, state + "/pki/hosts/h1/apiserver.crt"])
         #expect(verify.status != 0, "the new serving certificate must not verify against the old CA")
         try expectClean(inventory, "after the CA rotation")
         try expectAllActive(lab, "after the CA rotation")
+    }
+
+    @Test("front-proxy CA rotation in one run: every host ends with one new front-proxy CA that signs the proxy client certificate; only the API servers and controller managers restart (kubelet, kube-proxy, etcd untouched); certs check clean")
+    func frontProxyCARotation() throws {
+        let (lab, inventory) = try cluster()
+        let oldCA = Self.dir + "/clients/front-proxy-ca.old.crt"
+        try FileManager.default.createDirectory(atPath: Self.dir + "/clients", withIntermediateDirectories: true)
+        try? FileManager.default.removeItem(atPath: oldCA)
+        try FileManager.default.copyItem(atPath: state + "/pki/front-proxy-ca.crt", toPath: oldCA)
+        let start = try activations(lab)
+        let r = try IntegrationLab.capstan(["certs", "rotate", "-i", inventory, "--ca", "front-proxy", "--yes"])
+        #expect(r.succeeded, "\(r.all)")
+        #expect(r.stdout.contains("front-proxy-ca complete") && !FileManager.default.fileExists(atPath: state + "/rotation.json"), "\(r.stdout)")
+        print("MEASURED front-proxy CA rotation, 3 phases on 3 hosts: \(String(format: "%.1f", r.seconds)) s")
+        let end = try activations(lab)
+        for host in Self.hosts {
+            for unit in ["kube-apiserver", "kube-controller-manager"] { #expect(end[host]?[unit] != start[host]?[unit], "\(unit) on \(host) was not restarted") }
+            for unit in ["etcd", "kube-scheduler", "kubelet", "kube-proxy"] { #expect(end[host]?[unit] == start[host]?[unit], "\(unit) on \(host) restarted although it reads no front-proxy file") }
+            let onHost = try lab.run(in: host, ["cat", "/etc/kubernetes/pki/front-proxy-ca.crt"]).stdout
+            let previous = try String(contentsOfFile: oldCA, encoding: .utf8)
+            #expect(certificates(in: onHost) == 1 && onHost != previous, "\(host) front-proxy-ca.crt is the new CA alone")
+        }
+        let client = state + "/pki/hosts/h2/front-proxy-client.crt"
+        let good = try IntegrationLab.run("/usr/bin/openssl", ["verify", "-CAfile", state + "/pki/front-proxy-ca.crt", client])
+        #expect(good.succeeded, "\(good.all)")
+        let bad = try IntegrationLab.run("/usr/bin/openssl", ["verify", "-CAfile", oldCA, client])
+        #expect(!bad.succeeded, "the proxy client certificate must not verify against the old front-proxy CA")
+        try expectClean(inventory, "after the front-proxy CA rotation")
+        try expectAllActive(lab, "after the front-proxy CA rotation")
     }
 
     @Test("apply --renew-before 400d: --dry-run lists every leaf (all expire within 400 days) and changes nothing; apply re-issues them and rolls them out in its last phase; every served certificate is new")
