@@ -65,6 +65,10 @@ struct ApplyCommand: AsyncParsableCommand {
                 .filter { parts.isEmpty || parts.contains(ApplyPart(phase: $0.name)) }
         } else {
             let provider = inventory.controlPlane.managed?.provider.displayName ?? "the provider"
+            if renewBefore != nil {
+                printError("apply --renew-before: \(inventory.name) is a managed cluster; \(provider) renews the control-plane certificates and the kubelets rotate their own")
+                throw ExitCode(1)
+            }
             output.emit(WorkflowEvent(time: Date(), kind: .message, message:
                 "\(inventory.name) is a managed cluster: etcd and the control plane belong to \(provider); apply joins the worker hosts."))
             phases = ApplyPhases.managed(inventory: inventory, kubernetes: kubernetes)
