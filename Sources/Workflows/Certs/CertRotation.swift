@@ -3,41 +3,49 @@ import Hosts
 import Inventory
 import PKI
 
-/// Health-gated certificate rollout to a live etcd cluster: one host at a time, etcd members with the
-/// leader last, each restart gated on cluster health (the etcd workflow's `waitHealthy`) and on the
-/// member serving the certificate the state holds. A host that does not come back gets its previous
-/// files (`.prev`) back and is restarted; the rollout stops there.
+/// Health-gated certificate rollout to a live cluster: one host at a time (hosts outside etcd first,
+/// then etcd members with the leader last). On each host the PKI files that differ from the state are
+/// pushed (the old ones kept as `.prev`), then every service reading one of them restarts in
+/// `CertConsumer` order, each gated on its health: etcd on cluster health and on serving the state's
+/// certificate, the API server on /livez, /readyz and serving the state's certificate, the kubelet and
+/// kube-proxy on their healthz ports, the controller manager and the scheduler on their kubeconfig being
+/// accepted. A host that does not come back gets its `.prev` files back and its services restarted;
+/// the rollout stops there.
 public enum CertRotation {
-    /// Leaves signed by the etcd CA that live on control-plane hosts (the API server's etcd client).
-    static let controlPlaneEtcdLeaves = ["apiserver-etcd-client"]
-    /// Catalog names this rollout pushes and restarts for.
-    public static let rollableNames = ["etcd/server", "etcd/peer", "etcd/healthcheck-client"] + controlPlaneEtcdLeaves
+    /// A PKI file as the state has it and as the host has it now.
+    struct HostFileState: Sendable {
+        var file: ManagedFile
+        var current: Data?
+        var changed: Bool { current != file.content }
+    }
 
-    /// The etcd-related files `host` receives, from the state: for members everything under the etcd
-    /// PKI directory (as the etcd workflow installs it); on control-plane hosts the etcd CA bundle and the
-    /// API server's etcd client pair, when the host already has them (the control plane is installed).
-    static func files(for host: String, _ settings: EtcdWorkflowSettings, in ctx: WorkflowContext) async throws -> [ManagedFile] {
-        var files: [ManagedFile] = []
-        let isMember = settings.spec.member(host) != nil
-        if isMember {
-            files += try EtcdWorkflow.certificateFiles(for: host, settings).compactMap(\.managed)
+    /// The PKI files `host` receives (`PKIManager.hostFiles`) that it already has: a rotation replaces
+    /// files, it does not install components (`apply` does). An etcd member with etcd installed gets all
+    /// its etcd files (as the etcd workflow installs them, owners included).
+    static func files(for host: String, _ settings: EtcdWorkflowSettings, in ctx: WorkflowContext, etcdInstalled: Bool) async throws -> [HostFileState] {
+        let c = try await ctx.connection(host)
+        var files: [HostFileState] = []
+        var member = Set<String>()
+        if etcdInstalled, settings.spec.member(host) != nil {
+            for file in try EtcdWorkflow.certificateFiles(for: host, settings).compactMap(\.managed) {
+                files.append(HostFileState(file: file, current: try await c.read(file.path)))
+                member.insert(file.path)
+            }
         }
         guard let spec = settings.inventory.hosts.first(where: { $0.name == host }) else { return files }
         let required = try CertificateCatalog.required(for: settings.inventory)
-        let c = try await ctx.connection(host)
-        for file in PKIManager.hostFiles(for: spec, required: required, inventory: settings.inventory) {
-            let wanted = controlPlaneEtcdLeaves.contains { file.remotePath.hasSuffix("/\($0).crt") || file.remotePath.hasSuffix("/\($0).key") }
-                || (!isMember && file.statePath == "pki/etcd/ca.crt")
-            guard wanted, try await c.read(file.remotePath) != nil, let data = try settings.state.read(file.statePath) else { continue }
-            files.append(ManagedFile(path: file.remotePath, content: data, attributes: FileAttributes(mode: UInt32(file.mode)), secret: file.mode == 0o600))
+        for file in PKIManager.hostFiles(for: spec, required: required, inventory: settings.inventory) where !member.contains(file.remotePath) {
+            guard let current = try await c.read(file.remotePath), let data = try settings.state.read(file.statePath) else { continue }
+            let managed = ManagedFile(path: file.remotePath, content: data, attributes: FileAttributes(mode: UInt32(file.mode)), secret: file.mode & 0o077 == 0)
+            files.append(HostFileState(file: managed, current: current))
         }
         return files
     }
 
-    /// Hosts that receive etcd files: members (restarted) and control-plane hosts (API server restarted when active).
+    /// Hosts that receive PKI files: etcd members, control-plane hosts and workers.
     static func hosts(_ settings: EtcdWorkflowSettings) -> [String] {
         let members = Set(settings.spec.memberNames)
-        return settings.inventory.hosts.filter { members.contains($0.name) || $0.has(.controlPlane) }.map(\.name)
+        return settings.inventory.hosts.filter { members.contains($0.name) || $0.has(.controlPlane) || $0.has(.worker) }.map(\.name)
     }
 
     /// The current leader's name, from any member that answers.
@@ -58,57 +66,68 @@ public enum CertRotation {
         return EtcdPlanner.rollingOrder(members: remaining, leader: leader).first
     }
 
-    /// The fingerprint of the member's server certificate in the state.
-    static func expectedServed(_ host: String, _ settings: EtcdWorkflowSettings) throws -> CertificateSummary? {
+    /// The state's certificate of `name` for `host` (`etcd/server`, `apiserver`).
+    static func stateCertificate(_ name: String, host: String, _ settings: EtcdWorkflowSettings) throws -> CertificateSummary? {
         let required = try CertificateCatalog.required(for: settings.inventory)
-        guard let server = required.first(where: { $0.name == "etcd/server" && $0.host == host }),
-              let data = try settings.state.read(server.certPath) else { return nil }
+        guard let req = required.first(where: { $0.name == name && $0.host == host }),
+              let data = try settings.state.read(req.certPath) else { return nil }
         return try CertificateSummary(pem: String(decoding: data, as: UTF8.self))
     }
 
-    /// Waits until `host` serves `expected` on its client port.
+    /// Waits until `host` serves `expected` on its etcd client port.
     static func waitServed(_ host: String, _ expected: CertificateSummary, _ ctx: WorkflowContext, _ settings: EtcdWorkflowSettings) async throws {
         guard let member = settings.spec.member(host) else { return }
-        let start = ctx.now()
-        var last = "nothing read yet"
-        while true {
+        try await poll(ctx, host: host, what: "check the served certificate", timeout: settings.healthTimeoutSeconds, next: "check `journalctl -u etcd` on \(host)") {
             let (served, why) = await CertificateCheck.served(host, address: member.address, pkiDir: settings.spec.pkiDir, in: ctx)
-            if let served {
-                if served.sha256 == expected.sha256 { return }
-                last = "serves serial \(served.serial), expected \(expected.serial)"
-            } else {
-                last = why ?? "no answer"
-            }
-            if ctx.now().timeIntervalSince(start) >= settings.healthTimeoutSeconds { break }
-            await EtcdWorkflow.pause(0.5)
+            guard let served else { return why ?? "no answer" }
+            return served.sha256 == expected.sha256 ? nil : "serves serial \(served.serial), expected \(expected.serial)"
         }
-        throw WorkflowError.hostFailed(host: host, what: "check the served certificate", reason: last, next: "check `journalctl -u etcd` on \(host)")
     }
 
-    /// Brings `host` to the state's files. Members restart when a file changed, when the served
-    /// certificate is not the state's, or when `restart` (a CA phase); the restart is gated on health and
-    /// on the served certificate. On failure the previous files come back and the member restarts.
-    /// Returns whether anything was done.
-    @discardableResult
-    static func roll(_ host: String, restart: Bool, _ ctx: WorkflowContext, _ settings: EtcdWorkflowSettings) async throws -> Bool {
+    /// The Capstan units installed on `host`, of `candidates`.
+    static func installed(_ candidates: [CertConsumer], on host: String, _ ctx: WorkflowContext, _ settings: EtcdWorkflowSettings) async throws -> Set<CertConsumer> {
         let c = try await ctx.connection(host)
-        var changed: [ManagedFile] = []
-        for file in try await files(for: host, settings, in: ctx) where try await c.read(file.path) != file.content {
-            changed.append(file)
-        }
+        let units = candidates.map { $0 == .etcd ? settings.spec.unit : $0.unit }
+        let r = try await c.run(ShellCommand(["sh", "-c", "for u in \"$@\"; do [ -e \"/etc/systemd/system/$u\" ] && echo \"$u\"; done; true", "sh"] + units))
+        let present = Set(r.stdoutText.split(separator: "\n").map(String.init))
+        return Set(candidates.filter { present.contains($0 == .etcd ? settings.spec.unit : $0.unit) })
+    }
+
+    /// Brings `host` to the state's PKI files. Services restart when a file they read changed, when they
+    /// serve a certificate other than the state's, or when they read files of `authority` (a CA phase:
+    /// the bundle they loaded must be reloaded). Each restart is gated on health; on failure the previous
+    /// files come back and the services restart with them. Returns whether anything was done.
+    @discardableResult
+    static func roll(_ host: String, restartFor authority: AuthorityName?, _ ctx: WorkflowContext, _ settings: EtcdWorkflowSettings) async throws -> Bool {
         let isMember = settings.spec.member(host) != nil
-        let expected = isMember ? try expectedServed(host, settings) : nil
-        var servedDiffers = false
-        if let expected, let member = settings.spec.member(host) {
-            let (served, _) = await CertificateCheck.served(host, address: member.address, pkiDir: settings.spec.pkiDir, in: ctx)
-            servedDiffers = served?.sha256 != expected.sha256
+        let present = try await installed(CertConsumer.allCases, on: host, ctx, settings)
+        let files = try await Self.files(for: host, settings, in: ctx, etcdInstalled: present.contains(.etcd))
+        let changed = files.filter(\.changed).map(\.file)
+        var wanted = Set<CertConsumer>()
+        for file in changed { wanted.formUnion(CertConsumer.consumers(of: file.path, etcdMember: isMember)) }
+        if let authority {
+            for file in files.map(\.file) where CertConsumer.authority(of: file.path) == authority {
+                wanted.formUnion(CertConsumer.consumers(of: file.path, etcdMember: isMember))
+            }
         }
-        let restartEtcd = isMember && (restart || servedDiffers || !changed.isEmpty)
-        guard restartEtcd || !changed.isEmpty else {
+        var expected = ServedCertificates()
+        if present.contains(.etcd), isMember, let want = try stateCertificate("etcd/server", host: host, settings), let member = settings.spec.member(host) {
+            expected.etcd = want
+            let (served, _) = await CertificateCheck.served(host, address: member.address, pkiDir: settings.spec.pkiDir, in: ctx)
+            if served?.sha256 != want.sha256 { wanted.insert(.etcd) }
+        }
+        if present.contains(.apiServer), let want = try stateCertificate("apiserver", host: host, settings),
+           let address = settings.inventory.hosts.first(where: { $0.name == host })?.clusterAddress {
+            expected.apiServer = want
+            let (served, _) = await CertificateCheck.served(host, address: address, port: apiServerPort, client: nil, in: ctx)
+            if served?.sha256 != want.sha256 { wanted.insert(.apiServer) }
+        }
+        let restarts = wanted.intersection(present).sorted()
+        guard !restarts.isEmpty || !changed.isEmpty else {
             await ctx.emit(.hostStatus, host: host, "certificates up to date")
             return false
         }
-        if restartEtcd && ctx.mode == .apply && !ctx.options.force {
+        if restarts.contains(.etcd) && ctx.mode == .apply && !ctx.options.force {
             try await EtcdWorkflow.waitHealthy(ctx, settings, expected: nil, what: "etcd before rotating certificates on \(host)")
         }
         for file in changed {
@@ -117,46 +136,43 @@ public enum CertRotation {
                 try await c.write(file.content, to: file.path, attributes: file.attributes)
             }
         }
-        guard ctx.mode == .apply else { return true }
         do {
-            if restartEtcd {
-                try await ctx.change(host, "systemctl restart etcd (certificates)") { c in
-                    let r = try await c.run(ShellCommand("systemctl", "restart", settings.spec.unit), options: RunOptions(timeoutSeconds: settings.healthTimeoutSeconds + 30))
+            for unit in restarts {
+                let name = unit == .etcd ? settings.spec.unit : unit.unit
+                try await ctx.change(host, "systemctl restart \(unit.rawValue) (certificates)") { c in
+                    let r = try await c.run(ShellCommand("systemctl", "restart", name), options: RunOptions(timeoutSeconds: settings.healthTimeoutSeconds + 30))
                     guard r.succeeded else {
-                        throw WorkflowError.hostFailed(host: host, what: "restart etcd", reason: "\(r.stderrText)\njournalctl -u etcd -n 20:\n\(await EtcdWorkflow.journal(c, settings.spec))",
+                        let journal = try? await c.run(ShellCommand("journalctl", "-u", name, "-n", "20", "--no-pager"))
+                        throw WorkflowError.hostFailed(host: host, what: "restart \(unit.rawValue)", reason: "\(r.stderrText)\njournalctl -u \(unit.rawValue) -n 20:\n\(journal?.stdoutText ?? "")",
                                                        next: "see the journal above")
                     }
                 }
-                try await EtcdWorkflow.waitHealthy(ctx, settings, expected: nil, what: "etcd after rotating certificates on \(host)")
-                if let expected { try await waitServed(host, expected, ctx, settings) }
-            } else {
-                try await ctx.change(host, "systemctl try-restart kube-apiserver (its etcd client certificate changed)") { c in
-                    try await c.check(ShellCommand("systemctl", "try-restart", "kube-apiserver.service"))
-                }
+                if ctx.mode == .apply { try await gate(unit, host: host, expected: expected, ctx, settings) }
             }
         } catch {
             let paths = changed.map(\.path)
-            try? await ctx.change(host, "roll back: restore \(paths.count) file(s) from .prev and restart") { c in
+            let units = restarts.map { $0 == .etcd ? settings.spec.unit : $0.unit }
+            _ = try? await ctx.change(host, "roll back: restore \(paths.count) file(s) from .prev and restart \(units.joined(separator: ", "))") { c in
                 _ = try await c.run(ShellCommand(["sh", "-c", "for f in \"$@\"; do if [ -e \"$f.prev\" ]; then cp -p -- \"$f.prev\" \"$f\"; fi; done", "sh"] + paths))
-                if restartEtcd {
-                    _ = try await c.run(ShellCommand("systemctl", "restart", settings.spec.unit), options: RunOptions(timeoutSeconds: settings.healthTimeoutSeconds + 30))
+                for unit in units {
+                    _ = try await c.run(ShellCommand("systemctl", "restart", unit), options: RunOptions(timeoutSeconds: settings.healthTimeoutSeconds + 30))
                 }
             }
             throw WorkflowError.hostFailed(
                 host: host, what: "rotate certificates",
-                reason: "\(error)\nthe previous files were restored from .prev and etcd was restarted with them",
+                reason: "\(error)\nthe previous files were restored from .prev and \(units.isEmpty ? "nothing needed a restart" : units.joined(separator: ", ") + " restarted with them")",
                 next: "fix the cause, then run `capstan certs rotate` again (hosts rolled before \(host) keep their new certificates)")
         }
         return true
     }
 
-    /// Rolls the state's etcd files out to every host that differs, one at a time, leader last.
+    /// Rolls the state's PKI files out to every host that differs, one at a time, leader last.
     public static func rollOut(_ ctx: WorkflowContext, _ settings: EtcdWorkflowSettings) async throws -> [String] {
         var remaining = hosts(settings)
         var done: [String] = []
         while let host = await next(remaining, ctx, settings) {
             remaining.removeAll { $0 == host }
-            if try await roll(host, restart: false, ctx, settings) { done.append(host) }
+            if try await roll(host, restartFor: nil, ctx, settings) { done.append(host) }
         }
         return done
     }
@@ -171,20 +187,17 @@ public enum CertRotation {
 
     // MARK: CA rotation
 
-    /// Rotates `authority` (the etcd CA) through the phases of `CARotationRecord`, continuing a recorded
-    /// rotation. Each host finished in a phase is recorded at once, so a killed run repeats at most the
-    /// host it was on. Stops after `stopAfter` when given.
+    /// Rotates `authority` (the etcd, cluster or front-proxy CA) through the phases of `CARotationRecord`,
+    /// continuing a recorded rotation. In every phase each host gets its files and every service reading
+    /// a file of that CA restarts, gated on health. Each host finished in a phase is recorded at once, so
+    /// a killed run repeats at most the host it was on. Stops after `stopAfter` when given.
     public static func rotateCA(_ authority: AuthorityName, manager: PKIManager, stopAfter: CARotationRecord.Phase?,
                                 _ ctx: WorkflowContext, _ settings: EtcdWorkflowSettings) async throws -> CARotationRecord? {
-        guard authority == .etcd else {
-            throw WorkflowError.refused(what: "rotate CA \(authority.rawValue)", found: "rotation of the control-plane CAs is not implemented yet",
-                                        next: "only --ca etcd is supported; leaves of the control-plane CAs renew with `capstan certs renew`")
-        }
         var record: CARotationRecord
         if let existing = try manager.loadRotation() {
             guard existing.authority == authority else {
                 throw WorkflowError.refused(what: "start a rotation of \(authority.rawValue)", found: "a rotation of \(existing.authority.rawValue) is in progress (phase \(existing.phase.rawValue))",
-                                            next: "finish it first with `capstan certs rotate --ca` for that CA")
+                                            next: "finish it first with `capstan certs rotate --ca \(cliName(existing.authority)) --yes`")
             }
             record = existing
             await ctx.emit(.message, "resuming the \(authority.rawValue) rotation at phase \(record.phase.rawValue) (done there: \(record.doneHosts.isEmpty ? "none" : record.doneHosts.joined(separator: ", ")))")
@@ -217,11 +230,24 @@ public enum CertRotation {
         return nil
     }
 
+    /// The `--ca` value naming `authority`.
+    public static func cliName(_ authority: AuthorityName) -> String {
+        switch authority {
+        case .etcd: return "etcd"
+        case .cluster: return "cluster"
+        case .frontProxy: return "front-proxy"
+        }
+    }
+
+    /// Rolls one phase to the hosts not done in it yet. The kubeconfigs embed the cluster CA bundle, so
+    /// they are rendered again from the phase's bundle first (a no-op when they already match).
     static func rollPhase(_ record: inout CARotationRecord, manager: PKIManager, _ ctx: WorkflowContext, _ settings: EtcdWorkflowSettings) async throws {
+        let rendered = try await manager.apply(now: ctx.now())
+        if !rendered.written.isEmpty { await ctx.emit(.message, "phase \(record.phase.rawValue): \(rendered.written.count) file(s) of the state written again") }
         var remaining = hosts(settings).filter { !record.doneHosts.contains($0) }
         while let host = await next(remaining, ctx, settings) {
             remaining.removeAll { $0 == host }
-            try await roll(host, restart: true, ctx, settings)
+            try await roll(host, restartFor: record.authority, ctx, settings)
             record.doneHosts.append(host)
             try manager.saveRotation(record)
         }
@@ -229,8 +255,10 @@ public enum CertRotation {
 }
 
 extension CertRotation {
+    public static let renewPhaseName = "certs-renew"
+
     /// What `apply --renew-before SPAN` (or a timer) runs: re-issues the leaves expiring within `within`
-    /// (and any missing or out of date) in the state, then rolls the etcd ones out health-gated.
+    /// (and any missing or out of date) in the state, then rolls every changed file out health-gated.
     /// Returns what was issued (nil: nothing to issue) and the hosts rolled.
     public static func renewExpiring(within: TimeSpan, only: RenewSelection = .none, manager: PKIManager,
                                      _ ctx: WorkflowContext, _ settings: EtcdWorkflowSettings) async throws -> (PKIResult?, [String]) {
@@ -239,5 +267,25 @@ extension CertRotation {
             result = try await manager.apply(now: ctx.now(), renewBefore: within, renew: only)
         }
         return (result, try await rollOut(ctx, settings))
+    }
+
+    /// The last phase of `apply --renew-before SPAN`: after the cluster is converged, leaves expiring
+    /// within `within` are re-issued and rolled out one host at a time, health-gated, with rollback.
+    /// In plan mode it lists what would be re-issued and changes nothing.
+    public static func renewPhase(within: TimeSpan, _ settings: EtcdWorkflowSettings) -> Phase {
+        Phase(renewPhaseName, concerning: hosts(settings),
+              next: "fix the cause above; hosts rolled before the failing one keep their new certificates; run again to continue") { ctx in
+            let manager = PKIManager(inventory: settings.inventory, state: settings.state)
+            guard ctx.mode == .apply else {
+                for r in try manager.plan(now: ctx.now(), renewBefore: within).reissues {
+                    await ctx.emit(.planned, "re-issue \(r.certificate.id) (\(r.reasons.map(\.description).joined(separator: "; "))) and roll it out")
+                }
+                return
+            }
+            let (result, rolled) = try await renewExpiring(within: within, manager: manager, ctx, settings)
+            let issued = result?.issued.map(\.certificate.id) ?? []
+            await ctx.emit(.message, issued.isEmpty ? "no certificate expires within \(within)" : "re-issued \(issued.joined(separator: ", "))")
+            if !rolled.isEmpty { await ctx.emit(.message, "rolled new certificates out to \(rolled.joined(separator: ", "))") }
+        }
     }
 }

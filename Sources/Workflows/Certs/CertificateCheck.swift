@@ -11,7 +11,7 @@ public struct HostCertificateRow: Sendable, Equatable, Codable {
     }
 
     public var host: String
-    /// Remote path, or `https://ADDR:2379 (served)`.
+    /// Remote path, or `https://ADDR:2379 (served)` (etcd) / `https://ADDR:6443 (served)` (API server).
     public var file: String
     /// State path it should match; nil for the served certificate (compared with the member's server.crt).
     public var statePath: String?
@@ -33,26 +33,36 @@ public struct CertificateCheckReport: Sendable, Equatable, Codable {
 }
 
 /// `capstan certs check`: reads every certificate the PKI places on each host (`PKIManager.hostFiles`)
-/// and the certificate each etcd member serves, and compares them with the state.
+/// and the certificates each etcd member (port 2379) and each installed API server (port 6443) serve,
+/// and compares them with the state.
 ///
-/// The served certificate is fetched with `openssl s_client` run on the member itself through the
-/// host's connection (Debian's ca-certificates pulls openssl in; the lab base has it): it works through
-/// bastions and needs nothing on this machine. The handshake presents the member's healthcheck client
-/// certificate because etcd requires client certificates.
+/// A served certificate is fetched with `openssl s_client` run on the host itself through the host's
+/// connection (Debian's ca-certificates pulls openssl in; the lab base has it): it works through
+/// bastions and needs nothing on this machine. The etcd handshake presents the member's healthcheck
+/// client certificate because etcd requires client certificates; the API server's needs none.
 public enum CertificateCheck {
-    /// Prints the PEM of the certificate served at `$1:2379`, or nothing.
+    /// Prints the PEM of the certificate served at `$1:$2`, or nothing; further arguments go to s_client
+    /// (a client certificate where the server requires one).
     static let servedScript = """
         command -v openssl >/dev/null 2>&1 || { echo "openssl not installed" >&2; exit 3; }
-        timeout 10 openssl s_client -connect "$1:$2" -servername "$1" -cert "$3/healthcheck-client.crt" -key "$3/healthcheck-client.key" </dev/null 2>/dev/null \
+        a=$1 p=$2; shift 2
+        timeout 10 openssl s_client -connect "$a:$p" -servername "$a" "$@" </dev/null 2>/dev/null \\
           | sed -n '/-----BEGIN CERTIFICATE-----/,/-----END CERTIFICATE-----/p'
         """
 
-    /// The certificate `member` serves on its client port, read on the member; nil with a reason on failure.
+    /// The certificate `member` serves on its etcd client port, handshaking with its healthcheck client pair.
     public static func served(_ member: String, address: String, port: Int = 2379, pkiDir: String, in ctx: WorkflowContext) async -> (CertificateSummary?, String?) {
+        await served(member, address: address, port: port, client: (pkiDir + "/healthcheck-client.crt", pkiDir + "/healthcheck-client.key"), in: ctx)
+    }
+
+    /// The certificate served at `address:port`, read on `host` (with `client` as the client pair when
+    /// given); nil with a reason on failure.
+    public static func served(_ host: String, address: String, port: Int, client: (cert: String, key: String)?, in ctx: WorkflowContext) async -> (CertificateSummary?, String?) {
         do {
-            let c = try await ctx.connection(member)
-            let r = try await c.run(ShellCommand(["sh", "-c", servedScript, "sh", address, String(port), pkiDir]), options: RunOptions(timeoutSeconds: 20))
-            if r.exitStatus == 3 { return (nil, "openssl is not installed on \(member)") }
+            let c = try await ctx.connection(host)
+            let extra = client.map { ["-cert", $0.cert, "-key", $0.key] } ?? []
+            let r = try await c.run(ShellCommand(["sh", "-c", servedScript, "sh", address, String(port)] + extra), options: RunOptions(timeoutSeconds: 20))
+            if r.exitStatus == 3 { return (nil, "openssl is not installed on \(host)") }
             guard r.stdoutText.contains("BEGIN CERTIFICATE") else { return (nil, "no TLS handshake with \(address):\(port)") }
             return (try CertificateSummary(pem: r.stdoutText), nil)
         } catch {
@@ -76,19 +86,16 @@ public enum CertificateCheck {
                 rows.append(row(host: host.name, file: file.remotePath, statePath: file.statePath, hostData: hostData, stateData: stateData, now: now))
             }
             if members.contains(host.name), let server = required.first(where: { $0.name == "etcd/server" && $0.host == host.name }) {
-                let (summary, why) = await served(host.name, address: host.clusterAddress, pkiDir: pkiDir, in: ctx)
                 let want = try state.read(server.certPath).flatMap { try? CertificateSummary(pem: String(decoding: $0, as: UTF8.self)) }
-                var r = HostCertificateRow(host: host.name, file: "https://\(host.clusterAddress):2379 (served)", statePath: server.certPath,
-                                           found: summary, matchesState: nil, daysLeft: nil, status: .ok, problems: [])
-                if let summary {
-                    r.matchesState = want.map { $0.sha256 == summary.sha256 }
-                    grade(&r, summary, now: now)
-                    if r.matchesState == false { r.problems.append("serves serial \(summary.serial), the state holds \(want?.serial ?? "-")"); r.status = max(r.status, .warning) }
-                } else {
-                    r.status = .error
-                    r.problems.append("served certificate unreadable: \(why ?? "unknown")")
-                }
-                rows.append(r)
+                rows.append(await servedRow(host: host.name, address: host.clusterAddress, port: 2379,
+                                            client: (pkiDir + "/healthcheck-client.crt", pkiDir + "/healthcheck-client.key"),
+                                            statePath: server.certPath, want: want, now: now, in: ctx))
+            }
+            if host.has(.controlPlane), let apiserver = required.first(where: { $0.name == "apiserver" && $0.host == host.name }),
+               try await c.run(ShellCommand("test", "-e", "/etc/systemd/system/kube-apiserver.service")).succeeded {
+                let want = try state.read(apiserver.certPath).flatMap { try? CertificateSummary(pem: String(decoding: $0, as: UTF8.self)) }
+                rows.append(await servedRow(host: host.name, address: host.clusterAddress, port: CertRotation.apiServerPort, client: nil,
+                                            statePath: apiserver.certPath, want: want, now: now, in: ctx))
             }
             return rows
         }
@@ -102,6 +109,23 @@ public enum CertificateCheck {
             return (ad, a.host, a.file) < (bd, b.host, b.file)
         }
         return report
+    }
+
+    /// The row of a served certificate: unreadable is an error, differing from the state a warning.
+    static func servedRow(host: String, address: String, port: Int, client: (cert: String, key: String)?, statePath: String,
+                          want: CertificateSummary?, now: Date, in ctx: WorkflowContext) async -> HostCertificateRow {
+        let (summary, why) = await served(host, address: address, port: port, client: client, in: ctx)
+        var r = HostCertificateRow(host: host, file: "https://\(address):\(port) (served)", statePath: statePath,
+                                   found: summary, matchesState: nil, daysLeft: nil, status: .ok, problems: [])
+        if let summary {
+            r.matchesState = want.map { $0.sha256 == summary.sha256 }
+            grade(&r, summary, now: now)
+            if r.matchesState == false { r.problems.append("serves serial \(summary.serial), the state holds \(want?.serial ?? "-")"); r.status = max(r.status, .warning) }
+        } else {
+            r.status = .error
+            r.problems.append("served certificate unreadable: \(why ?? "unknown")")
+        }
+        return r
     }
 
     static func row(host: String, file: String, statePath: String, hostData: Data?, stateData: Data?, now: Date) -> HostCertificateRow {

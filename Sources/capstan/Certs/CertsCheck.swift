@@ -7,11 +7,11 @@ import Workflows
 struct CertsCheck: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
-        abstract: "Read certificates on the hosts: expiry, issuer, SANs, drift from the state, served etcd certificates.",
+        abstract: "Read certificates on the hosts: expiry, issuer, SANs, drift from the state, served etcd and API server certificates.",
         discussion: """
-            Reads every certificate Capstan places on each host over SSH and the certificate each etcd member \
-            serves on port 2379 (fetched with openssl s_client on the member), and compares them with the \
-            local state. Warns at 30 days or less left, about files missing or differing from the state; \
+            Reads every certificate Capstan places on each host over SSH, the certificate each etcd member \
+            serves on port 2379 and each installed API server on port 6443 (fetched with openssl s_client on \
+            the host), and compares them with the local state. Warns at 30 days or less left, about files missing or differing from the state; \
             exits 1 when a certificate has expired or a host cannot be read.
             """
     )

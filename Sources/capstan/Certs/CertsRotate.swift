@@ -22,14 +22,19 @@ extension CARotationRecord.Phase: ExpressibleByArgument {}
 struct CertsRotate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rotate",
-        abstract: "Rotate leaves or the etcd CA on a live cluster, one host at a time, health-gated.",
+        abstract: "Rotate leaves or a CA on a live cluster, one host at a time, health-gated.",
         discussion: """
             Without --yes prints what would be re-issued, pushed and restarted, in which order, and changes nothing.
-            Leaves: re-issues in the state, then per host (etcd members, leader last) pushes the files (the \
-            old ones stay as FILE.prev), restarts etcd, waits for cluster health and for the member to serve \
-            its new certificate; a host that does not come back gets its .prev files back and the run stops.
-            --ca etcd: phases trust (old + new CA trusted), leaves (re-issued from the new CA), untrust (old \
-            CA removed), recorded in <state>/rotation.json; running again continues from the recorded phase.
+            Leaves: re-issues in the state, then per host (hosts outside etcd first, then etcd members, leader \
+            last) pushes the files that differ (the old ones stay as FILE.prev) and restarts the services reading \
+            them (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy), each gated \
+            on health: etcd cluster health and its served certificate, the API server's /livez, /readyz and served \
+            certificate, kubelet and kube-proxy healthz, controller-manager and scheduler kubeconfigs accepted. A \
+            host that does not come back gets its .prev files back and the run stops.
+            --ca etcd|cluster|front-proxy|all: phases trust (old + new CA trusted: ca.crt bundles and the \
+            kubeconfigs' certificate-authority-data), leaves (re-issued from the new CA), untrust (old CA removed), \
+            each restarting every service that reads that CA's files; recorded in <state>/rotation.json; running \
+            again continues from the recorded phase.
             Automation: a timer running `capstan certs rotate -i FILE --expiring-within 30d --yes` keeps leaves fresh.
             """
     )
@@ -39,7 +44,7 @@ struct CertsRotate: AsyncParsableCommand {
     var only: [String] = []
     @Option(name: .customLong("expiring-within"), help: "Rotate leaves expiring within this span (e.g. 30d).")
     var expiringWithin: String = "30d"
-    @Option(name: .customLong("ca"), help: "Rotate a CA instead of leaves: etcd (cluster, front-proxy, all: not implemented yet).")
+    @Option(name: .customLong("ca"), help: "Rotate a CA instead of leaves: etcd, cluster, front-proxy or all (one after the other).")
     var ca: RotatedCA?
     @Option(name: .customLong("stop-after"), help: "With --ca: stop after this phase (trust or leaves); run again to continue.")
     var stopAfter: CARotationRecord.Phase?
@@ -67,10 +72,6 @@ struct CertsRotate: AsyncParsableCommand {
             print("enable it with: systemctl --user daemon-reload && systemctl --user enable --now capstan-certs-rotate-\(inv.name).timer")
             return
         }
-        if let ca, ca != .etcd {
-            printError("certs rotate --ca \(ca.rawValue): not implemented yet (only --ca etcd rotates); control-plane CA rotation needs the control-plane rollout")
-            throw ExitCode(1)
-        }
         let settings: EtcdWorkflowSettings
         do {
             settings = try EtcdWorkflowSettings(inventory: inv, artifacts: try LiveContext.artifactStore(for: inv), healthTimeoutSeconds: healthTimeout)
@@ -83,8 +84,8 @@ struct CertsRotate: AsyncParsableCommand {
         let (context, connector) = LiveContext.make(inventory: inv, mode: yes ? .apply : .plan, options: WorkflowOptions(force: force),
                                                     output: yes ? output : CollectingOutput(), now: { Date() })
         do {
-            if ca == .etcd {
-                try await rotateCA(manager, settings, context)
+            if let ca {
+                try await rotateCA(ca, manager, settings, context)
             } else {
                 try await rotateLeaves(manager, settings, context, window: window)
             }
@@ -101,44 +102,52 @@ struct CertsRotate: AsyncParsableCommand {
     func rotateLeaves(_ manager: PKIManager, _ settings: EtcdWorkflowSettings, _ ctx: WorkflowContext, window: TimeSpan) async throws {
         let selection: RenewSelection = only.isEmpty ? .none : .names(only)
         let plan = try manager.plan(now: Date(), renewBefore: window, renew: selection)
-        let rollable = Set(CertRotation.rollableNames)
         let reissues = plan.reissues
-        let elsewhere = reissues.filter { !rollable.contains($0.certificate.name) }
         if !yes {
             print("certs rotate plan (nothing changed; add --yes to run):")
             if reissues.isEmpty { print("  re-issue: nothing (no leaf selected or expiring within \(window))") }
             for r in reissues { print("  re-issue \(r.certificate.id): \(r.reasons.map(\.description).joined(separator: "; "))") }
-            for r in elsewhere { print("  note: \(r.certificate.id) is re-issued in the state only; rolling out control-plane certificates is not implemented yet") }
             let (order, leader) = await CertRotation.plannedOrder(ctx, settings)
-            print("  then push the changed etcd files and restart, one host at a time: " + order.map { $0 == leader ? "\($0) (leader, last)" : $0 }.joined(separator: " → "))
-            print("  hosts whose files and served certificate already match the state are skipped")
-            print("  each restart waits for cluster health and for the member to serve the state's certificate; on failure its .prev files are restored")
+            print("  then push the changed files and restart the services reading them, one host at a time: " + order.map { $0 == leader ? "\($0) (leader, last)" : $0 }.joined(separator: " → "))
+            print("  hosts whose files and served certificates already match the state are skipped")
+            print("  each restart waits for the service's health (etcd: cluster health and served certificate; kube-apiserver: /livez, /readyz and served certificate); on failure the host's .prev files are restored")
             return
         }
         let (result, rolled) = try await CertRotation.renewExpiring(within: window, only: selection, manager: manager, ctx, settings)
         if let result { CertsReport.print(result) }
-        for r in elsewhere { print("note: \(r.certificate.id) re-issued in the state only; rolling out control-plane certificates is not implemented yet") }
         print("certs rotate: \(rolled.isEmpty ? "every host already had the state's certificates" : "rolled " + rolled.joined(separator: ", "))")
     }
 
-    func rotateCA(_ manager: PKIManager, _ settings: EtcdWorkflowSettings, _ ctx: WorkflowContext) async throws {
+    func rotateCA(_ ca: RotatedCA, _ manager: PKIManager, _ settings: EtcdWorkflowSettings, _ ctx: WorkflowContext) async throws {
+        var authorities = ca.authorities
+        let inProgress = try manager.loadRotation()
+        // `all` continues with the CA whose rotation a killed run left behind; the ones before it are done.
+        if ca == .all, let inProgress, let index = authorities.firstIndex(of: inProgress.authority) {
+            authorities = Array(authorities[index...])
+        }
         if !yes {
-            print("certs rotate --ca etcd plan (nothing changed; add --yes to run):")
-            if let record = try manager.loadRotation() {
-                print("  a rotation is in progress: phase \(record.phase.rawValue), done there: \(record.doneHosts.isEmpty ? "none" : record.doneHosts.joined(separator: ", "))")
+            print("certs rotate --ca \(ca.rawValue) plan (nothing changed; add --yes to run):")
+            if let record = inProgress {
+                print("  a rotation of \(record.authority.rawValue) is in progress: phase \(record.phase.rawValue), done there: \(record.doneHosts.isEmpty ? "none" : record.doneHosts.joined(separator: ", "))")
             }
             let (order, leader) = await CertRotation.plannedOrder(ctx, settings)
             let roll = order.map { $0 == leader ? "\($0) (leader, last)" : $0 }.joined(separator: " → ")
-            print("  1. trust: create a new etcd CA; push etcd/ca.crt = old + new; restart \(roll)")
-            print("  2. leaves: the new CA signs; re-issue etcd/server, etcd/peer, etcd/healthcheck-client, apiserver-etcd-client; push and restart \(roll)")
-            print("  3. untrust: etcd/ca.crt = new only; restart \(roll)")
-            print("  every restart is gated on cluster health and on the served certificate; progress is kept in \(manager.state.path(PKIManager.rotationRecordPath))")
+            for authority in authorities {
+                let bundle = authority == .cluster ? "ca.crt and the kubeconfigs' certificate-authority-data" : "\(authority.rawValue).crt"
+                print("  \(authority.rawValue):")
+                print("    1. trust: create a new CA; push \(bundle) = old + new; restart the services reading it, host by host: \(roll)")
+                print("    2. leaves: the new CA signs; re-issue every leaf it signs; push and restart \(roll)")
+                print("    3. untrust: \(bundle) = new only; restart \(roll)")
+            }
+            print("  every restart is gated on the service's health; progress is kept in \(manager.state.path(PKIManager.rotationRecordPath))")
             return
         }
-        if let stopped = try await CertRotation.rotateCA(.etcd, manager: manager, stopAfter: stopAfter, ctx, settings) {
-            print("certs rotate --ca etcd: stopped after phase \(stopped.phase.rawValue) as asked; run again to continue")
-        } else {
-            print("certs rotate --ca etcd: complete")
+        for authority in authorities {
+            if let stopped = try await CertRotation.rotateCA(authority, manager: manager, stopAfter: stopAfter, ctx, settings) {
+                print("certs rotate --ca \(ca.rawValue): \(authority.rawValue) stopped after phase \(stopped.phase.rawValue) as asked; run again to continue")
+                return
+            }
+            print("certs rotate --ca \(ca.rawValue): \(authority.rawValue) complete")
         }
     }
 }

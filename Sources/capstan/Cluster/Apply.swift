@@ -22,9 +22,14 @@ struct ApplyCommand: AsyncParsableCommand {
     var healthTimeout: Double = 60
     @Option(name: .long, help: "Converge only these parts (comma-separated or repeated): pki, etcd, backup, kubernetes. Default: all.")
     var only: [String] = []
+    @Option(name: .customLong("renew-before"), help: "Re-issue leaves expiring within this span (e.g. 30d) and roll them out host by host, health-gated, after the rest is converged.")
+    var renewBefore: String?
 
     func validate() throws {
         _ = try parts()
+        if let renewBefore, TimeSpan(parsing: renewBefore) == nil {
+            throw ValidationError("--renew-before: \(renewBefore) is not a time span (e.g. 30d, 12h)")
+        }
     }
 
     /// The parts named by `--only`; empty means all.
@@ -56,10 +61,14 @@ struct ApplyCommand: AsyncParsableCommand {
                 throw ExitCode(1)
             }
             let parts = try parts()
-            phases = ApplyPhases.build(inventory: inventory, etcd: settings, kubernetes: kubernetes)
+            phases = ApplyPhases.build(inventory: inventory, etcd: settings, kubernetes: kubernetes, renewBefore: renewBefore.flatMap(TimeSpan.init(parsing:)))
                 .filter { parts.isEmpty || parts.contains(ApplyPart(phase: $0.name)) }
         } else {
             let provider = inventory.controlPlane.managed?.provider.displayName ?? "the provider"
+            if renewBefore != nil {
+                printError("apply --renew-before: \(inventory.name) is a managed cluster; \(provider) renews the control-plane certificates and the kubelets rotate their own")
+                throw ExitCode(1)
+            }
             output.emit(WorkflowEvent(time: Date(), kind: .message, message:
                 "\(inventory.name) is a managed cluster: etcd and the control plane belong to \(provider); apply joins the worker hosts."))
             phases = ApplyPhases.managed(inventory: inventory, kubernetes: kubernetes)
@@ -95,7 +104,7 @@ enum ApplyPart: String, CaseIterable, Sendable {
 
     init(phase name: String) {
         switch name {
-        case "pki": self = .pki
+        case "pki", CertRotation.renewPhaseName: self = .pki
         case EtcdBackupSchedule.phaseName: self = .backup
         case _ where name.hasPrefix("etcd-"): self = .etcd
         default: self = .kubernetes
@@ -106,13 +115,16 @@ enum ApplyPart: String, CaseIterable, Sendable {
 /// The phases of `apply`, in order: a pure function of the inventory, so each further part of the
 /// cluster (control plane, workers, backup schedule) is one more line here.
 enum ApplyPhases {
+    /// With `renewBefore`, the PKI phase re-issues only what is missing, expired or invalid, and leaves
+    /// expiring within the span are renewed by the last phase, which rolls them out health-gated.
     static func build(inventory: Inventory, etcd: EtcdWorkflowSettings,
-                      kubernetes: KubernetesInstallSettings = KubernetesInstallSettings()) -> [Phase] {
+                      kubernetes: KubernetesInstallSettings = KubernetesInstallSettings(), renewBefore: TimeSpan? = nil) -> [Phase] {
         var phases: [Phase] = []
-        phases.append(pki(inventory))
+        phases.append(pki(inventory, renewBefore: renewBefore == nil ? .days(30) : TimeSpan(seconds: 0)))
         phases += EtcdWorkflow.phases(etcd)
         phases += EtcdBackupSchedule.phases(inventory: inventory)
         phases += Self.kubernetes(inventory, kubernetes)
+        if let renewBefore { phases.append(CertRotation.renewPhase(within: renewBefore, etcd)) }
         return phases
     }
 
@@ -136,16 +148,16 @@ enum ApplyPhases {
     }
 
     /// Load-or-create the PKI in the state directory (local; no host is touched).
-    static func pki(_ inventory: Inventory) -> Phase {
+    static func pki(_ inventory: Inventory, renewBefore: TimeSpan = .days(30)) -> Phase {
         Phase("pki", concerning: [], next: "fix the state directory or the PKI settings; no host was changed") { ctx in
             let manager = PKIManager(inventory: inventory, state: StateDirectory(inventory: inventory))
             switch ctx.mode {
             case .plan:
-                let plan = try manager.plan(now: ctx.now())
+                let plan = try manager.plan(now: ctx.now(), renewBefore: renewBefore)
                 for ca in plan.authoritiesToCreate { await ctx.emit(.planned, "create CA \(ca)") }
                 for r in plan.reissues { await ctx.emit(.planned, "issue \(r.certificate.name)\(r.certificate.host.map { " for \($0)" } ?? "")") }
             case .apply:
-                let result = try await manager.apply(now: ctx.now())
+                let result = try await manager.apply(now: ctx.now(), renewBefore: renewBefore)
                 let summary = "\(result.createdAuthorities.count) CA(s) created, \(result.issued.count) certificate(s) issued"
                 await ctx.emit(.message, "PKI in \(manager.state.root): \(summary)")
                 if !result.needsSigning.isEmpty {
