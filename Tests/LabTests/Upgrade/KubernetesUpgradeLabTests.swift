@@ -137,7 +137,12 @@ struct KubernetesUpgradeLabTests {
         #expect(done["status"] as? String == "completed")
         #expect(done["kubernetesUpgraded"] as? [String] == ["h1", "h2", "h3", "h4", "h5"])
 
-        // 5. With the inventory at v1.32.0, plan finds nothing to change and upgrade plan nothing to upgrade.
+        // 5. An inventory left at v1.31.4 must not put the old binaries back: a plain apply refuses, changing nothing.
+        let stale = try IntegrationLab.capstan(["apply", "-i", inventory, "--only", "kubernetes"])
+        #expect(stale.status == 1 && stale.all.contains("never downgrades") && stale.all.contains("h5 kubelet 1.32.0"), "\(stale.all)")
+        #expect(try version(lab, "h5", "kubelet") == "v1.32.0")
+
+        // 6. With the inventory at v1.32.0, plan finds nothing to change and upgrade plan nothing to upgrade.
         let upgraded = try String(contentsOfFile: inventory, encoding: .utf8).replacingOccurrences(of: "kubernetesVersion: v1.31.4", with: "kubernetesVersion: v1.32.0")
         try upgraded.write(toFile: inventory, atomically: true, encoding: .utf8)
         let after = try IntegrationLab.capstan(["plan", "-i", inventory])
