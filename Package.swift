@@ -35,19 +35,20 @@ let package = Package(
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "SwiftASN1", package: "swift-asn1"),
         ]),
-        /// `templates/` stays at the top of the repository (operators read and override it there) and is
-        /// copied as the Templates target's resource bundle so the installed binary carries the defaults.
+        /// `templates/` and `inventories/` stay at the top of the repository (operators read and override
+        /// them there) and are copied as the Templates target's resource bundle so the installed binary
+        /// carries the default templates and the examples `capstan init` writes.
         .target(
             name: "Templates",
             dependencies: [.product(name: "Mustache", package: "swift-mustache")],
             path: ".",
             exclude: [
-                "Package.swift", "README.md", "Tests", "inventories", "scripts", "bench",
+                "Package.swift", "README.md", "Tests", "scripts", "bench",
                 "Sources/CLibSSH2", "Sources/Hosts", "Sources/Inventory", "Sources/Lab", "Sources/PKI",
                 "Sources/Planner", "Sources/SSH", "Sources/Workflows", "Sources/capstan",
             ],
             sources: ["Sources/Templates"],
-            resources: [.copy("templates")]
+            resources: [.copy("templates"), .copy("inventories")]
         ),
         .target(name: "Planner", dependencies: ["Inventory", "Hosts"]),
         .target(name: "Workflows", dependencies: [

@@ -28,16 +28,6 @@ struct ExampleInventoryTests {
         #expect(files.isSuperset(of: ["lab.yaml", "bare-metal-ha.yaml", "external-etcd.yaml", "managed-workers.yaml"]))
     }
 
-    @Test("the examples embedded for capstan init equal the files in inventories/")
-    func embeddedMatchFiles() throws {
-        let files = TestPaths.yamlFiles(in: TestPaths.inventories)
-        #expect(Set(ExampleInventory.all.map { "\($0.name).yaml" }) == Set(files))
-        for example in ExampleInventory.all {
-            let text = try String(contentsOf: TestPaths.inventories.appendingPathComponent("\(example.name).yaml"), encoding: .utf8)
-            #expect(example.text == text, "\(example.name) drifted from inventories/\(example.name).yaml")
-        }
-    }
-
     @Test("the bare-metal HA example has 3 control-plane+etcd hosts, at least 3 workers and a bastion")
     func bareMetalShape() throws {
         let inv = try #require(InventoryLoader.load(path: TestPaths.inventories.appendingPathComponent("bare-metal-ha.yaml").path, checkFiles: false).inventory)

@@ -4,11 +4,15 @@ import Testing
 
 @Suite("Never a crash on any input")
 struct RobustnessTests {
-    static let examples = ExampleInventory.all.map(\.name)
+    static let examples = TestPaths.yamlFiles(in: TestPaths.inventories)
+
+    static func text(_ name: String) throws -> String {
+        try String(contentsOf: TestPaths.inventories.appendingPathComponent(name), encoding: .utf8)
+    }
 
     @Test("every prefix of a valid inventory loads and reports, without crashing", arguments: examples)
     func everyPrefix(name: String) throws {
-        let text = try #require(ExampleInventory.named(name)).text
+        let text = try Self.text(name)
         let scalars = Array(text.unicodeScalars)
         var withErrors = 0
         for end in 0...scalars.count {
@@ -24,7 +28,7 @@ struct RobustnessTests {
 
     @Test("deleting any one line never crashes the loader", arguments: examples)
     func everyLineDeleted(name: String) throws {
-        let lines = try #require(ExampleInventory.named(name)).text.split(separator: "\n", omittingEmptySubsequences: false)
+        let lines = try Self.text(name).split(separator: "\n", omittingEmptySubsequences: false)
         for i in lines.indices {
             var copy = lines
             copy.remove(at: i)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Inventory
+import Templates
 
 struct InitCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -32,8 +33,15 @@ struct InitCommand: AsyncParsableCommand {
         guard let chosen = ExampleInventory.named(example) else {
             throw ValidationError("unknown example '\(example)'; choose one of: \(ExampleInventory.all.map(\.name).joined(separator: ", "))")
         }
+        let text: String
+        do {
+            text = try chosen.text()
+        } catch {
+            printError("error: the example \(chosen.name) is missing from this installation (\(ExampleInventory.directory)): \(error.localizedDescription)")
+            throw ExitCode(1)
+        }
         if output == "-" {
-            print(chosen.text, terminator: "")
+            print(text, terminator: "")
             return
         }
         if FileManager.default.fileExists(atPath: output), !force {
@@ -41,7 +49,7 @@ struct InitCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         do {
-            try Data(chosen.text.utf8).write(to: URL(fileURLWithPath: output), options: .atomic)
+            try Data(text.utf8).write(to: URL(fileURLWithPath: output), options: .atomic)
         } catch {
             printError("error: cannot write \(output): \(error.localizedDescription)")
             throw ExitCode(1)
