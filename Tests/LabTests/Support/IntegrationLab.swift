@@ -119,7 +119,7 @@ enum IntegrationLab {
     static func addBackupStore(toInventory path: String) throws {
         let key = (path as NSString).deletingLastPathComponent + "/backup.key"
         if !FileManager.default.fileExists(atPath: key) {
-            FileManager.default.createFile(atPath: key, contents: Data((0..<32).map { _ in UInt8.random(in: 0...255) }), attributes: [.posixPermissions: 0o600])
+            _ = FileManager.default.createFile(atPath: key, contents: Data((0..<32).map { _ in UInt8.random(in: 0...255) }), attributes: [.posixPermissions: 0o600])
         }
         let text = try String(contentsOfFile: path, encoding: .utf8)
         guard !text.contains("    backup:\n") else { return }

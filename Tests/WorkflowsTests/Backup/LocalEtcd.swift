@@ -169,7 +169,7 @@ final class LocalProcessController: EtcdServiceControl, @unchecked Sendable {
         guard let args = lock.withLock({ arguments[member.name] }) else { throw LocalEtcdError(message: "unknown member \(member.name)") }
         p.arguments = args
         let log = logDir + "/\(member.name).log"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         handle.seekToEndOfFile()
         p.standardOutput = handle

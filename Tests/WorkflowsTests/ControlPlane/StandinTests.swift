@@ -38,7 +38,7 @@ struct StandinTests {
         let log: String
         init(_ args: [String], log: String, environment: [String: String] = [:]) throws {
             self.log = log
-            FileManager.default.createFile(atPath: log, contents: nil)
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             process.arguments = args
