@@ -322,6 +322,43 @@ struct CertsLabTests {
         let status = try IntegrationLab.statusJSON(inventory)
         #expect(status.0.succeeded && status.1["healthy"] as? Bool == true)
     }
+
+    @Test("--ca all killed between two CAs (simulated: etcd finished, its record gone, the run record left as the run leaves it): the re-run rotates cluster and front-proxy, not etcd; afterwards a plain --ca all plans all three again")
+    func allContinuesAfterKill() throws {
+        let (_, inventory) = try cluster()
+        let fm = FileManager.default
+        try #require(!fm.fileExists(atPath: state + "/rotation.json"), "no CA rotation may be in progress before this test")
+        func ca(_ path: String) throws -> String { try String(contentsOfFile: state + "/pki/" + path, encoding: .utf8) }
+        let before = (etcd: try ca("etcd/ca.crt"), cluster: try ca("ca.crt"), frontProxy: try ca("front-proxy-ca.crt"))
+        // The state `rotateCA` leaves when killed right after finishing etcd: rotation.json removed, the run
+        // record already without etcd. (A real kill cannot be timed into that gap reliably.)
+        let run = state + "/rotation-all.json"
+        try Data(#"{"remaining": ["ca", "front-proxy-ca"], "startedAt": "2026-01-02T03:04:05Z"}"#.utf8).write(to: URL(fileURLWithPath: run))
+
+        let plan = try IntegrationLab.capstan(["certs", "rotate", "-i", inventory, "--ca", "all"])
+        #expect(plan.succeeded && plan.stdout.contains("continues with ca, front-proxy-ca") && !plan.stdout.contains("  etcd/ca:"), "\(plan.all)")
+        #expect(fm.fileExists(atPath: run), "the plan changes nothing")
+
+        let start = Date()
+        let again = try IntegrationLab.capstan(["certs", "rotate", "-i", inventory, "--ca", "all", "--yes"])
+        print("MEASURED --ca all continued after a simulated kill: \(String(format: "%.1f", Date().timeIntervalSince(start))) s")
+        #expect(again.succeeded, "\(again.all)")
+        #expect(again.stdout.contains("continuing the `--ca all` run started 2026-01-02T03:04:05Z: remaining ca, front-proxy-ca"), "\(again.stdout)")
+        #expect(!again.stdout.contains("etcd/ca rotation") && !again.stdout.contains("etcd/ca complete"), "etcd must not be rotated again: \(again.stdout)")
+        #expect(again.stdout.contains("--ca all: ca complete") && again.stdout.contains("front-proxy-ca complete") && again.stdout.contains("every CA rotated"), "\(again.stdout)")
+        #expect(try ca("etcd/ca.crt") == before.etcd, "the etcd CA is the one the killed run left")
+        #expect(try ca("ca.crt") != before.cluster && ca("front-proxy-ca.crt") != before.frontProxy, "cluster and front-proxy CAs are new")
+        for path in ["ca.crt", "front-proxy-ca.crt"] {
+            #expect(try ca(path).components(separatedBy: "BEGIN CERTIFICATE").count - 1 == 1, "\(path) holds the new CA only after untrust")
+        }
+        #expect(!fm.fileExists(atPath: run) && !fm.fileExists(atPath: state + "/rotation.json"), "a finished run leaves no record")
+        let (checked, _) = try check(inventory)
+        #expect(checked.succeeded, "\(checked.all)")
+
+        let fresh = try IntegrationLab.capstan(["certs", "rotate", "-i", inventory, "--ca", "all"])
+        #expect(fresh.succeeded && fresh.stdout.contains("  etcd/ca:") && fresh.stdout.contains("  ca:") && fresh.stdout.contains("  front-proxy-ca:"), "\(fresh.all)")
+        #expect(!fresh.stdout.contains("is recorded") && !fm.fileExists(atPath: run), "\(fresh.stdout)")
+    }
 }
 
 /// Holds an async result for a synchronous caller.
