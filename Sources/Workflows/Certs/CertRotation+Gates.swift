@@ -41,10 +41,18 @@ extension CertRotation {
         curl -fsS --max-time 5 --cacert "$d/ca" --cert "$d/crt" --key "$d/key" "$server/livez" >/dev/null
         """
 
+    /// The probe `capstan upgrade` gates `unit` on (the unit active and its /healthz answering 200);
+    /// nil for etcd and the API server, which have their own gates.
+    static func healthProbe(_ unit: CertConsumer) -> ComponentProbe? {
+        (ComponentProbe.controlPlane + ComponentProbe.node).first { $0.unit == unit.unit }
+    }
+
     /// Waits until `unit` on `host` is healthy after a restart: etcd healthy and serving the state's
     /// certificate; the API server answering /livez and /readyz and serving `apiServerCertificate`; the
-    /// kubelet and kube-proxy answering their healthz ports; the controller manager and the scheduler
-    /// active with their kubeconfig accepted by its API server.
+    /// kubelet, kube-proxy, controller manager and scheduler active and answering their /healthz
+    /// (`ComponentProbe`, shared with the upgrade gates: 10248, 10256, and over TLS 10257, 10259 with the
+    /// self-signed serving certificate the templates leave them), the last two also with their kubeconfig
+    /// accepted by its API server.
     static func gate(_ unit: CertConsumer, host: String, expected: ServedCertificates, _ ctx: WorkflowContext, _ settings: EtcdWorkflowSettings) async throws {
         let c = try await ctx.connection(host)
         let timeout = settings.healthTimeoutSeconds
@@ -64,18 +72,15 @@ extension CertRotation {
                     return served.sha256 == want.sha256 ? nil : "serves serial \(served.serial), expected \(want.serial)"
                 }
             }
-        case .kubelet, .kubeProxy:
-            let port = unit == .kubelet ? 10248 : 10256
-            try await poll(ctx, host: host, what: "restart \(unit.rawValue)", timeout: timeout, next: journal) {
-                let r = try? await c.run(ShellCommand("curl", "-fsS", "--max-time", "5", "http://127.0.0.1:\(port)/healthz"), options: RunOptions(timeoutSeconds: 10))
-                guard let r else { return "healthz on port \(port) not asked" }
-                return r.succeeded ? nil : "healthz on port \(port): \(r.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))"
+        case .kubelet, .kubeProxy, .controllerManager, .scheduler:
+            guard let probe = healthProbe(unit) else {
+                throw WorkflowError.invalidInput("no health probe is defined for \(unit.unit)")
             }
-        case .controllerManager, .scheduler:
+            try await probe.wait(ctx, host: host, timeoutSeconds: timeout, intervalSeconds: 1)
+            guard unit == .controllerManager || unit == .scheduler else { break }
+            // /healthz says the process runs, not that its API server accepts the kubeconfig it was given.
             let kubeconfig = PKIManager.remoteKubeconfigDirectory + (unit == .scheduler ? "/scheduler.conf" : "/controller-manager.conf")
             try await poll(ctx, host: host, what: "restart \(unit.rawValue)", timeout: timeout, next: journal) {
-                guard let active = try? await c.run(ShellCommand("systemctl", "is-active", unit.unit)) else { return "systemctl not answering" }
-                guard active.succeeded else { return "\(unit.unit) is \(active.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines))" }
                 guard let probe = try? await c.run(ShellCommand(["sh", "-c", kubeconfigProbeScript, "sh", kubeconfig]), options: RunOptions(timeoutSeconds: 15)) else {
                     return "\(kubeconfig) not probed"
                 }

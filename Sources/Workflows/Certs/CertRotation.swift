@@ -8,8 +8,8 @@ import PKI
 /// pushed (the old ones kept as `.prev`), then every service reading one of them restarts in
 /// `CertConsumer` order, each gated on its health: etcd on cluster health and on serving the state's
 /// certificate, the API server on /livez, /readyz and serving the state's certificate, the kubelet and
-/// kube-proxy on their healthz ports, the controller manager and the scheduler on their kubeconfig being
-/// accepted. A host that does not come back gets its `.prev` files back and its services restarted;
+/// kube-proxy, the controller manager and the scheduler on their /healthz ports, the last two also on
+/// their kubeconfig being accepted. A host that does not come back gets its `.prev` files back and its services restarted;
 /// the rollout stops there.
 public enum CertRotation {
     /// A PKI file as the state has it and as the host has it now.
@@ -190,7 +190,8 @@ public enum CertRotation {
     /// Rotates `authority` (the etcd, cluster or front-proxy CA) through the phases of `CARotationRecord`,
     /// continuing a recorded rotation. In every phase each host gets its files and every service reading
     /// a file of that CA restarts, gated on health. Each host finished in a phase is recorded at once, so
-    /// a killed run repeats at most the host it was on. Stops after `stopAfter` when given.
+    /// a killed run repeats at most the host it was on. Stops after `stopAfter` when given. A recorded
+    /// `--ca all` run (`CARotationRun`) loses `authority` once its last phase is rolled out.
     public static func rotateCA(_ authority: AuthorityName, manager: PKIManager, stopAfter: CARotationRecord.Phase?,
                                 _ ctx: WorkflowContext, _ settings: EtcdWorkflowSettings) async throws -> CARotationRecord? {
         var record: CARotationRecord
@@ -224,6 +225,9 @@ public enum CertRotation {
         if record.phase == .untrust {
             record = try manager.dropPreviousCA(record)
             try await rollPhase(&record, manager: manager, ctx, settings)
+            // A `--ca all` run drops this CA before its record goes: killed in between, the record still
+            // says which CA to finish, and the run then continues with the next one.
+            if let run = try CARotationRun.load(manager.state) { try CARotationRun.save(run.completing(authority), in: manager.state) }
             try manager.finishCARotation(record)
             await ctx.emit(.message, "CA rotation of \(authority.rawValue) complete: hosts trust only \(record.newFingerprint.prefix(23))…")
         }

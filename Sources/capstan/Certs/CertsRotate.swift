@@ -29,12 +29,15 @@ struct CertsRotate: AsyncParsableCommand {
             last) pushes the files that differ (the old ones stay as FILE.prev) and restarts the services reading \
             them (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy), each gated \
             on health: etcd cluster health and its served certificate, the API server's /livez, /readyz and served \
-            certificate, kubelet and kube-proxy healthz, controller-manager and scheduler kubeconfigs accepted. A \
+            certificate, kubelet, kube-proxy, controller-manager and scheduler /healthz (10248, 10256, 10257, \
+            10259), controller-manager and scheduler kubeconfigs accepted. A \
             host that does not come back gets its .prev files back and the run stops.
             --ca etcd|cluster|front-proxy|all: phases trust (old + new CA trusted: ca.crt bundles and the \
             kubeconfigs' certificate-authority-data), leaves (re-issued from the new CA), untrust (old CA removed), \
             each restarting every service that reads that CA's files; recorded in <state>/rotation.json; running \
-            again continues from the recorded phase.
+            again continues from the recorded phase. --ca all rotates etcd, cluster, front-proxy in turn and keeps \
+            the CAs not finished yet in <state>/rotation-all.json, so a re-run continues with the CA it stopped at \
+            (or the next one); once all three are done, --ca all starts a new run.
             Automation: a timer running `capstan certs rotate -i FILE --expiring-within 30d --yes` keeps leaves fresh.
             """
     )
@@ -119,14 +122,16 @@ struct CertsRotate: AsyncParsableCommand {
     }
 
     func rotateCA(_ ca: RotatedCA, _ manager: PKIManager, _ settings: EtcdWorkflowSettings, _ ctx: WorkflowContext) async throws {
-        var authorities = ca.authorities
         let inProgress = try manager.loadRotation()
-        // `all` continues with the CA whose rotation a killed run left behind; the ones before it are done.
-        if ca == .all, let inProgress, let index = authorities.firstIndex(of: inProgress.authority) {
-            authorities = Array(authorities[index...])
-        }
+        let recordedRun = try CARotationRun.load(manager.state)
+        let authorities = ca == .all
+            ? CARotationRun.resume(recorded: recordedRun, inProgress: inProgress?.authority, now: Date()).remaining
+            : ca.authorities
         if !yes {
             print("certs rotate --ca \(ca.rawValue) plan (nothing changed; add --yes to run):")
+            if ca == .all, let run = recordedRun {
+                print("  a `--ca all` run is recorded (started \(ISO8601DateFormatter().string(from: run.startedAt))): it continues with \(authorities.map(\.rawValue).joined(separator: ", "))")
+            }
             if let record = inProgress {
                 print("  a rotation of \(record.authority.rawValue) is in progress: phase \(record.phase.rawValue), done there: \(record.doneHosts.isEmpty ? "none" : record.doneHosts.joined(separator: ", "))")
             }
@@ -139,15 +144,26 @@ struct CertsRotate: AsyncParsableCommand {
                 print("    2. leaves: the new CA signs; re-issue every leaf it signs; push and restart \(roll)")
                 print("    3. untrust: \(bundle) = new only; restart \(roll)")
             }
-            print("  every restart is gated on the service's health; progress is kept in \(manager.state.path(PKIManager.rotationRecordPath))")
+            print("  every restart is gated on the service's health; progress is kept in \(manager.state.path(PKIManager.rotationRecordPath))"
+                  + (ca == .all ? " and \(manager.state.path(CARotationRun.path))" : ""))
             return
         }
-        for authority in authorities {
-            if let stopped = try await CertRotation.rotateCA(authority, manager: manager, stopAfter: stopAfter, ctx, settings) {
-                print("certs rotate --ca \(ca.rawValue): \(authority.rawValue) stopped after phase \(stopped.phase.rawValue) as asked; run again to continue")
-                return
+        guard ca == .all else {
+            for authority in authorities {
+                if let stopped = try await CertRotation.rotateCA(authority, manager: manager, stopAfter: stopAfter, ctx, settings) {
+                    print("certs rotate --ca \(ca.rawValue): \(authority.rawValue) stopped after phase \(stopped.phase.rawValue) as asked; run again to continue")
+                    return
+                }
+                print("certs rotate --ca \(ca.rawValue): \(authority.rawValue) complete")
             }
-            print("certs rotate --ca \(ca.rawValue): \(authority.rawValue) complete")
+            return
+        }
+        let (completed, stopped) = try await CertRotation.rotateAllCAs(manager: manager, stopAfter: stopAfter, ctx, settings)
+        for authority in completed { print("certs rotate --ca all: \(authority.rawValue) complete") }
+        if let stopped {
+            print("certs rotate --ca all: \(stopped.authority.rawValue) stopped after phase \(stopped.phase.rawValue) as asked; run `--ca all` again to continue")
+        } else {
+            print("certs rotate --ca all: every CA rotated")
         }
     }
 }

@@ -322,6 +322,90 @@ struct CertsLabTests {
         let status = try IntegrationLab.statusJSON(inventory)
         #expect(status.0.succeeded && status.1["healthy"] as? Bool == true)
     }
+
+    @Test("--ca all killed between two CAs (simulated: etcd finished, its record gone, the run record left as the run leaves it): the re-run rotates cluster and front-proxy, not etcd; afterwards a plain --ca all plans all three again")
+    func allContinuesAfterKill() throws {
+        let (_, inventory) = try cluster()
+        let fm = FileManager.default
+        try #require(!fm.fileExists(atPath: state + "/rotation.json"), "no CA rotation may be in progress before this test")
+        func ca(_ path: String) throws -> String { try String(contentsOfFile: state + "/pki/" + path, encoding: .utf8) }
+        let before = (etcd: try ca("etcd/ca.crt"), cluster: try ca("ca.crt"), frontProxy: try ca("front-proxy-ca.crt"))
+        // The state `rotateCA` leaves when killed right after finishing etcd: rotation.json removed, the run
+        // record already without etcd. (A real kill cannot be timed into that gap reliably.)
+        let run = state + "/rotation-all.json"
+        try Data(#"{"remaining": ["ca", "front-proxy-ca"], "startedAt": "2026-01-02T03:04:05Z"}"#.utf8).write(to: URL(fileURLWithPath: run))
+
+        let plan = try IntegrationLab.capstan(["certs", "rotate", "-i", inventory, "--ca", "all"])
+        #expect(plan.succeeded && plan.stdout.contains("continues with ca, front-proxy-ca") && !plan.stdout.contains("  etcd/ca:"), "\(plan.all)")
+        #expect(fm.fileExists(atPath: run), "the plan changes nothing")
+
+        let start = Date()
+        let again = try IntegrationLab.capstan(["certs", "rotate", "-i", inventory, "--ca", "all", "--yes"])
+        print("MEASURED --ca all continued after a simulated kill: \(String(format: "%.1f", Date().timeIntervalSince(start))) s")
+        #expect(again.succeeded, "\(again.all)")
+        #expect(again.stdout.contains("continuing the `--ca all` run started 2026-01-02T03:04:05Z: remaining ca, front-proxy-ca"), "\(again.stdout)")
+        #expect(!again.stdout.contains("etcd/ca rotation") && !again.stdout.contains("etcd/ca complete"), "etcd must not be rotated again: \(again.stdout)")
+        #expect(again.stdout.contains("--ca all: ca complete") && again.stdout.contains("front-proxy-ca complete") && again.stdout.contains("every CA rotated"), "\(again.stdout)")
+        #expect(try ca("etcd/ca.crt") == before.etcd, "the etcd CA is the one the killed run left")
+        #expect(try ca("ca.crt") != before.cluster && ca("front-proxy-ca.crt") != before.frontProxy, "cluster and front-proxy CAs are new")
+        for path in ["ca.crt", "front-proxy-ca.crt"] {
+            #expect(try ca(path).components(separatedBy: "BEGIN CERTIFICATE").count - 1 == 1, "\(path) holds the new CA only after untrust")
+        }
+        #expect(!fm.fileExists(atPath: run) && !fm.fileExists(atPath: state + "/rotation.json"), "a finished run leaves no record")
+        let (checked, _) = try check(inventory)
+        #expect(checked.succeeded, "\(checked.all)")
+
+        let fresh = try IntegrationLab.capstan(["certs", "rotate", "-i", inventory, "--ca", "all"])
+        #expect(fresh.succeeded && fresh.stdout.contains("  etcd/ca:") && fresh.stdout.contains("  ca:") && fresh.stdout.contains("  front-proxy-ca:"), "\(fresh.all)")
+        #expect(!fresh.stdout.contains("is recorded") && !fm.fileExists(atPath: run), "\(fresh.stdout)")
+    }
+
+    @Test("--ca all killed (SIGKILL) as soon as etcd is done and the run moved on to the cluster CA: the re-run continues with cluster and front-proxy and leaves the new etcd CA alone; etcd healthy, certs check clean")
+    func allKilledAfterEtcd() throws {
+        let (_, inventory) = try cluster()
+        let fm = FileManager.default
+        let record = state + "/rotation.json"
+        let run = state + "/rotation-all.json"
+        try #require(!fm.fileExists(atPath: record) && !fm.fileExists(atPath: run), "no rotation may be in progress before this test")
+        func ca(_ path: String) throws -> String { try String(contentsOfFile: state + "/pki/" + path, encoding: .utf8) }
+        let before = (etcd: try ca("etcd/ca.crt"), cluster: try ca("ca.crt"), frontProxy: try ca("front-proxy-ca.crt"))
+
+        let start = Date()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: IntegrationLab.capstanPath)
+        process.arguments = ["certs", "rotate", "-i", inventory, "--ca", "all", "--yes"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var killed = ""
+        for _ in 0..<6000 where process.isRunning {
+            if let data = fm.contents(atPath: run), let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+               (json["remaining"] as? [String])?.first == "ca" {
+                let inCluster = fm.contents(atPath: record).map { String(decoding: $0, as: UTF8.self).contains("\"ca\"") } ?? false
+                kill(process.processIdentifier, SIGKILL)
+                killed = inCluster ? "early in the cluster CA rotation" : "between etcd and the cluster CA (no per-CA record)"
+                break
+            }
+            usleep(20_000)
+        }
+        process.waitUntilExit()
+        print("MEASURED --ca all killed after \(String(format: "%.1f", Date().timeIntervalSince(start))) s, \(killed)")
+        try #require(!killed.isEmpty && process.terminationReason == .uncaughtSignal, "capstan was not caught after etcd")
+        let etcdAfterKill = try ca("etcd/ca.crt")
+        #expect(etcdAfterKill != before.etcd && etcdAfterKill.components(separatedBy: "BEGIN CERTIFICATE").count - 1 == 1, "the killed run finished etcd")
+
+        let again = try IntegrationLab.capstan(["certs", "rotate", "-i", inventory, "--ca", "all", "--yes"])
+        #expect(again.succeeded, "\(again.all)")
+        #expect(again.stdout.contains("continuing the `--ca all` run") && again.stdout.contains("every CA rotated"), "\(again.stdout)")
+        #expect(!again.stdout.contains("etcd/ca rotation") && !again.stdout.contains("etcd/ca complete"), "etcd must not be rotated again: \(again.stdout)")
+        #expect(try ca("etcd/ca.crt") == etcdAfterKill, "the etcd CA is the one the killed run made")
+        #expect(try ca("ca.crt") != before.cluster && ca("front-proxy-ca.crt") != before.frontProxy, "cluster and front-proxy CAs are new")
+        #expect(!fm.fileExists(atPath: run) && !fm.fileExists(atPath: record), "a finished run leaves no record")
+        let (checked, _) = try check(inventory)
+        #expect(checked.succeeded, "\(checked.all)")
+        let status = try IntegrationLab.statusJSON(inventory)
+        #expect(status.0.succeeded && status.1["healthy"] as? Bool == true)
+    }
 }
 
 /// Holds an async result for a synchronous caller.

@@ -177,6 +177,43 @@ struct ControlPlaneCertsLabTests {
         try expectAllActive(lab, "after the re-run")
     }
 
+    @Test("a scheduler that runs and is accepted by its API server but serves no /healthz on 10259 fails the rotation gate: that host gets scheduler.conf back, exit 1; without the fault a re-run converges")
+    func schedulerHealthzGate() throws {
+        let (lab, inventory) = try cluster()
+        // An operator's drop-in on every host: kube-scheduler serves its health port on 10299 instead of
+        // 10259. The unit stays active and its kubeconfig accepted, so only the /healthz probe can refuse it.
+        let dir = "/etc/systemd/system/kube-scheduler.service.d"
+        let unit = "/etc/systemd/system/kube-scheduler.service"
+        var before: [String: String] = [:]
+        for host in Self.hosts {
+            let fault = try lab.run(in: host, ["sh", "-c", "mkdir -p \(dir) && { printf '[Service]\\nExecStart=\\n'; sed -n '/^ExecStart=/,/[^\\\\]$/p' \(unit) | sed '$ s/$/ --secure-port=10299/'; } > \(dir)/moved-port.conf && systemctl daemon-reload"])
+            #expect(fault.succeeded, "drop-in on \(host): \(fault.stderr)")
+            before[host] = try lab.run(in: host, ["cat", "/etc/kubernetes/scheduler.conf"]).stdout
+        }
+        var removed = false
+        func removeDropIns() {
+            for host in Self.hosts { _ = try? lab.run(in: host, ["sh", "-c", "rm -f \(dir)/moved-port.conf && systemctl daemon-reload && systemctl restart kube-scheduler"]) }
+        }
+        defer { if !removed { removeDropIns() } }
+
+        let failed = try IntegrationLab.capstan(["certs", "rotate", "-i", inventory, "--only", "scheduler.conf", "--yes", "--health-timeout", "10"])
+        #expect(failed.status == 1, "\(failed.all)")
+        #expect(failed.stderr.contains("https://127.0.0.1:10259/healthz") && failed.stderr.contains("restored from .prev"), "\(failed.stderr)")
+        for host in Self.hosts {
+            let now = try lab.run(in: host, ["sh", "-c", "cat /etc/kubernetes/scheduler.conf; systemctl is-active kube-scheduler >&2"])
+            #expect(now.stdout == before[host], "\(host): scheduler.conf is the old one (rolled back or never touched)")
+            #expect(now.stderr.contains("active"), "\(host): kube-scheduler is running, so only /healthz could fail the gate: \(now.stderr)")
+        }
+
+        removeDropIns()
+        removed = true
+        let again = try IntegrationLab.capstan(["certs", "rotate", "-i", inventory, "--yes"])
+        #expect(again.succeeded, "\(again.all)")
+        #expect(again.stdout.contains("kube-scheduler.service healthy (https://127.0.0.1:10259/healthz)"), "\(again.stdout)")
+        try expectClean(inventory, "after the re-run")
+        try expectAllActive(lab, "after the re-run")
+    }
+
     @Test("cluster CA rotation: trust (bundles in ca.crt and kubeconfigs), leaves (killed mid-phase, resumed), untrust; old admin credentials accepted until untrust and refused after; every service healthy throughout; certs check clean at the end")
     func clusterCARotation() throws {
         let (lab, inventory) = try cluster()
