@@ -246,12 +246,15 @@ public enum EtcdWorkflow {
             let current = facts.facts.fileChecksums[remote]
             guard current != binary.sha256 else { continue }
             let diff = "sha256 \(current ?? "none") → \(binary.sha256)"
-            try await ctx.change(host, "\(current == nil ? "install" : "replace") \(remote) (etcd \(spec.version))", diff: diff) { c in
+            try await ctx.change(host, "\(current == nil ? "install" : "replace") \(remote) (etcd \(spec.version))", diff: diff, affecting: [remote]) { c in
                 try await c.upload(localFile: binary.path, to: remote, attributes: FileAttributes(mode: 0o755))
             }
             if binary.name == "etcd" { inputsChanged = true }
         }
-        for file in try certificateFiles(for: host, settings) {
+        let certificates = try certificateFiles(for: host, settings)
+        // One command reads every file compared below.
+        try await ctx.survey(host, files: certificates.map(\.remotePath) + [spec.unitPath, spec.envPath])
+        for file in certificates {
             if let managed = file.managed {
                 if try await ctx.ensureFile(host, managed) { inputsChanged = true }
             } else {
@@ -269,7 +272,7 @@ public enum EtcdWorkflow {
         let unitText = try settings.templates.render("etcd/etcd.service", context: context)
         let unitChanged = try await ctx.ensureFile(host, ManagedFile(path: spec.unitPath, text: unitText))
         if unitChanged {
-            try await ctx.change(host, "systemctl daemon-reload (etcd.service changed)") { c in
+            try await ctx.change(host, "systemctl daemon-reload (etcd.service changed)", affecting: []) { c in
                 try await c.check(ShellCommand("systemctl", "daemon-reload"))
             }
         }

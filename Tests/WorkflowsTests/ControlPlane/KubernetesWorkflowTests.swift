@@ -113,6 +113,46 @@ struct KubernetesWorkflowTests {
         #expect(upgrade.actions.count == 6)
     }
 
+    @Test("a no-op run costs each host one command per phase (two for node-kernel) and no file read; every control-plane host is read before the first one is changed")
+    func noOpRoundTrips() async throws {
+        let base = try makeTemp()
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let inventory = Fixture.inventory()
+        let (pki, artifacts) = try await Fixture.cluster(base)
+        let systemd = SystemdDouble()
+        let trips = RoundTrips()
+        func run(_ mode: WorkflowMode) async throws -> RunReport {
+            let phases = try KubernetesWorkflow.phases(inventory: inventory, pki: pki, artifacts: artifacts, settings: Fixture.settings)
+            let ctx = WorkflowContext(mode: mode, connector: CountingConnector(base: base + "/hosts", systemd: systemd, trips: trips),
+                                      endpoints: Fixture.endpoints(["h1", "h2", "h3"]), output: CollectingOutput(), now: { Date() })
+            return try await PhaseRunner().run(Workflow(name: "kubernetes", phases: phases), in: ctx)
+        }
+        let first = try await run(.apply)
+        #expect(!first.actions.isEmpty)
+        // The control-plane phase surveys h1 and h2 together before h1 is changed, and h2 again after (time passed).
+        let apiQueries = trips.all.enumerated().filter { $0.element.line.contains("systemctl show") && $0.element.line.contains("kube-apiserver.service") }
+        let firstH2 = try #require(apiQueries.first { $0.element.host == "h2" }?.offset)
+        let h1Queries = apiQueries.filter { $0.element.host == "h1" }.map(\.offset)
+        #expect(h1Queries.count >= 2 && firstH2 < h1Queries[1], "h2 was not surveyed with h1: \(apiQueries.map(\.element.host))")
+        #expect(apiQueries.filter { $0.element.host == "h2" }.count >= 2, "h2 was not read again after h1 changed")
+
+        trips.reset()
+        let logLength = await systemd.log.count
+        let again = try await run(.apply)
+        #expect(again.actions.isEmpty, "\(again.actions.map(\.description))")
+        #expect(await systemd.log.count == logLength)
+        // node-preflight 1, node-kernel 2, node-runtime 1, control-plane 1 (h1 and h2), node-kubelet 1.
+        #expect(trips.commands("h1").count == 6, "\(trips.commands("h1"))")
+        #expect(trips.commands("h2").count == 6, "\(trips.commands("h2"))")
+        #expect(trips.commands("h3").count == 5, "\(trips.commands("h3"))")
+        #expect(trips.reads("h1") + trips.reads("h2") + trips.reads("h3") == 0)
+
+        trips.reset()
+        let replan = try await run(.plan)
+        #expect(replan.actions.isEmpty)
+        #expect(trips.commands("h1").count == 6)
+    }
+
     @Test("an API server that never becomes healthy stops the rollout before the next control-plane host")
     func healthGateStops() async throws {
         let base = try makeTemp()
