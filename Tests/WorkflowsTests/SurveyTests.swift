@@ -62,10 +62,16 @@ struct SurveyTests {
         let sum = String(repeating: "ab", count: 32)
         let text = """
         #capstan-stat
-        600 root:root /r/etc/a.key
-        755 root:root /r/etc/dir
+        600 root:root 11:7:1795329280.047286294 /r/etc/a.key
+        755 root:root 12:4096:1795329280.000000000 /r/etc/dir
+        755 root:root 13:5000:1795329281.000000001 /r/bin/kept
+        755 root:root 14:5000:1795329299.000000001 /r/bin/touched
         #capstan-sha256
         \(sum)  /r/etc/a.key
+        #capstan-records
+        \(String(repeating: "cd", count: 32)) 13:5000:1795329281.000000001 /bin/kept
+        \(String(repeating: "ef", count: 32)) 14:5000:1795329281.000000001 /bin/touched
+        \(String(repeating: "01", count: 32)) 15:5000:1795329281.000000001 /bin/gone
         #capstan-units
         Id=kubelet.service
         LoadState=loaded
@@ -80,8 +86,14 @@ struct SurveyTests {
         UnitFileState=
 
         """
-        let survey = HostSurvey.parse(text, paths: ["/etc/a.key", "/etc/dir", "/etc/none"], commandPaths: ["/r/etc/a.key", "/r/etc/dir", "/r/etc/none"],
-                                      units: ["kubelet.service", "etcd", "kube-proxy.service"])
+        let survey = HostSurvey.parse(text, paths: ["/etc/a.key", "/etc/dir", "/etc/none", "/bin/kept", "/bin/touched", "/bin/gone"],
+                                      commandPaths: ["/r/etc/a.key", "/r/etc/dir", "/r/etc/none", "/r/bin/kept", "/r/bin/touched", "/r/bin/gone"],
+                                      large: ["/bin/kept", "/bin/touched", "/bin/gone"], units: ["kubelet.service", "etcd", "kube-proxy.service"])
+        // A large file whose inode, size and change time match its record is not hashed; one whose change
+        // time moved is, and a recorded file that is gone is absent.
+        #expect(survey.files["/bin/kept"] == .present(RemoteFileState(sha256: String(repeating: "cd", count: 32), mode: 0o755, owner: "root:root")))
+        #expect(survey.files["/bin/touched"] == nil && survey.toHash.keys.sorted() == ["/bin/touched"])
+        #expect(survey.files["/bin/gone"] == .absent)
         #expect(survey.files["/etc/a.key"] == .present(RemoteFileState(sha256: sum, mode: 0o600, owner: "root:root")))
         #expect(survey.files["/etc/dir"] == .unknown)
         #expect(survey.files["/etc/none"] == .absent)
@@ -89,6 +101,8 @@ struct SurveyTests {
         #expect(survey.units["etcd"]?.loadState == "not-found" && survey.units["etcd"]?.isEnabled == false)
         // systemd said nothing about it: neither enabled nor active, so apply would enable and start it.
         #expect(survey.units["kube-proxy.service"]?.isRunning == false)
+        let updated = HostSurvey.updatedRecord("\(sum) 1:2:3 /a\n\(sum) 4:5:6 /b\n", ["/b": (String(repeating: "cd", count: 32), "7:8:9")])
+        #expect(updated == "\(sum) 1:2:3 /a\n\(String(repeating: "cd", count: 32)) 7:8:9 /b\n")
         // No answer at all (the command did not run): nothing is claimed.
         #expect(HostSurvey.parse("sudo: a password is required\n", paths: ["/etc/a"], commandPaths: ["/etc/a"], units: ["x"]) == HostSurvey())
     }

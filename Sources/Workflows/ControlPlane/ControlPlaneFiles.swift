@@ -39,7 +39,7 @@ struct ControlPlaneFiles: Sendable {
     /// Reads everything the control-plane phase compares on `host` in one command.
     func survey(_ ctx: WorkflowContext, _ host: String, binaries: [InstallableFile]) async throws {
         let services = [apiServer, controllerManager, scheduler]
-        try await ctx.survey(host, files: pki.map(\.path) + binaries.map(\.remotePath) + services.flatMap(\.paths),
+        try await ctx.survey(host, files: pki.map(\.path) + services.flatMap(\.paths), largeFiles: binaries.map(\.remotePath),
                              units: services.map(\.unit))
     }
 }

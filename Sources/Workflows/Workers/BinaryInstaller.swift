@@ -7,8 +7,9 @@ enum BinaryInstaller {
     @discardableResult
     static func ensure(_ ctx: WorkflowContext, _ host: String, _ files: [InstallableFile]) async throws -> Set<String> {
         guard !files.isEmpty else { return [] }
-        // What the phase's survey read is compared locally; only paths it did not cover cost a round trip.
-        try await ctx.survey(host, files: files.map(\.remotePath))
+        // What the phase's survey read is compared locally; binaries unchanged since Capstan recorded
+        // their checksum are not hashed again.
+        try await ctx.survey(host, largeFiles: files.map(\.remotePath))
         var present: [String: String] = [:]
         var unsurveyed: [InstallableFile] = []
         for file in files {
@@ -33,6 +34,11 @@ enum BinaryInstaller {
             }
             changed.insert(file.remotePath)
         }
+        // Installed now, or right but hashed because no record vouched for them: record them once.
+        let unrecorded = await ctx.unrecordedFiles(host)
+        var record: [String: String] = [:]
+        for file in files where changed.contains(file.remotePath) || unrecorded.contains(file.remotePath) { record[file.remotePath] = file.sha256 }
+        try await ctx.recordChecksums(host, record)
         return changed
     }
 }

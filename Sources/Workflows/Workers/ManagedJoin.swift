@@ -63,7 +63,7 @@ public enum ManagedJoin {
             }
             .surveying { ctx, host in
                 guard let node = prepared[host] else { throw WorkflowError.unknownHost(host) }
-                try await ctx.survey(host, files: [ca.path, bootstrap.path] + kubelet.map(\.remotePath) + node.kubelet.paths, units: [node.kubelet.unit])
+                try await ctx.survey(host, files: [ca.path, bootstrap.path] + node.kubelet.paths, largeFiles: kubelet.map(\.remotePath), units: [node.kubelet.unit])
             },
         ]
     }

@@ -45,7 +45,7 @@ public enum WorkerWorkflow {
             }
             .surveying { ctx, host in
                 guard let node = files[host] else { throw WorkflowError.unknownHost(host) }
-                try await ctx.survey(host, files: artifacts.runtime.map(\.remotePath) + node.containerd.paths + [node.crictl.path],
+                try await ctx.survey(host, files: node.containerd.paths + [node.crictl.path], largeFiles: artifacts.runtime.map(\.remotePath),
                                      units: [node.containerd.unit])
             },
         ]
@@ -84,7 +84,7 @@ public enum WorkerWorkflow {
             .surveying { ctx, host in
                 guard let (node, credentials) = prepared[host] else { throw WorkflowError.unknownHost(host) }
                 let services = [node.kubelet] + (node.kubeProxy.map { [$0] } ?? [])
-                try await ctx.survey(host, files: credentials.map(\.path) + (kubelet + proxy).map(\.remotePath) + services.flatMap(\.paths),
+                try await ctx.survey(host, files: credentials.map(\.path) + services.flatMap(\.paths), largeFiles: (kubelet + proxy).map(\.remotePath),
                                      units: services.map(\.unit))
             },
         ]

@@ -109,8 +109,13 @@ struct KubernetesWorkflowTests {
         updated.kubernetes["kubelet"] = try await NodeArtifacts.resolve(store: store, inventory: inventory, versions: Fixture.versions).kubernetes["kubelet"]
         let upgrade = try await run(.apply, updated)
         #expect(Set(upgrade.actions.map(\.description)) == ["replace /usr/local/bin/kubelet (sha256 \(updated.kubernetes["kubelet"]!.sha256.prefix(12)))",
+                                                             "record the sha256 of 1 installed file(s) in /var/lib/capstan/checksums (unchanged files are not hashed again)",
                                                              "systemctl restart kubelet.service (its binary or certificates changed)"])
-        #expect(upgrade.actions.count == 6)
+        #expect(upgrade.actions.count == 9)
+        let record = try String(contentsOfFile: base + "/hosts/h3/var/lib/capstan/checksums", encoding: .utf8)
+        #expect(record.contains("\(updated.kubernetes["kubelet"]!.sha256) "), "\(record)")
+        #expect(record.hasSuffix(" /usr/local/bin/kubelet\n") || record.contains(" /usr/local/bin/kubelet\n"))
+        #expect(record.contains(" /usr/local/bin/kube-proxy\n"), "the record lost the other binaries: \(record)")
     }
 
     @Test("a no-op run costs each host one command per phase (two for node-kernel) and no file read; every control-plane host is read before the first one is changed")
@@ -147,10 +152,27 @@ struct KubernetesWorkflowTests {
         #expect(trips.commands("h3").count == 5, "\(trips.commands("h3"))")
         #expect(trips.reads("h1") + trips.reads("h2") + trips.reads("h3") == 0)
 
+        let hashed = trips.commands("h1").flatMap { $0.split(separator: ";") }.filter { $0.contains("sha256sum") }
+        #expect(!hashed.isEmpty && !hashed.contains { $0.contains("/usr/local/bin/") || $0.contains("/opt/cni/bin/") },
+                "a recorded binary was hashed again: \(hashed)")
+
         trips.reset()
         let replan = try await run(.plan)
         #expect(replan.actions.isEmpty)
         #expect(trips.commands("h1").count == 6)
+
+        // A binary rewritten in place with the same size: its change time moved, so it is hashed and replaced.
+        let kubelet = base + "/hosts/h2/usr/local/bin/kubelet"
+        let original = try #require(FileManager.default.contents(atPath: kubelet))
+        var tampered = original
+        tampered[tampered.count - 2] = tampered[tampered.count - 2] == 0x41 ? 0x42 : 0x41
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: kubelet))
+        try handle.write(contentsOf: tampered)
+        try handle.close()
+        let repair = try await run(.apply)
+        #expect(repair.actions.filter { $0.host == "h2" }.map(\.description).contains { $0.hasPrefix("replace /usr/local/bin/kubelet") }, "\(repair.actions)")
+        #expect(repair.actions.allSatisfy { $0.host == "h2" })
+        #expect(FileManager.default.contents(atPath: kubelet) == original)
     }
 
     @Test("an API server that never becomes healthy stops the rollout before the next control-plane host")
