@@ -42,6 +42,33 @@ struct EtcdFactsGatherTests {
         #expect(facts.hasData && facts.userExists && facts.dataDirStat == "700 etcd etcd")
     }
 
+    @Test("binaries vouched for by the host's checksum record are not hashed; a changed or unrecorded one is left to hash")
+    func recordedBinaries() {
+        let sum = String(repeating: "b", count: 64)
+        let text = """
+            @@os
+            ID=debian
+            @@arch
+            x86_64
+            @@unit
+            @@version
+            @@binstat
+            100:21529688:1795329280.047286294 /usr/local/bin/etcd
+            101:17157344:1795329299.000000000 /usr/local/bin/etcdctl
+            102:100:1795329280.000000000 /usr/local/bin/etcdutl
+            @@record
+            \(sum) 100:21529688:1795329280.047286294 /usr/local/bin/etcd
+            \(sum) 101:17157344:1795329280.000000000 /usr/local/bin/etcdctl
+            @@data
+            @@datadir
+            @@user
+            @@end
+            """
+        let facts = EtcdFactsGatherer.parseHost("h1", text)
+        #expect(facts.facts.fileChecksums == ["/usr/local/bin/etcd": sum])
+        #expect(facts.unrecordedBinaries == ["/usr/local/bin/etcdctl", "/usr/local/bin/etcdutl"])
+    }
+
     @Test("output cut short (no @@end) marks the host unreadable; a bare host has no data, user or unit")
     func truncatedAndBare() {
         #expect(!EtcdFactsGatherer.parseHost("h1", "@@os\nID=debian\n@@arch\n").reachable)

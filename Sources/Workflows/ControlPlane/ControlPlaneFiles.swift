@@ -35,4 +35,11 @@ struct ControlPlaneFiles: Sendable {
             scheduler: ServiceSpec(unit: "kube-scheduler.service", unitFile: try unit("kube-scheduler.service"), inputs: []),
             pki: pki, context: context)
     }
+
+    /// Reads everything the control-plane phase compares on `host` in one command.
+    func survey(_ ctx: WorkflowContext, _ host: String, binaries: [InstallableFile]) async throws {
+        let services = [apiServer, controllerManager, scheduler]
+        try await ctx.survey(host, files: pki.map(\.path) + services.flatMap(\.paths), largeFiles: binaries.map(\.remotePath),
+                             units: services.map(\.unit))
+    }
 }

@@ -30,17 +30,24 @@ public enum ControlPlaneWorkflow {
             Phase(phaseName, hosts: hosts.map(\.name), execution: .serial,
                   next: "fix the failing host and run the command again; hosts after it were not changed") { ctx, host in
                 guard let files = prepared[host], let address = addresses[host] else { throw WorkflowError.unknownHost(host) }
+                try await files.survey(ctx, host, binaries: binaries)
                 var pkiChanged = false
                 for file in files.pki where try await ctx.ensureFile(host, file) { pkiChanged = true }
                 let installed = try await BinaryInstaller.ensure(ctx, host, binaries)
                 func binaryChanged(_ name: String) -> Bool { byName[name].map(installed.contains) ?? false }
-                let api = try await files.apiServer.ensure(ctx, host, dependenciesChanged: pkiChanged || binaryChanged("kube-apiserver"))
-                let cm = try await files.controllerManager.ensure(ctx, host, dependenciesChanged: pkiChanged || binaryChanged("kube-controller-manager"))
-                let scheduler = try await files.scheduler.ensure(ctx, host, dependenciesChanged: pkiChanged || binaryChanged("kube-scheduler"))
-                if ctx.mode == .apply, pkiChanged || api.changed || cm.changed || scheduler.changed {
+                let units = try await ServiceSpec.ensure(ctx, host, [
+                    (files.apiServer, pkiChanged || binaryChanged("kube-apiserver")),
+                    (files.controllerManager, pkiChanged || binaryChanged("kube-controller-manager")),
+                    (files.scheduler, pkiChanged || binaryChanged("kube-scheduler")),
+                ])
+                if ctx.mode == .apply, pkiChanged || units.contains(where: \.changed) {
                     let url = address.contains(":") ? "https://[\(address)]:\(files.context.securePort)" : "https://\(address):\(files.context.securePort)"
                     try await gate.wait(ctx, host: host, url: url, caFile: files.context.pkiDir + "/ca.crt")
                 }
+            }
+            .surveying { ctx, host in
+                guard let files = prepared[host] else { throw WorkflowError.unknownHost(host) }
+                try await files.survey(ctx, host, binaries: binaries)
             },
         ]
     }

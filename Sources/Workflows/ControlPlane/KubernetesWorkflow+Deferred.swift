@@ -48,10 +48,13 @@ extension KubernetesWorkflow {
                 }
                 try await phase.body(ctx, host)
             }
-            return item.serial
+            let survey: @Sendable (WorkflowContext, String) async throws -> Void = { ctx, host in
+                if let phase = try await box.phase(item.name), let survey = phase.survey { try await survey(ctx, host) }
+            }
+            return (item.serial
                 ? Phase(item.name, hosts: item.hosts, execution: .serial,
                         next: "fix the failing host and run the command again; hosts after it were not changed", perHost: run)
-                : Phase(item.name, hosts: item.hosts, perHost: run)
+                : Phase(item.name, hosts: item.hosts, perHost: run)).surveying(survey)
         }
     }
 

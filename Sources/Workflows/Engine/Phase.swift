@@ -17,6 +17,9 @@ public struct Phase: Sendable {
     /// What to tell the user to do when the phase fails.
     public var next: String
     let body: @Sendable (WorkflowContext, String?) async throws -> Void
+    /// Reads what the body will compare (`WorkflowContext.survey`) before it runs. For a serial phase the
+    /// runner surveys every host at once first, so hosts with nothing to change cost no round trip in turn.
+    var survey: (@Sendable (WorkflowContext, String) async throws -> Void)?
 
     /// A phase whose body runs per host (`execution` .parallel or .serial).
     public init(
@@ -45,6 +48,15 @@ public struct Phase: Sendable {
         self.execution = .once
         self.next = next
         self.body = { ctx, _ in try await once(ctx) }
+    }
+}
+
+extension Phase {
+    /// This phase with `survey` run before the body on each host (all hosts at once for a serial phase).
+    public func surveying(_ survey: @escaping @Sendable (WorkflowContext, String) async throws -> Void) -> Phase {
+        var phase = self
+        phase.survey = survey
+        return phase
     }
 }
 
@@ -109,7 +121,15 @@ public struct PhaseRunner: Sendable {
                 return [WorkflowError.HostFailure(host: phase.hosts.joined(separator: ","), message: "\(error)")]
             }
         case .serial:
+            if let survey = phase.survey {
+                // Checking is parallel, changing stays one host at a time: a host whose survey fails is
+                // read again in its turn and fails there, in order.
+                _ = await FanOut.run(phase.hosts, name: { $0 }) { host in try await survey(ctx, host) }
+            }
+            let before = await ctx.actionCount
             for host in phase.hosts {
+                // Once an earlier host changed (and waited for its health gate), read this one afresh.
+                if ctx.mode == .apply, await ctx.actionCount != before { await ctx.forgetSurvey(host) }
                 do {
                     try await phase.body(ctx, host)
                     await ctx.emit(.hostStatus, host: host, "done")
@@ -120,7 +140,9 @@ public struct PhaseRunner: Sendable {
             return []
         case .parallel(let limit):
             let body = phase.body
+            let survey = phase.survey
             let outcomes = await FanOut.run(phase.hosts, limit: limit, name: { $0 }) { host in
+                try await survey?(ctx, host)
                 try await body(ctx, host)
                 await ctx.emit(.hostStatus, host: host, "done")
             }

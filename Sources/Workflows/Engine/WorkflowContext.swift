@@ -70,6 +70,8 @@ public struct UnitChange: Sendable, Equatable {
 ///
 /// Every remote change goes through `change` (directly or via `ensureFile` / `ensureUnit`), so plan and
 /// apply share one path: in plan mode the change is recorded with its diff instead of being made.
+/// Reads are batched: `survey` reads the state of every file and unit a phase compares on a host in one
+/// command, and the ensure calls compare against it, so a no-op costs one round trip per host and phase.
 public actor WorkflowContext {
     public nonisolated let mode: WorkflowMode
     public nonisolated let options: WorkflowOptions
@@ -82,6 +84,9 @@ public actor WorkflowContext {
     private let endpoints: [String: HostEndpoint]
     private var connections: [String: Task<any HostConnection, any Error>] = [:]
     private var recorded: [PlannedAction] = []
+    /// What surveys read from each host in the current phase (see `survey`); dropped at phase boundaries
+    /// and when a change could have made it stale.
+    var surveys: [String: HostSurvey] = [:]
 
     public init(
         mode: WorkflowMode, options: WorkflowOptions = WorkflowOptions(), connector: any HostConnector,
@@ -100,7 +105,10 @@ public actor WorkflowContext {
 
     public var hostNames: [String] { endpoints.keys.sorted() }
 
-    func setPhase(_ name: String?) { phase = name }
+    func setPhase(_ name: String?) {
+        phase = name
+        surveys = [:]
+    }
 
     /// The host's connection, opened on first use and reused for everything after.
     public func connection(_ host: String) async throws -> any HostConnection {
@@ -131,9 +139,21 @@ public actor WorkflowContext {
 
     /// The single guarded call for remote changes. In apply mode runs `body`; in plan mode records the
     /// action and its diff and does nothing. Returns true when the change was made (or would be).
+    ///
+    /// `body` may change anything on the host, so in apply mode what was surveyed there is forgotten.
     @discardableResult
     public func change(
         _ host: String, _ description: String, diff: String? = nil,
+        _ body: @Sendable (any HostConnection) async throws -> Void
+    ) async throws -> Bool {
+        try await change(host, description, diff: diff, affecting: nil, body)
+    }
+
+    /// `change` for a body that touches only `paths` of the surveyed files (nil: anything): only those
+    /// survey entries are forgotten. A caller that changes a unit's state forgets that unit itself.
+    @discardableResult
+    func change(
+        _ host: String, _ description: String, diff: String? = nil, affecting paths: [String]?,
         _ body: @Sendable (any HostConnection) async throws -> Void
     ) async throws -> Bool {
         recorded.append(PlannedAction(host: host, description: description, diff: diff))
@@ -143,23 +163,56 @@ public actor WorkflowContext {
         case .apply:
             let connection = try await connection(host)
             emit(.action, host: host, description)
+            if let paths {
+                for path in paths { surveys[host]?.files[path] = nil }
+            } else {
+                surveys[host] = nil
+            }
             try await body(connection)
         }
         return true
     }
 
-    /// Makes `file` on `host` hold exactly its content. Unchanged content means no action.
+    /// Makes `file` on `host` hold exactly its content, mode and owner. Unchanged means no action.
     /// Returns true when the file was (or in plan mode would be) written.
+    ///
+    /// The comparison uses what `survey` read when the path was surveyed in this phase (no round trip);
+    /// the current content is read only to show the diff of a file that differs.
     @discardableResult
     public func ensureFile(_ host: String, _ file: ManagedFile) async throws -> Bool {
-        let connection = try await connection(host)
-        let current = try await connection.read(file.path)
-        if current == file.content { return false }
+        let observed = try await observe(host, file.path)
+        let wanted = FileDiff.sha256Hex(file.content)
+        let current: Data?
+        switch observed {
+        case .present(let state) where state.sha256 == wanted:
+            if state.matches(file.attributes) { return false }
+            let target = RemoteFileState(sha256: wanted, mode: file.attributes.mode, owner: file.attributes.owner ?? state.owner)
+            return try await write(host, file, "set \(file.path) to \(target.attributeText) (was \(state.attributeText))", diff: nil, previousOwner: state.owner)
+        case .absent:
+            current = nil
+        case .present(let state) where file.secret:
+            // A secret's diff shows no content: nothing to read.
+            return try await write(host, file, "update \(file.path)", diff: FileDiff.describe(path: file.path, old: nil, new: file.content, secret: true),
+                                   previousOwner: state.owner)
+        case .present, .unknown:
+            current = try await connection(host).read(file.path)
+            if current == file.content, case .unknown = observed { return false }
+        }
         let diff = FileDiff.describe(path: file.path, old: current, new: file.content, secret: file.secret)
-        let verb = current == nil ? "create" : "update"
-        return try await change(host, "\(verb) \(file.path)", diff: diff) { connection in
+        var previousOwner: String?
+        if case .present(let state) = observed { previousOwner = state.owner }
+        return try await write(host, file, "\(current == nil ? "create" : "update") \(file.path)", diff: diff, previousOwner: previousOwner)
+    }
+
+    private func write(_ host: String, _ file: ManagedFile, _ description: String, diff: String?, previousOwner: String?) async throws -> Bool {
+        try await change(host, description, diff: diff, affecting: [file.path]) { connection in
             try await connection.write(file.content, to: file.path, attributes: file.attributes)
         }
+        if mode == .apply, surveys[host] != nil {
+            surveys[host]?.files[file.path] = .present(RemoteFileState(
+                sha256: FileDiff.sha256Hex(file.content), mode: file.attributes.mode, owner: file.attributes.owner ?? previousOwner ?? ""))
+        }
+        return true
     }
 
     /// Converges a systemd unit: writes its unit file and input files (configs, certificates, binaries),
@@ -170,33 +223,81 @@ public actor WorkflowContext {
         _ host: String, unit: String, unitFile: ManagedFile, inputs: [ManagedFile] = [],
         enable: Bool = true, restartOnChange: Bool = true
     ) async throws -> UnitChange {
-        var result = UnitChange(unitFileChanged: false, inputsChanged: false, daemonReloaded: false, restarted: false, enabled: false, started: false)
-        result.unitFileChanged = try await ensureFile(host, unitFile)
-        for input in inputs where try await ensureFile(host, input) { result.inputsChanged = true }
-        if result.unitFileChanged {
-            result.daemonReloaded = try await change(host, "systemctl daemon-reload (\(unit) changed)") { c in
+        let units = try await ensureUnits(host, [ManagedUnit(unit: unit, unitFile: unitFile, inputs: inputs, enable: enable, restartOnChange: restartOnChange)])
+        guard let change = units.first else { throw WorkflowError.invalidInput("no result for \(unit) on \(host)") }
+        return change
+    }
+
+    /// Converges several units of one host together: their files are compared in one survey, every
+    /// changed unit file is followed by ONE `daemon-reload`, the units are enabled in one `systemctl
+    /// enable`, then each is started (not active) or restarted (its files or dependencies changed) in order.
+    public func ensureUnits(_ host: String, _ units: [ManagedUnit]) async throws -> [UnitChange] {
+        guard !units.isEmpty else { return [] }
+        try await survey(host, files: units.flatMap { [$0.unitFile] + $0.inputs }.map(\.path), units: units.map(\.unit))
+        var results: [UnitChange] = []
+        for unit in units {
+            var result = UnitChange(unitFileChanged: false, inputsChanged: false, daemonReloaded: false, restarted: false, enabled: false, started: false)
+            result.unitFileChanged = try await ensureFile(host, unit.unitFile)
+            for input in unit.inputs where try await ensureFile(host, input) { result.inputsChanged = true }
+            results.append(result)
+        }
+        let reloaded = zip(units, results).filter { $0.1.unitFileChanged }.map { $0.0.unit }
+        if !reloaded.isEmpty {
+            try await change(host, "systemctl daemon-reload (\(reloaded.joined(separator: ", ")) changed)", affecting: []) { c in
                 try await c.check(ShellCommand("systemctl", "daemon-reload"))
             }
+            // systemd reads the new unit files now: their states are read again below.
+            for unit in reloaded { surveys[host]?.units[unit] = nil }
+            for i in results.indices where results[i].unitFileChanged { results[i].daemonReloaded = true }
         }
-        let connection = try await connection(host)
-        if enable {
-            let enabled = try await connection.run(ShellCommand("systemctl", "is-enabled", "--quiet", unit))
-            if !enabled.succeeded {
-                result.enabled = try await change(host, "systemctl enable \(unit)") { c in
-                    try await c.check(ShellCommand("systemctl", "enable", unit))
+        let states = try await unitStates(host, units.map(\.unit))
+        let disabled = units.filter { $0.enable && !(states[$0.unit]?.isEnabled ?? false) }.map(\.unit)
+        if !disabled.isEmpty {
+            try await change(host, "systemctl enable \(disabled.joined(separator: " "))", affecting: []) { c in
+                try await c.check(ShellCommand(["systemctl", "enable"] + disabled))
+            }
+            for i in units.indices where disabled.contains(units[i].unit) { results[i].enabled = true }
+        }
+        for (i, unit) in units.enumerated() {
+            let filesChanged = results[i].unitFileChanged || results[i].inputsChanged
+            if !(states[unit.unit]?.isRunning ?? false) {
+                results[i].started = try await change(host, "systemctl start \(unit.unit)", affecting: []) { c in
+                    try await c.check(ShellCommand("systemctl", "start", unit.unit))
+                }
+            } else if unit.restartOnChange && filesChanged {
+                results[i].restarted = try await change(host, "systemctl restart \(unit.unit) (its files changed)", affecting: []) { c in
+                    try await c.check(ShellCommand("systemctl", "restart", unit.unit))
+                }
+            } else if let reason = unit.restartBecause {
+                results[i].restarted = try await change(host, "systemctl restart \(unit.unit) (\(reason))", affecting: []) { c in
+                    try await c.check(ShellCommand("systemctl", "restart", unit.unit))
                 }
             }
+            if mode == .apply, results[i].changed { surveys[host]?.units[unit.unit] = nil }
         }
-        let active = try await connection.run(ShellCommand("systemctl", "is-active", "--quiet", unit))
-        if !active.succeeded {
-            result.started = try await change(host, "systemctl start \(unit)") { c in
-                try await c.check(ShellCommand("systemctl", "start", unit))
-            }
-        } else if restartOnChange && (result.unitFileChanged || result.inputsChanged) {
-            result.restarted = try await change(host, "systemctl restart \(unit) (its files changed)") { c in
-                try await c.check(ShellCommand("systemctl", "restart", unit))
-            }
-        }
-        return result
+        return results
+    }
+}
+
+/// A systemd unit `ensureUnits` converges.
+public struct ManagedUnit: Sendable, Equatable {
+    public var unit: String
+    public var unitFile: ManagedFile
+    /// Files the unit reads (configs, certificates): a change restarts it when `restartOnChange`.
+    public var inputs: [ManagedFile]
+    public var enable: Bool
+    public var restartOnChange: Bool
+    /// Why the unit must restart although its own files are unchanged (a binary or a certificate that
+    /// another step installed changed), shown in the action; nil when nothing else changed.
+    public var restartBecause: String?
+
+    public init(unit: String, unitFile: ManagedFile, inputs: [ManagedFile] = [], enable: Bool = true,
+                restartOnChange: Bool = true, restartBecause: String? = nil) {
+        self.unit = unit
+        self.unitFile = unitFile
+        self.inputs = inputs
+        self.enable = enable
+        self.restartOnChange = restartOnChange
+        self.restartBecause = restartBecause
     }
 }

@@ -13,6 +13,8 @@ public struct EtcdHostFacts: Sendable, Equatable {
     /// `mode owner group` of the data directory, e.g. `700 etcd etcd`; nil when it does not exist.
     public var dataDirStat: String?
     public var userExists: Bool
+    /// Binaries whose checksum no record on the host vouched for (hashed instead): recorded by the install.
+    public var unrecordedBinaries: [String] = []
 
     public var reachable: Bool { unreachable == nil }
     public var unit: SystemdUnitState? { facts.units["etcd.service"] }
@@ -63,15 +65,17 @@ public struct EtcdClusterFacts: Sendable, Equatable {
 
 /// Gathers facts over the hosts' connections. Parsing stays in `FactsParser`.
 public enum EtcdFactsGatherer {
-    /// One round trip per host: OS, architecture, the etcd unit, installed etcd, binary checksums,
-    /// data directory and user. Paths come in as arguments so the script is a constant.
+    /// One round trip per host: OS, architecture, the etcd unit, installed etcd, binary identities and the
+    /// checksum record (`HostSurvey.checksumRecord`: binaries unchanged since they were installed are not
+    /// hashed), data directory and user. Paths come in as arguments so the script is a constant.
     static let hostScript = """
-        B=$1; D=$2; U=$3
+        B=$1; D=$2; U=$3; R=$4
         echo @@os; cat /etc/os-release 2>/dev/null
         echo @@arch; uname -m
         echo @@unit; systemctl show etcd.service -p Id,LoadState,ActiveState,SubState,UnitFileState,MainPID,NRestarts,ActiveEnterTimestampMonotonic,ExecMainStartTimestamp
         echo @@version; "$B/etcd" --version 2>/dev/null
-        echo @@sums; sha256sum "$B/etcd" "$B/etcdctl" "$B/etcdutl" 2>/dev/null
+        echo @@binstat; stat -c '%i:%s:%.9Z %n' "$B/etcd" "$B/etcdctl" "$B/etcdutl" 2>/dev/null
+        echo @@record; cat "$R" 2>/dev/null
         echo @@data; test -d "$D/member" && echo member
         echo @@datadir; stat -c '%a %U %G' "$D" 2>/dev/null
         echo @@user; id -u "$U" 2>/dev/null
@@ -82,9 +86,15 @@ public enum EtcdFactsGatherer {
         do {
             let connection = try await ctx.connection(host)
             let result = try await connection.run(
-                ShellCommand(["sh", "-c", hostScript, "sh", spec.binDir, spec.dataDir, spec.user]),
+                ShellCommand(["sh", "-c", hostScript, "sh", spec.binDir, spec.dataDir, spec.user, HostSurvey.checksumRecord]),
                 options: RunOptions(timeoutSeconds: 30))
-            return parseHost(host, result.stdoutText)
+            var facts = parseHost(host, result.stdoutText)
+            if facts.reachable, !facts.unrecordedBinaries.isEmpty {
+                // No record vouches for these: hash them (a second command, only then).
+                let sums = try await connection.run(ShellCommand(["sha256sum", "--"] + facts.unrecordedBinaries), options: RunOptions(timeoutSeconds: 60))
+                facts.facts.fileChecksums.merge(FactsParser.sha256sums(sums.stdoutText)) { old, _ in old }
+            }
+            return facts
         } catch {
             return EtcdHostFacts(host: host, unreachable: "\(error)", facts: HostFacts(host: host), hasData: false, dataDirStat: nil, userExists: false)
         }
@@ -111,17 +121,31 @@ public enum EtcdFactsGatherer {
     public static func parseHost(_ host: String, _ text: String) -> EtcdHostFacts {
         let s = sections(text)
         let trimmed = { (key: String) in (s[key] ?? "").trimmingCharacters(in: .whitespacesAndNewlines) }
+        var checksums = FactsParser.sha256sums(s["sums"] ?? "")
+        let records = HostSurvey.records(s["record"] ?? "")
+        var unrecorded: [String] = []
+        for line in (s["binstat"] ?? "").split(separator: "\n") {
+            let parts = line.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2 else { continue }
+            let path = String(parts[1])
+            guard checksums[path] == nil else { continue }
+            if let record = records[path], record.identity == parts[0] {
+                checksums[path] = record.sha256
+            } else {
+                unrecorded.append(path)
+            }
+        }
         let facts = HostFacts(
             host: host, os: FactsParser.osRelease(s["os"] ?? ""),
             architecture: FactsParser.architecture(unameMachine: s["arch"] ?? ""),
             units: FactsParser.systemdUnits(s["unit"] ?? ""),
             etcdVersion: FactsParser.etcdVersion(s["version"] ?? ""),
-            fileChecksums: FactsParser.sha256sums(s["sums"] ?? ""))
+            fileChecksums: checksums)
         return EtcdHostFacts(
             host: host, unreachable: s["end"] == nil ? "the facts command stopped early: \(text.suffix(200))" : nil,
             facts: facts, hasData: trimmed("data") == "member",
             dataDirStat: trimmed("datadir").isEmpty ? nil : trimmed("datadir"),
-            userExists: !trimmed("user").isEmpty)
+            userExists: !trimmed("user").isEmpty, unrecordedBinaries: unrecorded)
     }
 
     /// etcdctl on the host against its own client port with the healthcheck-client certificate;

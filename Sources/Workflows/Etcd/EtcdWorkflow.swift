@@ -241,17 +241,25 @@ public enum EtcdWorkflow {
             }
         }
         var inputsChanged = false
+        // Binaries replaced now, or right but hashed because no record vouched for them: recorded below.
+        var record: [String: String] = [:]
         for binary in binaries {
             let remote = spec.binDir + "/" + binary.name
             let current = facts.facts.fileChecksums[remote]
+            if current == binary.sha256, facts.unrecordedBinaries.contains(remote) { record[remote] = binary.sha256 }
             guard current != binary.sha256 else { continue }
+            record[remote] = binary.sha256
             let diff = "sha256 \(current ?? "none") → \(binary.sha256)"
-            try await ctx.change(host, "\(current == nil ? "install" : "replace") \(remote) (etcd \(spec.version))", diff: diff) { c in
+            try await ctx.change(host, "\(current == nil ? "install" : "replace") \(remote) (etcd \(spec.version))", diff: diff, affecting: [remote]) { c in
                 try await c.upload(localFile: binary.path, to: remote, attributes: FileAttributes(mode: 0o755))
             }
             if binary.name == "etcd" { inputsChanged = true }
         }
-        for file in try certificateFiles(for: host, settings) {
+        try await ctx.recordChecksums(host, record)
+        let certificates = try certificateFiles(for: host, settings)
+        // One command reads every file compared below.
+        try await ctx.survey(host, files: certificates.map(\.remotePath) + [spec.unitPath, spec.envPath])
+        for file in certificates {
             if let managed = file.managed {
                 if try await ctx.ensureFile(host, managed) { inputsChanged = true }
             } else {
@@ -269,7 +277,7 @@ public enum EtcdWorkflow {
         let unitText = try settings.templates.render("etcd/etcd.service", context: context)
         let unitChanged = try await ctx.ensureFile(host, ManagedFile(path: spec.unitPath, text: unitText))
         if unitChanged {
-            try await ctx.change(host, "systemctl daemon-reload (etcd.service changed)") { c in
+            try await ctx.change(host, "systemctl daemon-reload (etcd.service changed)", affecting: []) { c in
                 try await c.check(ShellCommand("systemctl", "daemon-reload"))
             }
         }

@@ -7,38 +7,69 @@ enum BinaryInstaller {
     @discardableResult
     static func ensure(_ ctx: WorkflowContext, _ host: String, _ files: [InstallableFile]) async throws -> Set<String> {
         guard !files.isEmpty else { return [] }
-        let connection = try await ctx.connection(host)
-        let mapped = files.map { HostPath.forCommand($0.remotePath, on: connection) }
-        // Missing files make sha256sum exit non-zero; the sums of those present are still printed.
-        let result = try await connection.run(ShellCommand(["sha256sum"] + mapped))
-        let present = FactsParser.sha256sums(result.stdoutText)
+        // What the phase's survey read is compared locally; binaries unchanged since Capstan recorded
+        // their checksum are not hashed again.
+        try await ctx.survey(host, largeFiles: files.map(\.remotePath))
+        var present: [String: String] = [:]
+        var unsurveyed: [InstallableFile] = []
+        for file in files {
+            if await ctx.isSurveyed(host, file.remotePath) {
+                present[file.remotePath] = await ctx.surveyedChecksum(host, file.remotePath)
+            } else {
+                unsurveyed.append(file)
+            }
+        }
+        if !unsurveyed.isEmpty {
+            let connection = try await ctx.connection(host)
+            let mapped = unsurveyed.map { HostPath.forCommand($0.remotePath, on: connection) }
+            // Missing files make sha256sum exit non-zero; the sums of those present are still printed.
+            let sums = FactsParser.sha256sums(try await connection.run(ShellCommand(["sha256sum"] + mapped)).stdoutText)
+            for (file, path) in zip(unsurveyed, mapped) { present[file.remotePath] = sums[path] }
+        }
         var changed: Set<String> = []
-        for (file, path) in zip(files, mapped) where present[path] != file.sha256 {
-            let verb = present[path] == nil ? "install" : "replace"
-            try await ctx.change(host, "\(verb) \(file.remotePath) (sha256 \(file.sha256.prefix(12)))") { c in
+        for file in files where present[file.remotePath] != file.sha256 {
+            let verb = present[file.remotePath] == nil ? "install" : "replace"
+            try await ctx.change(host, "\(verb) \(file.remotePath) (sha256 \(file.sha256.prefix(12)))", affecting: [file.remotePath]) { c in
                 try await c.upload(localFile: file.localPath, to: file.remotePath, attributes: FileAttributes(mode: file.mode))
             }
             changed.insert(file.remotePath)
         }
+        // Installed now, or right but hashed because no record vouched for them: record them once.
+        let unrecorded = await ctx.unrecordedFiles(host)
+        var record: [String: String] = [:]
+        for file in files where changed.contains(file.remotePath) || unrecorded.contains(file.remotePath) { record[file.remotePath] = file.sha256 }
+        try await ctx.recordChecksums(host, record)
         return changed
     }
 }
 
-/// A systemd service with the files it reads: converged through `ensureUnit`, restarted also when
+/// A systemd service with the files it reads: converged through `ensureUnits`, restarted also when
 /// something it depends on changed elsewhere (a binary, a certificate shared with another unit).
 struct ServiceSpec: Sendable {
     var unit: String
     var unitFile: ManagedFile
     var inputs: [ManagedFile]
 
+    /// Every file the service's convergence compares, for the phase's survey.
+    var paths: [String] { [unitFile.path] + inputs.map(\.path) }
+
+    func managed(dependenciesChanged: Bool) -> ManagedUnit {
+        ManagedUnit(unit: unit, unitFile: unitFile, inputs: inputs,
+                    restartBecause: dependenciesChanged ? "its binary or certificates changed" : nil)
+    }
+
     @discardableResult
     func ensure(_ ctx: WorkflowContext, _ host: String, dependenciesChanged: Bool) async throws -> UnitChange {
-        var change = try await ctx.ensureUnit(host, unit: unit, unitFile: unitFile, inputs: inputs)
-        if dependenciesChanged, !change.started, !change.restarted {
-            change.restarted = try await ctx.change(host, "systemctl restart \(unit) (its binary or certificates changed)") { c in
-                try await c.check(ShellCommand("systemctl", "restart", unit))
-            }
+        try await Self.ensure(ctx, host, [(self, dependenciesChanged)])[0]
+    }
+
+    /// Several services of one host together: one survey, one daemon-reload, one enable.
+    @discardableResult
+    static func ensure(_ ctx: WorkflowContext, _ host: String, _ services: [(ServiceSpec, Bool)]) async throws -> [UnitChange] {
+        let changes = try await ctx.ensureUnits(host, services.map { $0.0.managed(dependenciesChanged: $0.1) })
+        guard changes.count == services.count else {
+            throw WorkflowError.invalidInput("converging \(services.map(\.0.unit).joined(separator: ", ")) on \(host) returned \(changes.count) result(s)")
         }
-        return change
+        return changes
     }
 }

@@ -15,11 +15,4 @@ enum HostPath {
     static func forCommand(_ path: String, on connection: any HostConnection) -> String {
         (connection as? any CommandPathMapping)?.commandPath(path) ?? path
     }
-
-    /// The text of a kernel-provided file (`/proc/…`), nil when absent. Read with `cat` because SFTP
-    /// servers report /proc files as empty.
-    static func readProc(_ path: String, on connection: any HostConnection) async throws -> String? {
-        let result = try await connection.run(ShellCommand("cat", forCommand(path, on: connection)))
-        return result.succeeded ? result.stdoutText : nil
-    }
 }

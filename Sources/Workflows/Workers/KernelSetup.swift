@@ -12,20 +12,17 @@ enum KernelSetup {
     ]
 
     static func ensure(_ ctx: WorkflowContext, host: String, files: [ManagedFile]) async throws {
+        try await ctx.survey(host, files: files.map(\.path))
         for file in files { try await ctx.ensureFile(host, file) }
         let connection = try await ctx.connection(host)
-        let container = try await connection.read("/run/systemd/container").map {
-            String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        }
-
-        let loaded = Set((try await HostPath.readProc("/proc/modules", on: connection) ?? "")
-            .split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) })
         // Built-in modules have no /proc/modules line but a /sys/module directory.
-        var missing: [String] = []
-        for module in modules where !loaded.contains(module) {
-            let builtin = try await connection.run(ShellCommand("test", "-d", HostPath.forCommand("/sys/module/" + module, on: connection)))
-            if !builtin.succeeded { missing.append(module) }
-        }
+        let moduleDirectories = modules.map { "/sys/module/" + $0 }
+        let probe = try await HostProbe.run(on: connection, paths: ["/run/systemd/container", "/proc/modules"] + moduleDirectories + sysctls.map { $0.1 })
+        let container = probe.text("/run/systemd/container")?.trimmingCharacters(in: .whitespacesAndNewlines)
+
+        let loaded = Set((probe.text("/proc/modules") ?? "")
+            .split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) })
+        let missing = modules.filter { !loaded.contains($0) && !probe.isDirectory("/sys/module/" + $0) }
         if !missing.isEmpty {
             if let container {
                 await ctx.emit(.message, host: host, "warning: \(host) is a container (\(container.isEmpty ? "unknown" : container)) and cannot load kernel modules \(missing.joined(separator: ", ")); load them on the machine that runs it")
@@ -38,7 +35,7 @@ enum KernelSetup {
         }
 
         for (key, path) in sysctls {
-            let value = try await HostPath.readProc(path, on: connection)?.trimmingCharacters(in: .whitespacesAndNewlines)
+            let value = probe.text(path)?.trimmingCharacters(in: .whitespacesAndNewlines)
             guard value != "1" else { continue }
             if value == nil, container != nil {
                 await ctx.emit(.message, host: host, "warning: \(key) does not exist in this container (its module is not loaded on the machine that runs it)")

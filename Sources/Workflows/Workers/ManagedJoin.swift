@@ -60,6 +60,10 @@ public enum ManagedJoin {
                 let bootstrapChanged = try await ctx.ensureFile(host, bootstrap)
                 let binaries = try await BinaryInstaller.ensure(ctx, host, kubelet)
                 try await node.kubelet.ensure(ctx, host, dependenciesChanged: caChanged || bootstrapChanged || !binaries.isEmpty)
+            }
+            .surveying { ctx, host in
+                guard let node = prepared[host] else { throw WorkflowError.unknownHost(host) }
+                try await ctx.survey(host, files: [ca.path, bootstrap.path] + node.kubelet.paths, largeFiles: kubelet.map(\.remotePath), units: [node.kubelet.unit])
             },
         ]
     }

@@ -42,8 +42,16 @@ enum NodePreflight {
         let connection = try await ctx.connection(host)
         var problems: [String] = []
 
-        let osText = try await connection.read("/etc/os-release").map { String(decoding: $0, as: UTF8.self) }
-        if let os = osText.flatMap(FactsParser.osRelease) {
+        // Every fact in one command; the clock is read inside it, so its round trip bounds the skew slack.
+        let wanted = requirements.requiredCommands + (controlPlane ? ["curl"] : [])
+        let before = ctx.now()
+        let probe = try await HostProbe.run(
+            on: connection, paths: ["/etc/os-release", "/proc/swaps", "/proc/net/tcp", "/proc/net/tcp6"],
+            commands: [("uname", ShellCommand("uname", "-m")), ("date", ShellCommand("date", "+%s")),
+                       ("missing", missingCommandsCommand(wanted + requirements.recommendedCommands))])
+        let after = ctx.now()
+
+        if let os = probe.text("/etc/os-release").flatMap(FactsParser.osRelease) {
             let ids = Set([os.id] + os.idLike)
             if ids.isDisjoint(with: requirements.operatingSystems) {
                 problems.append("unsupported operating system \(os.prettyName ?? os.id) (supported: \(requirements.operatingSystems.sorted().joined(separator: ", ")) and their derivatives)")
@@ -52,21 +60,20 @@ enum NodePreflight {
             problems.append("cannot identify the operating system: /etc/os-release is missing or has no ID")
         }
 
-        let uname = try await connection.run(ShellCommand("uname", "-m"))
-        let arch = FactsParser.architecture(unameMachine: uname.stdoutText)
+        let uname = probe.outputs["uname"] ?? ""
+        let arch = FactsParser.architecture(unameMachine: uname)
         if arch != requirements.architecture {
-            problems.append("architecture \(arch ?? uname.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)) does not match the artifacts (\(requirements.architecture)); set the artifacts' architecture or use \(requirements.architecture) hosts")
+            problems.append("architecture \(arch ?? uname.trimmingCharacters(in: .whitespacesAndNewlines)) does not match the artifacts (\(requirements.architecture)); set the artifacts' architecture or use \(requirements.architecture) hosts")
         }
 
-        if let swaps = try await HostPath.readProc("/proc/swaps", on: connection) {
+        if let swaps = probe.text("/proc/swaps") {
             let active = swaps.split(separator: "\n").dropFirst().compactMap { $0.split(separator: " ").first.map(String.init) }
             if !active.isEmpty {
                 problems.append("swap is on (\(active.joined(separator: ", "))): the kubelet refuses to run with swap; run `swapoff -a` and remove the swap entries from /etc/fstab")
             }
         }
 
-        let wanted = requirements.requiredCommands + (controlPlane ? ["curl"] : [])
-        let missing = try await missingCommands(wanted + requirements.recommendedCommands, on: connection)
+        let missing = Set((probe.outputs["missing"] ?? "").split(separator: "\n").map(String.init))
         let missingRequired = wanted.filter(missing.contains)
         if !missingRequired.isEmpty {
             problems.append("required commands missing: \(missingRequired.joined(separator: ", ")) (install them with the OS package manager)")
@@ -77,18 +84,19 @@ enum NodePreflight {
         }
 
         let ports = controlPlane ? PreflightRequirements.controlPlanePorts : PreflightRequirements.nodePorts
-        let listening = try await listeningPorts(on: connection)
-        for (port, unit) in ports where listening.contains(port) {
-            let ours = try await connection.run(ShellCommand("systemctl", "is-active", "--quiet", unit))
-            if !ours.succeeded {
+        let listening = ["/proc/net/tcp", "/proc/net/tcp6"].compactMap(probe.text).reduce(into: Set<Int>()) { $0.formUnion(parseListening($1)) }
+        let busy = ports.filter { listening.contains($0.port) }
+        if !busy.isEmpty {
+            // One query for every unit that may hold a busy port: `is-active` prints one state per unit, in order.
+            let result = try await connection.run(ShellCommand(["systemctl", "is-active"] + busy.map { $0.unit }))
+            let states = result.stdoutText.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            for (index, (port, unit)) in busy.enumerated() where index >= states.count || states[index] != "active" {
                 problems.append("port \(port) is in use by a process other than \(unit); stop it (`ss -ltnp 'sport = :\(port)'` shows which)")
             }
         }
 
-        let before = ctx.now()
-        let date = try await connection.run(ShellCommand("date", "+%s"))
-        let after = ctx.now()
-        if let seconds = Double(date.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)) {
+        let date = probe.outputs["date"] ?? ""
+        if let seconds = Double(date.trimmingCharacters(in: .whitespacesAndNewlines)) {
             let local = before.timeIntervalSince1970 + after.timeIntervalSince(before) / 2
             let skew = seconds - local
             let slack = requirements.maxClockSkewSeconds + after.timeIntervalSince(before) / 2 + 1
@@ -96,7 +104,7 @@ enum NodePreflight {
                 problems.append(String(format: "clock differs from this machine's by %.0f s (at most %.0f s allowed): certificates and etcd leases depend on time; enable NTP (timedatectl set-ntp true)", skew, requirements.maxClockSkewSeconds))
             }
         } else {
-            problems.append("cannot read the clock (`date +%s` said \(date.stderrText.isEmpty ? date.stdoutText : date.stderrText))")
+            problems.append("cannot read the clock (`date +%s` said \(date.isEmpty ? "nothing" : date))")
         }
 
         if !problems.isEmpty {
@@ -105,20 +113,9 @@ enum NodePreflight {
         }
     }
 
-    static func missingCommands(_ names: [String], on connection: any HostConnection) async throws -> Set<String> {
+    static func missingCommandsCommand(_ names: [String]) -> ShellCommand {
         let script = "for c in \"$@\"; do command -v \"$c\" >/dev/null 2>&1 || [ -x \"/usr/sbin/$c\" ] || [ -x \"/sbin/$c\" ] || echo \"$c\"; done"
-        let result = try await connection.run(ShellCommand(["sh", "-c", script, "sh"] + names))
-        return Set(result.stdoutText.split(separator: "\n").map(String.init))
-    }
-
-    /// TCP ports in LISTEN state, from /proc/net/tcp and tcp6 (no dependency on ss or netstat).
-    static func listeningPorts(on connection: any HostConnection) async throws -> Set<Int> {
-        var ports = Set<Int>()
-        for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-            guard let text = try await HostPath.readProc(table, on: connection) else { continue }
-            ports.formUnion(parseListening(text))
-        }
-        return ports
+        return ShellCommand(["sh", "-c", script, "sh"] + names)
     }
 
     static func parseListening(_ text: String) -> Set<Int> {

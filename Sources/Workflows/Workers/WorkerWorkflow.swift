@@ -42,6 +42,11 @@ public enum WorkerWorkflow {
                 let containerdBinaries = binaries.contains { $0.hasPrefix(NodeArtifacts.binDir + "/containerd") || $0 == NodeArtifacts.runcPath }
                 try await node.containerd.ensure(ctx, host, dependenciesChanged: containerdBinaries)
                 try await ctx.ensureFile(host, node.crictl)
+            }
+            .surveying { ctx, host in
+                guard let node = files[host] else { throw WorkflowError.unknownHost(host) }
+                try await ctx.survey(host, files: node.containerd.paths + [node.crictl.path], largeFiles: artifacts.runtime.map(\.remotePath),
+                                     units: [node.containerd.unit])
             },
         ]
     }
@@ -70,10 +75,17 @@ public enum WorkerWorkflow {
                 var changed: Set<String> = []
                 for file in credentials where try await ctx.ensureFile(host, file) { changed.insert(file.path) }
                 let binaries = try await BinaryInstaller.ensure(ctx, host, kubelet + proxy)
-                try await node.kubelet.ensure(ctx, host, dependenciesChanged: changed.contains("/etc/kubernetes/kubelet.conf") || !binaries.isDisjoint(with: kubelet.map(\.remotePath)))
+                var services = [(node.kubelet, changed.contains("/etc/kubernetes/kubelet.conf") || !binaries.isDisjoint(with: kubelet.map(\.remotePath)))]
                 if let kubeProxy = node.kubeProxy {
-                    try await kubeProxy.ensure(ctx, host, dependenciesChanged: changed.contains("/etc/kubernetes/kube-proxy.conf") || !binaries.isDisjoint(with: proxy.map(\.remotePath)))
+                    services.append((kubeProxy, changed.contains("/etc/kubernetes/kube-proxy.conf") || !binaries.isDisjoint(with: proxy.map(\.remotePath))))
                 }
+                try await ServiceSpec.ensure(ctx, host, services)
+            }
+            .surveying { ctx, host in
+                guard let (node, credentials) = prepared[host] else { throw WorkflowError.unknownHost(host) }
+                let services = [node.kubelet] + (node.kubeProxy.map { [$0] } ?? [])
+                try await ctx.survey(host, files: credentials.map(\.path) + services.flatMap(\.paths), largeFiles: (kubelet + proxy).map(\.remotePath),
+                                     units: services.map(\.unit))
             },
         ]
     }

@@ -103,6 +103,17 @@ struct KubernetesLabTests {
         #expect(!plan.stdout.contains("[h1] update") && !plan.stdout.contains("[h3] update"), "\(plan.stdout)")
         let fix = try IntegrationLab.capstan(["apply", "-i", inventory])
         #expect(fix.succeeded)
+
+        // Right content, loosened mode: the survey's stat sees it on the real host; plan names it, apply sets it back.
+        let key = "/etc/kubernetes/pki/apiserver.key"
+        try lab.run(in: "h3", ["chmod", "0644", key])
+        let modePlan = try IntegrationLab.capstan(["plan", "-i", inventory])
+        #expect(modePlan.stdout.contains("[h3] set \(key) to mode 600 root:root (was mode 644 root:root)"), "\(modePlan.stdout)")
+        let modeFix = try IntegrationLab.capstan(["apply", "-i", inventory])
+        #expect(modeFix.succeeded, "\(modeFix.all)")
+        #expect(try lab.run(in: "h3", ["stat", "-c", "%a", key]).stdout.hasPrefix("600"))
+        let quiet = try IntegrationLab.capstan(["apply", "-i", inventory])
+        #expect(quiet.stdout.contains("made 0 change(s)"), "\(quiet.stdout)")
     }
 
     @Test("a host that does not answer: plan names it, keeps the offline part and exits 0")

@@ -13,6 +13,8 @@ actor SystemdDouble {
     /// `host: systemctl start kube-apiserver.service`, `host: curl …/livez`, in order.
     var log: [String] = []
     var unhealthy: Set<String> = []
+    /// `host: systemctl show units…`: the state queries, one per survey.
+    var queries: [String] = []
 
     func setUnhealthy(_ hosts: Set<String>) { unhealthy = hosts }
 
@@ -24,16 +26,27 @@ actor SystemdDouble {
             return unhealthy.contains(host) ? CommandResult(exitStatus: 7, stderr: Data("connection refused".utf8)) : CommandResult(exitStatus: 0, stdout: Data("ok".utf8))
         }
         let verb = arguments.dropFirst().first { !$0.hasPrefix("-") } ?? ""
+        let units = Array(arguments.dropFirst().filter { !$0.hasPrefix("-") }.dropFirst())
         let unit = arguments.last ?? ""
         switch verb {
         case "is-enabled": return CommandResult(exitStatus: enabled[host, default: []].contains(unit) ? 0 : 1)
-        case "is-active": return CommandResult(exitStatus: active[host, default: []].contains(unit) ? 0 : 3)
-        case "enable": enabled[host, default: []].insert(unit)
+        case "is-active":
+            let states = units.map { active[host, default: []].contains($0) ? "active" : "inactive" }
+            return CommandResult(exitStatus: states.contains("active") ? 0 : 3, stdout: Data(states.map { $0 + "\n" }.joined().utf8))
+        case "show":
+            queries.append("\(host): systemctl show \(units.joined(separator: " "))")
+            let blocks = units.map { unit in
+                let file = enabled[host, default: []].contains(unit) ? "enabled" : "disabled"
+                let state = active[host, default: []].contains(unit) ? "active" : "inactive"
+                return "Id=\(unit)\nLoadState=loaded\nActiveState=\(state)\nSubState=\(state == "active" ? "running" : "dead")\nUnitFileState=\(file)\n"
+            }
+            return CommandResult(exitStatus: 0, stdout: Data(blocks.joined(separator: "\n").utf8))
+        case "enable": enabled[host, default: []].formUnion(units)
         case "start", "restart": active[host, default: []].insert(unit)
         case "daemon-reload": break
         default: return CommandResult(exitStatus: 1, stderr: Data("unknown systemctl verb \(verb)".utf8))
         }
-        log.append("\(host): systemctl \(verb)\(verb == "daemon-reload" ? "" : " " + unit)")
+        log.append("\(host): systemctl \(verb)\(verb == "daemon-reload" ? "" : " " + units.joined(separator: " "))")
         return CommandResult(exitStatus: 0)
     }
 }
@@ -69,6 +82,14 @@ struct SystemdDoubleConnection: HostConnection, CommandPathMapping {
         let words = Self.words(command.line)
         if let first = words.first, first == "systemctl" || first == "curl" {
             return await systemd.handle(host: hostName, arguments: words)
+        }
+        // A survey ends with `systemctl show …`: the part before it runs for real, the double answers the rest.
+        if let show = command.line.range(of: "systemctl show ") {
+            var result = try await local.run(ShellCommand("sh", "-c", String(command.line[..<show.lowerBound])), options: options)
+            let answer = await systemd.handle(host: hostName, arguments: Self.words(String(command.line[show.lowerBound...])))
+            result.stdout.append(answer.stdout)
+            result.exitStatus = answer.exitStatus
+            return result
         }
         return try await local.run(command, options: options)
     }

@@ -25,6 +25,41 @@ struct KubernetesArtifactTests {
         }
     }
 
+    @Test("a source without crictl (Debian has no package) gives a warning and nodes without the binary; a tampered crictl still fails")
+    func crictlOptional() async throws {
+        let base = try makeTemp()
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let (pki, _) = try await Fixture.cluster(base)
+        try Fixture.releaseSource(base + "/src", versions: Fixture.versions)
+        let crictl = ReleaseCatalog.crictl(Fixture.versions.crictl)
+        try FileManager.default.removeItem(atPath: base + "/src/cri-tools")
+        let store = ArtifactStore(origin: .localDirectory(base + "/src"), cacheDirectory: base + "/cache")
+        let artifacts = try await NodeArtifacts.resolve(store: store, inventory: Fixture.inventory(), versions: Fixture.versions)
+        #expect(artifacts.warnings.count == 1)
+        #expect(artifacts.warnings.first?.hasPrefix("crictl \(Fixture.versions.crictl) is not in the artifact source") == true, "\(artifacts.warnings)")
+        #expect(artifacts.warnings.first?.contains(crictl.relativePath) == true)
+        #expect(!artifacts.runtime.contains { $0.remotePath.hasSuffix("/crictl") })
+        #expect(artifacts.runtime.contains { $0.remotePath == "/usr/local/bin/containerd" })
+
+        // The deferred phases announce it once and the run goes on (plan on bare fake hosts).
+        let output = CollectingOutput()
+        let ctx = WorkflowContext(mode: .plan, connector: SystemdDoubleConnector(base: base + "/hosts", systemd: SystemdDouble()),
+                                  endpoints: Fixture.endpoints(["h1", "h2", "h3"]), output: output, now: { Date() })
+        let phases = KubernetesWorkflow.deferredPhases(inventory: Fixture.inventory(), settings: Fixture.settings) { _ in (pki, artifacts) }
+        let report = try await PhaseRunner().run(Workflow(name: "k", phases: Array(phases.prefix(4))), in: ctx)
+        #expect(output.events.filter { $0.message.hasPrefix("warning: crictl") }.count == 1)
+        #expect(report.actions.contains { $0.host == "h3" && $0.description == "create /etc/crictl.yaml" })
+        #expect(!report.actions.contains { $0.description.contains("/usr/local/bin/crictl") })
+
+        // Present but not matching its checksum is not "missing": refused.
+        try Fixture.releaseSource(base + "/src2", versions: Fixture.versions)
+        try "tampered".write(toFile: base + "/src2/" + crictl.relativePath, atomically: true, encoding: .utf8)
+        let tampered = ArtifactStore(origin: .localDirectory(base + "/src2"), cacheDirectory: base + "/cache2")
+        await #expect(throws: ArtifactError.self) {
+            _ = try await NodeArtifacts.resolve(store: tampered, inventory: Fixture.inventory(), versions: Fixture.versions)
+        }
+    }
+
     @Test("a tampered binary is refused with both checksums; a file missing from the list is refused")
     func tampered() async throws {
         let base = try makeTemp()

@@ -109,8 +109,70 @@ struct KubernetesWorkflowTests {
         updated.kubernetes["kubelet"] = try await NodeArtifacts.resolve(store: store, inventory: inventory, versions: Fixture.versions).kubernetes["kubelet"]
         let upgrade = try await run(.apply, updated)
         #expect(Set(upgrade.actions.map(\.description)) == ["replace /usr/local/bin/kubelet (sha256 \(updated.kubernetes["kubelet"]!.sha256.prefix(12)))",
+                                                             "record the sha256 of 1 installed file(s) in /var/lib/capstan/checksums (unchanged files are not hashed again)",
                                                              "systemctl restart kubelet.service (its binary or certificates changed)"])
-        #expect(upgrade.actions.count == 6)
+        #expect(upgrade.actions.count == 9)
+        let record = try String(contentsOfFile: base + "/hosts/h3/var/lib/capstan/checksums", encoding: .utf8)
+        #expect(record.contains("\(updated.kubernetes["kubelet"]!.sha256) "), "\(record)")
+        #expect(record.hasSuffix(" /usr/local/bin/kubelet\n") || record.contains(" /usr/local/bin/kubelet\n"))
+        #expect(record.contains(" /usr/local/bin/kube-proxy\n"), "the record lost the other binaries: \(record)")
+    }
+
+    @Test("a no-op run costs each host one command per phase (two for node-kernel) and no file read; every control-plane host is read before the first one is changed")
+    func noOpRoundTrips() async throws {
+        let base = try makeTemp()
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let inventory = Fixture.inventory()
+        let (pki, artifacts) = try await Fixture.cluster(base)
+        let systemd = SystemdDouble()
+        let trips = RoundTrips()
+        func run(_ mode: WorkflowMode) async throws -> RunReport {
+            let phases = try KubernetesWorkflow.phases(inventory: inventory, pki: pki, artifacts: artifacts, settings: Fixture.settings)
+            let ctx = WorkflowContext(mode: mode, connector: CountingConnector(base: base + "/hosts", systemd: systemd, trips: trips),
+                                      endpoints: Fixture.endpoints(["h1", "h2", "h3"]), output: CollectingOutput(), now: { Date() })
+            return try await PhaseRunner().run(Workflow(name: "kubernetes", phases: phases), in: ctx)
+        }
+        let first = try await run(.apply)
+        #expect(!first.actions.isEmpty)
+        // The control-plane phase surveys h1 and h2 together before h1 is changed, and h2 again after (time passed).
+        let apiQueries = trips.all.enumerated().filter { $0.element.line.contains("systemctl show") && $0.element.line.contains("kube-apiserver.service") }
+        let firstH2 = try #require(apiQueries.first { $0.element.host == "h2" }?.offset)
+        let h1Queries = apiQueries.filter { $0.element.host == "h1" }.map(\.offset)
+        #expect(h1Queries.count >= 2 && firstH2 < h1Queries[1], "h2 was not surveyed with h1: \(apiQueries.map(\.element.host))")
+        #expect(apiQueries.filter { $0.element.host == "h2" }.count >= 2, "h2 was not read again after h1 changed")
+
+        trips.reset()
+        let logLength = await systemd.log.count
+        let again = try await run(.apply)
+        #expect(again.actions.isEmpty, "\(again.actions.map(\.description))")
+        #expect(await systemd.log.count == logLength)
+        // node-preflight 1, node-kernel 2, node-runtime 1, control-plane 1 (h1 and h2), node-kubelet 1.
+        #expect(trips.commands("h1").count == 6, "\(trips.commands("h1"))")
+        #expect(trips.commands("h2").count == 6, "\(trips.commands("h2"))")
+        #expect(trips.commands("h3").count == 5, "\(trips.commands("h3"))")
+        #expect(trips.reads("h1") + trips.reads("h2") + trips.reads("h3") == 0)
+
+        let hashed = trips.commands("h1").flatMap { $0.split(separator: ";") }.filter { $0.contains("sha256sum") }
+        #expect(!hashed.isEmpty && !hashed.contains { $0.contains("/usr/local/bin/") || $0.contains("/opt/cni/bin/") },
+                "a recorded binary was hashed again: \(hashed)")
+
+        trips.reset()
+        let replan = try await run(.plan)
+        #expect(replan.actions.isEmpty)
+        #expect(trips.commands("h1").count == 6)
+
+        // A binary rewritten in place with the same size: its change time moved, so it is hashed and replaced.
+        let kubelet = base + "/hosts/h2/usr/local/bin/kubelet"
+        let original = try #require(FileManager.default.contents(atPath: kubelet))
+        var tampered = original
+        tampered[tampered.count - 2] = tampered[tampered.count - 2] == 0x41 ? 0x42 : 0x41
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: kubelet))
+        try handle.write(contentsOf: tampered)
+        try handle.close()
+        let repair = try await run(.apply)
+        #expect(repair.actions.filter { $0.host == "h2" }.map(\.description).contains { $0.hasPrefix("replace /usr/local/bin/kubelet") }, "\(repair.actions)")
+        #expect(repair.actions.allSatisfy { $0.host == "h2" })
+        #expect(FileManager.default.contents(atPath: kubelet) == original)
     }
 
     @Test("an API server that never becomes healthy stops the rollout before the next control-plane host")
