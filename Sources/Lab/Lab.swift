@@ -45,6 +45,7 @@ public struct Lab: Sendable {
             throw LabError("a lab has 1 to \(LabLayout.maxHosts) hosts, not \(count)")
         }
         try LabPrerequisites.check()
+        LabPrerequisites.ensureInotifyInstances(progress: progress)
         let fm = FileManager.default
         try fm.createDirectory(atPath: layout.hostsDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         return try withFileLock(layout.directory + "/.lock") {

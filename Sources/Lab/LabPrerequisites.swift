@@ -37,6 +37,23 @@ public enum LabPrerequisites {
         }
     }
 
+    /// Every host's systemd and journald hold several inotify instances, all counted against root's
+    /// `fs.inotify.max_user_instances` (128 by default): a few labs at once exhaust it and hosts hang at
+    /// boot ("Failed to create inotify object: Too many open files"). Raised for the running kernel only.
+    static let inotifyPath = "/proc/sys/fs/inotify/max_user_instances"
+    static let inotifyInstances = 1024
+
+    static func ensureInotifyInstances(progress: LabProgress) {
+        guard let text = try? String(contentsOfFile: inotifyPath, encoding: .utf8),
+              let current = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)), current < inotifyInstances else { return }
+        do {
+            try "\(inotifyInstances)\n".write(toFile: inotifyPath, atomically: false, encoding: .utf8)
+            progress.step("raised fs.inotify.max_user_instances from \(current) to \(inotifyInstances) for the lab hosts' systemd (until reboot)")
+        } catch {
+            progress.step("warning: fs.inotify.max_user_instances is \(current); hosts may hang at boot with several labs up (sysctl -w fs.inotify.max_user_instances=\(inotifyInstances)): \(error.localizedDescription)")
+        }
+    }
+
     /// `systemd-container=<version of libsystemd-shared>`, or the bare name when dpkg cannot tell.
     static func pinnedSystemdContainer() -> String {
         let version = (try? LocalProcess.run(["dpkg-query", "-W", "-f=${Version}", "libsystemd-shared"]))
