@@ -276,27 +276,12 @@ struct CertsLabTests {
         #expect(refused.status == 1 && refused.stderr.contains("a rotation of etcd/ca is in progress"), "another CA must wait: \(refused.all)")
 
         // (b) leaves, killed after the first host, then resumed up to the end of the phase.
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: IntegrationLab.capstanPath)
-        process.arguments = ["certs", "rotate", "-i", inventory, "--ca", "etcd", "--yes"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        var killedAt = ""
-        for _ in 0..<1200 {
-            if let data = FileManager.default.contents(atPath: record),
-               let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-               json["phase"] as? String == "leaves", let done = json["doneHosts"] as? [String], done.count == 1 {
-                kill(process.processIdentifier, SIGKILL)
-                killedAt = "leaves after \(done[0])"
-                break
-            }
-            usleep(100_000)
+        let killed = try IntegrationLab.capstanKilled(["certs", "rotate", "-i", inventory, "--ca", "etcd", "--yes"]) { _ in
+            guard let json = IntegrationLab.jsonObject(atPath: record), json["phase"] as? String == "leaves",
+                  let done = json["doneHosts"] as? [String], done.count == 1 else { return nil }
+            return "leaves after \(done[0])"
         }
-        process.waitUntilExit()
-        #expect(!killedAt.isEmpty, "capstan was not caught mid-phase")
-        #expect(process.terminationReason == .uncaughtSignal)
-        print("killed capstan during phase \(killedAt)")
+        #expect(!killed.killedAt.isEmpty && killed.byKill, "capstan was not caught mid-phase")
         let b = try IntegrationLab.capstan(["certs", "rotate", "-i", inventory, "--ca", "etcd", "--yes", "--stop-after", "leaves"])
         #expect(b.succeeded, "\(b.all)")
         #expect(b.stdout.contains("resuming the etcd/ca rotation at phase leaves"), "\(b.stdout)")
@@ -371,26 +356,13 @@ struct CertsLabTests {
         let before = (etcd: try ca("etcd/ca.crt"), cluster: try ca("ca.crt"), frontProxy: try ca("front-proxy-ca.crt"))
 
         let start = Date()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: IntegrationLab.capstanPath)
-        process.arguments = ["certs", "rotate", "-i", inventory, "--ca", "all", "--yes"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        var killed = ""
-        for _ in 0..<6000 where process.isRunning {
-            if let data = fm.contents(atPath: run), let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-               (json["remaining"] as? [String])?.first == "ca" {
-                let inCluster = fm.contents(atPath: record).map { String(decoding: $0, as: UTF8.self).contains("\"ca\"") } ?? false
-                kill(process.processIdentifier, SIGKILL)
-                killed = inCluster ? "early in the cluster CA rotation" : "between etcd and the cluster CA (no per-CA record)"
-                break
-            }
-            usleep(20_000)
+        let killed = try IntegrationLab.capstanKilled(["certs", "rotate", "-i", inventory, "--ca", "all", "--yes"], pollMilliseconds: 20) { _ in
+            guard (IntegrationLab.jsonObject(atPath: run)?["remaining"] as? [String])?.first == "ca" else { return nil }
+            let inCluster = fm.contents(atPath: record).map { String(decoding: $0, as: UTF8.self).contains("\"ca\"") } ?? false
+            return inCluster ? "early in the cluster CA rotation" : "between etcd and the cluster CA (no per-CA record)"
         }
-        process.waitUntilExit()
-        print("MEASURED --ca all killed after \(String(format: "%.1f", Date().timeIntervalSince(start))) s, \(killed)")
-        try #require(!killed.isEmpty && process.terminationReason == .uncaughtSignal, "capstan was not caught after etcd")
+        print("MEASURED --ca all killed after \(String(format: "%.1f", Date().timeIntervalSince(start))) s, \(killed.killedAt)")
+        try #require(!killed.killedAt.isEmpty && killed.byKill, "capstan was not caught after etcd")
         let etcdAfterKill = try ca("etcd/ca.crt")
         #expect(etcdAfterKill != before.etcd && etcdAfterKill.components(separatedBy: "BEGIN CERTIFICATE").count - 1 == 1, "the killed run finished etcd")
 

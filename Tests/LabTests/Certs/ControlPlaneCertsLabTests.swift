@@ -238,26 +238,12 @@ struct ControlPlaneCertsLabTests {
         #expect(other.status == 1 && other.stderr.contains("is in progress"), "a second CA rotation must wait: \(other.all)")
 
         // (b) leaves, killed after the first host, then resumed to the end of the phase.
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: IntegrationLab.capstanPath)
-        process.arguments = ["certs", "rotate", "-i", inventory, "--ca", "cluster", "--yes"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        var killedAt = ""
-        for _ in 0..<1800 {
-            if let data = FileManager.default.contents(atPath: record),
-               let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-               json["phase"] as? String == "leaves", let done = json["doneHosts"] as? [String], done.count == 1 {
-                kill(process.processIdentifier, SIGKILL)
-                killedAt = "leaves after \(done[0])"
-                break
-            }
-            usleep(100_000)
+        let killed = try IntegrationLab.capstanKilled(["certs", "rotate", "-i", inventory, "--ca", "cluster", "--yes"]) { _ in
+            guard let json = IntegrationLab.jsonObject(atPath: record), json["phase"] as? String == "leaves",
+                  let done = json["doneHosts"] as? [String], done.count == 1 else { return nil }
+            return "leaves after \(done[0])"
         }
-        process.waitUntilExit()
-        #expect(!killedAt.isEmpty, "capstan was not caught mid-phase")
-        print("killed capstan during phase \(killedAt)")
+        #expect(!killed.killedAt.isEmpty && killed.byKill, "capstan was not caught mid-phase")
         let b = try IntegrationLab.capstan(["certs", "rotate", "-i", inventory, "--ca", "cluster", "--yes", "--stop-after", "leaves"])
         #expect(b.succeeded, "\(b.all)")
         #expect(b.stdout.contains("resuming the ca rotation at phase leaves"), "\(b.stdout)")

@@ -69,6 +69,48 @@ enum IntegrationLab {
         return r
     }
 
+    /// What `capstanKilled` saw: the description its condition returned ("" when the run ended first),
+    /// the run's output up to the kill and how the process ended.
+    struct KilledRun {
+        var killedAt: String
+        var output: String
+        var byKill: Bool
+    }
+
+    /// Runs the built binary and SIGKILLs it as soon as `condition` (polled every `pollMilliseconds` with
+    /// the output so far) returns a description — for the "killed mid-run, re-run resumes" tests.
+    static func capstanKilled(_ arguments: [String], timeoutSeconds: Double = 600, pollMilliseconds: UInt32 = 50,
+                              when condition: (_ output: String) -> String?) throws -> KilledRun {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: capstanPath)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        let seen = LockedText()
+        pipe.fileHandleForReading.readabilityHandler = { seen.append(String(decoding: $0.availableData, as: UTF8.self)) }
+        try process.run()
+        let started = Date()
+        var killedAt = ""
+        while process.isRunning && Date().timeIntervalSince(started) < timeoutSeconds {
+            if let what = condition(seen.text) {
+                kill(process.processIdentifier, SIGKILL)
+                killedAt = what
+                break
+            }
+            usleep(pollMilliseconds * 1000)
+        }
+        process.waitUntilExit()
+        pipe.fileHandleForReading.readabilityHandler = nil
+        print("$ capstan \(arguments.joined(separator: " ")) → \(killedAt.isEmpty ? "ended, exit \(process.terminationStatus)" : "killed (\(killedAt))") after \(String(format: "%.1f", Date().timeIntervalSince(started)))s\n\(seen.text)")
+        return KilledRun(killedAt: killedAt, output: seen.text, byKill: process.terminationReason == .uncaughtSignal)
+    }
+
+    /// The JSON object in a state file, nil while it does not exist or is being replaced.
+    static func jsonObject(atPath path: String) -> [String: Any]? {
+        FileManager.default.contents(atPath: path).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+    }
+
     /// Host roles for one scenario, e.g. `[1: ["control-plane", "etcd"], 4: ["worker"]]`.
     /// `artifacts` defaults to `kubernetesArtifacts()`: `apply` installs the whole cluster, etcd included.
     static func writeInventory(_ lab: Lab, directory: String, cluster: String, topology: String = "stacked",
@@ -211,4 +253,12 @@ enum IntegrationLab {
     static func memberNames(_ status: [String: Any]) -> [String] {
         ((status["rows"] as? [[String: Any]]) ?? []).compactMap { $0["memberName"] as? String }.sorted()
     }
+}
+
+/// Text appended from a pipe's handler thread and read from the test's.
+final class LockedText: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = ""
+    func append(_ s: String) { lock.withLock { value += s } }
+    var text: String { lock.withLock { value } }
 }

@@ -196,23 +196,11 @@ struct EtcdUpgradeLabTests {
     func resumeAfterKill() throws {
         let lab = try IntegrationLab.lab()
         let (inventory, state) = try bootstrap(lab, "kill")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: IntegrationLab.capstanPath)
-        process.arguments = ["upgrade", "apply", "-i", inventory, "--to", "v1.31.4", "--yes"]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = out
-        let seen = LockedText()
-        out.fileHandleForReading.readabilityHandler = { seen.append(String(decoding: $0.availableData, as: UTF8.self)) }
-        try process.run()
-        let deadline = Date().addingTimeInterval(180)
         // Kill right after the first member's restart is under way.
-        while Date() < deadline && !seen.text.contains("systemctl restart etcd") && process.isRunning { usleep(50_000) }
-        #expect(process.isRunning, "capstan ended before the first restart: \(seen.text)")
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-        out.fileHandleForReading.readabilityHandler = nil
-        print("killed capstan after:\n\(seen.text)")
+        let killed = try IntegrationLab.capstanKilled(["upgrade", "apply", "-i", inventory, "--to", "v1.31.4", "--yes"], timeoutSeconds: 180) {
+            $0.contains("systemctl restart etcd") ? "first member restarting" : nil
+        }
+        #expect(killed.byKill, "capstan ended before the first restart: \(killed.output)")
         let before = record(state)
         #expect(before["status"] as? String == "in-progress")
         let point = (before["rollbackPoint"] as? [String: Any])?["backup"] as? String
@@ -236,11 +224,4 @@ final class LockedSamples: @unchecked Sendable {
     func stop() { lock.withLock { done = true } }
     var stopped: Bool { lock.withLock { done } }
     var rows: [[(String, String)]] { lock.withLock { data } }
-}
-
-final class LockedText: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = ""
-    func append(_ s: String) { lock.withLock { value += s } }
-    var text: String { lock.withLock { value } }
 }
