@@ -161,29 +161,13 @@ struct ComponentProbe: Sendable {
     }
 
     func wait(_ ctx: WorkflowContext, host: String, timeoutSeconds: Double, intervalSeconds: Double) async throws {
-        let connection = try await ctx.connection(host)
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: .milliseconds(Int64(timeoutSeconds * 1000)))
-        var last = ""
-        while true {
-            var healthy = true
-            for (i, check) in checks.enumerated() {
-                let result = try await connection.run(check, options: RunOptions(timeoutSeconds: 15))
-                if !result.succeeded {
-                    healthy = false
-                    last = i == 0 ? "\(unit) is not active" : result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines)
-                    break
-                }
-            }
-            if healthy {
-                await ctx.emit(.message, host: host, "\(unit) healthy (\(url))")
-                return
-            }
-            if clock.now >= deadline {
-                throw WorkflowError.hostFailed(host: host, what: "bring \(unit) back healthy", reason: "\(url) did not answer 200 within \(Int(timeoutSeconds)) s (\(last))",
-                                               next: "see `journalctl -u \(unit)` on \(host)")
-            }
-            try await Task.sleep(nanoseconds: UInt64(intervalSeconds * 1_000_000_000))
+        let failure = try await HealthGate.poll(ctx, host: host, checks: checks, timeoutSeconds: timeoutSeconds, intervalSeconds: intervalSeconds) { i, result in
+            i == 0 ? "\(unit) is not active" : result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines)
         }
+        if let failure {
+            throw WorkflowError.hostFailed(host: host, what: "bring \(unit) back healthy", reason: "\(url) did not answer 200 within \(Int(timeoutSeconds)) s (\(failure))",
+                                           next: "see `journalctl -u \(unit)` on \(host)")
+        }
+        await ctx.emit(.message, host: host, "\(unit) healthy (\(url))")
     }
 }
