@@ -30,6 +30,12 @@ public struct Lab: Sendable {
         }
     }
 
+    /// The name of another lab whose record holds `subnetIndex`, if any.
+    static func otherLab(using subnetIndex: Int, besides name: String) throws -> String? {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: LabLayout.stateRoot)) ?? []
+        return names.sorted().first { $0 != name && readRecord(LabLayout.stateRoot + "/" + $0 + "/lab.json")?.subnetIndex == subnetIndex }
+    }
+
     static func readRecord(_ path: String) -> LabRecord? {
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
         return try? JSONDecoder().decode(LabRecord.self, from: data)
@@ -61,7 +67,14 @@ public struct Lab: Sendable {
             let hosts = (1...count).map { n in
                 LabRecord.Host(name: layout.hostName(n), address: layout.hostAddress(n), roles: LabInventory.roles(host: n, of: count))
             }
-            try writeJSON(LabRecord(name: name, subnetIndex: layout.subnetIndex, baseImage: base.recipeHash, hosts: hosts), to: layout.stateFile)
+            // The subnet was picked when this Lab was opened; another new lab opened at the same moment may
+            // have picked it too. Whoever records it first keeps it; the other stops here with what to do.
+            try withFileLock(LabLayout.stateRoot + "/.subnets.lock") {
+                if record == nil, let other = try Self.otherLab(using: layout.subnetIndex, besides: name) {
+                    throw LabError("lab \(other) took subnet \(layout.subnetPrefix).0/24 while lab \(name) was being set up; run `capstan lab up --name \(name)` again (it picks the next free subnet)")
+                }
+                try writeJSON(LabRecord(name: name, subnetIndex: layout.subnetIndex, baseImage: base.recipeHash, hosts: hosts), to: layout.stateFile)
+            }
             try ensureClientFiles()
             progress.step("setting up the lab network \(layout.subnetPrefix).0/24 (machine side \(layout.machineAddress) on \(layout.machineInterface))")
             try ensureNetwork()

@@ -111,6 +111,25 @@ struct LabLifecycleTests {
         #expect(throws: LabError.self) { try lab.up(hosts: 4) }
     }
 
+    @Test("two new labs opened at the same moment pick the same subnet: the first to record it keeps it, the second stops with what to do and gets the next subnet on a re-run")
+    func subnetRace() throws {
+        let first = try Lab(name: "racea")
+        let second = try Lab(name: "raceb")
+        defer { _ = try? first.down(); _ = try? Lab(name: "raceb").down() }
+        #expect(first.layout.subnetIndex == second.layout.subnetIndex)
+        try first.up(hosts: 1)
+        do {
+            try second.up(hosts: 1)
+            Issue.record("the second lab came up on the first one's subnet")
+        } catch {
+            #expect("\(error)".contains("lab racea took subnet") && "\(error)".contains("capstan lab up --name raceb"), "\(error)")
+        }
+        let again = try Lab(name: "raceb")
+        #expect(again.layout.subnetIndex != first.layout.subnetIndex)
+        try again.up(hosts: 1)
+        #expect(again.record?.hosts.count == 1)
+    }
+
     @Test("the artifact directory holds etcd 3.4/3.5, containerd and runc whose checksums verify with sha256sum -c")
     func artifacts() throws {
         _ = try lab()
