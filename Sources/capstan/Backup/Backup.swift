@@ -284,19 +284,11 @@ struct BackupSchedule: AsyncParsableCommand {
             throw ValidationError("the inventory has no etcd.backup policy: add one (schedule, keep, destination, encryptionKeyFile) first")
         }
         let sink = LiveContext.output(output.output)
-        let (context, connector) = LiveContext.make(inventory: setup.inventory, mode: dryRun ? .plan : .apply,
-                                                   options: WorkflowOptions(), output: sink, now: { Date() })
-        let report: RunReport
-        do {
-            report = try await PhaseRunner().run(Workflow(name: "backup schedule", phases: EtcdBackupSchedule.phases(inventory: setup.inventory)), in: context)
-        } catch {
-            await context.closeAll()
-            await connector.closeAll()
-            printError("\(error)")
-            throw ExitCode(1)
+        let report = try await exitOnFailure {
+            try await LiveContext.run(inventory: setup.inventory, mode: dryRun ? .plan : .apply, output: sink) { context in
+                try await PhaseRunner().run(Workflow(name: "backup schedule", phases: EtcdBackupSchedule.phases(inventory: setup.inventory)), in: context)
+            }
         }
-        await context.closeAll()
-        await connector.closeAll()
         let policy = setup.policy
         let hosts = Set(report.actions.map(\.host)).sorted()
         sink.emit(WorkflowEvent(time: Date(), kind: .message, message:

@@ -26,18 +26,11 @@ struct CertsCheck: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let now = Date()
-        let (context, connector) = LiveContext.make(inventory: inv, mode: .plan, options: WorkflowOptions(), output: CollectingOutput(), now: { now })
-        let report: CertificateCheckReport
-        do {
-            report = try await CertificateCheck.run(inventory: inv, state: StateDirectory(inventory: inv), now: now, in: context)
-        } catch {
-            await context.closeAll()
-            await connector.closeAll()
-            printError("\(error)")
-            throw ExitCode(1)
+        let report = try await exitOnFailure {
+            try await LiveContext.run(inventory: inv, mode: .plan, output: CollectingOutput(), now: { now }) { context in
+                try await CertificateCheck.run(inventory: inv, state: StateDirectory(inventory: inv), now: now, in: context)
+            }
         }
-        await context.closeAll()
-        await connector.closeAll()
         switch output.output {
         case .json:
             let encoder = JSONEncoder()

@@ -84,22 +84,16 @@ struct CertsRotate: AsyncParsableCommand {
         }
         let manager = PKIManager(inventory: inv, state: settings.state)
         let output = LiveContext.output(.text)
-        let (context, connector) = LiveContext.make(inventory: inv, mode: yes ? .apply : .plan, options: WorkflowOptions(force: force),
-                                                    output: yes ? output : CollectingOutput(), now: { Date() })
-        do {
-            if let ca {
-                try await rotateCA(ca, manager, settings, context)
-            } else {
-                try await rotateLeaves(manager, settings, context, window: window)
+        try await exitOnFailure {
+            try await LiveContext.run(inventory: inv, mode: yes ? .apply : .plan, options: WorkflowOptions(force: force),
+                                      output: yes ? output : CollectingOutput()) { context in
+                if let ca {
+                    try await rotateCA(ca, manager, settings, context)
+                } else {
+                    try await rotateLeaves(manager, settings, context, window: window)
+                }
             }
-        } catch {
-            await context.closeAll()
-            await connector.closeAll()
-            printError("\(error)")
-            throw ExitCode(1)
         }
-        await context.closeAll()
-        await connector.closeAll()
     }
 
     func rotateLeaves(_ manager: PKIManager, _ settings: EtcdWorkflowSettings, _ ctx: WorkflowContext, window: TimeSpan) async throws {

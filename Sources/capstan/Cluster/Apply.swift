@@ -73,21 +73,12 @@ struct ApplyCommand: AsyncParsableCommand {
                 "\(inventory.name) is a managed cluster: etcd and the control plane belong to \(provider); apply joins the worker hosts."))
             phases = ApplyPhases.managed(inventory: inventory, kubernetes: kubernetes)
         }
-        let (context, connector) = LiveContext.make(
-            inventory: inventory, mode: dryRun ? .plan : .apply,
-            options: WorkflowOptions(force: force, skipPhases: Set(skipPhase)), output: output, now: { Date() })
-        let workflow = Workflow(name: "apply", phases: phases)
-        let report: RunReport
-        do {
-            report = try await PhaseRunner().run(workflow, in: context)
-        } catch {
-            await context.closeAll()
-            await connector.closeAll()
-            printError("\(error)")
-            throw ExitCode(1)
+        let report = try await exitOnFailure {
+            try await LiveContext.run(inventory: inventory, mode: dryRun ? .plan : .apply,
+                                      options: WorkflowOptions(force: force, skipPhases: Set(skipPhase)), output: output) { context in
+                try await PhaseRunner().run(Workflow(name: "apply", phases: phases), in: context)
+            }
         }
-        await context.closeAll()
-        await connector.closeAll()
         output.emit(WorkflowEvent(time: Date(), kind: .message, message: ApplyPhases.summary(report, dryRun: dryRun, seconds: Date().timeIntervalSince(started))))
         if dryRun && outputOption.output == .text {
             for action in report.actions {
@@ -181,7 +172,13 @@ enum ApplyPhases {
     /// with diffs, come back. Changes nothing.
     static func livePlan(inventory: Inventory, now: @escaping @Sendable () -> Date) async -> LivePlan {
         let collected = CollectingOutput()
-        let (context, connector) = LiveContext.make(inventory: inventory, mode: .plan, options: WorkflowOptions(), output: collected, now: now)
+        // The body catches its own errors (they become `plan.error`), so `run` never throws here.
+        return (try? await LiveContext.run(inventory: inventory, mode: .plan, output: collected, now: now) { context in
+            await livePlan(inventory: inventory, collected: collected, in: context)
+        }) ?? LivePlan()
+    }
+
+    private static func livePlan(inventory: Inventory, collected: CollectingOutput, in context: WorkflowContext) async -> LivePlan {
         var plan = LivePlan()
         let names = inventory.hosts.map(\.name)
         let outcomes = await FanOut.run(names, limit: FanOut.defaultLimit, name: { $0 }) { host in
@@ -206,8 +203,6 @@ enum ApplyPhases {
             plan.notes = collected.events.filter { $0.kind == .message && ($0.message.hasPrefix("warning:") || $0.message.contains("planned once the PKI exists")) }
                 .map { ($0.host.map { "[\($0)] " } ?? "") + $0.message }
         }
-        await context.closeAll()
-        await connector.closeAll()
         return plan
     }
 }

@@ -21,11 +21,9 @@ struct StatusCommand: AsyncParsableCommand {
             printError("\(error)")
             throw ExitCode(1)
         }
-        let (context, connector) = LiveContext.make(
-            inventory: inventory, mode: .plan, options: WorkflowOptions(), output: CollectingOutput(), now: { Date() })
-        let report = await EtcdStatusReport.gather(spec: spec, in: context)
-        await context.closeAll()
-        await connector.closeAll()
+        let report = try await LiveContext.run(inventory: inventory, mode: .plan, output: CollectingOutput()) { context in
+            await EtcdStatusReport.gather(spec: spec, in: context)
+        }
         switch outputOption.output {
         case .json:
             let encoder = JSONEncoder()

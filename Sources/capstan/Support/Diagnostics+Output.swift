@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import Inventory
 
@@ -22,6 +23,19 @@ extension Array where Element == Diagnostic {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+}
+
+/// Runs `body`; an error it throws is written to standard error (after `prefix`) and becomes exit
+/// status 1, the way every command reports a failed run. An `ExitCode` passes through as it is.
+func exitOnFailure<T>(prefix: String = "", _ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let code as ExitCode {
+        throw code
+    } catch {
+        printError(prefix + "\(error)")
+        throw ExitCode(1)
     }
 }
 

@@ -18,7 +18,7 @@ enum LiveContext {
     }
 
     /// A context over every inventory host (connections open on first use).
-    static func make(
+    private static func make(
         inventory: Inventory, mode: WorkflowMode, options: WorkflowOptions, output: any OutputSink,
         now: @escaping @Sendable () -> Date
     ) -> (context: WorkflowContext, connector: TransportConnector) {
@@ -26,6 +26,25 @@ enum LiveContext {
         let endpoints = inventory.hosts.map { HostEndpoints.endpoint(for: $0, in: inventory) }
         let context = WorkflowContext(mode: mode, options: options, connector: connector, endpoints: endpoints, output: output, now: now)
         return (context, connector)
+    }
+
+    /// Runs `body` with a context over every inventory host, then closes the context's connections and
+    /// the connector's shared ones (bastion sessions, OpenSSH masters), also when `body` throws.
+    static func run<T>(
+        inventory: Inventory, mode: WorkflowMode, options: WorkflowOptions = WorkflowOptions(), output: any OutputSink,
+        now: @escaping @Sendable () -> Date = { Date() }, _ body: (WorkflowContext) async throws -> T
+    ) async throws -> T {
+        let (context, connector) = make(inventory: inventory, mode: mode, options: options, output: output, now: now)
+        do {
+            let value = try await body(context)
+            await context.closeAll()
+            await connector.closeAll()
+            return value
+        } catch {
+            await context.closeAll()
+            await connector.closeAll()
+            throw error
+        }
     }
 
     /// The inventory's artifact source: a local directory, a mirror or upstream, cached locally.

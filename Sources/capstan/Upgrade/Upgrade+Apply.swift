@@ -16,14 +16,9 @@ struct UpgradeApplyCommand: AsyncParsableCommand {
     func run() async throws {
         let (inventory, _) = try target.inventoryOption.load()
         let output = LiveContext.output(outputOption.output)
-        let (context, connector) = LiveContext.make(inventory: inventory, mode: .apply, options: WorkflowOptions(), output: output, now: { Date() })
-        do {
+        try await LiveContext.run(inventory: inventory, mode: .apply, output: output) { context in
             try await body(inventory, context)
-        } catch {
-            await context.closeAll(); await connector.closeAll()
-            throw error
         }
-        await context.closeAll(); await connector.closeAll()
     }
 
     func body(_ inventory: Inventory, _ context: WorkflowContext) async throws {

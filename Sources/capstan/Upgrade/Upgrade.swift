@@ -101,16 +101,11 @@ struct UpgradePlanCommand: AsyncParsableCommand {
     func run() async throws {
         let (inventory, _) = try target.inventoryOption.load()
         let (k, e) = try target.targets(inventory)
-        let (context, connector) = LiveContext.make(inventory: inventory, mode: .plan, options: WorkflowOptions(), output: CollectingOutput(), now: { Date() })
-        let assessment: UpgradeAssessment
-        do {
-            assessment = try await UpgradeAssessment.make(inventory, kubernetes: k, etcd: e, in: context)
-        } catch {
-            await context.closeAll(); await connector.closeAll()
-            printError("Error: \(error)")
-            throw ExitCode(1)
+        let assessment = try await exitOnFailure(prefix: "Error: ") {
+            try await LiveContext.run(inventory: inventory, mode: .plan, output: CollectingOutput()) { context in
+                try await UpgradeAssessment.make(inventory, kubernetes: k, etcd: e, in: context)
+            }
         }
-        await context.closeAll(); await connector.closeAll()
         if outputOption.output == .json { try printUpgradeJSON(assessment.json) } else { assessment.printText() }
         if assessment.blocked { throw ExitCode(1) }
     }
