@@ -9,9 +9,7 @@ struct UpgradeApplyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "apply", abstract: "Upgrade etcd, control plane and workers one member at a time.")
     @OptionGroup var target: UpgradeTargetOptions
     @OptionGroup var outputOption: OutputOption
-    @Flag(name: .long, help: "Do not ask before starting.") var yes = false
-    @Option(name: .customLong("health-timeout"), help: "Seconds to wait for etcd, API server and component health after each restart.") var healthTimeout: Double = 60
-    @OptionGroup var drain: DrainOptions
+    @OptionGroup var options: UpgradeRunOptions
 
     func run() async throws {
         let (inventory, _) = try target.inventoryOption.load()
@@ -46,14 +44,7 @@ struct UpgradeApplyCommand: AsyncParsableCommand {
             print("nothing to upgrade: every host runs the target versions")
             return
         }
-        if !yes {
-            guard isatty(STDIN_FILENO) == 1 else {
-                printError("Error: not a terminal; pass --yes to start the upgrade")
-                throw ExitCode(1)
-            }
-            print("Start the upgrade (\(etcdSteps.count + kubernetesSteps.count) step(s))? [y/N] ", terminator: "")
-            guard readLine()?.lowercased() == "y" else { throw ExitCode(1) }
-        }
+        try options.confirm("Start the upgrade (\(etcdSteps.count + kubernetesSteps.count) step(s))", flagHint: "pass --yes to start the upgrade")
 
         let etcdTarget = plan.etcdTarget
         let resuming = record?.isResumable(targetKubernetes: k.description, targetEtcd: etcdTarget?.description) ?? false
@@ -80,7 +71,7 @@ struct UpgradeApplyCommand: AsyncParsableCommand {
             var upgraded = inventory
             upgraded.etcd.version = etcdTarget
             let settings = try EtcdWorkflowSettings(inventory: upgraded, artifacts: try LiveContext.artifactStore(for: inventory),
-                                                    healthTimeoutSeconds: healthTimeout, allowVersionChange: true)
+                                                    healthTimeoutSeconds: options.healthTimeout, allowVersionChange: true)
             print("upgrading etcd to \(etcdTarget): \(etcdSteps.map { $0.hosts[0] }.joined(separator: " → "))")
             do {
                 _ = try await PhaseRunner().run(Workflow(name: "upgrade", phases: EtcdWorkflow.phases(settings)), in: context)

@@ -5,7 +5,10 @@ import PKI
 import Workflows
 
 /// `--force-drain` and `--drain-timeout`, shared by `upgrade apply` and `upgrade rollback`.
-struct DrainOptions: ParsableArguments {
+/// What `upgrade apply` and `upgrade rollback` share: confirmation, health and drain settings.
+struct UpgradeRunOptions: ParsableArguments {
+    @Flag(name: .long, help: "Do not ask before starting.") var yes = false
+    @Option(name: .customLong("health-timeout"), help: "Seconds to wait for etcd, API server and component health after each restart.") var healthTimeout: Double = 60
     @Flag(name: .customLong("force-drain"), help: "When PodDisruptionBudgets hold a drain up past --drain-timeout, delete the node's pods anyway.")
     var forceDrain = false
     @Option(name: .customLong("drain-timeout"), help: "How long one node's drain may take, e.g. 90s or 5m (default: spec.upgrade.drainTimeout, 5m).")
@@ -17,7 +20,19 @@ struct DrainOptions: ParsableArguments {
         }
     }
 
-    func settings(_ inventory: Inventory, healthTimeout: Double) -> KubernetesUpgradeSettings {
+    /// Without --yes: asks `question` on a terminal and stops (exit 1) unless the answer is y; off a
+    /// terminal it stops with `flagHint`.
+    func confirm(_ question: String, flagHint: String) throws {
+        guard !yes else { return }
+        guard isatty(STDIN_FILENO) == 1 else {
+            printError("Error: not a terminal; \(flagHint)")
+            throw ExitCode(1)
+        }
+        print("\(question)? [y/N] ", terminator: "")
+        guard readLine()?.lowercased() == "y" else { throw ExitCode(1) }
+    }
+
+    func settings(_ inventory: Inventory) -> KubernetesUpgradeSettings {
         let timeout = drainTimeout.flatMap(TimeSpan.init(parsing:)) ?? inventory.upgrade.drainTimeout
         return KubernetesUpgradeSettings(forceDrain: forceDrain, drainTimeoutSeconds: max(1, timeout.seconds),
                                          healthGate: HealthGate(timeoutSeconds: healthTimeout))
@@ -71,7 +86,7 @@ extension UpgradeApplyCommand {
     /// upgraded once their gates pass, so a re-run continues where this one stopped.
     func runKubernetes(_ steps: [UpgradeStep], record: inout UpgradeRecord, inventory: Inventory, state: StateDirectory,
                        context: WorkflowContext, target k: SemanticVersion) async throws {
-        var runner = KubernetesStepRunner(inventory: inventory, settings: drain.settings(inventory, healthTimeout: healthTimeout))
+        var runner = KubernetesStepRunner(inventory: inventory, settings: options.settings(inventory))
         print("upgrading Kubernetes to \(k.tag): " + steps.map { "[\($0.hosts.joined(separator: ", "))]" }.joined(separator: " → "))
         for step in steps {
             record.kubernetesPending = step.hosts
@@ -87,7 +102,7 @@ extension UpgradeApplyCommand {
                 record.message = "\(error)"
                 record.updatedAt = Date()
                 try record.save(to: state)
-                let drainHint = "\(error)".contains("drain") && !drain.forceDrain ? " (add --force-drain to go past PodDisruptionBudgets)" : ""
+                let drainHint = "\(error)".contains("drain") && !options.forceDrain ? " (add --force-drain to go past PodDisruptionBudgets)" : ""
                 printError("""
                     Error: the Kubernetes upgrade stopped\(stopped.map { " at \($0)" } ?? ""): \(error)
                     upgraded so far: \((record.kubernetesUpgraded ?? []).isEmpty ? "none" : (record.kubernetesUpgraded ?? []).joined(separator: ", "))

@@ -9,9 +9,7 @@ struct UpgradeRollbackCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "rollback", abstract: "Return workers, control plane and etcd to the binaries they ran before the upgrade.")
     @OptionGroup var inventoryOption: InventoryOption
     @OptionGroup var outputOption: OutputOption
-    @Flag(name: .long, help: "Do not ask before starting.") var yes = false
-    @Option(name: .customLong("health-timeout"), help: "Seconds to wait for etcd, API server and component health after each restart.") var healthTimeout: Double = 60
-    @OptionGroup var drain: DrainOptions
+    @OptionGroup var options: UpgradeRunOptions
 
     func run() async throws {
         let (inventory, _) = try inventoryOption.load()
@@ -56,13 +54,9 @@ struct UpgradeRollbackCommand: AsyncParsableCommand {
         }
         var what = kubernetesSteps.map { "\($0.hosts.joined(separator: ", ")) to Kubernetes v\($0.to)" }
         if let previous, !moved.isEmpty { what.append("\(moved.joined(separator: ", ")) to etcd \(previous)") }
-        if !yes {
-            guard isatty(STDIN_FILENO) == 1 else { printError("Error: not a terminal; pass --yes to roll back"); throw ExitCode(1) }
-            print("Return \(what.joined(separator: "; "))? [y/N] ", terminator: "")
-            guard readLine()?.lowercased() == "y" else { throw ExitCode(1) }
-        }
+        try options.confirm("Return \(what.joined(separator: "; "))", flagHint: "pass --yes to roll back")
         if !kubernetesSteps.isEmpty {
-            var runner = KubernetesStepRunner(inventory: inventory, settings: drain.settings(inventory, healthTimeout: healthTimeout))
+            var runner = KubernetesStepRunner(inventory: inventory, settings: options.settings(inventory))
             for step in kubernetesSteps {
                 print("rollback \(step.stage.rawValue) \(step.hosts.joined(separator: ", ")): \(step.from) → \(step.to)")
                 do {
@@ -77,7 +71,7 @@ struct UpgradeRollbackCommand: AsyncParsableCommand {
             var back = inventory
             back.etcd.version = previous
             let settings = try EtcdWorkflowSettings(inventory: back, artifacts: try LiveContext.artifactStore(for: inventory),
-                                                    healthTimeoutSeconds: healthTimeout, allowVersionChange: true)
+                                                    healthTimeoutSeconds: options.healthTimeout, allowVersionChange: true)
             print("returning \(moved.joined(separator: ", ")) to etcd \(previous), one member at a time")
             do {
                 _ = try await PhaseRunner().run(Workflow(name: "rollback", phases: EtcdWorkflow.phases(settings)), in: context)
