@@ -98,6 +98,14 @@ extension RemoteFileSystem {
 }
 
 extension CommandRunner {
+    /// Every transport streams; `run` is `stream` with stdout collected.
+    public func run(_ command: ShellCommand, options: RunOptions) async throws -> CommandResult {
+        let collected = CollectedData()
+        var result = try await stream(command, options: options) { collected.append($0) }
+        result.stdout = collected.data
+        return result
+    }
+
     public func run(_ command: ShellCommand) async throws -> CommandResult {
         try await run(command, options: .default)
     }
@@ -111,4 +119,14 @@ extension CommandRunner {
         }
         return result
     }
+}
+
+/// Bytes appended from a transport's reader (another thread or task) and read once it is done.
+public final class CollectedData: @unchecked Sendable {
+    private let lock = NSLock()
+    private var storage = Data()
+
+    public init() {}
+    public func append(_ chunk: Data) { lock.withLock { storage.append(chunk) } }
+    public var data: Data { lock.withLock { storage } }
 }

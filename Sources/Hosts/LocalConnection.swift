@@ -31,13 +31,6 @@ public struct LocalConnection: HostConnection {
 
     // MARK: Commands
 
-    public func run(_ command: ShellCommand, options: RunOptions) async throws -> CommandResult {
-        let collected = DataBox()
-        var result = try await stream(command, options: options) { chunk in collected.append(chunk) }
-        result.stdout = collected.data
-        return result
-    }
-
     public func stream(
         _ command: ShellCommand, options: RunOptions,
         onStdout: @Sendable (Data) async throws -> Void
@@ -58,7 +51,7 @@ public struct LocalConnection: HostConnection {
         process.standardInput = options.stdin == nil ? FileHandle.nullDevice : stdinPipe
 
         let chunks = AsyncStream<Data>.makeStream(bufferingPolicy: .unbounded)
-        let stderrBox = DataBox()
+        let stderrBox = CollectedData()
         let stderrDone = AsyncStream<Void>.makeStream()
         let exited = AsyncStream<Int32>.makeStream(bufferingPolicy: .unbounded)
         process.terminationHandler = { exited.continuation.yield($0.terminationStatus); exited.continuation.finish() }
@@ -220,13 +213,6 @@ public struct LocalConnection: HostConnection {
 }
 
 /// Thread-safe byte accumulator for pipe readers.
-private final class DataBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var storage = Data()
-    func append(_ data: Data) { lock.withLock { storage.append(data) } }
-    var data: Data { lock.withLock { storage } }
-}
-
 private final class Flag: @unchecked Sendable {
     private let lock = NSLock()
     private var value = false

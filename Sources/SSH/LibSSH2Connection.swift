@@ -24,13 +24,6 @@ public final class LibSSH2Connection: HostConnection, StreamingFileSource, @unch
         _ = try? await session.executor.perform { [self] in sftp = nil }
     }
 
-    public func run(_ command: ShellCommand, options: RunOptions) async throws -> CommandResult {
-        let collected = Collector()
-        var result = try await stream(command, options: options) { collected.append($0) }
-        result.stdout = collected.take()
-        return result
-    }
-
     public func stream(
         _ command: ShellCommand, options: RunOptions,
         onStdout: @Sendable (Data) async throws -> Void
@@ -98,13 +91,4 @@ public final class LibSSH2Connection: HostConnection, StreamingFileSource, @unch
         }
         await task.value
     }
-}
-
-/// Accumulates streamed output for `run`.
-final class Collector: @unchecked Sendable {
-    private let lock = NSLock()
-    private var data = Data()
-
-    func append(_ chunk: Data) { lock.withLock { data.append(chunk) } }
-    func take() -> Data { lock.withLock { data } }
 }

@@ -32,13 +32,6 @@ public final class OpenSSHConnection: HostConnection, StreamingFileSource, @unch
         return result?.status == 0
     }
 
-    public func run(_ command: ShellCommand, options: RunOptions) async throws -> CommandResult {
-        let collected = Collector()
-        var result = try await stream(command, options: options) { collected.append($0) }
-        result.stdout = collected.take()
-        return result
-    }
-
     public func stream(
         _ command: ShellCommand, options: RunOptions,
         onStdout: @Sendable (Data) async throws -> Void

@@ -12,9 +12,9 @@ protocol StreamingFileSource: Sendable {
 extension StreamingFileSource {
     /// The whole file, or nil when it does not exist.
     func readStreamed(_ path: String) async throws -> Data? {
-        let collected = Collector()
+        let collected = CollectedData()
         guard try await streamFile(path, into: { collected.append($0) }) else { return nil }
-        return collected.take()
+        return collected.data
     }
 
     /// Downloads into `localPath` through a partial file renamed at the end: never a half-written file.

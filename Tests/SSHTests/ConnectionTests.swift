@@ -99,10 +99,10 @@ struct ConnectionTests {
         let input = Data((0..<300_000).map { UInt8($0 % 251) })
         let echoed = try await connection.run(ShellCommand("cat"), options: RunOptions(stdin: input))
         #expect(echoed.stdout == input)
-        let chunks = Collector()
+        let chunks = CollectedData()
         let streamed = try await connection.stream(ShellCommand.raw("for i in 1 2 3; do echo line$i; sleep 0.2; done"), options: .default) { chunks.append($0) }
         #expect(streamed.exitStatus == 0)
-        #expect(String(decoding: chunks.take(), as: UTF8.self) == "line1\nline2\nline3\n")
+        #expect(String(decoding: chunks.data, as: UTF8.self) == "line1\nline2\nline3\n")
     }
 
     @Test("a command over its timeout fails with HostError.timeout and the connection stays usable", arguments: Transport.allCases)

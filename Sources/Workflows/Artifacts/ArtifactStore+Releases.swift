@@ -44,7 +44,7 @@ extension ArtifactStore {
                 throw ArtifactError.unpackFailed(file: file.path, reason: "cannot create \(target): \(error)")
             }
             try ArtifactStore.untar(file.path, into: target)
-            fm.createFile(atPath: marker, contents: Data())
+            _ = fm.createFile(atPath: marker, contents: Data()) // without the marker the next run unpacks again
         }
         var files: [String: String] = [:]
         if let walker = fm.enumerator(atPath: target) {
