@@ -276,11 +276,7 @@ struct CertsLabTests {
         #expect(refused.status == 1 && refused.stderr.contains("a rotation of etcd/ca is in progress"), "another CA must wait: \(refused.all)")
 
         // (b) leaves, killed after the first host, then resumed up to the end of the phase.
-        let killed = try IntegrationLab.capstanKilled(["certs", "rotate", "-i", inventory, "--ca", "etcd", "--yes"]) { _ in
-            guard let json = IntegrationLab.jsonObject(atPath: record), json["phase"] as? String == "leaves",
-                  let done = json["doneHosts"] as? [String], done.count == 1 else { return nil }
-            return "leaves after \(done[0])"
-        }
+        let killed = try IntegrationLab.capstanKilled(["certs", "rotate", "-i", inventory, "--ca", "etcd", "--yes"]) { _ in IntegrationLab.leavesAfterFirstHost(record: record) }
         #expect(!killed.killedAt.isEmpty && killed.byKill, "capstan was not caught mid-phase")
         let b = try IntegrationLab.capstan(["certs", "rotate", "-i", inventory, "--ca", "etcd", "--yes", "--stop-after", "leaves"])
         #expect(b.succeeded, "\(b.all)")

@@ -238,11 +238,7 @@ struct ControlPlaneCertsLabTests {
         #expect(other.status == 1 && other.stderr.contains("is in progress"), "a second CA rotation must wait: \(other.all)")
 
         // (b) leaves, killed after the first host, then resumed to the end of the phase.
-        let killed = try IntegrationLab.capstanKilled(["certs", "rotate", "-i", inventory, "--ca", "cluster", "--yes"]) { _ in
-            guard let json = IntegrationLab.jsonObject(atPath: record), json["phase"] as? String == "leaves",
-                  let done = json["doneHosts"] as? [String], done.count == 1 else { return nil }
-            return "leaves after \(done[0])"
-        }
+        let killed = try IntegrationLab.capstanKilled(["certs", "rotate", "-i", inventory, "--ca", "cluster", "--yes"]) { _ in IntegrationLab.leavesAfterFirstHost(record: record) }
         #expect(!killed.killedAt.isEmpty && killed.byKill, "capstan was not caught mid-phase")
         let b = try IntegrationLab.capstan(["certs", "rotate", "-i", inventory, "--ca", "cluster", "--yes", "--stop-after", "leaves"])
         #expect(b.succeeded, "\(b.all)")

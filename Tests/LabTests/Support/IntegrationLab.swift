@@ -106,6 +106,14 @@ enum IntegrationLab {
         return KilledRun(killedAt: killedAt, output: seen.text, byKill: process.terminationReason == .uncaughtSignal)
     }
 
+    /// The kill point of the CA rotation resume tests: the rotation record (rotation.json) is in phase
+    /// `leaves` with exactly one host done.
+    static func leavesAfterFirstHost(record: String) -> String? {
+        guard let json = jsonObject(atPath: record), json["phase"] as? String == "leaves",
+              let done = json["doneHosts"] as? [String], done.count == 1 else { return nil }
+        return "leaves after \(done[0])"
+    }
+
     /// The JSON object in a state file, nil while it does not exist or is being replaced.
     static func jsonObject(atPath path: String) -> [String: Any]? {
         FileManager.default.contents(atPath: path).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
