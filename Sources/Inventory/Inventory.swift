@@ -20,6 +20,9 @@ public struct Inventory: Sendable, Equatable {
     public var hosts: [HostSpec]
     /// Path of the file this inventory was read from; relative paths inside it resolve against its directory.
     public var sourcePath: String?
+    /// The state directory chosen on the command line (`--state-dir`, `CAPSTAN_STATE_DIR`); nil means the
+    /// default beside the inventory. Never read from the YAML: where state lives is the operator's choice.
+    public var stateDirectory: String?
 
     public init(
         name: String,

@@ -59,6 +59,12 @@ public struct PKIManager: Sendable {
 
     static func statePath(_ authority: AuthorityName) -> String { "pki/" + authority.rawValue }
 
+    /// Beside a CA certificate (`pki/etcd/ca.key-absent`): the state knows this CA without its key, on
+    /// purpose (rebuilt from the hosts, which never hold the etcd CA key). The file says why; leaves this CA
+    /// would have to sign become CSRs instead of a new CA being made.
+    public static let keyAbsentSuffix = ".key-absent"
+    public static func keyAbsentPath(_ authority: AuthorityName) -> String { statePath(authority) + keyAbsentSuffix }
+
     // MARK: reading
 
     func readText(_ relative: String) throws -> String? {
@@ -112,6 +118,10 @@ public struct PKIManager: Sendable {
             throw PKIError("cannot parse CA certificate", subject: state.path(base + ".crt"), reason: "no CERTIFICATE block", hint: "restore it from a backup")
         }
         guard let keyPEM = try readText(base + ".key") else {
+            if state.exists(base + Self.keyAbsentSuffix) {
+                // Imported from the hosts without its key (`capstan state import`): it verifies, it does not sign.
+                return Authority(name: name, certificate: certificate, key: nil, chain: [])
+            }
             throw PKIError("CA key missing", subject: state.path(base + ".key"), reason: "the certificate exists without its key",
                            hint: "restore \(base).key from a backup; for an offline cluster CA set pki.externalCA")
         }

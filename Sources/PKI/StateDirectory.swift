@@ -27,8 +27,13 @@ public struct StateDirectory: Sendable, Equatable {
         self.root = dir + "/.capstan/" + clusterName
     }
 
-    /// The state directory of a loaded inventory; an inventory not read from a file uses the current directory.
+    /// The state directory of a loaded inventory: the one chosen with `--state-dir`/`CAPSTAN_STATE_DIR`, else
+    /// beside the inventory file; an inventory not read from a file uses the current directory.
     public init(inventory: Inventory) {
+        if let chosen = inventory.stateDirectory {
+            self.init(root: URL(fileURLWithPath: chosen).standardizedFileURL.path)
+            return
+        }
         let path = inventory.sourcePath ?? (FileManager.default.currentDirectoryPath + "/inventory.yaml")
         self.init(inventoryPath: path, clusterName: inventory.name)
     }

@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
@@ -7,6 +8,17 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
 struct InventoryOption: ParsableArguments {
     @Option(name: [.short, .customLong("inventory")], help: "Inventory file (YAML, capstan.dev/v1alpha1).")
     var inventory: String
+    @Option(name: .customLong("state-dir"), help: ArgumentHelp(
+        "The cluster's state directory (PKI, records); default: .capstan/<cluster>/ beside the inventory, or $CAPSTAN_STATE_DIR.",
+        valueName: "dir"))
+    var stateDir: String?
+
+    /// `--state-dir`, else `CAPSTAN_STATE_DIR`, else nil (beside the inventory).
+    var chosenStateDirectory: String? {
+        if let stateDir, !stateDir.isEmpty { return stateDir }
+        if let env = ProcessInfo.processInfo.environment["CAPSTAN_STATE_DIR"], !env.isEmpty { return env }
+        return nil
+    }
 }
 
 struct OutputOption: ParsableArguments {

@@ -98,7 +98,7 @@ public struct PhaseRunner: Sendable {
                 continue
             }
             await ctx.emit(.phaseStarted, phase.hosts.joined(separator: ", "))
-            let failures = await execute(phase, ctx)
+            let failures = try await execute(phase, ctx)
             if !failures.isEmpty {
                 for failure in failures { await ctx.emit(.failed, host: failure.host, failure.message) }
                 await ctx.setPhase(nil)
@@ -111,12 +111,16 @@ public struct PhaseRunner: Sendable {
         return RunReport(completed: completed, skipped: skipped, actions: await ctx.actions)
     }
 
-    private func execute(_ phase: Phase, _ ctx: WorkflowContext) async -> [WorkflowError.HostFailure] {
+    /// A refusal to act on another cluster ends the run as it is (not as a phase failure: nothing started).
+    private func execute(_ phase: Phase, _ ctx: WorkflowContext) async throws -> [WorkflowError.HostFailure] {
         switch phase.execution {
         case .once:
             do {
                 try await phase.body(ctx, nil)
                 return []
+            } catch let error as WorkflowError {
+                if case .identityMismatch = error { throw error }
+                return [WorkflowError.HostFailure(host: phase.hosts.joined(separator: ","), message: "\(error)")]
             } catch {
                 return [WorkflowError.HostFailure(host: phase.hosts.joined(separator: ","), message: "\(error)")]
             }

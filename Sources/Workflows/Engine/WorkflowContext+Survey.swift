@@ -51,6 +51,16 @@ extension WorkflowContext {
         return nil
     }
 
+    /// Whether `file` on `host` differs from what it should hold (content, mode or owner), without
+    /// changing or recording anything: for callers that decide *when* to write (e.g. one member at a time).
+    public func differs(_ host: String, _ file: ManagedFile) async throws -> Bool {
+        switch try await observe(host, file.path) {
+        case .present(let state): return state.sha256 != FileDiff.sha256Hex(file.content) || !state.matches(file.attributes)
+        case .absent: return true
+        case .unknown: return try await connection(host).read(file.path) != file.content
+        }
+    }
+
     /// Whether `path` on `host` was surveyed in this phase (present, absent or unreadable).
     func isSurveyed(_ host: String, _ path: String) -> Bool { surveys[host]?.files[path] != nil }
 

@@ -149,6 +149,21 @@ public actor WorkflowContext {
         try await change(host, description, diff: diff, affecting: nil, body)
     }
 
+    /// The guarded call for changes to the local state directory: recorded as an action on `state`, made
+    /// only in apply mode, so plan and `--dry-run` show it and write nothing.
+    public func changeState(_ description: String, _ body: @Sendable () throws -> Void) throws {
+        recorded.append(PlannedAction(host: Self.stateTarget, description: description))
+        switch mode {
+        case .plan: emit(.planned, host: Self.stateTarget, description)
+        case .apply:
+            emit(.action, host: Self.stateTarget, description)
+            try body()
+        }
+    }
+
+    /// The target name of local state changes in actions and output.
+    public static let stateTarget = "state"
+
     /// `change` for a body that touches only `paths` of the surveyed files (nil: anything): only those
     /// survey entries are forgotten. A caller that changes a unit's state forgets that unit itself.
     @discardableResult

@@ -10,6 +10,9 @@ public enum WorkflowError: Error, Sendable, CustomStringConvertible {
     case invalidInput(String)
     /// Work on one host (or a few, comma-separated) failed; `reason` carries the evidence (e.g. the unit's journal).
     case hostFailed(host: String, what: String, reason: String, next: String)
+    /// The hosts belong to another cluster than the state directory (`ClusterIdentityGuard`); the text
+    /// names the hosts, what they carry and the ways out.
+    case identityMismatch(String)
 
     public struct HostFailure: Sendable, CustomStringConvertible {
         public var host: String
@@ -37,6 +40,8 @@ public enum WorkflowError: Error, Sendable, CustomStringConvertible {
             return message
         case let .hostFailed(host, what, reason, next):
             return "failed to \(what) on \(host): \(reason)\n\(next)"
+        case let .identityMismatch(text):
+            return "refusing to act: " + text
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import PKI
 import Hosts
 
 /// `capstan status` for etcd: one row per etcd host, plus the cluster's verdict.
@@ -28,6 +29,10 @@ public struct EtcdStatusReport: Sendable, Equatable, Codable {
     /// Member list entries that belong to no inventory host.
     public var unknownMembers: [String]
     public var healthy: Bool
+    /// The cluster record the state directory holds (nil: none yet) and each host's standing against it
+    /// (`ClusterIdentityGuard.observe`); filled by `status`, not by `make`.
+    public var clusterUID: String?
+    public var identity: [String: String]?
 
     public static func gather(spec: EtcdClusterSpec, in ctx: WorkflowContext) async -> EtcdStatusReport {
         let hosts = await EtcdFactsGatherer.all(spec: spec, hosts: spec.memberNames, in: ctx)
@@ -61,6 +66,24 @@ public struct EtcdStatusReport: Sendable, Equatable, Codable {
             healthy: cluster.isHealthy && cluster.alarms.isEmpty && rows.allSatisfy(\.healthy) && unknown.isEmpty)
     }
 
+    /// Adds the cluster identity as `ClusterIdentityGuard.observe` saw it; a host of another cluster makes
+    /// the report unhealthy (every changing command would refuse).
+    public mutating func attach(identity outcome: ClusterIdentityCheck.Outcome, unread: [String], uid: String?) {
+        clusterUID = uid ?? outcome.record?.uid
+        var standings: [String: String] = [:]
+        for (host, standing) in outcome.standings {
+            switch standing {
+            case .bare: standings[host] = "no record yet"
+            case .member: standings[host] = "this cluster"
+            case .unrecorded: standings[host] = "trusted CAs, record not yet written"
+            case .foreign(let reasons): standings[host] = "ANOTHER CLUSTER (" + reasons.joined(separator: "; ") + ")"
+            }
+        }
+        for host in unread { standings[host] = "not checked (no answer)" }
+        identity = standings
+        if !outcome.foreign.isEmpty { healthy = false }
+    }
+
     /// A fixed-width table for terminals.
     public var text: String {
         let header = ["HOST", "REACHABLE", "UNIT", "MEMBER", "ROLE", "VERSION", "DB SIZE", "RAFT INDEX", "TERM", "HEALTH"]
@@ -81,6 +104,11 @@ public struct EtcdStatusReport: Sendable, Equatable, Codable {
         out += "leader: \(leader ?? "none")"
         out += "; alarms: " + (alarms.isEmpty ? "none" : alarms.joined(separator: "; "))
         if !unknownMembers.isEmpty { out += "; members not in the inventory: " + unknownMembers.joined(separator: ", ") }
+        if let identity {
+            let groups = Dictionary(grouping: identity.keys.sorted(), by: { identity[$0] ?? "" })
+            out += "\nidentity: uid \(clusterUID ?? "none in the state directory"); "
+                + groups.keys.sorted().map { "\($0): \(groups[$0]?.joined(separator: ", ") ?? "")" }.joined(separator: "; ")
+        }
         out += "\ncluster \(cluster): " + (healthy ? "healthy" : "UNHEALTHY") + "\n"
         return out
     }

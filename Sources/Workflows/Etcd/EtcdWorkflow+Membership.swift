@@ -159,6 +159,7 @@ extension EtcdWorkflow {
                 try await waitHealthy(ctx, settings, expected: nil, what: "etcd before restarting \(host)")
             }
             let revisionBefore = settings.allowVersionChange && ctx.mode == .apply ? await clusterRevision(ctx, settings) : nil
+            for file in await state.deferredFiles[host] ?? [] { try await ctx.ensureFile(host, file) }
             try await ctx.change(host, "systemctl restart etcd (its files changed)\(host == leaderName ? " — leader, last" : "")") { c in
                 let r = try await c.run(ShellCommand("systemctl", "restart", settings.spec.unit), options: RunOptions(timeoutSeconds: settings.healthTimeoutSeconds + 30))
                 guard r.succeeded else {

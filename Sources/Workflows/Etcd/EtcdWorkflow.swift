@@ -49,6 +49,9 @@ public actor EtcdRunState {
     public internal(set) var changed: Set<String> = []
     /// Members that start for the first time in this run: (initial cluster state, initial cluster).
     public internal(set) var firstStart: [String: (state: String, cluster: String)] = [:]
+    /// Certificates of running members that differ: etcd reloads them on the next TLS handshake, without a
+    /// restart, so they are written by the rolling restart, one member at a time between health gates.
+    public internal(set) var deferredFiles: [String: [ManagedFile]] = [:]
 
     public init() {}
 
@@ -68,6 +71,7 @@ public actor EtcdRunState {
     }
     func record(binaries: [LocalBinary], architecture: String) { self.binaries[architecture] = binaries }
     func markChanged(_ host: String) { changed.insert(host) }
+    func deferFile(_ file: ManagedFile, on host: String) { deferredFiles[host, default: []].append(file) }
     func update(cluster: EtcdClusterFacts) { self.cluster = cluster }
 
     /// Members that are in a membership step (they are started by it, not restarted by the roll).
@@ -259,9 +263,13 @@ public enum EtcdWorkflow {
         let certificates = try certificateFiles(for: host, settings)
         // One command reads every file compared below.
         try await ctx.survey(host, files: certificates.map(\.remotePath) + [spec.unitPath, spec.envPath])
+        let startedByStep = await state.hostsInSteps.contains(host)
         for file in certificates {
             if let managed = file.managed {
-                if try await ctx.ensureFile(host, managed) { inputsChanged = true }
+                if facts.isActive && !startedByStep, try await ctx.differs(host, managed) {
+                    await state.deferFile(managed, on: host)
+                    inputsChanged = true
+                } else if try await ctx.ensureFile(host, managed) { inputsChanged = true }
             } else {
                 try await ctx.change(host, "create \(file.remotePath) (issued by the pki phase)") { _ in
                     throw WorkflowError.invalidInput("\(file.remotePath) for \(host) is missing from the state directory \(settings.state.root); run without --skip-phase pki")
@@ -289,7 +297,6 @@ public enum EtcdWorkflow {
             let env = try settings.templates.render("etcd/etcd.env", context: envContext)
             try await ctx.ensureFile(host, ManagedFile(path: spec.envPath, text: env))
         }
-        let startedByStep = await state.hostsInSteps.contains(host)
         if !facts.isEnabled && !startedByStep {
             try await ctx.change(host, "systemctl enable etcd") { c in
                 try await c.check(ShellCommand("systemctl", "enable", spec.unit))

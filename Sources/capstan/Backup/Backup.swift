@@ -256,6 +256,10 @@ struct BackupRestore: AsyncParsableCommand {
     func run() async throws {
         let setup = try BackupSetup(inventory)
         try EtcdRestore.refuseIfManaged(providerName: setup.inventory.isSelfManaged ? nil : setup.inventory.controlPlane.managed?.provider.displayName ?? "the provider")
+        // Restoring over another cluster's members would destroy it: the identity is compared first.
+        try await exitOnFailure {
+            try await LiveContext.run(inventory: setup.inventory, mode: .plan, output: CollectingOutput(), checkIdentity: true) { _ in }
+        }
         let restore = EtcdRestore(store: try await setup.store(), key: try setup.key(), access: EtcdClientAccess(),
                                   control: SystemdServiceControl(), cluster: setup.inventory.name, dataDirOwner: "etcd:etcd")
         let report = try await restore.run(backup: from, members: try await setup.members(), now: Date())
@@ -285,7 +289,7 @@ struct BackupSchedule: AsyncParsableCommand {
         }
         let sink = LiveContext.output(output.output)
         let report = try await exitOnFailure {
-            try await LiveContext.run(inventory: setup.inventory, mode: dryRun ? .plan : .apply, output: sink) { context in
+            try await LiveContext.run(inventory: setup.inventory, mode: dryRun ? .plan : .apply, output: sink, checkIdentity: true) { context in
                 try await PhaseRunner().run(Workflow(name: "backup schedule", phases: EtcdBackupSchedule.phases(inventory: setup.inventory)), in: context)
             }
         }

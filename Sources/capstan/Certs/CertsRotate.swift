@@ -86,7 +86,7 @@ struct CertsRotate: AsyncParsableCommand {
         let output = LiveContext.output(.text)
         try await exitOnFailure {
             try await LiveContext.run(inventory: inv, mode: yes ? .apply : .plan, options: WorkflowOptions(force: force),
-                                      output: yes ? output : CollectingOutput()) { context in
+                                      output: yes ? output : CollectingOutput(), checkIdentity: true) { context in
                 if let ca {
                     try await rotateCA(ca, manager, settings, context)
                 } else {

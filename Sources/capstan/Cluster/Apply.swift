@@ -27,6 +27,9 @@ struct ApplyCommand: AsyncParsableCommand {
 
     func validate() throws {
         _ = try parts()
+        if skipPhase.contains(ClusterIdentityGuard.phaseName) {
+            throw ValidationError("--skip-phase: \(ClusterIdentityGuard.phaseName) cannot be skipped: it keeps apply from changing another cluster's hosts")
+        }
         if let renewBefore, TimeSpan(parsing: renewBefore) == nil {
             throw ValidationError("--renew-before: \(renewBefore) is not a time span (e.g. 30d, 12h)")
         }
@@ -62,7 +65,7 @@ struct ApplyCommand: AsyncParsableCommand {
             }
             let parts = try parts()
             phases = ApplyPhases.build(inventory: inventory, etcd: settings, kubernetes: kubernetes, renewBefore: renewBefore.flatMap(TimeSpan.init(parsing:)))
-                .filter { parts.isEmpty || parts.contains(ApplyPart(phase: $0.name)) }
+                .filter { parts.isEmpty || $0.name == ClusterIdentityGuard.phaseName || parts.contains(ApplyPart(phase: $0.name)) }
         } else {
             let provider = inventory.controlPlane.managed?.provider.displayName ?? "the provider"
             if renewBefore != nil {
@@ -110,7 +113,7 @@ enum ApplyPhases {
     /// expiring within the span are renewed by the last phase, which rolls them out health-gated.
     static func build(inventory: Inventory, etcd: EtcdWorkflowSettings,
                       kubernetes: KubernetesInstallSettings = KubernetesInstallSettings(), renewBefore: TimeSpan? = nil) -> [Phase] {
-        var phases: [Phase] = []
+        var phases: [Phase] = [ClusterIdentityGuard.phase(inventory: inventory, state: StateDirectory(inventory: inventory))]
         phases.append(pki(inventory, renewBefore: renewBefore == nil ? .days(30) : TimeSpan(seconds: 0)))
         phases += EtcdWorkflow.phases(etcd)
         phases += EtcdBackupSchedule.phases(inventory: inventory)
@@ -121,7 +124,7 @@ enum ApplyPhases {
 
     /// A managed cluster: the provider owns PKI, etcd and the control plane; the workers join it.
     static func managed(inventory: Inventory, kubernetes: KubernetesInstallSettings = KubernetesInstallSettings()) -> [Phase] {
-        var phases: [Phase] = []
+        var phases: [Phase] = [ClusterIdentityGuard.phase(inventory: inventory, state: StateDirectory(inventory: inventory))]
         phases += Self.kubernetes(inventory, kubernetes)
         return phases
     }
@@ -197,6 +200,8 @@ enum ApplyPhases {
                     : managed(inventory: inventory)
                 let report = try await PhaseRunner().run(Workflow(name: "plan", phases: phases), in: context)
                 plan.actions = report.actions
+            } catch WorkflowError.identityMismatch(let text) {
+                plan.refusal = text
             } catch {
                 plan.error = "\(error)"
             }
@@ -217,8 +222,10 @@ struct LivePlan: Encodable {
     var notes: [String] = []
     /// Why the live part failed although the hosts answered (artifact source, PKI state, etcd health).
     var error: String?
+    /// The hosts belong to another cluster than the state directory: what `apply` would refuse, shown first.
+    var refusal: String?
 
-    var computed: Bool { unreachable.isEmpty && error == nil }
+    var computed: Bool { unreachable.isEmpty && error == nil && refusal == nil }
 
     func text() -> String {
         var lines: [String] = []
@@ -227,6 +234,7 @@ struct LivePlan: Encodable {
             for u in unreachable { lines.append("  \(u.host): unreachable: \(u.reason)") }
             return lines.joined(separator: "\n")
         }
+        if refusal != nil { return "Hosts: no live plan: apply would refuse (see the top)" }
         if let error { return "Hosts: cannot compute the live plan: \(error)" }
         lines.append(actions.isEmpty ? "Hosts: up to date (no action planned)" : "Hosts: \(actions.count) planned action(s):")
         for action in actions {

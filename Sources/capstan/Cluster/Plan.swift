@@ -34,6 +34,7 @@ struct PlanCommand: AsyncParsableCommand {
         switch output.output {
         case .json: print(try PlanDocument(inv, split, phases, pki: pki, live: live).json())
         case .text:
+            if let refusal = live?.refusal { print("REFUSED: apply, and every command that changes hosts, would refuse to act: \(refusal)\n") }
             var text = PlanText.render(inv, split, phases, live: live != nil)
             if let pki { text += "\n\n" + pki.text() }
             if let live { text += "\n\n" + live.text() }
@@ -42,6 +43,10 @@ struct PlanCommand: AsyncParsableCommand {
         if let error = pki?.error {
             printError("error: \(error)")
             throw ExitCode(1)
+        }
+        if let refusal = live?.refusal {
+            printError(output.output == .json ? "error: refusing to act: \(refusal)" : "error: refused: the hosts belong to another cluster than the state directory (see the top of the plan)")
+            throw ExitCode(ExitStatus.refused)
         }
         if let error = live?.error {
             printError("error: live plan: \(error)")

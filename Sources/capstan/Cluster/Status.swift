@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Inventory
+import PKI
 import Workflows
 
 struct StatusCommand: AsyncParsableCommand {
@@ -21,8 +22,14 @@ struct StatusCommand: AsyncParsableCommand {
             printError("\(error)")
             throw ExitCode(1)
         }
-        let report = try await LiveContext.run(inventory: inventory, mode: .plan, output: CollectingOutput()) { context in
-            await EtcdStatusReport.gather(spec: spec, in: context)
+        let state = StateDirectory(inventory: inventory)
+        let report = try await exitOnFailure {
+            try await LiveContext.run(inventory: inventory, mode: .plan, output: CollectingOutput()) { context in
+                var report = await EtcdStatusReport.gather(spec: spec, in: context)
+                let (outcome, unread) = try await ClusterIdentityGuard.observe(inventory: inventory, state: state, in: context)
+                report.attach(identity: outcome, unread: unread, uid: try state.clusterRecord()?.uid)
+                return report
+            }
         }
         switch outputOption.output {
         case .json:

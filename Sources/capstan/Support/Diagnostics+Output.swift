@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Inventory
+import Workflows
 
 extension Array where Element == Diagnostic {
     /// One line per diagnostic, `FILE:LINE:COL: severity: message`.
@@ -27,12 +28,17 @@ extension Array where Element == Diagnostic {
 }
 
 /// Runs `body`; an error it throws is written to standard error (after `prefix`) and becomes exit
-/// status 1, the way every command reports a failed run. An `ExitCode` passes through as it is.
+/// status 1, the way every command reports a failed run; a refusal to act on another cluster's hosts is
+/// exit status 2 (`ExitStatus.refused`). An `ExitCode` passes through as it is.
 func exitOnFailure<T>(prefix: String = "", _ body: () async throws -> T) async throws -> T {
     do {
         return try await body()
     } catch let code as ExitCode {
         throw code
+    } catch let error as WorkflowError {
+        printError(prefix + "\(error)")
+        if case .identityMismatch = error { throw ExitCode(ExitStatus.refused) }
+        throw ExitCode(1)
     } catch {
         printError(prefix + "\(error)")
         throw ExitCode(1)
@@ -42,4 +48,10 @@ func exitOnFailure<T>(prefix: String = "", _ body: () async throws -> T) async t
 /// Writes to standard error (diagnostics and progress never mix with machine output on stdout).
 func printError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+/// Exit statuses beyond 0 (done) and 1 (failed).
+enum ExitStatus {
+    /// Refused before any change: the hosts belong to another cluster than the state directory.
+    static let refused: Int32 = 2
 }

@@ -7,10 +7,11 @@ extension InventoryOption {
     func load(checkFiles: Bool = true) throws -> (Inventory, warnings: [Diagnostic]) {
         let result = InventoryLoader.load(path: inventory, checkFiles: checkFiles)
         if !result.diagnostics.isEmpty { printError(result.diagnostics.textLines) }
-        guard let inv = result.inventory, result.errors.isEmpty else {
+        guard var inv = result.inventory, result.errors.isEmpty else {
             printError(result.diagnostics.summary(file: inventory, hosts: nil))
             throw ExitCode(1)
         }
+        inv.stateDirectory = chosenStateDirectory
         return (inv, result.warnings)
     }
 }

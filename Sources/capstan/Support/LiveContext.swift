@@ -1,6 +1,7 @@
 import Foundation
 import Hosts
 import Inventory
+import PKI
 import SSH
 import Workflows
 
@@ -30,12 +31,17 @@ enum LiveContext {
 
     /// Runs `body` with a context over every inventory host, then closes the context's connections and
     /// the connector's shared ones (bastion sessions, OpenSSH masters), also when `body` throws.
+    /// `checkIdentity`: commands that change hosts first compare every host's cluster identity with the
+    /// state directory and stop before `body` on a mismatch (`ClusterIdentityGuard`).
     static func run<T>(
         inventory: Inventory, mode: WorkflowMode, options: WorkflowOptions = WorkflowOptions(), output: any OutputSink,
-        now: @escaping @Sendable () -> Date = { Date() }, _ body: (WorkflowContext) async throws -> T
+        now: @escaping @Sendable () -> Date = { Date() }, checkIdentity: Bool = false, _ body: (WorkflowContext) async throws -> T
     ) async throws -> T {
         let (context, connector) = make(inventory: inventory, mode: mode, options: options, output: output, now: now)
         do {
+            if checkIdentity {
+                _ = try await ClusterIdentityGuard.check(inventory: inventory, state: StateDirectory(inventory: inventory), in: context)
+            }
             let value = try await body(context)
             await context.closeAll()
             await connector.closeAll()

@@ -14,8 +14,10 @@ struct UpgradeRollbackCommand: AsyncParsableCommand {
     func run() async throws {
         let (inventory, _) = try inventoryOption.load()
         let output = LiveContext.output(outputOption.output)
-        try await LiveContext.run(inventory: inventory, mode: .apply, output: output) { context in
-            try await body(inventory, context)
+        try await exitOnFailure {
+            try await LiveContext.run(inventory: inventory, mode: .apply, output: output, checkIdentity: true) { context in
+                try await body(inventory, context)
+            }
         }
     }
 
