@@ -28,7 +28,7 @@ unit_files=$(for u in $units; do printf '/etc/systemd/system/%s.service ' "$u"; 
 wipe() {
   for h in h1 h2 h3; do
     # One string: ssh hands it to the host's shell as it is.
-    "$bin" lab ssh --name "$lab" "$h" "systemctl disable --now $units 2>/dev/null; rm -rf /var/lib/etcd /etc/kubernetes /etc/containerd /opt/cni /etc/crictl.yaml /var/lib/kubelet /var/lib/kube-proxy /var/lib/containerd /run/containerd /etc/modules-load.d/k8s.conf /etc/sysctl.d/k8s.conf /usr/local/bin/etcd* /usr/local/bin/containerd* /usr/local/bin/ctr /usr/local/bin/kube* /usr/local/sbin/runc /var/lib/capstan/checksums $unit_files; userdel etcd 2>/dev/null; systemctl daemon-reload; systemctl reset-failed 2>/dev/null; true" >/dev/null 2>&1
+    "$bin" lab ssh --name "$lab" "$h" "systemctl disable --now $units 2>/dev/null; rm -rf /var/lib/etcd /etc/kubernetes /etc/capstan /etc/containerd /opt/cni /etc/crictl.yaml /var/lib/kubelet /var/lib/kube-proxy /var/lib/containerd /run/containerd /etc/modules-load.d/k8s.conf /etc/sysctl.d/k8s.conf /usr/local/bin/etcd* /usr/local/bin/containerd* /usr/local/bin/ctr /usr/local/bin/kube* /usr/local/sbin/runc /var/lib/capstan/checksums $unit_files; userdel etcd 2>/dev/null; systemctl daemon-reload; systemctl reset-failed 2>/dev/null; true" >/dev/null 2>&1
   done
   rm -rf "$lab_dir/.capstan/lab"
 }

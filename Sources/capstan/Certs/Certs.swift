@@ -12,9 +12,10 @@ struct CertsCommand: AsyncParsableCommand {
 }
 
 /// Loads the inventory and its state directory; inventory warnings go to stderr.
-func loadPKIManager(_ path: String) throws -> PKIManager {
-    let (inventory, warnings) = try InventoryLoader.loadOrThrow(path: path)
+func loadPKIManager(_ option: InventoryOption) throws -> PKIManager {
+    var (inventory, warnings) = try InventoryLoader.loadOrThrow(path: option.inventory)
     for w in warnings { FileHandle.standardError.write(Data((w.description + "\n").utf8)) }
+    inventory.stateDirectory = option.chosenStateDirectory
     return PKIManager(inventory: inventory, state: StateDirectory(inventory: inventory))
 }
 
@@ -29,7 +30,7 @@ struct CertsList: AsyncParsableCommand {
     @OptionGroup var output: OutputOption
 
     func run() async throws {
-        let manager = try loadPKIManager(inventory.inventory)
+        let manager = try loadPKIManager(inventory)
         let rows = try manager.list(now: Date())
         switch output.output {
         case .json:
@@ -85,7 +86,7 @@ struct CertsRenew: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let manager = try loadPKIManager(inventory.inventory)
+        let manager = try loadPKIManager(inventory)
         let result = try await manager.apply(now: Date(), renew: all ? .all : .names(names))
         CertsReport.print(result)
     }
@@ -98,7 +99,7 @@ struct CertsGenerate: AsyncParsableCommand {
     @OptionGroup var inventory: InventoryOption
 
     func run() async throws {
-        let manager = try loadPKIManager(inventory.inventory)
+        let manager = try loadPKIManager(inventory)
         CertsReport.print(try await manager.apply(now: Date()))
     }
 }

@@ -187,7 +187,7 @@ enum IntegrationLab {
     static func wipe(_ lab: Lab, hosts: [String]) throws {
         let units = (installedUnits + ["etcd-backup.timer"]).joined(separator: " ")
         let files = [
-            "/var/lib/etcd", "/var/lib/etcd.removed-*", "/etc/etcd", "/etc/kubernetes", "/etc/containerd", "/opt/cni", "/etc/cni",
+            "/var/lib/etcd", "/var/lib/etcd.removed-*", "/etc/etcd", "/etc/kubernetes", "/etc/capstan", "/etc/containerd", "/opt/cni", "/etc/cni",
             "/etc/crictl.yaml", "/var/lib/kubelet", "/var/lib/kube-proxy", "/var/lib/containerd", "/run/containerd",
             "/etc/modules-load.d/k8s.conf", "/etc/sysctl.d/k8s.conf", "/var/log/kubernetes",
             "/usr/local/bin/etcd", "/usr/local/bin/etcdctl", "/usr/local/bin/etcdutl", "/usr/local/bin/containerd*",
