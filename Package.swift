@@ -55,6 +55,7 @@ let package = Package(
             "Inventory", "PKI", "Hosts", "Templates", "Planner",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Yams", package: "Yams"),
         ]),
         .target(name: "Lab", dependencies: ["Hosts", "Inventory"]),
         .executableTarget(name: "capstan", dependencies: [

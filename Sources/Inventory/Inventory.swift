@@ -17,6 +17,8 @@ public struct Inventory: Sendable, Equatable {
     public var upgrade: UpgradeSpec
     /// Runtime component versions; unset ones follow the Kubernetes minor's defaults.
     public var components: ComponentsSpec
+    /// What `apply` puts into the cluster through the API besides the bootstrap RBAC: cluster DNS, monitoring.
+    public var addons: AddonsSpec
     public var hosts: [HostSpec]
     /// Path of the file this inventory was read from; relative paths inside it resolve against its directory.
     public var sourcePath: String?
@@ -35,6 +37,7 @@ public struct Inventory: Sendable, Equatable {
         artifacts: ArtifactSpec = ArtifactSpec(),
         upgrade: UpgradeSpec = UpgradeSpec(),
         components: ComponentsSpec = ComponentsSpec(),
+        addons: AddonsSpec = AddonsSpec(),
         hosts: [HostSpec] = [],
         sourcePath: String? = nil
     ) {
@@ -48,6 +51,7 @@ public struct Inventory: Sendable, Equatable {
         self.artifacts = artifacts
         self.upgrade = upgrade
         self.components = components
+        self.addons = addons
         self.hosts = hosts
         self.sourcePath = sourcePath
     }
@@ -352,6 +356,35 @@ public struct ComponentsSpec: Sendable, Equatable {
         self.runc = runc
         self.crictl = crictl
         self.cni = cni
+    }
+}
+
+/// `spec.addons`: objects `apply` keeps in the cluster through the API (self-managed clusters).
+public struct AddonsSpec: Sendable, Equatable {
+    public var dns: DNSAddonSpec
+    /// Prometheus scraping the API servers and etcd, node exporters (`capstan addons render` shows the manifests).
+    public var monitoring: Bool
+
+    public init(dns: DNSAddonSpec = DNSAddonSpec(), monitoring: Bool = false) {
+        self.dns = dns
+        self.monitoring = monitoring
+    }
+}
+
+/// Cluster DNS (CoreDNS) at the service address kubelets hand to pods (the 10th of the service CIDR).
+public struct DNSAddonSpec: Sendable, Equatable {
+    public var enabled: Bool
+    /// Nil: the CoreDNS image kubeadm pairs with the Kubernetes minor (`SupportedVersions.coreDNSImage`).
+    public var image: String?
+    public var replicas: Int
+    /// Where names outside the cluster domain go: addresses (`1.1.1.1`, `10.0.0.2:53`) or a resolv.conf path.
+    public var upstreams: [String]
+
+    public init(enabled: Bool = true, image: String? = nil, replicas: Int = 2, upstreams: [String] = ["/etc/resolv.conf"]) {
+        self.enabled = enabled
+        self.image = image
+        self.replicas = replicas
+        self.upstreams = upstreams
     }
 }
 

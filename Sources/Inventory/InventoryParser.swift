@@ -25,7 +25,7 @@ final class InventoryParser {
     }
 
     static let rootKeys = ["apiVersion", "kind", "metadata", "spec"]
-    static let specKeys = ["kubernetesVersion", "controlPlane", "network", "etcd", "pki", "ssh", "artifacts", "components", "upgrade", "hosts"]
+    static let specKeys = ["kubernetesVersion", "controlPlane", "network", "etcd", "pki", "ssh", "artifacts", "components", "upgrade", "addons", "hosts"]
     static let sshKeys = ["user", "port", "identityFile", "agent", "passwordEnv", "become", "bastion", "knownHosts", "transport", "connectTimeout"]
     static let hostKeys = ["name", "address", "internalAddress", "roles", "ssh", "labels", "taints"]
 
@@ -64,6 +64,7 @@ final class InventoryParser {
         let artifacts = spec.value("artifacts").flatMap { parseArtifacts($0) } ?? ArtifactSpec()
         let upgrade = spec.value("upgrade").flatMap { parseUpgrade($0) } ?? UpgradeSpec()
         let components = spec.value("components").flatMap { parseComponents($0) } ?? ComponentsSpec()
+        let addons = spec.value("addons").flatMap { parseAddons($0) } ?? AddonsSpec()
         var hosts: [HostSpec] = []
         if let hostsNode = spec.value("hosts"), let items = r.sequence(hostsNode, path: "spec.hosts") {
             r.record("spec.hosts", hostsNode)
@@ -83,7 +84,7 @@ final class InventoryParser {
             name: name ?? "",
             kubernetesVersion: kubernetesVersion ?? SemanticVersion(0, 0, 0),
             controlPlane: controlPlane, network: network, etcd: etcd, pki: pki, ssh: ssh,
-            artifacts: artifacts, upgrade: upgrade, components: components, hosts: hosts, sourcePath: sourcePath
+            artifacts: artifacts, upgrade: upgrade, components: components, addons: addons, hosts: hosts, sourcePath: sourcePath
         )
         validate(inventory, kubernetesVersionKnown: kubernetesVersion != nil)
         resolvePaths(&inventory)
@@ -347,6 +348,33 @@ final class InventoryParser {
             }
         }
         return c
+    }
+
+    func parseAddons(_ node: Node) -> AddonsSpec? {
+        guard let m = r.mapping(node, path: "spec.addons", allowed: ["dns", "monitoring"]) else { return nil }
+        var a = AddonsSpec()
+        if let dnsNode = m.value("dns"), let d = r.mapping(dnsNode, path: "spec.addons.dns", allowed: ["enabled", "image", "replicas", "upstreams"]) {
+            if let on = r.bool(d, "enabled") { a.dns.enabled = on }
+            if let image = r.nonEmptyString(d, "image") {
+                if Syntax.isImageReference(image) { a.dns.image = image } else {
+                    r.invalid(d, "image", "spec.addons.dns.image: '\(image)' is not an image reference (REGISTRY/REPOSITORY:TAG or @sha256:DIGEST, e.g. registry.k8s.io/coredns/coredns:v1.11.3)")
+                }
+            }
+            if let n = r.int(d, "replicas") {
+                if (1...20).contains(n) { a.dns.replicas = n } else { r.invalid(d, "replicas", "spec.addons.dns.replicas: \(n) is outside 1-20") }
+            }
+            if let list = r.stringList(d, "upstreams") {
+                if list.isEmpty { r.invalid(d, "upstreams", "spec.addons.dns.upstreams: the list is empty; give addresses or /etc/resolv.conf") }
+                for (i, (item, itemNode)) in list.enumerated() where !Syntax.isDNSUpstream(item) {
+                    r.error(itemNode.position, "spec.addons.dns.upstreams[\(i)]: '\(item)' is neither an IP address (with an optional :port) nor an absolute resolv.conf path")
+                }
+                a.dns.upstreams = list.map(\.0)
+            }
+        }
+        if let monNode = m.value("monitoring"), let mon = r.mapping(monNode, path: "spec.addons.monitoring", allowed: ["enabled"]) {
+            if let on = r.bool(mon, "enabled") { a.monitoring = on }
+        }
+        return a
     }
 
     func parseUpgrade(_ node: Node) -> UpgradeSpec? {

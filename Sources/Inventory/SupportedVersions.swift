@@ -13,6 +13,18 @@ public enum SupportedVersions {
         (31, SemanticVersion(3, 5, 15)),
         (32, SemanticVersion(3, 5, 16)),
     ]
+    /// The CoreDNS release kubeadm deploys for each minor (kubeadm's `CoreDNSVersion` constant in
+    /// kubernetes/kubernetes cmd/kubeadm/app/constants/constants.go at the v1.29–v1.32 release branches).
+    public static let coreDNS: [(minor: Int, version: String)] = [
+        (29, "v1.11.1"), (30, "v1.11.1"), (31, "v1.11.3"), (32, "v1.11.3"),
+    ]
+
+    /// `registry.k8s.io/coredns/coredns:<tag>` paired with `kubernetes`; the newest known outside the window.
+    public static func coreDNSImage(for v: SemanticVersion) -> String {
+        let tag = coreDNS.first { $0.minor == v.minor }?.version ?? coreDNS.last?.version ?? "v1.11.3"
+        return "registry.k8s.io/coredns/coredns:" + tag
+    }
+
     public static let minimumEtcd = SemanticVersion(3, 4, 23)
     public static let minimumEtcdForControlPlane = SemanticVersion(3, 5, 0)
 

@@ -80,4 +80,35 @@ public enum Syntax {
         default: return isIPv6(s) ? (s, nil) : nil
         }
     }
+
+    /// A container image reference: `[REGISTRY/]REPOSITORY[:TAG][@sha256:DIGEST]` with at least a tag or a digest.
+    public static func isImageReference(_ s: String) -> Bool {
+        guard !s.isEmpty, s.count <= 255, !s.contains(where: { $0.isWhitespace || !$0.isASCII }) else { return false }
+        var name = Substring(s)
+        var pinned = false
+        if let at = name.range(of: "@") {
+            let digest = name[at.upperBound...]
+            guard digest.hasPrefix("sha256:"), digest.count == 71, digest.dropFirst(7).allSatisfy(\.isHexDigit) else { return false }
+            name = name[..<at.lowerBound]
+            pinned = true
+        }
+        let lastSlash = name.lastIndex(of: "/")
+        let lastPart = lastSlash.map { name[name.index(after: $0)...] } ?? name
+        if let colon = lastPart.lastIndex(of: ":") {
+            let tag = lastPart[lastPart.index(after: colon)...]
+            guard !tag.isEmpty, tag.count <= 128, tag.allSatisfy({ $0.isLetter || $0.isNumber || "_.-".contains($0) }) else { return false }
+            name = name[..<colon]
+            pinned = true
+        }
+        return pinned && !name.isEmpty && name.split(separator: "/", omittingEmptySubsequences: false).allSatisfy { part in
+            !part.isEmpty && part.allSatisfy { $0.isLetter || $0.isNumber || "_.-:".contains($0) }
+        }
+    }
+
+    /// A DNS upstream for CoreDNS's `forward`: an IP address with an optional port, or an absolute path (resolv.conf).
+    public static func isDNSUpstream(_ s: String) -> Bool {
+        if s.hasPrefix("/") { return s.count > 1 && !s.contains(where: \.isWhitespace) }
+        guard let (host, port) = splitEndpoint(s) else { return false }
+        return (IPv4Address(parsing: host) != nil || isIPv6(host)) && (port.map { (1...65535).contains($0) } ?? true)
+    }
 }

@@ -33,8 +33,15 @@ public struct PhaseSelection: Sendable, Equatable {
 
     public init(_ inv: Inventory) {
         hosts = inv.hosts.map { Self.phases(for: $0, in: inv) }
-        // Only what Capstan does today: the add-ons go through the API with `capstan addons apply`.
-        clusterPhases = ["add-ons (capstan addons apply)"]
+        // Self-managed: apply's cluster-objects phase; managed: the provider's API, with credentials the operator brings.
+        if inv.isSelfManaged {
+            var objects = ["bootstrap RBAC"]
+            if inv.addons.dns.enabled { objects.append("CoreDNS") }
+            if inv.addons.monitoring { objects.append("monitoring") }
+            clusterPhases = ["cluster-objects: " + objects.joined(separator: ", ") + " (server-side apply, pruned when dropped)"]
+        } else {
+            clusterPhases = ["add-ons (capstan addons apply --kubeconfig FILE)"]
+        }
     }
 
     public func phases(of host: String) -> [Phase] { hosts.first { $0.host == host }?.phases ?? [] }

@@ -67,7 +67,7 @@ public struct ResponsibilitySplit: Sendable, Equatable {
             Responsibility(area: .workers, owner: .capstan, reason: "containerd, kubelet and kube-proxy on \(workers) worker host(s)"),
             Responsibility(area: .backups, owner: .capstan, reason: backups),
             Responsibility(area: .upgrades, owner: .capstan, reason: "etcd and control plane one member at a time with health gates, then workers in batches of \(describe(inv.upgrade.maxUnavailable))"),
-            Responsibility(area: .addons, owner: .capstan, reason: "the monitoring add-on, applied through the API with `capstan addons apply`"),
+            Responsibility(area: .addons, owner: .capstan, reason: "apply's cluster-objects phase keeps the bootstrap RBAC\(inv.addons.dns.enabled ? ", CoreDNS" : "")\(inv.addons.monitoring ? ", the monitoring add-on" : "") in the cluster through the API (server-side apply, pruned when the inventory drops them)"),
         ]
     }
 
@@ -80,7 +80,7 @@ public struct ResponsibilitySplit: Sendable, Equatable {
             Responsibility(area: .workers, owner: .capstan, reason: "self-managed workers: Capstan installs containerd and kubelet on \(inv.workerHosts.count) host(s) and joins them with the join credentials"),
             Responsibility(area: .backups, owner: .provider, reason: "etcd snapshots need etcd access, which \(name) does not give; use the provider's backup of cluster state"),
             Responsibility(area: .upgrades, owner: .shared, reason: "\(name) upgrades the control plane; Capstan then upgrades worker kubelets in batches of \(describe(inv.upgrade.maxUnavailable)), never past the control plane's minor"),
-            Responsibility(area: .addons, owner: .capstan, reason: "add-ons Capstan installs are applied through the provider's API endpoint"),
+            Responsibility(area: .addons, owner: .shared, reason: "\(name) runs cluster DNS and owns RBAC; the monitoring add-on goes through its API with `capstan addons apply --kubeconfig FILE`"),
         ]
     }
 

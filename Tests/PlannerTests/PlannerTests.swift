@@ -32,7 +32,7 @@ struct ResponsibilitySplitTests {
         #expect(split.owner(of: .backups) == .provider)
         #expect(split.owner(of: .workers) == .capstan)
         #expect(split.owner(of: .upgrades) == .shared)
-        #expect(split.owner(of: .addons) == .capstan)
+        #expect(split.owner(of: .addons) == .shared)
         for area in [Area.pki, .etcd, .controlPlane, .backups] {
             #expect(split.entry(for: area)?.reason.contains("Amazon EKS") == true, "reason for \(area) names the provider")
         }
@@ -71,7 +71,7 @@ struct PhaseSelectionTests {
         for h in inv.hosts {
             #expect(sel.phases(of: h.name) == [.artifacts, .join, .containerRuntime, .kubelet])
         }
-        #expect(sel.clusterPhases == ["add-ons (capstan addons apply)"])
+        #expect(sel.clusterPhases == ["add-ons (capstan addons apply --kubeconfig FILE)"])
     }
 
     @Test("the lab: every host is control-plane and etcd; h3 also a worker")

@@ -20,6 +20,10 @@
 # `version --client` and `cordon|uncordon|drain NODE`: it reaches the API server of --kubeconfig with its
 # client certificate, then appends one line per call to /var/log/capstan-standin/kubectl.log
 # (`<unix time> <verb> <node> <flags>`) so tests can check the order of cordons, drains and uncordons.
+# It also answers `apply|diff --server-side --field-manager=M -f -` (a JSON List on stdin), `get KINDS -A -l
+# SELECTOR -o json` and `delete RESOURCE NAME [--namespace NS] [--ignore-not-found]` against an object store on
+# the host (/var/lib/capstan-standin/objects.json) in place of the API server's storage, and logs each object
+# it applies or deletes; unknown flags are refused as kubectl refuses them.
 # A drain of a node named in /etc/capstan-standin/pdb-blocked (one per line) behaves like a drain held
 # up by a PodDisruptionBudget: without --disable-eviction it retries until --timeout and fails.
 #
@@ -220,6 +224,8 @@ def serve(address, port, tls=None):
 
 def kubectl(argv):
     """The calls Capstan's upgrade makes: version --client, cordon, uncordon, drain."""
+    if argv and argv[0] in OBJECT_VERBS:
+        return kubectl_objects(argv)
     if argv[:2] == ["version", "--client"]:
         print("Client Version: v%s (Capstan stand-in for kubectl, not the real binary)" % VERSION)
         return
@@ -266,6 +272,148 @@ def kubectl(argv):
         print("node/%s drained" % node)
     else:
         print("node/%s %sed" % (node, verb))
+
+
+OBJECT_VERBS = ("apply", "diff", "get", "delete")
+OBJECT_STORE = os.environ.get("CAPSTAN_STANDIN_OBJECTS", "/var/lib/capstan-standin/objects.json")
+# The flags each object verb takes as Capstan calls it (value flags map to True); anything else is refused
+# the way kubectl refuses an unknown flag.
+OBJECT_FLAGS = {
+    "apply": {"--server-side": False, "--field-manager": True, "--force-conflicts": False, "-f": True, "--filename": True},
+    "diff": {"--server-side": False, "--field-manager": True, "--force-conflicts": False, "-f": True, "--filename": True},
+    "get": {"--all-namespaces": False, "-A": False, "-l": True, "--selector": True, "-o": True, "--output": True},
+    "delete": {"--ignore-not-found": False, "--namespace": True, "-n": True},
+}
+
+
+def object_key(obj):
+    group = obj["apiVersion"].split("/")[0] if "/" in obj["apiVersion"] else ""
+    meta = obj["metadata"]
+    return "%s|%s|%s|%s" % (group, obj["kind"], meta.get("namespace", ""), meta["name"])
+
+
+def resource_matches(spec, obj):
+    """`deployments.apps`, `deployment.apps`, `configmaps`, `configmap` against an object's kind and group."""
+    group = obj["apiVersion"].split("/")[0] if "/" in obj["apiVersion"] else ""
+    name, _, want_group = spec.partition(".")
+    kind = obj["kind"].lower()
+    return name in (kind, kind + "s") and want_group == group
+
+
+def kubectl_objects(argv):
+    """apply / diff / get / delete for Capstan's cluster objects. The stand-in API server keeps no objects,
+    so this host's object store (CAPSTAN_STANDIN_OBJECTS, JSON) plays etcd; every call is logged with the
+    objects it touched, so tests can assert the exact requests."""
+    import difflib
+    import json
+    verb, rest = argv[0], argv[1:]
+    allowed = OBJECT_FLAGS[verb]
+    kubeconfig, flags, words = None, {}, []
+    i = 0
+    while i < len(rest):
+        arg = rest[i]
+        name, eq, value = arg.partition("=")
+        if name == "--kubeconfig":
+            kubeconfig, i = (value, i + 1) if eq else (rest[i + 1] if i + 1 < len(rest) else None, i + 2)
+            continue
+        if arg.startswith("-") and arg != "-":
+            if name not in allowed:
+                fail("error: unknown flag: %s (Capstan stand-in for kubectl %s)" % (name, verb))
+            if allowed[name] and not eq:
+                if i + 1 >= len(rest):
+                    fail("error: flag needs an argument: %s" % name)
+                value, i = rest[i + 1], i + 1
+            flags[name] = value if allowed[name] else True
+        else:
+            words.append(arg)
+        i += 1
+    if not kubeconfig:
+        fail("--kubeconfig is required")
+    config = Kubeconfig(kubeconfig, "kubeconfig")
+    try:
+        probe_api(config, "the client certificate in --kubeconfig", quiet=True)
+    finally:
+        shutil.rmtree(config.files, ignore_errors=True)
+    store = {}
+    if os.path.isfile(OBJECT_STORE):
+        with open(OBJECT_STORE) as f:
+            store = json.load(f)
+    log_lines = []
+
+    def save():
+        os.makedirs(os.path.dirname(OBJECT_STORE), exist_ok=True)
+        with open(OBJECT_STORE + ".tmp", "w") as f:
+            json.dump(store, f, sort_keys=True)
+        os.replace(OBJECT_STORE + ".tmp", OBJECT_STORE)
+
+    if verb in ("apply", "diff"):
+        if flags.get("-f", flags.get("--filename")) != "-":
+            fail("error: must specify -f - (the stand-in reads objects from stdin only)")
+        if "--server-side" not in flags:
+            fail("error: Capstan applies server-side; --server-side missing")
+        manager = flags.get("--field-manager")
+        if not manager:
+            fail("error: --field-manager is required for server-side apply by Capstan")
+        try:
+            document = json.loads(sys.stdin.read())
+        except ValueError as e:
+            fail("error: error parsing -: %s" % e)
+        items = document["items"] if document.get("kind") == "List" else [document]
+        for obj in items:
+            if not obj.get("apiVersion") or not obj.get("kind") or not obj.get("metadata", {}).get("name"):
+                fail("error: an object is missing apiVersion, kind or metadata.name: %s" % json.dumps(obj)[:200])
+        changed = False
+        for obj in items:
+            key = object_key(obj)
+            old = store.get(key)
+            if old != obj:
+                changed = True
+                if verb == "diff":
+                    before = json.dumps(old, indent=2, sort_keys=True).splitlines() if old else []
+                    after = json.dumps(obj, indent=2, sort_keys=True).splitlines()
+                    label = key.replace("|", "/")
+                    sys.stdout.write("\n".join(difflib.unified_diff(before, after, "live/" + label, "merged/" + label, lineterm="")) + "\n")
+            if verb == "apply":
+                store[key] = obj
+                print("%s/%s serverside-applied" % (obj["kind"].lower(), obj["metadata"]["name"]))
+                log_lines.append("apply %s manager=%s" % (key.replace("|", "/"), manager))
+        if verb == "apply":
+            save()
+        else:
+            log_lines.append("diff %d object(s) %s" % (len(items), "changed" if changed else "unchanged"))
+        exit_code = 1 if verb == "diff" and changed else 0
+    elif verb == "get":
+        if len(words) != 1 or flags.get("-o", flags.get("--output")) != "json":
+            fail("error: the stand-in answers `get KINDS [-A] [-l SELECTOR] -o json` only")
+        kinds = words[0].split(",")
+        selector = flags.get("-l", flags.get("--selector"))
+        want = dict(part.split("=", 1) for part in selector.split(",")) if selector else {}
+        found = [obj for obj in store.values()
+                 if any(resource_matches(k, obj) for k in kinds)
+                 and all(obj["metadata"].get("labels", {}).get(k) == v for k, v in want.items())]
+        print(json.dumps({"apiVersion": "v1", "kind": "List", "items": found}, sort_keys=True))
+        log_lines.append("get %s %s" % (words[0], selector or ""))
+        exit_code = 0
+    else:
+        if len(words) != 2:
+            fail("error: the stand-in answers `delete RESOURCE NAME [--namespace NS] [--ignore-not-found]` only")
+        spec, name = words
+        namespace = flags.get("--namespace", flags.get("-n", ""))
+        keys = [k for k, obj in store.items() if resource_matches(spec, obj) and obj["metadata"]["name"] == name
+                and obj["metadata"].get("namespace", "") == namespace]
+        if not keys and "--ignore-not-found" not in flags:
+            fail('Error from server (NotFound): %s "%s" not found' % (spec, name))
+        for k in keys:
+            del store[k]
+            print('%s "%s" deleted' % (spec, name))
+            log_lines.append("delete %s" % k.replace("|", "/"))
+        save()
+        exit_code = 0
+    os.makedirs(os.path.dirname(KUBECTL_LOG), exist_ok=True)
+    with open(KUBECTL_LOG, "a") as log:
+        for line in log_lines:
+            log.write("%.3f %s\n" % (time.time(), line))
+    sys.exit(exit_code)
 
 
 def main():

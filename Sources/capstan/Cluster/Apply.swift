@@ -6,7 +6,7 @@ import PKI
 import Workflows
 
 struct ApplyCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "apply", abstract: "Converge the cluster: PKI, etcd, control plane, workers, add-ons.")
+    static let configuration = CommandConfiguration(commandName: "apply", abstract: "Converge the cluster: PKI, etcd, control plane, workers, then the cluster objects (bootstrap RBAC, cluster DNS, add-ons).")
 
     @OptionGroup var inventoryOption: InventoryOption
     @OptionGroup var outputOption: OutputOption
@@ -118,6 +118,7 @@ enum ApplyPhases {
         phases += EtcdWorkflow.phases(etcd)
         phases += EtcdBackupSchedule.phases(inventory: inventory)
         phases += Self.kubernetes(inventory, kubernetes)
+        phases.append(ClusterObjectsPhase.phase(inventory: inventory, state: StateDirectory(inventory: inventory)))
         if let renewBefore { phases.append(CertRotation.renewPhase(within: renewBefore, etcd)) }
         return phases
     }

@@ -193,6 +193,7 @@ enum IntegrationLab {
             "/usr/local/bin/etcd", "/usr/local/bin/etcdctl", "/usr/local/bin/etcdutl", "/usr/local/bin/containerd*",
             "/usr/local/bin/ctr", "/usr/local/bin/crictl", "/usr/local/bin/kube*", "/usr/local/sbin/runc",
             "/etc/systemd/system/etcd-backup.timer", "/usr/local/lib/capstan", "/var/backups/etcd", "/var/lib/capstan/etcd-backup",
+            "/var/lib/capstan-standin", "/var/log/capstan-standin",
         ] + installedUnits.flatMap { ["/etc/systemd/system/\($0).service", "/etc/systemd/system/\($0).service.d"] }
         for host in hosts {
             try lab.run(in: host, ["sh", "-c", "systemctl disable --now \(units) 2>/dev/null; rm -rf \(files.joined(separator: " ")); userdel etcd 2>/dev/null; systemctl daemon-reload; systemctl reset-failed \(units) 2>/dev/null; true"])
