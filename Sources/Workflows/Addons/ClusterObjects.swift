@@ -81,7 +81,7 @@ public enum ClusterObjects {
                 metadata["labels"] = labels
                 object["metadata"] = metadata
                 let namespace = metadata["namespace"] as? String
-                let data = try JSONSerialization.data(withJSONObject: jsonSafe(object), options: [.sortedKeys])
+                let data = try JSONSerialization.data(withJSONObject: jsonSafe(object), options: [.sortedKeys, .withoutEscapingSlashes])
                 let item = ClusterObject(apiVersion: apiVersion, kind: kind, namespace: namespace, name: name,
                                          json: String(decoding: data, as: UTF8.self))
                 guard seen.insert(item.id).inserted else { throw WorkflowError.invalidInput("\(file): \(item.id) is defined twice") }

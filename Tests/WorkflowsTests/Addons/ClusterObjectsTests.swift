@@ -38,7 +38,8 @@ struct ClusterObjectsTests {
         #expect(string(service, "spec", "clusterIP") == inventory.network.serviceCIDR.address(at: 10).description)
         let deployment = try json(try #require(all.first { $0.kind == "Deployment" }))
         #expect((deployment["spec"] as? [String: Any])?["replicas"] as? Int == 2)
-        let corefile = try #require(string(try json(try #require(all.first { $0.kind == "ConfigMap" })), "data", "Corefile"))
+        let configMap = try json(try #require(all.first { $0.kind == "ConfigMap" }))
+        let corefile = try #require(string(configMap, "data", "Corefile"))
         #expect(corefile.contains("kubernetes cluster.local in-addr.arpa ip6.arpa"))
         #expect(corefile.contains("forward . /etc/resolv.conf"))
     }
