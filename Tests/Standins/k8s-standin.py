@@ -224,8 +224,10 @@ def serve(address, port, tls=None):
 
 def kubectl(argv):
     """The calls Capstan's upgrade makes: version --client, cordon, uncordon, drain."""
-    if argv and argv[0] in OBJECT_VERBS:
-        return kubectl_objects(argv)
+    words_only = [a for i, a in enumerate(argv) if not a.startswith("-") and (i == 0 or argv[i - 1] != "--kubeconfig")]
+    if words_only and words_only[0] in OBJECT_VERBS:
+        verb = words_only[0]
+        return kubectl_objects([verb] + argv[:argv.index(verb)] + argv[argv.index(verb) + 1:])
     if argv[:2] == ["version", "--client"]:
         print("Client Version: v%s (Capstan stand-in for kubectl, not the real binary)" % VERSION)
         return

@@ -49,9 +49,10 @@ public enum ClusterObjectsPhase {
     static func converge(_ objects: [ClusterObject], client: Kubectl, in ctx: WorkflowContext) async throws {
         let stream = ClusterObjects.stream(objects)
         let diff = try await client.run(["diff", "--server-side", "--field-manager=capstan", "--force-conflicts", "-f", "-"], input: stream, in: ctx)
+        // kubectl diff: 0 no difference, 1 differences (printed on stdout); an error exits 1 too, with nothing on stdout.
         switch diff.exitStatus {
         case 0: break
-        case 1:
+        case 1 where !diff.stdout.isEmpty:
             try await ctx.change(client.host, "server-side apply \(objects.count) cluster object(s) (field manager capstan)", diff: diff.stdoutText) { _ in
                 let applied = try await client.run(["apply", "--server-side", "--field-manager=capstan", "--force-conflicts", "-f", "-"], input: stream, in: ctx)
                 guard applied.succeeded else { throw client.failure("apply the cluster objects", applied) }
