@@ -2,7 +2,8 @@
 # Builds a local artifact directory in the upstream Kubernetes release layout
 #   DIR/kubernetes/vVERSION/bin/linux/amd64/<name> + <name>.sha256
 # holding Capstan's stand-in executables (Tests/Standins/k8s-standin.py) under the names
-# kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and kube-proxy, and kubectl copied
+# kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and kube-proxy, each with the flag table
+# and configuration schemas of VERSION's minor built in (Tests/Standins/flags, schemas), and kubectl copied
 # from this machine's PATH (a real kubectl; absent → not written). An inventory with
 #   artifacts: {source: local, directory: DIR}
 # then installs the stand-ins exactly as it would install release binaries. To run the same suite with
@@ -21,7 +22,8 @@ standin="$here/Tests/Standins/k8s-standin.py"
 bin="$dir/kubernetes/v$version/bin/linux/amd64"
 mkdir -p "$bin"
 for name in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy; do
-  sed "s/@VERSION@/$version/" "$standin" > "$bin/.$name.tmp"
+  # Each copy carries the flag table of its component and the configuration schemas of its minor.
+  python3 "$standin" embed "$name" "$version" > "$bin/.$name.tmp"
   chmod 0755 "$bin/.$name.tmp"
   mv "$bin/.$name.tmp" "$bin/$name"
   sha256sum "$bin/$name" | cut -d' ' -f1 > "$bin/$name.sha256"

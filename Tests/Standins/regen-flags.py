@@ -200,7 +200,8 @@ def flags_of(src, function, format_args=(), deprecate_all=None):
         names = go_string(rest[0], constants, format_args)
         shorthand = go_string(rest[1], constants, ())[0] if short and len(rest) > 1 and go_string(rest[1], constants, ()) else None
         for name in names:
-            entry = {"type": kind_name}
+            # featureGate.Set and the 1.31+ component registry both take [component:]Name=bool pairs.
+            entry = {"type": "featureGates" if name == "feature-gates" else kind_name}
             if shorthand:
                 entry["shorthand"] = shorthand
             found[name] = entry
