@@ -78,8 +78,18 @@ def minor_of(version):
     return int(match.group(1))
 
 
+_LOADED = {}
+
+
 def load_data(name, version):
     """(flag table, schemas) for this component at this version."""
+    key = (name, minor_of(version) if EMBEDDED is None else 0)
+    if key not in _LOADED:
+        _LOADED[key] = _load_data(name, version)
+    return _LOADED[key]
+
+
+def _load_data(name, version):
     if EMBEDDED is not None:
         return EMBEDDED["flags"], EMBEDDED["schemas"]
     minor = minor_of(version)
@@ -807,6 +817,7 @@ def embed(name, version):
 def tool(argv):
     """`k8s-standin.py check NAME VERSION [--root DIR] -- ARGS...`: check an invocation without serving.
     `k8s-standin.py check-file VERSION KIND PATH`: check one configuration file.
+    `k8s-standin.py check-batch`: many `check`s at once, as JSON on stdin and stdout.
     `k8s-standin.py embed NAME VERSION`: print the installable stand-in for NAME at VERSION."""
     global NAME
     try:
@@ -826,6 +837,18 @@ def tool(argv):
             _, schemas = load_data("kube-apiserver", argv[1])
             check_document(argv[3], argv[2], schemas, say)
             say("check passed: %s" % argv[3])
+            return 0
+        if argv == ["check-batch"]:
+            # One process for many invocations: [{binary, version, root, arguments}] on stdin → [{status, stderr}].
+            results = []
+            for job in json.load(sys.stdin):
+                lines = []
+                try:
+                    check_invocation(job["binary"], job["version"], job["arguments"], job.get("root", ""), lines.append)
+                    results.append({"status": 0, "stderr": "\n".join(lines)})
+                except Refusal as refusal:
+                    results.append({"status": 1, "stderr": "\n".join(lines + ["Error: %s" % refusal])})
+            json.dump(results, sys.stdout)
             return 0
         if argv[:1] == ["embed"] and len(argv) == 3:
             sys.stdout.write(embed(argv[1], argv[2]))
