@@ -1136,14 +1136,14 @@ def main():
         tls.load_cert_chain(flags["tls-cert-file"], flags["tls-private-key-file"])
         tls.load_verify_locations(cafile=flags["client-ca-file"])
         tls.verify_mode = ssl.CERT_OPTIONAL
-        servers.append(serve(flags.get("bind-address", "0.0.0.0"), int(flags.get("secure-port", "6443"), 0), tls))
+        servers.append(serve(flags.get("bind-address", "0.0.0.0"), go_int(str(flags.get("secure-port", 6443)), "int"), tls))
     elif NAME in ("kube-controller-manager", "kube-scheduler"):
         if "kubeconfig" not in kubeconfigs:
             fail("--kubeconfig is required")
         probe_api(kubeconfigs["kubeconfig"], "the client certificate in --kubeconfig")
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         tls.load_cert_chain(kubeconfigs["kubeconfig"].cert, kubeconfigs["kubeconfig"].key)
-        servers.append(serve(flags.get("bind-address", "127.0.0.1"), int(flags.get("secure-port", HEALTH_PORTS[NAME]), 0), tls))
+        servers.append(serve(flags.get("bind-address", "127.0.0.1"), go_int(str(flags.get("secure-port", HEALTH_PORTS[NAME])), "int"), tls))
     elif NAME == "kubelet":
         config = documents["config"]
         path = ((config.get("authentication") or {}).get("x509") or {}).get("clientCAFile")

@@ -5,6 +5,20 @@ import Templates
 import Testing
 @testable import Workflows
 
+/// Runs a program to its end, its standard output discarded; returns its exit status and standard error.
+func runCollectingStderr(_ executable: String, _ arguments: [String]) throws -> (status: Int32, stderr: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let errors = Pipe()
+    process.standardError = errors
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    let data = errors.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
 /// The strict stand-in (`Tests/Standins/k8s-standin.py check`): flags parsed as pflag parses them against the
 /// flag table of each binary and minor, configuration files and kubeconfigs decoded against the upstream types
 /// of that minor. Nothing is started, so a bad flag or field Capstan renders fails here in seconds.
@@ -20,16 +34,8 @@ enum StrictStandin {
     }
 
     static func run(_ arguments: [String]) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script] + arguments
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let data = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stderr: String(decoding: data, as: UTF8.self))
+        let (status, stderr) = try runCollectingStderr("/usr/bin/env", ["python3", script] + arguments)
+        return Result(status: status, stderr: stderr)
     }
 
     struct Job: Encodable {
