@@ -5,16 +5,7 @@ import Testing
 @testable import Workflows
 
 private func runScript(_ path: String) throws -> (status: Int32, stderr: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/bin/sh")
-    p.arguments = [path]
-    let err = Pipe()
-    p.standardError = err
-    p.standardOutput = FileHandle.nullDevice
-    try p.run()
-    let data = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    try runCollectingStderr("/bin/sh", [path])
 }
 
 private func metric(_ text: String, _ name: String) -> Double? {
