@@ -130,12 +130,16 @@ enum ApplyPhases {
     /// resolved and the PKI read when the group starts, after the PKI phase of the same run.
     static func kubernetes(_ inventory: Inventory, _ settings: KubernetesInstallSettings) -> [Phase] {
         let nodes = inventory.hosts.filter { $0.has(.controlPlane) || $0.has(.worker) }.map(\.name)
-        return [KubernetesVersionGate.phase(inventory: inventory, hosts: nodes)] + KubernetesWorkflow.deferredPhases(inventory: inventory, settings: settings) { _ in
+        var phases = [KubernetesVersionGate.phase(inventory: inventory, hosts: nodes)] + KubernetesWorkflow.deferredPhases(inventory: inventory, settings: settings) { _ in
             let store = try LiveContext.artifactStore(for: inventory)
             let artifacts = try await NodeArtifacts.resolve(store: store, inventory: inventory, versions: try ComponentVersions.resolve(for: inventory))
             let pki = inventory.isSelfManaged ? try ClusterFiles(inventory: inventory, state: StateDirectory(inventory: inventory)) : nil
             return (pki, artifacts)
         }
+        // The pod network follows the runtime (which installs the CNI plugins) and precedes the kubelets.
+        let network = PodNetworkWorkflow.phases(inventory: inventory, state: StateDirectory(inventory: inventory), renderer: settings.renderer)
+        phases.insert(contentsOf: network, at: (phases.firstIndex { $0.name == WorkerWorkflow.runtimePhase } ?? phases.count - 1) + 1)
+        return phases
     }
 
     /// Load-or-create the PKI in the state directory (local; no host is touched).

@@ -36,6 +36,7 @@ struct PlanCommand: AsyncParsableCommand {
         case .text:
             var text = PlanText.render(inv, split, phases, live: live != nil)
             if let pki { text += "\n\n" + pki.text() }
+            text += "\n\n" + PodNetworkPlanSection(inv).text(inv)
             if let live { text += "\n\n" + live.text() }
             print(text)
         }

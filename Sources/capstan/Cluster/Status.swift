@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Inventory
+import PKI
 import Workflows
 
 struct StatusCommand: AsyncParsableCommand {
@@ -21,16 +22,22 @@ struct StatusCommand: AsyncParsableCommand {
             printError("\(error)")
             throw ExitCode(1)
         }
-        let report = try await LiveContext.run(inventory: inventory, mode: .plan, output: CollectingOutput()) { context in
-            await EtcdStatusReport.gather(spec: spec, in: context)
+        let (report, network) = try await LiveContext.run(inventory: inventory, mode: .plan, output: CollectingOutput()) { context in
+            (await EtcdStatusReport.gather(spec: spec, in: context),
+             await PodNetworkStatus.gather(inventory: inventory, state: StateDirectory(inventory: inventory), in: context))
         }
         switch outputOption.output {
         case .json:
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            // The etcd report's keys stay at the top; the pod network joins them under one key.
+            var document = try JSONSerialization.jsonObject(with: try encoder.encode(report)) as? [String: Any] ?? [:]
+            document["podNetwork"] = try JSONSerialization.jsonObject(with: try encoder.encode(network))
+            print(String(decoding: try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
         case .text:
             print(report.text, terminator: "")
+            // Not part of the exit code: a network not yet applied (`apply --only etcd`) is no etcd failure.
+            print(network.text, terminator: "")
         }
         if !report.healthy { throw ExitCode(1) }
     }
