@@ -95,8 +95,9 @@ struct PodNetworkLabTests {
 
         // A worker joins: its own subnet, routes both ways, nothing restarted on the others.
         let before = try stamps(lab, ["h1", "h2"])
-        let (grown, _) = try inventory(lab, roles: Self.roles.merging([3: ["worker"]]) { a, _ in a })
-        let join = try IntegrationLab.capstan(["apply", "-i", grown])
+        // The same inventory file (and so the same state directory), rewritten with h3.
+        _ = try inventory(lab, roles: Self.roles.merging([3: ["worker"]]) { a, _ in a })
+        let join = try IntegrationLab.capstan(["apply", "-i", path])
         try #require(join.succeeded, "\(join.all)")
         #expect(try subnets(state) == ["h1": "10.244.0.0/24", "h2": "10.244.1.0/24", "h3": "10.244.2.0/24"])
         #expect(try routes(lab, "h1") == ["10.244.1.0/24": address(2), "10.244.2.0/24": address(3)])
@@ -109,6 +110,7 @@ struct PodNetworkLabTests {
         #expect(ca.succeeded, "pod on h3 cannot ping the pod on h1: \(ca.stdout)\(ca.stderr)")
 
         // It leaves the inventory: its routes go from the others, its subnet is retired, not reused.
+        _ = try inventory(lab, roles: Self.roles)
         let leave = try IntegrationLab.capstan(["apply", "-i", path])
         try #require(leave.succeeded, "\(leave.all)")
         #expect(try routes(lab, "h1") == ["10.244.1.0/24": address(2)])
