@@ -15,6 +15,10 @@ struct StatusCommand: AsyncParsableCommand {
         let (inventory, _) = try inventoryOption.load()
         guard inventory.isSelfManaged else {
             print("\(inventory.name) is a managed cluster: etcd belongs to \(inventory.controlPlane.managed?.provider.displayName ?? "the provider").")
+            let network = try await LiveContext.run(inventory: inventory, mode: .plan, output: CollectingOutput()) { context in
+                await PodNetworkStatus.gather(inventory: inventory, state: StateDirectory(inventory: inventory), in: context)
+            }
+            print(network.text, terminator: "")
             return
         }
         let spec: EtcdClusterSpec

@@ -125,5 +125,13 @@ struct PodNetworkLabTests {
         let actions = noop.stdout.split(separator: "\n").filter { $0.contains("\"kind\":\"action\"") }
         #expect(actions.isEmpty, "no-op apply acted: \(actions)")
         print("MEASURED no-op re-apply with the pod network (2 nodes): \(String(format: "%.2f", noop.seconds)) s")
+
+        // Pre-flight: a route someone else put inside the pod CIDR stops apply on that host, named.
+        try lab.run(in: "h2", ["ip", "route", "add", "10.244.200.0/24", "dev", "eth0"])
+        let conflict = try IntegrationLab.capstan(["apply", "-i", path])
+        try lab.run(in: "h2", ["ip", "route", "del", "10.244.200.0/24", "dev", "eth0"])
+        #expect(conflict.status == 1)
+        #expect(conflict.all.contains("failed to check the pod network on h2: route '10.244.200.0/24 dev eth0 scope link' lies inside podCIDR 10.244.0.0/16"), "\(conflict.all)")
+        #expect(!conflict.all.contains("on h1:"), "\(conflict.all)")
     }
 }
