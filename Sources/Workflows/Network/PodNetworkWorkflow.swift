@@ -78,6 +78,10 @@ public enum PodNetworkWorkflow {
         var routes: [PodNetworkContext.Route] = []
         for other in others {
             guard let theirs = subnets.nodes[other.name] else { continue }
+            guard IPv4Address(parsing: other.clusterAddress) != nil else {
+                throw WorkflowError.invalidInput(
+                    "the pod network routes to \(other.name)'s pod subnet through its cluster address, and \(other.clusterAddress) is not an IPv4 address: give \(other.name) an IPv4 internalAddress, or set spec.network.plugin: none")
+            }
             routes.append(.init(subnet: theirs, via: other.clusterAddress, node: other.name))
         }
         let context = PodNetworkContext(clusterName: inventory.name, nodeName: host, subnet: subnet.description,

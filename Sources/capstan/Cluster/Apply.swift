@@ -20,7 +20,7 @@ struct ApplyCommand: AsyncParsableCommand {
     var replace: [String] = []
     @Option(name: .customLong("health-timeout"), help: "Seconds to wait for etcd and API server health after each start or restart.")
     var healthTimeout: Double = 60
-    @Option(name: .long, help: "Converge only these parts (comma-separated or repeated): pki, etcd, backup, kubernetes. Default: all.")
+    @Option(name: .long, help: "Converge only these parts (comma-separated or repeated): pki, etcd, backup, kubernetes, network (the pod network). Default: all.")
     var only: [String] = []
     @Option(name: .customLong("renew-before"), help: "Re-issue leaves expiring within this span (e.g. 30d) and roll them out host by host, health-gated, after the rest is converged.")
     var renewBefore: String?
@@ -91,12 +91,13 @@ struct ApplyCommand: AsyncParsableCommand {
 
 /// The parts `apply --only` selects, each a group of phases.
 enum ApplyPart: String, CaseIterable, Sendable {
-    case pki, etcd, backup, kubernetes
+    case pki, etcd, backup, kubernetes, network
 
     init(phase name: String) {
         switch name {
         case "pki", CertRotation.renewPhaseName: self = .pki
         case EtcdBackupSchedule.phaseName: self = .backup
+        case PodNetworkWorkflow.subnetsPhase, PodNetworkWorkflow.phaseName: self = .network
         case _ where name.hasPrefix("etcd-"): self = .etcd
         default: self = .kubernetes
         }

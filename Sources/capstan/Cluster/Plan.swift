@@ -38,8 +38,8 @@ struct PlanCommand: AsyncParsableCommand {
             print(try document.json())
         case .text:
             var text = PlanText.render(inv, split, phases, live: live != nil)
-            if let pki { text += "\n\n" + pki.text() }
             text += "\n\n" + PodNetworkPlanSection(inv).text(inv)
+            if let pki { text += "\n\n" + pki.text() }
             if let live { text += "\n\n" + live.text() }
             print(text)
         }

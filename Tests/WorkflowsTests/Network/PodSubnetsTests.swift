@@ -1,5 +1,6 @@
 import Foundation
 import Inventory
+import Templates
 import Testing
 @testable import Workflows
 
@@ -127,5 +128,45 @@ struct NodeNetworkFactsTests {
         let changes = PodNetwork.routeChanges(wanted: wanted, owned: facts.ownedRoutes(proto: 211)).map(\.description)
         #expect(changes == ["replace 10.244.1.0/24 via 10.213.0.22 (h2)", "add 10.244.2.0/24 via 10.213.0.13 (h3)", "remove 10.244.9.0/24 via 10.213.0.19"])
         #expect(PodNetwork.routeChanges(wanted: [:], owned: [:]).isEmpty)
+    }
+}
+
+@Suite("Pod network files per node")
+struct PodNetworkFilesTests {
+    func inventory(h3Address: String = "10.213.0.13") -> Inventory {
+        Inventory(
+            name: "lab", kubernetesVersion: SemanticVersion(1, 31, 4),
+            hosts: [
+                HostSpec(name: "h1", address: "192.168.1.11", internalAddress: "10.213.0.11", roles: [.controlPlane, .etcd]),
+                HostSpec(name: "e1", address: "10.213.0.20", roles: [.etcd]),
+                HostSpec(name: "h3", address: h3Address, roles: [.worker]),
+            ])
+    }
+
+    @Test("each node routes to every other node's subnet through its cluster address; etcd-only hosts are no nodes")
+    func routes() throws {
+        let inv = inventory()
+        let subnets = try PodSubnetAllocator.allocate(hosts: ["h1", "h3"], podCIDR: inv.network.podCIDR, nodeSubnetSize: 24, recorded: nil)
+        let h1 = try PodNetworkWorkflow.render(inventory: inv, host: "h1", subnets: subnets, renderer: TemplateRenderer())
+        #expect(h1.context.subnet == "10.244.0.0/24" && h1.context.gateway == "10.244.0.1")
+        #expect(h1.context.routes == [.init(subnet: "10.244.1.0/24", via: "10.213.0.13", node: "h3")])
+        let h3 = try PodNetworkWorkflow.render(inventory: inv, host: "h3", subnets: subnets, renderer: TemplateRenderer())
+        // The internal address, not the SSH one.
+        #expect(h3.context.routes == [.init(subnet: "10.244.0.0/24", via: "10.213.0.11", node: "h1")])
+        #expect(h3.conflist.path == "/etc/cni/net.d/10-capstan.conflist")
+        #expect(h3.script.attributes.mode == 0o755)
+        #expect(throws: WorkflowError.self) { try PodNetworkWorkflow.render(inventory: inv, host: "e1", subnets: subnets, renderer: TemplateRenderer()) }
+    }
+
+    @Test("a node whose cluster address is not IPv4 cannot be routed to: the error names it and the fix")
+    func notIPv4() throws {
+        let inv = inventory(h3Address: "node3.example.com")
+        let subnets = try PodSubnetAllocator.allocate(hosts: ["h1", "h3"], podCIDR: inv.network.podCIDR, nodeSubnetSize: 24, recorded: nil)
+        do {
+            _ = try PodNetworkWorkflow.render(inventory: inv, host: "h1", subnets: subnets, renderer: TemplateRenderer())
+            Issue.record("a hostname was accepted as a route gateway")
+        } catch {
+            #expect("\(error)".contains("node3.example.com is not an IPv4 address: give h3 an IPv4 internalAddress, or set spec.network.plugin: none"))
+        }
     }
 }
