@@ -76,7 +76,7 @@ done
 {
   echo "# Pod network on the lab: apply → cross-host pod reachability, and its cost in a no-op re-apply"
   echo
-  echo "Produced by \`bench/network/run.sh $runs\` on $(date -u +%Y-%m-%d), $(nproc) cores, binary \`$(basename "$bin")\` ($(file -b "$bin" | cut -d, -f1))."
+  echo "Produced by \`bench/network/run.sh $runs\` on $(date -u +%Y-%m-%d), $(nproc) cores, binary \`${bin#"$PWD"/}\` ($(file -b "$bin" | cut -d, -f1))."
   echo "Lab: 3 systemd-nspawn hosts (h1-h3: control-plane + etcd, h3 also worker, so all three are nodes with a pod subnet),"
   echo "containerd/runc/CNI plugins from Debian, Kubernetes components as Capstan's stand-ins (Tests/Standins)."
   echo "Each run wipes the hosts and the state directory first; the artifact cache stays warm. Reachability: pods are"
