@@ -27,8 +27,8 @@ public enum PodNetworkWorkflow {
         let nodes = WorkerWorkflow.nodes(inventory)
         let names = nodes.map(\.name)
         guard inventory.network.plugin == .native else {
-            return [Phase(phaseName, concerning: names) { ctx in
-                await ctx.emit(.message, "spec.network.plugin is none: Capstan installs no CNI configuration; nodes stay NotReady until you install a CNI plugin")
+            return [Phase(phaseName, hosts: names) { ctx, host in
+                try await removeNative(ctx, host: host)
             }]
         }
         let box = Allocation()
@@ -92,6 +92,26 @@ public enum PodNetworkWorkflow {
             config: ManagedFile(path: context.configFile, text: try renderer.render("network/pod-network.conf", context: context)),
             script: ManagedFile(path: context.scriptPath, text: try renderer.render("network/pod-network.sh", context: context), attributes: FileAttributes(mode: 0o755)),
             unitFile: ManagedFile(path: "/etc/systemd/system/\(context.unit)", text: try renderer.render("network/capstan-pod-network.service", context: context)))
+    }
+
+    /// `plugin: none`: Capstan installs no CNI configuration, and takes away its own from a node that had the
+    /// native network (its conflist would otherwise shadow the operator's CNI), with its routes and NAT rule.
+    static func removeNative(_ ctx: WorkflowContext, host: String) async throws {
+        let defaults = PodNetworkContext(clusterName: "", nodeName: host, subnet: "", gateway: "", podCIDR: "", routes: [])
+        let paths = [conflistPath, defaults.configFile, defaults.scriptPath, "/etc/systemd/system/\(defaults.unit)"]
+        try await ctx.survey(host, files: paths)
+        var present: [String] = []
+        for path in paths where await ctx.surveyedChecksum(host, path) != nil { present.append(path) }
+        guard !present.isEmpty else {
+            await ctx.emit(.message, host: host, "spec.network.plugin is none: Capstan installs no CNI configuration; the node stays NotReady until you install a CNI plugin")
+            return
+        }
+        let script = "systemctl disable --now \(defaults.unit) 2>/dev/null; rm -f \(paths.joined(separator: " ")); systemctl daemon-reload; "
+            + "ip route flush proto \(defaults.routeProtocol); "
+            + "iptables -w -t nat -S POSTROUTING | grep -F '\(PodNetwork.masqueradeComment)' | sed 's/^-A /-D /' | while read -r rule; do eval iptables -w -t nat \"$rule\"; done"
+        try await ctx.change(host, "remove Capstan's pod network (spec.network.plugin is none): \(present.joined(separator: ", ")), its routes and masquerade rule") { c in
+            try await c.check(ShellCommand("sh", "-c", script))
+        }
     }
 
     /// The routes the node should hold: subnet → (other node's address, its name).

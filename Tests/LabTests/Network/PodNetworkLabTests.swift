@@ -134,4 +134,31 @@ struct PodNetworkLabTests {
         #expect(conflict.all.contains("failed to check the pod network on h2: route '10.244.200.0/24 dev eth0 scope link' lies inside podCIDR 10.244.0.0/16"), "\(conflict.all)")
         #expect(!conflict.all.contains("on h1:"), "\(conflict.all)")
     }
+
+    @Test("plugin none: apply takes Capstan's conflist, unit, routes and NAT rule away and installs none; plan and status say the nodes need a CNI")
+    func none() throws {
+        let lab = try IntegrationLab.lab()
+        try IntegrationLab.wipe(lab, hosts: lab.hosts.map(\.name))
+        let (path, _) = try inventory(lab, roles: Self.roles)
+        try #require(try IntegrationLab.capstan(["apply", "-i", path]).succeeded)
+        #expect(try routes(lab, "h1").count == 1)
+
+        let text = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: "spec:\n", with: "spec:\n  network:\n    plugin: none\n")
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        let plan = try IntegrationLab.capstan(["plan", "-i", path])
+        #expect(plan.stdout.contains("Pod network: none (spec.network.plugin)"), "\(plan.stdout)")
+        #expect(plan.stdout.contains("[h1] remove Capstan's pod network (spec.network.plugin is none): /etc/cni/net.d/10-capstan.conflist"), "\(plan.stdout)")
+        let apply = try IntegrationLab.capstan(["apply", "-i", path])
+        try #require(apply.succeeded, "\(apply.all)")
+        for host in ["h1", "h2"] {
+            #expect(try lab.run(in: host, ["ls", "-A", "/etc/cni/net.d"]).stdout.isEmpty, "CNI configuration left on \(host)")
+            #expect(try routes(lab, host).isEmpty, "Capstan routes left on \(host)")
+            #expect(!(try lab.run(in: host, ["iptables", "-w", "-t", "nat", "-S", "POSTROUTING"]).stdout.contains("capstan pod egress")))
+            #expect(!(try lab.run(in: host, ["systemctl", "is-enabled", "capstan-pod-network.service"]).succeeded))
+        }
+        let status = try IntegrationLab.capstan(["status", "-i", path])
+        #expect(status.stdout.contains("h1: absent: the node stays NotReady until a CNI plugin is installed"), "\(status.stdout)")
+        let noop = try IntegrationLab.capstan(["apply", "-i", path, "--output", "json"])
+        #expect(noop.stdout.split(separator: "\n").filter { $0.contains("\"kind\":\"action\"") }.isEmpty, "\(noop.stdout)")
+    }
 }
