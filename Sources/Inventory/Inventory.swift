@@ -126,15 +126,30 @@ public struct NetworkSpec: Sendable, Equatable {
     public var serviceCIDR: CIDR
     public var podCIDR: CIDR
     public var clusterDomain: String
+    /// Who provides the pod network: Capstan's bridge + routes (`native`) or the operator's CNI (`none`).
+    public var plugin: NetworkPlugin
+    /// Prefix length of each node's pod subnet, carved from `podCIDR` (24: 254 pods per node).
+    public var nodeSubnetSize: Int
 
     public static let defaultServiceCIDR = CIDR(address: IPv4Address(octets: (10, 96, 0, 0)), prefix: 12)
     public static let defaultPodCIDR = CIDR(address: IPv4Address(octets: (10, 244, 0, 0)), prefix: 16)
+    public static let defaultNodeSubnetSize = 24
 
-    public init(serviceCIDR: CIDR = NetworkSpec.defaultServiceCIDR, podCIDR: CIDR = NetworkSpec.defaultPodCIDR, clusterDomain: String = "cluster.local") {
+    public init(serviceCIDR: CIDR = NetworkSpec.defaultServiceCIDR, podCIDR: CIDR = NetworkSpec.defaultPodCIDR, clusterDomain: String = "cluster.local",
+                plugin: NetworkPlugin = .native, nodeSubnetSize: Int = NetworkSpec.defaultNodeSubnetSize) {
         self.serviceCIDR = serviceCIDR
         self.podCIDR = podCIDR
         self.clusterDomain = clusterDomain
+        self.plugin = plugin
+        self.nodeSubnetSize = nodeSubnetSize
     }
+}
+
+public enum NetworkPlugin: String, Sendable, Equatable, CaseIterable, Codable {
+    /// A bridge CNI configuration per node and routes to every other node's pod subnet.
+    case native
+    /// Bring your own CNI: Capstan installs no CNI configuration.
+    case none
 }
 
 public enum EtcdTopology: String, Sendable, Equatable, CaseIterable, Codable {

@@ -132,8 +132,15 @@ extension InventoryParser {
         if svcOK, svc.prefix > 28 {
             r.error(at: "spec.network.serviceCIDR", "spec.network.serviceCIDR: \(svc) is too small (at most /28: the API and DNS need their service IPs)")
         }
-        if podOK, pod.prefix > 24 {
-            r.error(at: "spec.network.podCIDR", "spec.network.podCIDR: \(pod) is smaller than one node's /24 pod range")
+        let size = inv.network.nodeSubnetSize
+        if podOK, !r.invalidPaths.contains("spec.network.nodeSubnetSize") {
+            let nodes = inv.hosts.filter { $0.has(.controlPlane) || $0.has(.worker) }.count
+            if pod.prefix > size {
+                r.error(at: "spec.network.podCIDR", "spec.network.podCIDR: \(pod) is smaller than one node's /\(size) pod range (spec.network.nodeSubnetSize)")
+            } else if size - pod.prefix < 31, nodes > 1 << (size - pod.prefix) {
+                let at = r.marks["spec.network.nodeSubnetSize"] != nil ? "spec.network.nodeSubnetSize" : "spec.network.podCIDR"
+                r.error(at: at, "\(at): \(pod) holds \(1 << (size - pod.prefix)) node subnet(s) of /\(size) but the inventory has \(nodes) nodes; use a larger podCIDR or smaller node subnets (a higher nodeSubnetSize)")
+            }
         }
         if svcOK, podOK, svc.overlaps(pod) {
             r.error(at: "spec.network.podCIDR", "spec.network.podCIDR: \(pod) overlaps serviceCIDR \(svc)")

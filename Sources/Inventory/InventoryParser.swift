@@ -149,10 +149,16 @@ final class InventoryParser {
     }
 
     func parseNetwork(_ node: Node) -> NetworkSpec? {
-        guard let m = r.mapping(node, path: "spec.network", allowed: ["serviceCIDR", "podCIDR", "clusterDomain"]) else { return nil }
+        guard let m = r.mapping(node, path: "spec.network", allowed: ["serviceCIDR", "podCIDR", "clusterDomain", "plugin", "nodeSubnetSize"]) else { return nil }
         var n = NetworkSpec()
         if let c = cidr(m, "serviceCIDR") { n.serviceCIDR = c }
         if let c = cidr(m, "podCIDR") { n.podCIDR = c }
+        if let p = r.enumValue(m, "plugin", NetworkPlugin.self, what: "network plugin") { n.plugin = p }
+        if let size = r.int(m, "nodeSubnetSize") {
+            if (16...28).contains(size) { n.nodeSubnetSize = size } else {
+                r.invalid(m, "nodeSubnetSize", "spec.network.nodeSubnetSize: /\(size) is outside /16 to /28 (a node needs at least 14 pod addresses; 24 gives 254)")
+            }
+        }
         if let d = r.nonEmptyString(m, "clusterDomain") {
             if Syntax.isDNSSubdomain(d) { n.clusterDomain = d } else {
                 r.invalid(m, "clusterDomain", "spec.network.clusterDomain: '\(d)' is not a lowercase DNS domain (e.g. cluster.local)")

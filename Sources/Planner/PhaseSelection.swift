@@ -13,6 +13,8 @@ public enum Phase: String, Sendable, Equatable, CaseIterable, Codable {
     case backupSchedule = "backup-schedule"
     case controlPlane = "control-plane"
     case containerRuntime = "container-runtime"
+    /// The node's pod subnet: bridge CNI configuration and routes to the other nodes (`spec.network.plugin: native`).
+    case podNetwork = "pod-network"
     case kubelet
     case kubeProxy = "kube-proxy"
 }
@@ -60,6 +62,7 @@ public struct PhaseSelection: Sendable, Equatable {
             // kube-proxy is the provider's add-on in managed clusters (EKS, GKE and AKS run it as a DaemonSet).
             set.formUnion([.join, .containerRuntime, .kubelet])
         }
+        if inv.network.plugin == .native, set.contains(.containerRuntime) { set.insert(.podNetwork) }
         let ordered = Phase.allCases.filter { set.contains($0) }
         let roles = Role.allCases.filter { h.has($0) }.map(\.rawValue)
         return HostPhases(host: h.name, address: h.address, roles: roles, phases: ordered)

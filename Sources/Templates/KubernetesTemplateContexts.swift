@@ -12,6 +12,8 @@ public struct ControlPlaneContext: Codable, Sendable, Equatable {
     public var etcdServers: String
     public var serviceCIDR: String
     public var podCIDR: String
+    /// Prefix length of each node's pod subnet (`spec.network.nodeSubnetSize`).
+    public var nodeCIDRMaskSize: Int
     public var serviceAccountIssuer: String
     public var auditPolicyFile: String
     public var auditLogPath: String
@@ -21,7 +23,7 @@ public struct ControlPlaneContext: Codable, Sendable, Equatable {
 
     public init(
         clusterName: String, nodeName: String, advertiseAddress: String, etcdServers: [String],
-        serviceCIDR: String, podCIDR: String, clusterDomain: String, clusterSigning: Bool = true,
+        serviceCIDR: String, podCIDR: String, clusterDomain: String, clusterSigning: Bool = true, nodeCIDRMaskSize: Int = 24,
         securePort: Int = 6443, binDir: String = "/usr/local/bin", pkiDir: String = "/etc/kubernetes/pki",
         kubeconfigDir: String = "/etc/kubernetes", auditPolicyFile: String = "/etc/kubernetes/audit-policy.yaml",
         auditLogPath: String = "/var/log/kubernetes/audit/audit.log", extraFlags: [String] = []
@@ -36,6 +38,7 @@ public struct ControlPlaneContext: Codable, Sendable, Equatable {
         self.etcdServers = etcdServers.joined(separator: ",")
         self.serviceCIDR = serviceCIDR
         self.podCIDR = podCIDR
+        self.nodeCIDRMaskSize = nodeCIDRMaskSize
         self.serviceAccountIssuer = "https://kubernetes.default.svc." + clusterDomain
         self.auditPolicyFile = auditPolicyFile
         self.auditLogPath = auditLogPath

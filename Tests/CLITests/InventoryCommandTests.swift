@@ -143,7 +143,7 @@ struct PlanCommandTests {
         #expect(areas.first { $0["area"] == "etcd" }?["reason"]?.contains("Amazon EKS") == true)
         let hosts = try #require(doc["hosts"] as? [[String: Any]])
         #expect(hosts.count == 3)
-        #expect(hosts[0]["phases"] as? [String] == ["artifacts", "join", "container-runtime", "kubelet"])
+        #expect(hosts[0]["phases"] as? [String] == ["artifacts", "join", "container-runtime", "pod-network", "kubelet"])
     }
 
     @Test("plan on a broken inventory prints the diagnostics to stderr and exits 1")

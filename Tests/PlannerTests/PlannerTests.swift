@@ -51,8 +51,8 @@ struct PhaseSelectionTests {
     @Test("stacked control-plane hosts run etcd, backups and the control plane; workers only node phases")
     func stacked() throws {
         let sel = PhaseSelection(try example("bare-metal-ha"))
-        #expect(sel.phases(of: "cp1") == [.artifacts, .pki, .etcd, .backupSchedule, .controlPlane, .containerRuntime, .kubelet, .kubeProxy])
-        #expect(sel.phases(of: "worker1") == [.artifacts, .pki, .containerRuntime, .kubelet, .kubeProxy])
+        #expect(sel.phases(of: "cp1") == [.artifacts, .pki, .etcd, .backupSchedule, .controlPlane, .containerRuntime, .podNetwork, .kubelet, .kubeProxy])
+        #expect(sel.phases(of: "worker1") == [.artifacts, .pki, .containerRuntime, .podNetwork, .kubelet, .kubeProxy])
         #expect(sel.hosts.count == 7)
     }
 
@@ -69,7 +69,7 @@ struct PhaseSelectionTests {
         let inv = try example("managed-workers")
         let sel = PhaseSelection(inv)
         for h in inv.hosts {
-            #expect(sel.phases(of: h.name) == [.artifacts, .join, .containerRuntime, .kubelet])
+            #expect(sel.phases(of: h.name) == [.artifacts, .join, .containerRuntime, .podNetwork, .kubelet])
         }
         #expect(sel.clusterPhases == ["add-ons (capstan addons apply --kubeconfig FILE)"])
     }

@@ -97,6 +97,9 @@ struct KubernetesTemplateTests {
         #expect(signing.contains("--service-account-private-key-file=/etc/kubernetes/pki/sa.key"))
         #expect(signing.contains("--root-ca-file=/etc/kubernetes/pki/ca.crt"))
         #expect(signing.contains("--cluster-cidr=10.244.0.0/16"))
+        // Capstan allocates node pod subnets itself; the controller manager must not hand out others.
+        #expect(signing.contains("--allocate-node-cidrs=false"))
+        #expect(signing.contains("--node-cidr-mask-size=24"))
         var offline = controlPlaneContext
         offline.clusterSigning = false
         let unit = try renderer.render("kubernetes/kube-controller-manager.service", context: offline)

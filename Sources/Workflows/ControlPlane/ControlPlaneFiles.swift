@@ -23,7 +23,8 @@ struct ControlPlaneFiles: Sendable {
         let context = ControlPlaneContext(
             clusterName: inventory.name, nodeName: host.name, advertiseAddress: host.clusterAddress, etcdServers: etcdServers,
             serviceCIDR: inventory.network.serviceCIDR.description, podCIDR: inventory.network.podCIDR.description,
-            clusterDomain: inventory.network.clusterDomain, clusterSigning: files.clusterSigning)
+            clusterDomain: inventory.network.clusterDomain, clusterSigning: files.clusterSigning,
+            nodeCIDRMaskSize: inventory.network.nodeSubnetSize)
         let pki = try files.files(for: host)
         func unit(_ name: String) throws -> ManagedFile {
             ManagedFile(path: "/etc/systemd/system/\(name)", text: try renderer.render("kubernetes/\(name)", context: context))

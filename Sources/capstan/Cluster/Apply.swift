@@ -20,7 +20,7 @@ struct ApplyCommand: AsyncParsableCommand {
     var replace: [String] = []
     @Option(name: .customLong("health-timeout"), help: "Seconds to wait for etcd and API server health after each start or restart.")
     var healthTimeout: Double = 60
-    @Option(name: .long, help: "Converge only these parts (comma-separated or repeated): pki, etcd, backup, kubernetes. Default: all.")
+    @Option(name: .long, help: "Converge only these parts (comma-separated or repeated): pki, etcd, backup, kubernetes, network (the pod network). Default: all.")
     var only: [String] = []
     @Option(name: .customLong("renew-before"), help: "Re-issue leaves expiring within this span (e.g. 30d) and roll them out host by host, health-gated, after the rest is converged.")
     var renewBefore: String?
@@ -94,12 +94,13 @@ struct ApplyCommand: AsyncParsableCommand {
 
 /// The parts `apply --only` selects, each a group of phases.
 enum ApplyPart: String, CaseIterable, Sendable {
-    case pki, etcd, backup, kubernetes
+    case pki, etcd, backup, kubernetes, network
 
     init(phase name: String) {
         switch name {
         case "pki", CertRotation.renewPhaseName: self = .pki
         case EtcdBackupSchedule.phaseName: self = .backup
+        case PodNetworkWorkflow.subnetsPhase, PodNetworkWorkflow.phaseName: self = .network
         case _ where name.hasPrefix("etcd-"): self = .etcd
         default: self = .kubernetes
         }
@@ -134,12 +135,16 @@ enum ApplyPhases {
     /// resolved and the PKI read when the group starts, after the PKI phase of the same run.
     static func kubernetes(_ inventory: Inventory, _ settings: KubernetesInstallSettings) -> [Phase] {
         let nodes = inventory.hosts.filter { $0.has(.controlPlane) || $0.has(.worker) }.map(\.name)
-        return [KubernetesVersionGate.phase(inventory: inventory, hosts: nodes)] + KubernetesWorkflow.deferredPhases(inventory: inventory, settings: settings) { _ in
+        var phases = [KubernetesVersionGate.phase(inventory: inventory, hosts: nodes)] + KubernetesWorkflow.deferredPhases(inventory: inventory, settings: settings) { _ in
             let store = try LiveContext.artifactStore(for: inventory)
             let artifacts = try await NodeArtifacts.resolve(store: store, inventory: inventory, versions: try ComponentVersions.resolve(for: inventory))
             let pki = inventory.isSelfManaged ? try ClusterFiles(inventory: inventory, state: StateDirectory(inventory: inventory)) : nil
             return (pki, artifacts)
         }
+        // The pod network follows the runtime (which installs the CNI plugins) and precedes the kubelets.
+        let network = PodNetworkWorkflow.phases(inventory: inventory, state: StateDirectory(inventory: inventory), renderer: settings.renderer)
+        phases.insert(contentsOf: network, at: (phases.firstIndex { $0.name == WorkerWorkflow.runtimePhase } ?? phases.count - 1) + 1)
+        return phases
     }
 
     /// Load-or-create the PKI in the state directory (local; no host is touched).

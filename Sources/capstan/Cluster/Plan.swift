@@ -32,10 +32,14 @@ struct PlanCommand: AsyncParsableCommand {
         let pki = inv.isSelfManaged ? PKIPlanSection(inv, now: Date()) : nil
         let live = offline ? nil : await ApplyPhases.livePlan(inventory: inv, now: { Date() })
         switch output.output {
-        case .json: print(try PlanDocument(inv, split, phases, pki: pki, live: live).json())
+        case .json:
+            var document = PlanDocument(inv, split, phases, pki: pki, live: live)
+            document.podNetwork = PodNetworkPlanSection(inv)
+            print(try document.json())
         case .text:
             if let refusal = live?.refusal { print("REFUSED: apply, and every command that changes hosts, would refuse to act: \(refusal)\n") }
             var text = PlanText.render(inv, split, phases, live: live != nil)
+            text += "\n\n" + PodNetworkPlanSection(inv).text(inv)
             if let pki { text += "\n\n" + pki.text() }
             if let live { text += "\n\n" + live.text() }
             print(text)
@@ -72,6 +76,8 @@ struct PlanDocument: Encodable {
     var pki: PKIPlanSection?
     /// What the hosts said; nil with `--offline`.
     var live: LivePlan?
+    /// Each node's pod subnet, recorded or to allocate.
+    var podNetwork: PodNetworkPlanSection?
 
     init(_ inv: Inventory, _ split: ResponsibilitySplit, _ phases: PhaseSelection, pki: PKIPlanSection?, live: LivePlan? = nil) {
         cluster = inv.name

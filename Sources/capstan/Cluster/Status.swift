@@ -15,6 +15,10 @@ struct StatusCommand: AsyncParsableCommand {
         let (inventory, _) = try inventoryOption.load()
         guard inventory.isSelfManaged else {
             print("\(inventory.name) is a managed cluster: etcd belongs to \(inventory.controlPlane.managed?.provider.displayName ?? "the provider").")
+            let network = try await LiveContext.run(inventory: inventory, mode: .plan, output: CollectingOutput()) { context in
+                await PodNetworkStatus.gather(inventory: inventory, state: StateDirectory(inventory: inventory), in: context)
+            }
+            print(network.text, terminator: "")
             return
         }
         let spec: EtcdClusterSpec
@@ -23,21 +27,26 @@ struct StatusCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let state = StateDirectory(inventory: inventory)
-        let report = try await exitOnFailure {
+        let (report, network) = try await exitOnFailure {
             try await LiveContext.run(inventory: inventory, mode: .plan, output: CollectingOutput()) { context in
                 var report = await EtcdStatusReport.gather(spec: spec, in: context)
                 let (outcome, unread) = try await ClusterIdentityGuard.observe(inventory: inventory, state: state, in: context)
                 report.attach(identity: outcome, unread: unread, uid: try state.clusterRecord()?.uid)
-                return report
+                return (report, await PodNetworkStatus.gather(inventory: inventory, state: state, in: context))
             }
         }
         switch outputOption.output {
         case .json:
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            // The etcd report's keys stay at the top; the pod network joins them under one key.
+            var document = try JSONSerialization.jsonObject(with: try encoder.encode(report)) as? [String: Any] ?? [:]
+            document["podNetwork"] = try JSONSerialization.jsonObject(with: try encoder.encode(network))
+            print(String(decoding: try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
         case .text:
             print(report.text, terminator: "")
+            // Not part of the exit code: a network not yet applied (`apply --only etcd`) is no etcd failure.
+            print(network.text, terminator: "")
         }
         if !report.healthy { throw ExitCode(1) }
     }

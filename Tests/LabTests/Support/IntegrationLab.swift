@@ -179,7 +179,8 @@ enum IntegrationLab {
     }
 
     /// Units `apply` installs, stopped and removed by `wipe`.
-    static let installedUnits = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "containerd", "etcd", "etcd-backup"]
+    static let installedUnits = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "containerd", "etcd", "etcd-backup",
+                                  "capstan-pod-network"]
 
     /// Removes every trace of etcd, its backup timer, the container runtime and Kubernetes from the hosts
     /// (a bare host again). Suites pass every host of the shared lab: a member left running on a host a
@@ -194,9 +195,12 @@ enum IntegrationLab {
             "/usr/local/bin/ctr", "/usr/local/bin/crictl", "/usr/local/bin/kube*", "/usr/local/sbin/runc",
             "/etc/systemd/system/etcd-backup.timer", "/usr/local/lib/capstan", "/var/backups/etcd", "/var/lib/capstan/etcd-backup",
             "/var/lib/capstan-standin", "/var/log/capstan-standin",
+            "/var/lib/cni",
         ] + installedUnits.flatMap { ["/etc/systemd/system/\($0).service", "/etc/systemd/system/\($0).service.d"] }
+        // The pod network's routes (protocol 211), masquerade rules, bridge and pod namespaces.
+        let network = "ip route flush proto 211; iptables -w -t nat -F POSTROUTING 2>/dev/null; ip link del cni0 2>/dev/null; ip -all netns delete 2>/dev/null;"
         for host in hosts {
-            try lab.run(in: host, ["sh", "-c", "systemctl disable --now \(units) 2>/dev/null; rm -rf \(files.joined(separator: " ")); userdel etcd 2>/dev/null; systemctl daemon-reload; systemctl reset-failed \(units) 2>/dev/null; true"])
+            try lab.run(in: host, ["sh", "-c", "systemctl disable --now \(units) 2>/dev/null; rm -rf \(files.joined(separator: " ")); userdel etcd 2>/dev/null; \(network) systemctl daemon-reload; systemctl reset-failed \(units) 2>/dev/null; true"])
         }
     }
 
