@@ -148,16 +148,7 @@ struct ClusterObjectsTests {
     }
 
     func validate(version: String, _ files: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-m", "kubernetes_validate", "--strict", "-k", version] + files
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        try runTool(["python3", "-m", "kubernetes_validate", "--strict", "-k", version] + files)
     }
 
     func object(_ value: Any?, _ path: String...) -> Any? {
