@@ -68,13 +68,28 @@ public struct KubeletContext: Codable, Sendable, Equatable {
     /// `k=v,k2=v2`, sorted by key.
     public var nodeLabels: String
     public var hasTaints: Bool
-    /// `key=value:Effect,…`.
-    public var taints: String
+    /// `registerWithTaints` of the kubelet configuration (the `--register-with-taints` flag is deprecated in
+    /// every supported version: "should be set via the config file").
+    public var taints: [Taint]
+
+    public struct Taint: Codable, Sendable, Equatable {
+        public var key: String
+        public var value: String
+        public var hasValue: Bool
+        public var effect: String
+
+        public init(key: String, value: String? = nil, effect: String) {
+            self.key = key
+            self.value = value ?? ""
+            self.hasValue = value != nil
+            self.effect = effect
+        }
+    }
     public var extraFlags: [String]
 
     public init(
         clusterName: String, nodeName: String, nodeIP: String, clusterDNS: String, clusterDomain: String,
-        labels: [String: String] = [:], taints: [String] = [], bootstrapKubeconfig: String? = nil,
+        labels: [String: String] = [:], taints: [Taint] = [], bootstrapKubeconfig: String? = nil,
         binDir: String = "/usr/local/bin", configFile: String = "/var/lib/kubelet/config.yaml",
         kubeconfig: String = "/etc/kubernetes/kubelet.conf", clientCAFile: String = "/etc/kubernetes/pki/ca.crt",
         containerRuntimeEndpoint: String = "unix:///run/containerd/containerd.sock",
@@ -96,7 +111,7 @@ public struct KubeletContext: Codable, Sendable, Equatable {
         self.hasLabels = !labels.isEmpty
         self.nodeLabels = labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
         self.hasTaints = !taints.isEmpty
-        self.taints = taints.joined(separator: ",")
+        self.taints = taints
         self.extraFlags = extraFlags
     }
 }

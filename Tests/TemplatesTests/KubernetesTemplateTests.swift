@@ -11,7 +11,7 @@ let controlPlaneContext = ControlPlaneContext(
 
 let kubeletContext = KubeletContext(
     clusterName: "lab", nodeName: "h3", nodeIP: "10.213.0.13", clusterDNS: "10.96.0.10", clusterDomain: "cluster.local",
-    labels: ["capstan.dev/lab": "true", "zone": "a"], taints: ["dedicated=infra:NoSchedule"])
+    labels: ["capstan.dev/lab": "true", "zone": "a"], taints: [KubeletContext.Taint(key: "dedicated", value: "infra", effect: "NoSchedule"), KubeletContext.Taint(key: "gpu", effect: "NoExecute")])
 
 let bootstrapKubeletContext = KubeletContext(
     clusterName: "prod", nodeName: "w1", nodeIP: "10.0.1.21", clusterDNS: "172.20.0.10", clusterDomain: "cluster.local",
@@ -114,7 +114,9 @@ struct KubernetesTemplateTests {
         let bootstrap = execStartFlags(try renderer.render("kubernetes/kubelet.service", context: bootstrapKubeletContext))
         #expect(!plain.contains { $0.hasPrefix("--bootstrap-kubeconfig") })
         #expect(plain.contains("--node-labels=capstan.dev/lab=true,zone=a"))
-        #expect(plain.contains("--register-with-taints=dedicated=infra:NoSchedule"))
+        #expect(!plain.contains { $0.hasPrefix("--register-with-taints") })
+        let config = try renderer.render("kubernetes/kubelet-config.yaml", context: kubeletContext)
+        #expect(config.hasSuffix("registerWithTaints:\n  - key: dedicated\n    value: infra\n    effect: NoSchedule\n  - key: gpu\n    effect: NoExecute\n"), "\(config)")
         #expect(bootstrap.contains("--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf"))
         #expect(bootstrap.contains("--kubeconfig=/etc/kubernetes/kubelet.conf"))
         #expect(!bootstrap.contains { $0.hasPrefix("--node-labels") })

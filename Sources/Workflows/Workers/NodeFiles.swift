@@ -27,7 +27,7 @@ struct NodeFiles: Sendable {
             inputs: [ManagedFile(path: runtime.configFile, text: try renderer.render("containerd/config.toml", context: runtime))])
         let crictl = ManagedFile(path: "/etc/crictl.yaml", text: try renderer.render("containerd/crictl.yaml", context: runtime))
 
-        let taints = host.taints.map { t in "\(t.key)\(t.value.map { "=" + $0 } ?? ""):\(t.effect.rawValue)" }
+        let taints = host.taints.map { KubeletContext.Taint(key: $0.key, value: $0.value, effect: $0.effect.rawValue) }
         let kubeletContext = KubeletContext(
             clusterName: inventory.name, nodeName: host.name, nodeIP: host.clusterAddress,
             clusterDNS: inventory.network.serviceCIDR.address(at: 10).description, clusterDomain: inventory.network.clusterDomain,
