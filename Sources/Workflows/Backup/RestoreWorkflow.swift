@@ -19,6 +19,8 @@ public struct RestoreReport: Sendable, Equatable {
 public struct EtcdRestore: Sendable {
     public var store: any BackupStore
     public var key: BackupKey?
+    /// The operator's age identities, for backups written in the age format.
+    public var identities: [AgeIdentity] = []
     public var access: EtcdClientAccess
     public var control: any EtcdServiceControl
     public var cluster: String
@@ -53,11 +55,11 @@ public struct EtcdRestore: Sendable {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let local = dir + "/snapshot.db"
-        let verifier = BackupVerifier(store: store, key: key)
+        let verifier = BackupVerifier(store: store, key: key, identities: identities)
         try await verifier.decrypt(manifest.snapshot, of: manifest, to: local)
         // No etcdctl here: run `snapshot status` on the first member with the tool it has (etcdutl only from 3.5).
         let statusVerifier = BackupVerifier.localStatusTool() != nil ? verifier
-            : BackupVerifier(store: store, key: key, statusHost: members[0].connection,
+            : BackupVerifier(store: store, key: key, identities: identities, statusHost: members[0].connection,
                              statusTool: try await EtcdBackup(store: store, access: access, settings: BackupSettings(cluster: cluster, key: nil, capstanVersion: ""))
                                 .offlineTool(on: members[0].connection))
         let status = try await statusVerifier.snapshotStatus(localFile: local)

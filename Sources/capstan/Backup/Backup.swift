@@ -9,8 +9,8 @@ import Workflows
 struct BackupCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backup",
-        abstract: "etcd backups: now, list, verify, restore, schedule, prune, sync.",
-        subcommands: [BackupNow.self, BackupList.self, BackupVerify.self, BackupRestore.self, BackupSchedule.self, BackupPrune.self, BackupSync.self]
+        abstract: "etcd backups: keygen, now, list, verify, restore, schedule, prune, sync.",
+        subcommands: [BackupKeygen.self, BackupNow.self, BackupList.self, BackupVerify.self, BackupRestore.self, BackupSchedule.self, BackupPrune.self, BackupSync.self]
     )
 }
 
@@ -40,6 +40,8 @@ struct BackupSetup {
         case let .sftp(host, port, user, path):
             let connection = try await LiveConnector.connectBackupHost(address: host, port: port, user: user, inventory: inventory)
             return RemoteDirectoryStore(connection: connection, directory: path)
+        case let .s3(destination):
+            return try S3Store.forOperator(destination)
         }
     }
 
@@ -47,6 +49,13 @@ struct BackupSetup {
     func key() throws -> BackupKey? {
         if let file = policy.encryptionKeyFile { return try BackupKey.load(path: file) }
         return nil
+    }
+
+    /// The operator's age identities: `--identity` first, else `etcd.backup.identityFile`; none when neither is given
+    /// (reading an age backup then fails with what to give).
+    func identities(_ option: String?) throws -> [AgeIdentity] {
+        guard let file = option ?? policy.identityFile else { return [] }
+        do { return try AgeIdentity.load(path: file) } catch { throw ValidationError("\(error)") }
     }
 
     var etcdHosts: [HostSpec] { inventory.etcdMembers }
@@ -124,6 +133,35 @@ struct BackupListing: Encodable {
     }
 }
 
+/// `--identity FILE`: the operator's age identity for reading age backups.
+struct IdentityOption: ParsableArguments {
+    @Option(name: .customLong("identity"), help: "age identity file that decrypts the backups (default: the inventory's etcd.backup.identityFile).")
+    var identity: String?
+}
+
+struct BackupKeygen: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keygen",
+        abstract: "Write a new age identity (0600) for decrypting backups and print its recipient for etcd.backup.recipients.",
+        discussion: "The identity stays on the operator's machine (or offline); the etcd hosts only get the recipient. The file is the format of age-keygen, so `age -d -i FILE` decrypts backups without Capstan.")
+    @Option(name: .shortAndLong, help: "Where to write the identity; refuses to overwrite an existing file.") var output: String
+
+    func run() throws {
+        let identity = AgeIdentity()
+        let fd = open(output, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else {
+            let why = errno == EEXIST ? "it already exists (an identity is never overwritten; choose another path)" : String(cString: strerror(errno))
+            throw ValidationError("cannot write \(output): \(why)")
+        }
+        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        try handle.write(contentsOf: Data(identity.fileContents(created: Date()).utf8))
+        try handle.synchronize()
+        try handle.close()
+        FileHandle.standardError.write(Data("wrote the age identity to \(output) (0600); keep it off the cluster hosts. Add the recipient below to etcd.backup.recipients:\n".utf8))
+        print(identity.recipient)
+    }
+}
+
 struct BackupNow: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "now", abstract: "Take a verified, encrypted etcd snapshot.")
     @OptionGroup var inventory: InventoryOption
@@ -166,6 +204,7 @@ struct BackupVerify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "verify", abstract: "Decrypt and verify a backup.")
     @OptionGroup var inventory: InventoryOption
     @OptionGroup var output: OutputOption
+    @OptionGroup var identity: IdentityOption
     @Argument(help: "Backup name (see `backup list`).") var name: String?
     @Flag(help: "Verify every backup.") var all = false
 
@@ -184,7 +223,7 @@ struct BackupVerify: AsyncParsableCommand {
     func run() async throws {
         let setup = try BackupSetup(inventory)
         let store = try await setup.store()
-        var verifier = BackupVerifier(store: store, key: try setup.key())
+        var verifier = BackupVerifier(store: store, key: try setup.key(), identities: try setup.identities(identity.identity))
         if BackupVerifier.localStatusTool() == nil, let first = setup.etcdHosts.first {
             // No etcdutl/etcdctl on this machine: the decrypted copy is checked on a member with its own tool.
             let connection = try await LiveConnector.connect(first, inventory: setup.inventory)
@@ -251,13 +290,15 @@ struct BackupRestore: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "restore", abstract: "Restore etcd from a backup.")
     @OptionGroup var inventory: InventoryOption
     @OptionGroup var output: OutputOption
+    @OptionGroup var identity: IdentityOption
     @Option(help: "Backup name (see `backup list`).") var from: String
 
     func run() async throws {
         let setup = try BackupSetup(inventory)
         try EtcdRestore.refuseIfManaged(providerName: setup.inventory.isSelfManaged ? nil : setup.inventory.controlPlane.managed?.provider.displayName ?? "the provider")
-        let restore = EtcdRestore(store: try await setup.store(), key: try setup.key(), access: EtcdClientAccess(),
+        var restore = EtcdRestore(store: try await setup.store(), key: try setup.key(), access: EtcdClientAccess(),
                                   control: SystemdServiceControl(), cluster: setup.inventory.name, dataDirOwner: "etcd:etcd")
+        restore.identities = try setup.identities(identity.identity)
         let report = try await restore.run(backup: from, members: try await setup.members(), now: Date())
         if output.output == .json {
             try printJSON(["backup": report.backup, "initialClusterToken": report.initialClusterToken, "revision": String(report.revision)])
