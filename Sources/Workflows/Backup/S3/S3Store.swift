@@ -65,18 +65,25 @@ public struct S3Store: BackupStore {
         guard let url = components.url, let hostHeader = components.host else { throw fail(name, operation, "cannot build a URL from \(destination.endpoint)") }
         let hostValue = components.port.map { "\(hostHeader):\($0)" } ?? hostHeader
         let payloadHash = SigV4.hex(SHA256.hash(data: body))
-        var headers: [(String, String)] = [("host", hostValue), ("x-amz-date", SigV4.amzDate(Date())), ("x-amz-content-sha256", payloadHash)] + extra
+        // One clock reading for the header and the signature, or a second boundary between them breaks the signature.
+        let now = Date()
+        var headers: [(String, String)] = [("host", hostValue), ("x-amz-date", SigV4.amzDate(now)), ("x-amz-content-sha256", payloadHash)] + extra
         if method == "PUT" || method == "POST" {
             headers.append(("content-md5", Data(Insecure.MD5.hash(data: body)).base64EncodedString()))
         }
         if let token = credentials.sessionToken { headers.append(("x-amz-security-token", token)) }
-        let signed = SigV4.sign(method: method, path: path, query: query, headers: headers, payloadHash: payloadHash, date: Date(),
+        let signed = SigV4.sign(method: method, path: path, query: query, headers: headers, payloadHash: payloadHash, date: now,
                                 region: destination.region, service: "s3", credentials: credentials)
         var request = URLRequest(url: url)
         request.httpMethod = method
         for (name, value) in headers where name != "host" { request.setValue(value, forHTTPHeaderField: name) }
         request.setValue(signed.authorization, forHTTPHeaderField: "Authorization")
-        if !body.isEmpty || method == "PUT" || method == "POST" { request.httpBody = body }
+        if !body.isEmpty || method == "PUT" || method == "POST" {
+            request.httpBody = body
+            request.setValue(String(body.count), forHTTPHeaderField: "Content-Length")
+            // URLSession labels a POST body as a form otherwise, and servers then parse it away as form fields.
+            request.setValue(method == "POST" ? "application/xml" : "application/octet-stream", forHTTPHeaderField: "Content-Type")
+        }
         let data: Data, response: URLResponse
         do {
             (data, response) = try await session.data(for: request)
