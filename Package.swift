@@ -65,7 +65,7 @@ let package = Package(
 
         .testTarget(name: "InventoryTests", dependencies: ["Inventory"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TemplatesTests", dependencies: ["Templates"], resources: [.copy("Golden")]),
-        .testTarget(name: "WorkflowsTests", dependencies: ["Workflows", "Inventory", "Hosts", "Templates", .product(name: "Yams", package: "Yams")], resources: [.copy("Fixtures")]),
+        .testTarget(name: "WorkflowsTests", dependencies: ["Workflows", "Inventory", "Hosts", "Templates", "TestSupport", .product(name: "Yams", package: "Yams")], resources: [.copy("Fixtures")]),
         .testTarget(name: "HostsTests", dependencies: ["Hosts"]),
         /// Real sshd's on loopback, temp dirs and keys for the SSH and CLI tests; used only by test targets.
         .target(name: "TestSupport", path: "Tests/TestSupport"),

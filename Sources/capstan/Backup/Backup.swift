@@ -287,23 +287,63 @@ struct BackupPrune: AsyncParsableCommand {
 }
 
 struct BackupRestore: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "restore", abstract: "Restore etcd from a backup.")
+    static let configuration = CommandConfiguration(
+        commandName: "restore", abstract: "Restore etcd from a backup (and the PKI state, when it is missing here and the backup has it).",
+        discussion: "Stops every API server (also on control-plane hosts outside etcd), stops etcd, moves each data directory aside, restores the snapshot on every member, starts etcd, checks health and revision, starts the API servers. Asks first; --yes skips the question, --dry-run only shows the steps.")
     @OptionGroup var inventory: InventoryOption
     @OptionGroup var output: OutputOption
     @OptionGroup var identity: IdentityOption
     @Option(help: "Backup name (see `backup list`).") var from: String
+    @Flag(help: "Restore without asking.") var yes = false
+    @Flag(name: .customLong("dry-run"), help: "Show what the restore would do; change nothing.") var dryRun = false
 
     func run() async throws {
         let setup = try BackupSetup(inventory)
         try EtcdRestore.refuseIfManaged(providerName: setup.inventory.isSelfManaged ? nil : setup.inventory.controlPlane.managed?.provider.displayName ?? "the provider")
-        var restore = EtcdRestore(store: try await setup.store(), key: try setup.key(), access: EtcdClientAccess(),
-                                  control: SystemdServiceControl(), cluster: setup.inventory.name, dataDirOwner: "etcd:etcd")
-        restore.identities = try setup.identities(identity.identity)
-        let report = try await restore.run(backup: from, members: try await setup.members(), now: Date())
-        if output.output == .json {
-            try printJSON(["backup": report.backup, "initialClusterToken": report.initialClusterToken, "revision": String(report.revision)])
+        let store = try await setup.store()
+        let manifest = try await BackupCatalog(store: store).entry(named: from).manifest
+        let memberNames = setup.etcdHosts.map(\.name)
+        let apiOnly = setup.inventory.controlPlaneHosts.map(\.name).filter { !memberNames.contains($0) }
+        let pkiMissing = !FileManager.default.fileExists(atPath: setup.state.root + "/pki")
+        var steps = [
+            "backup \(manifest.name): etcd \(manifest.etcdVersion), revision \(manifest.revision), \(manifest.totalKeys) keys, taken \(ISO8601DateFormatter().string(from: manifest.createdAt)) on \(manifest.member)",
+        ]
+        if manifest.pki != nil && pkiMissing { steps.append("restore the PKI state into \(setup.state.root)/pki from the backup") }
+        steps += [
+            "stop kube-apiserver on \((memberNames + apiOnly).joined(separator: ", "))",
+            "stop etcd and move \(setup.inventory.etcd.dataDir) aside on \(memberNames.joined(separator: ", "))",
+            "restore the snapshot on every member, start etcd, wait for health at revision >= \(manifest.revision), start the API servers",
+        ]
+        if dryRun {
+            if output.output == .json { try printJSON(["dryRun": "true", "steps": steps.joined(separator: "\n")]) } else {
+                print("restore (dry run), nothing changed:")
+                for s in steps { print("  - " + s) }
+            }
             return
         }
+        if !yes {
+            guard isatty(STDIN_FILENO) == 1 else {
+                throw ValidationError("restore replaces etcd's data on \(memberNames.joined(separator: ", ")); not a terminal, so add --yes to go ahead (or --dry-run to see the steps)")
+            }
+            for s in steps { print("  - " + s) }
+            print("Restore \(manifest.name) over the live cluster? [y/N] ", terminator: "")
+            guard readLine()?.lowercased() == "y" else { throw ExitCode(1) }
+        }
+        var restore = EtcdRestore(store: store, key: try setup.key(), access: EtcdClientAccess(),
+                                  control: SystemdServiceControl(), cluster: setup.inventory.name, dataDirOwner: "etcd:etcd")
+        restore.identities = try setup.identities(identity.identity)
+        let restoredPKI = try await restore.restorePKI(backup: from, stateRoot: setup.state.root)
+        for host in setup.inventory.controlPlaneHosts where apiOnly.contains(host.name) {
+            let connection = try await LiveConnector.connect(host, inventory: setup.inventory)
+            restore.apiServerHosts.append(EtcdMemberTarget(name: host.name, connection: connection, clientURL: "", peerURL: ""))
+        }
+        let report = try await restore.run(backup: from, members: try await setup.members(), now: Date())
+        if output.output == .json {
+            try printJSON(["backup": report.backup, "initialClusterToken": report.initialClusterToken, "revision": String(report.revision),
+                           "restoredPKI": String(restoredPKI)])
+            return
+        }
+        if restoredPKI { print("restored the PKI state into \(setup.state.root)/pki from \(report.backup)") }
         let kept = report.movedAside.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: ", ")
         print("restored \(report.backup): etcd healthy at revision \(report.revision); " +
               (kept.isEmpty ? "no member had a previous data directory" : "previous data kept in " + kept))

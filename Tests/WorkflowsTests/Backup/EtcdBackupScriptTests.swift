@@ -1,6 +1,7 @@
 import Foundation
 import Hosts
 import Templates
+import TestSupport
 import Testing
 @testable import Workflows
 

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Inventory
+import TestSupport
 import Testing
 @testable import Workflows
 
@@ -84,70 +85,12 @@ struct SigV4Tests {
     }
 }
 
-/// moto's S3 server with authentication on (scripts/s3-test-server.py), a bucket, and an operator (s3:*) and
-/// a writer (PutObject and multipart only) with their credentials files.
-final class S3TestServer: @unchecked Sendable {
-    static let python = (ProcessInfo.processInfo.environment["CAPSTAN_CACHE"] ?? "/var/cache/capstan") + "/s3-venv/bin/python"
-    static var script: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("scripts/s3-test-server.py").path
-    }
-
-    let process = Process()
-    let input = Pipe()
-    let endpoint: String
-    let bucket: String
-    let operatorCredentials: String
-    let writerCredentials: String
-    let dir: String
-
-    init(host: String = "127.0.0.1") throws {
-        dir = try makeTempDir("s3-server")
-        process.executableURL = URL(fileURLWithPath: S3TestServer.python)
-        process.arguments = [S3TestServer.script, "--host", host, "--port", "0", "--dir", dir]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle(forWritingAtPath: ProcessInfo.processInfo.environment["CAPSTAN_S3_SERVER_LOG"] ?? "/dev/null")
-        process.standardInput = input
-        try process.run()
-        var line = Data()
-        while !line.contains(10) {
-            let more = output.fileHandleForReading.availableData
-            if more.isEmpty { break }
-            line.append(more)
-        }
-        struct Ready: Decodable { var endpoint: String; var bucket: String; var `operator`: String; var writer: String }
-        let ready = try JSONDecoder().decode(Ready.self, from: line)
-        endpoint = ready.endpoint
-        bucket = ready.bucket
-        operatorCredentials = ready.operator
-        writerCredentials = ready.writer
-    }
-
+extension S3TestServer {
     func destination(prefix: String = "etcd/", credentials: String? = nil) -> S3Destination {
         S3Destination(endpoint: endpoint, bucket: bucket, prefix: prefix, region: "us-east-1", pathStyle: true,
                       credentialsFile: credentials ?? writerCredentials, operatorCredentialsFile: operatorCredentials)
     }
 
-    /// boto3 with the operator's credentials: AWS's own client as the independent reader and writer.
-    func boto3(_ code: String, _ args: [String] = []) throws -> (status: Int32, output: String) {
-        let prelude = """
-        import boto3, configparser, hashlib, sys, json
-        c = configparser.ConfigParser(); c.read('\(operatorCredentials)'); d = c['default']
-        s3 = boto3.client('s3', endpoint_url='\(endpoint)', region_name='us-east-1',
-                          aws_access_key_id=d['aws_access_key_id'], aws_secret_access_key=d['aws_secret_access_key'])
-        B = '\(bucket)'
-
-        """
-        return try runTool([S3TestServer.python, "-c", prelude + code] + args)
-    }
-
-    func stop() {
-        try? input.fileHandleForWriting.close()
-        process.terminate()
-        process.waitUntilExit()
-        try? FileManager.default.removeItem(atPath: dir)
-    }
 }
 
 private func stream(_ parts: [Data], failAfter: Int? = nil) -> AsyncThrowingStream<Data, any Error> {
