@@ -73,7 +73,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["capstan", "TestSupport"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Inventory", "Hosts"]),
         .testTarget(name: "PKITests", dependencies: ["PKI", "Inventory"]),
-        .testTarget(name: "LabTests", dependencies: ["Lab", "SSH", "Hosts", "Inventory", "Workflows", "PKI", "Templates"]),
+        .testTarget(name: "LabTests", dependencies: ["Lab", "SSH", "Hosts", "Inventory", "Workflows", "PKI", "Templates", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )
