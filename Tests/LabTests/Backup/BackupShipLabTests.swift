@@ -7,7 +7,7 @@ import Testing
 /// signature checking) on the lab bridge address, which the hosts reach; nothing on the hosts decrypts them.
 @Suite("backup timer shipping to S3 on lab hosts", .serialized, .enabled(if: geteuid() == 0, "lab tests need root"))
 struct BackupShipLabTests {
-    @Test("apply deploys write-only credentials; the timer ships an age-encrypted snapshot; list/verify and `age -d` + etcdctl read it; no host holds an identity")
+    @Test("apply deploys write-only credentials; the timer ships an age-encrypted snapshot; list/verify and `age -d` + etcdctl read it; every member wiped, restore from S3 with the identity brings the data back; no host holds an identity")
     func timerShipsToS3() throws {
         let lab = try IntegrationLab.lab()
         try EtcdBackupLabTests().wipeAll(lab)
@@ -51,6 +51,9 @@ struct BackupShipLabTests {
         let mode = try lab.run(in: "h2", ["stat", "-c", "%a %U", "/etc/capstan/etcd-backup-s3.credentials"]).stdout
         #expect(mode.trimmingCharacters(in: .whitespacesAndNewlines) == "600 root")
 
+        let state = dir + "/.capstan/shiplab"
+        let endpoints = (1...3).map { "https://\(lab.layout.hostAddress($0)):2379" }
+        #expect(try IntegrationLab.etcdctl(stateDir: state, certHost: "h1", endpoints: endpoints, ["put", "ship/before", "kept"]).succeeded)
         let run = try lab.run(in: "h1", ["systemctl", "start", "etcd-backup.service"])
         let journal = try lab.run(in: "h1", ["journalctl", "-u", "etcd-backup.service", "-n", "20", "--no-pager"]).stdout
         #expect(run.status == 0, "\(run.stderr) \(journal)")
@@ -67,6 +70,20 @@ struct BackupShipLabTests {
         #expect(try IntegrationLab.run("/usr/bin/age", ["-d", "-i", identity, "-o", dir + "/snapshot.db", fetched]).succeeded)
         let status = try IntegrationLab.run("/usr/bin/etcdctl", ["snapshot", "status", dir + "/snapshot.db", "-w", "json"], environment: ["ETCDCTL_API": "3"])
         #expect(status.succeeded && status.stdout.contains("\"revision\""), "\(status.all)")
+
+        // Every member's data wiped; restore from S3 with the operator's identity: the data comes back.
+        #expect(try IntegrationLab.etcdctl(stateDir: state, certHost: "h1", endpoints: endpoints, ["put", "ship/after", "gone"]).succeeded)
+        let refused = try IntegrationLab.capstan(["backup", "restore", "-i", path, "--from", name])
+        #expect(!refused.succeeded && refused.all.contains("--yes"), "\(refused.all)")
+        let dry = try IntegrationLab.capstan(["backup", "restore", "-i", path, "--from", name, "--dry-run"])
+        #expect(dry.succeeded && dry.stdout.contains("nothing changed"), "\(dry.all)")
+        for host in ["h1", "h2", "h3"] { try lab.run(in: host, ["sh", "-c", "systemctl stop etcd && rm -rf /var/lib/etcd"]) }
+        let restore = try IntegrationLab.capstan(["backup", "restore", "-i", path, "--from", name, "--yes"])
+        #expect(restore.succeeded, "\(restore.all)")
+        let before = try IntegrationLab.etcdctl(stateDir: state, certHost: "h1", endpoints: endpoints, ["get", "ship/before", "--print-value-only"])
+        #expect(before.stdout.contains("kept"), "\(before.all)")
+        let after = try IntegrationLab.etcdctl(stateDir: state, certHost: "h1", endpoints: endpoints, ["get", "ship/after", "--print-value-only"])
+        #expect(after.succeeded && after.stdout.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "\(after.all)")
 
         for host in ["h1", "h2", "h3"] {
             // -I: text files only (the age binary itself carries the prefix as a string).
