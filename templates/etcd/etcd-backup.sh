@@ -166,18 +166,18 @@ s3_curl() {
 md5_b64() { perl -e 'print pack("H*", $ARGV[0])' "$(md5sum "$1" | cut -c1-32)" | base64; }
 sha_hex() { sha256sum "$1" | cut -c1-64; }
 
-s3_put_file() { # file key [extra curl args]
-    file=$1; key=$2; shift 2
-    s3_curl -o "$STATE_DIR/last_response" -X PUT -H "x-amz-content-sha256: $(sha_hex "$file")" -H "Content-MD5: $(md5_b64 "$file")" \
+s3_put_file() { # file key sha256-hex [extra curl args]
+    file=$1; key=$2; sha=$3; shift 3
+    s3_curl -o "$STATE_DIR/last_response" -X PUT -H "x-amz-content-sha256: $sha" -H "Content-MD5: $(md5_b64 "$file")" \
         "$@" -T "$file" "$(s3_url "$key")"
 }
 
 # Objects over PART_SIZE go up in parts; S3 shows the object only after CompleteMultipartUpload, and a failed
 # upload is aborted, so an interrupted run never leaves a partial object.
-s3_put() { # file key
+s3_put() { # file key sha256-hex
     size=$(wc -c < "$1" | tr -d ' ')
     if [ "$size" -le "$PART_SIZE" ]; then
-        s3_put_file "$1" "$2"
+        s3_put_file "$1" "$2" "$3"
         return
     fi
     url=$(s3_url "$2")
@@ -219,20 +219,26 @@ ship_one() { # snapshot-file
     stamp=${base#etcd-snapshot-$MEMBER-}
     name="$CLUSTER-$stamp"
     created=$(printf '%s' "$stamp" | sed 's/^\(....\)\(..\)\(..\)T\(..\)\(..\)\(..\)Z.*/\1-\2-\3T\4:\5:\6Z/')
-    $status_cmd "$snap" -w json > "$STATE_DIR/ship_status.json" 2>/dev/null || return 1
+    # The snapshot just taken was checked above; older ones (after an outage) are checked again.
+    if [ "$snap" = "$final" ]; then
+        cp "$STATE_DIR/last_status.json" "$STATE_DIR/ship_status.json"
+    else
+        $status_cmd "$snap" -w json > "$STATE_DIR/ship_status.json" 2>/dev/null || return 1
+    fi
     enc="$STATE_DIR/ship.age"
     # shellcheck disable=SC2086
     "$AGE" $RECIPIENTS -o "$enc" "$snap" || return 1
     plain_size=$(wc -c < "$snap" | tr -d ' ')
     stored_size=$(wc -c < "$enc" | tr -d ' ')
+    stored_sha=$(sha_hex "$enc")
     manifest="$STATE_DIR/ship.manifest.json"
     printf '{"capstanVersion":"%s","cluster":"%s","createdAt":"%s","dbSize":%s,"encryption":{"algorithm":"age","chunkSize":65536,"formatVersion":1},"etcdVersion":"%s","formatVersion":1,"member":"%s","name":"%s","revision":%s,"snapshot":{"name":"%s.snapshot.db.age","plaintextSHA256":"%s","plaintextSize":%s,"storedSHA256":"%s","storedSize":%s},"snapshotHash":%s,"source":"timer:%s","totalKeys":%s}\n' \
         "$CAPSTAN_VERSION" "$CLUSTER" "$created" "$(json_field totalSize "$STATE_DIR/ship_status.json")" "$ETCD_VERSION" "$MEMBER" "$name" \
-        "$(json_field revision "$STATE_DIR/ship_status.json")" "$name" "$(sha_hex "$snap")" "$plain_size" "$(sha_hex "$enc")" "$stored_size" \
+        "$(json_field revision "$STATE_DIR/ship_status.json")" "$name" "$(sha_hex "$snap")" "$plain_size" "$stored_sha" "$stored_size" \
         "$(json_field hash "$STATE_DIR/ship_status.json")" "$(basename "$snap")" "$(json_field totalKey "$STATE_DIR/ship_status.json")" > "$manifest"
-    s3_put "$enc" "$name.snapshot.db.age" || { rm -f "$enc"; return 1; }
+    s3_put "$enc" "$name.snapshot.db.age" "$stored_sha" || { rm -f "$enc"; return 1; }
     rm -f "$enc"
-    s3_put_file "$manifest" "$name.manifest.json" -H "Content-Type: application/json" || return 1
+    s3_put_file "$manifest" "$name.manifest.json" "$(sha_hex "$manifest")" -H "Content-Type: application/json" || return 1
     touch "$snap.shipped"
     echo "$name"
 }
