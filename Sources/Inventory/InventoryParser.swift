@@ -196,7 +196,7 @@ final class InventoryParser {
 
     func parseBackup(_ node: Node) -> BackupPolicy? {
         let path = "spec.etcd.backup"
-        guard let m = r.mapping(node, path: path, allowed: ["schedule", "randomizedDelay", "keep", "maxAge", "destination", "encryptionKeyFile", "unencrypted", "includePKI"]) else { return nil }
+        guard let m = r.mapping(node, path: path, allowed: ["schedule", "randomizedDelay", "keep", "maxAge", "destination", "encryptionKeyFile", "recipients", "identityFile", "unencrypted", "includePKI"]) else { return nil }
         var b = BackupPolicy()
         if let s = r.nonEmptyString(m, "schedule") {
             if OnCalendar.isPlausible(s) { b.schedule = s } else {
@@ -212,13 +212,26 @@ final class InventoryParser {
         }
         if let d = m.value("destination"), let dest = parseDestination(d) { b.destination = dest }
         b.encryptionKeyFile = file(m, "encryptionKeyFile")
+        if let list = r.stringList(m, "recipients") {
+            for (i, (text, node)) in list.enumerated() {
+                if let (hrp, data) = Bech32.decode(text), hrp == "age", data.count == 32 {
+                    b.recipients.append(text)
+                } else {
+                    r.error(node.position, "\(path).recipients[\(i)]: '\(text)' is not an age X25519 recipient (age1…); `capstan backup keygen --output FILE` writes an identity and prints its recipient")
+                    r.markInvalid("\(path).recipients")
+                }
+            }
+            if list.isEmpty { r.invalid(m, "recipients", "\(path).recipients: the list is empty; add at least one age1… recipient") }
+        }
+        b.identityFile = r.nonEmptyString(m, "identityFile")
         if let u = r.bool(m, "unencrypted") { b.unencrypted = u }
         if let p = r.bool(m, "includePKI") { b.includePKI = p }
-        if b.encryptionKeyFile == nil, !b.unencrypted, !r.invalidPaths.contains("\(path).encryptionKeyFile"), !r.invalidPaths.contains("\(path).unencrypted") {
-            r.error(m.position, "\(path): backups need encryptionKeyFile (a 32-byte key; `head -c 32 /dev/urandom > backup.key`), or `unencrypted: true` to store snapshots in clear text")
+        let encrypted = b.encryptionKeyFile != nil || !b.recipients.isEmpty
+        if !encrypted, !b.unencrypted, !["encryptionKeyFile", "unencrypted", "recipients"].contains(where: { r.invalidPaths.contains("\(path).\($0)") }) {
+            r.error(m.position, "\(path): backups need recipients (age public keys; `capstan backup keygen --output backup-identity.txt` prints one), or `unencrypted: true` to store snapshots in clear text")
         }
-        if b.encryptionKeyFile != nil, b.unencrypted {
-            r.error(at: "\(path).unencrypted", "\(path).unencrypted: true contradicts encryptionKeyFile; remove one of them")
+        if encrypted, b.unencrypted {
+            r.error(at: "\(path).unencrypted", "\(path).unencrypted: true contradicts \(b.recipients.isEmpty ? "encryptionKeyFile" : "recipients"); remove one of them")
         } else if b.unencrypted, b.includePKI {
             r.warning(at: "\(path).unencrypted", "\(path): unencrypted backups with includePKI store the cluster's CA private keys in clear text; set includePKI: false or add an encryptionKeyFile")
         }
@@ -227,12 +240,14 @@ final class InventoryParser {
 
     func parseDestination(_ node: Node) -> BackupDestination? {
         let path = "spec.etcd.backup.destination"
-        guard let m = r.mapping(node, path: path, allowed: ["local", "sftp"]) else { return nil }
-        let hasLocal = m.entries.contains { $0.key == "local" }, hasSFTP = m.entries.contains { $0.key == "sftp" }
-        if hasLocal == hasSFTP {
-            r.error(m.position ?? node.position, "\(path): set exactly one of local or sftp")
+        guard let m = r.mapping(node, path: path, allowed: ["local", "sftp", "s3"]) else { return nil }
+        let kinds = ["local", "sftp", "s3"].filter { k in m.entries.contains { $0.key == k } }
+        if kinds.count != 1 {
+            r.error(m.position ?? node.position, "\(path): set exactly one of local, sftp or s3")
             return nil
         }
+        if kinds == ["s3"] { return parseS3(m.value("s3"), keyNode: m.keyNode("s3")) }
+        let hasLocal = kinds == ["local"]
         if hasLocal {
             guard let l = m.value("local") else { return .local(path: nil) }
             guard let lm = r.mapping(l, path: "\(path).local", allowed: ["path"]) else { return nil }
@@ -257,6 +272,47 @@ final class InventoryParser {
         }
         guard let host, let remote else { return nil }
         return .sftp(host: host, port: port, user: user, path: remote)
+    }
+
+    func parseS3(_ node: Node?, keyNode: Node?) -> BackupDestination? {
+        let path = "spec.etcd.backup.destination.s3"
+        let keys = ["endpoint", "bucket", "prefix", "region", "pathStyle", "caFile", "credentialsFile", "operatorCredentialsFile"]
+        guard let node, let m = r.mapping(node, path: path, allowed: keys) else {
+            r.error(keyNode?.position, "\(path): needs endpoint, bucket and credentialsFile")
+            return nil
+        }
+        r.requireKeys(m, ["endpoint", "bucket", "credentialsFile"])
+        var endpoint = r.nonEmptyString(m, "endpoint")
+        if let e = endpoint {
+            let url = URL(string: e)
+            if url?.host == nil || !["https", "http"].contains(url?.scheme ?? "") || !(url?.path ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "/")).isEmpty {
+                r.invalid(m, "endpoint", "\(path).endpoint: '\(e)' must be https://host[:port] (or http://) without a path; the bucket goes in bucket")
+                endpoint = nil
+            }
+        }
+        var bucket = r.nonEmptyString(m, "bucket")
+        if let b = bucket, b.count < 3 || b.count > 63 || !b.allSatisfy({ $0.isLowercase || $0.isNumber || $0 == "-" || $0 == "." }) || !(b.first.map { $0.isLetter || $0.isNumber } ?? false) {
+            r.invalid(m, "bucket", "\(path).bucket: '\(b)' is not an S3 bucket name (3-63 lower-case letters, digits, '-' and '.')")
+            bucket = nil
+        }
+        var prefix = r.nonEmptyString(m, "prefix") ?? ""
+        if prefix.hasPrefix("/") || prefix.contains("..") || prefix.contains(where: { $0 == " " || $0 == "\\" }) {
+            r.invalid(m, "prefix", "\(path).prefix: '\(prefix)' must be a relative key prefix such as 'prod/etcd/' (no leading '/', '..', spaces)")
+            prefix = ""
+        } else if !prefix.isEmpty, !prefix.hasSuffix("/") {
+            prefix += "/"
+        }
+        let region = r.nonEmptyString(m, "region") ?? "us-east-1"
+        let pathStyle = r.bool(m, "pathStyle") ?? false
+        let caFile = file(m, "caFile")
+        let credentials = file(m, "credentialsFile")
+        let operatorCredentials = file(m, "operatorCredentialsFile")
+        guard let endpoint, let bucket, let credentials else { return nil }
+        if !pathStyle, bucket.contains(".") {
+            r.warning(at: "\(path).bucket", "\(path).bucket: '\(bucket)' contains '.', which breaks TLS for virtual-host style; set pathStyle: true")
+        }
+        return .s3(S3Destination(endpoint: endpoint, bucket: bucket, prefix: prefix, region: region, pathStyle: pathStyle, caFile: caFile,
+                                 credentialsFile: credentials, operatorCredentialsFile: operatorCredentials))
     }
 
     func parsePKI(_ node: Node) -> PKISpec? {
@@ -527,7 +583,14 @@ final class InventoryParser {
         }
         if var b = inv.etcd.backup {
             b.encryptionKeyFile = res(b.encryptionKeyFile)
+            b.identityFile = res(b.identityFile)
             if case .local(let p) = b.destination { b.destination = .local(path: res(p)) }
+            if case .s3(var s) = b.destination {
+                s.caFile = res(s.caFile)
+                s.credentialsFile = InventoryLoader.resolve(s.credentialsFile, relativeTo: base)
+                s.operatorCredentialsFile = res(s.operatorCredentialsFile)
+                b.destination = .s3(s)
+            }
             inv.etcd.backup = b
         }
         if var e = inv.pki.externalCA {

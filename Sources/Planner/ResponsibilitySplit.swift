@@ -52,8 +52,12 @@ public struct ResponsibilitySplit: Sendable, Equatable {
         let cpHosts = inv.controlPlaneHosts.map(\.name).joined(separator: ", ")
         let backups: String
         if let b = inv.etcd.backup {
-            let encryption = b.unencrypted ? "unencrypted" : "AES-256-GCM encrypted"
-            backups = "systemd timer on the etcd hosts (OnCalendar \(b.schedule)), keep \(b.keep), \(encryption); on demand with capstan backup now"
+            let shipsToS3: Bool = { if case .s3 = b.destination { return !b.recipients.isEmpty } else { return false } }()
+            let timer = shipsToS3
+                ? "encrypted on the host to \(b.recipients.count) age recipient(s) and shipped to S3"
+                : "node-local plain snapshots (pulled into the store with capstan backup sync)"
+            let onDemand = b.unencrypted ? "unencrypted" : b.recipients.isEmpty ? "AES-256-GCM encrypted" : "age encrypted"
+            backups = "systemd timer on the etcd hosts (OnCalendar \(b.schedule)), keep \(b.keep), \(timer); on demand with capstan backup now (\(onDemand))"
         } else {
             backups = "no schedule in the inventory (spec.etcd.backup); on demand only, with capstan backup now"
         }

@@ -81,8 +81,45 @@ public struct EtcdBackupContext: Codable, Sendable, Equatable {
         }
     }
 
+    /// Where the timer ships each snapshot: encrypted on the host to age recipients with the `age` binary and
+    /// uploaded to S3 with curl's SigV4 (write-only credentials), the manifest last.
+    public struct Ship: Codable, Sendable, Equatable {
+        public var ageBinary: String
+        public var recipients: [String]
+        public var capstanVersion: String
+        public var endpoint: String
+        public var bucket: String
+        public var prefix: String
+        public var region: String
+        /// 1 for path style, 0 for virtual-host style (shell-friendly).
+        public var pathStyle: Int
+        /// Empty for the system CAs.
+        public var caFile: String
+        public var credentialsFile: String
+        /// Objects larger than this go up as a multipart upload in parts of this size.
+        public var partSizeBytes: Int
+
+        public init(ageBinary: String = "/usr/local/bin/age", recipients: [String], capstanVersion: String, endpoint: String, bucket: String,
+                    prefix: String, region: String, pathStyle: Bool, caFile: String?, credentialsFile: String,
+                    partSizeBytes: Int = 64 << 20) {
+            self.ageBinary = ageBinary
+            self.recipients = recipients
+            self.capstanVersion = capstanVersion
+            self.endpoint = endpoint
+            self.bucket = bucket
+            self.prefix = prefix
+            self.region = region
+            self.pathStyle = pathStyle ? 1 : 0
+            self.caFile = caFile ?? ""
+            self.credentialsFile = credentialsFile
+            self.partSizeBytes = partSizeBytes
+        }
+    }
+
     public var clusterName: String
     public var memberName: String
+    /// Zero or one shipping target (a list so the template's section renders only when it is set).
+    public var ship: [Ship]
     /// Members in the order that decides which healthy one takes the snapshot.
     public var members: [Member]
     public var binDir: String
@@ -103,8 +140,9 @@ public struct EtcdBackupContext: Codable, Sendable, Equatable {
         metricsFile: String = "/var/lib/node_exporter/textfile_collector/capstan_etcd_backup.prom",
         tls: TLS? = TLS(caFile: "/etc/kubernetes/pki/etcd/ca.crt", certFile: "/etc/kubernetes/pki/etcd/healthcheck-client.crt",
                         keyFile: "/etc/kubernetes/pki/etcd/healthcheck-client.key"),
-        scriptPath: String = "/usr/local/lib/capstan/etcd-backup.sh", timeoutSeconds: Int = 1800
+        scriptPath: String = "/usr/local/lib/capstan/etcd-backup.sh", timeoutSeconds: Int = 1800, ship: Ship? = nil
     ) {
+        self.ship = ship.map { [$0] } ?? []
         self.clusterName = clusterName
         self.memberName = memberName
         self.members = members

@@ -6,6 +6,14 @@
 # The snapshot is written to a temporary file, checked with `snapshot status`, made 0600 and renamed
 # into place, so a failed run never replaces a good snapshot. The newest {{keep}} are kept. A Prometheus
 # textfile-collector file reports the last success time, size, duration and the failure count.
+{{#ship}}
+#
+# Shipping: each local snapshot not yet shipped is encrypted here with `age` to the operator's recipients
+# (this host holds no key that decrypts it) and uploaded to S3 with curl's SigV4, using write-only
+# credentials; S3 checks every upload against its Content-MD5 and x-amz-content-sha256. The manifest goes up
+# last, so a backup exists only once complete. A failed upload counts in
+# capstan_etcd_backup_upload_failures_total and keeps the local snapshot, and the next run ships it.
+{{/ship}}
 set -eu
 
 MEMBER={{memberName}}
@@ -47,6 +55,14 @@ write_metrics() {
         echo "# HELP capstan_etcd_backup_failures_total Failed etcd snapshot attempts on this member."
         echo "# TYPE capstan_etcd_backup_failures_total counter"
         echo "capstan_etcd_backup_failures_total{cluster=\"{{clusterName}}\",member=\"$MEMBER\"} $(read_state failures 0)"
+{{#ship}}
+        echo "# HELP capstan_etcd_backup_upload_failures_total Failed uploads of encrypted etcd snapshots to the backup store."
+        echo "# TYPE capstan_etcd_backup_upload_failures_total counter"
+        echo "capstan_etcd_backup_upload_failures_total{cluster=\"{{clusterName}}\",member=\"$MEMBER\"} $(read_state upload_failures 0)"
+        echo "# HELP capstan_etcd_backup_last_upload_success_timestamp_seconds Unix time of the last snapshot shipped to the backup store."
+        echo "# TYPE capstan_etcd_backup_last_upload_success_timestamp_seconds gauge"
+        echo "capstan_etcd_backup_last_upload_success_timestamp_seconds{cluster=\"{{clusterName}}\",member=\"$MEMBER\"} $(read_state last_upload 0)"
+{{/ship}}
     } > "$metrics_tmp"
     chmod 0644 "$metrics_tmp"
     mv -f "$metrics_tmp" "$METRICS_FILE"
@@ -114,10 +130,147 @@ echo "$finished" > "$STATE_DIR/last_success"
 echo "$size" > "$STATE_DIR/last_size"
 echo $(( finished - started )) > "$STATE_DIR/last_duration"
 
+{{#ship}}
+AGE={{{ageBinary}}}
+RECIPIENTS='{{#recipients}} -r {{{.}}}{{/recipients}}'
+CLUSTER={{clusterName}}
+CAPSTAN_VERSION={{{capstanVersion}}}
+S3_ENDPOINT={{{endpoint}}}
+S3_BUCKET={{{bucket}}}
+S3_PREFIX={{{prefix}}}
+S3_REGION={{{region}}}
+S3_PATH_STYLE={{pathStyle}}
+S3_CA_FILE={{{caFile}}}
+S3_CREDENTIALS={{{credentialsFile}}}
+PART_SIZE={{partSizeBytes}}
+EMPTY_SHA=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+
+s3_url() {
+    if [ "$S3_PATH_STYLE" = 1 ]; then
+        echo "$S3_ENDPOINT/$S3_BUCKET/$S3_PREFIX$1"
+    else
+        echo "${S3_ENDPOINT%%://*}://$S3_BUCKET.${S3_ENDPOINT#*://}/$S3_PREFIX$1"
+    fi
+}
+
+# curl signing with SigV4; the secret goes in on stdin (a curl config), never on the command line.
+s3_curl() {
+    key_id=$(sed -n 's/^[[:space:]]*aws_access_key_id[[:space:]]*=[[:space:]]*//p' "$S3_CREDENTIALS" | head -n 1)
+    secret=$(sed -n 's/^[[:space:]]*aws_secret_access_key[[:space:]]*=[[:space:]]*//p' "$S3_CREDENTIALS" | head -n 1)
+    printf 'user = "%s:%s"\n' "$key_id" "$secret" | \
+        curl -sS --fail-with-body --connect-timeout 10 --max-time 3600 -K - --aws-sigv4 "aws:amz:$S3_REGION:s3" \
+            ${S3_CA_FILE:+--cacert "$S3_CA_FILE"} "$@"
+}
+
+# Content-MD5 (base64) and SHA-256 (hex) of a file: the checksums S3 verifies on arrival.
+md5_b64() { perl -e 'print pack("H*", $ARGV[0])' "$(md5sum "$1" | cut -c1-32)" | base64; }
+sha_hex() { sha256sum "$1" | cut -c1-64; }
+
+s3_put_file() { # file key sha256-hex [extra curl args]
+    file=$1; key=$2; sha=$3; shift 3
+    s3_curl -o "$STATE_DIR/last_response" -X PUT -H "x-amz-content-sha256: $sha" -H "Content-MD5: $(md5_b64 "$file")" \
+        "$@" -T "$file" "$(s3_url "$key")"
+}
+
+# Objects over PART_SIZE go up in parts; S3 shows the object only after CompleteMultipartUpload, and a failed
+# upload is aborted, so an interrupted run never leaves a partial object.
+s3_put() { # file key sha256-hex
+    size=$(wc -c < "$1" | tr -d ' ')
+    if [ "$size" -le "$PART_SIZE" ]; then
+        s3_put_file "$1" "$2" "$3"
+        return
+    fi
+    url=$(s3_url "$2")
+    s3_curl -o "$STATE_DIR/last_response" -X POST -H "x-amz-content-sha256: $EMPTY_SHA" "$url?uploads=" || return 1
+    upload_id=$(sed -n 's:.*<UploadId>\([^<]*\)</UploadId>.*:\1:p' "$STATE_DIR/last_response")
+    [ -n "$upload_id" ] || return 1
+    id_q=$(printf '%s' "$upload_id" | sed 's/%/%25/g; s/+/%2B/g; s:/:%2F:g; s/=/%3D/g')
+    xml="$STATE_DIR/complete.xml"
+    printf '<CompleteMultipartUpload>' > "$xml"
+    n=1
+    while [ $(( (n - 1) * PART_SIZE )) -lt "$size" ]; do
+        dd if="$1" of="$STATE_DIR/part" bs="$PART_SIZE" skip=$(( n - 1 )) count=1 2>/dev/null || break
+        if ! s3_curl -o /dev/null -D "$STATE_DIR/part_headers" -X PUT -H "x-amz-content-sha256: $(sha_hex "$STATE_DIR/part")" \
+                -H "Content-MD5: $(md5_b64 "$STATE_DIR/part")" -T "$STATE_DIR/part" "$url?partNumber=$n&uploadId=$id_q"; then
+            rm -f "$STATE_DIR/part"
+            s3_curl -o /dev/null -X DELETE -H "x-amz-content-sha256: $EMPTY_SHA" "$url?uploadId=$id_q" || true
+            return 1
+        fi
+        etag=$(sed -n 's/^[Ee][Tt][Aa][Gg]:[[:space:]]*\(.*\)$/\1/p' "$STATE_DIR/part_headers" | tr -d '\r')
+        printf '<Part><PartNumber>%s</PartNumber><ETag>%s</ETag></Part>' "$n" "$etag" >> "$xml"
+        n=$(( n + 1 ))
+    done
+    rm -f "$STATE_DIR/part"
+    printf '</CompleteMultipartUpload>' >> "$xml"
+    if ! s3_curl -o "$STATE_DIR/last_response" -X POST -H "Content-Type: application/xml" -H "x-amz-content-sha256: $(sha_hex "$xml")" \
+            -H "Content-MD5: $(md5_b64 "$xml")" --data-binary "@$xml" "$url?uploadId=$id_q" \
+            || grep -q '<Error>' "$STATE_DIR/last_response"; then
+        s3_curl -o /dev/null -X DELETE -H "x-amz-content-sha256: $EMPTY_SHA" "$url?uploadId=$id_q" || true
+        return 1
+    fi
+}
+
+json_field() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" "$2"; }
+
+# Encrypts one local snapshot, uploads it, then its manifest (the format `capstan backup list` reads).
+ship_one() { # snapshot-file
+    snap=$1
+    base=$(basename "$snap" .db)
+    stamp=${base#etcd-snapshot-$MEMBER-}
+    name="$CLUSTER-$stamp"
+    created=$(printf '%s' "$stamp" | sed 's/^\(....\)\(..\)\(..\)T\(..\)\(..\)\(..\)Z.*/\1-\2-\3T\4:\5:\6Z/')
+    # The snapshot just taken was checked above; older ones (after an outage) are checked again.
+    if [ "$snap" = "$final" ]; then
+        cp "$STATE_DIR/last_status.json" "$STATE_DIR/ship_status.json"
+    else
+        $status_cmd "$snap" -w json > "$STATE_DIR/ship_status.json" 2>/dev/null || return 1
+    fi
+    enc="$STATE_DIR/ship.age"
+    # shellcheck disable=SC2086
+    "$AGE" $RECIPIENTS -o "$enc" "$snap" || return 1
+    plain_size=$(wc -c < "$snap" | tr -d ' ')
+    stored_size=$(wc -c < "$enc" | tr -d ' ')
+    stored_sha=$(sha_hex "$enc")
+    manifest="$STATE_DIR/ship.manifest.json"
+    printf '{"capstanVersion":"%s","cluster":"%s","createdAt":"%s","dbSize":%s,"encryption":{"algorithm":"age","chunkSize":65536,"formatVersion":1},"etcdVersion":"%s","formatVersion":1,"member":"%s","name":"%s","revision":%s,"snapshot":{"name":"%s.snapshot.db.age","plaintextSHA256":"%s","plaintextSize":%s,"storedSHA256":"%s","storedSize":%s},"snapshotHash":%s,"source":"timer:%s","totalKeys":%s}\n' \
+        "$CAPSTAN_VERSION" "$CLUSTER" "$created" "$(json_field totalSize "$STATE_DIR/ship_status.json")" "$ETCD_VERSION" "$MEMBER" "$name" \
+        "$(json_field revision "$STATE_DIR/ship_status.json")" "$name" "$(sha_hex "$snap")" "$plain_size" "$stored_sha" "$stored_size" \
+        "$(json_field hash "$STATE_DIR/ship_status.json")" "$(basename "$snap")" "$(json_field totalKey "$STATE_DIR/ship_status.json")" > "$manifest"
+    s3_put "$enc" "$name.snapshot.db.age" "$stored_sha" || { rm -f "$enc"; return 1; }
+    rm -f "$enc"
+    s3_put_file "$manifest" "$name.manifest.json" "$(sha_hex "$manifest")" -H "Content-Type: application/json" || return 1
+    touch "$snap.shipped"
+    echo "$name"
+}
+
+ETCD_VERSION=$("$ETCDCTL" --endpoints="$chosen_url" endpoint status -w json 2>/dev/null | sed -n 's/.*"version":"\([^"]*\)".*/\1/p')
+shipped=""
+upload_failed=""
+# Oldest first, so a run after an outage ships what the outage left behind.
+for snap in $(ls -1tr "$BACKUP_DIR"/etcd-snapshot-*.db 2>/dev/null); do
+    [ -e "$snap.shipped" ] && continue
+    if one=$(ship_one "$snap"); then
+        shipped="$shipped $one"
+    else
+        upload_failed="$snap"
+        break
+    fi
+done
+if [ -n "$upload_failed" ]; then
+    echo $(( $(read_state upload_failures 0) + 1 )) > "$STATE_DIR/upload_failures"
+    log "upload of $(basename "$upload_failed") to $(s3_url "") failed: $(head -c 300 "$STATE_DIR/last_response" 2>/dev/null | tr '\n' ' ')"
+else
+    date +%s > "$STATE_DIR/last_upload"
+fi
+{{/ship}}
 # Keep the newest $KEEP snapshots of this cluster on this member.
 ls -1t "$BACKUP_DIR"/etcd-snapshot-*.db 2>/dev/null | tail -n +$(( KEEP + 1 )) | while read -r old; do
-    rm -f "$old"
+    rm -f "$old" "$old.shipped"
 done
 
 write_metrics
 log "saved $final ($size bytes, status $(cat "$STATE_DIR/last_status.json"))"
+{{#ship}}
+[ -z "$upload_failed" ] || exit 1
+log "shipped:${shipped:- nothing new} to $(s3_url "")"
+{{/ship}}

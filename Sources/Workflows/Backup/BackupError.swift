@@ -21,6 +21,8 @@ public enum BackupError: Error, Sendable, Equatable, CustomStringConvertible {
     case restoreFailed(host: String, step: String, reason: String)
     case unhealthyAfterRestore(reason: String)
     case manifest(object: String, reason: String)
+    case age(object: String, error: AgeError)
+    case identityRequired(backup: String)
 
     public var description: String {
         switch self {
@@ -62,6 +64,17 @@ public enum BackupError: Error, Sendable, Equatable, CustomStringConvertible {
             return "etcd is not healthy after the restore: \(reason) — the old data directories were kept beside the new ones (*.capstan-pre-restore-*)"
         case let .manifest(object, reason):
             return "backup manifest \(object): \(reason)"
+        case let .age(object, error):
+            switch error {
+            case .noMatch:
+                return "\(object) is encrypted to other age recipients: none of the identities given unwraps it; use the identity whose recipient was in the inventory when it was taken"
+            case .payload, .headerMAC:
+                return "\(object): \(error) — the stored backup is truncated or tampered with; use another backup"
+            case .header, .key:
+                return "\(object): \(error)"
+            }
+        case let .identityRequired(backup):
+            return "the backup \(backup) is encrypted with age: give the operator's identity with --identity FILE or etcd.backup.identityFile (`capstan backup keygen` made it)"
         }
     }
 }

@@ -31,7 +31,7 @@ public struct SnapshotStatus: Sendable, Equatable, Codable {
 /// its manifest is stored, and the manifest is written last.
 public struct BackupManifest: Sendable, Equatable, Codable {
     public struct Encryption: Sendable, Equatable, Codable {
-        /// `aes-256-gcm-chunked` or `none`.
+        /// `age` (age-encryption.org/v1, X25519), `aes-256-gcm-chunked` (read only) or `none`.
         public var algorithm: String
         public var formatVersion: Int?
         public var chunkSize: Int?
@@ -41,6 +41,8 @@ public struct BackupManifest: Sendable, Equatable, Codable {
             self.chunkSize = chunkSize
         }
         public static let none = Encryption(algorithm: "none")
+        public static let age = "age"
+        public var isAge: Bool { algorithm == Encryption.age }
         public var isEncrypted: Bool { algorithm != "none" }
     }
 

@@ -6,20 +6,26 @@ import Foundation
 final class BackupSealer: @unchecked Sendable {
     private let lock = NSLock()
     private var encryptor: BackupEncryptor?
+    private var ageEncryptor: AgeEncryptor?
     private var plainHash = SHA256()
     private var storedHash = SHA256()
     private(set) var plainSize: Int64 = 0
     private(set) var storedSize: Int64 = 0
 
-    init(key: BackupKey?, chunkSize: Int) {
-        encryptor = key.map { BackupEncryptor(key: $0, chunkSize: chunkSize) }
+    /// age when the settings name recipients, else AES-256-GCM with the key, else plain.
+    init(settings: BackupSettings) throws {
+        if !settings.recipients.isEmpty {
+            ageEncryptor = try AgeEncryptor(recipients: settings.recipients)
+        } else {
+            encryptor = settings.key.map { BackupEncryptor(key: $0, chunkSize: settings.chunkSize) }
+        }
     }
 
     func seal(_ plaintext: Data) throws -> Data {
         try lock.withLock {
             plainHash.update(data: plaintext)
             plainSize += Int64(plaintext.count)
-            let out = try encryptor?.update(plaintext) ?? plaintext
+            let out = try ageEncryptor?.update(plaintext) ?? encryptor?.update(plaintext) ?? plaintext
             storedHash.update(data: out)
             storedSize += Int64(out.count)
             return out
@@ -28,7 +34,7 @@ final class BackupSealer: @unchecked Sendable {
 
     func finish() throws -> Data {
         try lock.withLock {
-            let out = try encryptor?.finish() ?? Data()
+            let out = try ageEncryptor?.finish() ?? encryptor?.finish() ?? Data()
             storedHash.update(data: out)
             storedSize += Int64(out.count)
             return out
@@ -47,17 +53,28 @@ final class BackupSealer: @unchecked Sendable {
 final class BackupOpener: @unchecked Sendable {
     private let lock = NSLock()
     private var decryptor: BackupDecryptor?
+    private var ageDecryptor: AgeDecryptor?
+    private let object: String
     private var plainHash = SHA256()
     private var storedHash = SHA256()
 
-    init(key: BackupKey?, object: String) {
-        decryptor = key.map { BackupDecryptor(key: $0, object: object) }
+    /// `identities` open age objects, `key` the AES-256-GCM ones; with neither the bytes pass through.
+    init(key: BackupKey?, identities: [AgeIdentity] = [], object: String) {
+        self.object = object
+        if !identities.isEmpty {
+            ageDecryptor = AgeDecryptor(identities: identities)
+        } else {
+            decryptor = key.map { BackupDecryptor(key: $0, object: object) }
+        }
     }
 
     func open(_ stored: Data) throws -> Data {
         try lock.withLock {
             storedHash.update(data: stored)
-            let out = try decryptor?.update(stored) ?? stored
+            let out: Data
+            do {
+                out = try ageDecryptor?.update(stored) ?? decryptor?.update(stored) ?? stored
+            } catch let error as AgeError { throw BackupError.age(object: object, error: error) }
             plainHash.update(data: out)
             return out
         }
@@ -65,7 +82,10 @@ final class BackupOpener: @unchecked Sendable {
 
     func finish() throws -> Data {
         try lock.withLock {
-            let out = try decryptor?.finish() ?? Data()
+            let out: Data
+            do {
+                out = try ageDecryptor?.finish() ?? decryptor?.finish() ?? Data()
+            } catch let error as AgeError { throw BackupError.age(object: object, error: error) }
             plainHash.update(data: out)
             return out
         }

@@ -6,34 +6,47 @@ import Inventory
 public struct BackupSettings: Sendable {
     public var cluster: String
     public var key: BackupKey?
+    /// age recipients; when set, backups are written in the age format to them (and `key` is only for reading).
+    public var recipients: [AgeRecipient]
     public var chunkSize: Int
     public var capstanVersion: String
     /// `<state dir>/pki` to archive into the backup, or nil.
     public var pkiDirectory: String?
 
-    public init(cluster: String, key: BackupKey?, chunkSize: Int = BackupCipher.defaultChunkSize, capstanVersion: String, pkiDirectory: String? = nil) {
+    public init(cluster: String, key: BackupKey?, recipients: [AgeRecipient] = [], chunkSize: Int = BackupCipher.defaultChunkSize,
+                capstanVersion: String, pkiDirectory: String? = nil) {
         self.cluster = cluster
         self.key = key
+        self.recipients = recipients
         self.chunkSize = chunkSize
         self.capstanVersion = capstanVersion
         self.pkiDirectory = pkiDirectory
     }
 
-    /// From the inventory's policy: loads the key file, or refuses when there is none and `unencrypted` is not set.
+    /// From the inventory's policy: age recipients first, else the AES key file; refuses when there is neither
+    /// and `unencrypted` is not set.
     public static func from(policy: BackupPolicy, cluster: String, capstanVersion: String, stateRoot: String) throws(BackupError) -> BackupSettings {
+        var recipients: [AgeRecipient] = []
+        for text in policy.recipients {
+            do { recipients.append(try AgeRecipient(parsing: text)) } catch { throw .age(object: "spec.etcd.backup.recipients", error: error) }
+        }
         let key: BackupKey?
         if let file = policy.encryptionKeyFile {
             key = try BackupKey.load(path: file)
-        } else if policy.unencrypted {
+        } else if policy.unencrypted || !recipients.isEmpty {
             key = nil
         } else {
             throw .encryptionRequired
         }
-        return BackupSettings(cluster: cluster, key: key, capstanVersion: capstanVersion,
+        return BackupSettings(cluster: cluster, key: key, recipients: recipients, capstanVersion: capstanVersion,
                               pkiDirectory: policy.includePKI ? stateRoot + "/pki" : nil)
     }
 
+    /// Whether what this writes is encrypted (age or AES).
+    var encrypts: Bool { !recipients.isEmpty || key != nil }
+
     var encryption: BackupManifest.Encryption {
-        key == nil ? .none : .init(algorithm: "aes-256-gcm-chunked", formatVersion: Int(BackupCipher.formatVersion), chunkSize: chunkSize)
+        if !recipients.isEmpty { return .init(algorithm: BackupManifest.Encryption.age, formatVersion: 1, chunkSize: AgeFormat.chunkSize) }
+        return key == nil ? .none : .init(algorithm: "aes-256-gcm-chunked", formatVersion: Int(BackupCipher.formatVersion), chunkSize: chunkSize)
     }
 }

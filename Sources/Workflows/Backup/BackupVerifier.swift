@@ -15,13 +15,17 @@ public struct VerifyReport: Sendable, Equatable {
 public struct BackupVerifier: Sendable {
     public var store: any BackupStore
     public var key: BackupKey?
+    /// The operator's age identities, for backups written in the age format.
+    public var identities: [AgeIdentity]
     /// Where `snapshot status` runs (this machine by default) and with which tool (etcdutl or etcdctl path).
     public var statusHost: any HostConnection
     public var statusTool: String?
 
-    public init(store: any BackupStore, key: BackupKey?, statusHost: any HostConnection = LocalConnection(), statusTool: String? = nil) {
+    public init(store: any BackupStore, key: BackupKey?, identities: [AgeIdentity] = [], statusHost: any HostConnection = LocalConnection(),
+                statusTool: String? = nil) {
         self.store = store
         self.key = key
+        self.identities = identities
         self.statusHost = statusHost
         self.statusTool = statusTool
     }
@@ -39,10 +43,12 @@ public struct BackupVerifier: Sendable {
 
     /// Decrypts `object` of `manifest` to `localFile` (0600), checking both checksums; nil file = only check.
     public func decrypt(_ object: BackupManifest.Object, of manifest: BackupManifest, to localFile: String?) async throws {
-        if manifest.encryption.isEncrypted && key == nil {
+        if manifest.encryption.isAge && identities.isEmpty { throw BackupError.identityRequired(backup: manifest.name) }
+        if manifest.encryption.isEncrypted && !manifest.encryption.isAge && key == nil {
             throw BackupError.keyFile(path: "(none)", reason: "the backup \(manifest.name) is encrypted and no etcd.backup.encryptionKeyFile is set")
         }
-        let opener = BackupOpener(key: manifest.encryption.isEncrypted ? key : nil, object: object.name)
+        let opener = manifest.encryption.isAge ? BackupOpener(key: nil, identities: identities, object: object.name)
+                                               : BackupOpener(key: manifest.encryption.isEncrypted ? key : nil, object: object.name)
         var handle: FileHandle?
         if let localFile {
             guard FileManager.default.createFile(atPath: localFile, contents: nil, attributes: [.posixPermissions: 0o600]),

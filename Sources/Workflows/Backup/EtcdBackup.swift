@@ -65,7 +65,7 @@ public struct EtcdBackup: Sendable {
             throw BackupError.etcdctl(host: member.name, step: "measuring \(file)", reason: lastLines(sizeResult.stderrText))
         }
         let name = try await freeName(createdAt)
-        let snapshotName = name + (settings.key == nil ? ".snapshot.db" : ".snapshot.db.enc")
+        let snapshotName = name + (!settings.encrypts ? ".snapshot.db" : settings.recipients.isEmpty ? ".snapshot.db.enc" : ".snapshot.db.age")
         var stored: [String] = []
         do {
             let catCommand = ShellCommand("cat", "--", file)
@@ -82,7 +82,7 @@ public struct EtcdBackup: Sendable {
             }
             var pki: BackupManifest.Object?
             if let dir = settings.pkiDirectory {
-                let pkiName = name + (settings.key == nil ? ".pki.tar" : ".pki.tar.enc")
+                let pkiName = name + (!settings.encrypts ? ".pki.tar" : settings.recipients.isEmpty ? ".pki.tar.enc" : ".pki.tar.age")
                 pki = try await storePKI(directory: dir, as: pkiName)
                 stored.append(pkiName)
             }
@@ -136,7 +136,7 @@ public struct EtcdBackup: Sendable {
 
     /// Runs `produce`, sealing each chunk it hands over and feeding the store through a bounded channel.
     func streamIntoStore(_ name: String, produce: @Sendable (@escaping @Sendable (Data) async throws -> Void) async throws -> Void) async throws -> BackupManifest.Object {
-        let sealer = BackupSealer(key: settings.key, chunkSize: settings.chunkSize)
+        let sealer = try BackupSealer(settings: settings)
         let channel = ChunkChannel()
         let store = self.store
         let writer = Task {

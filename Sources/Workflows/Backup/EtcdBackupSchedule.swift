@@ -11,6 +11,9 @@ public enum EtcdBackupSchedule {
     public static let phaseName = "backup-schedule"
     public static let timerUnit = "etcd-backup.timer"
     public static let serviceUnit = "etcd-backup.service"
+    /// Where the write-only S3 credentials and the store's CA go on the etcd hosts (0600 / 0644, root).
+    public static let credentialsPath = "/etc/capstan/etcd-backup-s3.credentials"
+    public static let caPath = "/etc/capstan/etcd-backup-s3-ca.crt"
 
     /// The phases for `inventory`: none when it has no backup policy or the control plane is managed.
     public static func phases(inventory: Inventory, templates: TemplateRenderer = TemplateRenderer()) -> [Phase] {
@@ -20,6 +23,16 @@ public enum EtcdBackupSchedule {
         return [
             Phase(phaseName, hosts: hosts, next: "fix the cause above and run the command again; etcd itself was not touched") { ctx, host in
                 guard let context = contexts[host] else { return }
+                for file in try shipFiles(policy) {
+                    if try await !ctx.connection(host).run(ShellCommand("test", "-d", "/etc/capstan")).succeeded {
+                        try await ctx.change(host, "create /etc/capstan") { c in try await c.check(ShellCommand("mkdir", "-p", "-m", "0755", "/etc/capstan")) }
+                    }
+                    _ = try await ctx.ensureFile(host, file)
+                }
+                if let ship = context.ship.first, try await !ctx.connection(host).run(ShellCommand("test", "-x", ship.ageBinary)).succeeded {
+                    throw BackupError.storeFailed(store: "s3", name: ship.ageBinary, operation: "encrypt on \(host)",
+                                                  reason: "\(host) has no age binary at \(ship.ageBinary): install Debian's age package and link it there, or let apply install the artifacts")
+                }
                 try await ensure(context, on: host, templates: templates, in: ctx)
             },
         ]
@@ -35,9 +48,32 @@ public enum EtcdBackupSchedule {
         for host in inventory.etcdMembers {
             out[host.name] = EtcdBackupContext(
                 clusterName: inventory.name, memberName: host.name, members: members, schedule: policy.schedule,
-                randomizedDelaySeconds: Int(policy.randomizedDelay.seconds), keep: policy.keep)
+                randomizedDelaySeconds: Int(policy.randomizedDelay.seconds), keep: policy.keep, ship: ship(policy))
         }
         return out
+    }
+
+    /// The shipping settings when the policy encrypts to age recipients and stores in S3; nil otherwise (the
+    /// timer then keeps node-local snapshots only, and `backup sync` pulls them).
+    public static func ship(_ policy: BackupPolicy) -> EtcdBackupContext.Ship? {
+        guard !policy.recipients.isEmpty, case let .s3(s3) = policy.destination else { return nil }
+        return EtcdBackupContext.Ship(recipients: policy.recipients, capstanVersion: "timer", endpoint: s3.endpoint, bucket: s3.bucket,
+                                      prefix: s3.prefix, region: s3.region, pathStyle: s3.pathStyle, caFile: s3.caFile == nil ? nil : caPath,
+                                      credentialsFile: credentialsPath)
+    }
+
+    /// The files shipping needs on a host: the write-only credentials (0600) and the store's CA, read from this machine.
+    static func shipFiles(_ policy: BackupPolicy) throws -> [ManagedFile] {
+        guard ship(policy) != nil, case let .s3(s3) = policy.destination else { return [] }
+        func read(_ path: String) throws -> Data {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw BackupError.storeFailed(store: "s3", name: path, operation: "read", reason: "cannot read it on this machine (spec.etcd.backup.destination.s3)")
+            }
+            return data
+        }
+        var files = [ManagedFile(path: credentialsPath, content: try read(s3.credentialsFile), attributes: FileAttributes(mode: 0o600, owner: "root:root"), secret: true)]
+        if let ca = s3.caFile { files.append(ManagedFile(path: caPath, content: try read(ca), attributes: FileAttributes(mode: 0o644, owner: "root:root"))) }
+        return files
     }
 
     /// The three managed files of one member.

@@ -19,6 +19,11 @@ public struct RestoreReport: Sendable, Equatable {
 public struct EtcdRestore: Sendable {
     public var store: any BackupStore
     public var key: BackupKey?
+    /// The operator's age identities, for backups written in the age format.
+    public var identities: [AgeIdentity] = []
+    /// Control-plane hosts that are not etcd members (external etcd): their API servers are stopped before etcd
+    /// and started after it, like those on members.
+    public var apiServerHosts: [EtcdMemberTarget] = []
     public var access: EtcdClientAccess
     public var control: any EtcdServiceControl
     public var cluster: String
@@ -53,11 +58,11 @@ public struct EtcdRestore: Sendable {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let local = dir + "/snapshot.db"
-        let verifier = BackupVerifier(store: store, key: key)
+        let verifier = BackupVerifier(store: store, key: key, identities: identities)
         try await verifier.decrypt(manifest.snapshot, of: manifest, to: local)
         // No etcdctl here: run `snapshot status` on the first member with the tool it has (etcdutl only from 3.5).
         let statusVerifier = BackupVerifier.localStatusTool() != nil ? verifier
-            : BackupVerifier(store: store, key: key, statusHost: members[0].connection,
+            : BackupVerifier(store: store, key: key, identities: identities, statusHost: members[0].connection,
                              statusTool: try await EtcdBackup(store: store, access: access, settings: BackupSettings(cluster: cluster, key: nil, capstanVersion: ""))
                                 .offlineTool(on: members[0].connection))
         let status = try await statusVerifier.snapshotStatus(localFile: local)
@@ -96,6 +101,24 @@ public struct EtcdRestore: Sendable {
         }
     }
 
+    /// Brings the PKI state back from the backup (`includePKI`) when `<stateRoot>/pki` does not exist, so a
+    /// restore into an empty site has the cluster's CAs again; an existing PKI is never overwritten. Returns
+    /// whether it restored.
+    public func restorePKI(backup name: String, stateRoot: String) async throws -> Bool {
+        let manifest = try await BackupCatalog(store: store).entry(named: name).manifest
+        guard let pki = manifest.pki, !FileManager.default.fileExists(atPath: stateRoot + "/pki") else { return false }
+        let dir = NSTemporaryDirectory() + "capstan-restore-pki-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try await BackupVerifier(store: store, key: key, identities: identities).decrypt(pki, of: manifest, to: dir + "/pki.tar")
+        try FileManager.default.createDirectory(atPath: stateRoot, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let untar = try await LocalConnection().run(ShellCommand("tar", "-C", dir, "--no-same-owner", "-xf", dir + "/pki.tar", "--", "pki"))
+        guard untar.succeeded else { throw BackupError.restoreFailed(host: "localhost", step: "unpacking the PKI from \(name)", reason: lastLines(untar.stderrText)) }
+        // Unpacked beside, then renamed into place: a failure never leaves half a PKI in the state directory.
+        try FileManager.default.moveItem(atPath: dir + "/pki", toPath: stateRoot + "/pki")
+        return true
+    }
+
     func removeTemporaryCopies(_ dirs: [String: String], _ members: [EtcdMemberTarget]) async {
         for member in members {
             if let path = dirs[member.name] { _ = try? await member.connection.run(ShellCommand("rm", "-rf", "--", path)) }
@@ -103,7 +126,9 @@ public struct EtcdRestore: Sendable {
     }
 
     func restoreUploaded(manifest: BackupManifest, members: [EtcdMemberTarget], remoteDirs: [String: String], stamp: String, name: String) async throws -> RestoreReport {
-        try await forEachMember(members, step: "stopping the API server") { try await control.stopAPIServer(on: $0) }
+        let memberNames = Set(members.map(\.name))
+        let apiHosts = members + apiServerHosts.filter { !memberNames.contains($0.name) }
+        try await forEachMember(apiHosts, step: "stopping the API server") { try await control.stopAPIServer(on: $0) }
         try await forEachMember(members, step: "stopping etcd") { try await control.stopEtcd(on: $0) }
 
         let token = "capstan-\(cluster)-restore-\(stamp)"
@@ -135,7 +160,7 @@ public struct EtcdRestore: Sendable {
 
         try await forEachMember(members, step: "starting etcd") { try await control.startEtcd(on: $0) }
         let revision = try await waitHealthy(members, atLeast: manifest.revision)
-        try await forEachMember(members, step: "starting the API server") { try await control.startAPIServer(on: $0) }
+        try await forEachMember(apiHosts, step: "starting the API server") { try await control.startAPIServer(on: $0) }
         return RestoreReport(backup: name, initialClusterToken: token, movedAside: await moved.value, revision: revision)
     }
 

@@ -9,8 +9,8 @@ import Workflows
 struct BackupCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backup",
-        abstract: "etcd backups: now, list, verify, restore, schedule, prune, sync.",
-        subcommands: [BackupNow.self, BackupList.self, BackupVerify.self, BackupRestore.self, BackupSchedule.self, BackupPrune.self, BackupSync.self]
+        abstract: "etcd backups: keygen, now, list, verify, restore, schedule, prune, sync.",
+        subcommands: [BackupKeygen.self, BackupNow.self, BackupList.self, BackupVerify.self, BackupRestore.self, BackupSchedule.self, BackupPrune.self, BackupSync.self]
     )
 }
 
@@ -40,6 +40,8 @@ struct BackupSetup {
         case let .sftp(host, port, user, path):
             let connection = try await LiveConnector.connectBackupHost(address: host, port: port, user: user, inventory: inventory)
             return RemoteDirectoryStore(connection: connection, directory: path)
+        case let .s3(destination):
+            return try S3Store.forOperator(destination)
         }
     }
 
@@ -47,6 +49,13 @@ struct BackupSetup {
     func key() throws -> BackupKey? {
         if let file = policy.encryptionKeyFile { return try BackupKey.load(path: file) }
         return nil
+    }
+
+    /// The operator's age identities: `--identity` first, else `etcd.backup.identityFile`; none when neither is given
+    /// (reading an age backup then fails with what to give).
+    func identities(_ option: String?) throws -> [AgeIdentity] {
+        guard let file = option ?? policy.identityFile else { return [] }
+        do { return try AgeIdentity.load(path: file) } catch { throw ValidationError("\(error)") }
     }
 
     var etcdHosts: [HostSpec] { inventory.etcdMembers }
@@ -124,6 +133,35 @@ struct BackupListing: Encodable {
     }
 }
 
+/// `--identity FILE`: the operator's age identity for reading age backups.
+struct IdentityOption: ParsableArguments {
+    @Option(name: .customLong("identity"), help: "age identity file that decrypts the backups (default: the inventory's etcd.backup.identityFile).")
+    var identity: String?
+}
+
+struct BackupKeygen: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keygen",
+        abstract: "Write a new age identity (0600) for decrypting backups and print its recipient for etcd.backup.recipients.",
+        discussion: "The identity stays on the operator's machine (or offline); the etcd hosts only get the recipient. The file is the format of age-keygen, so `age -d -i FILE` decrypts backups without Capstan.")
+    @Option(name: .shortAndLong, help: "Where to write the identity; refuses to overwrite an existing file.") var output: String
+
+    func run() throws {
+        let identity = AgeIdentity()
+        let fd = open(output, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else {
+            let why = errno == EEXIST ? "it already exists (an identity is never overwritten; choose another path)" : String(cString: strerror(errno))
+            throw ValidationError("cannot write \(output): \(why)")
+        }
+        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        try handle.write(contentsOf: Data(identity.fileContents(created: Date()).utf8))
+        try handle.synchronize()
+        try handle.close()
+        FileHandle.standardError.write(Data("wrote the age identity to \(output) (0600); keep it off the cluster hosts. Add the recipient below to etcd.backup.recipients:\n".utf8))
+        print(identity.recipient)
+    }
+}
+
 struct BackupNow: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "now", abstract: "Take a verified, encrypted etcd snapshot.")
     @OptionGroup var inventory: InventoryOption
@@ -166,6 +204,7 @@ struct BackupVerify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "verify", abstract: "Decrypt and verify a backup.")
     @OptionGroup var inventory: InventoryOption
     @OptionGroup var output: OutputOption
+    @OptionGroup var identity: IdentityOption
     @Argument(help: "Backup name (see `backup list`).") var name: String?
     @Flag(help: "Verify every backup.") var all = false
 
@@ -184,7 +223,7 @@ struct BackupVerify: AsyncParsableCommand {
     func run() async throws {
         let setup = try BackupSetup(inventory)
         let store = try await setup.store()
-        var verifier = BackupVerifier(store: store, key: try setup.key())
+        var verifier = BackupVerifier(store: store, key: try setup.key(), identities: try setup.identities(identity.identity))
         if BackupVerifier.localStatusTool() == nil, let first = setup.etcdHosts.first {
             // No etcdutl/etcdctl on this machine: the decrypted copy is checked on a member with its own tool.
             let connection = try await LiveConnector.connect(first, inventory: setup.inventory)
@@ -248,28 +287,95 @@ struct BackupPrune: AsyncParsableCommand {
 }
 
 struct BackupRestore: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "restore", abstract: "Restore etcd from a backup.")
+    static let configuration = CommandConfiguration(
+        commandName: "restore", abstract: "Restore etcd from a backup (and the PKI state, when it is missing here and the backup has it).",
+        discussion: "Stops every API server (also on control-plane hosts outside etcd), stops etcd, moves each data directory aside, restores the snapshot on every member, starts etcd, checks health and revision, starts the API servers. Asks first; --yes skips the question, --dry-run only shows the steps.")
     @OptionGroup var inventory: InventoryOption
     @OptionGroup var output: OutputOption
+    @OptionGroup var identity: IdentityOption
     @Option(help: "Backup name (see `backup list`).") var from: String
+    @Flag(help: "Restore without asking.") var yes = false
+    @Flag(name: .customLong("dry-run"), help: "Show what the restore would do; change nothing.") var dryRun = false
 
     func run() async throws {
         let setup = try BackupSetup(inventory)
         try EtcdRestore.refuseIfManaged(providerName: setup.inventory.isSelfManaged ? nil : setup.inventory.controlPlane.managed?.provider.displayName ?? "the provider")
-        // Restoring over another cluster's members would destroy it: the identity is compared first.
-        try await exitOnFailure {
-            try await LiveContext.run(inventory: setup.inventory, mode: .plan, output: CollectingOutput(), checkIdentity: true) { _ in }
+        // Restoring over another cluster's members would destroy it: the identity is compared first. With no
+        // PKI in the state (an empty site), the comparison waits until the backup's PKI is restored, if it has one.
+        let stateEmpty = try TrustedIdentity.load(inventory: setup.inventory, state: setup.state).isEmpty
+        let refusal = try await identityRefusal(setup)
+        if let refusal, !stateEmpty { try await exitOnFailure { throw refusal } }
+        let pendingRefusal = refusal
+        let store = try await setup.store()
+        let manifest: BackupManifest
+        do {
+            manifest = try await BackupCatalog(store: store).entry(named: from).manifest
+        } catch {
+            if let pendingRefusal { try await exitOnFailure { throw pendingRefusal } }
+            throw error
         }
-        let restore = EtcdRestore(store: try await setup.store(), key: try setup.key(), access: EtcdClientAccess(),
-                                  control: SystemdServiceControl(), cluster: setup.inventory.name, dataDirOwner: "etcd:etcd")
-        let report = try await restore.run(backup: from, members: try await setup.members(), now: Date())
-        if output.output == .json {
-            try printJSON(["backup": report.backup, "initialClusterToken": report.initialClusterToken, "revision": String(report.revision)])
+        if let pendingRefusal, manifest.pki == nil { try await exitOnFailure { throw pendingRefusal } }
+        let memberNames = setup.etcdHosts.map(\.name)
+        let apiOnly = setup.inventory.controlPlaneHosts.map(\.name).filter { !memberNames.contains($0) }
+        let pkiMissing = !FileManager.default.fileExists(atPath: setup.state.root + "/pki")
+        var steps = [
+            "backup \(manifest.name): etcd \(manifest.etcdVersion), revision \(manifest.revision), \(manifest.totalKeys) keys, taken \(ISO8601DateFormatter().string(from: manifest.createdAt)) on \(manifest.member)",
+        ]
+        if manifest.pki != nil && pkiMissing { steps.append("restore the PKI state into \(setup.state.root)/pki from the backup") }
+        steps += [
+            "stop kube-apiserver on \((memberNames + apiOnly).joined(separator: ", "))",
+            "stop etcd and move \(setup.inventory.etcd.dataDir) aside on \(memberNames.joined(separator: ", "))",
+            "restore the snapshot on every member, start etcd, wait for health at revision >= \(manifest.revision), start the API servers",
+        ]
+        if dryRun {
+            if output.output == .json { try printJSON(["dryRun": "true", "steps": steps.joined(separator: "\n")]) } else {
+                print("restore (dry run), nothing changed:")
+                for s in steps { print("  - " + s) }
+            }
             return
         }
+        if !yes {
+            guard isatty(STDIN_FILENO) == 1 else {
+                throw ValidationError("restore replaces etcd's data on \(memberNames.joined(separator: ", ")); not a terminal, so add --yes to go ahead (or --dry-run to see the steps)")
+            }
+            for s in steps { print("  - " + s) }
+            print("Restore \(manifest.name) over the live cluster? [y/N] ", terminator: "")
+            guard readLine()?.lowercased() == "y" else { throw ExitCode(1) }
+        }
+        var restore = EtcdRestore(store: store, key: try setup.key(), access: EtcdClientAccess(),
+                                  control: SystemdServiceControl(), cluster: setup.inventory.name, dataDirOwner: "etcd:etcd")
+        restore.identities = try setup.identities(identity.identity)
+        let restoredPKI = try await restore.restorePKI(backup: from, stateRoot: setup.state.root)
+        if pendingRefusal != nil, let refusal = try await identityRefusal(setup) {
+            try await exitOnFailure { throw refusal }
+        }
+        for host in setup.inventory.controlPlaneHosts where apiOnly.contains(host.name) {
+            let connection = try await LiveConnector.connect(host, inventory: setup.inventory)
+            restore.apiServerHosts.append(EtcdMemberTarget(name: host.name, connection: connection, clientURL: "", peerURL: ""))
+        }
+        let report = try await restore.run(backup: from, members: try await setup.members(), now: Date())
+        if output.output == .json {
+            try printJSON(["backup": report.backup, "initialClusterToken": report.initialClusterToken, "revision": String(report.revision),
+                           "restoredPKI": String(restoredPKI)])
+            return
+        }
+        if restoredPKI { print("restored the PKI state into \(setup.state.root)/pki from \(report.backup)") }
         let kept = report.movedAside.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: ", ")
         print("restored \(report.backup): etcd healthy at revision \(report.revision); " +
               (kept.isEmpty ? "no member had a previous data directory" : "previous data kept in " + kept))
+    }
+}
+
+extension BackupRestore {
+    /// The hosts' identity against the state directory: the refusal, or nil when they agree.
+    func identityRefusal(_ setup: BackupSetup) async throws -> WorkflowError? {
+        do {
+            try await LiveContext.run(inventory: setup.inventory, mode: .plan, output: CollectingOutput(), checkIdentity: true) { _ in }
+            return nil
+        } catch let error as WorkflowError {
+            if case .identityMismatch = error { return error }
+            throw error
+        }
     }
 }
 

@@ -127,7 +127,7 @@ struct UpgradeApplyCommand: AsyncParsableCommand {
         let store = try await setup.store()
         let engine = EtcdBackup(store: store, access: EtcdClientAccess(), settings: settings)
         let manifest = try await engine.now(members: try await setup.members(), now: Date())
-        let report = try await BackupVerifier(store: store, key: try setup.key()).verify(manifest.name, now: Date())
+        let report = try await BackupVerifier(store: store, key: try setup.key(), identities: try setup.identities(nil)).verify(manifest.name, now: Date())
         print("rollback point: backup \(manifest.name) (etcd \(manifest.etcdVersion), revision \(report.status.revision)) verified in \(store.location)")
         return UpgradeRecord.RollbackPoint(backup: manifest.name, revision: report.status.revision, etcdVersion: manifest.etcdVersion, verifiedAt: Date())
     }

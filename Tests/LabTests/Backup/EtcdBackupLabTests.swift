@@ -110,7 +110,7 @@ struct EtcdBackupLabTests {
         }
         #expect(try !IntegrationLab.etcdctl(stateDir: state, certHost: "h1", endpoints: endpoints(lab), ["endpoint", "health"]).succeeded)
 
-        let restore = try IntegrationLab.capstan(["backup", "restore", "-i", inventory, "--from", backup.name])
+        let restore = try IntegrationLab.capstan(["backup", "restore", "-i", inventory, "--from", backup.name, "--yes"])
         #expect(restore.succeeded, "restore failed: \(restore.all)")
         print("MEASURED restore of a 3-member etcd \(version): \(String(format: "%.2f", restore.seconds)) s")
 

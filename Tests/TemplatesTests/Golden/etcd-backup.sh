@@ -116,7 +116,7 @@ echo $(( finished - started )) > "$STATE_DIR/last_duration"
 
 # Keep the newest $KEEP snapshots of this cluster on this member.
 ls -1t "$BACKUP_DIR"/etcd-snapshot-*.db 2>/dev/null | tail -n +$(( KEEP + 1 )) | while read -r old; do
-    rm -f "$old"
+    rm -f "$old" "$old.shipped"
 done
 
 write_metrics

@@ -54,12 +54,20 @@ struct EtcdBackupEndToEndTests {
         let listed = try await BackupCatalog(store: store).entries()
         #expect(listed.map(\.name) == [manifest.name] && listed[0].verifiedAt == backupNow)
 
+        // includePKI: an empty state directory gets the PKI back; an existing one is left alone.
+        let pkiRestore = EtcdRestore(store: store, key: key, access: access, control: cluster.controller, cluster: "lab")
+        #expect(try await pkiRestore.restorePKI(backup: manifest.name, stateRoot: work + "/fresh-state"))
+        #expect(try String(contentsOfFile: work + "/fresh-state/pki/etcd/ca.crt", encoding: .utf8) == "CA")
+        #expect(try await !pkiRestore.restorePKI(backup: manifest.name, stateRoot: work + "/fresh-state"))
+
         // Changes after the backup must disappear; everything before must come back.
         try cluster.etcdctl("put", "/registry/after-backup", "x")
         for m in targets { try await cluster.controller.stopEtcd(on: m) }
         for m in targets { try FileManager.default.removeItem(atPath: m.dataDir) }
 
-        let restore = EtcdRestore(store: store, key: key, access: access, control: cluster.controller, cluster: "lab", healthTimeoutSeconds: 60)
+        var restore = EtcdRestore(store: store, key: key, access: access, control: cluster.controller, cluster: "lab", healthTimeoutSeconds: 60)
+        // External etcd: a control-plane host that is not a member has its API server stopped and started too.
+        restore.apiServerHosts = [EtcdMemberTarget(name: "cp1", connection: LocalConnection(), clientURL: "", peerURL: "", dataDir: "")]
         let result = try await restore.run(backup: manifest.name, members: targets, now: backupNow.addingTimeInterval(60))
         #expect(result.revision >= manifest.revision)
         #expect(result.movedAside.isEmpty, "wiped data dirs leave nothing to move aside")
@@ -71,7 +79,10 @@ struct EtcdBackupEndToEndTests {
         #expect(["m1", "m2", "m3"].allSatisfy { members.contains($0) })
         let events = cluster.controller.events
         let firstStart = try #require(events.lastIndex(where: { $0.hasPrefix("start-etcd") }))
-        #expect(events.filter { $0.hasPrefix("stop-api") }.count == 3 && events.prefix(firstStart).contains("stop-etcd m3"))
+        #expect(events.filter { $0.hasPrefix("stop-api") }.count == 4 && events.prefix(firstStart).contains("stop-etcd m3"))
+        let cpStop = try #require(events.firstIndex(of: "stop-api cp1"))
+        let cpStart = try #require(events.firstIndex(of: "start-api cp1"))
+        #expect(events[cpStop...].contains { $0.hasPrefix("stop-etcd") } && cpStart > firstStart, "\(events)")
 
         // A second restore over live data keeps the previous data directories aside.
         let again = try await restore.run(backup: manifest.name, members: targets, now: backupNow.addingTimeInterval(120))

