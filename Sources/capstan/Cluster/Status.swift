@@ -21,8 +21,8 @@ struct StatusCommand: AsyncParsableCommand {
             printError("\(error)")
             throw ExitCode(1)
         }
-        let report = try await LiveContext.run(inventory: inventory, mode: .plan, output: CollectingOutput()) { context in
-            await EtcdStatusReport.gather(spec: spec, in: context)
+        let (report, balancers) = try await LiveContext.run(inventory: inventory, mode: .plan, output: CollectingOutput()) { context in
+            (await EtcdStatusReport.gather(spec: spec, in: context), await BalancerStatus.gather(inventory: inventory, in: context))
         }
         switch outputOption.output {
         case .json:
@@ -30,7 +30,7 @@ struct StatusCommand: AsyncParsableCommand {
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         case .text:
-            print(report.text, terminator: "")
+            print(report.text + balancers.text, terminator: "")
         }
         if !report.healthy { throw ExitCode(1) }
     }
