@@ -25,6 +25,11 @@ CAPSTAN_TEST_LAB=$lab CAPSTAN_LB_BENCH=$stops CAPSTAN_LB_BENCH_OUT=$table \
   echo "Run on $(date -u +%Y-%m-%d) with \`bench/lb/run.sh $stops\`: $(nproc) cores, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg) at the end;"
   echo "systemd-nspawn lab hosts with Debian bookworm's haproxy and keepalived, stand-in API servers (Tests/Standins/k8s-standin.py)."
   echo
+  echo "A probe on the worker opens a new TLS connection (verified against the cluster CA) every 50 ms. Failure"
+  echo "window: node-local, first to last failed request after a stop; vip, the longest run of failed requests."
+  echo "\"Address moved after\": from \`systemctl stop kube-apiserver\` on the holder until another host shows the"
+  echo "address, polled from this machine (each poll is a command in a lab host, so it adds its own latency)."
+  echo
   cat "$table"
 } > bench/lb/results.md
 cat bench/lb/results.md
