@@ -62,6 +62,26 @@ public struct Inventory: Sendable, Equatable {
     public var workerHosts: [HostSpec] { hosts(withRole: .worker) }
     public var isSelfManaged: Bool { controlPlane.mode == .selfManaged }
 
+    /// The API load balancer in effect. Unset, it keeps what an inventory meant before the setting
+    /// existed: an `endpoint` is the user's own balancer (`external`); without one, several
+    /// control-plane hosts get `node-local` and a single one `none`.
+    public var apiLoadBalancer: LoadBalancerMode {
+        if let mode = controlPlane.loadBalancer { return mode }
+        if controlPlane.endpoint != nil { return .external }
+        return controlPlaneHosts.count > 1 ? .nodeLocal : .none
+    }
+
+    /// Whether nodes reach the API through haproxy on their own 127.0.0.1 (`node-local` and `vip`).
+    public var usesNodeLocalBalancer: Bool { isSelfManaged && [.nodeLocal, .vip].contains(apiLoadBalancer) }
+
+    /// Nodes that run the node-local balancer: every kubelet host where 127.0.0.1 on the balancer's
+    /// port is not its own API server (all of them when the port differs from the API servers' 6443).
+    public var localBalancerHosts: [HostSpec] {
+        guard usesNodeLocalBalancer else { return [] }
+        let ownAPIServer = controlPlane.localBalancerPort == ControlPlaneSpec.defaultLocalBalancerPort
+        return hosts.filter { ($0.has(.worker) || $0.has(.controlPlane)) && !($0.has(.controlPlane) && ownAPIServer) }
+    }
+
     /// The SSH settings that apply to `host`: the cluster defaults overlaid with the host's overrides.
     public func effectiveSSH(for host: HostSpec) -> SSHSpec { ssh.overlaid(with: host.ssh) }
 }
@@ -89,12 +109,50 @@ public struct ControlPlaneSpec: Sendable, Equatable {
     public var extraSANs: [String]
     /// Only for `mode: managed`.
     public var managed: ManagedSpec?
+    /// How nodes and clients reach the API servers; nil means the default (`Inventory.apiLoadBalancer`).
+    public var loadBalancer: LoadBalancerMode?
+    /// Port the node-local balancer listens on at 127.0.0.1.
+    public var localBalancerPort: Int
+    /// Only for `loadBalancer: vip`.
+    public var vip: VIPSpec?
 
-    public init(mode: ControlPlaneMode = .selfManaged, endpoint: String? = nil, extraSANs: [String] = [], managed: ManagedSpec? = nil) {
+    public static let defaultLocalBalancerPort = 6443
+
+    public init(mode: ControlPlaneMode = .selfManaged, endpoint: String? = nil, extraSANs: [String] = [], managed: ManagedSpec? = nil,
+                loadBalancer: LoadBalancerMode? = nil, localBalancerPort: Int = ControlPlaneSpec.defaultLocalBalancerPort, vip: VIPSpec? = nil) {
         self.mode = mode
         self.endpoint = endpoint
         self.extraSANs = extraSANs
         self.managed = managed
+        self.loadBalancer = loadBalancer
+        self.localBalancerPort = localBalancerPort
+        self.vip = vip
+    }
+}
+
+/// `spec.controlPlane.loadBalancer`: how kubelets, kube-proxies and outside clients reach the API servers.
+public enum LoadBalancerMode: String, Sendable, Equatable, CaseIterable, Codable {
+    /// haproxy on 127.0.0.1 of every node without an API server, health-checking every API server.
+    case nodeLocal = "node-local"
+    /// node-local for the nodes, plus a keepalived virtual IP (the endpoint's address) on the control-plane hosts.
+    case vip
+    /// The user's own load balancer or VIP at `endpoint`.
+    case external
+    /// One control-plane host, reached directly.
+    case none
+}
+
+/// keepalived settings of `loadBalancer: vip`; the address is the endpoint's host.
+public struct VIPSpec: Sendable, Equatable {
+    /// Network interface that carries the address; nil: the interface of the host's route to it.
+    public var interface: String?
+    public var virtualRouterID: Int
+
+    public static let defaultVirtualRouterID = 51
+
+    public init(interface: String? = nil, virtualRouterID: Int = VIPSpec.defaultVirtualRouterID) {
+        self.interface = interface
+        self.virtualRouterID = virtualRouterID
     }
 }
 

@@ -42,6 +42,9 @@ extension InventoryParser {
             if cp.endpoint != nil {
                 r.error(at: "spec.controlPlane.endpoint", "spec.controlPlane.endpoint: not used in a managed cluster; the API endpoint is managed.apiEndpoint")
             }
+            for key in ["loadBalancer", "localBalancerPort", "vip"] where r.marks["spec.controlPlane.\(key)"] != nil {
+                r.error(at: "spec.controlPlane.\(key)", "spec.controlPlane.\(key): not used in a managed cluster; \(provider) balances its own API servers")
+            }
             if explicitSections.contains("etcd") {
                 r.error(at: "spec.etcd", "spec.etcd: \(provider) runs etcd in a managed cluster, so Capstan cannot manage or back it up; remove this section")
             }
@@ -61,10 +64,50 @@ extension InventoryParser {
             if r.marks["spec.controlPlane.managed"] != nil {
                 r.error(at: "spec.controlPlane.managed", "spec.controlPlane.managed: only for mode: managed (this cluster is self-managed)")
             }
-            let cps = inv.controlPlaneHosts.count
-            if cps > 1, cp.endpoint == nil {
-                r.warning(at: r.marks["spec.controlPlane"] != nil ? "spec.controlPlane" : "spec.hosts", "spec.controlPlane: no endpoint; with \(cps) control-plane hosts, clients and workers reach the API only through \(inv.controlPlaneHosts[0].name) — set endpoint to a VIP or load balancer")
+            checkLoadBalancer(inv)
+        }
+    }
+
+    /// `loadBalancer` against the endpoint and the number of control-plane hosts.
+    func checkLoadBalancer(_ inv: Inventory) {
+        let cp = inv.controlPlane
+        let cps = inv.controlPlaneHosts.count
+        let at = r.marks["spec.controlPlane.loadBalancer"] != nil ? "spec.controlPlane.loadBalancer"
+            : r.marks["spec.controlPlane"] != nil ? "spec.controlPlane" : "spec.hosts"
+        let mode = inv.apiLoadBalancer
+        if r.invalidPaths.contains("spec.controlPlane.loadBalancer") || r.invalidPaths.contains("spec.controlPlane.endpoint") { return }
+        switch mode {
+        case .none:
+            if cps > 1 {
+                r.error(at: at, "spec.controlPlane.loadBalancer: none reaches the API only through \(inv.controlPlaneHosts[0].name), but there are \(cps) control-plane hosts; use node-local (haproxy on every node), vip (node-local plus a virtual IP at endpoint) or external (your balancer at endpoint)")
             }
+        case .external:
+            if cp.endpoint == nil {
+                r.error(at: at, "spec.controlPlane.loadBalancer: external needs endpoint (HOST:PORT of your load balancer or VIP); without one use node-local")
+            }
+        case .nodeLocal:
+            if cps > 1, cp.endpoint == nil, !incompleteHosts {
+                r.warning(at: at, "spec.controlPlane: no endpoint; nodes reach the API through their node-local balancer, but admin.conf and outside clients reach only \(inv.controlPlaneHosts[0].name) — set loadBalancer: vip with endpoint at a free address, or endpoint to your load balancer")
+            }
+        case .vip:
+            guard let endpoint = cp.endpoint, let parts = Syntax.splitEndpoint(endpoint) else {
+                r.error(at: at, "spec.controlPlane.loadBalancer: vip needs endpoint: a free IPv4 address on the control-plane hosts' network that keepalived moves between them, e.g. 10.0.0.10:6443")
+                return
+            }
+            if IPv4Address(parsing: parts.host) == nil {
+                r.error(at: "spec.controlPlane.endpoint", "spec.controlPlane.endpoint: \(parts.host) is not an IPv4 address; loadBalancer vip holds the endpoint's address on a control-plane host")
+            } else if let taken = inv.hosts.first(where: { $0.address == parts.host || $0.internalAddress == parts.host }) {
+                r.error(at: "spec.controlPlane.endpoint", "spec.controlPlane.endpoint: \(parts.host) is host \(taken.name)'s address; the virtual IP must be a free address")
+            }
+            if let port = parts.port, port != 6443 {
+                r.error(at: "spec.controlPlane.endpoint", "spec.controlPlane.endpoint: port \(port) — the virtual IP reaches the API servers on their port 6443; write \(parts.host):6443")
+            }
+        }
+        if cp.vip != nil, mode != .vip {
+            r.error(at: "spec.controlPlane.vip", "spec.controlPlane.vip: only for loadBalancer: vip (this cluster's is \(mode.rawValue))")
+        }
+        if r.marks["spec.controlPlane.localBalancerPort"] != nil, !inv.usesNodeLocalBalancer {
+            r.error(at: "spec.controlPlane.localBalancerPort", "spec.controlPlane.localBalancerPort: only for loadBalancer node-local or vip (this cluster's is \(mode.rawValue))")
         }
     }
 

@@ -95,7 +95,7 @@ final class InventoryParser {
     // MARK: sections
 
     func parseControlPlane(_ node: Node) -> ControlPlaneSpec? {
-        guard let m = r.mapping(node, path: "spec.controlPlane", allowed: ["mode", "endpoint", "extraSANs", "managed"]) else { return nil }
+        guard let m = r.mapping(node, path: "spec.controlPlane", allowed: ["mode", "endpoint", "extraSANs", "managed", "loadBalancer", "localBalancerPort", "vip"]) else { return nil }
         var cp = ControlPlaneSpec()
         if let mode = r.enumValue(m, "mode", ControlPlaneMode.self, what: "control plane mode") { cp.mode = mode }
         if let endpoint = r.nonEmptyString(m, "endpoint") {
@@ -112,7 +112,32 @@ final class InventoryParser {
             cp.extraSANs = sans.map(\.0)
         }
         if let managedNode = m.value("managed") { cp.managed = parseManaged(managedNode) }
+        cp.loadBalancer = r.enumValue(m, "loadBalancer", LoadBalancerMode.self, what: "load balancer")
+        if let port = r.port(m, "localBalancerPort") { cp.localBalancerPort = port }
+        if let vipNode = m.value("vip") { cp.vip = parseVIP(vipNode) }
         return cp
+    }
+
+    func parseVIP(_ node: Node) -> VIPSpec? {
+        let path = "spec.controlPlane.vip"
+        guard let m = r.mapping(node, path: path, allowed: ["interface", "virtualRouterId"]) else { return nil }
+        var vip = VIPSpec()
+        if let name = r.nonEmptyString(m, "interface") {
+            // Linux interface names: at most 15 bytes, no '/', ':' or whitespace.
+            if name.utf8.count <= 15, !name.contains(where: { $0 == "/" || $0 == ":" || $0.isWhitespace }), name != ".", name != ".." {
+                vip.interface = name
+            } else {
+                r.invalid(m, "interface", "\(path).interface: '\(name)' is not a network interface name (at most 15 characters, no '/', ':' or spaces), e.g. eth0")
+            }
+        }
+        if let id = r.int(m, "virtualRouterId") {
+            if (1...255).contains(id) {
+                vip.virtualRouterID = id
+            } else {
+                r.invalid(m, "virtualRouterId", "\(path).virtualRouterId: \(id) is not a VRRP router id (1-255, unique on the network segment)")
+            }
+        }
+        return vip
     }
 
     func parseManaged(_ node: Node) -> ManagedSpec? {

@@ -10,6 +10,8 @@ public struct BaseImage: Sendable {
         "python3", "procps", "curl", "iputils-ping", "less",
         // Kubernetes nodes: kube-proxy and the kubelet call iptables, conntrack and modprobe.
         "iptables", "kmod", "conntrack",
+        // The node-local API balancer and the control-plane virtual IP.
+        "haproxy", "keepalived",
     ]
     /// Steps applied after debootstrap, in order. Their text is part of the recipe hash, so changing
     /// a step here rebuilds the image.

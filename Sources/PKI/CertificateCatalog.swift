@@ -62,11 +62,11 @@ public enum CertificateCatalog {
               commonName: "system:kube-scheduler", keyUsages: leafUsage, extendedKeyUsages: [.clientAuth],
               scope: .eachControlPlane),
         .init(name: "kubelet.conf", fileBase: "kubeconfig/kubelet",
-              kind: .kubeconfig(fileName: "kubelet.conf", server: .controlPlaneEndpoint), signer: .cluster,
+              kind: .kubeconfig(fileName: "kubelet.conf", server: .nodeEndpoint), signer: .cluster,
               commonName: "system:node:{host}", organizations: ["system:nodes"], keyUsages: leafUsage,
               extendedKeyUsages: [.clientAuth], scope: .eachNode),
         .init(name: "kube-proxy.conf", fileBase: "kubeconfig/kube-proxy",
-              kind: .kubeconfig(fileName: "kube-proxy.conf", server: .controlPlaneEndpoint), signer: .cluster,
+              kind: .kubeconfig(fileName: "kube-proxy.conf", server: .nodeEndpoint), signer: .cluster,
               commonName: "system:kube-proxy", keyUsages: leafUsage, extendedKeyUsages: [.clientAuth], scope: .cluster),
     ]
 

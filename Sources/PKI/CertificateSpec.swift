@@ -48,12 +48,15 @@ public struct CertificateSpec: Sendable, Hashable {
         case controlPlaneEndpoint
         /// The API server on the same host (controller-manager and scheduler, as kubeadm does).
         case localAPIServer
+        /// How a node's kubelet and kube-proxy reach the API: the node-local balancer on 127.0.0.1
+        /// (`loadBalancer: node-local` or `vip`), else the control-plane endpoint.
+        case nodeEndpoint
     }
 
     public enum SANRule: Sendable, Hashable {
         case none
         /// Every control-plane address, the endpoint host, the first service IP, the `kubernetes.default…`
-        /// names, the host name and the inventory's extra SANs.
+        /// names, the host name, 127.0.0.1 and localhost, and the inventory's extra SANs.
         case apiServer
         /// Host address and name, localhost and 127.0.0.1.
         case etcdServer

@@ -76,6 +76,13 @@ extension Inventory {
         return APIEndpoint(host: first.clusterAddress, port: 6443)
     }
 
+    /// Where kubelets and kube-proxies reach the API: 127.0.0.1 on the balancer's port when nodes run the
+    /// node-local balancer (on a control-plane host with the default port, that is its own API server),
+    /// else the clients' endpoint.
+    public func nodeAPIEndpoint(_ endpoint: APIEndpoint) -> APIEndpoint {
+        usesNodeLocalBalancer ? APIEndpoint(host: "127.0.0.1", port: controlPlane.localBalancerPort) : endpoint
+    }
+
     /// The etcd members: hosts with the `etcd` role; for a stacked topology without any, the control-plane hosts.
     public var etcdMembers: [HostSpec] {
         let members = etcdHosts
@@ -125,6 +132,7 @@ extension CertificateCatalog {
                     switch serverKind {
                     case .controlPlaneEndpoint: server = endpoint.url
                     case .localAPIServer: server = APIEndpoint(host: host?.clusterAddress ?? endpoint.host, port: 6443).url
+                    case .nodeEndpoint: server = inventory.nodeAPIEndpoint(endpoint).url
                     }
                 }
                 out.append(RequiredCertificate(
@@ -149,6 +157,8 @@ extension CertificateCatalog {
             names.append(endpoint.host)
             names.append(inventory.network.serviceCIDR.address(at: 1).description)
             if let host { names.append(host.name) }
+            // Nodes reach their own API server, or the node-local balancer, at 127.0.0.1.
+            names += ["127.0.0.1", "localhost"]
             names += inventory.controlPlane.extraSANs
             return names
         case .etcdServer:

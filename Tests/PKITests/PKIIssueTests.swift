@@ -21,7 +21,7 @@ let noSANs: @Sendable (String, Inventory) -> Set<String> = { _, _ in [] }
 let kubeadmTable: [String: Expected] = [
     "apiserver": Expected(cn: "kube-apiserver", orgs: "", signer: "ca", eku: server, sans: { host, inv in
         var s: Set<String> = ["kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local",
-                              "10.96.0.1", "api.example.test", "extra.example.test", "10.9.9.9", host]
+                              "10.96.0.1", "api.example.test", "extra.example.test", "10.9.9.9", host, "127.0.0.1", "localhost"]
         for cp in inv.controlPlaneHosts { s.insert(cp.address); s.insert(cp.clusterAddress) }
         return s
     }),

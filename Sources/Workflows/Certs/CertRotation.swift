@@ -136,6 +136,9 @@ public enum CertRotation {
                 try await c.write(file.content, to: file.path, attributes: file.attributes)
             }
         }
+        if changed.contains(where: { $0.path == NodeBalancer.caPath }), settings.inventory.localBalancerHosts.contains(where: { $0.name == host }) {
+            try await NodeBalancer.reloadAfterCAChange(ctx, host: host)
+        }
         do {
             for unit in restarts {
                 let name = unit == .etcd ? settings.spec.unit : unit.unit

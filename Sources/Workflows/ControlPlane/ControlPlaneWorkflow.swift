@@ -68,6 +68,8 @@ public enum KubernetesWorkflow {
         }
         return try WorkerWorkflow.preparationPhases(inventory: inventory, artifacts: artifacts, settings: settings)
             + ControlPlaneWorkflow.phases(inventory: inventory, pki: pki, artifacts: artifacts, settings: settings)
+            + ControlPlaneVIP.phases(inventory: inventory, settings: settings)
+            + NodeBalancer.phases(inventory: inventory, pki: pki, settings: settings)
             + WorkerWorkflow.phases(inventory: inventory, pki: pki, artifacts: artifacts, settings: settings)
     }
 }

@@ -23,11 +23,13 @@ extension KubernetesWorkflow {
         ]
         if inventory.isSelfManaged {
             shape.append((ControlPlaneWorkflow.phaseName, inventory.controlPlaneHosts.map(\.name), true))
+            shape.append((ControlPlaneVIP.phaseName, ControlPlaneVIP.address(inventory) == nil ? [] : inventory.controlPlaneHosts.map(\.name), false))
+            shape.append((NodeBalancer.phaseName, inventory.localBalancerHosts.map(\.name), false))
             shape.append((WorkerWorkflow.kubeletPhase, nodes.map(\.name), false))
         } else {
             shape.append((ManagedJoin.phaseName, nodes.map(\.name), false))
         }
-        let waiting = Set(shape.suffix(inventory.isSelfManaged ? 2 : 0).map(\.name))
+        let waiting = Set(shape.suffix(inventory.isSelfManaged ? 4 : 0).map(\.name))
         let first = Phase(artifactsPhase, concerning: nodes.map(\.name),
                           next: "fix the artifact source or the PKI state named above; no host was changed") { ctx in
             let (pki, artifacts) = try await prepare(ctx)

@@ -27,24 +27,26 @@ struct StatusCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let state = StateDirectory(inventory: inventory)
-        let (report, network) = try await exitOnFailure {
+        let (report, network, balancers) = try await exitOnFailure {
             try await LiveContext.run(inventory: inventory, mode: .plan, output: CollectingOutput()) { context in
                 var report = await EtcdStatusReport.gather(spec: spec, in: context)
                 let (outcome, unread) = try await ClusterIdentityGuard.observe(inventory: inventory, state: state, in: context)
                 report.attach(identity: outcome, unread: unread, uid: try state.clusterRecord()?.uid)
-                return (report, await PodNetworkStatus.gather(inventory: inventory, state: state, in: context))
+                return (report, await PodNetworkStatus.gather(inventory: inventory, state: state, in: context),
+                        await BalancerStatus.gather(inventory: inventory, in: context))
             }
         }
         switch outputOption.output {
         case .json:
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            // The etcd report's keys stay at the top; the pod network joins them under one key.
+            // The etcd report's keys stay at the top; the pod network and the API balancers join them, each under one key.
             var document = try JSONSerialization.jsonObject(with: try encoder.encode(report)) as? [String: Any] ?? [:]
             document["podNetwork"] = try JSONSerialization.jsonObject(with: try encoder.encode(network))
+            document["balancers"] = try JSONSerialization.jsonObject(with: try encoder.encode(balancers))
             print(String(decoding: try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
         case .text:
-            print(report.text, terminator: "")
+            print(report.text + balancers.text, terminator: "")
             // Not part of the exit code: a network not yet applied (`apply --only etcd`) is no etcd failure.
             print(network.text, terminator: "")
         }

@@ -180,7 +180,7 @@ enum IntegrationLab {
 
     /// Units `apply` installs, stopped and removed by `wipe`.
     static let installedUnits = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "containerd", "etcd", "etcd-backup",
-                                  "capstan-pod-network"]
+                                 "capstan-pod-network", "haproxy", "keepalived"]
 
     /// Removes every trace of etcd, its backup timer, the container runtime and Kubernetes from the hosts
     /// (a bare host again). Suites pass every host of the shared lab: a member left running on a host a

@@ -183,11 +183,13 @@ enum Fixture {
 
     static let versions = ComponentVersions.defaults(for: SemanticVersion(1, 31, 4))!
 
-    /// h1, h2: control plane + etcd; h3: worker.
+    /// h1, h2: control plane + etcd; h3: worker. The API load balancer is `external`: these host trees run
+    /// commands on this machine, where the node-local balancer's package install must never run (haproxy
+    /// and keepalived are exercised on lab hosts).
     static func inventory(endpoint: String? = nil) -> Inventory {
         Inventory(
             name: "lab", kubernetesVersion: SemanticVersion(1, 31, 4),
-            controlPlane: ControlPlaneSpec(endpoint: endpoint),
+            controlPlane: ControlPlaneSpec(endpoint: endpoint, loadBalancer: .external),
             hosts: [
                 HostSpec(name: "h1", address: "127.0.0.1", roles: [.controlPlane, .etcd]),
                 HostSpec(name: "h2", address: "10.213.0.12", roles: [.controlPlane, .etcd]),
