@@ -16,11 +16,11 @@ public enum HostError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .connectFailed(host, address, reason):
             return "cannot connect to \(host) (\(address)): \(reason) — check the address, port and that sshd is running"
         case let .authenticationFailed(host, user, tried, reason):
-            return "authentication as \(user) on \(host) failed (tried: \(tried.joined(separator: ", "))): \(reason)"
+            return "authentication as \(user) on \(host) failed (tried: \(tried.joined(separator: ", "))): \(reason) — check spec.ssh.user and spec.ssh.identityFile in the inventory (or the host's own ssh: settings) and that the key is in ~\(user)/.ssh/authorized_keys on \(host)"
         case let .hostKeyUnknown(host, keyType, fingerprint, file):
             return "host key of \(host) is not known: \(keyType) \(fingerprint) is not in \(file). Verify the fingerprint, then add it (ssh-keyscan) or set ssh.knownHosts.policy: accept-new"
         case let .hostKeyChanged(host, keyType, expected, presented, file, line):
-            return "HOST KEY CHANGED for \(host): \(file):\(line) has \(keyType) \(expected), the host presented \(presented). This may be an attack or a reinstalled host; if the change is expected, remove the old entry (ssh-keygen -R) and connect again"
+            return "HOST KEY CHANGED for \(host): \(file):\(line) has \(keyType) \(expected), the host presented \(presented). This may be an attack or a reinstalled host; if the change is expected, remove that entry from the inventory's known_hosts file (sed -i '\(line)d' \(file), or ssh-keygen -R ADDRESS -f \(file)), add the new key after checking it, and connect again"
         case let .commandFailed(host, command, status, stderr):
             let tail = stderr.split(separator: "\n").suffix(5).joined(separator: "\n")
             return "command failed on \(host) (exit \(status)): \(command)" + (tail.isEmpty ? "" : "\n\(tail)")

@@ -20,7 +20,10 @@ public struct Diagnostic: Sendable, Equatable, Hashable, Codable, CustomStringCo
     }
 
     /// `FILE:LINE:COL: error: message`, the form compilers use, so editors can jump to it.
-    public var description: String { "\(file):\(line):\(column): \(severity.rawValue): \(message)" }
+    /// A problem with the file as a whole (line 0) reads `FILE: error: message`, without a made-up place.
+    public var description: String {
+        line > 0 ? "\(file):\(line):\(column): \(severity.rawValue): \(message)" : "\(file): \(severity.rawValue): \(message)"
+    }
 }
 
 /// The result of reading an inventory: the model when there were no errors, and every diagnostic found.

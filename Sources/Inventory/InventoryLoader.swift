@@ -28,6 +28,13 @@ public enum InventoryLoader {
 
     /// Reads `path` and loads it.
     public static func load(path: String, checkFiles: Bool = true) -> LoadResult {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            return LoadResult(inventory: nil, diagnostics: [
+                Diagnostic(file: path, line: 0, column: 0, severity: .error,
+                           message: "cannot read the inventory file: it is a directory; give the YAML file itself (e.g. \(path.hasSuffix("/") ? path : path + "/")inventory.yaml)"),
+            ])
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             let why = FileManager.default.fileExists(atPath: path) ? "it is not readable" : "no such file"
             return LoadResult(inventory: nil, diagnostics: [
@@ -95,6 +102,14 @@ public enum InventoryLoader {
 }
 
 extension YAMLReader {
+    /// The character at a 1-based line and column of `text`, nil outside it.
+    static func character(in text: String, line: Int, column: Int) -> Character? {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        guard line >= 1, line <= lines.count else { return nil }
+        let chars = Array(lines[line - 1])
+        return column >= 1 && column <= chars.count ? chars[column - 1] : nil
+    }
+
     /// Turns a Yams/libyaml error into one diagnostic at libyaml's mark.
     func yamlError(_ error: Error, text: String) {
         guard let e = error as? YamlError else {
@@ -107,7 +122,9 @@ extension YAMLReader {
         }
         switch e {
         case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _), let .composer(context, problem, mark, _):
-            if problem == "but found another document" {
+            if Self.character(in: text, line: mark.line, column: mark.column) == "\t" {
+                self.error(Position(mark), "invalid YAML: a tab character; YAML indents with spaces only — replace the tab with spaces")
+            } else if problem == "but found another document" {
                 self.error(Position(mark), "invalid YAML: a second document (---) follows the first; an inventory file holds one cluster")
             } else {
                 self.error(Position(mark), "invalid YAML: \(problem)\(contextSuffix(context))")

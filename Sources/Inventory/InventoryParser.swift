@@ -17,6 +17,8 @@ final class InventoryParser {
     var hostPaths: [String] = []
     /// Some host could not be read: role counts would be wrong, so the topology checks stay quiet.
     var incompleteHosts = false
+    /// known_hosts files the YAML names: (path of the setting, as written, the policy written beside it, or nil).
+    var knownHostsFiles: [(path: String, written: String, policy: KnownHostsPolicy?)] = []
 
     init(reader: YAMLReader, sourcePath: String, checkFiles: Bool) {
         self.r = reader
@@ -88,7 +90,10 @@ final class InventoryParser {
         )
         validate(inventory, kubernetesVersionKnown: kubernetesVersion != nil)
         resolvePaths(&inventory)
-        if checkFiles { checkReadable() }
+        if checkFiles {
+            checkReadable()
+            checkKnownHosts(clusterPolicy: inventory.ssh.knownHostsPolicy)
+        }
         return inventory
     }
 
@@ -388,6 +393,7 @@ final class InventoryParser {
         if let k = m.value("knownHosts"), let km = r.mapping(k, path: "\(path).knownHosts", allowed: ["file", "policy"]) {
             s.knownHostsFile = r.nonEmptyString(km, "file")
             s.knownHostsPolicy = r.enumValue(km, "policy", KnownHostsPolicy.self, what: "known_hosts policy")
+            if let file = s.knownHostsFile { knownHostsFiles.append(("\(path).knownHosts.file", file, s.knownHostsPolicy)) }
         }
         s.transport = r.enumValue(m, "transport", SSHTransportKind.self, what: "SSH transport")
         if let t = r.timeSpan(m, "connectTimeout") {
@@ -628,6 +634,15 @@ final class InventoryParser {
     }
 
     /// Keys, CA files, tokens: each must be a readable regular file on this machine.
+    /// Under `policy: strict`, a known_hosts file that does not exist would refuse every host: say so now.
+    func checkKnownHosts(clusterPolicy: KnownHostsPolicy?) {
+        for entry in knownHostsFiles where (entry.policy ?? clusterPolicy ?? .strict) == .strict {
+            let resolved = InventoryLoader.resolve(entry.written, relativeTo: sourcePath)
+            guard !FileManager.default.fileExists(atPath: resolved) else { continue }
+            r.error(at: entry.path, "\(entry.path): \(resolved) does not exist, and with policy strict every host key would be refused; add the hosts' keys (ssh-keyscan -H HOST >> \(resolved), then compare the fingerprints with the hosts' own) or set policy: accept-new for the first connection")
+        }
+    }
+
     func checkReadable() {
         for (path, written) in files {
             let resolved = InventoryLoader.resolve(written, relativeTo: sourcePath)

@@ -71,7 +71,7 @@ struct ValidateCommandTests {
     func unreadable() throws {
         let missing = try capstan(["validate", "-i", "/nonexistent/capstan/x.yaml"])
         #expect(missing.status == 1)
-        #expect(missing.out.contains("/nonexistent/capstan/x.yaml:0:0: error: cannot read the inventory file: no such file"))
+        #expect(missing.out.contains("/nonexistent/capstan/x.yaml: error: cannot read the inventory file: no such file"))
         let bad = try capstan(["validate", "-i", broken.appendingPathComponent("non-utf8.yaml").path])
         #expect(bad.status == 1 && bad.out.contains(":8:14: error: the file is not valid UTF-8"))
     }

@@ -192,7 +192,16 @@ struct InventoryLoaderTests {
     @Test("a missing inventory file is one clear error")
     func missingFile() {
         let r = InventoryLoader.load(path: "/nonexistent/capstan/inv.yaml")
-        #expect(r.diagnostics.map(\.description) == ["/nonexistent/capstan/inv.yaml:0:0: error: cannot read the inventory file: no such file"])
+        #expect(r.diagnostics.map(\.description) == ["/nonexistent/capstan/inv.yaml: error: cannot read the inventory file: no such file"])
+    }
+
+    @Test("a directory given as the inventory is named as one, with the file to give instead")
+    func directoryGiven() throws {
+        let dir = NSTemporaryDirectory() + "capstan-inv-dir-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = InventoryLoader.load(path: dir)
+        #expect(r.diagnostics.map(\.description) == ["\(dir): error: cannot read the inventory file: it is a directory; give the YAML file itself (e.g. \(dir)/inventory.yaml)"])
     }
 }
 
