@@ -14,7 +14,8 @@ public enum SupportedVersions {
         (32, SemanticVersion(3, 5, 16)),
     ]
     /// The CoreDNS release kubeadm deploys for each minor (kubeadm's `CoreDNSVersion` constant in
-    /// kubernetes/kubernetes cmd/kubeadm/app/constants/constants.go at the v1.29–v1.32 release branches).
+    /// kubernetes/kubernetes cmd/kubeadm/app/constants/constants.go). Not re-read per release tag: that
+    /// repository's snapshot is beyond what can be fetched here; check these when adding a minor.
     public static let coreDNS: [(minor: Int, version: String)] = [
         (29, "v1.11.1"), (30, "v1.11.1"), (31, "v1.11.3"), (32, "v1.11.3"),
     ]

@@ -48,7 +48,8 @@ public enum ClusterIdentities {
 
 /// Facts from Kubernetes' default RBAC policy: the ClusterRoleBindings the API server creates at start
 /// (kubernetes/kubernetes `plugin/pkg/auth/authorizer/rbac/bootstrappolicy/policy.go`, `clusterRoleBindings()`,
-/// unchanged from v1.29 through v1.32). Subjects as `User:name`, `Group:name`, `ServiceAccount:ns/name`.
+/// read from a recent revision of that file, not per release tag). Subjects as `User:name`, `Group:name`,
+/// `ServiceAccount:ns/name`.
 public enum DefaultBootstrapPolicy {
     public static let clusterRoleBindings: [String: [String]] = [
         "cluster-admin": ["Group:system:masters"],

@@ -60,7 +60,7 @@ public enum ClusterObjectsPhase {
         default:
             if ctx.mode == .plan {
                 // Before the first apply there is no API server to diff against: everything is new.
-                try await ctx.change(client.host, "server-side apply \(objects.count) cluster object(s) (the API does not answer yet: \(Kubectl.lastLine(diff.stderrText)))",
+                try await ctx.change(client.host, "server-side apply \(objects.count) cluster object(s) (the API does not answer yet: \(AddonApplier.lastLine(diff.stderrText) ?? "no output"))",
                                      diff: objects.map { "+ \($0.id)" }.joined(separator: "\n")) { _ in }
                 return
             }
@@ -128,9 +128,5 @@ struct Kubectl: Sendable {
     func failure(_ what: String, _ result: CommandResult) -> WorkflowError {
         .hostFailed(host: host, what: what, reason: "kubectl exited \(result.exitStatus): \(result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))",
                     next: "check the API server there (`capstan status -i FILE`) and run apply again")
-    }
-
-    static func lastLine(_ text: String) -> String {
-        text.split(separator: "\n").last.map(String.init) ?? "no output"
     }
 }

@@ -69,7 +69,8 @@ public enum StateImport {
             }
         }
         report.missing = source.missing + report.missing
-        if tx.paths.contains(PKIManager.keyAbsentPath(.etcd)) == false, try tx.read("pki/etcd/ca.key") == nil, try tx.read("pki/etcd/ca.crt") != nil {
+        // The etcd CA key is never on a host: its certificate comes back alone, marked as such.
+        if try tx.read("pki/etcd/ca.key") == nil, try tx.read("pki/etcd/ca.crt") != nil {
             _ = try tx.write(Data("""
                 The etcd CA key never leaves the state directory, so `capstan state import` could not bring it back.
                 etcd certificates cannot be re-issued and the etcd CA cannot be rotated until pki/etcd/ca.key is restored

@@ -42,9 +42,7 @@ struct StateShow: AsyncParsableCommand {
             keysAbsent: AuthorityName.allCases.filter { state.exists(PKIManager.keyAbsentPath($0)) }.map(\.rawValue))
         switch output.output {
         case .json:
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(doc), as: UTF8.self))
+            try printJSON(doc)
         case .text:
             print("state directory: \(doc.stateDirectory)\(doc.exists ? "" : " (does not exist yet)")")
             print("cluster: \(doc.cluster ?? inv.name), uid: \(doc.uid ?? "none yet (the next apply records one)")")
@@ -85,9 +83,7 @@ struct StateImportCommand: AsyncParsableCommand {
         }
         switch output.output {
         case .json:
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            try printJSON(report)
         case .text:
             let count = report.files.values.map(\.count).reduce(0, +)
             print("imported \(count) file(s) into \(state.root): cluster \(report.record.cluster) uid \(report.record.uid)")

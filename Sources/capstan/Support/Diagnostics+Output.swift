@@ -55,3 +55,11 @@ enum ExitStatus {
     /// Refused before any change: the hosts belong to another cluster than the state directory.
     static let refused: Int32 = 2
 }
+
+/// Writes `value` to stdout as the JSON every `--output json` uses: pretty, sorted keys, ISO 8601 dates.
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    encoder.dateEncodingStrategy = .iso8601
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}

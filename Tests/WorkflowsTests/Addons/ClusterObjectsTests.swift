@@ -72,8 +72,11 @@ struct ClusterObjectsTests {
         var inventory = try loadInventory(AddonPaths.inventory("lab.yaml"))
         inventory.addons.monitoring = true
         let all = try objects(inventory, monitoring: true)
-        #expect(all.contains { $0.id == "Namespace/capstan-monitoring" || ($0.kind == "Namespace") })
-        #expect(all.contains { $0.kind == "Deployment" && $0.name != "coredns" })
+        let monitoring = try MonitoringAddon.render(inventory: inventory, etcdClient: goldenEtcdClient)
+        let expected = try ClusterObjects.objects(from: monitoring.orderedNames.map { ("m", monitoring.files[$0] ?? "") }).map(\.id)
+        #expect(expected.contains("Namespace/monitoring") && expected.contains("Deployment/monitoring/prometheus"), "\(expected)")
+        // The same apply carries the bootstrap bindings, CoreDNS and every monitoring object, in that order.
+        #expect(all.map(\.id) == (try objects(inventory)).map(\.id) + expected)
         #expect(Set(all.map(\.id)).count == all.count)
     }
 
