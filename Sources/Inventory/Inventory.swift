@@ -57,6 +57,8 @@ public struct Inventory: Sendable, Equatable {
     }
 
     public func hosts(withRole role: Role) -> [HostSpec] { hosts.filter { $0.roles.contains(role) } }
+    /// The host named `name`, if the inventory lists it.
+    public func host(named name: String) -> HostSpec? { hosts.first { $0.name == name } }
     public var controlPlaneHosts: [HostSpec] { hosts(withRole: .controlPlane) }
     public var etcdHosts: [HostSpec] { hosts(withRole: .etcd) }
     public var workerHosts: [HostSpec] { hosts(withRole: .worker) }

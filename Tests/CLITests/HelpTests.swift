@@ -11,6 +11,8 @@ func runProcess(_ executable: URL, _ args: [String]) throws -> (status: Int32, o
     let p = Process()
     p.executableURL = executable
     p.arguments = args
+    // Never a terminal: commands that ask refuse instead of waiting for an answer.
+    p.standardInput = FileHandle.nullDevice
     let out = Pipe(), err = Pipe()
     p.standardOutput = out
     p.standardError = err

@@ -1067,6 +1067,8 @@ def kubectl(argv):
         fail("only `version --client` and `cordon|uncordon|drain NODE` are answered, not %r" % " ".join(argv))
     verb, node = words
     kubectl_authenticate(kubeconfig)
+    if node in deleted_nodes():
+        fail('Error from server (NotFound): nodes "%s" not found' % node)
     os.makedirs(os.path.dirname(KUBECTL_LOG), exist_ok=True)
     with open(KUBECTL_LOG, "a") as log:
         log.write("%.3f %s %s %s\n" % (time.time(), verb, node, " ".join(flags)))
@@ -1095,9 +1097,39 @@ OBJECT_STORE = os.environ.get("CAPSTAN_STANDIN_OBJECTS", "/var/lib/capstan-stand
 OBJECT_FLAGS = {
     "apply": {"--server-side": False, "--field-manager": True, "--force-conflicts": False, "-f": True, "--filename": True},
     "diff": {"--server-side": False, "--field-manager": True, "--force-conflicts": False, "-f": True, "--filename": True},
-    "get": {"--all-namespaces": False, "-A": False, "-l": True, "--selector": True, "-o": True, "--output": True},
+    "get": {"--all-namespaces": False, "-A": False, "-l": True, "--selector": True, "-o": True, "--output": True,
+            "--ignore-not-found": False},
     "delete": {"--ignore-not-found": False, "--namespace": True, "-n": True},
 }
+
+
+# The stand-in API server keeps no Node objects: every node is taken to exist (its kubelet registered)
+# until `kubectl delete node NAME` deletes it; the names deleted are kept here, beside the object store.
+DELETED_NODES = os.path.join(os.path.dirname(OBJECT_STORE), "deleted-nodes")
+
+
+def deleted_nodes():
+    return open(DELETED_NODES).read().split() if os.path.isfile(DELETED_NODES) else []
+
+
+def kubectl_node(verb, name, flags, log_lines):
+    """`get node NAME [--ignore-not-found] -o name` and `delete node NAME [--ignore-not-found]`."""
+    gone = name in deleted_nodes()
+    if gone and "--ignore-not-found" not in flags:
+        fail('Error from server (NotFound): nodes "%s" not found' % name)
+    if verb == "get":
+        if flags.get("-o", flags.get("--output")) != "name":
+            fail("error: the stand-in answers `get node NAME -o name` only")
+        if not gone:
+            print("node/%s" % name)
+        log_lines.append("get node/%s %s" % (name, "absent" if gone else "present"))
+    elif not gone:
+        os.makedirs(os.path.dirname(DELETED_NODES), exist_ok=True)
+        with open(DELETED_NODES, "a") as f:
+            f.write(name + "\n")
+        print('node "%s" deleted' % name)
+        log_lines.append("delete node/%s" % name)
+    return 0
 
 
 def object_key(obj):
@@ -1154,7 +1186,9 @@ def kubectl_objects(argv):
             json.dump(store, f, sort_keys=True)
         os.replace(OBJECT_STORE + ".tmp", OBJECT_STORE)
 
-    if verb in ("apply", "diff"):
+    if verb in ("get", "delete") and len(words) == 2 and words[0] in ("node", "nodes"):
+        exit_code = kubectl_node(verb, words[1], flags, log_lines)
+    elif verb in ("apply", "diff"):
         if flags.get("-f", flags.get("--filename")) != "-":
             fail("error: must specify -f - (the stand-in reads objects from stdin only)")
         if "--server-side" not in flags:

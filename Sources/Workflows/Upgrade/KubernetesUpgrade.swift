@@ -23,6 +23,11 @@ public struct KubernetesUpgradeSettings: Sendable {
         self.kubectl = kubectl
         self.kubeconfig = kubeconfig
     }
+
+    /// kubectl on the control-plane host with these settings.
+    public var drainer: NodeDrainer {
+        NodeDrainer(forceDrain: forceDrain, drainTimeoutSeconds: drainTimeoutSeconds, kubectl: kubectl, kubeconfig: kubeconfig)
+    }
 }
 
 /// Upgrades (or rolls back) the Kubernetes components of one host or one batch of workers to the
@@ -99,28 +104,17 @@ public struct KubernetesUpgrade: Sendable {
     /// `kubectl drain` respecting PodDisruptionBudgets; with `forceDrain`, a drain that does not finish is
     /// followed by one that deletes the remaining pods (`--disable-eviction --force`).
     func drain(_ ctx: WorkflowContext, _ controlHost: String, _ node: String) async throws {
-        let base = ["drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=\(settings.drainTimeoutSeconds)s"]
-        do {
-            try await kubectl(ctx, controlHost, base, node: node, what: "drain")
-        } catch let error as WorkflowError where settings.forceDrain {
-            await ctx.emit(.message, host: node, "drain did not finish (\(error)); --force-drain: deleting its pods past their PodDisruptionBudgets")
-            try await kubectl(ctx, controlHost, base + ["--disable-eviction", "--force"], node: node, what: "drain (forced)")
-        }
+        try await settings.drainer.drain(ctx, controlHost, node, next: next(for: "drain", node: node, controlHost: controlHost))
     }
 
     func kubectl(_ ctx: WorkflowContext, _ controlHost: String, _ arguments: [String], node: String, what: String) async throws {
-        let command = ShellCommand([settings.kubectl, "--kubeconfig", settings.kubeconfig] + arguments)
-        let limit = Double(settings.drainTimeoutSeconds) + 60
-        let next = what.hasPrefix("drain")
+        try await settings.drainer.run(ctx, controlHost, arguments, node: node, what: what, next: next(for: what, node: node, controlHost: controlHost))
+    }
+
+    func next(for what: String, node: String, controlHost: String) -> String {
+        what.hasPrefix("drain")
             ? "\(node) stays cordoned and was not changed. Free it (check its PodDisruptionBudgets: `kubectl get pdb -A`), raise --drain-timeout, or pass --force-drain to delete its pods past their budgets; then run `capstan upgrade apply` again to continue with this batch"
             : "fix the API server access from \(controlHost), then run `capstan upgrade apply` again to continue with this batch"
-        try await ctx.change(controlHost, "kubectl \(arguments.joined(separator: " "))") { c in
-            let result = try await c.run(command, options: RunOptions(timeoutSeconds: limit))
-            guard result.succeeded else {
-                let evidence = (result.stderrText + result.stdoutText).trimmingCharacters(in: .whitespacesAndNewlines)
-                throw WorkflowError.hostFailed(host: node, what: "\(what) \(node) (kubectl on \(controlHost), exit \(result.exitStatus))", reason: evidence, next: next)
-            }
-        }
     }
 
     /// Runs `body` and names `host` in whatever it throws, so the caller can record where it stopped.

@@ -167,12 +167,12 @@ enum ApplyPhases {
         }
     }
 
-    static func summary(_ report: RunReport, dryRun: Bool, seconds: Double) -> String {
+    static func summary(_ report: RunReport, dryRun: Bool, seconds: Double, command: String = "apply") -> String {
         let hosts = Set(report.actions.map(\.host)).sorted()
         let changes = report.actions.count
         let verb = dryRun ? "would make" : "made"
         let skipped = report.skipped.isEmpty ? "" : "; skipped: \(report.skipped.joined(separator: ", "))"
-        return String(format: "apply%@: %@ %d change(s)%@ in %.1fs%@", dryRun ? " (dry run)" : "", verb, changes,
+        return String(format: "%@%@: %@ %d change(s)%@ in %.1fs%@", command, dryRun ? " (dry run)" : "", verb, changes,
                       hosts.isEmpty ? " (nothing to do)" : " on \(hosts.joined(separator: ", "))", seconds, skipped)
     }
 

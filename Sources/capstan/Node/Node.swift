@@ -1,25 +1,215 @@
 import ArgumentParser
+import Foundation
+import Hosts
+import Inventory
+import PKI
+import Workflows
 
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "node",
-        abstract: "Add or remove nodes.",
+        abstract: "Add hosts to the cluster or remove them, touching only what must change elsewhere.",
         subcommands: [NodeAdd.self, NodeRemove.self]
     )
 }
 
 struct NodeAdd: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "add", abstract: "Add a host from the inventory to the cluster.")
+    static let configuration = CommandConfiguration(
+        commandName: "add",
+        abstract: "Bring hosts the inventory lists into the cluster: everything on them; elsewhere only pod routes, and for new etcd or control-plane hosts the membership, API server etcd lists, balancer backends and VIP peers.",
+        discussion: "Example: capstan node add -i cluster.yaml h4 --dry-run")
+
+    @OptionGroup var inventoryOption: InventoryOption
+    @OptionGroup var outputOption: OutputOption
+    @Argument(help: "Hosts to add (names from spec.hosts).") var hosts: [String]
+    @Flag(name: .customLong("dry-run"), help: "Read the hosts and show what would change; change nothing.") var dryRun = false
+    @Flag(name: .long, help: "Go ahead although etcd members are unhealthy or unreachable (never without quorum).") var force = false
+    @Option(name: .customLong("health-timeout"), help: "Seconds to wait for etcd and API server health after each start or restart.")
+    var healthTimeout: Double = 60
 
     func run() async throws {
-        throw NotImplemented(command: "node add")
+        let (inventory, _) = try inventoryOption.load()
+        let unknown = hosts.filter { inventory.host(named: $0) == nil }
+        guard unknown.isEmpty else {
+            printError("node add: \(unknown.joined(separator: ", ")) not in \(inventory.sourcePath ?? "the inventory")'s spec.hosts: add the host there first (name, address, roles), then run `capstan node add` again")
+            throw ExitCode(1)
+        }
+        let output = LiveContext.output(outputOption.output)
+        let started = Date()
+        let kubernetes = KubernetesInstallSettings(healthGate: HealthGate(timeoutSeconds: healthTimeout))
+        let all: [Phase]
+        if inventory.isSelfManaged {
+            let etcd = try EtcdWorkflowSettings(inventory: inventory, artifacts: try LiveContext.artifactStore(for: inventory),
+                                                replace: [], healthTimeoutSeconds: healthTimeout)
+            all = ApplyPhases.build(inventory: inventory, etcd: etcd, kubernetes: kubernetes)
+        } else {
+            all = ApplyPhases.managed(inventory: inventory, kubernetes: kubernetes)
+        }
+        let phases = NodeAddition.phases(all, adding: Set(hosts), inventory: inventory)
+        let report = try await exitOnFailure {
+            try await LiveContext.run(inventory: inventory, mode: dryRun ? .plan : .apply,
+                                      options: WorkflowOptions(force: force), output: output) { context in
+                try await PhaseRunner().run(Workflow(name: "node add", phases: phases), in: context)
+            }
+        }
+        output.emit(WorkflowEvent(time: Date(), kind: .message, message: ApplyPhases.summary(report, dryRun: dryRun, seconds: Date().timeIntervalSince(started), command: "node add")))
+        if dryRun && outputOption.output == .text { HostRemoval.printActions(report) }
     }
 }
 
 struct NodeRemove: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "remove", abstract: "Drain and remove a node.")
+    static let configuration = CommandConfiguration(
+        commandName: "remove",
+        abstract: "Drain hosts and remove them: Node objects, etcd members (quorum kept), services and files on them; the other hosts are updated.",
+        discussion: """
+        In order: cordon, drain (PodDisruptionBudgets respected) and delete each Node; converge the other \
+        hosts without these (etcd member removed under the quorum guards, API server etcd lists, balancer \
+        backends, VIP peers, pod routes); stop and take away what Capstan placed on the removed hosts (etcd's \
+        data is moved aside unless --purge); drop their leaves from the state directory. A host that does \
+        not answer is not drained or touched; the command says what stayed on it. Capstan never edits the \
+        inventory: a host still listed there comes back with the next `apply`.
+        Example: capstan node remove -i cluster.yaml h4 --yes
+        """)
+
+    @OptionGroup var inventoryOption: InventoryOption
+    @OptionGroup var outputOption: OutputOption
+    @Argument(help: "Hosts to remove.") var hosts: [String]
+    @Option(name: .long, help: ArgumentHelp("The address of a host the inventory no longer lists (repeatable).", valueName: "name=address"))
+    var address: [String] = []
+    @Flag(name: .long, help: "Delete etcd's data directory on the removed hosts instead of moving it aside.") var purge = false
+    @Flag(name: .customLong("dry-run"), help: "Read the hosts and show what would change; change nothing.") var dryRun = false
+    @Flag(name: .long, help: "Go ahead although etcd members are unhealthy or unreachable (never without quorum).") var force = false
+    @OptionGroup var runOptions: UpgradeRunOptions
 
     func run() async throws {
-        throw NotImplemented(command: "node remove")
+        let (inventory, _) = try inventoryOption.load()
+        try await HostRemoval(inventory: inventory, names: hosts, addresses: try HostRemoval.addresses(address),
+                              teardown: NodeTeardown.Options(purgeEtcdData: purge), runOptions: runOptions, force: force,
+                              dryRun: dryRun, output: outputOption.output, command: "node remove").run()
+    }
+}
+
+/// What `node remove` and `reset --host` share: the targets, the confirmation, the phases and the report.
+struct HostRemoval {
+    var inventory: Inventory
+    var names: [String]
+    var addresses: [String: String]
+    var teardown: NodeTeardown.Options
+    var runOptions: UpgradeRunOptions
+    var force: Bool
+    var dryRun: Bool
+    var output: OutputFormat
+    var command: String
+
+    static func addresses(_ pairs: [String]) throws -> [String: String] {
+        var out: [String: String] = [:]
+        for pair in pairs {
+            let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+                throw ValidationError("--address \(pair): give NAME=ADDRESS, e.g. --address h4=10.0.0.14")
+            }
+            out[parts[0]] = parts[1]
+        }
+        return out
+    }
+
+    var file: String { inventory.sourcePath ?? "the inventory" }
+
+    func run() async throws {
+        var working = inventory
+        for name in names where inventory.host(named: name) == nil {
+            guard let address = addresses[name] else {
+                printError("\(command): \(name) is not in \(file)'s spec.hosts; give its address with --address \(name)=ADDRESS")
+                throw ExitCode(1)
+            }
+            working.hosts.append(HostSpec(name: name, address: address, roles: [.worker]))
+        }
+        let removing = Set(names)
+        if let refusal = NodeRemoval.refusal(inventory: working, removing: removing) {
+            printError("\(refusal)")
+            throw ExitCode(ExitStatus.refused)
+        }
+        let rest = NodeRemoval.remaining(working, removing: removing)
+        if !dryRun {
+            try confirm("\(command) \(names.joined(separator: ", ")) from cluster \(inventory.name): drain, delete the Nodes, remove etcd members, stop and take away Capstan's services and files there")
+        }
+        let output = LiveContext.output(self.output)
+        let started = Date()
+        let kubernetes = KubernetesInstallSettings(healthGate: HealthGate(timeoutSeconds: runOptions.healthTimeout))
+        let converge: [Phase]
+        if rest.isSelfManaged {
+            let etcd = try EtcdWorkflowSettings(inventory: rest, artifacts: try LiveContext.artifactStore(for: rest),
+                                                replace: [], healthTimeoutSeconds: runOptions.healthTimeout)
+            converge = ApplyPhases.build(inventory: rest, etcd: etcd, kubernetes: kubernetes)
+        } else {
+            converge = ApplyPhases.managed(inventory: rest, kubernetes: kubernetes)
+        }
+        let stamp = Self.stamp(started)
+        let drainer = runOptions.settings(inventory).drainer
+        let (report, targets) = try await exitOnFailure {
+            try await LiveContext.run(inventory: working, mode: dryRun ? .plan : .apply, options: WorkflowOptions(force: force),
+                                      output: output, checkIdentity: true) { ctx in
+                var targets: [NodeRemoval.Target] = []
+                for name in names {
+                    let answered = (try? await ctx.connection(name).run(ShellCommand("true"), options: RunOptions(timeoutSeconds: 30)).succeeded) ?? false
+                    if !answered { await ctx.emit(.message, host: name, "\(name) does not answer: it is removed from the cluster without being drained or torn down") }
+                    let host = working.host(named: name)
+                    targets.append(NodeRemoval.Target(name: name, isNode: host.map { $0.has(.worker) || $0.has(.controlPlane) } ?? true, reachable: answered))
+                }
+                var phases: [Phase] = []
+                if rest.isSelfManaged, let control = rest.controlPlaneHosts.first {
+                    phases.append(NodeRemoval.drainPhase(targets, controlHost: control.name, drainer: drainer))
+                } else if targets.contains(where: \.isNode) {
+                    await ctx.emit(.message, "\(inventory.name) is managed: delete the Nodes \(names.joined(separator: ", ")) with the provider's kubectl (`kubectl drain`, `kubectl delete node`)")
+                }
+                phases += converge
+                let reachable = targets.filter(\.reachable).map(\.name)
+                if !reachable.isEmpty {
+                    phases.append(NodeTeardown.phase(hosts: reachable, options: teardown, stamp: stamp,
+                                                     next: "the cluster no longer uses these hosts; fix the cause on them and run the command again to finish"))
+                }
+                phases.append(NodeRemoval.statePhase(names, state: StateDirectory(inventory: inventory)))
+                return (try await PhaseRunner().run(Workflow(name: command, phases: phases), in: ctx), targets)
+            }
+        }
+        output.emit(WorkflowEvent(time: Date(), kind: .message, message: ApplyPhases.summary(report, dryRun: dryRun, seconds: Date().timeIntervalSince(started), command: command)))
+        if dryRun && self.output == .text { Self.printActions(report) }
+        for target in targets where !target.reachable {
+            output.emit(WorkflowEvent(time: Date(), kind: .message, host: target.name, message:
+                "left on \(target.name) (it did not answer): its services, Capstan's files and etcd's data; run `capstan reset -i \(file) --host \(target.name)` once it answers, or reinstall it"))
+        }
+        let listed = names.filter { inventory.host(named: $0) != nil }
+        if !listed.isEmpty && !dryRun {
+            output.emit(WorkflowEvent(time: Date(), kind: .message, message:
+                "\(file) still lists \(listed.joined(separator: ", ")) in spec.hosts: remove \(listed.count == 1 ? "it" : "them") there, or the next `capstan apply` adds \(listed.count == 1 ? "it" : "them") back"))
+        }
+    }
+
+    /// Asks on a terminal; `--yes` for scripts; without either it refuses (exit 2).
+    func confirm(_ question: String) throws {
+        guard !runOptions.yes else { return }
+        guard isatty(STDIN_FILENO) == 1 else {
+            printError("\(command): not a terminal; add --yes to go ahead, or --dry-run to see what would change")
+            throw ExitCode(ExitStatus.refused)
+        }
+        print("\(question)? [y/N] ", terminator: "")
+        guard readLine()?.lowercased() == "y" else { throw ExitCode(ExitStatus.refused) }
+    }
+
+    /// `--dry-run` in text: every recorded action, with its diff.
+    static func printActions(_ report: RunReport) {
+        for action in report.actions {
+            print("[\(action.host)] \(action.description)")
+            if let diff = action.diff { print(diff.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n")) }
+        }
+    }
+
+    /// A compact UTC time for names (`20261202T104512Z`).
+    static func stamp(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        return formatter.string(from: date)
     }
 }

@@ -52,7 +52,8 @@ func printError(_ text: String) {
 
 /// Exit statuses beyond 0 (done) and 1 (failed).
 enum ExitStatus {
-    /// Refused before any change: the hosts belong to another cluster than the state directory.
+    /// Refused before any change: the hosts belong to another cluster than the state directory, or (node
+    /// remove, reset) the command would end etcd's data or was not confirmed.
     static let refused: Int32 = 2
 }
 

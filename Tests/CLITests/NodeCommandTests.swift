@@ -1,0 +1,54 @@
+import Foundation
+import Testing
+
+/// `node remove` and `reset` refuse before they connect to any host: the inventory's hosts do not exist.
+@Suite("capstan node remove / reset: refusals before any host is touched")
+struct NodeCommandTests {
+    func inventory() throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("capstan-cli-node-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var yaml = """
+        apiVersion: capstan.dev/v1alpha1
+        kind: Cluster
+        metadata:
+          name: ci
+        spec:
+          kubernetesVersion: v1.31.4
+          controlPlane:
+            endpoint: api.ci.test:6443
+          hosts:
+
+        """
+        for i in 1...3 { yaml += "    - name: cp\(i)\n      address: 10.0.0.\(i)\n      roles: [control-plane, etcd]\n" }
+        yaml += "    - name: w1\n      address: 10.0.1.1\n      roles: [worker]\n"
+        let path = dir.appendingPathComponent("cluster.yaml").path
+        try Data(yaml.utf8).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    @Test("removing every etcd member is refused with exit 2 and the way out")
+    func everyMember() throws {
+        let r = try capstan(["node", "remove", "-i", try inventory(), "cp1", "cp2", "cp3", "--yes"])
+        #expect(r.status == 2 && r.err.contains("every etcd member") && r.err.contains("reset --all"), "\(r.err)")
+    }
+
+    @Test("off a terminal without --yes: refused (exit 2), pointing at --yes and --dry-run")
+    func unconfirmed() throws {
+        let r = try capstan(["node", "remove", "-i", try inventory(), "w1"])
+        #expect(r.status == 2 && r.err.contains("--yes") && r.err.contains("--dry-run"), "\(r.err)")
+        let all = try capstan(["reset", "-i", try inventory(), "--all"])
+        #expect(all.status == 2 && all.err.contains("--yes-destroy-cluster ci"), "\(all.err)")
+        let wrong = try capstan(["reset", "-i", try inventory(), "--all", "--yes-destroy-cluster", "prod"])
+        #expect(wrong.status == 2 && wrong.err.contains("does not name this cluster"), "\(wrong.err)")
+    }
+
+    @Test("a host the inventory does not list needs --address; reset needs --host or --all; node add names hosts of the inventory")
+    func usage() throws {
+        let missing = try capstan(["node", "remove", "-i", try inventory(), "w9", "--yes"])
+        #expect(missing.status == 1 && missing.err.contains("--address w9=ADDRESS"), "\(missing.err)")
+        let neither = try capstan(["reset", "-i", try inventory()])
+        #expect(neither.status == 64 && neither.err.contains("--host H (repeatable) or --all"), "\(neither.err)")
+        let unknown = try capstan(["node", "add", "-i", try inventory(), "w9"])
+        #expect(unknown.status == 1 && unknown.err.contains("w9 not in") && unknown.err.contains("spec.hosts"), "\(unknown.err)")
+    }
+}
