@@ -59,11 +59,12 @@ struct NodeLifecycleLabTests {
         return out
     }
 
-    @Test("a worker: remove (refusals, dry run, SIGKILL and re-run), add again touching only routes elsewhere, remove while powered off, reset --host once it answers, reset --all with typed consent, then apply from scratch with the same CAs")
+    @Test("a worker: remove (refusals, dry run, SIGKILL and re-run), add again touching only routes elsewhere, remove while powered off, reset --host once it answers (SIGKILL and re-run), reset --all with typed consent, then apply with the same CAs and a restore of the backup taken before")
     func workerLifecycle() throws {
         let lab = try IntegrationLab.lab()
         try IntegrationLab.wipe(lab, hosts: lab.hosts.map(\.name))
         let (inventory, state) = try self.inventory(lab, "worker", roles: [1: Self.cp, 2: Self.cp, 3: Self.cp, 4: ["worker"], 5: ["worker"]])
+        try IntegrationLab.addBackupStore(toInventory: inventory)
         let first = try IntegrationLab.capstan(["apply", "-i", inventory])
         try #require(first.succeeded, "apply failed: \(first.all)")
         let h5Subnet = try subnet(state, "h5")
@@ -118,13 +119,27 @@ struct NodeLifecycleLabTests {
         #expect(dead.succeeded && dead.all.contains("left on h5"), "\(dead.all)")
         for host in others { #expect(try !routes(lab, host).contains(h5Subnet)) }
         try lab.start(host: "h5")
+        let cut = try IntegrationLab.capstanKilled(["reset", "-i", inventory, "--host", "h5", "--yes"]) { output in
+            output.contains("node-teardown") ? "as the teardown began" : nil
+        }
+        try #require(cut.byKill, "the reset ended before the kill point: \(cut.output)")
         let reset = try IntegrationLab.capstan(["reset", "-i", inventory, "--host", "h5", "--yes"])
         #expect(reset.succeeded, "\(reset.all)")
         let afterReset = try leftovers(lab, "h5")
         #expect(afterReset == "", "left on h5 after reset: \(afterReset)")
         #expect(try lab.run(in: "h5", ["sh", "-c", "[ -e /var/lib/kubelet ] && echo present; true"]).stdout.isEmpty)
 
-        // reset --all: typed consent only; the state directory stays; apply builds the cluster again.
+        // reset --all: typed consent only; the state directory and the backups stay; apply builds the
+        // cluster again and the backup taken before brings its data back.
+        let eps = [1, 2, 3].map { "https://\(lab.layout.hostAddress($0)):2379" }
+        for i in 0..<10 {
+            let put = try IntegrationLab.etcdctl(stateDir: state, certHost: "h1", endpoints: eps, ["put", "kept/\(i)", "v\(i)"])
+            try #require(put.succeeded, "\(put.all)")
+        }
+        let backup = try IntegrationLab.capstan(["backup", "now", "-i", inventory, "--output", "json"])
+        try #require(backup.succeeded, "\(backup.all)")
+        let manifest = try #require(try JSONSerialization.jsonObject(with: Data(backup.stdout.utf8)) as? [String: Any])
+        let name = try #require(manifest["name"] as? String, "\(backup.stdout)")
         let ca = try String(contentsOfFile: state + "/pki/ca.crt", encoding: .utf8)
         let noConsent = try IntegrationLab.capstan(["reset", "-i", inventory, "--all"])
         #expect(noConsent.status == 2, "\(noConsent.all)")
@@ -141,6 +156,12 @@ struct NodeLifecycleLabTests {
         let again = try IntegrationLab.capstan(["apply", "-i", inventory])
         #expect(again.succeeded, "\(again.all)")
         #expect(try String(contentsOfFile: state + "/pki/ca.crt", encoding: .utf8) == ca, "the same CA after reset --all")
+        let empty = try IntegrationLab.etcdctl(stateDir: state, certHost: "h1", endpoints: eps, ["get", "kept/", "--prefix", "--keys-only"])
+        #expect(empty.succeeded && empty.stdout.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "a new etcd starts empty: \(empty.all)")
+        let restore = try IntegrationLab.capstan(["backup", "restore", "-i", inventory, "--from", name, "--yes"])
+        #expect(restore.succeeded, "\(restore.all)")
+        let back = try IntegrationLab.etcdctl(stateDir: state, certHost: "h1", endpoints: eps, ["get", "kept/", "--prefix", "--keys-only"])
+        #expect(back.stdout.split(separator: "\n").filter { !$0.isEmpty }.count == 10, "the data is back after the restore: \(back.all)")
     }
 
     @Test("a control-plane + etcd host added to a running cluster and removed again under a write load: members 3 → 4 → 3, balancer backends follow, 0 acknowledged writes lost")
