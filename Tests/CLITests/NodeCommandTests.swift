@@ -52,3 +52,17 @@ struct NodeCommandTests {
         #expect(unknown.status == 1 && unknown.err.contains("w9 not in") && unknown.err.contains("spec.hosts"), "\(unknown.err)")
     }
 }
+
+@Suite("capstan plan --detailed-exitcode")
+struct PlanExitCodeTests {
+    @Test("offline: 2 while the PKI is to be created, 0 once it exists")
+    func detailed() throws {
+        let path = try NodeCommandTests().inventory()
+        let fresh = try capstan(["plan", "--offline", "--detailed-exitcode", "-i", path])
+        #expect(fresh.status == 2, "\(fresh.err)")
+        let generated = try capstan(["certs", "generate", "-i", path])
+        #expect(generated.status == 0, "\(generated.err)")
+        let done = try capstan(["plan", "--offline", "--detailed-exitcode", "-i", path])
+        #expect(done.status == 0, "\(done.out)\(done.err)")
+    }
+}

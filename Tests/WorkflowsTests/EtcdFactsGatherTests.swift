@@ -95,7 +95,7 @@ struct EtcdFactsGatherTests {
         #expect(report.text.contains("UNHEALTHY"))
     }
 
-    @Test("a healthy cluster's status report is healthy and lists each member's role")
+    @Test("a healthy cluster's status report is healthy and lists each member's role; a host not answering over SSH makes it unhealthy, with the reason")
     func healthy() throws {
         let text = "@@members\n\(try fixture("etcd-3.5/member-list.json"))\n@@status\n\(try fixture("etcd-3.5/endpoint-status.json"))\n@@health\n\(try fixture("etcd-3.5/endpoint-health.json"))\n@@alarms\n@@end\n"
         let cluster = try #require(EtcdFactsGatherer.parseCluster("x", text))
@@ -104,6 +104,20 @@ struct EtcdFactsGatherTests {
         let report = EtcdStatusReport.make(spec: try spec(names), hosts: names.map { EtcdFactsGatherer.parseHost($0, "@@end\n") }, cluster: cluster)
         #expect(report.healthy)
         #expect(report.rows.filter(\.isLeader).count == 1)
+
+        // A host that does not answer over SSH makes the verdict unhealthy although etcd answers through
+        // the others; its row and the list name the SSH layer's reason.
+        var cut = report
+        cut.rows[0].reachable = false
+        cut.rows[0].error = "authentication failed for root with ~/.ssh/id_ed25519: check spec.ssh.user and spec.ssh.identityFile"
+        cut.attach(unreachable: [cut.rows[0].host: cut.rows[0].error ?? "", "w1": "connection timed out after 10 s"])
+        #expect(!cut.healthy)
+        #expect(cut.text.contains("UNREACHABLE: authentication failed for root") && cut.text.contains("(etcd healthy)"), "\(cut.text)")
+        #expect(cut.text.contains("not answering over SSH: ") && cut.text.contains("w1 (connection timed out after 10 s)"), "\(cut.text)")
+        #expect(cut.text.hasSuffix("UNHEALTHY\n"))
+        var fine = report
+        fine.attach(unreachable: [:])
+        #expect(fine.healthy && !fine.text.contains("not answering"))
     }
 
     @Test("a managed inventory is refused for etcd work with the reason")

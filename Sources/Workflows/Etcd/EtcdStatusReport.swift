@@ -33,6 +33,8 @@ public struct EtcdStatusReport: Sendable, Equatable, Codable {
     /// (`ClusterIdentityGuard.observe`); filled by `status`, not by `make`.
     public var clusterUID: String?
     public var identity: [String: String]?
+    /// Inventory hosts that did not answer over SSH, with the reason in words (filled by `status`).
+    public var unreachableHosts: [String: String]?
 
     public static func gather(spec: EtcdClusterSpec, in ctx: WorkflowContext) async -> EtcdStatusReport {
         let hosts = await EtcdFactsGatherer.all(spec: spec, hosts: spec.memberNames, in: ctx)
@@ -84,6 +86,13 @@ public struct EtcdStatusReport: Sendable, Equatable, Codable {
         if !outcome.foreign.isEmpty { healthy = false }
     }
 
+    /// Adds the inventory hosts that did not answer over SSH: any makes the report unhealthy, since no
+    /// command can converge or check them (a reachable etcd member behind a broken SSH key still counts).
+    public mutating func attach(unreachable: [String: String]) {
+        unreachableHosts = unreachable
+        if !unreachable.isEmpty { healthy = false }
+    }
+
     /// A fixed-width table for terminals.
     public var text: String {
         let header = ["HOST", "REACHABLE", "UNIT", "MEMBER", "ROLE", "VERSION", "DB SIZE", "RAFT INDEX", "TERM", "HEALTH"]
@@ -93,7 +102,8 @@ public struct EtcdStatusReport: Sendable, Equatable, Codable {
             table.append([
                 r.host, r.reachable ? "yes" : "no", r.unit ?? "-", r.memberID.map { "\($0) (\(r.memberName ?? ""))" } ?? "-", role,
                 r.version ?? "-", r.dbSize.map(Self.bytes) ?? "-", r.raftIndex.map(String.init) ?? "-", r.raftTerm.map(String.init) ?? "-",
-                r.healthy ? "healthy" : "DOWN" + (r.healthError.map { ": \($0)" } ?? (r.error.map { ": \($0)" } ?? "")),
+                !r.reachable ? "UNREACHABLE: " + (r.error ?? "no answer over SSH") + (r.healthy ? " (etcd healthy)" : "")
+                    : r.healthy ? "healthy" : "DOWN" + (r.healthError.map { ": \($0)" } ?? (r.error.map { ": \($0)" } ?? "")),
             ])
         }
         let widths = header.indices.map { i in table.map { $0[i].count }.max() ?? 0 }
@@ -108,6 +118,9 @@ public struct EtcdStatusReport: Sendable, Equatable, Codable {
             let groups = Dictionary(grouping: identity.keys.sorted(), by: { identity[$0] ?? "" })
             out += "\nidentity: uid \(clusterUID ?? "none in the state directory"); "
                 + groups.keys.sorted().map { "\($0): \(groups[$0]?.joined(separator: ", ") ?? "")" }.joined(separator: "; ")
+        }
+        if let unreachableHosts, !unreachableHosts.isEmpty {
+            out += "\nnot answering over SSH: " + unreachableHosts.keys.sorted().map { "\($0) (\(unreachableHosts[$0] ?? ""))" }.joined(separator: "; ")
         }
         out += "\ncluster \(cluster): " + (healthy ? "healthy" : "UNHEALTHY") + "\n"
         return out

@@ -13,9 +13,13 @@ struct PlanCommand: AsyncParsableCommand {
         owns each area (Capstan or the provider) and, for a self-managed cluster, which certificates would be created \
         or re-issued and why. Then the live part: Capstan reads every host (facts, etcd members, files, units) and \
         lists the actions `apply` would take, with diffs, for etcd and the Kubernetes phases. A host that does not \
-        answer is named with the reason and the live part is left out; that still exits 0, since the plan is only \
-        informational (`apply` refuses instead). `--offline` skips the hosts. Exits 1 when the PKI state cannot be read \
-        or the live plan fails although every host answered (artifact source, etcd health).
+        answer is named with the reason and the live part is left out. `--offline` skips the hosts.
+        Exit status: 0 the plan is complete; 1 a host did not answer (the offline part is still printed), the PKI \
+        state cannot be read, or the live plan failed (artifact source, etcd health); 2 the hosts belong to another \
+        cluster than the state directory. With --detailed-exitcode, as Terraform users expect: 0 nothing to do, \
+        2 changes planned (live actions, or with --offline the PKI to create or re-issue), 1 any error above \
+        (a refusal then exits 1 too).
+        Example: capstan plan -i cluster.yaml --detailed-exitcode
         """
     )
 
@@ -24,6 +28,8 @@ struct PlanCommand: AsyncParsableCommand {
     @OptionGroup var files: FileCheckOption
     @Flag(name: .long, help: "Plan from the inventory and state directory only; do not contact the hosts.")
     var offline = false
+    @Flag(name: .customLong("detailed-exitcode"), help: "Exit 0 when nothing would change, 2 when something would, 1 on any error.")
+    var detailedExitcode = false
 
     func run() async throws {
         let (inv, _) = try inventory.load(checkFiles: !files.noFileChecks)
@@ -50,11 +56,19 @@ struct PlanCommand: AsyncParsableCommand {
         }
         if let refusal = live?.refusal {
             printError(output.output == .json ? "error: refusing to act: \(refusal)" : "error: refused: the hosts belong to another cluster than the state directory (see the top of the plan)")
-            throw ExitCode(ExitStatus.refused)
+            throw ExitCode(detailedExitcode ? 1 : ExitStatus.refused)
         }
         if let error = live?.error {
             printError("error: live plan: \(error)")
             throw ExitCode(1)
+        }
+        if let live, !live.unreachable.isEmpty {
+            printError("error: \(live.unreachable.map(\.host).joined(separator: ", ")) did not answer, so the plan has no live part (the reasons are above); fix SSH to \(live.unreachable.count == 1 ? "it" : "them") or use --offline")
+            throw ExitCode(1)
+        }
+        if detailedExitcode {
+            let changes = live.map { !$0.actions.isEmpty } ?? !(pki?.upToDate ?? true)
+            if changes { throw ExitCode(2) }
         }
     }
 }

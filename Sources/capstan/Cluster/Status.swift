@@ -1,11 +1,15 @@
 import ArgumentParser
 import Foundation
+import Hosts
 import Inventory
 import PKI
 import Workflows
 
 struct StatusCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "status", abstract: "etcd members, leader, DB size; services; certificate expiry.")
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Every host's reachability over SSH (with the reason), etcd members, leader and DB size, the cluster identity, API balancers and the pod network.",
+        discussion: "Exit status: 0 healthy; 1 when etcd is unhealthy, a host does not answer over SSH or belongs to another cluster.")
 
     @OptionGroup var inventoryOption: InventoryOption
     @OptionGroup var outputOption: OutputOption
@@ -15,10 +19,13 @@ struct StatusCommand: AsyncParsableCommand {
         let (inventory, _) = try inventoryOption.load()
         guard inventory.isSelfManaged else {
             print("\(inventory.name) is a managed cluster: etcd belongs to \(inventory.controlPlane.managed?.provider.displayName ?? "the provider").")
-            let network = try await LiveContext.run(inventory: inventory, mode: .plan, output: CollectingOutput()) { context in
-                await PodNetworkStatus.gather(inventory: inventory, state: StateDirectory(inventory: inventory), in: context)
+            let (network, unreachable) = try await LiveContext.run(inventory: inventory, mode: .plan, output: CollectingOutput()) { context in
+                (await PodNetworkStatus.gather(inventory: inventory, state: StateDirectory(inventory: inventory), in: context),
+                 await Self.unreachable(inventory, context))
             }
             print(network.text, terminator: "")
+            for host in unreachable.keys.sorted() { print("\(host): not answering over SSH: \(unreachable[host] ?? "")") }
+            if !unreachable.isEmpty { throw ExitCode(1) }
             return
         }
         let spec: EtcdClusterSpec
@@ -32,6 +39,7 @@ struct StatusCommand: AsyncParsableCommand {
                 var report = await EtcdStatusReport.gather(spec: spec, in: context)
                 let (outcome, unread) = try await ClusterIdentityGuard.observe(inventory: inventory, state: state, in: context)
                 report.attach(identity: outcome, unread: unread, uid: try state.clusterRecord()?.uid)
+                report.attach(unreachable: await Self.unreachable(inventory, context))
                 return (report, await PodNetworkStatus.gather(inventory: inventory, state: state, in: context),
                         await BalancerStatus.gather(inventory: inventory, in: context))
             }
@@ -51,5 +59,15 @@ struct StatusCommand: AsyncParsableCommand {
             print(network.text, terminator: "")
         }
         if !report.healthy { throw ExitCode(1) }
+    }
+
+    /// Every inventory host that does not run a trivial command, with the SSH layer's reason.
+    static func unreachable(_ inventory: Inventory, _ context: WorkflowContext) async -> [String: String] {
+        let outcomes = await FanOut.run(inventory.hosts.map(\.name), name: { $0 }) { host in
+            _ = try await context.connection(host).check(ShellCommand("true"))
+        }
+        var out: [String: String] = [:]
+        for outcome in outcomes { if let error = outcome.error { out[outcome.host] = "\(error)" } }
+        return out
     }
 }

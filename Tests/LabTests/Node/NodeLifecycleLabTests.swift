@@ -115,6 +115,8 @@ struct NodeLifecycleLabTests {
 
         // Powered off: removed from the cluster, and the command says what stayed there.
         try lab.stop(host: "h5")
+        let down = try IntegrationLab.capstan(["status", "-i", inventory])
+        #expect(down.status == 1 && down.stdout.contains("not answering over SSH: h5 (") && down.stdout.contains("UNHEALTHY"), "\(down.all)")
         let dead = try IntegrationLab.capstan(["node", "remove", "-i", inventory, "h5", "--yes"])
         #expect(dead.succeeded && dead.all.contains("left on h5"), "\(dead.all)")
         for host in others { #expect(try !routes(lab, host).contains(h5Subnet)) }
