@@ -42,7 +42,7 @@ public struct NodeArtifacts: Sendable, Equatable {
     }
 
     /// Components a node runs without: crictl is an operator's debugging client, not part of the runtime.
-    static let optionalComponents: Set<String> = ["crictl"]
+    public static let optionalComponents: Set<String> = ["crictl"]
 
     public static let binDir = "/usr/local/bin"
     public static let runcPath = "/usr/local/sbin/runc"

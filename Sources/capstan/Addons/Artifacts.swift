@@ -39,15 +39,25 @@ struct ArtifactsFetch: AsyncParsableCommand {
 
     func run() async throws {
         let (inventory, _) = try inventoryOption.load()
-        guard let versions = ComponentVersions.defaults(for: inventory.kubernetesVersion) else {
-            printError("error: no runtime versions known for Kubernetes \(inventory.kubernetesVersion.tag) (supported: \(SupportedVersions.kubernetesWindow))")
+        // The versions apply installs: the minor's defaults with the inventory's spec.components pins.
+        let versions: ComponentVersions
+        do { versions = try ComponentVersions.resolve(for: inventory) } catch {
+            printError("error: \(error)")
             throw ExitCode(1)
         }
         let artifacts = ReleaseCatalog.required(for: inventory, versions: versions, architecture: architecture)
         let target = URL(fileURLWithPath: directory).standardizedFileURL.path
         do {
             let store = try ArtifactStore.releaseStore(for: inventory)
-            var written = try await store.bundle(artifacts, into: target)
+            var written: [String] = []
+            for artifact in artifacts {
+                do {
+                    written += try await store.bundle([artifact], into: target).filter { !written.contains($0) }
+                } catch ArtifactError.missing(_, let location, let reason) where NodeArtifacts.optionalComponents.contains(artifact.component) {
+                    // As apply does: nodes run without crictl (an operator's client), so its absence is a warning.
+                    printError("warning: \(artifact.component) \(artifact.version) not bundled (\(location): \(reason))")
+                }
+            }
             let images = try await bundleImages(inventory: inventory, versions: versions, store: store, into: target)
             written += images.written
             for path in written { print(path) }
