@@ -50,9 +50,11 @@ struct ArtifactsFetch: AsyncParsableCommand {
         do {
             let store = try ArtifactStore.releaseStore(for: inventory)
             var written: [String] = []
+            var bundled = 0
             for artifact in artifacts {
                 do {
                     written += try await store.bundle([artifact], into: target).filter { !written.contains($0) }
+                    bundled += 1
                 } catch ArtifactError.missing(_, let location, let reason) where NodeArtifacts.optionalComponents.contains(artifact.component) {
                     // As apply does: nodes run without crictl (an operator's client), so its absence is a warning.
                     printError("warning: \(artifact.component) \(artifact.version) not bundled (\(location): \(reason))")
@@ -61,7 +63,7 @@ struct ArtifactsFetch: AsyncParsableCommand {
             let images = try await bundleImages(inventory: inventory, versions: versions, store: store, into: target)
             written += images.written
             for path in written { print(path) }
-            print("\(artifacts.count) artifacts and \(images.count - images.missing.count) of \(images.count) images (\(written.count) files) in \(target); use it with artifacts: {source: local, directory: \(target)}")
+            print("\(bundled) of \(artifacts.count) artifacts and \(images.count - images.missing.count) of \(images.count) images (\(written.count) files) in \(target); use it with artifacts: {source: local, directory: \(target)}")
             if !images.missing.isEmpty {
                 printError("warning: \(images.missing.count) image(s) not bundled; nodes will pull them from their registries. To add them, on a machine with registry access:")
                 for reference in images.missing { printError("  " + ContainerImages.fillCommand(reference, bundle: target)) }
