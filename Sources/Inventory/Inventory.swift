@@ -19,6 +19,8 @@ public struct Inventory: Sendable, Equatable {
     public var components: ComponentsSpec
     /// What `apply` puts into the cluster through the API besides the bootstrap RBAC: cluster DNS, monitoring.
     public var addons: AddonsSpec
+    /// Registry mirrors and credentials for containerd on the nodes.
+    public var containerRuntime = ContainerRuntimeSpec()
     public var hosts: [HostSpec]
     /// Path of the file this inventory was read from; relative paths inside it resolve against its directory.
     public var sourcePath: String?

@@ -27,7 +27,7 @@ final class InventoryParser {
     }
 
     static let rootKeys = ["apiVersion", "kind", "metadata", "spec"]
-    static let specKeys = ["kubernetesVersion", "controlPlane", "network", "etcd", "pki", "ssh", "artifacts", "components", "upgrade", "addons", "hosts"]
+    static let specKeys = ["kubernetesVersion", "controlPlane", "network", "etcd", "pki", "ssh", "artifacts", "components", "containerRuntime", "upgrade", "addons", "hosts"]
     static let sshKeys = ["user", "port", "identityFile", "agent", "passwordEnv", "become", "bastion", "knownHosts", "transport", "connectTimeout"]
     static let hostKeys = ["name", "address", "internalAddress", "roles", "ssh", "labels", "taints"]
 
@@ -67,6 +67,7 @@ final class InventoryParser {
         let upgrade = spec.value("upgrade").flatMap { parseUpgrade($0) } ?? UpgradeSpec()
         let components = spec.value("components").flatMap { parseComponents($0) } ?? ComponentsSpec()
         let addons = spec.value("addons").flatMap { parseAddons($0) } ?? AddonsSpec()
+        let containerRuntime = spec.value("containerRuntime").flatMap { parseContainerRuntime($0) } ?? ContainerRuntimeSpec()
         var hosts: [HostSpec] = []
         if let hostsNode = spec.value("hosts"), let items = r.sequence(hostsNode, path: "spec.hosts") {
             r.record("spec.hosts", hostsNode)
@@ -88,6 +89,7 @@ final class InventoryParser {
             controlPlane: controlPlane, network: network, etcd: etcd, pki: pki, ssh: ssh,
             artifacts: artifacts, upgrade: upgrade, components: components, addons: addons, hosts: hosts, sourcePath: sourcePath
         )
+        inventory.containerRuntime = containerRuntime
         validate(inventory, kubernetesVersionKnown: kubernetesVersion != nil)
         resolvePaths(&inventory)
         if checkFiles {
@@ -585,7 +587,7 @@ final class InventoryParser {
     // MARK: files
 
     /// A local file path; remembered for the readability check and resolved after parsing.
-    private func file(_ m: MappingView, _ key: String, isDirectory: Bool = false) -> String? {
+    func file(_ m: MappingView, _ key: String, isDirectory: Bool = false) -> String? {
         guard let p = r.nonEmptyString(m, key) else { return nil }
         if !isDirectory { files.append((m.child(key), p)) }
         return p
@@ -631,6 +633,10 @@ final class InventoryParser {
         }
         inv.artifacts.directory = res(inv.artifacts.directory)
         inv.artifacts.cacheDirectory = res(inv.artifacts.cacheDirectory)
+        for i in inv.containerRuntime.registries.indices {
+            inv.containerRuntime.registries[i].caFile = res(inv.containerRuntime.registries[i].caFile)
+            inv.containerRuntime.registries[i].credentialsFile = res(inv.containerRuntime.registries[i].credentialsFile)
+        }
     }
 
     /// Keys, CA files, tokens: each must be a readable regular file on this machine.

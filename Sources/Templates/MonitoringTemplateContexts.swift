@@ -41,6 +41,9 @@ public struct MonitoringContext: Codable, Sendable, Equatable {
         }
     }
 
+    /// The add-on's images (Prometheus, node exporter): the manifests' defaults and what air-gapped nodes import.
+    public static let images = ["prom/prometheus:v2.53.1", "prom/node-exporter:v1.8.2"]
+
     public var clusterName: String
     public var namespace: String
     public var prometheusImage: String
@@ -57,7 +60,7 @@ public struct MonitoringContext: Codable, Sendable, Equatable {
 
     public init(
         clusterName: String, etcd: Etcd?, etcdOmission: String? = nil, namespace: String = "monitoring",
-        prometheusImage: String = "prom/prometheus:v2.53.1", nodeExporterImage: String = "prom/node-exporter:v1.8.2",
+        prometheusImage: String = MonitoringContext.images[0], nodeExporterImage: String = MonitoringContext.images[1],
         nodeExporterPort: Int = 9100, scrapeInterval: String = "30s", retention: String = "15d",
         textfileDirectory: String = "/var/lib/node_exporter/textfile_collector", configSHA256: String = ""
     ) {

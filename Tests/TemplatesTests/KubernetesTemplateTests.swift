@@ -4,6 +4,20 @@ import Testing
 
 let runtimeContext = ContainerdContext(clusterName: "lab", sandboxImage: "registry.k8s.io/pause:3.10")
 
+/// Credentials for a registry and its mirror; the password needs TOML escaping.
+let authRuntimeContext = ContainerdContext(clusterName: "lab", sandboxImage: "registry.k8s.io/pause:3.9", registryAuths: [
+    RegistryAuthContext(host: "harbor.example.com:5000", username: "robot$ci", password: #"p"a\ss"#),
+    RegistryAuthContext(host: "mirror.example.com", username: "robot$ci", password: #"p"a\ss"#),
+])
+
+let registryHostsContext = RegistryHostsContext(
+    clusterName: "lab", registry: "registry.k8s.io", server: "https://registry.k8s.io",
+    mirrors: ["https://mirror.example.com:5000", "http://10.0.0.5:5000"], caPath: "/etc/containerd/certs.d/registry.k8s.io/ca.crt", skipVerify: false)
+
+let dockerHubHostsContext = RegistryHostsContext(
+    clusterName: "lab", registry: "docker.io", server: "https://registry-1.docker.io", mirrors: ["https://hub-mirror.example.com"],
+    caPath: nil, skipVerify: true)
+
 let controlPlaneContext = ControlPlaneContext(
     clusterName: "lab", nodeName: "h1", advertiseAddress: "10.213.0.11",
     etcdServers: ["https://10.213.0.11:2379", "https://10.213.0.12:2379", "https://10.213.0.13:2379"],
@@ -28,6 +42,9 @@ let bootstrapContext = KubeletBootstrapContext(
 let kubernetesGoldenCases: [(template: String, golden: String, render: @Sendable (TemplateRenderer) throws -> String)] = [
     ("containerd/config.toml", "containerd/config.toml", { try $0.render("containerd/config.toml", context: runtimeContext) }),
     ("containerd/containerd.service", "containerd/containerd.service", { try $0.render("containerd/containerd.service", context: runtimeContext) }),
+    ("containerd/config.toml", "containerd/config-auth.toml", { try $0.render("containerd/config.toml", context: authRuntimeContext) }),
+    ("containerd/hosts.toml", "containerd/hosts.toml", { try $0.render("containerd/hosts.toml", context: registryHostsContext) }),
+    ("containerd/hosts.toml", "containerd/hosts-docker.io.toml", { try $0.render("containerd/hosts.toml", context: dockerHubHostsContext) }),
     ("containerd/crictl.yaml", "containerd/crictl.yaml", { try $0.render("containerd/crictl.yaml", context: runtimeContext) }),
     ("kubernetes/kube-apiserver.service", "kubernetes/kube-apiserver.service", { try $0.render("kubernetes/kube-apiserver.service", context: controlPlaneContext) }),
     ("kubernetes/kube-controller-manager.service", "kubernetes/kube-controller-manager.service", { try $0.render("kubernetes/kube-controller-manager.service", context: controlPlaneContext) }),

@@ -159,6 +159,10 @@ public struct ArtifactStore: Sendable {
         case .mirror(let base):
             return try await download(base.appendingPathComponent(relative))
         case .upstream:
+            if upstream.isEmpty {
+                throw ArtifactError.missing(what: (relative as NSString).lastPathComponent, location: "the upstream release sites",
+                                            reason: "\(relative) has no release URL (container images come from a registry, which Capstan does not read; put the OCI archives in a bundle, see `capstan artifacts fetch --help`)")
+            }
             guard let url = URL(string: upstream) else {
                 throw ArtifactError.missing(what: relative, location: upstream, reason: "invalid URL")
             }

@@ -117,18 +117,30 @@ extension ArtifactStore {
     }
 
     static func untar(_ archive: String, into directory: String) throws {
+        _ = try tar(archive, ["-xzf", archive, "-C", directory, "--no-same-owner"])
+    }
+
+    /// One member of an uncompressed tar archive (`index.json` of an OCI archive), read without unpacking.
+    static func tarMember(_ archive: String, _ member: String) throws -> Data {
+        try tar(archive, ["-xOf", archive, member])
+    }
+
+    private static func tar(_ archive: String, _ arguments: [String]) throws -> Data {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["tar", "-xzf", archive, "-C", directory, "--no-same-owner"]
-        let errors = Pipe()
+        process.arguments = ["tar"] + arguments
+        let errors = Pipe(), output = Pipe()
         process.standardError = errors
+        process.standardOutput = output
         do { try process.run() } catch {
             throw ArtifactError.unpackFailed(file: archive, reason: "cannot run tar: \(error)")
         }
+        let data = output.fileHandleForReading.readDataToEndOfFile()
         let stderr = errors.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
             throw ArtifactError.unpackFailed(file: archive, reason: "tar exited \(process.terminationStatus): \(String(decoding: stderr, as: UTF8.self))")
         }
+        return data
     }
 }

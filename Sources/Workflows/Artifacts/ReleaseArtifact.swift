@@ -10,6 +10,8 @@ public struct ReleaseArtifact: Sendable, Equatable, Hashable {
         case tarball
         /// The etcd release archive (unpacked by the etcd workflow).
         case etcdArchive
+        /// A container image as an OCI archive (`images/<name>.oci.tar`), imported into containerd on nodes.
+        case imageArchive
     }
 
     /// `kube-apiserver`, `containerd`, `cni-plugins`, …
@@ -46,6 +48,11 @@ public struct ComponentVersions: Sendable, Equatable {
 
     /// Default runtime versions per Kubernetes minor (containerd, runc, crictl, CNI plugins, pause image):
     /// the releases current when each minor was current, as kubeadm and the cri-tools project pair them.
+    /// The pause image is kubeadm's `PauseVersion` (kubernetes/kubernetes cmd/kubeadm/app/constants/
+    /// constants.go), which `kubeadm config images list` prints per release; the lists recorded for every
+    /// release in kubernetes/minikube pkg/minikube/constants/constants_kubeadm_images.go agree: 3.9 for
+    /// 1.29.x and 1.30.x, 3.10 for 1.31.x and 1.32.x. containerd's `sandbox_image` and the image `apply`
+    /// imports on air-gapped nodes both follow this column.
     public static let table: [(minor: Int, containerd: String, runc: String, crictl: String, cni: String, pause: String)] = [
         (29, "1.7.13", "1.1.12", "1.29.0", "1.4.0", "registry.k8s.io/pause:3.9"),
         (30, "1.7.18", "1.1.13", "1.30.1", "1.5.0", "registry.k8s.io/pause:3.9"),

@@ -20,6 +20,7 @@ extension KubernetesWorkflow {
             (WorkerWorkflow.preflightPhase, nodes.map(\.name), false),
             (WorkerWorkflow.kernelPhase, nodes.map(\.name), false),
             (WorkerWorkflow.runtimePhase, nodes.map(\.name), false),
+            (WorkerWorkflow.imagesPhase, nodes.map(\.name), false),
         ]
         if inventory.isSelfManaged {
             shape.append((ControlPlaneWorkflow.phaseName, inventory.controlPlaneHosts.map(\.name), true))
@@ -34,6 +35,7 @@ extension KubernetesWorkflow {
                           next: "fix the artifact source or the PKI state named above; no host was changed") { ctx in
             let (pki, artifacts) = try await prepare(ctx)
             for warning in artifacts.warnings { await ctx.emit(.message, "warning: \(warning)") }
+            for note in artifacts.notes { await ctx.emit(.message, note) }
             do {
                 await box.set(try phases(inventory: inventory, pki: pki, artifacts: artifacts, settings: settings))
             } catch let error as WorkflowError where ctx.mode == .plan && isMissingPKI(error) {

@@ -38,6 +38,8 @@ public struct KubernetesUpgradeSettings: Sendable {
 public struct KubernetesUpgrade: Sendable {
     public let version: SemanticVersion
     let runtime: Phase
+    /// The new minor's images (its pause image) on air-gapped nodes, before containerd is told to use them.
+    let images: Phase
     let controlPlane: Phase
     let kubelet: Phase
     let settings: KubernetesUpgradeSettings
@@ -57,7 +59,9 @@ public struct KubernetesUpgrade: Sendable {
             return phase
         }
         version = inventory.kubernetesVersion
-        runtime = try one(WorkerWorkflow.preparationPhases(inventory: inventory, artifacts: artifacts, settings: gated), WorkerWorkflow.runtimePhase)
+        let preparation = try WorkerWorkflow.preparationPhases(inventory: inventory, artifacts: artifacts, settings: gated)
+        images = try one(preparation, WorkerWorkflow.imagesPhase)
+        runtime = try one(preparation, WorkerWorkflow.runtimePhase)
         controlPlane = try one(ControlPlaneWorkflow.phases(inventory: inventory, pki: pki, artifacts: artifacts, settings: gated), ControlPlaneWorkflow.phaseName)
         kubelet = try one(WorkerWorkflow.phases(inventory: inventory, pki: pki, artifacts: artifacts, settings: gated), WorkerWorkflow.kubeletPhase)
         self.settings = settings
@@ -71,6 +75,7 @@ public struct KubernetesUpgrade: Sendable {
     public func upgradeControlPlane(_ ctx: WorkflowContext, host: String) async throws {
         guard let spec = hosts[host], spec.has(.controlPlane) else { throw WorkflowError.unknownHost(host) }
         try await onHost(host, "upgrade the control plane to \(version.tag)") {
+            try await images.body(ctx, host)
             try await runtime.body(ctx, host)
             try await controlPlane.body(ctx, host)
             try await kubelet.body(ctx, host)
@@ -91,6 +96,7 @@ public struct KubernetesUpgrade: Sendable {
         for node in batch { try await drain(ctx, controlHost, node) }
         for node in batch {
             try await onHost(node, "upgrade the node to \(version.tag)") {
+                try await images.body(ctx, node)
                 try await runtime.body(ctx, node)
                 try await kubelet.body(ctx, node)
                 for probe in ComponentProbe.node {

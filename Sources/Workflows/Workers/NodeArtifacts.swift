@@ -26,16 +26,23 @@ public struct NodeArtifacts: Sendable, Equatable {
     public var kubernetes: [String: InstallableFile]
     /// What the artifact source lacked but the install can do without (crictl), said once to the user.
     public var warnings: [String]
+    /// Container images imported into containerd on every node (verified OCI archives from the source).
+    public var images: [ImageArchive]
+    /// Said once to the user without being a warning (a source that carries no images at all).
+    public var notes: [String]
 
-    public init(versions: ComponentVersions, runtime: [InstallableFile], kubernetes: [String: InstallableFile], warnings: [String] = []) {
+    public init(versions: ComponentVersions, runtime: [InstallableFile], kubernetes: [String: InstallableFile], warnings: [String] = [],
+                images: [ImageArchive] = [], notes: [String] = []) {
         self.versions = versions
         self.runtime = runtime
         self.kubernetes = kubernetes
         self.warnings = warnings
+        self.images = images
+        self.notes = notes
     }
 
     /// Components a node runs without: crictl is an operator's debugging client, not part of the runtime.
-    static let optionalComponents: Set<String> = ["crictl"]
+    public static let optionalComponents: Set<String> = ["crictl"]
 
     public static let binDir = "/usr/local/bin"
     public static let runcPath = "/usr/local/sbin/runc"
@@ -58,7 +65,7 @@ public struct NodeArtifacts: Sendable, Equatable {
         var warnings: [String] = []
         for artifact in ReleaseCatalog.required(for: inventory, versions: versions, architecture: architecture) {
             switch artifact.kind {
-            case .etcdArchive:
+            case .etcdArchive, .imageArchive:
                 continue
             case .binary:
                 let file = try await store.verified(artifact)
@@ -78,7 +85,45 @@ public struct NodeArtifacts: Sendable, Equatable {
                 runtime += try installable(from: resolved)
             }
         }
-        return NodeArtifacts(versions: versions, runtime: runtime.sorted { $0.remotePath < $1.remotePath }, kubernetes: kubernetes, warnings: warnings)
+        let (images, imageWarnings, notes) = try await resolveImages(store: store, inventory: inventory, versions: versions)
+        return NodeArtifacts(versions: versions, runtime: runtime.sorted { $0.remotePath < $1.remotePath }, kubernetes: kubernetes,
+                             warnings: warnings + imageWarnings, images: images, notes: notes)
+    }
+
+    /// The image archives of `ContainerImages.required`. A source with no image list at all (the upstream
+    /// release sites, a directory of binaries only) leaves the images to the nodes' registries, said once;
+    /// an archive missing from a source that lists images is a warning; one that fails its checksum or
+    /// does not name its image stops the run.
+    static func resolveImages(store: ArtifactStore, inventory: Inventory, versions: ComponentVersions) async throws
+        -> (images: [ImageArchive], warnings: [String], notes: [String]) {
+        let references = ContainerImages.required(for: inventory, versions: versions).compactMap(ImageReference.init)
+        guard !references.isEmpty else { return ([], [], []) }
+        if case .upstream = store.origin {
+            return ([], [], ["container images are pulled by the nodes from their registries (artifacts.source upstream holds no image archives): \(references.map(\.description).joined(separator: ", "))"])
+        }
+        do {
+            _ = try await store.fetch(relative: ContainerImages.checksumList, upstream: "")
+        } catch let error as ArtifactError {
+            guard case .missing = error else { throw error }
+            return ([], [], ["the artifact source has no \(ContainerImages.checksumList): nodes pull \(references.map(\.description).joined(separator: ", ")) from their registries (see `capstan artifacts fetch --help` to bundle them)"])
+        }
+        var images: [ImageArchive] = []
+        var warnings: [String] = []
+        for reference in references {
+            let artifact = ContainerImages.artifact(reference)
+            do {
+                images.append(try ImageArchive.inspect(try await store.verified(artifact), reference: reference))
+            } catch ArtifactError.missing(_, let location, let reason) {
+                warnings.append(missingImage(reference, artifact, why: "\(location): \(reason)"))
+            } catch ArtifactError.notInChecksumList(let file, let list) {
+                warnings.append(missingImage(reference, artifact, why: "\(file) is not listed in \(list)"))
+            }
+        }
+        return (images, warnings, [])
+    }
+
+    private static func missingImage(_ reference: ImageReference, _ artifact: ReleaseArtifact, why: String) -> String {
+        "image \(reference) is not in the artifact source (\(why)); nodes pull it from its registry. Add \(artifact.relativePath) with its line in \(ContainerImages.checksumList)"
     }
 
     /// Where the files of a runtime tarball go: containerd's `bin/*` and crictl to /usr/local/bin, the CNI

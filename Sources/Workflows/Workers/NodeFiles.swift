@@ -8,6 +8,9 @@ struct NodeFiles: Sendable {
     var kernel: [ManagedFile]
     var containerd: ServiceSpec
     var crictl: ManagedFile
+    /// `/etc/containerd/certs.d/<registry>/hosts.toml` (and CAs) for `spec.containerRuntime.registries`.
+    var registries: [ManagedFile]
+    var registryHosts: Set<String>
     var kubelet: ServiceSpec
     /// Nil in managed mode (the provider runs kube-proxy).
     var kubeProxy: ServiceSpec?
@@ -19,12 +22,16 @@ struct NodeFiles: Sendable {
             ManagedFile(path: "/etc/modules-load.d/k8s.conf", text: try renderer.render("kubernetes/modules-load.conf", context: name)),
             ManagedFile(path: "/etc/sysctl.d/k8s.conf", text: try renderer.render("kubernetes/sysctl.conf", context: name)),
         ]
-        let runtime = ContainerdContext(clusterName: inventory.name, sandboxImage: versions.sandboxImage,
+        let registries = try RegistryFiles.render(inventory, renderer: renderer)
+        let runtime = ContainerdContext(clusterName: inventory.name, sandboxImage: versions.sandboxImage, registryAuths: registries.auths,
                                         binDir: NodeArtifacts.binDir, runcPath: NodeArtifacts.runcPath, cniBinDir: NodeArtifacts.cniBinDir)
+        // With registry credentials in it, containerd's config is a secret: 0600 and no diff.
+        let secret = !registries.auths.isEmpty
         let containerd = ServiceSpec(
             unit: "containerd.service",
             unitFile: ManagedFile(path: "/etc/systemd/system/containerd.service", text: try renderer.render("containerd/containerd.service", context: runtime)),
-            inputs: [ManagedFile(path: runtime.configFile, text: try renderer.render("containerd/config.toml", context: runtime))])
+            inputs: [ManagedFile(path: runtime.configFile, text: try renderer.render("containerd/config.toml", context: runtime),
+                                 attributes: FileAttributes(mode: secret ? 0o600 : 0o644), secret: secret)])
         let crictl = ManagedFile(path: "/etc/crictl.yaml", text: try renderer.render("containerd/crictl.yaml", context: runtime))
 
         let taints = host.taints.map { KubeletContext.Taint(key: $0.key, value: $0.value, effect: $0.effect.rawValue) }
@@ -47,6 +54,7 @@ struct NodeFiles: Sendable {
                 unitFile: ManagedFile(path: "/etc/systemd/system/kube-proxy.service", text: try renderer.render("kubernetes/kube-proxy.service", context: proxy)),
                 inputs: [ManagedFile(path: proxy.configFile, text: try renderer.render("kubernetes/kube-proxy-config.yaml", context: proxy))])
         }
-        return NodeFiles(kernel: kernel, containerd: containerd, crictl: crictl, kubelet: kubelet, kubeProxy: kubeProxy)
+        return NodeFiles(kernel: kernel, containerd: containerd, crictl: crictl, registries: registries.files,
+                         registryHosts: Set(inventory.containerRuntime.registries.map(\.host)), kubelet: kubelet, kubeProxy: kubeProxy)
     }
 }

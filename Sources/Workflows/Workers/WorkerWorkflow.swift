@@ -9,6 +9,7 @@ public enum WorkerWorkflow {
     public static let preflightPhase = "node-preflight"
     public static let kernelPhase = "node-kernel"
     public static let runtimePhase = "node-runtime"
+    public static let imagesPhase = "node-images"
     public static let kubeletPhase = "node-kubelet"
 
     /// Hosts that run a kubelet, in inventory order.
@@ -16,7 +17,7 @@ public enum WorkerWorkflow {
         inventory.hosts.filter { $0.has(.controlPlane) || $0.has(.worker) }
     }
 
-    /// `node-preflight`, `node-kernel`, `node-runtime` on `hosts` (default: every node).
+    /// `node-preflight`, `node-kernel`, `node-runtime`, `node-images` on `hosts` (default: every node).
     public static func preparationPhases(inventory: Inventory, artifacts: NodeArtifacts, settings: KubernetesInstallSettings = KubernetesInstallSettings(),
                                          hosts: [HostSpec]? = nil) throws -> [Phase] {
         let targets = hosts ?? nodes(inventory)
@@ -40,13 +41,18 @@ public enum WorkerWorkflow {
                 guard let node = files[host] else { throw WorkflowError.unknownHost(host) }
                 let binaries = try await BinaryInstaller.ensure(ctx, host, artifacts.runtime)
                 let containerdBinaries = binaries.contains { $0.hasPrefix(NodeArtifacts.binDir + "/containerd") || $0 == NodeArtifacts.runcPath }
+                // containerd reads hosts.toml on every pull: registry files change without a restart.
+                try await RegistryFiles.ensure(ctx, host, files: node.registries, registries: node.registryHosts)
                 try await node.containerd.ensure(ctx, host, dependenciesChanged: containerdBinaries)
                 try await ctx.ensureFile(host, node.crictl)
             }
             .surveying { ctx, host in
                 guard let node = files[host] else { throw WorkflowError.unknownHost(host) }
-                try await ctx.survey(host, files: node.containerd.paths + [node.crictl.path], largeFiles: artifacts.runtime.map(\.remotePath),
-                                     units: [node.containerd.unit])
+                try await ctx.survey(host, files: node.containerd.paths + [node.crictl.path, RegistryFiles.record] + node.registries.map(\.path),
+                                     largeFiles: artifacts.runtime.map(\.remotePath), units: [node.containerd.unit])
+            },
+            Phase(imagesPhase, hosts: names) { ctx, host in
+                try await ImageImport.ensure(ctx, host, artifacts.images)
             },
         ]
     }

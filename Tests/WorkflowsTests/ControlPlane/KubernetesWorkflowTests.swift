@@ -14,10 +14,10 @@ struct KubernetesWorkflowTests {
         let inventory = Fixture.inventory()
         let (pki, artifacts) = try await Fixture.cluster(base)
         let phases = try KubernetesWorkflow.phases(inventory: inventory, pki: pki, artifacts: artifacts, settings: Fixture.settings)
-        #expect(phases.map(\.name) == ["node-preflight", "node-kernel", "node-runtime", "control-plane", "control-plane-vip", "node-balancer", "node-kubelet"])
+        #expect(phases.map(\.name) == ["node-preflight", "node-kernel", "node-runtime", "node-images", "control-plane", "control-plane-vip", "node-balancer", "node-kubelet"])
         // An external load balancer: no host runs the VIP or the node-local balancer.
-        #expect(phases[4].hosts.isEmpty && phases[5].hosts.isEmpty)
-        #expect(phases[3].execution == .serial)
+        #expect(phases[5].hosts.isEmpty && phases[6].hosts.isEmpty)
+        #expect(phases[4].execution == .serial)
         let output = CollectingOutput()
         let ctx = WorkflowContext(mode: .plan, connector: SystemdDoubleConnector(base: base + "/hosts", systemd: SystemdDouble()),
                                   endpoints: Fixture.endpoints(["h1", "h2", "h3"]), output: output, now: { Date() })

@@ -34,7 +34,7 @@ struct ManagedJoinTests {
         for host in ["w1", "w2"] { try Fixture.host(base + "/hosts/" + host) }
 
         let phases = try KubernetesWorkflow.phases(inventory: inventory, pki: nil, artifacts: artifacts, settings: Fixture.settings)
-        #expect(phases.map(\.name) == ["node-preflight", "node-kernel", "node-runtime", "managed-join"])
+        #expect(phases.map(\.name) == ["node-preflight", "node-kernel", "node-runtime", "node-images", "managed-join"])
         let systemd = SystemdDouble()
         let ctx = WorkflowContext(mode: .apply, connector: SystemdDoubleConnector(base: base + "/hosts", systemd: systemd),
                                   endpoints: Fixture.endpoints(["w1", "w2"]), output: CollectingOutput(), now: { Date() })

@@ -1,0 +1,63 @@
+import Foundation
+import Hosts
+
+/// Imports the bundle's image archives into containerd's `k8s.io` namespace (the one the kubelet's CRI
+/// reads) on a node: one listing per host; an image already listed under its name with the archive's
+/// digest is left alone; a missing one is uploaded, its SHA-256 checked on the host against the bundle's
+/// checksum list, imported with `ctr images import` and listed again to confirm name and digest.
+enum ImageImport {
+    static let namespace = "k8s.io"
+    static var ctr: String { NodeArtifacts.binDir + "/ctr" }
+
+    static func listCommand(on connection: any HostConnection) -> ShellCommand {
+        ShellCommand(HostPath.forCommand(ctr, on: connection), "-n", namespace, "images", "ls")
+    }
+
+    /// name → digest of what containerd holds on `host`. Before containerd runs (a plan before the first
+    /// apply) nothing is listed, so everything is planned; in apply a failing listing stops the host.
+    static func listed(_ ctx: WorkflowContext, _ host: String) async throws -> [String: String] {
+        let connection = try await ctx.connection(host)
+        let result = try await connection.run(listCommand(on: connection))
+        guard result.exitStatus == 0 else {
+            if ctx.mode == .plan { return [:] }
+            throw WorkflowError.invalidInput("cannot list containerd's images on \(host) (`ctr -n \(namespace) images ls` exited \(result.exitStatus): \(result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))); check `systemctl status containerd` there")
+        }
+        return ContainerdImageList.parse(result.stdoutText)
+    }
+
+    static func ensure(_ ctx: WorkflowContext, _ host: String, _ images: [ImageArchive]) async throws {
+        guard !images.isEmpty else { return }
+        let present = try await listed(ctx, host)
+        for image in images where present[image.reference.description] != image.digest {
+            let was = present[image.reference.description].map { " (containerd has \($0.prefix(19))…)" } ?? ""
+            try await ctx.change(host, "import image \(image.reference) (\(image.digest.prefix(19))…) from \(image.fileName)\(was)") { c in
+                try await importArchive(image, host: host, on: c)
+            }
+        }
+    }
+
+    static func importArchive(_ image: ImageArchive, host: String, on c: any HostConnection) async throws {
+        let staged = HostPath.forCommand(image.stagingPath, on: c)
+        try await c.check(ShellCommand("mkdir", "-p", "-m", "0700", (staged as NSString).deletingLastPathComponent))
+        try await c.upload(localFile: image.localPath, to: image.stagingPath, attributes: FileAttributes(mode: 0o600))
+        let sum = try await c.run(ShellCommand("sha256sum", staged))
+        let onHost = sum.stdoutText.split(separator: " ").first.map(String.init) ?? ""
+        guard onHost == image.sha256 else {
+            _ = try? await c.run(ShellCommand("rm", "-f", staged))
+            throw WorkflowError.refused(
+                what: "import \(image.fileName) on \(host)",
+                found: "the archive on \(host) (\(image.stagingPath)) has SHA-256 \(onHost.isEmpty ? "(unreadable)" : onHost), the bundle's \(ContainerImages.checksumList) says \(image.sha256)",
+                next: "Nothing was imported. The copy was changed on the way or on the host; check the host's disk and the connection, then run apply again")
+        }
+        let imported = try await c.run(ShellCommand(HostPath.forCommand(ctr, on: c), "-n", namespace, "images", "import",
+                                                    "--base-name", image.reference.repository, staged))
+        _ = try? await c.run(ShellCommand("rm", "-f", staged))
+        guard imported.exitStatus == 0 else {
+            throw WorkflowError.invalidInput("`ctr -n \(namespace) images import` of \(image.fileName) failed on \(host) (exit \(imported.exitStatus)): \(imported.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+        let after = ContainerdImageList.parse(try await c.check(listCommand(on: c)).stdoutText)
+        guard after[image.reference.description] == image.digest else {
+            throw WorkflowError.invalidInput("after importing \(image.fileName) on \(host), containerd lists \(image.reference) as \(after[image.reference.description] ?? "absent"), not \(image.digest): the archive's index.json does not name the image the way containerd imports it")
+        }
+    }
+}
