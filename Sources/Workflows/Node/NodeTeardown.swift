@@ -3,8 +3,8 @@ import Hosts
 
 /// What `node remove` and `reset` do on the host itself: stop and disable every service Capstan runs
 /// there and take away what Capstan placed — units, the binaries its checksum record lists, configuration,
-/// certificates and kubeconfigs, the CNI configuration, the pod routes and masquerade rule, the cluster
-/// record. etcd's data directory is moved aside (deleted only with `purgeEtcdData`); local backup copies in
+/// certificates and kubeconfigs, the CNI configuration, the registry `hosts.toml` directories it wrote,
+/// the pod routes and masquerade rule, the cluster record. etcd's data directory is moved aside (deleted only with `purgeEtcdData`); local backup copies in
 /// `/var/backups/etcd` stay. A reset also removes containerd's containers (and with `removeImages` its
 /// images), kube-proxy's iptables chains, mounts under `/var/lib/kubelet` and the pod bridge.
 ///
@@ -83,6 +83,9 @@ public enum NodeTeardown {
         fi
         for p in \(paths.joined(separator: " ")); do
           if [ -e "$p" ]; then say "path $p"; if doing; then rm -rf -- "$p"; fi; fi
+        done
+        for d in /etc/containerd/certs.d/*/; do
+          if [ -f "${d}hosts.toml" ] && grep -q 'Managed by Capstan' "${d}hosts.toml"; then say "path ${d%/}"; if doing; then rm -rf -- "${d%/}"; fi; fi
         done
         if [ -d \(etcdDataDirectory) ] && [ -n "$(ls -A \(etcdDataDirectory) 2>/dev/null)" ]; then
         \(options.purgeEtcdData
