@@ -67,6 +67,7 @@ public enum ClusterIdentityGuard {
                     try state.saveClusterRecord(record)
                 }
             }
+            try await HostRoster.record(inventory, state: state, in: ctx)
             let content = try record.encoded()
             let hosts = outcome.needingRecord
             let failures = await FanOut.run(hosts, name: { $0 }) { host in

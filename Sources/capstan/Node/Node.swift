@@ -74,7 +74,7 @@ struct NodeRemove: AsyncParsableCommand {
     @OptionGroup var inventoryOption: InventoryOption
     @OptionGroup var outputOption: OutputOption
     @Argument(help: "Hosts to remove.") var hosts: [String]
-    @Option(name: .long, help: ArgumentHelp("The address of a host the inventory no longer lists (repeatable).", valueName: "name=address"))
+    @Option(name: .long, help: ArgumentHelp("The address of a host neither the inventory nor the state's host record (written by apply) lists (repeatable).", valueName: "name=address"))
     var address: [String] = []
     @Flag(name: .long, help: "Delete etcd's data directory on the removed hosts instead of moving it aside.") var purge = false
     @Flag(name: .customLong("dry-run"), help: "Read the hosts and show what would change; change nothing.") var dryRun = false
@@ -117,12 +117,16 @@ struct HostRemoval {
 
     func run() async throws {
         var working = inventory
+        let roster = try HostRoster.load(StateDirectory(inventory: inventory))
         for name in names where inventory.host(named: name) == nil {
-            guard let address = addresses[name] else {
-                printError("\(command): \(name) is not in \(file)'s spec.hosts; give its address with --address \(name)=ADDRESS")
+            if let address = addresses[name] {
+                working.hosts.append(HostSpec(name: name, address: address, roles: roster?.host(named: name)?.roles ?? [.worker]))
+            } else if let known = roster?.host(named: name) {
+                working.hosts.append(known)
+            } else {
+                printError("\(command): \(name) is not in \(file)'s spec.hosts nor in the state's host record; give its address with --address \(name)=ADDRESS")
                 throw ExitCode(1)
             }
-            working.hosts.append(HostSpec(name: name, address: address, roles: [.worker]))
         }
         let removing = Set(names)
         if let refusal = NodeRemoval.refusal(inventory: working, removing: removing) {
