@@ -66,3 +66,23 @@ struct PlanExitCodeTests {
         #expect(done.status == 0, "\(done.out)\(done.err)")
     }
 }
+
+@Suite("capstan apply --skip-phase")
+struct SkipPhaseHelpTests {
+    @Test("the help lists every phase apply runs, in the order the phase runner reports them")
+    func listed() throws {
+        let unknown = try capstan(["apply", "-i", try NodeCommandTests().inventory(), "--skip-phase", "no-such-phase"])
+        let known = try #require(unknown.err.range(of: "(phases: ").map { unknown.err[$0.upperBound...].prefix { $0 != ")" } }, "\(unknown.err)")
+        let help = try capstan(["apply", "--help"]).out.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        let listed = try #require(help.range(of: "in order (backup-schedule with a backup policy): ").map { help[$0.upperBound...].prefix { $0 != ";" } }, "\(help)")
+        // The runner's phases (this inventory has no backup policy) appear in the help, in the same order.
+        var rest = listed.components(separatedBy: ", ")[...]
+        for name in known.components(separatedBy: ", ") {
+            guard let at = rest.firstIndex(of: name) else {
+                Issue.record("apply --help does not list \(name) after the phases before it: \(listed)")
+                return
+            }
+            rest = rest[(at + 1)...]
+        }
+    }
+}

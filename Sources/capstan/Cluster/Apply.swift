@@ -12,7 +12,9 @@ struct ApplyCommand: AsyncParsableCommand {
     @OptionGroup var outputOption: OutputOption
     @Flag(name: .long, help: "Go ahead although etcd members are unhealthy or unreachable (never without quorum).")
     var force = false
-    @Option(name: .customLong("skip-phase"), help: "Skip a phase by name (repeatable).")
+    @Option(name: .customLong("skip-phase"), help: ArgumentHelp(
+        "Skip a phase by name (repeatable). Phases of a self-managed cluster, in order (backup-schedule with a backup policy): \(ApplyPhases.selfManagedNames.joined(separator: ", ")); certs-renew last with --renew-before; a managed cluster runs managed-join in place of the control plane, VIP, balancer and kubelet phases. \(ClusterIdentityGuard.phaseName) cannot be skipped.",
+        valueName: "phase"))
     var skipPhase: [String] = []
     @Flag(name: .customLong("dry-run"), help: "Read the hosts and show what would change; change nothing.")
     var dryRun = false
@@ -110,6 +112,15 @@ enum ApplyPart: String, CaseIterable, Sendable {
 /// The phases of `apply`, in order: a pure function of the inventory, so each further part of the
 /// cluster (control plane, workers, backup schedule) is one more line here.
 enum ApplyPhases {
+    /// Every phase a self-managed `apply` runs, in order, for `--skip-phase`'s help (a CLI test compares it
+    /// with the list the phase runner reports).
+    static let selfManagedNames = [ClusterIdentityGuard.phaseName, "pki"] + EtcdWorkflow.phaseNames + [
+        EtcdBackupSchedule.phaseName, KubernetesVersionGate.phaseName, KubernetesWorkflow.artifactsPhase, WorkerWorkflow.preflightPhase,
+        WorkerWorkflow.kernelPhase, WorkerWorkflow.runtimePhase, PodNetworkWorkflow.subnetsPhase, PodNetworkWorkflow.phaseName,
+        WorkerWorkflow.imagesPhase, ControlPlaneWorkflow.phaseName, ControlPlaneVIP.phaseName, NodeBalancer.phaseName,
+        WorkerWorkflow.kubeletPhase, ClusterObjectsPhase.phaseName,
+    ]
+
     /// With `renewBefore`, the PKI phase re-issues only what is missing, expired or invalid, and leaves
     /// expiring within the span are renewed by the last phase, which rolls them out health-gated.
     static func build(inventory: Inventory, etcd: EtcdWorkflowSettings,
