@@ -98,6 +98,35 @@ public struct EtcdBackupContext: Codable, Sendable, Equatable {
         public var credentialsFile: String
         /// Objects larger than this go up as a multipart upload in parts of this size.
         public var partSizeBytes: Int
+        /// The PKI object published in the store (one line of JSON) that each manifest names; empty for none.
+        public var sharedPKI: String = ""
+        /// Set to ship to an SFTP store instead of S3 (a list so the template's section renders only when set).
+        public var sftp: [SFTP] = []
+
+        /// An SFTP store the timer uploads to with `sftp -b`, as an account restricted to uploads on the store.
+        public struct SFTP: Codable, Sendable, Equatable {
+            public var host: String
+            public var port: Int
+            public var user: String
+            public var path: String
+            public var identityFile: String
+            public var knownHostsFile: String
+            public init(host: String, port: Int, user: String, path: String, identityFile: String, knownHostsFile: String) {
+                self.host = host
+                self.port = port
+                self.user = user
+                self.path = path
+                self.identityFile = identityFile
+                self.knownHostsFile = knownHostsFile
+            }
+        }
+
+        /// Shipping to an SFTP store.
+        public init(ageBinary: String = "/usr/local/bin/age", recipients: [String], capstanVersion: String, sftp: SFTP) {
+            self.init(ageBinary: ageBinary, recipients: recipients, capstanVersion: capstanVersion, endpoint: "", bucket: "", prefix: "",
+                      region: "", pathStyle: true, caFile: nil, credentialsFile: "")
+            self.sftp = [sftp]
+        }
 
         public init(ageBinary: String = "/usr/local/bin/age", recipients: [String], capstanVersion: String, endpoint: String, bucket: String,
                     prefix: String, region: String, pathStyle: Bool, caFile: String?, credentialsFile: String,

@@ -10,8 +10,9 @@
 #
 # Shipping: each local snapshot not yet shipped is encrypted here with `age` to the operator's recipients
 # (this host holds no key that decrypts it) and uploaded to S3 with curl's SigV4, using write-only
-# credentials; S3 checks every upload against its Content-MD5 and x-amz-content-sha256. The manifest goes up
-# last, so a backup exists only once complete. A failed upload counts in
+# credentials (S3 checks every upload against its Content-MD5 and x-amz-content-sha256), or to an SFTP store as
+# an account whose key the store limits to uploads. The manifest goes up last, so a backup exists only once
+# complete. A failed upload counts in
 # capstan_etcd_backup_upload_failures_total and keeps the local snapshot, and the next run ships it.
 {{/ship}}
 set -eu
@@ -135,6 +136,35 @@ AGE={{{ageBinary}}}
 RECIPIENTS='{{#recipients}} -r {{{.}}}{{/recipients}}'
 CLUSTER={{clusterName}}
 CAPSTAN_VERSION={{{capstanVersion}}}
+# The cluster's PKI, published to the store encrypted to the same recipients by the operator's side (this host
+# holds no CA key); each manifest names it, so a restore into an empty site brings the CAs back from the store.
+SHARED_PKI='{{{sharedPKI}}}'
+
+sha_hex() { sha256sum "$1" | cut -c1-64; }
+{{#sftp}}
+SFTP_HOST={{{host}}}
+SFTP_PORT={{port}}
+SFTP_USER={{{user}}}
+SFTP_PATH={{{path}}}
+SFTP_KEY={{{identityFile}}}
+SFTP_KNOWN_HOSTS={{{knownHostsFile}}}
+
+store_location() { echo "sftp://$SFTP_USER@$SFTP_HOST:$SFTP_PORT$SFTP_PATH/"; }
+
+# One `put` in sftp's batch mode (which stops at the first error), the store's host key checked against the
+# known_hosts Capstan deployed. The store's authorized_keys entry denies reading, listing, removing and renaming.
+# The file goes up 0640 (ciphertext or manifest), so the operator's account reads it through the directory's group.
+sftp_put() { # file name
+    chmod 0640 "$1"
+    printf 'put "%s" "%s"\n' "$1" "$SFTP_PATH/$2" | \
+        sftp -b - -q -i "$SFTP_KEY" -P "$SFTP_PORT" -o BatchMode=yes -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes \
+            -o UserKnownHostsFile="$SFTP_KNOWN_HOSTS" -o GlobalKnownHostsFile=/dev/null -o ConnectTimeout=10 \
+            "$SFTP_USER@$SFTP_HOST" > "$STATE_DIR/last_response" 2>&1
+}
+put_snapshot() { sftp_put "$1" "$2"; }
+put_manifest() { sftp_put "$1" "$2"; }
+{{/sftp}}
+{{^sftp}}
 S3_ENDPOINT={{{endpoint}}}
 S3_BUCKET={{{bucket}}}
 S3_PREFIX={{{prefix}}}
@@ -164,7 +194,6 @@ s3_curl() {
 
 # Content-MD5 (base64) and SHA-256 (hex) of a file: the checksums S3 verifies on arrival.
 md5_b64() { perl -e 'print pack("H*", $ARGV[0])' "$(md5sum "$1" | cut -c1-32)" | base64; }
-sha_hex() { sha256sum "$1" | cut -c1-64; }
 
 s3_put_file() { # file key sha256-hex [extra curl args]
     file=$1; key=$2; sha=$3; shift 3
@@ -210,6 +239,11 @@ s3_put() { # file key sha256-hex
     fi
 }
 
+store_location() { s3_url ""; }
+put_snapshot() { s3_put "$1" "$2" "$3"; }
+put_manifest() { s3_put_file "$1" "$2" "$(sha_hex "$1")" -H "Content-Type: application/json"; }
+{{/sftp}}
+
 json_field() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" "$2"; }
 
 # Encrypts one local snapshot, uploads it, then its manifest (the format `capstan backup list` reads).
@@ -232,13 +266,14 @@ ship_one() { # snapshot-file
     stored_size=$(wc -c < "$enc" | tr -d ' ')
     stored_sha=$(sha_hex "$enc")
     manifest="$STATE_DIR/ship.manifest.json"
-    printf '{"capstanVersion":"%s","cluster":"%s","createdAt":"%s","dbSize":%s,"encryption":{"algorithm":"age","chunkSize":65536,"formatVersion":1},"etcdVersion":"%s","formatVersion":1,"member":"%s","name":"%s","revision":%s,"snapshot":{"name":"%s.snapshot.db.age","plaintextSHA256":"%s","plaintextSize":%s,"storedSHA256":"%s","storedSize":%s},"snapshotHash":%s,"source":"timer:%s","totalKeys":%s}\n' \
+    printf '{"capstanVersion":"%s","cluster":"%s","createdAt":"%s","dbSize":%s,"encryption":{"algorithm":"age","chunkSize":65536,"formatVersion":1},"etcdVersion":"%s","formatVersion":1,"member":"%s","name":"%s","revision":%s,"snapshot":{"name":"%s.snapshot.db.age","plaintextSHA256":"%s","plaintextSize":%s,"storedSHA256":"%s","storedSize":%s},"snapshotHash":%s,"source":"timer:%s","totalKeys":%s%s}\n' \
         "$CAPSTAN_VERSION" "$CLUSTER" "$created" "$(json_field totalSize "$STATE_DIR/ship_status.json")" "$ETCD_VERSION" "$MEMBER" "$name" \
         "$(json_field revision "$STATE_DIR/ship_status.json")" "$name" "$(sha_hex "$snap")" "$plain_size" "$stored_sha" "$stored_size" \
-        "$(json_field hash "$STATE_DIR/ship_status.json")" "$(basename "$snap")" "$(json_field totalKey "$STATE_DIR/ship_status.json")" > "$manifest"
-    s3_put "$enc" "$name.snapshot.db.age" "$stored_sha" || { rm -f "$enc"; return 1; }
+        "$(json_field hash "$STATE_DIR/ship_status.json")" "$(basename "$snap")" "$(json_field totalKey "$STATE_DIR/ship_status.json")" \
+        "${SHARED_PKI:+,\"sharedPKI\":$SHARED_PKI}" > "$manifest"
+    put_snapshot "$enc" "$name.snapshot.db.age" "$stored_sha" || { rm -f "$enc"; return 1; }
     rm -f "$enc"
-    s3_put_file "$manifest" "$name.manifest.json" "$(sha_hex "$manifest")" -H "Content-Type: application/json" || return 1
+    put_manifest "$manifest" "$name.manifest.json" || return 1
     touch "$snap.shipped"
     echo "$name"
 }
@@ -258,7 +293,7 @@ for snap in $(ls -1tr "$BACKUP_DIR"/etcd-snapshot-*.db 2>/dev/null); do
 done
 if [ -n "$upload_failed" ]; then
     echo $(( $(read_state upload_failures 0) + 1 )) > "$STATE_DIR/upload_failures"
-    log "upload of $(basename "$upload_failed") to $(s3_url "") failed: $(head -c 300 "$STATE_DIR/last_response" 2>/dev/null | tr '\n' ' ')"
+    log "upload of $(basename "$upload_failed") to $(store_location) failed: $(head -c 300 "$STATE_DIR/last_response" 2>/dev/null | tr '\n' ' ')"
 else
     date +%s > "$STATE_DIR/last_upload"
 fi
@@ -272,5 +307,5 @@ write_metrics
 log "saved $final ($size bytes, status $(cat "$STATE_DIR/last_status.json"))"
 {{#ship}}
 [ -z "$upload_failed" ] || exit 1
-log "shipped:${shipped:- nothing new} to $(s3_url "")"
+log "shipped:${shipped:- nothing new} to $(store_location)"
 {{/ship}}
