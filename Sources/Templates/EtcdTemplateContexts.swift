@@ -84,6 +84,7 @@ public struct EtcdBackupContext: Codable, Sendable, Equatable {
     /// Where the timer ships each snapshot: encrypted on the host to age recipients with the `age` binary and
     /// uploaded to S3 with curl's SigV4 (write-only credentials), the manifest last.
     public struct Ship: Codable, Sendable, Equatable {
+        /// `age` from the unit's PATH (Debian's package puts it in /usr/bin), or a path.
         public var ageBinary: String
         public var recipients: [String]
         public var capstanVersion: String
@@ -122,13 +123,13 @@ public struct EtcdBackupContext: Codable, Sendable, Equatable {
         }
 
         /// Shipping to an SFTP store.
-        public init(ageBinary: String = "/usr/local/bin/age", recipients: [String], capstanVersion: String, sftp: SFTP) {
+        public init(ageBinary: String = "age", recipients: [String], capstanVersion: String, sftp: SFTP) {
             self.init(ageBinary: ageBinary, recipients: recipients, capstanVersion: capstanVersion, endpoint: "", bucket: "", prefix: "",
                       region: "", pathStyle: true, caFile: nil, credentialsFile: "")
             self.sftp = [sftp]
         }
 
-        public init(ageBinary: String = "/usr/local/bin/age", recipients: [String], capstanVersion: String, endpoint: String, bucket: String,
+        public init(ageBinary: String = "age", recipients: [String], capstanVersion: String, endpoint: String, bucket: String,
                     prefix: String, region: String, pathStyle: Bool, caFile: String?, credentialsFile: String,
                     partSizeBytes: Int = 64 << 20) {
             self.ageBinary = ageBinary

@@ -50,9 +50,10 @@ public enum EtcdBackupSchedule {
                     }
                     _ = try await ctx.ensureFile(host, file)
                 }
-                if let ship = context.ship.first, try await !ctx.connection(host).run(ShellCommand("test", "-x", ship.ageBinary)).succeeded {
-                    throw BackupError.storeFailed(store: "backup store", name: ship.ageBinary, operation: "encrypt on \(host)",
-                                                  reason: "\(host) has no age binary at \(ship.ageBinary): install Debian's age package and link it there, or let apply install the artifacts")
+                if let ship = context.ship.first {
+                    // The timer encrypts with `age`: installed from the host's packages when missing, as haproxy is.
+                    try await PackagedService(package: "age", command: ship.ageBinary, unit: serviceUnit, purpose: "the backup timer's encryption")
+                        .installIfMissing(ctx, host: host)
                 }
                 try await ensure(context, on: host, templates: templates, in: ctx)
             },

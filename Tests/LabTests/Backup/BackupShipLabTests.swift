@@ -105,7 +105,7 @@ struct BackupShipLabTests {
         "restrict,command=\"internal-sftp -d \(directory) -P read,readdir,opendir,remove,rmdir,rename,posix-rename,setstat,fsetstat,lsetstat,symlink,hardlink,readlink,copy-data\" \(publicKey)"
     }
 
-    @Test("the timer ships to an SFTP store (real sshd on a lab host) as an upload-only account: the backup is listed, verified and opened with `age -d`; the host's key cannot read, list, remove or rename there, nor run a command; the PKI is published there too")
+    @Test("the timer ships to an SFTP store (real sshd on a lab host) as an upload-only account: the backup is listed, verified and opened with `age -d`; the host's key cannot read, list, remove or rename there, nor run a command; the PKI is published there too; a host without age stops apply naming the package")
     func timerShipsToSFTP() throws {
         let lab = try IntegrationLab.lab()
         try EtcdBackupLabTests().wipeAll(lab)
@@ -183,6 +183,11 @@ struct BackupShipLabTests {
             let grep = try lab.run(in: host, ["sh", "-c", "grep -rlsI AGE-SECRET-KEY-1 /etc /root /usr/local /var/lib /var/backups 2>/dev/null; true"])
             #expect(grep.stdout.isEmpty, "\(host) holds an age identity: \(grep.stdout)")
         }
+        // A host without `age` gets Debian's package from its own repositories; the lab hosts have none
+        // reachable, so apply stops naming the host and the package.
+        try FileManager.default.removeItem(atPath: try lab.host(named: "h3").machinePath + "/usr/local/bin/age")
+        let noAge = try IntegrationLab.capstan(["apply", "--only", "backup", "-i", path])
+        #expect(!noAge.succeeded && noAge.all.contains("h3") && noAge.all.contains("apt-get install age"), "\(noAge.all)")
         _ = try lab.run(in: "h5", ["sh", "-c", "rm -rf \(store); userdel -r etcdup 2>/dev/null; true"])
     }
 
