@@ -25,7 +25,7 @@ ETCDCTL="ETCDCTL_API=3 /usr/local/bin/etcdctl --endpoints=https://127.0.0.1:2379
 # wipe_etcd ADDRESS...: no etcd, no backup timer, no local snapshots on those lab hosts.
 wipe_etcd() {
     for a in "$@"; do
-        on "$a" 'systemctl disable --now etcd etcd-backup.timer 2>/dev/null; rm -rf /var/lib/etcd* /etc/etcd /etc/kubernetes /etc/systemd/system/etcd* /var/backups/etcd /var/lib/capstan/etcd-backup /usr/local/bin/etcd*; systemctl daemon-reload; true'
+        on "$a" 'systemctl disable --now etcd etcd-backup.timer 2>/dev/null; rm -rf /var/lib/etcd* /etc/etcd /etc/kubernetes /etc/capstan /etc/systemd/system/etcd* /var/backups/etcd /var/lib/capstan/etcd-backup /usr/local/bin/etcd*; systemctl daemon-reload; true'
     done
 }
 

@@ -36,7 +36,7 @@ struct BackupShipLabTests {
         let list = try IntegrationLab.capstan(["backup", "list", "-i", path, "--output", "json"])
         #expect(list.succeeded, "\(list.all)")
         let entries = (try? JSONSerialization.jsonObject(with: Data(list.stdout.utf8))) as? [[String: Any]] ?? []
-        try #require(entries.count == 1, "\(list.all)")
+        try #require(entries.count == 1, "\(list.all) \(journal)")
         let name = try #require(entries[0]["name"] as? String)
         let verify = try IntegrationLab.capstan(["backup", "verify", "-i", path, name])
         #expect(verify.succeeded && verify.stdout.contains("\(name): ok"), "\(verify.all)")
@@ -149,7 +149,7 @@ struct BackupShipLabTests {
 
         let list = try IntegrationLab.capstan(["backup", "list", "-i", path, "--output", "json"])
         let entries = (try? JSONSerialization.jsonObject(with: Data(list.stdout.utf8))) as? [[String: Any]] ?? []
-        try #require(entries.count == 1, "\(list.all)")
+        try #require(entries.count == 1, "\(list.all) \(journal)")
         let name = try #require(entries[0]["name"] as? String)
         #expect((entries[0]["includesPKI"] as? Bool) == true, "\(list.all)")
         let verify = try IntegrationLab.capstan(["backup", "verify", "-i", path, name])
