@@ -361,6 +361,8 @@ struct BackupRestore: AsyncParsableCommand {
         restore.identities = try setup.identities(identity.identity)
         let restoredPKI = try await restore.restorePKI(backup: from, stateRoot: setup.state.root)
         if pendingRefusal != nil, let refusal = try await identityRefusal(setup) {
+            // The backup's PKI is not this cluster's: the state directory is left as it was (without a PKI).
+            if restoredPKI { try? FileManager.default.removeItem(atPath: setup.state.path("pki")) }
             try await exitOnFailure { throw refusal }
         }
         for host in setup.inventory.controlPlaneHosts where apiOnly.contains(host.name) {

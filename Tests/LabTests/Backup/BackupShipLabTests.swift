@@ -7,7 +7,7 @@ import Testing
 /// signature checking) on the lab bridge address, which the hosts reach; nothing on the hosts decrypts them.
 @Suite("backup timer shipping to S3 on lab hosts", .serialized, .enabled(if: geteuid() == 0, "lab tests need root"))
 struct BackupShipLabTests {
-    @Test("apply deploys write-only credentials and publishes the PKI once; the timer ships an age-encrypted snapshot; list/verify and `age -d` + etcdctl read it; every member wiped, restore from S3 with the identity brings the data back, and again with the state directory removed too (PKI from the store, old client certificates work); no host holds an identity")
+    @Test("apply deploys write-only credentials and publishes the PKI once; the timer ships an age-encrypted snapshot; list/verify and `age -d` + etcdctl read it; every member wiped, restore from S3 with the identity brings the data back, and again with the state directory removed too (PKI from the store, old client certificates work; a backup naming another cluster's PKI is refused before any host changes); no host holds an identity")
     func timerShipsToS3() throws {
         let lab = try IntegrationLab.lab()
         try EtcdBackupLabTests().wipeAll(lab)
@@ -77,6 +77,15 @@ struct BackupShipLabTests {
         try FileManager.default.createDirectory(atPath: dir + "/old", withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: state + "/pki", toPath: oldPKI)
         try FileManager.default.removeItem(atPath: dir + "/.capstan")
+        // A backup in the store whose published PKI is another cluster's is refused after the PKI is fetched and
+        // compared with the hosts, before any host changes; the state directory is left without a PKI.
+        let foreign = try Self.plantForeignPKIBackup(server: server, dir: dir, realBackup: name, identity: identity)
+        let refusedForeign = try IntegrationLab.capstan(["backup", "restore", "-i", path, "--from", foreign, "--yes"])
+        #expect(refusedForeign.status == 2 && refusedForeign.all.contains("refusing to act"), "\(refusedForeign.all)")
+        #expect(!FileManager.default.fileExists(atPath: state + "/pki"))
+        let untouched = try IntegrationLab.etcdctl(stateDir: dir + "/old", certHost: "h1", endpoints: endpoints, ["get", "ship/after", "--print-value-only"])
+        #expect(untouched.succeeded, "etcd was touched by a refused restore: \(untouched.all)")
+        _ = try server.boto3("s3.delete_object(Bucket=B, Key='shiplab/\(foreign).manifest.json')")
         for host in ["h1", "h2", "h3"] { try lab.run(in: host, ["sh", "-c", "systemctl stop etcd && rm -rf /var/lib/etcd"]) }
         let emptyDry = try IntegrationLab.capstan(["backup", "restore", "-i", path, "--from", name, "--dry-run"])
         #expect(emptyDry.succeeded && emptyDry.stdout.contains("from the published PKI"), "\(emptyDry.all)")
@@ -97,6 +106,34 @@ struct BackupShipLabTests {
             let grep = try lab.run(in: host, ["sh", "-c", "grep -rlsI AGE-SECRET-KEY-1 /etc /root /usr/local /var/lib /var/backups 2>/dev/null; true"])
             #expect(grep.stdout.isEmpty, "\(host) holds an age identity: \(grep.stdout)")
         }
+    }
+
+    /// Stores `<realBackup>`'s snapshot again under a newer manifest whose published PKI is a stranger's (a
+    /// fresh etcd CA), encrypted to the same recipient; returns the new backup's name.
+    static func plantForeignPKIBackup(server: S3TestServer, dir: String, realBackup: String, identity: String) throws -> String {
+        let work = dir + "/foreign"
+        try? FileManager.default.removeItem(atPath: work)
+        try FileManager.default.createDirectory(atPath: work + "/pki/etcd", withIntermediateDirectories: true)
+        let ca = try IntegrationLab.run("/usr/bin/openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                                                             "-subj", "/CN=etcd-ca", "-days", "1", "-keyout", work + "/pki/etcd/ca.key", "-out", work + "/pki/etcd/ca.crt"])
+        try #require(ca.succeeded, "\(ca.all)")
+        let recipient = try #require(try String(contentsOfFile: identity, encoding: .utf8).split(separator: "\n")
+            .first { $0.hasPrefix("# public key: ") }?.dropFirst("# public key: ".count))
+        let made = try IntegrationLab.run("/bin/sh", ["-c", "tar -C \(work) -cf \(work)/pki.tar pki && age -r \(recipient) -o \(work)/pki.tar.age \(work)/pki.tar"])
+        try #require(made.succeeded, "\(made.all)")
+        func digest(_ file: String) throws -> String { String(try IntegrationLab.run("/usr/bin/sha256sum", [file]).stdout.prefix(64)) }
+        func size(_ file: String) throws -> Int { (try FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0 }
+        let object = "shiplab-pki-foreign.pki.tar.age"
+        let foreign = "shiplab-20990101T000000Z"
+        #expect(try server.boto3("s3.download_file(B, 'shiplab/\(realBackup).manifest.json', '\(work)/real.json')").status == 0)
+        var manifest = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: work + "/real.json"))) as? [String: Any])
+        manifest["name"] = foreign
+        manifest["sharedPKI"] = ["name": object, "plaintextSHA256": try digest(work + "/pki.tar"), "plaintextSize": try size(work + "/pki.tar"),
+                                 "storedSHA256": try digest(work + "/pki.tar.age"), "storedSize": try size(work + "/pki.tar.age")]
+        try JSONSerialization.data(withJSONObject: manifest).write(to: URL(fileURLWithPath: work + "/foreign.json"))
+        #expect(try server.boto3("s3.upload_file('\(work)/pki.tar.age', B, 'shiplab/\(object)')").status == 0)
+        #expect(try server.boto3("s3.upload_file('\(work)/foreign.json', B, 'shiplab/\(foreign).manifest.json')").status == 0)
+        return foreign
     }
 
     /// What the store's authorized_keys entry allows the etcd hosts' upload key: internal-sftp only, starting
