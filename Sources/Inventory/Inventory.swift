@@ -286,10 +286,22 @@ public struct BackupPolicy: Sendable, Equatable {
 public enum BackupDestination: Sendable, Equatable {
     /// A local directory; nil means `<state dir>/backups`.
     case local(path: String?)
-    /// A directory on a backup host reached over SSH/SFTP with the cluster's SSH settings.
-    case sftp(host: String, port: Int, user: String?, path: String)
+    /// A directory on a backup host reached over SSH/SFTP with the cluster's SSH settings; with `upload`, the
+    /// etcd hosts' timer uploads there too, as an account restricted to uploads.
+    case sftp(host: String, port: Int, user: String?, path: String, upload: SFTPUpload? = nil)
     /// An S3-compatible bucket, written by the etcd hosts with write-only credentials.
     case s3(S3Destination)
+}
+
+/// The account the etcd hosts upload backups to an SFTP store with: its private key (on this machine, deployed
+/// 0600 to the etcd hosts) is limited on the store by its authorized_keys entry (see the README).
+public struct SFTPUpload: Sendable, Equatable {
+    public var user: String
+    public var identityFile: String
+    public init(user: String, identityFile: String) {
+        self.user = user
+        self.identityFile = identityFile
+    }
 }
 
 /// An S3-compatible object store (AWS S3, MinIO, Ceph RGW, …) as a backup destination.

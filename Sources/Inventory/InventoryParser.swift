@@ -285,7 +285,7 @@ final class InventoryParser {
             guard let lm = r.mapping(l, path: "\(path).local", allowed: ["path"]) else { return nil }
             return .local(path: file(lm, "path", isDirectory: true))
         }
-        guard let s = m.value("sftp"), let sm = r.mapping(s, path: "\(path).sftp", allowed: ["host", "port", "user", "path"]) else {
+        guard let s = m.value("sftp"), let sm = r.mapping(s, path: "\(path).sftp", allowed: ["host", "port", "user", "path", "uploadUser", "uploadIdentityFile"]) else {
             r.error(m.keyNode("sftp")?.position, "\(path).sftp: needs host and path")
             return nil
         }
@@ -302,8 +302,16 @@ final class InventoryParser {
             r.invalid(sm, "path", "\(path).sftp.path: '\(p)' must be an absolute path on the backup host")
             remote = nil
         }
+        var upload: SFTPUpload?
+        if let key = file(sm, "uploadIdentityFile") {
+            if let uploader = r.nonEmptyString(sm, "uploadUser") ?? user {
+                upload = SFTPUpload(user: uploader, identityFile: key)
+            } else {
+                r.error(sm.keyNode("uploadIdentityFile")?.position, "\(path).sftp.uploadIdentityFile: needs uploadUser (the store account the etcd hosts upload as)")
+            }
+        }
         guard let host, let remote else { return nil }
-        return .sftp(host: host, port: port, user: user, path: remote)
+        return .sftp(host: host, port: port, user: user, path: remote, upload: upload)
     }
 
     func parseS3(_ node: Node?, keyNode: Node?) -> BackupDestination? {
@@ -618,6 +626,10 @@ final class InventoryParser {
             b.encryptionKeyFile = res(b.encryptionKeyFile)
             b.identityFile = res(b.identityFile)
             if case .local(let p) = b.destination { b.destination = .local(path: res(p)) }
+            if case let .sftp(host, port, user, path, upload?) = b.destination {
+                b.destination = .sftp(host: host, port: port, user: user, path: path,
+                                      upload: SFTPUpload(user: upload.user, identityFile: InventoryLoader.resolve(upload.identityFile, relativeTo: base)))
+            }
             if case .s3(var s) = b.destination {
                 s.caFile = res(s.caFile)
                 s.credentialsFile = InventoryLoader.resolve(s.credentialsFile, relativeTo: base)

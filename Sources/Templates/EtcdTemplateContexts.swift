@@ -84,6 +84,7 @@ public struct EtcdBackupContext: Codable, Sendable, Equatable {
     /// Where the timer ships each snapshot: encrypted on the host to age recipients with the `age` binary and
     /// uploaded to S3 with curl's SigV4 (write-only credentials), the manifest last.
     public struct Ship: Codable, Sendable, Equatable {
+        /// `age` from the unit's PATH (Debian's package puts it in /usr/bin), or a path.
         public var ageBinary: String
         public var recipients: [String]
         public var capstanVersion: String
@@ -96,12 +97,42 @@ public struct EtcdBackupContext: Codable, Sendable, Equatable {
         /// Empty for the system CAs.
         public var caFile: String
         public var credentialsFile: String
-        /// Objects larger than this go up as a multipart upload in parts of this size.
+        /// Objects larger than this go up as a multipart upload in parts of this size. 512 MiB: most etcd
+        /// databases go up in one PUT, whose checksums come from the pass that encrypts; S3 takes up to 5 GiB so.
         public var partSizeBytes: Int
+        /// The PKI object published in the store (one line of JSON) that each manifest names; empty for none.
+        public var sharedPKI: String = ""
+        /// Set to ship to an SFTP store instead of S3 (a list so the template's section renders only when set).
+        public var sftp: [SFTP] = []
 
-        public init(ageBinary: String = "/usr/local/bin/age", recipients: [String], capstanVersion: String, endpoint: String, bucket: String,
+        /// An SFTP store the timer uploads to with `sftp -b`, as an account restricted to uploads on the store.
+        public struct SFTP: Codable, Sendable, Equatable {
+            public var host: String
+            public var port: Int
+            public var user: String
+            public var path: String
+            public var identityFile: String
+            public var knownHostsFile: String
+            public init(host: String, port: Int, user: String, path: String, identityFile: String, knownHostsFile: String) {
+                self.host = host
+                self.port = port
+                self.user = user
+                self.path = path
+                self.identityFile = identityFile
+                self.knownHostsFile = knownHostsFile
+            }
+        }
+
+        /// Shipping to an SFTP store.
+        public init(ageBinary: String = "age", recipients: [String], capstanVersion: String, sftp: SFTP) {
+            self.init(ageBinary: ageBinary, recipients: recipients, capstanVersion: capstanVersion, endpoint: "", bucket: "", prefix: "",
+                      region: "", pathStyle: true, caFile: nil, credentialsFile: "")
+            self.sftp = [sftp]
+        }
+
+        public init(ageBinary: String = "age", recipients: [String], capstanVersion: String, endpoint: String, bucket: String,
                     prefix: String, region: String, pathStyle: Bool, caFile: String?, credentialsFile: String,
-                    partSizeBytes: Int = 64 << 20) {
+                    partSizeBytes: Int = 512 << 20) {
             self.ageBinary = ageBinary
             self.recipients = recipients
             self.capstanVersion = capstanVersion

@@ -14,20 +14,9 @@ LAB=${LAB:-bkp}
 RUNS=${RUNS:-3}
 TARGET_MIB=${TARGET_MIB:-100}
 HERE=$(cd "$(dirname "$0")" && pwd)
-REPO=$(cd "$HERE/../.." && pwd)
-if [ -z "${CAPSTAN:-}" ]; then
-    for c in "$REPO/.build/release/capstan" "$REPO/.build/debug/capstan"; do
-        [ -x "$c" ] && CAPSTAN=$c && break
-    done
-fi
-[ -x "${CAPSTAN:-}" ] || { echo "build capstan first (swift build -c release) or set CAPSTAN" >&2; exit 1; }
-LABDIR=/var/lib/capstan/lab/$LAB
-[ -f "$LABDIR/inventory.yaml" ] || { echo "no lab $LAB: run capstan lab up --name $LAB" >&2; exit 1; }
-[ -x /usr/bin/time ] || { echo "GNU time is needed: apt-get install time" >&2; exit 1; }
-
 WORK=$(mktemp -d /tmp/capstan-bench-backup.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
-SSH_OPTS="-i $LABDIR/id_ed25519 -o UserKnownHostsFile=$LABDIR/known_hosts -o StrictHostKeyChecking=yes -o BatchMode=yes"
+. "$HERE/lib.sh"
 
 # The lab's inventory, with the PKI state and an encrypted local store in the work directory.
 openssl rand -out "$WORK/backup.key" 32
@@ -37,26 +26,11 @@ sed -e "s|encryptionKeyFile: .*|encryptionKeyFile: $WORK/backup.key|" \
 mkdir -p "$WORK/store"
 ADDRS=$(awk '/address:/ {print $2}' "$WORK/inventory.yaml")
 H1=$(echo "$ADDRS" | head -n 1)
-on() { host=$1; shift; ssh $SSH_OPTS "root@$host" "$@"; }
 
 echo "== wiping the lab hosts and bringing up etcd with capstan apply"
-for a in $(echo "$ADDRS" | head -n 3); do
-    on "$a" 'systemctl disable --now etcd etcd-backup.timer 2>/dev/null; rm -rf /var/lib/etcd* /etc/etcd /etc/kubernetes /etc/systemd/system/etcd* /var/backups/etcd /usr/local/bin/etcd*; systemctl daemon-reload; true'
-done
+wipe_etcd $(echo "$ADDRS" | head -n 3)
 "$CAPSTAN" apply -i "$WORK/inventory.yaml" > "$WORK/apply.log" 2>&1 || { cat "$WORK/apply.log"; exit 1; }
-ETCDCTL="ETCDCTL_API=3 /usr/local/bin/etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key"
-
-echo "== filling etcd to ~$TARGET_MIB MiB from $H1 itself (1 MiB values of random data)"
-on "$H1" "head -c 786432 /dev/urandom | base64 -w0 > /tmp/bench-value && for i in \$(seq 1 $TARGET_MIB); do $ETCDCTL put bench/key-\$i < /tmp/bench-value > /dev/null || exit 1; head -c 786432 /dev/urandom | base64 -w0 > /tmp/bench-value; done; rm -f /tmp/bench-value"
-DB=$(on "$H1" "$ETCDCTL endpoint status -w json" | sed -n 's/.*"dbSize":\([0-9]*\).*/\1/p')
-ETCD_VERSION=$(on "$H1" "/usr/local/bin/etcd --version" | sed -n 's/^etcd Version: //p')
-echo "database: $DB bytes (etcd $ETCD_VERSION)"
-
-# time_it NAME COMMAND: appends "NAME wall user sys" to $WORK/times
-time_it() {
-    name=$1; shift
-    /usr/bin/time -f "$name %e %U %S" -a -o "$WORK/times" sh -c "$*" > "$WORK/last.log" 2>&1 || { cat "$WORK/last.log"; exit 1; }
-}
+fill_etcd "$H1" "$TARGET_MIB"
 
 i=1
 while [ "$i" -le "$RUNS" ]; do

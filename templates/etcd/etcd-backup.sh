@@ -10,8 +10,9 @@
 #
 # Shipping: each local snapshot not yet shipped is encrypted here with `age` to the operator's recipients
 # (this host holds no key that decrypts it) and uploaded to S3 with curl's SigV4, using write-only
-# credentials; S3 checks every upload against its Content-MD5 and x-amz-content-sha256. The manifest goes up
-# last, so a backup exists only once complete. A failed upload counts in
+# credentials (S3 checks every upload against its Content-MD5 and x-amz-content-sha256), or to an SFTP store as
+# an account whose key the store limits to uploads. The manifest goes up last, so a backup exists only once
+# complete. A failed upload counts in
 # capstan_etcd_backup_upload_failures_total and keeps the local snapshot, and the next run ships it.
 {{/ship}}
 set -eu
@@ -135,6 +136,35 @@ AGE={{{ageBinary}}}
 RECIPIENTS='{{#recipients}} -r {{{.}}}{{/recipients}}'
 CLUSTER={{clusterName}}
 CAPSTAN_VERSION={{{capstanVersion}}}
+# The cluster's PKI, published to the store encrypted to the same recipients by the operator's side (this host
+# holds no CA key); each manifest names it, so a restore into an empty site brings the CAs back from the store.
+SHARED_PKI='{{{sharedPKI}}}'
+
+sha_hex() { sha256sum "$1" | cut -c1-64; }
+{{#sftp}}
+SFTP_HOST={{{host}}}
+SFTP_PORT={{port}}
+SFTP_USER={{{user}}}
+SFTP_PATH={{{path}}}
+SFTP_KEY={{{identityFile}}}
+SFTP_KNOWN_HOSTS={{{knownHostsFile}}}
+
+store_location() { echo "sftp://$SFTP_USER@$SFTP_HOST:$SFTP_PORT$SFTP_PATH/"; }
+
+# One `put` in sftp's batch mode (which stops at the first error), the store's host key checked against the
+# known_hosts Capstan deployed. The store's authorized_keys entry denies reading, listing, removing and renaming.
+# The file goes up 0640 (ciphertext or manifest), so the operator's account reads it through the directory's group.
+sftp_put() { # file name
+    chmod 0640 "$1"
+    printf 'put "%s" "%s"\n' "$1" "$SFTP_PATH/$2" | \
+        sftp -b - -q -i "$SFTP_KEY" -P "$SFTP_PORT" -o BatchMode=yes -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes \
+            -o UserKnownHostsFile="$SFTP_KNOWN_HOSTS" -o GlobalKnownHostsFile=/dev/null -o ConnectTimeout=10 \
+            "$SFTP_USER@$SFTP_HOST" > "$STATE_DIR/last_response" 2>&1
+}
+put_snapshot() { sftp_put "$1" "$2"; }
+put_manifest() { sftp_put "$1" "$2"; }
+{{/sftp}}
+{{^sftp}}
 S3_ENDPOINT={{{endpoint}}}
 S3_BUCKET={{{bucket}}}
 S3_PREFIX={{{prefix}}}
@@ -163,21 +193,21 @@ s3_curl() {
 }
 
 # Content-MD5 (base64) and SHA-256 (hex) of a file: the checksums S3 verifies on arrival.
-md5_b64() { perl -e 'print pack("H*", $ARGV[0])' "$(md5sum "$1" | cut -c1-32)" | base64; }
-sha_hex() { sha256sum "$1" | cut -c1-64; }
+md5_b64() { perl -e 'print pack("H*", $ARGV[0])' "$1" | base64; } # hex MD5
+md5_hex() { md5sum "$1" | cut -c1-32; }
 
-s3_put_file() { # file key sha256-hex [extra curl args]
-    file=$1; key=$2; sha=$3; shift 3
-    s3_curl -o "$STATE_DIR/last_response" -X PUT -H "x-amz-content-sha256: $sha" -H "Content-MD5: $(md5_b64 "$file")" \
+s3_put_file() { # file key sha256-hex md5-hex [extra curl args]
+    file=$1; key=$2; sha=$3; md5=$4; shift 4
+    s3_curl -o "$STATE_DIR/last_response" -X PUT -H "x-amz-content-sha256: $sha" -H "Content-MD5: $(md5_b64 "$md5")" \
         "$@" -T "$file" "$(s3_url "$key")"
 }
 
 # Objects over PART_SIZE go up in parts; S3 shows the object only after CompleteMultipartUpload, and a failed
 # upload is aborted, so an interrupted run never leaves a partial object.
-s3_put() { # file key sha256-hex
+s3_put() { # file key sha256-hex md5-hex
     size=$(wc -c < "$1" | tr -d ' ')
     if [ "$size" -le "$PART_SIZE" ]; then
-        s3_put_file "$1" "$2" "$3"
+        s3_put_file "$1" "$2" "$3" "$4"
         return
     fi
     url=$(s3_url "$2")
@@ -191,7 +221,7 @@ s3_put() { # file key sha256-hex
     while [ $(( (n - 1) * PART_SIZE )) -lt "$size" ]; do
         dd if="$1" of="$STATE_DIR/part" bs="$PART_SIZE" skip=$(( n - 1 )) count=1 2>/dev/null || break
         if ! s3_curl -o /dev/null -D "$STATE_DIR/part_headers" -X PUT -H "x-amz-content-sha256: $(sha_hex "$STATE_DIR/part")" \
-                -H "Content-MD5: $(md5_b64 "$STATE_DIR/part")" -T "$STATE_DIR/part" "$url?partNumber=$n&uploadId=$id_q"; then
+                -H "Content-MD5: $(md5_b64 "$(md5_hex "$STATE_DIR/part")")" -T "$STATE_DIR/part" "$url?partNumber=$n&uploadId=$id_q"; then
             rm -f "$STATE_DIR/part"
             s3_curl -o /dev/null -X DELETE -H "x-amz-content-sha256: $EMPTY_SHA" "$url?uploadId=$id_q" || true
             return 1
@@ -203,12 +233,17 @@ s3_put() { # file key sha256-hex
     rm -f "$STATE_DIR/part"
     printf '</CompleteMultipartUpload>' >> "$xml"
     if ! s3_curl -o "$STATE_DIR/last_response" -X POST -H "Content-Type: application/xml" -H "x-amz-content-sha256: $(sha_hex "$xml")" \
-            -H "Content-MD5: $(md5_b64 "$xml")" --data-binary "@$xml" "$url?uploadId=$id_q" \
+            -H "Content-MD5: $(md5_b64 "$(md5_hex "$xml")")" --data-binary "@$xml" "$url?uploadId=$id_q" \
             || grep -q '<Error>' "$STATE_DIR/last_response"; then
         s3_curl -o /dev/null -X DELETE -H "x-amz-content-sha256: $EMPTY_SHA" "$url?uploadId=$id_q" || true
         return 1
     fi
 }
+
+store_location() { s3_url ""; }
+put_snapshot() { s3_put "$1" "$2" "$3" "$4"; }
+put_manifest() { s3_put_file "$1" "$2" "$(sha_hex "$1")" "$(md5_hex "$1")" -H "Content-Type: application/json"; }
+{{/sftp}}
 
 json_field() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" "$2"; }
 
@@ -227,18 +262,33 @@ ship_one() { # snapshot-file
     fi
     enc="$STATE_DIR/ship.age"
     # shellcheck disable=SC2086
-    "$AGE" $RECIPIENTS -o "$enc" "$snap" || return 1
+    # One read of the snapshot: age encrypts it while the plaintext's SHA-256 and the ciphertext's SHA-256 and
+    # MD5 (the store's checks) are taken beside it through fifos, on the other cores.
+    hashes="$STATE_DIR/hashes"
+    rm -rf "$hashes" && mkdir -p "$hashes" && mkfifo "$hashes/plain" "$hashes/sha" "$hashes/md5" || return 1
+    sha256sum < "$hashes/plain" > "$hashes/plain.out" &
+    sha256sum < "$hashes/sha" > "$hashes/sha.out" &
+    md5sum < "$hashes/md5" > "$hashes/md5.out" &
+    # shellcheck disable=SC2086
+    tee "$hashes/plain" < "$snap" | { "$AGE" $RECIPIENTS || echo failed > "$hashes/age.failed"; } | tee "$hashes/sha" "$hashes/md5" > "$enc"
+    wait
+    [ ! -e "$hashes/age.failed" ] || return 1
+    plain_sha=$(cut -c1-64 "$hashes/plain.out")
+    stored_sha=$(cut -c1-64 "$hashes/sha.out")
+    stored_md5=$(cut -c1-32 "$hashes/md5.out")
+    rm -rf "$hashes"
+    [ ${#plain_sha} -eq 64 ] && [ ${#stored_sha} -eq 64 ] && [ ${#stored_md5} -eq 32 ] || return 1
     plain_size=$(wc -c < "$snap" | tr -d ' ')
     stored_size=$(wc -c < "$enc" | tr -d ' ')
-    stored_sha=$(sha_hex "$enc")
     manifest="$STATE_DIR/ship.manifest.json"
-    printf '{"capstanVersion":"%s","cluster":"%s","createdAt":"%s","dbSize":%s,"encryption":{"algorithm":"age","chunkSize":65536,"formatVersion":1},"etcdVersion":"%s","formatVersion":1,"member":"%s","name":"%s","revision":%s,"snapshot":{"name":"%s.snapshot.db.age","plaintextSHA256":"%s","plaintextSize":%s,"storedSHA256":"%s","storedSize":%s},"snapshotHash":%s,"source":"timer:%s","totalKeys":%s}\n' \
+    printf '{"capstanVersion":"%s","cluster":"%s","createdAt":"%s","dbSize":%s,"encryption":{"algorithm":"age","chunkSize":65536,"formatVersion":1},"etcdVersion":"%s","formatVersion":1,"member":"%s","name":"%s","revision":%s,"snapshot":{"name":"%s.snapshot.db.age","plaintextSHA256":"%s","plaintextSize":%s,"storedSHA256":"%s","storedSize":%s},"snapshotHash":%s,"source":"timer:%s","totalKeys":%s%s}\n' \
         "$CAPSTAN_VERSION" "$CLUSTER" "$created" "$(json_field totalSize "$STATE_DIR/ship_status.json")" "$ETCD_VERSION" "$MEMBER" "$name" \
-        "$(json_field revision "$STATE_DIR/ship_status.json")" "$name" "$(sha_hex "$snap")" "$plain_size" "$stored_sha" "$stored_size" \
-        "$(json_field hash "$STATE_DIR/ship_status.json")" "$(basename "$snap")" "$(json_field totalKey "$STATE_DIR/ship_status.json")" > "$manifest"
-    s3_put "$enc" "$name.snapshot.db.age" "$stored_sha" || { rm -f "$enc"; return 1; }
+        "$(json_field revision "$STATE_DIR/ship_status.json")" "$name" "$plain_sha" "$plain_size" "$stored_sha" "$stored_size" \
+        "$(json_field hash "$STATE_DIR/ship_status.json")" "$(basename "$snap")" "$(json_field totalKey "$STATE_DIR/ship_status.json")" \
+        "${SHARED_PKI:+,\"sharedPKI\":$SHARED_PKI}" > "$manifest"
+    put_snapshot "$enc" "$name.snapshot.db.age" "$stored_sha" "$stored_md5" || { rm -f "$enc"; return 1; }
     rm -f "$enc"
-    s3_put_file "$manifest" "$name.manifest.json" "$(sha_hex "$manifest")" -H "Content-Type: application/json" || return 1
+    put_manifest "$manifest" "$name.manifest.json" || return 1
     touch "$snap.shipped"
     echo "$name"
 }
@@ -258,7 +308,7 @@ for snap in $(ls -1tr "$BACKUP_DIR"/etcd-snapshot-*.db 2>/dev/null); do
 done
 if [ -n "$upload_failed" ]; then
     echo $(( $(read_state upload_failures 0) + 1 )) > "$STATE_DIR/upload_failures"
-    log "upload of $(basename "$upload_failed") to $(s3_url "") failed: $(head -c 300 "$STATE_DIR/last_response" 2>/dev/null | tr '\n' ' ')"
+    log "upload of $(basename "$upload_failed") to $(store_location) failed: $(head -c 300 "$STATE_DIR/last_response" 2>/dev/null | tr '\n' ' ')"
 else
     date +%s > "$STATE_DIR/last_upload"
 fi
@@ -272,5 +322,5 @@ write_metrics
 log "saved $final ($size bytes, status $(cat "$STATE_DIR/last_status.json"))"
 {{#ship}}
 [ -z "$upload_failed" ] || exit 1
-log "shipped:${shipped:- nothing new} to $(s3_url "")"
+log "shipped:${shipped:- nothing new} to $(store_location)"
 {{/ship}}

@@ -78,9 +78,14 @@ public struct BackupManifest: Sendable, Equatable, Codable {
     public var snapshot: Object
     /// The PKI state directory as a tar archive, when `includePKI` is on.
     public var pki: Object?
+    /// The PKI published in the store for backups without their own (`PKIPublication`): shared by many
+    /// backups, so not among `objectNames` and never deleted with one.
+    public var sharedPKI: Object?
     /// `now` for a backup taken with `backup now`; the node-local file name for one pulled by `backup sync`.
     public var source: String
-    public var includesPKI: Bool { pki != nil }
+    public var includesPKI: Bool { pkiObject != nil }
+    /// The PKI a restore into an empty site brings back: the backup's own, else the shared one it names.
+    public var pkiObject: Object? { pki ?? sharedPKI }
 
     public static func objectName(for backup: String) -> String { backup + ".manifest.json" }
     public static let suffix = ".manifest.json"

@@ -12,6 +12,8 @@ public struct BackupSettings: Sendable {
     public var capstanVersion: String
     /// `<state dir>/pki` to archive into the backup, or nil.
     public var pkiDirectory: String?
+    /// The PKI published in the store (`PKIPublication`) that manifests without their own PKI name.
+    public var sharedPKI: BackupManifest.Object?
 
     public init(cluster: String, key: BackupKey?, recipients: [AgeRecipient] = [], chunkSize: Int = BackupCipher.defaultChunkSize,
                 capstanVersion: String, pkiDirectory: String? = nil) {

@@ -83,7 +83,7 @@ public struct BackupVerifier: Sendable {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let file = dir + "/snapshot.db"
         try await decrypt(manifest.snapshot, of: manifest, to: file)
-        if let pki = manifest.pki { try await decrypt(pki, of: manifest, to: nil) }
+        if let pki = manifest.pkiObject { try await decrypt(pki, of: manifest, to: nil) }
         let status = try await snapshotStatus(localFile: file)
         let checks: [(String, String, String)] = [
             ("hash", String(manifest.snapshotHash), String(status.hash)),
@@ -98,7 +98,7 @@ public struct BackupVerifier: Sendable {
         encoder.dateEncodingStrategy = .iso8601
         try await store.put(VerificationRecord.objectName(for: name), data: try encoder.encode(record))
         return VerifyReport(name: name, status: status, plaintextSHA256: manifest.snapshot.plaintextSHA256,
-                            storedSHA256: manifest.snapshot.storedSHA256, pkiChecked: manifest.pki != nil)
+                            storedSHA256: manifest.snapshot.storedSHA256, pkiChecked: manifest.pkiObject != nil)
     }
 
     /// `snapshot status` on a local decrypted copy: here, or copied to `statusHost` when that is a remote member.

@@ -90,7 +90,7 @@ public struct EtcdBackup: Sendable {
                 name: name, cluster: settings.cluster, member: member.name, etcdVersion: etcdVersion,
                 revision: snapshotStatus.revision, dbSize: snapshotStatus.totalSize, totalKeys: snapshotStatus.totalKey,
                 snapshotHash: snapshotStatus.hash, createdAt: createdAt, capstanVersion: settings.capstanVersion,
-                encryption: settings.encryption, snapshot: snapshot, pki: pki, source: source)
+                encryption: settings.encryption, snapshot: snapshot, pki: pki, sharedPKI: pki == nil ? settings.sharedPKI : nil, source: source)
             try await store.put(BackupManifest.objectName(for: name), data: try manifest.encoded())
             return manifest
         } catch {
@@ -123,9 +123,7 @@ public struct EtcdBackup: Sendable {
 
     /// A tar of the PKI directory, made on this machine and streamed through the same encryption.
     func storePKI(directory: String, as name: String) async throws -> BackupManifest.Object {
-        let parent = (directory as NSString).deletingLastPathComponent
-        let base = (directory as NSString).lastPathComponent
-        let tar = ShellCommand("tar", "-C", parent, "-cf", "-", "--", base)
+        let tar = PKIPublication.tarCommand(directory: directory)
         return try await streamIntoStore(name) { sink in
             let result = try await LocalConnection().stream(tar, options: RunOptions(timeoutSeconds: 600), onStdout: sink)
             guard result.succeeded else {

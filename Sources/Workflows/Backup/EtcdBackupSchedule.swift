@@ -14,28 +14,63 @@ public enum EtcdBackupSchedule {
     /// Where the write-only S3 credentials and the store's CA go on the etcd hosts (0600 / 0644, root).
     public static let credentialsPath = "/etc/capstan/etcd-backup-s3.credentials"
     public static let caPath = "/etc/capstan/etcd-backup-s3-ca.crt"
+    /// Where the SFTP upload key (0600) and the store's host keys go on the etcd hosts.
+    public static let sftpKeyPath = "/etc/capstan/etcd-backup-sftp.key"
+    public static let sftpKnownHostsPath = "/etc/capstan/etcd-backup-sftp.known_hosts"
 
-    /// The phases for `inventory`: none when it has no backup policy or the control plane is managed.
-    public static func phases(inventory: Inventory, templates: TemplateRenderer = TemplateRenderer()) -> [Phase] {
+    /// The phases for `inventory`: none when it has no backup policy or the control plane is managed. When the
+    /// timer ships, the state's PKI is published to the store first (once per run, `PKIPublication`) through
+    /// `operatorStore` (default: the S3 destination with the operator's credentials), and the timer's manifests name it.
+    public static func phases(inventory: Inventory, templates: TemplateRenderer = TemplateRenderer(),
+                              operatorStore: (@Sendable () async throws -> any BackupStore)? = nil) -> [Phase] {
         guard inventory.isSelfManaged, let policy = inventory.etcd.backup else { return [] }
         let hosts = inventory.etcdMembers.map(\.name)
         let contexts = self.contexts(inventory: inventory, policy: policy)
+        let pkiDirectory = StateDirectory(inventory: inventory).path("pki")
+        let opener = operatorStore ?? {
+            guard case let .s3(s3) = policy.destination else {
+                throw BackupError.storeFailed(store: "backup store", name: "", operation: "publish the PKI", reason: "no operator-side store given for this destination")
+            }
+            return try S3Store.forOperator(s3)
+        }
+        let knownHosts = InventoryLoader.resolve(inventory.ssh.knownHostsFile ?? "~/.ssh/known_hosts", relativeTo: inventory.sourcePath)
+        let publication = Once<PKIPublication.Outcome>()
         return [
             Phase(phaseName, hosts: hosts, next: "fix the cause above and run the command again; etcd itself was not touched") { ctx, host in
-                guard let context = contexts[host] else { return }
-                for file in try shipFiles(policy) {
+                guard var context = contexts[host] else { return }
+                if !context.ship.isEmpty {
+                    let outcome = try await publication.value {
+                        try await publishPKI(policy: policy, cluster: inventory.name, directory: pkiDirectory, store: try await opener(), in: ctx)
+                    }
+                    context.ship[0].sharedPKI = try outcome.object.map(PKIPublication.json) ?? #"{"name":"\#(outcome.name)"}"#
+                }
+                for file in try await shipFiles(policy, knownHostsFile: knownHosts) {
                     if try await !ctx.connection(host).run(ShellCommand("test", "-d", "/etc/capstan")).succeeded {
                         try await ctx.change(host, "create /etc/capstan") { c in try await c.check(ShellCommand("mkdir", "-p", "-m", "0755", "/etc/capstan")) }
                     }
                     _ = try await ctx.ensureFile(host, file)
                 }
-                if let ship = context.ship.first, try await !ctx.connection(host).run(ShellCommand("test", "-x", ship.ageBinary)).succeeded {
-                    throw BackupError.storeFailed(store: "s3", name: ship.ageBinary, operation: "encrypt on \(host)",
-                                                  reason: "\(host) has no age binary at \(ship.ageBinary): install Debian's age package and link it there, or let apply install the artifacts")
+                if let ship = context.ship.first {
+                    // The timer encrypts with `age`: installed from the host's packages when missing, as haproxy is.
+                    try await PackagedService(package: "age", command: ship.ageBinary, unit: serviceUnit, purpose: "the backup timer's encryption")
+                        .installIfMissing(ctx, host: host)
                 }
                 try await ensure(context, on: host, templates: templates, in: ctx)
             },
         ]
+    }
+
+    /// Publishes the state's PKI to the store unless it holds it already; recorded as a state action (stored in
+    /// apply, only shown in plan).
+    static func publishPKI(policy: BackupPolicy, cluster: String, directory: String, store: any BackupStore,
+                           in ctx: WorkflowContext) async throws -> PKIPublication.Outcome {
+        let settings = try BackupSettings.from(policy: policy, cluster: cluster, capstanVersion: "", stateRoot: "")
+        let outcome = try await PKIPublication.publish(directory: directory, cluster: cluster, recipients: settings.recipients,
+                                                       store: store, write: ctx.mode == .apply)
+        if outcome.published {
+            try await ctx.changeState("publish the PKI to \(store.location) as \(outcome.name), encrypted to the backup recipients") {}
+        }
+        return outcome
     }
 
     /// One template context per member, the members listed in inventory order (who takes the snapshot).
@@ -53,27 +88,55 @@ public enum EtcdBackupSchedule {
         return out
     }
 
-    /// The shipping settings when the policy encrypts to age recipients and stores in S3; nil otherwise (the
-    /// timer then keeps node-local snapshots only, and `backup sync` pulls them).
+    /// The shipping settings when the policy encrypts to age recipients and stores in S3, or in SFTP with an
+    /// upload account; nil otherwise (the timer then keeps node-local snapshots only, and `backup sync` pulls them).
     public static func ship(_ policy: BackupPolicy) -> EtcdBackupContext.Ship? {
-        guard !policy.recipients.isEmpty, case let .s3(s3) = policy.destination else { return nil }
-        return EtcdBackupContext.Ship(recipients: policy.recipients, capstanVersion: "timer", endpoint: s3.endpoint, bucket: s3.bucket,
-                                      prefix: s3.prefix, region: s3.region, pathStyle: s3.pathStyle, caFile: s3.caFile == nil ? nil : caPath,
-                                      credentialsFile: credentialsPath)
+        guard !policy.recipients.isEmpty else { return nil }
+        switch policy.destination {
+        case let .s3(s3):
+            return EtcdBackupContext.Ship(recipients: policy.recipients, capstanVersion: "timer", endpoint: s3.endpoint, bucket: s3.bucket,
+                                          prefix: s3.prefix, region: s3.region, pathStyle: s3.pathStyle, caFile: s3.caFile == nil ? nil : caPath,
+                                          credentialsFile: credentialsPath)
+        case let .sftp(host, port, _, path, upload?):
+            return EtcdBackupContext.Ship(recipients: policy.recipients, capstanVersion: "timer", sftp: .init(
+                host: host, port: port, user: upload.user, path: path, identityFile: sftpKeyPath, knownHostsFile: sftpKnownHostsPath))
+        default:
+            return nil
+        }
     }
 
-    /// The files shipping needs on a host: the write-only credentials (0600) and the store's CA, read from this machine.
-    static func shipFiles(_ policy: BackupPolicy) throws -> [ManagedFile] {
-        guard ship(policy) != nil, case let .s3(s3) = policy.destination else { return [] }
-        func read(_ path: String) throws -> Data {
+    /// The files shipping needs on a host, read from this machine: for S3 the write-only credentials (0600) and
+    /// the store's CA; for SFTP the upload key (0600) and the store's lines of the inventory's known_hosts.
+    static func shipFiles(_ policy: BackupPolicy, knownHostsFile: String) async throws -> [ManagedFile] {
+        guard ship(policy) != nil else { return [] }
+        func read(_ path: String, _ key: String) throws -> Data {
             guard let data = FileManager.default.contents(atPath: path) else {
-                throw BackupError.storeFailed(store: "s3", name: path, operation: "read", reason: "cannot read it on this machine (spec.etcd.backup.destination.s3)")
+                throw BackupError.storeFailed(store: "backup store", name: path, operation: "read", reason: "cannot read it on this machine (spec.etcd.backup.destination.\(key))")
             }
             return data
         }
-        var files = [ManagedFile(path: credentialsPath, content: try read(s3.credentialsFile), attributes: FileAttributes(mode: 0o600, owner: "root:root"), secret: true)]
-        if let ca = s3.caFile { files.append(ManagedFile(path: caPath, content: try read(ca), attributes: FileAttributes(mode: 0o644, owner: "root:root"))) }
-        return files
+        let secret = FileAttributes(mode: 0o600, owner: "root:root")
+        let readable = FileAttributes(mode: 0o644, owner: "root:root")
+        switch policy.destination {
+        case let .s3(s3):
+            var files = [ManagedFile(path: credentialsPath, content: try read(s3.credentialsFile, "s3.credentialsFile"), attributes: secret, secret: true)]
+            if let ca = s3.caFile { files.append(ManagedFile(path: caPath, content: try read(ca, "s3.caFile"), attributes: readable)) }
+            return files
+        case let .sftp(host, port, _, _, upload?):
+            let name = port == 22 ? host : "[\(host)]:\(port)"
+            let found = try await LocalConnection().run(ShellCommand("ssh-keygen", "-F", name, "-f", knownHostsFile))
+            let lines = found.stdoutText.split(separator: "\n").filter { !$0.hasPrefix("#") }
+            guard found.succeeded, !lines.isEmpty else {
+                throw BackupError.storeFailed(store: "sftp \(name)", name: knownHostsFile, operation: "read its host key",
+                                              reason: "\(knownHostsFile) has no key for \(name): connect once (`ssh -p \(port) \(host)`) or add its line, so the etcd hosts can check the store's host key")
+            }
+            return [
+                ManagedFile(path: sftpKeyPath, content: try read(upload.identityFile, "sftp.uploadIdentityFile"), attributes: secret, secret: true),
+                ManagedFile(path: sftpKnownHostsPath, text: lines.joined(separator: "\n") + "\n", attributes: readable),
+            ]
+        default:
+            return []
+        }
     }
 
     /// The three managed files of one member.
@@ -111,5 +174,17 @@ public enum EtcdBackupSchedule {
         if scriptChanged || serviceChanged || timer.changed {
             await ctx.emit(.message, host: host, "\(timerUnit): \(context.schedule), keep \(context.keep) in \(context.backupDir)")
         }
+    }
+}
+
+/// A value computed once and shared by every caller (the per-host bodies of a parallel phase).
+actor Once<Value: Sendable> {
+    private var task: Task<Value, any Error>?
+
+    func value(_ make: @escaping @Sendable () async throws -> Value) async throws -> Value {
+        if let task { return try await task.value }
+        let made = Task { try await make() }
+        task = made
+        return try await made.value
     }
 }

@@ -101,12 +101,12 @@ public struct EtcdRestore: Sendable {
         }
     }
 
-    /// Brings the PKI state back from the backup (`includePKI`) when `<stateRoot>/pki` does not exist, so a
+    /// Brings the PKI state back from the backup (`includePKI`, or the published PKI it names) when `<stateRoot>/pki` does not exist, so a
     /// restore into an empty site has the cluster's CAs again; an existing PKI is never overwritten. Returns
     /// whether it restored.
     public func restorePKI(backup name: String, stateRoot: String) async throws -> Bool {
         let manifest = try await BackupCatalog(store: store).entry(named: name).manifest
-        guard let pki = manifest.pki, !FileManager.default.fileExists(atPath: stateRoot + "/pki") else { return false }
+        guard let pki = manifest.pkiObject, !FileManager.default.fileExists(atPath: stateRoot + "/pki") else { return false }
         let dir = NSTemporaryDirectory() + "capstan-restore-pki-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         defer { try? FileManager.default.removeItem(atPath: dir) }

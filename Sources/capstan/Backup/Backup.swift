@@ -34,10 +34,16 @@ struct BackupSetup {
     }
 
     func store() async throws -> any BackupStore {
-        switch policy.destination {
+        try await Self.store(inventory)
+    }
+
+    /// The store as this machine reaches it (S3 with the operator's credentials, SFTP with the cluster's SSH
+    /// settings); also what the backup-schedule phase publishes the PKI through.
+    static func store(_ inventory: Inventory) async throws -> any BackupStore {
+        switch (inventory.etcd.backup ?? BackupPolicy()).destination {
         case let .local(path):
-            return LocalDirectoryStore(directory: path ?? state.path("backups"))
-        case let .sftp(host, port, user, path):
+            return LocalDirectoryStore(directory: path ?? StateDirectory(inventory: inventory).path("backups"))
+        case let .sftp(host, port, user, path, _):
             let connection = try await LiveConnector.connectBackupHost(address: host, port: port, user: user, inventory: inventory)
             return RemoteDirectoryStore(connection: connection, directory: path)
         case let .s3(destination):
@@ -59,6 +65,13 @@ struct BackupSetup {
     }
 
     var etcdHosts: [HostSpec] { inventory.etcdMembers }
+
+    /// Backups to an off-machine store encrypted to recipients, without their own PKI, name the PKI published
+    /// in the store (`PKIPublication`).
+    var publishesPKI: Bool {
+        if case .local = policy.destination { return false }
+        return !policy.recipients.isEmpty && !policy.includePKI
+    }
 
     func members() async throws -> [EtcdMemberTarget] {
         var out: [EtcdMemberTarget] = []
@@ -163,9 +176,15 @@ struct BackupNow: AsyncParsableCommand {
     func run() async throws {
         let setup = try BackupSetup(inventory)
         try setup.refuseIfManaged("backup now")
-        let settings = try BackupSettings.from(policy: setup.policy, cluster: setup.inventory.name,
+        var settings = try BackupSettings.from(policy: setup.policy, cluster: setup.inventory.name,
                                                capstanVersion: CapstanVersion.current, stateRoot: setup.state.root)
-        let engine = EtcdBackup(store: try await setup.store(), access: EtcdClientAccess(), settings: settings)
+        let store = try await setup.store()
+        if setup.publishesPKI {
+            // Without includePKI the backup names the PKI published in the store, so it restores into an empty site too.
+            settings.sharedPKI = try await PKIPublication.publish(directory: setup.state.path("pki"), cluster: setup.inventory.name,
+                                                                  recipients: settings.recipients, store: store, write: true).object
+        }
+        let engine = EtcdBackup(store: store, access: EtcdClientAccess(), settings: settings)
         let manifest = try await engine.now(members: try await setup.members(), now: Date())
         if output.output == .json { try printJSON(manifest); return }
         print("stored \(manifest.name) from \(manifest.member) (etcd \(manifest.etcdVersion), revision \(manifest.revision), \(humanBytes(manifest.dbSize))) in \(engine.store.location)")
@@ -307,14 +326,16 @@ struct BackupRestore: AsyncParsableCommand {
             if let pendingRefusal { try await exitOnFailure { throw pendingRefusal } }
             throw error
         }
-        if let pendingRefusal, manifest.pki == nil { try await exitOnFailure { throw pendingRefusal } }
+        if let pendingRefusal, manifest.pkiObject == nil { try await exitOnFailure { throw pendingRefusal } }
         let memberNames = setup.etcdHosts.map(\.name)
         let apiOnly = setup.inventory.controlPlaneHosts.map(\.name).filter { !memberNames.contains($0) }
         let pkiMissing = !FileManager.default.fileExists(atPath: setup.state.root + "/pki")
         var steps = [
             "backup \(manifest.name): etcd \(manifest.etcdVersion), revision \(manifest.revision), \(manifest.totalKeys) keys, taken \(ISO8601DateFormatter().string(from: manifest.createdAt)) on \(manifest.member)",
         ]
-        if manifest.pki != nil && pkiMissing { steps.append("restore the PKI state into \(setup.state.root)/pki from the backup") }
+        if let pki = manifest.pkiObject, pkiMissing {
+            steps.append("restore the PKI state into \(setup.state.root)/pki from " + (manifest.pki == nil ? "the published PKI \(pki.name)" : "the backup"))
+        }
         steps += [
             "stop kube-apiserver on \((memberNames + apiOnly).joined(separator: ", "))",
             "stop etcd and move \(setup.inventory.etcd.dataDir) aside on \(memberNames.joined(separator: ", "))",
@@ -340,6 +361,8 @@ struct BackupRestore: AsyncParsableCommand {
         restore.identities = try setup.identities(identity.identity)
         let restoredPKI = try await restore.restorePKI(backup: from, stateRoot: setup.state.root)
         if pendingRefusal != nil, let refusal = try await identityRefusal(setup) {
+            // The backup's PKI is not this cluster's: the state directory is left as it was (without a PKI).
+            if restoredPKI { try? FileManager.default.removeItem(atPath: setup.state.path("pki")) }
             try await exitOnFailure { throw refusal }
         }
         for host in setup.inventory.controlPlaneHosts where apiOnly.contains(host.name) {
@@ -389,7 +412,9 @@ struct BackupSchedule: AsyncParsableCommand {
         let sink = LiveContext.output(output.output)
         let report = try await exitOnFailure {
             try await LiveContext.run(inventory: setup.inventory, mode: dryRun ? .plan : .apply, output: sink, checkIdentity: true) { context in
-                try await PhaseRunner().run(Workflow(name: "backup schedule", phases: EtcdBackupSchedule.phases(inventory: setup.inventory)), in: context)
+                try await PhaseRunner().run(Workflow(name: "backup schedule", phases: EtcdBackupSchedule.phases(inventory: setup.inventory, operatorStore: { [inventory = setup.inventory] in
+                    try await BackupSetup.store(inventory)
+                })), in: context)
             }
         }
         let policy = setup.policy

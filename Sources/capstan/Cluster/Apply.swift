@@ -128,7 +128,7 @@ enum ApplyPhases {
         var phases: [Phase] = [ClusterIdentityGuard.phase(inventory: inventory, state: StateDirectory(inventory: inventory))]
         phases.append(pki(inventory, renewBefore: renewBefore == nil ? .days(30) : TimeSpan(seconds: 0)))
         phases += EtcdWorkflow.phases(etcd)
-        phases += EtcdBackupSchedule.phases(inventory: inventory)
+        phases += EtcdBackupSchedule.phases(inventory: inventory, operatorStore: { try await BackupSetup.store(inventory) })
         phases += Self.kubernetes(inventory, kubernetes)
         phases.append(ClusterObjectsPhase.phase(inventory: inventory, state: StateDirectory(inventory: inventory)))
         if let renewBefore { phases.append(CertRotation.renewPhase(within: renewBefore, etcd)) }

