@@ -30,7 +30,7 @@ extension EtcdBackup {
                 continue
             }
             let manifest = try await storeSnapshot(file: directory + "/" + file, from: member, etcdVersion: version,
-                                                   createdAt: Self.stamp(inFileName: file) ?? now, source: "sync:" + file)
+                                                   createdAt: CompactTime.date(in: file) ?? now, source: "sync:" + file)
             report.stored.append(manifest)
             // Two node-local files with the same bytes (runs at an unchanged revision) are one backup.
             known.insert(sha)
@@ -42,15 +42,5 @@ extension EtcdBackup {
         let result = try await member.connection.run(ShellCommand(access.etcdctl, "version"), options: RunOptions(environment: access.environment))
         let first = result.stdoutText.split(separator: "\n").first.map(String.init) ?? ""
         return first.split(separator: ":").last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown"
-    }
-
-    /// `etcd-snapshot-<member>-20240102T030405Z[-n].db` → that UTC time.
-    static func stamp(inFileName name: String) -> Date? {
-        guard let range = name.range(of: #"\d{8}T\d{6}Z"#, options: .regularExpression) else { return nil }
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        return formatter.date(from: String(name[range]))
     }
 }

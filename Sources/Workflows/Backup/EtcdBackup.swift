@@ -164,11 +164,7 @@ public struct EtcdBackup: Sendable {
 
     /// `<cluster>-<UTC stamp>`, with `-2`, `-3`… when a backup of that second exists already.
     func freeName(_ date: Date) async throws -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        let base = settings.cluster + "-" + formatter.string(from: date)
+        let base = settings.cluster + "-" + CompactTime.string(date)
         let existing = Set(try await store.list().map(\.name))
         var candidate = base
         var n = 2

@@ -51,7 +51,7 @@ public struct EtcdRestore: Sendable {
         try Self.refuseIfManaged(providerName: managedProvider)
         precondition(!members.isEmpty, "restore needs at least one member")
         let manifest = try await BackupCatalog(store: store).entry(named: name).manifest
-        let stamp = Self.stamp(now)
+        let stamp = CompactTime.string(now)
 
         // Pre-checks: the backup decrypts with matching checksums and etcd accepts it; every member answers.
         let dir = NSTemporaryDirectory() + "capstan-restore-" + UUID().uuidString
@@ -209,13 +209,6 @@ public struct EtcdRestore: Sendable {
         }
     }
 
-    static func stamp(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        return formatter.string(from: date)
-    }
 }
 
 actor ActorBox<Value: Sendable> {

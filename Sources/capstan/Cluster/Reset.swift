@@ -60,7 +60,7 @@ struct ResetCommand: AsyncParsableCommand {
                 for name in names {
                     if (try? await ctx.connection(name).run(ShellCommand("true"), options: RunOptions(timeoutSeconds: 30)).succeeded) == true { answered.append(name) }
                 }
-                let phase = NodeTeardown.phase(hosts: answered, options: options, stamp: HostRemoval.stamp(started),
+                let phase = NodeTeardown.phase(hosts: answered, options: options, stamp: CompactTime.string(started),
                                                next: "fix the cause on the hosts named and run `capstan reset --all` again to finish")
                 return (try await PhaseRunner().run(Workflow(name: "reset", phases: [phase]), in: ctx), names.filter { !answered.contains($0) })
             }

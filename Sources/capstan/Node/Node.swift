@@ -148,7 +148,7 @@ struct HostRemoval {
         } else {
             converge = ApplyPhases.managed(inventory: rest, kubernetes: kubernetes)
         }
-        let stamp = Self.stamp(started)
+        let stamp = CompactTime.string(started)
         let drainer = runOptions.settings(inventory).drainer
         let (report, targets) = try await exitOnFailure {
             try await LiveContext.run(inventory: working, mode: dryRun ? .plan : .apply, options: WorkflowOptions(force: force),
@@ -208,12 +208,4 @@ struct HostRemoval {
         }
     }
 
-    /// A compact UTC time for names (`20261202T104512Z`).
-    static func stamp(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        return formatter.string(from: date)
-    }
 }
