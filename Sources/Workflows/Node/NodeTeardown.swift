@@ -168,9 +168,8 @@ public enum NodeTeardown {
         public var detail: String { lines.joined(separator: "\n") }
     }
 
-    /// What the teardown would remove on `host` (read-only).
-    public static func list(_ ctx: WorkflowContext, _ host: String, _ options: Options, stamp: String) async throws -> Found {
-        let connection = try await ctx.connection(host)
+    /// What the teardown would remove on the host behind `connection` (read-only).
+    public static func list(_ connection: any HostConnection, _ host: String, _ options: Options, stamp: String) async throws -> Found {
         let result = try await connection.run(ShellCommand("sh", "-c", script(options, stamp: stamp), "capstan-teardown", "list"))
         guard result.succeeded else {
             throw HostError.commandFailed(host: host, command: "list what Capstan placed", exitStatus: result.exitStatus, stderr: result.stderrText)
@@ -178,10 +177,11 @@ public enum NodeTeardown {
         return Found(lines: result.stdoutText.split(separator: "\n").map(String.init).filter { !$0.isEmpty })
     }
 
-    /// The phase: on each host, list, then remove as one recorded change (nothing when nothing is left).
+    /// The phase: on each host, list, then remove as one recorded change (nothing when nothing is left),
+    /// which lists again and fails when anything is still there.
     public static func phase(hosts: [String], options: Options, stamp: String, next: String) -> Phase {
         Phase(phaseName, hosts: hosts, next: next) { ctx, host in
-            let found = try await list(ctx, host, options, stamp: stamp)
+            let found = try await list(try await ctx.connection(host), host, options, stamp: stamp)
             guard !found.isEmpty else {
                 await ctx.emit(.message, host: host, "nothing of Capstan's is left on \(host)")
                 return
@@ -192,11 +192,11 @@ public enum NodeTeardown {
                 guard result.succeeded else {
                     throw HostError.commandFailed(host: host, command: "tear down Capstan's services and files", exitStatus: result.exitStatus, stderr: result.stderrText)
                 }
-            }
-            let after = try await list(ctx, host, options, stamp: stamp)
-            if ctx.mode == .apply, !after.isEmpty {
-                throw WorkflowError.hostFailed(host: host, what: "tear down", reason: "still there after the teardown: \(after.summary)",
-                                               next: "see why on \(host) (`journalctl -xe`), then run the command again")
+                let after = try await list(c, host, options, stamp: stamp)
+                guard after.isEmpty else {
+                    throw WorkflowError.hostFailed(host: host, what: "tear down", reason: "still there after the teardown: \(after.summary)",
+                                                   next: "see why on \(host) (`journalctl -xe`), then run the command again")
+                }
             }
         }
     }

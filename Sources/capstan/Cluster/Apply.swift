@@ -85,12 +85,7 @@ struct ApplyCommand: AsyncParsableCommand {
             }
         }
         output.emit(WorkflowEvent(time: Date(), kind: .message, message: ApplyPhases.summary(report, dryRun: dryRun, seconds: Date().timeIntervalSince(started))))
-        if dryRun && outputOption.output == .text {
-            for action in report.actions {
-                print("[\(action.host)] \(action.description)")
-                if let diff = action.diff { print(diff.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n")) }
-            }
-        }
+        if dryRun && outputOption.output == .text { ApplyPhases.printActions(report) }
     }
 }
 
@@ -175,6 +170,14 @@ enum ApplyPhases {
                     await ctx.emit(.message, "\(result.needsSigning.count) certificate(s) wait for the external CA to sign their CSRs (see `capstan certs`)")
                 }
             }
+        }
+    }
+
+    /// `--dry-run` in text: every recorded action, with its diff indented below it.
+    static func printActions(_ report: RunReport) {
+        for action in report.actions {
+            print("[\(action.host)] \(action.description)")
+            if let diff = action.diff { print(diff.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n")) }
         }
     }
 

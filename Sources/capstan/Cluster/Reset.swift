@@ -56,17 +56,15 @@ struct ResetCommand: AsyncParsableCommand {
         let (report, unreachable) = try await exitOnFailure {
             try await LiveContext.run(inventory: inventory, mode: dryRun ? .plan : .apply, options: WorkflowOptions(force: force),
                                       output: output, checkIdentity: true) { ctx in
-                var answered: [String] = []
-                for name in names {
-                    if (try? await ctx.connection(name).run(ShellCommand("true"), options: RunOptions(timeoutSeconds: 30)).succeeded) == true { answered.append(name) }
-                }
+                let silent = await LiveContext.unreachable(names, in: ctx)
+                let answered = names.filter { silent[$0] == nil }
                 let phase = NodeTeardown.phase(hosts: answered, options: options, stamp: CompactTime.string(started),
                                                next: "fix the cause on the hosts named and run `capstan reset --all` again to finish")
                 return (try await PhaseRunner().run(Workflow(name: "reset", phases: [phase]), in: ctx), names.filter { !answered.contains($0) })
             }
         }
         output.emit(WorkflowEvent(time: Date(), kind: .message, message: ApplyPhases.summary(report, dryRun: dryRun, seconds: Date().timeIntervalSince(started), command: "reset")))
-        if dryRun && outputOption.output == .text { HostRemoval.printActions(report) }
+        if dryRun && outputOption.output == .text { ApplyPhases.printActions(report) }
         for name in unreachable {
             output.emit(WorkflowEvent(time: Date(), kind: .message, host: name, message: "left on \(name) (it did not answer): everything; run `capstan reset -i \(inventory.sourcePath ?? "FILE") --all` again once it answers"))
         }

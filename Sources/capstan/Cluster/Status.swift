@@ -21,7 +21,7 @@ struct StatusCommand: AsyncParsableCommand {
             print("\(inventory.name) is a managed cluster: etcd belongs to \(inventory.controlPlane.managed?.provider.displayName ?? "the provider").")
             let (network, unreachable) = try await LiveContext.run(inventory: inventory, mode: .plan, output: CollectingOutput()) { context in
                 (await PodNetworkStatus.gather(inventory: inventory, state: StateDirectory(inventory: inventory), in: context),
-                 await Self.unreachable(inventory, context))
+                 await LiveContext.unreachable(inventory.hosts.map(\.name), in: context))
             }
             print(network.text, terminator: "")
             for host in unreachable.keys.sorted() { print("\(host): not answering over SSH: \(unreachable[host] ?? "")") }
@@ -39,7 +39,7 @@ struct StatusCommand: AsyncParsableCommand {
                 var report = await EtcdStatusReport.gather(spec: spec, in: context)
                 let (outcome, unread) = try await ClusterIdentityGuard.observe(inventory: inventory, state: state, in: context)
                 report.attach(identity: outcome, unread: unread, uid: try state.clusterRecord()?.uid)
-                report.attach(unreachable: await Self.unreachable(inventory, context))
+                report.attach(unreachable: await LiveContext.unreachable(inventory.hosts.map(\.name), in: context))
                 return (report, await PodNetworkStatus.gather(inventory: inventory, state: state, in: context),
                         await BalancerStatus.gather(inventory: inventory, in: context))
             }
@@ -59,15 +59,5 @@ struct StatusCommand: AsyncParsableCommand {
             print(network.text, terminator: "")
         }
         if !report.healthy { throw ExitCode(1) }
-    }
-
-    /// Every inventory host that does not run a trivial command, with the SSH layer's reason.
-    static func unreachable(_ inventory: Inventory, _ context: WorkflowContext) async -> [String: String] {
-        let outcomes = await FanOut.run(inventory.hosts.map(\.name), name: { $0 }) { host in
-            _ = try await context.connection(host).check(ShellCommand("true"))
-        }
-        var out: [String: String] = [:]
-        for outcome in outcomes { if let error = outcome.error { out[outcome.host] = "\(error)" } }
-        return out
     }
 }

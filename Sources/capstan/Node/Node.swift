@@ -53,7 +53,7 @@ struct NodeAdd: AsyncParsableCommand {
             }
         }
         output.emit(WorkflowEvent(time: Date(), kind: .message, message: ApplyPhases.summary(report, dryRun: dryRun, seconds: Date().timeIntervalSince(started), command: "node add")))
-        if dryRun && outputOption.output == .text { HostRemoval.printActions(report) }
+        if dryRun && outputOption.output == .text { ApplyPhases.printActions(report) }
     }
 }
 
@@ -154,9 +154,10 @@ struct HostRemoval {
             try await LiveContext.run(inventory: working, mode: dryRun ? .plan : .apply, options: WorkflowOptions(force: force),
                                       output: output, checkIdentity: true) { ctx in
                 var targets: [NodeRemoval.Target] = []
+                let silent = await LiveContext.unreachable(names, in: ctx)
                 for name in names {
-                    let answered = (try? await ctx.connection(name).run(ShellCommand("true"), options: RunOptions(timeoutSeconds: 30)).succeeded) ?? false
-                    if !answered { await ctx.emit(.message, host: name, "\(name) does not answer: it is removed from the cluster without being drained or torn down") }
+                    let answered = silent[name] == nil
+                    if let reason = silent[name] { await ctx.emit(.message, host: name, "\(name) does not answer (\(reason)): it is removed from the cluster without being drained or torn down") }
                     let host = working.host(named: name)
                     targets.append(NodeRemoval.Target(name: name, isNode: host.map { $0.has(.worker) || $0.has(.controlPlane) } ?? true, reachable: answered))
                 }
@@ -177,7 +178,7 @@ struct HostRemoval {
             }
         }
         output.emit(WorkflowEvent(time: Date(), kind: .message, message: ApplyPhases.summary(report, dryRun: dryRun, seconds: Date().timeIntervalSince(started), command: command)))
-        if dryRun && self.output == .text { Self.printActions(report) }
+        if dryRun && self.output == .text { ApplyPhases.printActions(report) }
         for target in targets where !target.reachable {
             output.emit(WorkflowEvent(time: Date(), kind: .message, host: target.name, message:
                 "left on \(target.name) (it did not answer): its services, Capstan's files and etcd's data; run `capstan reset -i \(file) --host \(target.name)` once it answers, or reinstall it"))
@@ -198,14 +199,6 @@ struct HostRemoval {
         }
         print("\(question)? [y/N] ", terminator: "")
         guard readLine()?.lowercased() == "y" else { throw ExitCode(ExitStatus.refused) }
-    }
-
-    /// `--dry-run` in text: every recorded action, with its diff.
-    static func printActions(_ report: RunReport) {
-        for action in report.actions {
-            print("[\(action.host)] \(action.description)")
-            if let diff = action.diff { print(diff.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n")) }
-        }
     }
 
 }

@@ -53,6 +53,16 @@ enum LiveContext {
         }
     }
 
+    /// The hosts among `hosts` that do not run a trivial command (all at once), with the SSH layer's reason.
+    static func unreachable(_ hosts: [String], in context: WorkflowContext) async -> [String: String] {
+        let outcomes = await FanOut.run(hosts, name: { $0 }) { host in
+            _ = try await context.connection(host).check(ShellCommand("true"), options: RunOptions(timeoutSeconds: 30))
+        }
+        var out: [String: String] = [:]
+        for outcome in outcomes { if let error = outcome.error { out[outcome.host] = "\(error)" } }
+        return out
+    }
+
     /// The inventory's artifact source: a local directory, a mirror or upstream, cached locally.
     static func artifactStore(for inventory: Inventory) throws -> ArtifactStore {
         let resolve = { (path: String) in InventoryLoader.resolve(path, relativeTo: inventory.sourcePath) }
