@@ -82,13 +82,10 @@ public final class LibSSH2Connection: HostConnection, StreamingFileSource, @unch
         }
     }
 
-    /// Ends a timed-out or cancelled command on the host, from a task of its own so a cancelled
-    /// caller still gets the kill through. Bounded: a dead connection must not hold the caller.
+    /// Ends a timed-out or cancelled command on the host.
     func stop(_ remote: RemoteCommand, options: RunOptions) async {
-        let kill = remote.killLine
-        let task = Task.detached { [self] in
-            _ = try? await execute(kill, options: RunOptions(timeoutSeconds: 15, privileged: options.privileged), stopsOnAbort: false) { _ in }
+        await remote.stop(privileged: options.privileged) { [self] kill, killOptions in
+            _ = try await execute(kill, options: killOptions, stopsOnAbort: false) { _ in }
         }
-        await task.value
     }
 }

@@ -126,14 +126,11 @@ public final class OpenSSHConnection: HostConnection, StreamingFileSource, @unch
         return CommandResult(exitStatus: status, stdout: Data(), stderr: stderr)
     }
 
-    /// Ends a timed-out or cancelled command's processes on the host, from a task of its own so a
-    /// cancelled caller still gets the kill through.
+    /// Ends a timed-out or cancelled command's processes on the host.
     func stop(_ remote: RemoteCommand, options runOptions: RunOptions) async {
-        let kill = remote.killLine
-        let task = Task.detached { [self] in
-            _ = try? await execute(kill, options: RunOptions(timeoutSeconds: 15, privileged: runOptions.privileged), stopsOnAbort: false, feed: nil) { _ in }
+        await remote.stop(privileged: runOptions.privileged) { [self] kill, killOptions in
+            _ = try await execute(kill, options: killOptions, stopsOnAbort: false, feed: nil) { _ in }
         }
-        await task.value
     }
 }
 

@@ -31,6 +31,18 @@ struct RemoteCommand: Sendable {
         return ShellCommand(["sh", "-c", "for p in $(pgrep -f \"$1\"); do s=$(ps -o sid= -p \"$p\" | tr -d ' '); [ -n \"$s\" ] && [ \"$s\" != 0 ] && pkill -KILL -s \"$s\"; done; true", "sh", pattern])
     }
 
+    /// Ends this run on the host with `killLine` through `run`, from a detached task so a cancelled
+    /// caller still gets the kill through. A kill that does not come back (a loaded host, a slow new
+    /// channel) is tried once more; each try is bounded so a dead connection does not hold the caller.
+    func stop(privileged: Bool, through run: @escaping @Sendable (ShellCommand, RunOptions) async throws -> Void) async {
+        let kill = killLine
+        await Task.detached {
+            for _ in 0..<2 {
+                do { try await run(kill, RunOptions(timeoutSeconds: 20, privileged: privileged)); return } catch {}
+            }
+        }.value
+    }
+
     /// A timeout or a cancellation: the command may still run on the host.
     static func isAbort(_ error: any Error) -> Bool {
         if error is CancellationError { return true }

@@ -67,9 +67,9 @@ struct StartupsPasswordCancelTests {
         task.cancel()
         let result = await task.result
         #expect(throws: CancellationError.self) { try result.get() }
-        // Well below the command's own 600 s.
-        #expect(Date().timeIntervalSince(began) < 60)
-        #expect(await eventually { !processAlive(pid) }, "sleep \(pid) still runs on the host")
+        // Well below the command's own 600 s (the kill is bounded at two tries of 20 s).
+        #expect(Date().timeIntervalSince(began) < 90)
+        #expect(await eventually(60) { !processAlive(pid) }, "sleep \(pid) still runs on the host")
         #expect(try await connection.run(ShellCommand("echo", "still here")).stdoutText == "still here\n")
     }
 

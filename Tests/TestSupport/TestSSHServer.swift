@@ -93,6 +93,9 @@ public final class TestSSHServer: @unchecked Sendable {
     private var stopped = false
 
     /// `extraConfig` comes first in sshd_config: sshd takes a keyword's first value, so it overrides the defaults.
+    /// Sessions log in as the machine's own users, so `SetEnv SHLVL=1` keeps bash from sourcing the
+    /// user's ~/.bashrc for commands run over SSH (bash does that only for a top-level shell): the
+    /// tests do not depend on what that file runs, or on how long it takes.
     public init(authorizedKeys: [TestKey], hostKeyType: String = "ed25519", extraConfig: String = "") throws {
         // sshd needs its privilege separation directory; a machine without a running sshd may lack it.
         try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
@@ -118,6 +121,7 @@ public final class TestSSHServer: @unchecked Sendable {
             PermitRootLogin prohibit-password
             Subsystem sftp internal-sftp
             LogLevel ERROR
+            SetEnv SHLVL=1
 
             """
             try config.write(toFile: dir.file("sshd_config"), atomically: true, encoding: .utf8)

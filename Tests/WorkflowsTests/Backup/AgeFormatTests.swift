@@ -97,9 +97,11 @@ struct AgeFormatTests {
         #expect(id.recipient.description.hasPrefix("age1"))
         #expect(try AgeRecipient(parsing: id.recipient.description) == id.recipient)
         #expect(try AgeIdentity(parsing: id.encoded, source: "t").recipient == id.recipient)
+        // Change the last character (part of the Bech32 checksum) to another one.
         var text = id.recipient.description
-        text.removeLast()
-        text.append(text.last == "q" ? "p" : "q")
+        let last = text.removeLast()
+        text.append(last == "q" ? "p" : "q")
+        #expect(text != id.recipient.description)
         #expect(throws: AgeError.self) { try AgeRecipient(parsing: text) }
         #expect(throws: AgeError.self) { try AgeRecipient(parsing: id.encoded) }
         #expect(throws: AgeError.self) { try AgeIdentity(parsing: id.encoded.lowercased(), source: "t") }
