@@ -348,14 +348,8 @@ struct BackupRestore: AsyncParsableCommand {
             }
             return
         }
-        if !yes {
-            guard isatty(STDIN_FILENO) == 1 else {
-                throw ValidationError("restore replaces etcd's data on \(memberNames.joined(separator: ", ")); not a terminal, so add --yes to go ahead (or --dry-run to see the steps)")
-            }
-            for s in steps { print("  - " + s) }
-            print("Restore \(manifest.name) over the live cluster? [y/N] ", terminator: "")
-            guard readLine()?.lowercased() == "y" else { throw ExitCode(1) }
-        }
+        if !yes && isatty(STDIN_FILENO) == 1 { for s in steps { printError("  - " + s) } }
+        try Confirmation.require("backup restore", "Restore \(manifest.name) over the live cluster, replacing etcd's data on \(memberNames.joined(separator: ", "))", yes: yes)
         var restore = EtcdRestore(store: store, key: try setup.key(), access: EtcdClientAccess(),
                                   control: SystemdServiceControl(), cluster: setup.inventory.name, dataDirOwner: "etcd:etcd")
         restore.identities = try setup.identities(identity.identity)

@@ -24,7 +24,9 @@ struct CertsRotate: AsyncParsableCommand {
         commandName: "rotate",
         abstract: "Rotate leaves or a CA on a live cluster, one host at a time, health-gated.",
         discussion: """
-            Without --yes prints what would be re-issued, pushed and restarted, in which order, and changes nothing.
+            First prints what would be re-issued, pushed and restarted, in which order; then asks on a terminal \
+            (--yes goes ahead without asking; off a terminal without --yes nothing is changed, exit 2). --dry-run \
+            only prints.
             Leaves: re-issues in the state, then per host (hosts outside etcd first, then etcd members, leader \
             last) pushes the files that differ (the old ones stay as FILE.prev) and restarts the services reading \
             them (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy), each gated \
@@ -51,7 +53,8 @@ struct CertsRotate: AsyncParsableCommand {
     var ca: RotatedCA?
     @Option(name: .customLong("stop-after"), help: "With --ca: stop after this phase (trust or leaves); run again to continue.")
     var stopAfter: CARotationRecord.Phase?
-    @Flag(help: "Do it; without this flag only the plan is printed.") var yes = false
+    @Flag(help: "Go ahead without asking (for scripts and timers).") var yes = false
+    @Flag(name: .customLong("dry-run"), help: "Only print the plan; change nothing.") var dryRun = false
     @Flag(help: "Go ahead although etcd is unhealthy before a restart (never without quorum).") var force = false
     @Flag(name: .customLong("install-timer"), help: "Write a daily user-level systemd timer running this rotation with --expiring-within and --yes; rotate nothing now.")
     var installTimer = false
@@ -83,25 +86,34 @@ struct CertsRotate: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let manager = PKIManager(inventory: inv, state: settings.state)
-        let output = LiveContext.output(.text)
+        if !yes || dryRun {
+            try await pass(apply: false, inv, manager, settings, window)
+            if dryRun { return }
+            try Confirmation.require("certs rotate", "Run this rotation now", yes: false)
+        }
+        try await pass(apply: true, inv, manager, settings, window)
+    }
+
+    /// The plan (`apply` false: reads the hosts, prints, changes nothing) or the rotation itself.
+    func pass(apply: Bool, _ inv: Inventory, _ manager: PKIManager, _ settings: EtcdWorkflowSettings, _ window: TimeSpan) async throws {
         try await exitOnFailure {
-            try await LiveContext.run(inventory: inv, mode: yes ? .apply : .plan, options: WorkflowOptions(force: force),
-                                      output: yes ? output : CollectingOutput(), checkIdentity: true) { context in
+            try await LiveContext.run(inventory: inv, mode: apply ? .apply : .plan, options: WorkflowOptions(force: force),
+                                      output: apply ? LiveContext.output(.text) : CollectingOutput(), checkIdentity: true) { context in
                 if let ca {
-                    try await rotateCA(ca, manager, settings, context)
+                    try await rotateCA(ca, manager, settings, context, apply: apply)
                 } else {
-                    try await rotateLeaves(manager, settings, context, window: window)
+                    try await rotateLeaves(manager, settings, context, window: window, apply: apply)
                 }
             }
         }
     }
 
-    func rotateLeaves(_ manager: PKIManager, _ settings: EtcdWorkflowSettings, _ ctx: WorkflowContext, window: TimeSpan) async throws {
+    func rotateLeaves(_ manager: PKIManager, _ settings: EtcdWorkflowSettings, _ ctx: WorkflowContext, window: TimeSpan, apply: Bool) async throws {
         let selection: RenewSelection = only.isEmpty ? .none : .names(only)
         let plan = try manager.plan(now: Date(), renewBefore: window, renew: selection)
         let reissues = plan.reissues
-        if !yes {
-            print("certs rotate plan (nothing changed; add --yes to run):")
+        if !apply {
+            print("certs rotate plan (nothing changed yet):")
             if reissues.isEmpty { print("  re-issue: nothing (no leaf selected or expiring within \(window))") }
             for r in reissues { print("  re-issue \(r.certificate.id): \(r.reasons.map(\.description).joined(separator: "; "))") }
             let (order, leader) = await CertRotation.plannedOrder(ctx, settings)
@@ -115,14 +127,14 @@ struct CertsRotate: AsyncParsableCommand {
         print("certs rotate: \(rolled.isEmpty ? "every host already had the state's certificates" : "rolled " + rolled.joined(separator: ", "))")
     }
 
-    func rotateCA(_ ca: RotatedCA, _ manager: PKIManager, _ settings: EtcdWorkflowSettings, _ ctx: WorkflowContext) async throws {
+    func rotateCA(_ ca: RotatedCA, _ manager: PKIManager, _ settings: EtcdWorkflowSettings, _ ctx: WorkflowContext, apply: Bool) async throws {
         let inProgress = try manager.loadRotation()
         let recordedRun = try CARotationRun.load(manager.state)
         let authorities = ca == .all
             ? CARotationRun.resume(recorded: recordedRun, inProgress: inProgress?.authority, now: Date()).remaining
             : ca.authorities
-        if !yes {
-            print("certs rotate --ca \(ca.rawValue) plan (nothing changed; add --yes to run):")
+        if !apply {
+            print("certs rotate --ca \(ca.rawValue) plan (nothing changed yet):")
             if ca == .all, let run = recordedRun {
                 print("  a `--ca all` run is recorded (started \(ISO8601DateFormatter().string(from: run.startedAt))): it continues with \(authorities.map(\.rawValue).joined(separator: ", "))")
             }

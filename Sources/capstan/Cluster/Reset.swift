@@ -32,7 +32,6 @@ struct ResetCommand: AsyncParsableCommand {
     var address: [String] = []
     @Flag(name: .customLong("remove-images"), help: "Also remove containerd's images.") var removeImages = false
     @Flag(name: .long, help: "Delete etcd's data directory instead of moving it aside.") var purge = false
-    @Flag(name: .customLong("dry-run"), help: "Read the hosts and show what would be removed; change nothing.") var dryRun = false
     @Flag(name: .long, help: "Go ahead although etcd members are unhealthy or unreachable (never without quorum).") var force = false
     @OptionGroup var runOptions: UpgradeRunOptions
 
@@ -42,6 +41,7 @@ struct ResetCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let dryRun = runOptions.dryRun
         let (inventory, _) = try inventoryOption.load()
         let options = NodeTeardown.Options(purgeEtcdData: purge, reset: true, removeImages: removeImages)
         guard all else {
@@ -76,21 +76,7 @@ struct ResetCommand: AsyncParsableCommand {
 
     /// `--all` ends the cluster: the name typed on a terminal, or `--yes-destroy-cluster NAME`.
     func consent(_ inventory: Inventory) throws {
-        if let given = yesDestroyCluster {
-            guard given == inventory.name else {
-                printError("reset --all: --yes-destroy-cluster \(given) does not name this cluster (\(inventory.name)); nothing was changed")
-                throw ExitCode(ExitStatus.refused)
-            }
-            return
-        }
-        guard isatty(STDIN_FILENO) == 1 else {
-            printError("reset --all: not a terminal; pass --yes-destroy-cluster \(inventory.name) to end the cluster, or --dry-run to see what would be removed")
-            throw ExitCode(ExitStatus.refused)
-        }
-        print("reset --all stops and removes everything Capstan placed on \(inventory.hosts.map(\.name).joined(separator: ", ")). Type the cluster's name (\(inventory.name)) to go ahead: ", terminator: "")
-        guard readLine()?.trimmingCharacters(in: .whitespaces) == inventory.name else {
-            printError("reset --all: the name did not match; nothing was changed")
-            throw ExitCode(ExitStatus.refused)
-        }
+        try Confirmation.requireTyped("reset --all", "reset --all stops and removes everything Capstan placed on \(inventory.hosts.map(\.name).joined(separator: ", "))",
+                                      word: inventory.name, given: yesDestroyCluster, yesFlag: "--yes-destroy-cluster")
     }
 }

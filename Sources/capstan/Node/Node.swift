@@ -77,7 +77,6 @@ struct NodeRemove: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The address of a host neither the inventory nor the state's host record (written by apply) lists (repeatable).", valueName: "name=address"))
     var address: [String] = []
     @Flag(name: .long, help: "Delete etcd's data directory on the removed hosts instead of moving it aside.") var purge = false
-    @Flag(name: .customLong("dry-run"), help: "Read the hosts and show what would change; change nothing.") var dryRun = false
     @Flag(name: .long, help: "Go ahead although etcd members are unhealthy or unreachable (never without quorum).") var force = false
     @OptionGroup var runOptions: UpgradeRunOptions
 
@@ -85,7 +84,7 @@ struct NodeRemove: AsyncParsableCommand {
         let (inventory, _) = try inventoryOption.load()
         try await HostRemoval(inventory: inventory, names: hosts, addresses: try HostRemoval.addresses(address),
                               teardown: NodeTeardown.Options(purgeEtcdData: purge), runOptions: runOptions, force: force,
-                              dryRun: dryRun, output: outputOption.output, command: "node remove").run()
+                              dryRun: runOptions.dryRun, output: outputOption.output, command: "node remove").run()
     }
 }
 
@@ -135,7 +134,7 @@ struct HostRemoval {
         }
         let rest = NodeRemoval.remaining(working, removing: removing)
         if !dryRun {
-            try confirm("\(command) \(names.joined(separator: ", ")) from cluster \(inventory.name): drain, delete the Nodes, remove etcd members, stop and take away Capstan's services and files there")
+            try Confirmation.require(command, "\(command) \(names.joined(separator: ", ")) from cluster \(inventory.name): drain, delete the Nodes, remove etcd members, stop and take away Capstan's services and files there", yes: runOptions.yes)
         }
         let output = LiveContext.output(self.output)
         let started = Date()
@@ -188,17 +187,6 @@ struct HostRemoval {
             output.emit(WorkflowEvent(time: Date(), kind: .message, message:
                 "\(file) still lists \(listed.joined(separator: ", ")) in spec.hosts: remove \(listed.count == 1 ? "it" : "them") there, or the next `capstan apply` adds \(listed.count == 1 ? "it" : "them") back"))
         }
-    }
-
-    /// Asks on a terminal; `--yes` for scripts; without either it refuses (exit 2).
-    func confirm(_ question: String) throws {
-        guard !runOptions.yes else { return }
-        guard isatty(STDIN_FILENO) == 1 else {
-            printError("\(command): not a terminal; add --yes to go ahead, or --dry-run to see what would change")
-            throw ExitCode(ExitStatus.refused)
-        }
-        print("\(question)? [y/N] ", terminator: "")
-        guard readLine()?.lowercased() == "y" else { throw ExitCode(ExitStatus.refused) }
     }
 
 }

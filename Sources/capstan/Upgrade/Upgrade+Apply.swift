@@ -46,7 +46,7 @@ struct UpgradeApplyCommand: AsyncParsableCommand {
             print("nothing to upgrade: every host runs the target versions")
             return
         }
-        try options.confirm("Start the upgrade (\(etcdSteps.count + kubernetesSteps.count) step(s))", flagHint: "pass --yes to start the upgrade")
+        guard try options.confirm("upgrade apply", "Start the upgrade (\(etcdSteps.count + kubernetesSteps.count) step(s))") else { return }
 
         let etcdTarget = plan.etcdTarget
         let resuming = record?.isResumable(targetKubernetes: k.description, targetEtcd: etcdTarget?.description) ?? false

@@ -7,7 +7,8 @@ import Workflows
 /// `--force-drain` and `--drain-timeout`, shared by `upgrade apply` and `upgrade rollback`.
 /// What `upgrade apply` and `upgrade rollback` share: confirmation, health and drain settings.
 struct UpgradeRunOptions: ParsableArguments {
-    @Flag(name: .long, help: "Do not ask before starting.") var yes = false
+    @Flag(name: .long, help: "Go ahead without asking (for scripts; off a terminal the command refuses without it).") var yes = false
+    @Flag(name: .customLong("dry-run"), help: "Read the hosts and show the steps; change nothing.") var dryRun = false
     @Option(name: .customLong("health-timeout"), help: "Seconds to wait for etcd, API server and component health after each restart.") var healthTimeout: Double = 60
     @Flag(name: .customLong("force-drain"), help: "When PodDisruptionBudgets hold a drain up past --drain-timeout, delete the node's pods anyway.")
     var forceDrain = false
@@ -20,16 +21,14 @@ struct UpgradeRunOptions: ParsableArguments {
         }
     }
 
-    /// Without --yes: asks `question` on a terminal and stops (exit 1) unless the answer is y; off a
-    /// terminal it stops with `flagHint`.
-    func confirm(_ question: String, flagHint: String) throws {
-        guard !yes else { return }
-        guard isatty(STDIN_FILENO) == 1 else {
-            printError("Error: not a terminal; \(flagHint)")
-            throw ExitCode(1)
+    /// Goes ahead when confirmed (`Confirmation`); false for `--dry-run`, after saying so.
+    func confirm(_ command: String, _ question: String) throws -> Bool {
+        if dryRun {
+            print("\(command) (dry run): nothing was changed; \(question.prefix(1).lowercased() + question.dropFirst()) without --dry-run")
+            return false
         }
-        print("\(question)? [y/N] ", terminator: "")
-        guard readLine()?.lowercased() == "y" else { throw ExitCode(1) }
+        try Confirmation.require(command, question, yes: yes)
+        return true
     }
 
     func settings(_ inventory: Inventory) -> KubernetesUpgradeSettings {

@@ -56,7 +56,7 @@ struct UpgradeRollbackCommand: AsyncParsableCommand {
         }
         var what = kubernetesSteps.map { "\($0.hosts.joined(separator: ", ")) to Kubernetes v\($0.to)" }
         if let previous, !moved.isEmpty { what.append("\(moved.joined(separator: ", ")) to etcd \(previous)") }
-        try options.confirm("Return \(what.joined(separator: "; "))", flagHint: "pass --yes to roll back")
+        guard try options.confirm("upgrade rollback", "Return \(what.joined(separator: "; "))") else { return }
         if !kubernetesSteps.isEmpty {
             var runner = KubernetesStepRunner(inventory: inventory, settings: options.settings(inventory))
             for step in kubernetesSteps {

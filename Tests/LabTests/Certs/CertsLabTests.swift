@@ -160,7 +160,10 @@ struct CertsLabTests {
         let before = served(try check(inventory).1)
         let only = ["--only", "etcd/server", "--only", "etcd/peer", "--only", "etcd/healthcheck-client"]
 
-        let plan = try IntegrationLab.capstan(["certs", "rotate", "-i", inventory] + only)
+        // Off a terminal without --yes: the plan, then a refusal (exit 2) with nothing changed.
+        let refused = try IntegrationLab.capstan(["certs", "rotate", "-i", inventory] + only)
+        #expect(refused.status == 2 && refused.stderr.contains("--yes") && refused.stdout.contains("re-issue etcd/server@h1"), "\(refused.all)")
+        let plan = try IntegrationLab.capstan(["certs", "rotate", "-i", inventory, "--dry-run"] + only)
         #expect(plan.succeeded)
         #expect(plan.stdout.contains("re-issue etcd/server@h1") && plan.stdout.contains("(leader, last)"), "\(plan.stdout)")
         #expect(served(try check(inventory).1).mapValues { serial($0) } == before.mapValues { serial($0) }, "the plan must change nothing")
@@ -259,7 +262,7 @@ struct CertsLabTests {
         let load = startLoad(lab, prefix: "certs/ca-load")
         defer { load.finish() }
 
-        let plan = try IntegrationLab.capstan(["certs", "rotate", "-i", inventory, "--ca", "etcd"])
+        let plan = try IntegrationLab.capstan(["certs", "rotate", "-i", inventory, "--dry-run", "--ca", "etcd"])
         #expect(plan.succeeded && plan.stdout.contains("1. trust") && !FileManager.default.fileExists(atPath: record))
 
         // (a) trust: both CAs trusted; leaves unchanged.
@@ -316,7 +319,7 @@ struct CertsLabTests {
         let run = state + "/rotation-all.json"
         try Data(#"{"remaining": ["ca", "front-proxy-ca"], "startedAt": "2026-01-02T03:04:05Z"}"#.utf8).write(to: URL(fileURLWithPath: run))
 
-        let plan = try IntegrationLab.capstan(["certs", "rotate", "-i", inventory, "--ca", "all"])
+        let plan = try IntegrationLab.capstan(["certs", "rotate", "-i", inventory, "--dry-run", "--ca", "all"])
         #expect(plan.succeeded && plan.stdout.contains("continues with ca, front-proxy-ca") && !plan.stdout.contains("  etcd/ca:"), "\(plan.all)")
         #expect(fm.fileExists(atPath: run), "the plan changes nothing")
 
@@ -336,7 +339,7 @@ struct CertsLabTests {
         let (checked, _) = try check(inventory)
         #expect(checked.succeeded, "\(checked.all)")
 
-        let fresh = try IntegrationLab.capstan(["certs", "rotate", "-i", inventory, "--ca", "all"])
+        let fresh = try IntegrationLab.capstan(["certs", "rotate", "-i", inventory, "--dry-run", "--ca", "all"])
         #expect(fresh.succeeded && fresh.stdout.contains("  etcd/ca:") && fresh.stdout.contains("  ca:") && fresh.stdout.contains("  front-proxy-ca:"), "\(fresh.all)")
         #expect(!fresh.stdout.contains("is recorded") && !fm.fileExists(atPath: run), "\(fresh.stdout)")
     }

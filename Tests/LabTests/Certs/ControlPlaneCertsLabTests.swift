@@ -106,7 +106,7 @@ struct ControlPlaneCertsLabTests {
         let before = served(try check(inventory).1)
         #expect(before.count == 3, "every control-plane host serves on :6443: \(before.keys.sorted())")
 
-        let plan = try IntegrationLab.capstan(["certs", "rotate", "-i", inventory] + only)
+        let plan = try IntegrationLab.capstan(["certs", "rotate", "-i", inventory, "--dry-run"] + only)
         #expect(plan.succeeded, "\(plan.all)")
         #expect(plan.stdout.contains("re-issue apiserver@h1") && plan.stdout.contains("re-issue kubelet.conf@h3") && plan.stdout.contains("(leader, last)"), "\(plan.stdout)")
         #expect(served(try check(inventory).1).mapValues { serial($0) } == before.mapValues { serial($0) }, "the plan must change nothing")
@@ -221,7 +221,7 @@ struct ControlPlaneCertsLabTests {
         let old = try credentials(lab, "h1", "/etc/kubernetes/admin.conf", as: "old-admin")
         #expect(try livez(lab, 2, ca: old.ca, cert: old.cert, key: old.key).succeeded, "the old admin credentials work before the rotation")
 
-        let plan = try IntegrationLab.capstan(["certs", "rotate", "-i", inventory, "--ca", "cluster"])
+        let plan = try IntegrationLab.capstan(["certs", "rotate", "-i", inventory, "--dry-run", "--ca", "cluster"])
         #expect(plan.succeeded && plan.stdout.contains("1. trust") && !FileManager.default.fileExists(atPath: record), "\(plan.all)")
 
         // (a) trust: every host trusts old + new; leaves unchanged; old credentials still work everywhere.

@@ -1,0 +1,45 @@
+import Foundation
+import Testing
+import TestSupport
+
+@Suite("one confirmation habit; the inventory's default path")
+struct ConfirmationTests {
+    @Test("every command that restarts, removes or restores outside apply offers --dry-run and --yes, and says what it does off a terminal")
+    func habit() throws {
+        let commands: [[String]] = [["certs", "rotate"], ["backup", "restore"], ["upgrade", "apply"], ["upgrade", "rollback"],
+                                    ["node", "remove"], ["reset"]]
+        for command in commands {
+            let help = try capstan(command + ["--help"])
+            #expect(help.status == 0, "\(command)")
+            #expect(help.out.contains("--dry-run"), "\(command) has no --dry-run:\n\(help.out)")
+            #expect(help.out.contains("--yes"), "\(command) has no --yes:\n\(help.out)")
+        }
+        // Off a terminal without --yes: nothing changes, exit 2, and the way to go ahead or to look first.
+        let inventory = try NodeCommandTests().inventory()
+        for args in [["node", "remove", "-i", inventory, "w1"], ["reset", "-i", inventory, "--host", "w1"]] {
+            let r = try capstan(args)
+            #expect(r.status == 2 && r.err.contains("not a terminal") && r.err.contains("--yes") && r.err.contains("--dry-run"), "\(args): \(r.err)")
+        }
+    }
+
+    @Test("-i may be left out: $CAPSTAN_INVENTORY, else ./inventory.yaml; neither is a usage error naming both")
+    func inventoryDefault() throws {
+        let inventory = try NodeCommandTests().inventory()
+        let dir = (inventory as NSString).deletingLastPathComponent
+        let bin = productsDirectory.appendingPathComponent("capstan").path
+        var env = ProcessInfo.processInfo.environment
+        env["CAPSTAN_INVENTORY"] = nil
+
+        let none = try runProgram(["/bin/sh", "-c", "cd \"$1\" && exec \"$2\" validate", "sh", dir, bin], environment: env)
+        #expect(none.status == 64 && none.err.contains("CAPSTAN_INVENTORY") && none.err.contains("inventory.yaml"), "\(none.err)")
+
+        env["CAPSTAN_INVENTORY"] = inventory
+        let fromEnv = try runProgram(["/bin/sh", "-c", "cd / && exec \"$1\" validate", "sh", bin], environment: env)
+        #expect(fromEnv.status == 0 && fromEnv.out.contains("valid, 4 hosts"), "\(fromEnv.out)\(fromEnv.err)")
+
+        env["CAPSTAN_INVENTORY"] = nil
+        try FileManager.default.copyItem(atPath: inventory, toPath: dir + "/inventory.yaml")
+        let fromDirectory = try runProgram(["/bin/sh", "-c", "cd \"$1\" && exec \"$2\" validate", "sh", dir, bin], environment: env)
+        #expect(fromDirectory.status == 0 && fromDirectory.out.contains("inventory.yaml: valid"), "\(fromDirectory.out)\(fromDirectory.err)")
+    }
+}
