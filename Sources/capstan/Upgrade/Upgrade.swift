@@ -60,11 +60,25 @@ struct UpgradeAssessment {
         var checks: [UpgradeChecks.Result]
         var steps: [UpgradeStep]
         var notes: [String]
+        var verdict: String?
     }
 
     var json: JSON {
         JSON(ok: !blocked, refusal: refusal?.reason, next: refusal?.next, kubernetesHops: plan?.kubernetesHops.map(\.tag) ?? [],
              etcdTarget: plan?.etcdTarget?.description, etcdLeader: survey.leader, checks: checks, steps: plan?.steps ?? [], notes: plan?.notes ?? [])
+    }
+
+    /// The last line of `upgrade plan`: what stops the upgrade, or that it is ready and the command
+    /// that runs it.
+    func verdict(_ target: UpgradeTargetOptions) -> String {
+        let failing = checks.filter { !$0.ok }.map(\.name)
+        let arguments = "-i \(target.inventoryOption.inventory) --to \(target.to)\(target.etcd.map { " --etcd \($0)" } ?? "")"
+        if let refusal { return "verdict: refused: \(refusal.reason)" }
+        if !failing.isEmpty {
+            return "verdict: blocked by \(failing.count) failing check\(failing.count == 1 ? "" : "s") (\(failing.joined(separator: ", "))); fix \(failing.count == 1 ? "it" : "them"), then run `capstan upgrade plan \(arguments)` again"
+        }
+        guard let plan, !plan.steps.isEmpty else { return "verdict: nothing to upgrade" }
+        return "verdict: ready, \(plan.steps.count) step\(plan.steps.count == 1 ? "" : "s"); next: `capstan upgrade apply \(arguments)` (asks first; --dry-run shows the steps)"
     }
 
     func printText() {
@@ -106,7 +120,14 @@ struct UpgradePlanCommand: AsyncParsableCommand {
                 try await UpgradeAssessment.make(inventory, kubernetes: k, etcd: e, in: context)
             }
         }
-        if outputOption.output == .json { try printUpgradeJSON(assessment.json) } else { assessment.printText() }
+        if outputOption.output == .json {
+            var json = assessment.json
+            json.verdict = assessment.verdict(target)
+            try printUpgradeJSON(json)
+        } else {
+            assessment.printText()
+            print(assessment.verdict(target))
+        }
         if assessment.blocked { throw ExitCode(1) }
     }
 }

@@ -71,6 +71,8 @@ struct KubernetesUpgradeLabTests {
         let planned = (try? JSONSerialization.jsonObject(with: Data(plan.stdout.utf8))) as? [String: Any] ?? [:]
         let steps = (planned["steps"] as? [[String: Any]] ?? []).map { "\($0["stage"] ?? "") \(($0["hosts"] as? [String] ?? []).joined(separator: ","))" }
         #expect(steps == ["control-plane h1", "control-plane h2", "workers h3,h4", "workers h5"])
+        let verdict = planned["verdict"] as? String ?? ""
+        #expect(verdict.hasPrefix("verdict: ready, 4 steps; next: `capstan upgrade apply -i \(inventory) --to v1.32.0`"), "\(verdict)")
 
         // 1. The v1.32.0 API server cannot start on h2: the upgrade stops there, h1 done, no worker touched.
         try lab.run(in: "h2", ["sh", "-c", "mkdir -p \(standinDir) && touch \(standinDir)/fail-kube-apiserver-1.32.0"])
@@ -148,10 +150,11 @@ struct KubernetesUpgradeLabTests {
         #expect(after.succeeded)
         #expect(after.stdout.contains("Hosts: up to date (no action planned)"))
         let again = try IntegrationLab.capstan(["upgrade", "plan", "-i", inventory, "--to", "v1.32.0"])
-        #expect(again.stdout.contains("nothing to upgrade"))
+        #expect(again.stdout.contains("nothing to upgrade") && again.stdout.hasSuffix("verdict: nothing to upgrade\n"), "\(again.stdout)")
         // Going back is not an upgrade: refused by the skew/version checks with the way out.
         let down = try IntegrationLab.capstan(["upgrade", "plan", "-i", inventory, "--to", "v1.31.4"])
         #expect(!down.succeeded)
         #expect(down.stdout.contains("that is a downgrade") && down.stdout.contains("backup restore"))
+        #expect(down.stdout.split(separator: "\n").last?.hasPrefix("verdict: refused: ") == true, "\(down.stdout)")
     }
 }
