@@ -49,9 +49,3 @@ struct FileCheckOption: ParsableArguments {
     @Flag(name: .customLong("no-file-checks"), help: "Do not check that files the inventory names (keys, CA files, tokens) are readable here.")
     var noFileChecks = false
 }
-
-/// Thrown by commands whose workflow has not been built yet: says so plainly and exits non-zero.
-struct NotImplemented: Error, CustomStringConvertible {
-    var command: String
-    var description: String { "capstan \(command) is not implemented yet" }
-}
