@@ -157,6 +157,8 @@ public struct EtcdBackupContext: Codable, Sendable, Equatable {
     public var backupDir: String
     public var keep: Int
     public var stateDir: String
+    /// Where the backup timer's textfile-collector metrics go (node_exporter's default directory).
+    public static let defaultMetricsFile = "/var/lib/node_exporter/textfile_collector/capstan_etcd_backup.prom"
     public var metricsFile: String
     public var tls: TLS?
     public var scriptPath: String
@@ -168,7 +170,7 @@ public struct EtcdBackupContext: Codable, Sendable, Equatable {
         clusterName: String, memberName: String, members: [Member], schedule: String, randomizedDelaySeconds: Int,
         keep: Int, binDir: String = "/usr/local/bin", backupDir: String = "/var/backups/etcd",
         stateDir: String = "/var/lib/capstan/etcd-backup",
-        metricsFile: String = "/var/lib/node_exporter/textfile_collector/capstan_etcd_backup.prom",
+        metricsFile: String = EtcdBackupContext.defaultMetricsFile,
         tls: TLS? = TLS(caFile: "/etc/kubernetes/pki/etcd/ca.crt", certFile: "/etc/kubernetes/pki/etcd/healthcheck-client.crt",
                         keyFile: "/etc/kubernetes/pki/etcd/healthcheck-client.key"),
         scriptPath: String = "/usr/local/lib/capstan/etcd-backup.sh", timeoutSeconds: Int = 1800, ship: Ship? = nil

@@ -86,6 +86,19 @@ public struct EtcdStatusReport: Sendable, Equatable, Codable {
         if !outcome.foreign.isEmpty { healthy = false }
     }
 
+    /// Why the report is unhealthy, in words (hosts that do not answer over SSH are the caller's to name).
+    public var problems: [String] {
+        var out = rows.filter { !$0.healthy }.map { "\($0.host): etcd \($0.healthError ?? $0.error ?? "not healthy")" }
+        if !alarms.isEmpty { out.append("etcd alarms: " + alarms.joined(separator: "; ")) }
+        if !unknownMembers.isEmpty { out.append("etcd members not in the inventory: " + unknownMembers.joined(separator: ", ")) }
+        for (host, standing) in (identity ?? [:]).sorted(by: { $0.key < $1.key }) where standing.hasPrefix("ANOTHER CLUSTER") {
+            out.append("\(host) belongs to another cluster")
+        }
+        let sshOnly = !(unreachableHosts ?? [:]).isEmpty
+        if out.isEmpty && !healthy && !sshOnly { out.append("etcd is not healthy") }
+        return out
+    }
+
     /// Adds the inventory hosts that did not answer over SSH: any makes the report unhealthy, since no
     /// command can converge or check them (a reachable etcd member behind a broken SSH key still counts).
     public mutating func attach(unreachable: [String: String]) {
@@ -94,7 +107,10 @@ public struct EtcdStatusReport: Sendable, Equatable, Codable {
     }
 
     /// A fixed-width table for terminals.
-    public var text: String {
+    public var text: String { details + "cluster \(cluster): " + (healthy ? "healthy" : "UNHEALTHY") + "\n" }
+
+    /// The table and its notes, without the verdict line.
+    public var details: String {
         let header = ["HOST", "REACHABLE", "UNIT", "MEMBER", "ROLE", "VERSION", "DB SIZE", "RAFT INDEX", "TERM", "HEALTH"]
         var table = [header]
         for r in rows {
@@ -122,8 +138,7 @@ public struct EtcdStatusReport: Sendable, Equatable, Codable {
         if let unreachableHosts, !unreachableHosts.isEmpty {
             out += "\nnot answering over SSH: " + unreachableHosts.keys.sorted().map { "\($0) (\(unreachableHosts[$0] ?? ""))" }.joined(separator: "; ")
         }
-        out += "\ncluster \(cluster): " + (healthy ? "healthy" : "UNHEALTHY") + "\n"
-        return out
+        return out + "\n"
     }
 
     static func bytes(_ n: Int64) -> String {

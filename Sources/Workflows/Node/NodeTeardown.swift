@@ -1,5 +1,6 @@
 import Foundation
 import Hosts
+import Templates
 
 /// What `node remove` and `reset` do on the host itself: stop and disable every service Capstan runs
 /// there and take away what Capstan placed — units, the binaries its checksum record lists, configuration,
@@ -40,7 +41,7 @@ public enum NodeTeardown {
         "/etc/kubernetes", "/etc/etcd", "/etc/cni/net.d/10-capstan.conflist", "/etc/crictl.yaml", "/etc/containerd/config.toml",
         "/etc/modules-load.d/k8s.conf", "/etc/sysctl.d/k8s.conf", "/etc/capstan", "/usr/local/lib/capstan",
         "/var/lib/kubelet/config.yaml", "/var/lib/kube-proxy", "/var/lib/capstan/etcd-backup",
-        "/var/lib/node_exporter/textfile_collector/capstan_etcd_backup.prom", "/var/log/kubernetes",
+        EtcdBackupContext.defaultMetricsFile, "/var/log/kubernetes",
     ]
     /// Debian-packaged services Capstan configures (the API balancer and VIP): stopped, disabled and their
     /// configuration removed when it is Capstan's; the packages stay installed.

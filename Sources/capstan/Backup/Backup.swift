@@ -85,7 +85,7 @@ struct BackupSetup {
     }
 }
 
-private func humanBytes(_ n: Int64) -> String {
+func humanBytes(_ n: Int64) -> String {
     let units = ["B", "KiB", "MiB", "GiB", "TiB"]
     var value = Double(n)
     var unit = 0
@@ -93,7 +93,7 @@ private func humanBytes(_ n: Int64) -> String {
     return unit == 0 ? "\(n) B" : String(format: "%.1f %@", value, units[unit])
 }
 
-private func humanAge(_ seconds: TimeInterval) -> String {
+func humanAge(_ seconds: TimeInterval) -> String {
     let s = Int64(max(0, seconds))
     if s < 120 { return "\(s)s" }
     if s < 7200 { return "\(s / 60)m" }
@@ -101,7 +101,7 @@ private func humanAge(_ seconds: TimeInterval) -> String {
     return "\(s / 86400)d"
 }
 
-private func table(_ rows: [[String]]) -> String {
+func table(_ rows: [[String]]) -> String {
     guard let first = rows.first else { return "" }
     let widths = (0..<first.count).map { c in rows.map { $0[c].count }.max() ?? 0 }
     return rows.map { row in

@@ -85,6 +85,29 @@ struct KubernetesLabTests {
         let live = document["live"] as? [String: Any]
         #expect((live?["actions"] as? [Any])?.isEmpty == true, "\(planJSON.stdout)")
         #expect(document["offline"] as? Bool == false)
+
+        // status sees the whole cluster: every unit active, each API server ready, each kubelet answering,
+        // the soonest certificate a year out; a kubelet stopped on h3 is named in the verdict, exit 1.
+        let status = try IntegrationLab.capstan(["status", "-i", inventory, "--output", "json"])
+        let seen = (try? JSONSerialization.jsonObject(with: Data(status.stdout.utf8))) as? [String: Any] ?? [:]
+        #expect(status.succeeded && seen["healthy"] as? Bool == true, "\(status.all)")
+        let services = seen["services"] as? [[String: Any]] ?? []
+        #expect(services.count == Self.hosts.count, "\(status.stdout)")
+        for host in services {
+            let units = Dictionary(((host["units"] as? [[String: Any]]) ?? []).map { ($0["name"] as? String ?? "", $0["state"] as? String ?? "") }, uniquingKeysWith: { a, _ in a })
+            for unit in Self.controlPlaneUnits { #expect(units[unit + ".service"] == "active", "\(host["host"] ?? ""): \(units)") }
+            #expect((host["apiServer"] as? [String: Any])?["ok"] as? Bool == true, "\(host)")
+            #expect((host["kubelet"] as? [String: Any])?["ok"] as? Bool == true, "\(host)")
+        }
+        let certificates = seen["certificates"] as? [String: [String: Any]] ?? [:]
+        #expect(Set(certificates.keys) == Set(Self.hosts) && certificates.values.allSatisfy { ($0["daysLeft"] as? Int ?? 0) > 300 }, "\(certificates)")
+        try lab.run(in: "h3", ["systemctl", "stop", "kubelet.service"])
+        let stopped = try IntegrationLab.capstan(["status", "-i", inventory])
+        try lab.run(in: "h3", ["systemctl", "start", "kubelet.service"])
+        #expect(stopped.status == 1, "\(stopped.all)")
+        let verdict = stopped.stdout.split(separator: "\n").last.map(String.init) ?? ""
+        #expect(verdict.hasPrefix("cluster k8slab: UNHEALTHY: ") && verdict.contains("h3: kubelet.service is inactive")
+                && verdict.contains("h3: the kubelet does not answer") && !verdict.contains("h1") && !verdict.contains("h2"), "\(stopped.stdout)")
     }
 
     @Test("plan of a changed kube-proxy config on one host lists exactly that file with a diff and its restart")
