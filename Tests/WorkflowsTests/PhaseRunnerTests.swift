@@ -92,7 +92,8 @@ struct PhaseRunnerTests {
         #expect(first?["kind"] as? String == "action")
         #expect(first?["time"] as? String == "2026-11-22T03:00:01Z")
         let terminal = Log()
-        _ = try await PhaseRunner().run(wf, in: context(output: TerminalOutput { terminal.add($0) }))
-        #expect(terminal.all.joined().contains("  h1          started\n"))
+        _ = try await PhaseRunner().run(wf, in: context(output: TerminalOutput(write: { terminal.add($0) }, tickSeconds: nil)))
+        #expect(terminal.all.joined().contains("  [h1] started\n"))
+        #expect(terminal.all.joined().contains("  ✓ h1          "))
     }
 }

@@ -83,57 +83,101 @@ public struct JSONOutput: OutputSink {
     }
 }
 
-/// For a terminal: one status line per host, redrawn in place as hosts progress; phase headers and
-/// failures scroll above the block.
+/// For a terminal: one live line per host (a spinner, the time since the host's first step in this
+/// phase, its current step), redrawn in place; phase headers, every change (`action`), warnings and
+/// failures scroll above the block, so nothing a host reported is overwritten. A ticker redraws the
+/// block while a phase runs, so a long step still shows time passing.
 public final class TerminalOutput: OutputSink, @unchecked Sendable {
     let write: TextWriter
+    let now: @Sendable () -> Date
     private let lock = NSLock()
     private var order: [String] = []
     private var status: [String: String] = [:]
+    private var since: [String: Date] = [:]
     private var drawnLines = 0
+    private var frame = 0
+    private var ticker: DispatchSourceTimer?
 
-    public init(write: @escaping TextWriter) { self.write = write }
+    static let spinner = Array("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏")
+
+    /// `tickSeconds` nil: no ticker (the block is redrawn on events only; for tests, which call `tick()`).
+    public init(write: @escaping TextWriter, now: @escaping @Sendable () -> Date = { Date() }, tickSeconds: Double? = 0.2) {
+        self.write = write
+        self.now = now
+        if let tickSeconds {
+            let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "capstan.terminal-output"))
+            timer.schedule(deadline: .now() + tickSeconds, repeating: tickSeconds)
+            timer.setEventHandler { [weak self] in self?.tick() }
+            timer.resume()
+            ticker = timer
+        }
+    }
+
+    deinit { ticker?.cancel() }
+
+    /// Advances the spinner and redraws the block (nothing to do between phases).
+    public func tick() {
+        lock.withLock {
+            guard !order.isEmpty else { return }
+            frame += 1
+            write(clearBlock() + block())
+        }
+    }
 
     public func emit(_ event: WorkflowEvent) {
         lock.withLock {
-            var out = ""
-            // Move to the top of the status block and clear it.
-            if drawnLines > 0 { out += "\u{1B}[\(drawnLines)A\u{1B}[J" }
+            var out = clearBlock()
             switch event.kind {
             case .phaseStarted:
                 out += "▸ \(event.phase ?? "")\(event.message.isEmpty ? "" : " — \(event.message)")\n"
-                order = []
-                status = [:]
+                reset()
             case .phaseSkipped:
                 out += "○ \(event.phase ?? "") skipped\(event.message.isEmpty ? "" : " (\(event.message))")\n"
             case .phaseFinished:
-                for host in order { out += TerminalOutput.line(host, status[host] ?? "") }
+                for host in order { out += line(host, done: true) }
                 out += "✓ \(event.phase ?? "")\(event.message.isEmpty ? "" : " — \(event.message)")\n"
-                order = []
-                status = [:]
+                reset()
             case .failed:
                 out += "✗ " + (event.host.map { "[\($0)] " } ?? "") + event.message + "\n"
             case .planned:
                 out += "  ~ " + (event.host.map { "[\($0)] " } ?? "") + event.message + "\n"
             case .action, .hostStatus, .message:
-                if let host = event.host {
-                    if status[host] == nil { order.append(host) }
-                    status[host] = event.message
-                } else {
-                    out += event.message + "\n"
-                }
+                guard let host = event.host else { out += event.message + "\n"; break }
+                if event.kind == .action { out += "  [\(host)] \(event.message)\n" }
+                if Self.isWarning(event.message) { out += "  [\(host)] \(event.message)\n"; break }
+                if status[host] == nil { order.append(host); since[host] = now() }
+                status[host] = event.message
             }
-            drawnLines = 0
-            for host in order {
-                out += TerminalOutput.line(host, status[host] ?? "")
-                drawnLines += 1
-            }
-            write(out)
+            write(out + block())
         }
     }
 
-    private static func line(_ host: String, _ text: String) -> String {
-        "  " + host.padding(toLength: max(12, host.count + 1), withPad: " ", startingAt: 0) + text + "\n"
+    static func isWarning(_ message: String) -> Bool {
+        message.lowercased().hasPrefix("warning")
+    }
+
+    private func reset() {
+        order = []
+        status = [:]
+        since = [:]
+    }
+
+    /// Moves to the top of the drawn block and clears it.
+    private func clearBlock() -> String {
+        defer { drawnLines = 0 }
+        return drawnLines > 0 ? "\u{1B}[\(drawnLines)A\u{1B}[J" : ""
+    }
+
+    private func block() -> String {
+        drawnLines = order.count
+        return order.map { line($0, done: false) }.joined()
+    }
+
+    private func line(_ host: String, done: Bool) -> String {
+        let mark = done ? "✓" : String(Self.spinner[frame % Self.spinner.count])
+        let elapsed = since[host].map { max(0, now().timeIntervalSince($0)) } ?? 0
+        let time = elapsed < 60 ? String(format: "%4.1fs", elapsed) : "\(Int(elapsed) / 60)m\(String(format: "%02d", Int(elapsed) % 60))s"
+        return "  \(mark) " + host.padding(toLength: max(12, host.count + 1), withPad: " ", startingAt: 0) + time.padding(toLength: 7, withPad: " ", startingAt: 0) + (status[host] ?? "") + "\n"
     }
 }
 

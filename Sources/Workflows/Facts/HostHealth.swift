@@ -12,10 +12,13 @@ public struct HostHealth: Sendable, Equatable, Codable {
         public var name: String
         /// systemd's ActiveState: active, inactive, failed, activating, deactivating, reloading.
         public var state: String
+        /// The host's roles call for this unit. One they no longer call for (etcd stopped on a host that
+        /// left the member list, its unit file kept) is listed but not judged.
+        public var expected: Bool = true
 
-        /// Services a timer starts run and end: only `failed` is a problem there; everything else must be active.
+        /// Services a timer starts run and end: only `failed` is a problem there; everything else expected must be active.
         public var healthy: Bool {
-            HostHealth.triggeredServices.contains(name) ? state != "failed" : state == "active"
+            !expected || (HostHealth.triggeredServices.contains(name) ? state != "failed" : state == "active")
         }
     }
 
@@ -41,6 +44,20 @@ public struct HostHealth: Sendable, Equatable, Codable {
 
     /// One-shot services started by Capstan's timers (the timers themselves must be active).
     static let triggeredServices: Set<String> = ["etcd-backup.service", "capstan-certs-rotate.service"]
+
+    /// The units `host`'s roles call for: etcd and its backup timer on etcd members, the control plane on
+    /// control-plane hosts (self-managed), containerd, kubelet, kube-proxy and the pod-network unit on nodes.
+    static func expectedUnits(_ host: HostSpec, inventory: Inventory) -> Set<String> {
+        var units: Set<String> = []
+        if inventory.isSelfManaged && host.has(.etcd) { units.formUnion(["etcd.service", "etcd-backup.timer", "etcd-backup.service"]) }
+        if inventory.isSelfManaged && host.has(.controlPlane) {
+            units.formUnion(["kube-apiserver.service", "kube-controller-manager.service", "kube-scheduler.service"])
+        }
+        if WorkerWorkflow.nodes(inventory).contains(where: { $0.name == host.name }) {
+            units.formUnion(["containerd.service", "kubelet.service", "kube-proxy.service", "capstan-pod-network.service"])
+        }
+        return units
+    }
 
     /// What is probed on `host`: the API server's `/readyz` on control-plane hosts of a self-managed
     /// cluster (its secure port, the cluster CA), the kubelet's `/healthz` on nodes; each only where its
@@ -107,7 +124,10 @@ public struct HostHealth: Sendable, Equatable, Codable {
             let (api, kubelet) = probes(spec, inventory: inventory)
             let result = try await ctx.connection(name).run(command(api: api, kubelet: kubelet), options: RunOptions(timeoutSeconds: 30))
             guard result.succeeded else { throw WorkflowError.hostFailed(host: name, what: "read its services", reason: result.stderrText, next: "") }
-            return parse(result.stdoutText, host: name, api: api, kubelet: kubelet)
+            var health = parse(result.stdoutText, host: name, api: api, kubelet: kubelet)
+            let expected = expectedUnits(spec, inventory: inventory)
+            for i in health.units.indices { health.units[i].expected = expected.contains(health.units[i].name) }
+            return health
         }
         return outcomes.map { $0.value ?? HostHealth(host: $0.host, error: $0.error.map { "\($0)" } ?? "no answer") }
     }
