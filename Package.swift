@@ -64,7 +64,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
-        .testTarget(name: "InventoryTests", dependencies: ["Inventory"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "InventoryTests", dependencies: ["Inventory", .product(name: "Yams", package: "Yams")], resources: [.copy("Fixtures")]),
         .testTarget(name: "TemplatesTests", dependencies: ["Templates"], resources: [.copy("Golden")]),
         .testTarget(name: "WorkflowsTests", dependencies: ["Workflows", "Inventory", "Hosts", "Templates", "TestSupport", .product(name: "Yams", package: "Yams")], resources: [.copy("Fixtures")]),
         .testTarget(name: "HostsTests", dependencies: ["Hosts"]),

@@ -3,17 +3,14 @@ import Yams
 
 /// `spec.containerRuntime.registries`: registry hosts, their mirrors, CA and credentials.
 extension InventoryParser {
-    static let registryKeys = ["host", "mirrors", "server", "caFile", "skipVerify", "credentialsFile"]
-
     func parseContainerRuntime(_ node: Node) -> ContainerRuntimeSpec? {
-        guard let m = r.mapping(node, path: "spec.containerRuntime", allowed: ["registries"]) else { return nil }
+        guard let m = section(node, path: "spec.containerRuntime") else { return nil }
         var spec = ContainerRuntimeSpec()
         guard let listNode = m.value("registries"), let items = r.sequence(listNode, path: "spec.containerRuntime.registries") else { return spec }
         var seen: [String: Int] = [:]
         for (i, item) in items.enumerated() {
             let path = "spec.containerRuntime.registries[\(i)]"
-            guard let reg = r.mapping(item, path: path, allowed: Self.registryKeys) else { continue }
-            r.requireKeys(reg, ["host"])
+            guard let reg = section(item, path: path) else { continue }
             guard let host = r.nonEmptyString(reg, "host") else { continue }
             guard Self.isRegistryHost(host) else {
                 r.invalid(reg, "host", "\(path).host: '\(host)' is not a registry host (HOST or HOST:PORT as image names write it, e.g. registry.k8s.io or harbor.example.com:5000)")

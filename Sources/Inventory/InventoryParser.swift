@@ -26,14 +26,8 @@ final class InventoryParser {
         self.checkFiles = checkFiles
     }
 
-    static let rootKeys = ["apiVersion", "kind", "metadata", "spec"]
-    static let specKeys = ["kubernetesVersion", "controlPlane", "network", "etcd", "pki", "ssh", "artifacts", "components", "containerRuntime", "upgrade", "addons", "hosts"]
-    static let sshKeys = ["user", "port", "identityFile", "agent", "passwordEnv", "become", "bastion", "knownHosts", "transport", "connectTimeout"]
-    static let hostKeys = ["name", "address", "internalAddress", "roles", "ssh", "labels", "taints"]
-
     func parse(_ root: Node) -> Inventory? {
-        guard let top = r.mapping(root, path: "", allowed: Self.rootKeys) else { return nil }
-        r.requireKeys(top, Self.rootKeys)
+        guard let top = section(root, path: "") else { return nil }
         if let api = r.string(top, "apiVersion"), api != Inventory.apiVersion {
             r.invalid(top, "apiVersion", "apiVersion: unsupported '\(api)' (this capstan reads \(Inventory.apiVersion))")
         }
@@ -43,8 +37,7 @@ final class InventoryParser {
             r.invalid(top, "kind", message)
         }
         var name: String?
-        if let metaNode = top.value("metadata"), let meta = r.mapping(metaNode, path: "metadata", allowed: ["name"]) {
-            r.requireKeys(meta, ["name"])
+        if let metaNode = top.value("metadata"), let meta = section(metaNode, path: "metadata") {
             if let n = r.nonEmptyString(meta, "name") {
                 if Syntax.isDNSLabel(n) {
                     name = n
@@ -53,9 +46,8 @@ final class InventoryParser {
                 }
             }
         }
-        guard let specNode = top.value("spec"), let spec = r.mapping(specNode, path: "spec", allowed: Self.specKeys) else { return nil }
-        r.requireKeys(spec, ["kubernetesVersion", "hosts"])
-        for key in Self.specKeys where spec.has(key) { explicitSections.insert(key) }
+        guard let specNode = top.value("spec"), let spec = section(specNode, path: "spec") else { return nil }
+        for key in InventorySchema.keys(under: "spec") where spec.has(key) { explicitSections.insert(key) }
 
         let kubernetesVersion = r.version(spec, "kubernetesVersion")
         let controlPlane = spec.value("controlPlane").flatMap { parseControlPlane($0) } ?? ControlPlaneSpec()
@@ -101,8 +93,16 @@ final class InventoryParser {
 
     // MARK: sections
 
+    /// A mapping at `path` read with the keys `InventorySchema` lists there: unknown keys and missing required
+    /// ones are reported.
+    func section(_ node: Node, path: String) -> MappingView? {
+        guard let m = r.mapping(node, path: path, allowed: InventorySchema.keys(under: path)) else { return nil }
+        r.requireKeys(m, InventorySchema.requiredKeys(under: path))
+        return m
+    }
+
     func parseControlPlane(_ node: Node) -> ControlPlaneSpec? {
-        guard let m = r.mapping(node, path: "spec.controlPlane", allowed: ["mode", "endpoint", "extraSANs", "managed", "loadBalancer", "localBalancerPort", "vip"]) else { return nil }
+        guard let m = section(node, path: "spec.controlPlane") else { return nil }
         var cp = ControlPlaneSpec()
         if let mode = r.enumValue(m, "mode", ControlPlaneMode.self, what: "control plane mode") { cp.mode = mode }
         if let endpoint = r.nonEmptyString(m, "endpoint") {
@@ -127,7 +127,7 @@ final class InventoryParser {
 
     func parseVIP(_ node: Node) -> VIPSpec? {
         let path = "spec.controlPlane.vip"
-        guard let m = r.mapping(node, path: path, allowed: ["interface", "virtualRouterId"]) else { return nil }
+        guard let m = section(node, path: path) else { return nil }
         var vip = VIPSpec()
         if let name = r.nonEmptyString(m, "interface") {
             // Linux interface names: at most 15 bytes, no '/', ':' or whitespace.
@@ -149,8 +149,7 @@ final class InventoryParser {
 
     func parseManaged(_ node: Node) -> ManagedSpec? {
         let path = "spec.controlPlane.managed"
-        guard let m = r.mapping(node, path: path, allowed: ["provider", "apiEndpoint", "caFile", "joinCredentials"]) else { return nil }
-        r.requireKeys(m, ["provider", "apiEndpoint", "caFile", "joinCredentials"])
+        guard let m = section(node, path: path) else { return nil }
         let provider = r.enumValue(m, "provider", ManagedProvider.self, what: "provider")
         var api = r.nonEmptyString(m, "apiEndpoint")
         if let a = api {
@@ -163,7 +162,7 @@ final class InventoryParser {
         }
         let caFile = file(m, "caFile")
         var join: JoinCredentials?
-        if let jn = m.value("joinCredentials"), let j = r.mapping(jn, path: "\(path).joinCredentials", allowed: ["bootstrapTokenFile", "kubeconfigFile"]) {
+        if let jn = m.value("joinCredentials"), let j = section(jn, path: "\(path).joinCredentials") {
             let token = file(j, "bootstrapTokenFile"), kubeconfig = file(j, "kubeconfigFile")
             switch (token, kubeconfig) {
             case let (t?, nil): join = .bootstrapTokenFile(t)
@@ -181,7 +180,7 @@ final class InventoryParser {
     }
 
     func parseNetwork(_ node: Node) -> NetworkSpec? {
-        guard let m = r.mapping(node, path: "spec.network", allowed: ["serviceCIDR", "podCIDR", "clusterDomain", "plugin", "nodeSubnetSize"]) else { return nil }
+        guard let m = section(node, path: "spec.network") else { return nil }
         var n = NetworkSpec()
         if let c = cidr(m, "serviceCIDR") { n.serviceCIDR = c }
         if let c = cidr(m, "podCIDR") { n.podCIDR = c }
@@ -213,7 +212,7 @@ final class InventoryParser {
     }
 
     func parseEtcd(_ node: Node) -> EtcdSpec? {
-        guard let m = r.mapping(node, path: "spec.etcd", allowed: ["version", "topology", "dataDir", "backup"]) else { return nil }
+        guard let m = section(node, path: "spec.etcd") else { return nil }
         var e = EtcdSpec()
         e.version = r.version(m, "version")
         if let t = r.enumValue(m, "topology", EtcdTopology.self, what: "etcd topology") { e.topology = t }
@@ -228,7 +227,7 @@ final class InventoryParser {
 
     func parseBackup(_ node: Node) -> BackupPolicy? {
         let path = "spec.etcd.backup"
-        guard let m = r.mapping(node, path: path, allowed: ["schedule", "randomizedDelay", "keep", "maxAge", "destination", "encryptionKeyFile", "recipients", "identityFile", "unencrypted", "includePKI"]) else { return nil }
+        guard let m = section(node, path: path) else { return nil }
         var b = BackupPolicy()
         if let s = r.nonEmptyString(m, "schedule") {
             if OnCalendar.isPlausible(s) { b.schedule = s } else {
@@ -272,8 +271,8 @@ final class InventoryParser {
 
     func parseDestination(_ node: Node) -> BackupDestination? {
         let path = "spec.etcd.backup.destination"
-        guard let m = r.mapping(node, path: path, allowed: ["local", "sftp", "s3"]) else { return nil }
-        let kinds = ["local", "sftp", "s3"].filter { k in m.entries.contains { $0.key == k } }
+        guard let m = section(node, path: path) else { return nil }
+        let kinds = InventorySchema.keys(under: path).filter { k in m.entries.contains { $0.key == k } }
         if kinds.count != 1 {
             r.error(m.position ?? node.position, "\(path): set exactly one of local, sftp or s3")
             return nil
@@ -282,14 +281,13 @@ final class InventoryParser {
         let hasLocal = kinds == ["local"]
         if hasLocal {
             guard let l = m.value("local") else { return .local(path: nil) }
-            guard let lm = r.mapping(l, path: "\(path).local", allowed: ["path"]) else { return nil }
+            guard let lm = section(l, path: "\(path).local") else { return nil }
             return .local(path: file(lm, "path", isDirectory: true))
         }
-        guard let s = m.value("sftp"), let sm = r.mapping(s, path: "\(path).sftp", allowed: ["host", "port", "user", "path", "uploadUser", "uploadIdentityFile"]) else {
+        guard let s = m.value("sftp"), let sm = section(s, path: "\(path).sftp") else {
             r.error(m.keyNode("sftp")?.position, "\(path).sftp: needs host and path")
             return nil
         }
-        r.requireKeys(sm, ["host", "path"])
         var host = r.nonEmptyString(sm, "host")
         if let h = host, !Syntax.isAddress(h) {
             r.invalid(sm, "host", "\(path).sftp.host: '\(h)' is not an IP address or DNS name")
@@ -316,12 +314,10 @@ final class InventoryParser {
 
     func parseS3(_ node: Node?, keyNode: Node?) -> BackupDestination? {
         let path = "spec.etcd.backup.destination.s3"
-        let keys = ["endpoint", "bucket", "prefix", "region", "pathStyle", "caFile", "credentialsFile", "operatorCredentialsFile"]
-        guard let node, let m = r.mapping(node, path: path, allowed: keys) else {
+        guard let node, let m = section(node, path: path) else {
             r.error(keyNode?.position, "\(path): needs endpoint, bucket and credentialsFile")
             return nil
         }
-        r.requireKeys(m, ["endpoint", "bucket", "credentialsFile"])
         var endpoint = r.nonEmptyString(m, "endpoint")
         if let e = endpoint {
             let url = URL(string: e)
@@ -356,7 +352,7 @@ final class InventoryParser {
     }
 
     func parsePKI(_ node: Node) -> PKISpec? {
-        guard let m = r.mapping(node, path: "spec.pki", allowed: ["keyAlgorithm", "caValidity", "leafValidity", "externalCA"]) else { return nil }
+        guard let m = section(node, path: "spec.pki") else { return nil }
         var p = PKISpec()
         if let a = r.enumValue(m, "keyAlgorithm", KeyAlgorithm.self, what: "key algorithm") { p.keyAlgorithm = a }
         for key in ["caValidity", "leafValidity"] {
@@ -368,15 +364,14 @@ final class InventoryParser {
         if p.leafValidity > p.caValidity, !r.invalidPaths.contains("spec.pki.leafValidity"), !r.invalidPaths.contains("spec.pki.caValidity") {
             r.error(at: "spec.pki.leafValidity", "spec.pki.leafValidity: \(p.leafValidity) is longer than caValidity \(p.caValidity); a certificate cannot outlive its CA")
         }
-        if let e = m.value("externalCA"), let em = r.mapping(e, path: "spec.pki.externalCA", allowed: ["certFile", "keyFile"]) {
-            r.requireKeys(em, ["certFile"])
+        if let e = m.value("externalCA"), let em = section(e, path: "spec.pki.externalCA") {
             if let cert = file(em, "certFile") { p.externalCA = ExternalCA(certFile: cert, keyFile: file(em, "keyFile")) }
         }
         return p
     }
 
     func parseSSH(_ node: Node, path: String) -> SSHSpec? {
-        guard let m = r.mapping(node, path: path, allowed: Self.sshKeys) else { return nil }
+        guard let m = section(node, path: path) else { return nil }
         var s = SSHSpec()
         s.user = r.nonEmptyString(m, "user")
         s.port = r.port(m, "port")
@@ -388,8 +383,7 @@ final class InventoryParser {
             }
         }
         s.become = r.bool(m, "become")
-        if let b = m.value("bastion"), let bm = r.mapping(b, path: "\(path).bastion", allowed: ["address", "port", "user", "identityFile"]) {
-            r.requireKeys(bm, ["address"])
+        if let b = m.value("bastion"), let bm = section(b, path: "\(path).bastion") {
             var address = r.nonEmptyString(bm, "address")
             if let a = address, !Syntax.isAddress(a) {
                 r.invalid(bm, "address", "\(path).bastion.address: '\(a)' is not an IP address or DNS name")
@@ -400,7 +394,7 @@ final class InventoryParser {
                 s.bastion = BastionSpec(address: address, port: port, user: r.nonEmptyString(bm, "user"), identityFile: file(bm, "identityFile"))
             }
         }
-        if let k = m.value("knownHosts"), let km = r.mapping(k, path: "\(path).knownHosts", allowed: ["file", "policy"]) {
+        if let k = m.value("knownHosts"), let km = section(k, path: "\(path).knownHosts") {
             s.knownHostsFile = r.nonEmptyString(km, "file")
             s.knownHostsPolicy = r.enumValue(km, "policy", KnownHostsPolicy.self, what: "known_hosts policy")
             if let file = s.knownHostsFile { knownHostsFiles.append(("\(path).knownHosts.file", file, s.knownHostsPolicy)) }
@@ -413,7 +407,7 @@ final class InventoryParser {
     }
 
     func parseArtifacts(_ node: Node) -> ArtifactSpec? {
-        guard let m = r.mapping(node, path: "spec.artifacts", allowed: ["source", "url", "directory", "cacheDirectory"]) else { return nil }
+        guard let m = section(node, path: "spec.artifacts") else { return nil }
         var a = ArtifactSpec()
         if let s = r.enumValue(m, "source", ArtifactSource.self, what: "artifact source") { a.source = s }
         if let u = r.nonEmptyString(m, "url") {
@@ -437,7 +431,7 @@ final class InventoryParser {
     }
 
     func parseComponents(_ node: Node) -> ComponentsSpec? {
-        guard let m = r.mapping(node, path: "spec.components", allowed: ["containerd", "runc", "crictl", "cni"]) else { return nil }
+        guard let m = section(node, path: "spec.components") else { return nil }
         var c = ComponentsSpec()
         c.containerd = r.version(m, "containerd")
         c.runc = r.version(m, "runc")
@@ -454,9 +448,9 @@ final class InventoryParser {
     }
 
     func parseAddons(_ node: Node) -> AddonsSpec? {
-        guard let m = r.mapping(node, path: "spec.addons", allowed: ["dns", "monitoring"]) else { return nil }
+        guard let m = section(node, path: "spec.addons") else { return nil }
         var a = AddonsSpec()
-        if let dnsNode = m.value("dns"), let d = r.mapping(dnsNode, path: "spec.addons.dns", allowed: ["enabled", "image", "replicas", "upstreams"]) {
+        if let dnsNode = m.value("dns"), let d = section(dnsNode, path: "spec.addons.dns") {
             if let on = r.bool(d, "enabled") { a.dns.enabled = on }
             if let image = r.nonEmptyString(d, "image") {
                 if Syntax.isImageReference(image) { a.dns.image = image } else {
@@ -474,14 +468,14 @@ final class InventoryParser {
                 a.dns.upstreams = list.map(\.0)
             }
         }
-        if let monNode = m.value("monitoring"), let mon = r.mapping(monNode, path: "spec.addons.monitoring", allowed: ["enabled"]) {
+        if let monNode = m.value("monitoring"), let mon = section(monNode, path: "spec.addons.monitoring") {
             if let on = r.bool(mon, "enabled") { a.monitoring = on }
         }
         return a
     }
 
     func parseUpgrade(_ node: Node) -> UpgradeSpec? {
-        guard let m = r.mapping(node, path: "spec.upgrade", allowed: ["maxUnavailable", "drainTimeout"]) else { return nil }
+        guard let m = section(node, path: "spec.upgrade") else { return nil }
         var u = UpgradeSpec()
         if let text = r.string(m, "maxUnavailable") {
             if text.hasSuffix("%"), let p = Int(text.dropLast()), (1...100).contains(p) {
@@ -497,11 +491,10 @@ final class InventoryParser {
     }
 
     func parseHost(_ node: Node, path: String) -> HostSpec? {
-        guard let m = r.mapping(node, path: path, allowed: Self.hostKeys) else {
+        guard let m = section(node, path: path) else {
             incompleteHosts = true
             return nil
         }
-        r.requireKeys(m, ["name", "address", "roles"])
         var name = r.nonEmptyString(m, "name")
         if let n = name, !Syntax.isDNSSubdomain(n) {
             r.invalid(m, "name", "\(path).name: '\(n)' is not a valid node name (lowercase letters, digits, '-' and '.', at most 253)")
@@ -575,8 +568,7 @@ final class InventoryParser {
     }
 
     func parseTaint(_ node: Node, path: String) -> Taint? {
-        guard let m = r.mapping(node, path: path, allowed: ["key", "value", "effect"]) else { return nil }
-        r.requireKeys(m, ["key", "effect"])
+        guard let m = section(node, path: path) else { return nil }
         var key = r.nonEmptyString(m, "key")
         if let k = key, let problem = Syntax.labelKeyProblem(k) {
             r.invalid(m, "key", "\(path).key: invalid taint key '\(k)': \(problem)")

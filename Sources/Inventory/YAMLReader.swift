@@ -9,14 +9,22 @@ struct MappingView {
     let entries: [(key: String, keyNode: Node, value: Node)]
     /// Allowed key → the unknown key written instead (already reported with a did-you-mean).
     var misspelt: [String: String] = [:]
+    /// The reader that made this view; it notes which values the parser asked for.
+    var reader: YAMLReader?
 
     /// The value node, or nil when the key is absent or its value is YAML null (`key:` or `key: ~`).
     func value(_ key: String) -> Node? {
+        reader?.noteRead(child(key))
+        return presentValue(key)
+    }
+
+    /// Whether the key has a value; unlike `value`, not a read of it.
+    func has(_ key: String) -> Bool { presentValue(key) != nil }
+
+    private func presentValue(_ key: String) -> Node? {
         guard let v = entries.first(where: { $0.key == key })?.value, !v.isNull else { return nil }
         return v
     }
-
-    func has(_ key: String) -> Bool { value(key) != nil }
     func keyNode(_ key: String) -> Node? { entries.first(where: { $0.key == key })?.keyNode }
     func child(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 }
@@ -61,6 +69,8 @@ final class YAMLReader {
     private(set) var marks: [String: Position] = [:]
     /// Paths whose value was present but invalid; cross-field checks skip them to avoid a second, derived complaint.
     private(set) var invalidPaths: Set<String> = []
+    /// Paths whose values the parser asked for (a key it allows but never reads would be silently ignored).
+    private(set) var readPaths: Set<String> = []
 
     init(file: String) { self.file = file }
 
@@ -81,6 +91,7 @@ final class YAMLReader {
 
     func record(_ path: String, _ node: Node) { if let m = node.position { marks[path] = m } }
     func markInvalid(_ path: String) { invalidPaths.insert(path) }
+    func noteRead(_ path: String) { readPaths.insert(path) }
 
     /// The mark of `path`, or of its nearest recorded parent (`spec.hosts[1].ssh.port` → `spec.hosts[1].ssh`).
     func mark(for path: String) -> Position? {
@@ -149,7 +160,7 @@ final class YAMLReader {
             }
         }
         for e in entries { record("\(path).\(e.key)", e.value) }
-        return MappingView(path: path, position: node.position, entries: entries, misspelt: misspelt)
+        return MappingView(path: path, position: node.position, entries: entries, misspelt: misspelt, reader: self)
     }
 
     /// The top level has no path; messages name it in words.

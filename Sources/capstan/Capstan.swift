@@ -11,7 +11,7 @@ struct Capstan: AsyncParsableCommand {
             InitCommand.self, ValidateCommand.self, PlanCommand.self, ApplyCommand.self, StatusCommand.self,
             CertsCommand.self, BackupCommand.self, UpgradeCommand.self, NodeCommand.self,
             ResetCommand.self, KubeconfigCommand.self, ExecCommand.self, SSHCommand.self,
-            ArtifactsCommand.self, AddonsCommand.self, StateCommand.self, LabCommand.self,
+            ArtifactsCommand.self, AddonsCommand.self, StateCommand.self, ExplainCommand.self, LabCommand.self,
         ]
     )
 

@@ -210,9 +210,9 @@ struct ValidationHelperTests {
     @Test("did-you-mean finds near misses and ignores unrelated words")
     func spelling() {
         #expect(Spelling.distance("adress", "address") == 1)
-        #expect(Spelling.suggestion(for: "adress", among: InventoryParser.hostKeys) == "address")
-        #expect(Spelling.suggestion(for: "Roles", among: InventoryParser.hostKeys) == "roles")
-        #expect(Spelling.suggestion(for: "colour", among: InventoryParser.specKeys) == nil)
+        #expect(Spelling.suggestion(for: "adress", among: InventorySchema.keys(under: "spec.hosts[]")) == "address")
+        #expect(Spelling.suggestion(for: "Roles", among: InventorySchema.keys(under: "spec.hosts[]")) == "roles")
+        #expect(Spelling.suggestion(for: "colour", among: InventorySchema.keys(under: "spec")) == nil)
     }
 
     @Test("label keys follow Kubernetes' qualified-name rules", arguments: [
