@@ -76,7 +76,10 @@ extension LibSSH2Connection {
         }
     }
 
-    /// Sends `chunk` completely (one job per chunk, so other channels get their turn between chunks).
+    /// Sends `chunk` completely (one job per chunk, so other channels get their turn between chunks). Given the
+    /// whole chunk, `libssh2_sftp_write` already keeps about 35 WRITE requests of 30 kB in flight; keeping
+    /// unacknowledged writes in flight across chunks as well was measured in bench/transfer: not faster on
+    /// loopback beyond the noise, and about 10% more client CPU.
     private func send(_ chunk: Data, to file: SFTPFile, path: String) async throws {
         let host = hostName
         try await session.executor.perform { [session] in
@@ -160,7 +163,7 @@ extension LibSSH2Connection {
 
     /// The shared write path: temp file in the target's directory (or, through sudo, one the user owns),
     /// mode and owner set on it, `mv -f` (rename(2), atomic on one filesystem) over the target, then the
-    /// target's `sha256sum` compared with what was sent.
+    /// target's SHA-256 compared with what was sent.
     ///
     /// The rename runs as a command because OpenSSH's sftp-server speaks SFTP v3, whose rename refuses an
     /// existing target, and libssh2 1.10 has no posix-rename@openssh.com.
@@ -200,7 +203,7 @@ extension LibSSH2Connection {
         if let owner = attributes.owner {
             install = install.then(ShellCommand("chown", "--", owner, staging))
         }
-        install = install.then(ShellCommand("mv", "-f", "--", staging, path)).then(ShellCommand("sha256sum", "--", path))
+        install = install.then(ShellCommand("mv", "-f", "--", staging, path)).then(.sha256(of: path))
         let result = try await run(install, options: RunOptions(privileged: writesThroughSudo || attributes.owner != nil))
         if writesThroughSudo {
             _ = try? await run(ShellCommand("rm", "-f", "--", upload), options: RunOptions(privileged: false))

@@ -37,7 +37,7 @@ extension OpenSSHConnection {
     }
 
     /// `cat` into a 0600 staging file beside the target, then chmod/chown, `mv -f` (rename(2), atomic on
-    /// one filesystem) and the target's `sha256sum` compared with what was sent.
+    /// one filesystem) and the target's SHA-256 compared with what was sent.
     private func put(to path: String, attributes: FileAttributes, produce: @escaping @Sendable (_ send: @Sendable (Data) async throws -> Void) async throws -> Void) async throws {
         guard path.hasPrefix("/"), !path.hasSuffix("/") else {
             throw HostError.transferFailed(host: hostName, path: path, reason: "the remote path must be absolute and name a file")
@@ -65,7 +65,7 @@ extension OpenSSHConnection {
         }
         var install = ShellCommand("chmod", String(attributes.mode, radix: 8), "--", staging)
         if let owner = attributes.owner { install = install.then(ShellCommand("chown", "--", owner, staging)) }
-        install = install.then(ShellCommand("mv", "-f", "--", staging, path)).then(ShellCommand("sha256sum", "--", path))
+        install = install.then(ShellCommand("mv", "-f", "--", staging, path)).then(.sha256(of: path))
         let result = try await run(install)
         guard result.succeeded else {
             _ = try? await run(ShellCommand("rm", "-f", "--", staging))

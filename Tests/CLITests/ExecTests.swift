@@ -2,9 +2,9 @@ import Foundation
 import Testing
 import TestSupport
 
-/// Three inventory hosts, each a real sshd on a loopback port, reached with an ed25519 key and a
+/// Three inventory hosts (used by the `exec` and `copy` tests), each a real sshd on a loopback port, reached with an ed25519 key and a
 /// known_hosts file that trusts them; `transport` picks the SSH transport for every host.
-private struct ExecFixture {
+struct ExecFixture {
     let client: TempDir
     let servers: [TestSSHServer]
     let inventory: String

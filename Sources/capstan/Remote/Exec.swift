@@ -9,12 +9,7 @@ struct ExecCommand: AsyncParsableCommand {
 
     @OptionGroup var inventoryOption: InventoryOption
     @OptionGroup var outputOption: OutputOption
-    @Option(name: .long, help: "Only hosts with this role (repeatable).")
-    var role: [Role] = []
-    @Option(name: .long, help: "Only this host (repeatable).")
-    var host: [String] = []
-    @Option(name: .long, help: "Hosts at once.")
-    var concurrency: Int = FanOut.defaultLimit
+    @OptionGroup var selection: HostSelection
     @Option(name: .long, help: "Fail a host's command after this many seconds.")
     var timeout: Double?
     @Argument(parsing: .postTerminator, help: "The command, after --.")
@@ -26,18 +21,13 @@ struct ExecCommand: AsyncParsableCommand {
 
     func run() async throws {
         let (inventory, _) = try InventoryLoader.loadOrThrow(path: inventoryOption.inventory)
-        let unknown = host.filter { name in !inventory.hosts.contains { $0.name == name } }
-        guard unknown.isEmpty else { throw ValidationError("no host named \(unknown.joined(separator: ", ")) in \(inventoryOption.inventory)") }
-        let selected = inventory.hosts.filter { spec in
-            (role.isEmpty || !spec.roles.isDisjoint(with: role)) && (host.isEmpty || host.contains(spec.name))
-        }
-        guard !selected.isEmpty else { throw ValidationError("no host matches the selection") }
+        let selected = try selection.hosts(in: inventory, path: inventoryOption.inventory)
         // One command line for the shell on every host: several arguments are quoted, a single one is a shell line.
         let line = command.count == 1 ? ShellCommand(["sh", "-c", command[0]]) : ShellCommand(command)
         let connector = HostEndpoints.connector(for: inventory)
         let json = outputOption.output == .json
         let options = RunOptions(timeoutSeconds: timeout, privileged: true)
-        let outcomes = await FanOut.run(selected, limit: concurrency, name: \.name) { spec in
+        let outcomes = await FanOut.run(selected, limit: selection.concurrency, name: \.name) { spec in
             let endpoint = HostEndpoints.endpoint(for: spec, in: inventory)
             let connection = try await connector.connect(endpoint)
             defer { Task { await connection.close() } }
@@ -80,8 +70,6 @@ struct ExecCommand: AsyncParsableCommand {
         }
     }
 }
-
-extension Role: ExpressibleByArgument {}
 
 /// Prints streamed output line by line, each line prefixed by the host name.
 final class LinePrinter: @unchecked Sendable {

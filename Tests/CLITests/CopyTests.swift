@@ -1,0 +1,53 @@
+import Foundation
+import Testing
+import TestSupport
+
+@Suite("capstan copy against real sshd's")
+struct CopyTests {
+    @Test("--role worker puts the file on the workers only, with its bytes and mode", arguments: ["libssh2", "openssh"])
+    func roleWorker(transport: String) throws {
+        let fixture = try ExecFixture(transport: transport)
+        defer { fixture.stop() }
+        // All three sshd's share this machine's filesystem: each host gets its own target path.
+        let bytes = Data((0..<3_000_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) })
+        let local = fixture.client.file("payload.bin")
+        try bytes.write(to: URL(fileURLWithPath: local))
+        let target = try TempDir()
+        for name in ["w1", "w2"] {
+            let remote = target.file("\(name)/payload.bin")
+            let r = try fixture.capstan(["copy", "-i", fixture.inventory, "--host", name, "--mode", "600", local, remote])
+            #expect(r.status == 0, "\(r.err)")
+            #expect(r.out.hasPrefix("\(name): \(remote) (3000000 bytes, "), "\(r.out)")
+            #expect(FileManager.default.contents(atPath: remote) == bytes)
+            let mode = try FileManager.default.attributesOfItem(atPath: remote)[.posixPermissions] as? Int
+            #expect(mode == 0o600)
+        }
+        #expect(!FileManager.default.fileExists(atPath: target.file("cp1")))
+        let r = try fixture.capstan(["copy", "-i", fixture.inventory, "--role", "worker", local, target.file("both.bin")])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.out.split(separator: "\n").map { $0.split(separator: ":").first.map(String.init) } == ["w1", "w2"])
+        #expect(FileManager.default.contents(atPath: target.file("both.bin")) == bytes)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: target.path).filter { $0.contains(".capstan-") }.isEmpty)
+    }
+
+    @Test("an unreachable host fails the command with its error; a relative remote path or a missing local file is refused")
+    func failures() throws {
+        let fixture = try ExecFixture(transport: "libssh2", brokenWorker: true)
+        defer { fixture.stop() }
+        let local = fixture.client.file("small.txt")
+        try "hello\n".write(toFile: local, atomically: true, encoding: .utf8)
+        let target = try TempDir()
+        let r = try fixture.capstan(["copy", "-i", fixture.inventory, local, target.file("small.txt")])
+        #expect(r.status == 1)
+        #expect(r.err.contains("w2: cannot connect to w2"), "\(r.err)")
+        #expect(r.err.contains("1 of 3 hosts failed"))
+        #expect(try String(contentsOfFile: target.file("small.txt"), encoding: .utf8) == "hello\n")
+
+        let relative = try fixture.capstan(["copy", "-i", fixture.inventory, local, "small.txt"])
+        #expect(relative.status != 0)
+        #expect(relative.err.contains("must be absolute"), "\(relative.err)")
+        let missing = try fixture.capstan(["copy", "-i", fixture.inventory, fixture.client.file("nope"), target.file("x")])
+        #expect(missing.status != 0)
+        #expect(missing.err.contains("is not a readable file"), "\(missing.err)")
+    }
+}
