@@ -63,8 +63,8 @@ public struct HostHealth: Sendable, Equatable, Codable {
     /// cluster (its secure port, the cluster CA), the kubelet's `/healthz` on nodes; each only where its
     /// unit is installed (after `apply --only etcd` there is nothing to probe yet).
     static func probes(_ host: HostSpec, inventory: Inventory) -> (api: String?, kubelet: String?) {
-        let address = host.clusterAddress.contains(":") ? "[\(host.clusterAddress)]" : host.clusterAddress
-        let api = inventory.isSelfManaged && host.has(.controlPlane) ? "https://\(address):6443/readyz" : nil
+        let api = inventory.isSelfManaged && host.has(.controlPlane)
+            ? CertRotation.url(host.clusterAddress, CertRotation.apiServerPort) + "/readyz" : nil
         let kubelet = WorkerWorkflow.nodes(inventory).contains { $0.name == host.name } ? "http://127.0.0.1:10248/healthz" : nil
         return (api, kubelet)
     }
