@@ -69,7 +69,8 @@ public struct KubeletContext: Codable, Sendable, Equatable {
     public var nodeLabels: String
     public var hasTaints: Bool
     /// `registerWithTaints` of the kubelet configuration (the `--register-with-taints` flag is deprecated in
-    /// every supported version: "should be set via the config file").
+    /// every supported version: "should be set via the config file"). Keys and values are written double-quoted:
+    /// a label value such as `true`, `1` or `null` is a bool, number or null to YAML, which the kubelet refuses.
     public var taints: [Taint]
 
     public struct Taint: Codable, Sendable, Equatable {

@@ -133,7 +133,7 @@ struct KubernetesTemplateTests {
         #expect(plain.contains("--node-labels=capstan.dev/lab=true,zone=a"))
         #expect(!plain.contains { $0.hasPrefix("--register-with-taints") })
         let config = try renderer.render("kubernetes/kubelet-config.yaml", context: kubeletContext)
-        #expect(config.hasSuffix("registerWithTaints:\n  - key: dedicated\n    value: infra\n    effect: NoSchedule\n  - key: gpu\n    effect: NoExecute\n"), "\(config)")
+        #expect(config.hasSuffix("registerWithTaints:\n  - key: \"dedicated\"\n    value: \"infra\"\n    effect: NoSchedule\n  - key: \"gpu\"\n    effect: NoExecute\n"), "\(config)")
         #expect(bootstrap.contains("--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf"))
         #expect(bootstrap.contains("--kubeconfig=/etc/kubernetes/kubelet.conf"))
         #expect(!bootstrap.contains { $0.hasPrefix("--node-labels") })

@@ -101,19 +101,23 @@ enum StrictStandin {
         return root
     }
 
-    /// Every service Capstan renders for `inventory` (unit + inputs) and every PKI file and kubeconfig beside them.
-    static func rendered(_ inventory: Inventory, state: String) async throws -> (services: [String: [ServiceSpec]], files: [ManagedFile]) {
+    /// Every service Capstan renders for `inventory` (unit + inputs) and every PKI file and kubeconfig beside them,
+    /// per host: hosts share paths (every kubelet reads /var/lib/kubelet/config.yaml), so each is checked in a
+    /// root of its own.
+    static func rendered(_ inventory: Inventory, state: String) async throws -> (services: [String: [ServiceSpec]], files: [String: [ManagedFile]]) {
         let renderer = TemplateRenderer()
         var services: [String: [ServiceSpec]] = [:]
-        var files: [ManagedFile] = []
+        var files: [String: [ManagedFile]] = [:]
         let versions = try #require(ComponentVersions.defaults(for: inventory.kubernetesVersion))
         if inventory.isSelfManaged {
             _ = try await PKIManager(inventory: inventory, state: StateDirectory(root: state)).apply(now: Date())
             let cluster = try ClusterFiles(inventory: inventory, state: StateDirectory(root: state))
             for host in inventory.hosts {
-                let node = try NodeFiles.render(host: host, inventory: inventory, versions: versions, renderer: renderer)
-                services[host.name, default: []] += [node.kubelet] + (node.kubeProxy.map { [$0] } ?? [])
-                files += try cluster.files(for: host)
+                files[host.name, default: []] += try cluster.files(for: host)
+                if WorkerWorkflow.nodes(inventory).contains(where: { $0.name == host.name }) {
+                    let node = try NodeFiles.render(host: host, inventory: inventory, versions: versions, renderer: renderer)
+                    services[host.name, default: []] += [node.kubelet] + (node.kubeProxy.map { [$0] } ?? [])
+                }
                 if host.has(.controlPlane) {
                     let cp = try ControlPlaneFiles.render(host: host, inventory: inventory, files: cluster, renderer: renderer)
                     services[host.name, default: []] += [cp.apiServer, cp.controllerManager, cp.scheduler]
@@ -125,14 +129,17 @@ enum StrictStandin {
             let bootstrap = try renderer.render("kubernetes/bootstrap-kubelet.conf", context: KubeletBootstrapContext(
                 clusterName: inventory.name, server: "https://0123456789ABCDEF.gr7.eu-west-1.eks.amazonaws.com",
                 caData: Data("-----BEGIN CERTIFICATE-----\n".utf8).base64EncodedString(), token: "abcdef.0123456789abcdef"))
-            files.append(ManagedFile(path: ManagedJoin.bootstrapKubeconfigPath, text: bootstrap))
             for host in inventory.workerHosts {
+                files[host.name, default: []].append(ManagedFile(path: ManagedJoin.bootstrapKubeconfigPath, text: bootstrap))
                 let node = try NodeFiles.render(host: host, inventory: inventory, versions: versions, renderer: renderer,
                                                 bootstrapKubeconfig: ManagedJoin.bootstrapKubeconfigPath)
                 services[host.name, default: []] += [node.kubelet]
             }
         }
-        return (services, files + services.values.flatMap { $0.flatMap { [$0.unitFile] + $0.inputs } })
+        for (host, specs) in services {
+            files[host, default: []] += specs.flatMap { [$0.unitFile] + $0.inputs }
+        }
+        return (services, files)
     }
 }
 
@@ -146,11 +153,13 @@ struct StrictStandinRenderedTests {
         let state = NSTemporaryDirectory() + "capstan-strict-state-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: state) }
         let (services, files) = try await StrictStandin.rendered(inventory, state: state)
-        let root = try StrictStandin.materialize(files)
-        defer { try? FileManager.default.removeItem(atPath: root) }
+        var roots: [String] = []
+        defer { for root in roots { try? FileManager.default.removeItem(atPath: root) } }
         var checked = Set<String>()
         var jobs: [StrictStandin.Job] = [], labels: [String] = []
         for (host, specs) in services.sorted(by: { $0.key < $1.key }) {
+            let root = try StrictStandin.materialize(files[host] ?? [])
+            roots.append(root)
             for spec in specs {
                 let unit = String(decoding: spec.unitFile.content, as: UTF8.self)
                 let exec = try #require(StrictStandin.execStart(unit), "\(name)/\(host)/\(spec.unit) has no ExecStart")
