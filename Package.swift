@@ -22,7 +22,9 @@ let package = Package(
             pkgConfig: "libssh2",
             providers: [.apt(["libssh2-1-dev"])]
         ),
-        .target(name: "Inventory", dependencies: [.product(name: "Yams", package: "Yams")]),
+        /// `KubernetesFlags/` holds the flag table of each Kubernetes binary per minor (`spec.extraArgs` is
+        /// checked against it; the strict stand-ins read the same files).
+        .target(name: "Inventory", dependencies: [.product(name: "Yams", package: "Yams")], resources: [.copy("KubernetesFlags")]),
         .target(name: "Hosts", dependencies: [.product(name: "Logging", package: "swift-log")]),
         .target(name: "SSH", dependencies: [
             "CLibSSH2", "Hosts", .product(name: "Logging", package: "swift-log"),

@@ -21,6 +21,9 @@ public struct Inventory: Sendable, Equatable {
     public var addons: AddonsSpec
     /// Registry mirrors and credentials for containerd on the nodes.
     public var containerRuntime = ContainerRuntimeSpec()
+    /// Flags added to or replacing Capstan's defaults on each component's command line (`spec.extraArgs`),
+    /// checked against the component's flag table for `kubernetesVersion`'s minor.
+    public var extraArgs: [KubernetesComponent: [ExtraArg]] = [:]
     public var hosts: [HostSpec]
     /// Path of the file this inventory was read from; relative paths inside it resolve against its directory.
     public var sourcePath: String?

@@ -60,6 +60,7 @@ final class InventoryParser {
         let components = spec.value("components").flatMap { parseComponents($0) } ?? ComponentsSpec()
         let addons = spec.value("addons").flatMap { parseAddons($0) } ?? AddonsSpec()
         let containerRuntime = spec.value("containerRuntime").flatMap { parseContainerRuntime($0) } ?? ContainerRuntimeSpec()
+        let extraArgs = spec.value("extraArgs").flatMap { parseExtraArgs($0, kubernetesVersion: kubernetesVersion) } ?? [:]
         var hosts: [HostSpec] = []
         if let hostsNode = spec.value("hosts"), let items = r.sequence(hostsNode, path: "spec.hosts") {
             r.record("spec.hosts", hostsNode)
@@ -82,6 +83,7 @@ final class InventoryParser {
             artifacts: artifacts, upgrade: upgrade, components: components, addons: addons, hosts: hosts, sourcePath: sourcePath
         )
         inventory.containerRuntime = containerRuntime
+        inventory.extraArgs = extraArgs
         validate(inventory, kubernetesVersionKnown: kubernetesVersion != nil)
         resolvePaths(&inventory)
         if checkFiles {

@@ -7,7 +7,7 @@
 /// which is also the order of its "expected one of" messages.
 public enum InventorySchema {
     public static let keys: [InventoryKey] = root + spec + controlPlane + network + etcd + pki
-        + ssh(under: "spec.ssh", perHost: false) + artifacts + components + containerRuntime + upgrade + addons + hosts
+        + ssh(under: "spec.ssh", perHost: false) + artifacts + components + containerRuntime + extraArgs + upgrade + addons + hosts
 
     /// The key at `path` (exact schema form, e.g. `spec.hosts[].ssh.port`).
     public static func key(_ path: String) -> InventoryKey? { byPath[path] }
@@ -191,6 +191,8 @@ extension InventorySchema {
           "Pinned versions of the node runtime. A pin matters when the artifact source holds other releases than the defaults (an offline directory, a distribution's packages)."),
         K("spec.containerRuntime", .mapping, .none, example: "{registries: [{host: registry.k8s.io, mirrors: [https://mirror.example.com:5000]}]}",
           "How containerd on the nodes reaches image registries."),
+        K("spec.extraArgs", .mapping, .none, example: "{kube-apiserver: {audit-log-maxage: 7}}",
+          "Flags added to a component's command line, or replacing one of Capstan's policy defaults (`capstan plan` lists both). Each is checked against that binary's flag table for kubernetesVersion's minor: a misspelt, removed or malformed flag is an error here, a deprecated one a warning. Flags Capstan derives from the inventory or its PKI (certificates, addresses, CIDRs) cannot be replaced; the error says which key sets them."),
         K("spec.upgrade", .mapping, .derived("10% of the workers at a time, 5m drain timeout"), example: "{maxUnavailable: 1, drainTimeout: 10m}",
           "How `capstan upgrade apply` moves the workers."),
         K("spec.addons", .mapping, .derived("cluster DNS on, monitoring off"), example: "{dns: {replicas: 2}, monitoring: {enabled: false}}",
@@ -414,6 +416,21 @@ extension InventorySchema {
         K("spec.upgrade.drainTimeout", .duration, .value("5m"), example: "10m",
           "How long one worker's drain may take during `upgrade apply` and `upgrade rollback` (their --drain-timeout overrides it). A drain that PodDisruptionBudgets hold longer stops the run, unless --force-drain deletes the pods anyway."),
     ]
+
+    private static let extraArgs: [K] = KubernetesComponent.allCases.flatMap { c -> [K] in
+        let example: (flag: String, value: String) = switch c {
+        case .apiServer: ("audit-log-maxage", "7")
+        case .controllerManager: ("terminated-pod-gc-threshold", "1000")
+        case .scheduler: ("v", "2")
+        case .kubelet: ("v", "2")
+        }
+        return [
+            K("spec.extraArgs.\(c.rawValue)", .names(.string), .none, example: "{\(example.flag): \(example.value)}",
+              "Flags of \(c.rawValue), by name without dashes."),
+            K("spec.extraArgs.\(c.rawValue).<key>", .string, .none, example: example.value,
+              "The flag's value as the binary parses it (true or false for a boolean flag); written --<key>=<value>."),
+        ]
+    }
 
     private static let addons: [K] = [
         K("spec.addons.dns", .mapping, .derived("on, 2 replicas, upstreams from /etc/resolv.conf"), example: "{enabled: true, replicas: 2}",

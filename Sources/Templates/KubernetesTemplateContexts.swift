@@ -19,14 +19,19 @@ public struct ControlPlaneContext: Codable, Sendable, Equatable {
     public var auditLogPath: String
     /// False for an external CA without its key: the controller manager then signs nothing.
     public var clusterSigning: Bool
-    public var extraFlags: [String]
+    /// `--name=value` lines after each unit's fixed flags: Capstan's policy defaults merged with the
+    /// inventory's `spec.extraArgs` (`ComponentFlags.merged`).
+    public var apiServerFlags: [String]
+    public var controllerManagerFlags: [String]
+    public var schedulerFlags: [String]
 
     public init(
         clusterName: String, nodeName: String, advertiseAddress: String, etcdServers: [String],
         serviceCIDR: String, podCIDR: String, clusterDomain: String, clusterSigning: Bool = true, nodeCIDRMaskSize: Int = 24,
         securePort: Int = 6443, binDir: String = "/usr/local/bin", pkiDir: String = "/etc/kubernetes/pki",
         kubeconfigDir: String = "/etc/kubernetes", auditPolicyFile: String = "/etc/kubernetes/audit-policy.yaml",
-        auditLogPath: String = "/var/log/kubernetes/audit/audit.log", extraFlags: [String] = []
+        auditLogPath: String = "/var/log/kubernetes/audit/audit.log",
+        apiServerFlags: [String] = [], controllerManagerFlags: [String] = [], schedulerFlags: [String] = []
     ) {
         self.clusterName = clusterName
         self.nodeName = nodeName
@@ -43,7 +48,9 @@ public struct ControlPlaneContext: Codable, Sendable, Equatable {
         self.auditPolicyFile = auditPolicyFile
         self.auditLogPath = auditLogPath
         self.clusterSigning = clusterSigning
-        self.extraFlags = extraFlags
+        self.apiServerFlags = apiServerFlags
+        self.controllerManagerFlags = controllerManagerFlags
+        self.schedulerFlags = schedulerFlags
     }
 }
 

@@ -19,7 +19,7 @@
 # Before any of that it parses its command line and configuration files as strictly as the real binary
 # of its version: flags as pflag parses them (every spelling pflag accepts; unknown flags, single-dash long
 # flags, missing and malformed values refused with pflag's wording, exit 1; deprecated flags warn on
-# stderr) against the flag table of that binary and minor in Tests/Standins/flags/, plus the enumerations
+# stderr) against the flag table of that binary and minor in Sources/Inventory/KubernetesFlags/, plus the enumerations
 # and list rules the real binary validates; the kubelet and kube-proxy --config, the audit policy,
 # encryption and admission configurations and every kubeconfig decoded against the upstream Go types of that
 # minor (Tests/Standins/schemas/): apiVersion, kind, every field name and type, audit rule validation.
@@ -63,8 +63,10 @@ import urllib.parse
 NAME = os.path.basename(sys.argv[0])
 VERSION = "@VERSION@"
 HERE = os.path.dirname(os.path.abspath(__file__))
+# The flag tables are Capstan's own (inventory extraArgs are checked against them); the stand-in reads the same files.
+FLAGS = os.path.join(HERE, "..", "..", "Sources", "Inventory", "KubernetesFlags")
 # Replaced by `k8s-standin.py embed` with this binary's flag table and the version's schemas, so an installed
-# copy needs no other file; run from the source tree it reads Tests/Standins/flags and schemas instead.
+# copy needs no other file; run from the source tree it reads Sources/Inventory/KubernetesFlags and Tests/Standins/schemas instead.
 EMBEDDED = None
 COMPONENTS = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"]
 
@@ -97,7 +99,7 @@ def _load_data(name, version):
     if EMBEDDED is not None:
         return EMBEDDED["flags"], EMBEDDED["schemas"]
     minor = minor_of(version)
-    flags_path = os.path.join(HERE, "flags", "%s-1.%d.json" % (name, minor))
+    flags_path = os.path.join(FLAGS, "%s-1.%d.json" % (name, minor))
     schema_path = os.path.join(HERE, "schemas", "1.%d.json" % minor)
     for path in (flags_path, schema_path):
         if not os.path.isfile(path):
@@ -1290,7 +1292,7 @@ def main():
         print("Kubernetes v%s (Capstan stand-in for %s, not the real binary)" % (VERSION, NAME))
         return
     if GO_BOOL.get(last(values, "help", "false")):
-        print("%s (Capstan stand-in): flags as Tests/Standins/flags/%s-%s.json lists them" % (NAME, NAME, ".".join(VERSION.split(".")[:2])))
+        print("%s (Capstan stand-in): flags as Sources/Inventory/KubernetesFlags/%s-%s.json lists them" % (NAME, NAME, ".".join(VERSION.split(".")[:2])))
         return
     told = os.path.join(STANDIN_DIR, "fail-%s-%s" % (NAME, VERSION))
     if os.path.exists(told):

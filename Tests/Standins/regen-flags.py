@@ -8,11 +8,11 @@ writes), holding the published Kubernetes repositories at their release tags: ku
 component-base, controller-manager, cloud-provider, kubelet, kube-proxy, client-go, apimachinery and api
 (tags v0.MINOR.0). With kubernetes+kubernetes/repo present as well, the flags defined in the main
 repository (cmd/…/app/options, pkg/kubeapiserver/options, pkg/controlplane/apiserver/options) are read
-there at tag v1.MINOR.0. Without it they come from flags/sources/kubernetes-kubernetes.json, facts read
+there at tag v1.MINOR.0. Without it they come from Sources/Inventory/KubernetesFlags/sources/kubernetes-kubernetes.json, facts read
 out of one recorded revision of each of those files (the main repository is larger than snapshots may be
 here), applied to every minor and marked "tagPinned": false.
 
-Writes, per binary and minor, flags/<binary>-1.<minor>.json: every flag the binary accepts with its value
+Writes, per binary and minor, Sources/Inventory/KubernetesFlags/<binary>-1.<minor>.json: every flag the binary accepts with its value
 type, shorthand and deprecation message, and for each the repository, ref and path it was read from. And
 per minor, schemas/1.<minor>.json: the Go types of the configuration files Capstan renders
 (KubeletConfiguration, KubeProxyConfiguration, audit Policy, AdmissionConfiguration,
@@ -28,6 +28,7 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+FLAGS = os.path.join(HERE, "..", "..", "Sources", "Inventory", "KubernetesFlags")
 MAIN = "kubernetes/kubernetes"
 
 
@@ -288,7 +289,7 @@ VERSION_FLAG = (CB, "version/verflag/verflag.go")
 
 
 def main_repo_facts():
-    path = os.path.join(HERE, "flags", "sources", "kubernetes-kubernetes.json")
+    path = os.path.join(FLAGS, "sources", "kubernetes-kubernetes.json")
     with open(path) as f:
         return json.load(f)
 
@@ -561,8 +562,8 @@ def main():
     for minor in (int(m) for m in args.minors.split(",")):
         for binary in RECIPES:
             data = build_flags(mirrors, minor, binary, facts)
-            write(os.path.join(HERE, "flags", "%s-1.%d.json" % (binary, minor)), data)
-            print("flags/%s-1.%d.json: %d flags from %d sources" % (binary, minor, len(data["flags"]), len(data["sources"])))
+            write(os.path.join(FLAGS, "%s-1.%d.json" % (binary, minor)), data)
+            print("Sources/Inventory/KubernetesFlags/%s-1.%d.json: %d flags from %d sources" % (binary, minor, len(data["flags"]), len(data["sources"])))
         schema = build_schemas(mirrors, minor)
         write(os.path.join(HERE, "schemas", "1.%d.json" % minor), schema)
         print("schemas/1.%d.json: %d kinds, %d types" % (minor, len(schema["kinds"]), len(schema["types"])))

@@ -21,7 +21,10 @@ let dockerHubHostsContext = RegistryHostsContext(
 let controlPlaneContext = ControlPlaneContext(
     clusterName: "lab", nodeName: "h1", advertiseAddress: "10.213.0.11",
     etcdServers: ["https://10.213.0.11:2379", "https://10.213.0.12:2379", "https://10.213.0.13:2379"],
-    serviceCIDR: "10.96.0.0/12", podCIDR: "10.244.0.0/16", clusterDomain: "cluster.local")
+    serviceCIDR: "10.96.0.0/12", podCIDR: "10.244.0.0/16", clusterDomain: "cluster.local",
+    // The flag lists come from Inventory's ComponentFlags in apply; here, lines of the same form.
+    apiServerFlags: ["--profiling=false", "--audit-log-maxage=7"], controllerManagerFlags: ["--leader-elect=true"],
+    schedulerFlags: ["--bind-address=127.0.0.1", "--leader-elect=true"])
 
 let kubeletContext = KubeletContext(
     clusterName: "lab", nodeName: "h3", nodeIP: "10.213.0.13", clusterDNS: "10.96.0.10", clusterDomain: "cluster.local",
@@ -94,7 +97,7 @@ struct KubernetesTemplateTests {
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             "--requestheader-client-ca-file=/etc/kubernetes/pki/front-proxy-ca.crt",
             "--proxy-client-cert-file=/etc/kubernetes/pki/front-proxy-client.crt",
-            "--enable-admission-plugins=NodeRestriction", "--authorization-mode=Node,RBAC",
+            "--profiling=false", "--audit-log-maxage=7",  // the context's flag lines, after the template's own
             "--audit-log-path=/var/log/kubernetes/audit/audit.log", "--audit-policy-file=/etc/kubernetes/audit-policy.yaml",
             "--client-ca-file=/etc/kubernetes/pki/ca.crt", "--tls-cert-file=/etc/kubernetes/pki/apiserver.crt",
             "--kubelet-client-certificate=/etc/kubernetes/pki/apiserver-kubelet-client.crt",
@@ -110,7 +113,7 @@ struct KubernetesTemplateTests {
         let signing = execStartFlags(try renderer.render("kubernetes/kube-controller-manager.service", context: controlPlaneContext))
         #expect(signing.contains("--cluster-signing-cert-file=/etc/kubernetes/pki/ca.crt"))
         #expect(signing.contains("--cluster-signing-key-file=/etc/kubernetes/pki/ca.key"))
-        #expect(signing.contains("--use-service-account-credentials=true"))
+        #expect(signing.contains("--leader-elect=true"))
         #expect(signing.contains("--service-account-private-key-file=/etc/kubernetes/pki/sa.key"))
         #expect(signing.contains("--root-ca-file=/etc/kubernetes/pki/ca.crt"))
         #expect(signing.contains("--cluster-cidr=10.244.0.0/16"))

@@ -186,7 +186,8 @@ struct StrictStandinRefusalTests {
     static func apiServer() throws -> (arguments: [String], root: String) {
         let context = ControlPlaneContext(
             clusterName: "lab", nodeName: "h1", advertiseAddress: "10.213.0.11", etcdServers: ["https://10.213.0.11:2379"],
-            serviceCIDR: "10.96.0.0/12", podCIDR: "10.244.0.0/16", clusterDomain: "cluster.local")
+            serviceCIDR: "10.96.0.0/12", podCIDR: "10.244.0.0/16", clusterDomain: "cluster.local",
+            apiServerFlags: ComponentFlags.merged(.apiServer, extraArgs: [:]))
         let renderer = TemplateRenderer()
         let unit = try renderer.render("kubernetes/kube-apiserver.service", context: context)
         let audit = ManagedFile(path: context.auditPolicyFile, text: try renderer.render("kubernetes/audit-policy.yaml", context: context))
@@ -332,7 +333,7 @@ struct StrictStandinRefusalTests {
         for binary in ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"] {
             for version in StrictStandin.minors {
                 let minor = version.split(separator: ".").prefix(2).joined(separator: ".")
-                let url = StrictStandin.repository.appendingPathComponent("Tests/Standins/flags/\(binary)-\(minor).json")
+                let url = StrictStandin.repository.appendingPathComponent("Sources/Inventory/KubernetesFlags/\(binary)-\(minor).json")
                 let table = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
                 let sources = try #require(table["sources"] as? [[String: Any]])
                 let flags = try #require(table["flags"] as? [String: [String: Any]])

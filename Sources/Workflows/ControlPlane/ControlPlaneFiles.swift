@@ -24,7 +24,10 @@ struct ControlPlaneFiles: Sendable {
             clusterName: inventory.name, nodeName: host.name, advertiseAddress: host.clusterAddress, etcdServers: etcdServers,
             serviceCIDR: inventory.network.serviceCIDR.description, podCIDR: inventory.network.podCIDR.description,
             clusterDomain: inventory.network.clusterDomain, clusterSigning: files.clusterSigning,
-            nodeCIDRMaskSize: inventory.network.nodeSubnetSize)
+            nodeCIDRMaskSize: inventory.network.nodeSubnetSize,
+            apiServerFlags: ComponentFlags.merged(.apiServer, extraArgs: inventory.extraArgs),
+            controllerManagerFlags: ComponentFlags.merged(.controllerManager, extraArgs: inventory.extraArgs),
+            schedulerFlags: ComponentFlags.merged(.scheduler, extraArgs: inventory.extraArgs))
         let pki = try files.files(for: host)
         func unit(_ name: String) throws -> ManagedFile {
             ManagedFile(path: "/etc/systemd/system/\(name)", text: try renderer.render("kubernetes/\(name)", context: context))

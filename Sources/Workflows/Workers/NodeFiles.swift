@@ -39,7 +39,8 @@ struct NodeFiles: Sendable {
             clusterName: inventory.name, nodeName: host.name, nodeIP: host.clusterAddress,
             clusterDNS: inventory.network.serviceCIDR.address(at: 10).description, clusterDomain: inventory.network.clusterDomain,
             labels: host.labels, taints: taints, bootstrapKubeconfig: bootstrapKubeconfig,
-            binDir: NodeArtifacts.binDir, containerRuntimeEndpoint: runtime.runtimeEndpoint)
+            binDir: NodeArtifacts.binDir, containerRuntimeEndpoint: runtime.runtimeEndpoint,
+            extraFlags: ComponentFlags.merged(.kubelet, extraArgs: inventory.extraArgs))
         let kubelet = ServiceSpec(
             unit: "kubelet.service",
             unitFile: ManagedFile(path: "/etc/systemd/system/kubelet.service", text: try renderer.render("kubernetes/kubelet.service", context: kubeletContext)),

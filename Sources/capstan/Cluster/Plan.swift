@@ -92,6 +92,8 @@ struct PlanDocument: Encodable {
     var live: LivePlan?
     /// Each node's pod subnet, recorded or to allocate.
     var podNetwork: PodNetworkPlanSection?
+    /// `spec.extraArgs`: each flag, with the default it replaces.
+    var componentFlags: [ComponentFlags.Override]
 
     init(_ inv: Inventory, _ split: ResponsibilitySplit, _ phases: PhaseSelection, pki: PKIPlanSection?, live: LivePlan? = nil) {
         cluster = inv.name
@@ -104,6 +106,7 @@ struct PlanDocument: Encodable {
         responsibilities = split.entries.map { Area(area: $0.area.rawValue, owner: $0.owner.rawValue, reason: $0.reason) }
         hosts = phases.hosts.map { Host(name: $0.host, address: $0.address, roles: $0.roles, phases: $0.phases.map(\.rawValue)) }
         clusterPhases = phases.clusterPhases
+        componentFlags = ComponentFlags.overrides(inv.extraArgs)
         self.pki = pki
     }
 
@@ -140,6 +143,15 @@ enum PlanText {
         }
         lines.append("")
         lines.append("Once per cluster: \(phases.clusterPhases.joined(separator: ", "))")
+        let overrides = ComponentFlags.overrides(inv.extraArgs)
+        if !overrides.isEmpty {
+            lines.append("")
+            lines.append("Component flags from spec.extraArgs:")
+            for o in overrides {
+                let effect = o.replacesDefault.map { "replaces Capstan's default \($0)" } ?? "added"
+                lines.append("  \(o.component.rawValue) --\(o.name)=\(o.value)  (\(effect))")
+            }
+        }
         return lines.joined(separator: "\n")
     }
 }

@@ -84,7 +84,8 @@ struct ClusterObjectsTests {
     func identitiesAreAuthorized() throws {
         let inventory = try loadInventory(AddonPaths.inventory("lab.yaml"))
         let bindings = try objects(inventory).filter { $0.kind == "ClusterRoleBinding" }
-        let apiServerUnit = try String(contentsOf: AddonPaths.repository.appendingPathComponent("templates/kubernetes/kube-apiserver.service"), encoding: .utf8)
+        // The API server's authorization mode is a policy default (spec.extraArgs may extend it, never drop Node or RBAC).
+        let apiServerFlags = ComponentFlags.merged(.apiServer, extraArgs: [:])
         // Every client identity in the catalog that authenticates to the API server has a row.
         let clients = CertificateCatalog.kubeadm.filter { spec in
             if case .kubeconfig = spec.kind { return true }
@@ -107,7 +108,7 @@ struct ClusterObjectsTests {
                     #expect(named.contains(where: subjects.contains), "\(identity.certificate): \(name) names \(named)")
                 case .nodeAuthorizer:
                     #expect(identity.groups == ["system:nodes"] && identity.user.hasPrefix("system:node:"))
-                    #expect(apiServerUnit.contains("--authorization-mode=Node,RBAC"))
+                    #expect(apiServerFlags.contains("--authorization-mode=Node,RBAC"))
                 case .systemMasters:
                     #expect(identity.groups.contains("system:masters"))
                 }

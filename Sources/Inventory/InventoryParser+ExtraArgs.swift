@@ -1,0 +1,94 @@
+import Foundation
+import Yams
+
+/// `spec.extraArgs.<component>.<flag>: value`, each flag checked against the component's flag table for the
+/// inventory's Kubernetes minor, so a typo, a removed flag or a malformed value is an error at its place in
+/// the file instead of a unit that crash-loops on the hosts.
+extension InventoryParser {
+    func parseExtraArgs(_ node: Node, kubernetesVersion: SemanticVersion?) -> [KubernetesComponent: [ExtraArg]]? {
+        guard let m = section(node, path: "spec.extraArgs") else { return nil }
+        var out: [KubernetesComponent: [ExtraArg]] = [:]
+        for component in KubernetesComponent.allCases {
+            guard let flagsNode = m.value(component.rawValue) else { continue }
+            let path = "spec.extraArgs.\(component.rawValue)"
+            guard case .mapping(let map) = flagsNode else {
+                r.error(flagsNode.position, "\(path): expected a mapping of flag names to values (e.g. audit-log-maxage: 7), found \(flagsNode.kindDescription)")
+                continue
+            }
+            let table = kubernetesVersion.flatMap { KubernetesFlagTable.load(binary: component.rawValue, minor: $0.minor) }
+            var args: [ExtraArg] = []
+            for (keyNode, valueNode) in map {
+                guard case .scalar(let keyScalar) = keyNode else {
+                    r.error(keyNode.position, "\(path): flag names must be strings, found \(keyNode.kindDescription)")
+                    continue
+                }
+                let name = keyScalar.string
+                let at = "\(path).\(name)"
+                guard case .scalar(let valueScalar) = valueNode, !valueNode.isNull else {
+                    r.error(valueNode.position ?? keyNode.position, "\(at): expected a value (a boolean flag takes true or false), found \(valueNode.isNull ? "no value" : valueNode.kindDescription)")
+                    continue
+                }
+                if let problem = flagProblem(component, name: name, value: valueScalar.string, table: table,
+                                             version: kubernetesVersion, keyAt: keyNode.position, valueAt: valueNode.position, path: at) {
+                    r.error(problem.position, problem.message)
+                    continue
+                }
+                args.append(ExtraArg(name: name, value: valueScalar.string))
+            }
+            if !args.isEmpty { out[component] = args }
+        }
+        return out
+    }
+
+    private func flagProblem(_ component: KubernetesComponent, name: String, value: String, table: KubernetesFlagTable?,
+                             version: SemanticVersion?, keyAt: Position?, valueAt: Position?, path: String) -> (position: Position?, message: String)? {
+        let binary = component.rawValue
+        if name.hasPrefix("-") {
+            return (keyAt, "\(path): write the flag without its dashes: \(name.drop(while: { $0 == "-" })): …")
+        }
+        if name.contains("=") || name.contains(" ") {
+            return (keyAt, "\(path): '\(name)' is not a flag name; write name: value (e.g. audit-log-maxage: 7)")
+        }
+        if let setBy = ComponentFlags.reserved[component]?[name] {
+            return (keyAt, "\(path): \(binary) --\(name) is set by \(setBy); Capstan does not let extraArgs replace it")
+        }
+        guard let table, let version else { return nil }  // an unsupported version is reported at kubernetesVersion
+        guard let flag = table.flags[name] else {
+            let elsewhere = SupportedVersions.kubernetes.map(\.minor).filter { $0 != version.minor }
+                .filter { KubernetesFlagTable.load(binary: binary, minor: $0)?.flags[name] != nil }
+            if !elsewhere.isEmpty {
+                let minors = elsewhere.map { "1.\($0)" }.joined(separator: ", ")
+                return (keyAt, "\(path): \(binary) 1.\(version.minor) has no flag --\(name) (\(minors) \(elsewhere.count == 1 ? "has" : "have") it); remove it or change kubernetesVersion")
+            }
+            if let guess = Spelling.suggestion(for: name, among: Array(table.flags.keys)) {
+                return (keyAt, "\(path): \(binary) 1.\(version.minor) has no flag --\(name); did you mean \(guess)?")
+            }
+            let unknown = "\(path): --\(name) is not in Capstan's table of \(binary) 1.\(version.minor) flags"
+            if table.complete { return (keyAt, unknown + "; remove it") }
+            r.warning(keyAt, unknown + " (the table covers the option files it cites, not all of them); if \(binary) does not know it, it refuses to start and apply stops at the first host's health gate")
+            return nil
+        }
+        if let problem = KubernetesFlagTable.valueProblem(value, type: flag.type) {
+            return (valueAt, "\(path): invalid value for \(binary) --\(name) (\(flag.type)): \(problem)")
+        }
+        if let problem = policyProblem(component, name: name, value: value) {
+            return (valueAt, "\(path): \(problem)")
+        }
+        if component == .apiServer, name == "enable-admission-plugins", !value.split(separator: ",").contains("NodeRestriction") {
+            r.warning(valueAt, "\(path): without NodeRestriction a kubelet may change other nodes' objects (CIS checks that it is on); write NodeRestriction,\(value)")
+        }
+        if let deprecated = flag.deprecated {
+            r.warning(keyAt, "\(path): \(binary) --\(name) is deprecated: \(deprecated)")
+        }
+        return nil
+    }
+
+    /// Values Capstan's own identities cannot work without.
+    private func policyProblem(_ component: KubernetesComponent, name: String, value: String) -> String? {
+        guard component == .apiServer, name == "authorization-mode" else { return nil }
+        let modes = value.split(separator: ",").map(String.init)
+        let missing = ["Node", "RBAC"].filter { !modes.contains($0) }
+        guard !missing.isEmpty else { return nil }
+        return "kube-apiserver --authorization-mode must keep \(missing.joined(separator: " and ")): kubelets are authorized by the Node authorizer and Capstan's other identities by RBAC bindings; write e.g. Node,RBAC,Webhook"
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+
+/// The flags one Kubernetes binary accepts at one minor version, read from upstream sources at their release
+/// tags by `Tests/Standins/regen-flags.py` (each flag names the repository, tag and file it was read from).
+/// The inventory's `spec.extraArgs` are checked against it, and the strict stand-ins refuse what is not in it,
+/// so the two cannot disagree.
+///
+/// The tables cover the option files listed in their `sources`; they are marked incomplete because a few
+/// option files of the main repository are not read (controller-specific options of the controller manager,
+/// the scheduler's deprecated flags). So a flag that is in no table is refused only when it is a likely typo of
+/// a known flag; otherwise it is a warning naming what was checked.
+public struct KubernetesFlagTable: Sendable {
+    public struct Flag: Sendable, Decodable {
+        /// pflag's value type: `bool`, `int`, `duration`, `ip`, `string`, `stringSlice`, …
+        public var type: String
+        /// The deprecation message the binary prints, when the flag is deprecated.
+        public var deprecated: String?
+    }
+
+    public var binary: String
+    public var minor: Int
+    public var complete: Bool
+    public var flags: [String: Flag]
+
+    private struct File: Decodable {
+        var binary: String
+        var complete: Bool
+        var flags: [String: Flag]
+    }
+
+    /// The table of `binary` at Kubernetes 1.`minor`, or nil when Capstan carries none.
+    public static func load(binary: String, minor: Int) -> KubernetesFlagTable? {
+        guard let url = Bundle.module.url(forResource: "KubernetesFlags/\(binary)-1.\(minor)", withExtension: "json"),
+              let data = try? Data(contentsOf: url),
+              let file = try? JSONDecoder().decode(File.self, from: data) else { return nil }
+        return KubernetesFlagTable(binary: file.binary, minor: minor, complete: file.complete, flags: file.flags)
+    }
+
+    /// Why `value` is not a valid value for a flag of `type`, in the words pflag uses; nil when it is. Types whose
+    /// syntax Capstan does not model (maps, feature gates, cert-key pairs) accept any text; the binary checks them.
+    public static func valueProblem(_ value: String, type: String) -> String? {
+        switch type {
+        case "bool":
+            let accepted = ["1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False"]
+            return accepted.contains(value) ? nil : "strconv.ParseBool: parsing \"\(value)\": invalid syntax (write true or false)"
+        case "int", "int32", "uint", "uint32":
+            let unsigned = type.hasPrefix("u")
+            let bits = type.hasSuffix("32") ? 32 : 64
+            guard let number = Int64(value) else {
+                return "strconv.Parse\(unsigned ? "Uint" : "Int"): parsing \"\(value)\": invalid syntax (write a whole number)"
+            }
+            let low: Int64 = unsigned ? 0 : (bits == 32 ? Int64(Int32.min) : Int64.min)
+            let high: Int64 = bits == 32 ? (unsigned ? Int64(UInt32.max) : Int64(Int32.max)) : Int64.max
+            return (low...high).contains(number) ? nil : "strconv.Parse\(unsigned ? "Uint" : "Int"): parsing \"\(value)\": value out of range"
+        case "float":
+            return Double(value) == nil ? "strconv.ParseFloat: parsing \"\(value)\": invalid syntax" : nil
+        case "duration":
+            return value.range(of: goDuration, options: .regularExpression) != nil
+                ? nil : "time: invalid duration \"\(value)\" (write e.g. 90s, 5m or 1h30m)"
+        case "ip":
+            return isIPAddress(value) ? nil : "invalid IP address \"\(value)\""
+        default:
+            return nil
+        }
+    }
+
+    /// Go's `time.ParseDuration` syntax.
+    static let goDuration = #"^[-+]?(0|(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$"#
+
+    static func isIPAddress(_ text: String) -> Bool {
+        var v4 = in_addr(), v6 = in6_addr()
+        return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
+    }
+}
