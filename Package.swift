@@ -45,7 +45,7 @@ let package = Package(
             dependencies: [.product(name: "Mustache", package: "swift-mustache")],
             path: ".",
             exclude: [
-                "Package.swift", "README.md", "Tests", "scripts", "bench",
+                "Package.swift", "README.md", "Tests", "scripts", "bench", "docs",
                 "Sources/CLibSSH2", "Sources/Hosts", "Sources/Inventory", "Sources/Lab", "Sources/PKI",
                 "Sources/Planner", "Sources/SSH", "Sources/Workflows", "Sources/capstan",
             ],

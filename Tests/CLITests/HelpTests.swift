@@ -64,7 +64,7 @@ struct HelpHonestyTests {
         return found
     }
 
-    @Test("every command answers --help (exit 0), every option has a description, and no text says a feature is missing")
+    @Test("every command answers --help (exit 0), every option has a description, no text says a feature is missing, and every leaf command shows examples that use only its own options")
     func honest() async throws {
         let paths = try commandPaths()
         #expect(paths.count > 40, "the command tree was not read: \(paths.map(\.path))")
@@ -83,6 +83,36 @@ struct HelpHonestyTests {
             for argument in node["arguments"] as? [[String: Any]] ?? [] where (argument["shouldDisplay"] as? Bool) ?? true {
                 let abstract = (argument["abstract"] as? String) ?? ""
                 #expect(!abstract.isEmpty, "capstan \(path.joined(separator: " ")): \(argument["valueName"] ?? argument) has no description")
+            }
+            if (node["subcommands"] as? [[String: Any]] ?? []).filter({ $0["commandName"] as? String != "help" }).isEmpty {
+                try expectExamples(path, node, help.out)
+            }
+        }
+    }
+
+    /// The lines after `Examples:` each run this command (`capstan <path> …`) and write only options it declares.
+    func expectExamples(_ path: [String], _ node: [String: Any], _ help: String) throws {
+        let command = (["capstan"] + path).joined(separator: " ")
+        guard let range = help.range(of: "\nExamples:\n") else {
+            Issue.record("\(command) --help shows no examples")
+            return
+        }
+        let examples = help[range.upperBound...].split(separator: "\n", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            .prefix { !$0.isEmpty && !$0.hasSuffix(":") }
+        #expect(!examples.isEmpty, "\(command) --help: Examples: is empty")
+        var accepted: Set<String> = ["--help", "-h"]
+        for argument in node["arguments"] as? [[String: Any]] ?? [] {
+            for name in argument["names"] as? [[String: Any]] ?? [] {
+                guard let kind = name["kind"] as? String, let text = name["name"] as? String else { continue }
+                accepted.insert(kind == "short" ? "-" + text : "--" + text)
+            }
+        }
+        for example in examples {
+            #expect(example.hasPrefix(command + " ") || example == command, "\(command) --help: example '\(example)' runs another command")
+            // Words before a `--` separator or a shell redirection that look like options must be this command's.
+            let words = example.split(separator: " ").map(String.init).prefix { $0 != "--" && $0 != ">" }
+            for word in words where word.hasPrefix("-") {
+                #expect(accepted.contains(word), "\(command) --help: example '\(example)' uses \(word), which \(command) does not accept")
             }
         }
     }

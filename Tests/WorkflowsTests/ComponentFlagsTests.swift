@@ -61,4 +61,24 @@ struct ComponentFlagsTests {
         #expect(overrides.first { $0.name == "audit-log-maxage" }?.replacesDefault == "30")
         #expect(overrides.first { $0.name == "event-ttl" }?.replacesDefault == nil)
     }
+
+    @Test("the kubelet's and kube-proxy's configuration files are 0600 root:root; kubeconfigs and keys 0600")
+    func configurationModes() async throws {
+        let path = StrictStandin.repository.appendingPathComponent("inventories/bare-metal-ha.yaml").path
+        let inventory = try InventoryLoader.loadOrThrow(path: path, checkFiles: false).0
+        let state = NSTemporaryDirectory() + "capstan-modes-state-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let (services, files) = try await StrictStandin.rendered(inventory, state: state)
+        var checked = 0
+        for spec in services.values.flatMap({ $0 }) where spec.unit == "kubelet.service" || spec.unit == "kube-proxy.service" {
+            for input in spec.inputs {
+                #expect(input.attributes.mode == 0o600 && input.attributes.owner == "root:root", "\(spec.unit): \(input.path) is \(String(input.attributes.mode, radix: 8))")
+                checked += 1
+            }
+        }
+        #expect(checked >= 2 * inventory.workerHosts.count)
+        for file in files.values.flatMap({ $0 }) where file.path.hasSuffix(".key") || file.path.hasSuffix(".conf") && file.path.hasPrefix("/etc/kubernetes/") {
+            #expect(file.attributes.mode & 0o077 == 0, "\(file.path) is \(String(file.attributes.mode, radix: 8))")
+        }
+    }
 }

@@ -15,6 +15,11 @@ struct NodeFiles: Sendable {
     /// Nil in managed mode (the provider runs kube-proxy).
     var kubeProxy: ServiceSpec?
 
+    /// The kubelet's and kube-proxy's configuration files: 0600 root (CIS node checks on their permissions
+    /// and ownership). Unit files stay 0644: systemd reads them as root and warns that a world-inaccessible unit
+    /// hides nothing, since its contents are readable through systemd's API anyway.
+    static let configAttributes = FileAttributes(mode: 0o600, owner: "root:root")
+
     static func render(host: HostSpec, inventory: Inventory, versions: ComponentVersions, renderer: TemplateRenderer,
                        bootstrapKubeconfig: String? = nil) throws -> NodeFiles {
         let name = ClusterNameContext(clusterName: inventory.name)
@@ -44,7 +49,8 @@ struct NodeFiles: Sendable {
         let kubelet = ServiceSpec(
             unit: "kubelet.service",
             unitFile: ManagedFile(path: "/etc/systemd/system/kubelet.service", text: try renderer.render("kubernetes/kubelet.service", context: kubeletContext)),
-            inputs: [ManagedFile(path: kubeletContext.configFile, text: try renderer.render("kubernetes/kubelet-config.yaml", context: kubeletContext))])
+            inputs: [ManagedFile(path: kubeletContext.configFile, text: try renderer.render("kubernetes/kubelet-config.yaml", context: kubeletContext),
+                                 attributes: Self.configAttributes)])
 
         var kubeProxy: ServiceSpec?
         if inventory.isSelfManaged {
@@ -53,7 +59,8 @@ struct NodeFiles: Sendable {
             kubeProxy = ServiceSpec(
                 unit: "kube-proxy.service",
                 unitFile: ManagedFile(path: "/etc/systemd/system/kube-proxy.service", text: try renderer.render("kubernetes/kube-proxy.service", context: proxy)),
-                inputs: [ManagedFile(path: proxy.configFile, text: try renderer.render("kubernetes/kube-proxy-config.yaml", context: proxy))])
+                inputs: [ManagedFile(path: proxy.configFile, text: try renderer.render("kubernetes/kube-proxy-config.yaml", context: proxy),
+                                     attributes: Self.configAttributes)])
         }
         return NodeFiles(kernel: kernel, containerd: containerd, crictl: crictl, registries: registries.files,
                          registryHosts: Set(inventory.containerRuntime.registries.map(\.host)), kubelet: kubelet, kubeProxy: kubeProxy)

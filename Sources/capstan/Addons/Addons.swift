@@ -32,7 +32,7 @@ struct AddonsRender: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "render",
         abstract: "Render the monitoring add-on's manifests (Prometheus, node exporters, etcd client Secret).",
-        discussion: "Without --to, prints every manifest as one YAML stream on stdout. The etcd client Secret holds a private key: files are written 0600.")
+        discussion: HelpExamples.discussion("addons render", "Without --to, prints every manifest as one YAML stream on stdout. The etcd client Secret holds a private key: files are written 0600."))
 
     @OptionGroup var inventory: InventoryOption
     @OptionGroup var templates: TemplatesOption
@@ -62,7 +62,7 @@ struct AddonsRender: AsyncParsableCommand {
 struct AddonsApply: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "apply",
-        abstract: "Render the monitoring add-on and apply it with kubectl when the cluster answers.")
+        abstract: "Render the monitoring add-on and apply it with kubectl when the cluster answers.", discussion: HelpExamples.discussion("addons apply"))
 
     @OptionGroup var inventory: InventoryOption
     @OptionGroup var templates: TemplatesOption

@@ -13,7 +13,7 @@ struct ArtifactsFetch: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fetch",
         abstract: "Copy exactly the release files an inventory needs, checksum-verified, into an offline bundle.",
-        discussion: """
+        discussion: HelpExamples.discussion("artifacts fetch", """
         The bundle has the upstream layout with each release's checksum file, so an air-gapped inventory
         uses it with `artifacts: {source: local, directory: DIR}`.
 
@@ -24,7 +24,7 @@ struct ArtifactsFetch: AsyncParsableCommand {
         layout: images/<file> and images/SHA256SUMS), else from the inventory's artifact source. Images
         it cannot get are listed with the command that fills them on a machine with registry access
         (skopeo copy docker://REF oci-archive:FILE:REF, then sha256sum FILE >> SHA256SUMS).
-        """)
+        """))
 
     @OptionGroup var inventoryOption: InventoryOption
 

@@ -149,7 +149,7 @@ struct BackupKeygen: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keygen",
         abstract: "Write a new age identity (0600) for decrypting backups and print its recipient for etcd.backup.recipients.",
-        discussion: "The identity stays on the operator's machine (or offline); the etcd hosts only get the recipient. The file is the format of age-keygen, so `age -d -i FILE` decrypts backups without Capstan.")
+        discussion: HelpExamples.discussion("backup keygen", "The identity stays on the operator's machine (or offline); the etcd hosts only get the recipient. The file is the format of age-keygen, so `age -d -i FILE` decrypts backups without Capstan."))
     @Option(name: .shortAndLong, help: "Where to write the identity; refuses to overwrite an existing file.") var output: String
 
     func run() throws {
@@ -169,7 +169,7 @@ struct BackupKeygen: ParsableCommand {
 }
 
 struct BackupNow: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "now", abstract: "Take a verified, encrypted etcd snapshot.")
+    static let configuration = CommandConfiguration(commandName: "now", abstract: "Take a verified, encrypted etcd snapshot.", discussion: HelpExamples.discussion("backup now"))
     @OptionGroup var inventory: InventoryOption
     @OptionGroup var output: OutputOption
 
@@ -192,7 +192,7 @@ struct BackupNow: AsyncParsableCommand {
 }
 
 struct BackupList: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "list", abstract: "List backups with age and size.")
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List backups with age and size.", discussion: HelpExamples.discussion("backup list"))
     @OptionGroup var inventory: InventoryOption
     @OptionGroup var output: OutputOption
 
@@ -213,7 +213,7 @@ struct BackupList: AsyncParsableCommand {
 }
 
 struct BackupVerify: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "verify", abstract: "Decrypt and verify a backup.")
+    static let configuration = CommandConfiguration(commandName: "verify", abstract: "Decrypt and verify a backup.", discussion: HelpExamples.discussion("backup verify"))
     @OptionGroup var inventory: InventoryOption
     @OptionGroup var output: OutputOption
     @OptionGroup var identity: IdentityOption
@@ -267,7 +267,7 @@ struct BackupVerify: AsyncParsableCommand {
 
 struct BackupPrune: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "prune", abstract: "Delete backups beyond the retention policy (never the newest, nor the newest verified).")
+        commandName: "prune", abstract: "Delete backups beyond the retention policy (never the newest, nor the newest verified).", discussion: HelpExamples.discussion("backup prune"))
     @OptionGroup var inventory: InventoryOption
     @OptionGroup var output: OutputOption
     @Option(help: "Keep the newest N (default: the inventory's etcd.backup.keep).") var keep: Int?
@@ -301,7 +301,7 @@ struct BackupPrune: AsyncParsableCommand {
 struct BackupRestore: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "restore", abstract: "Restore etcd from a backup (and the PKI state, when it is missing here and the backup has it).",
-        discussion: "Stops every API server (also on control-plane hosts outside etcd), stops etcd, moves each data directory aside, restores the snapshot on every member, starts etcd, checks health and revision, starts the API servers. Asks first; --yes skips the question, --dry-run only shows the steps.")
+        discussion: HelpExamples.discussion("backup restore", "Stops every API server (also on control-plane hosts outside etcd), stops etcd, moves each data directory aside, restores the snapshot on every member, starts etcd, checks health and revision, starts the API servers. Asks first; --yes skips the question, --dry-run only shows the steps."))
     @OptionGroup var inventory: InventoryOption
     @OptionGroup var output: OutputOption
     @OptionGroup var identity: IdentityOption
@@ -391,7 +391,7 @@ extension BackupRestore {
 
 struct BackupSchedule: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "schedule", abstract: "Install the backup timer on the etcd members (the same phase `apply` runs).")
+        commandName: "schedule", abstract: "Install the backup timer on the etcd members (the same phase `apply` runs).", discussion: HelpExamples.discussion("backup schedule"))
     @OptionGroup var inventory: InventoryOption
     @OptionGroup var output: OutputOption
     @Flag(name: .customLong("dry-run"), help: "Read the hosts and show what would change; change nothing.")
@@ -426,7 +426,7 @@ struct BackupSchedule: AsyncParsableCommand {
 }
 
 struct BackupSync: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "sync", abstract: "Pull node-local snapshots into the backup store.")
+    static let configuration = CommandConfiguration(commandName: "sync", abstract: "Pull node-local snapshots into the backup store.", discussion: HelpExamples.discussion("backup sync"))
     @OptionGroup var inventory: InventoryOption
     @OptionGroup var output: OutputOption
     @Option(help: "Node-local snapshot directory the timer writes to.") var directory = "/var/backups/etcd"

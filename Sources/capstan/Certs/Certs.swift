@@ -23,7 +23,7 @@ struct CertsList: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list",
         abstract: "List certificates in the local state, soonest expiry first.",
-        discussion: "Warns about certificates with 30 days or less left; exits 1 when one has expired."
+        discussion: HelpExamples.discussion("certs list", "Warns about certificates with 30 days or less left; exits 1 when one has expired.")
     )
 
     @OptionGroup var inventory: InventoryOption
@@ -74,7 +74,7 @@ struct CertsRenew: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "renew",
         abstract: "Re-issue leaf certificates locally.",
-        discussion: "Distribution to the hosts and restarts come with `capstan certs rotate`."
+        discussion: HelpExamples.discussion("certs renew", "Distribution to the hosts and restarts come with `capstan certs rotate`.")
     )
 
     @OptionGroup var inventory: InventoryOption
@@ -94,7 +94,7 @@ struct CertsRenew: AsyncParsableCommand {
 
 /// Creates or completes the PKI in the state directory (what `apply` runs first); hidden, used by benchmarks.
 struct CertsGenerate: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "generate", abstract: "Create or complete the local PKI.", shouldDisplay: false)
+    static let configuration = CommandConfiguration(commandName: "generate", abstract: "Create or complete the local PKI.", discussion: HelpExamples.discussion("certs generate"), shouldDisplay: false)
 
     @OptionGroup var inventory: InventoryOption
 

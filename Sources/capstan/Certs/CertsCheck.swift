@@ -8,12 +8,12 @@ struct CertsCheck: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
         abstract: "Read certificates on the hosts: expiry, issuer, SANs, drift from the state, served etcd and API server certificates.",
-        discussion: """
+        discussion: HelpExamples.discussion("certs check", """
             Reads every certificate Capstan places on each host over SSH, the certificate each etcd member \
             serves on port 2379 and each installed API server on port 6443 (fetched with openssl s_client on \
             the host), and compares them with the local state. Warns at 30 days or less left, about files missing or differing from the state; \
             exits 1 when a certificate has expired or a host cannot be read.
-            """
+            """)
     )
 
     @OptionGroup var inventory: InventoryOption

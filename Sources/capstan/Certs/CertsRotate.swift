@@ -23,7 +23,7 @@ struct CertsRotate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rotate",
         abstract: "Rotate leaves or a CA on a live cluster, one host at a time, health-gated.",
-        discussion: """
+        discussion: HelpExamples.discussion("certs rotate", """
             First prints what would be re-issued, pushed and restarted, in which order; then asks on a terminal \
             (--yes goes ahead without asking; off a terminal without --yes nothing is changed, exit 2). --dry-run \
             only prints.
@@ -41,7 +41,7 @@ struct CertsRotate: AsyncParsableCommand {
             the CAs not finished yet in <state>/rotation-all.json, so a re-run continues with the CA it stopped at \
             (or the next one); once all three are done, --ca all starts a new run.
             Automation: a timer running `capstan certs rotate -i FILE --expiring-within 30d --yes` keeps leaves fresh.
-            """
+            """)
     )
 
     @OptionGroup var inventory: InventoryOption

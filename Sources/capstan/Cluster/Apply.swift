@@ -6,7 +6,7 @@ import PKI
 import Workflows
 
 struct ApplyCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "apply", abstract: "Converge the cluster: PKI, etcd, control plane, workers, then the cluster objects (bootstrap RBAC, cluster DNS, add-ons).")
+    static let configuration = CommandConfiguration(commandName: "apply", abstract: "Converge the cluster: PKI, etcd, control plane, workers, then the cluster objects (bootstrap RBAC, cluster DNS, add-ons).", discussion: HelpExamples.discussion("apply"))
 
     @OptionGroup var inventoryOption: InventoryOption
     @OptionGroup var outputOption: OutputOption

@@ -7,7 +7,7 @@ struct InitCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "init",
         abstract: "Write a commented example inventory.",
-        discussion: "Examples: \(ExampleInventory.all.map(\.name).joined(separator: ", ")). Use --list to describe them."
+        discussion: HelpExamples.discussion("init", "The example inventories: \(ExampleInventory.all.map(\.name).joined(separator: ", ")). Use --list to describe them.")
     )
 
     @Option(name: .long, help: "Which example to write (see --list).")

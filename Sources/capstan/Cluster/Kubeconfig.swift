@@ -7,11 +7,11 @@ struct KubeconfigCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kubeconfig",
         abstract: "Write an admin kubeconfig for the cluster.",
-        discussion: """
+        discussion: HelpExamples.discussion("kubeconfig", """
         Renders the kubeconfig from the local PKI state (create it first with `capstan apply`), with the \
         control-plane endpoint as server. Prints it unless --output is given; a written file is 0600 and \
         an existing one is replaced only with --force. A managed cluster is refused: its provider issues credentials.
-        """
+        """)
     )
 
     enum User: String, ExpressibleByArgument, CaseIterable {

@@ -8,7 +8,7 @@ struct PlanCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plan",
         abstract: "Show what would change, host by host (reads hosts, changes nothing).",
-        discussion: """
+        discussion: HelpExamples.discussion("plan", """
         First the offline part, from the inventory and the local state directory: the phases each host would run, who \
         owns each area (Capstan or the provider) and, for a self-managed cluster, which certificates would be created \
         or re-issued and why. Then the live part: Capstan reads every host (facts, etcd members, files, units) and \
@@ -19,8 +19,7 @@ struct PlanCommand: AsyncParsableCommand {
         cluster than the state directory. With --detailed-exitcode, as Terraform users expect: 0 nothing to do, \
         2 changes planned (live actions, or with --offline the PKI to create or re-issue), 1 any error above \
         (a refusal then exits 1 too).
-        Example: capstan plan -i cluster.yaml --detailed-exitcode
-        """
+        """)
     )
 
     @OptionGroup var inventory: InventoryOption

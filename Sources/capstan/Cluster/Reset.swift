@@ -9,7 +9,7 @@ struct ResetCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reset",
         abstract: "Return hosts to their state before Capstan; the state directory and backups are kept.",
-        discussion: """
+        discussion: HelpExamples.discussion("reset", """
         --host H (repeatable): what `node remove` does (drain, delete the Node, remove the etcd member under \
         the quorum guards, update the other hosts, take away Capstan's services and files), and also \
         containerd's containers, kube-proxy's iptables chains, mounts under /var/lib/kubelet and the pod \
@@ -20,7 +20,7 @@ struct ResetCommand: AsyncParsableCommand {
         brings its data back.
         etcd's data directory is moved aside (deleted with --purge); local backup copies in /var/backups/etcd stay.
         Example: capstan reset -i cluster.yaml --host h5 --yes
-        """)
+        """))
 
     @OptionGroup var inventoryOption: InventoryOption
     @OptionGroup var outputOption: OutputOption

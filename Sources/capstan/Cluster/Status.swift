@@ -9,7 +9,7 @@ struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "The whole cluster: SSH reachability, etcd, every Capstan service, API readiness, kubelets, certificate expiry, backups, balancers, pod network.",
-        discussion: """
+        discussion: HelpExamples.discussion("status", """
             Per host: whether it answers over SSH (the reason when not), its etcd member (version, DB size, raft \
             index, health), the cluster identity, the state of every unit Capstan installed there, the API \
             server's /readyz on control-plane hosts, the kubelet's /healthz on nodes, the soonest-expiring \
@@ -18,7 +18,7 @@ struct StatusCommand: AsyncParsableCommand {
             Exit status: 0 healthy; 1 when a host does not answer, etcd is unhealthy, a unit is not active (a \
             timer's service: failed), an API server is not ready, a kubelet does not answer, a certificate has \
             expired, or a host belongs to another cluster. --watch N redraws every N seconds until interrupted.
-            """)
+            """))
 
     @OptionGroup var inventoryOption: InventoryOption
     @OptionGroup var outputOption: OutputOption

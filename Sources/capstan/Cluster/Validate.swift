@@ -5,7 +5,7 @@ struct ValidateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "validate",
         abstract: "Check an inventory and report every problem at once (FILE:LINE:COL).",
-        discussion: "Exits 1 when there is any error, 0 when there are only warnings or none."
+        discussion: HelpExamples.discussion("validate", "Exits 1 when there is any error, 0 when there are only warnings or none.")
     )
 
     @OptionGroup var inventory: InventoryOption

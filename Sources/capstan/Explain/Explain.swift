@@ -6,12 +6,12 @@ struct ExplainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "explain",
         abstract: "Describe inventory keys: type, default, example and what each does.",
-        discussion: """
+        discussion: HelpExamples.discussion("explain", """
             Without a path, lists the top-level keys. A path names a key as the reference writes it \
             (spec.hosts[].ssh.port), with an index (spec.hosts[0].ssh.port) or without brackets \
             (spec.hosts.ssh.port); a path below spec may leave spec out (etcd.backup). \
             An unknown path exits 1. docs/inventory.md is the output of --markdown.
-            """
+            """)
     )
 
     @Argument(help: ArgumentHelp("The key to describe, e.g. spec.etcd.backup.", valueName: "path"))

@@ -3,7 +3,7 @@ import Lab
 
 struct LabDown: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "down", abstract: "Remove everything the lab made (also after a crash).")
+        commandName: "down", abstract: "Remove everything the lab made (also after a crash).", discussion: HelpExamples.discussion("lab down"))
 
     @OptionGroup var lab: LabNameOption
 

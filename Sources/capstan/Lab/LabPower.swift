@@ -2,7 +2,7 @@ import ArgumentParser
 import Lab
 
 struct LabStop: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "stop", abstract: "Power a lab host off (gracefully, keeping its disk).")
+    static let configuration = CommandConfiguration(commandName: "stop", abstract: "Power a lab host off (gracefully, keeping its disk).", discussion: HelpExamples.discussion("lab stop"))
 
     @OptionGroup var lab: LabNameOption
 
@@ -17,7 +17,7 @@ struct LabStop: AsyncParsableCommand {
 }
 
 struct LabStart: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "start", abstract: "Power a lab host on again and wait until sshd answers.")
+    static let configuration = CommandConfiguration(commandName: "start", abstract: "Power a lab host on again and wait until sshd answers.", discussion: HelpExamples.discussion("lab start"))
 
     @OptionGroup var lab: LabNameOption
 

@@ -3,7 +3,7 @@ import Foundation
 import Lab
 
 struct LabSSH: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "ssh", abstract: "Open a shell (or run a command) on a lab host.")
+    static let configuration = CommandConfiguration(commandName: "ssh", abstract: "Open a shell (or run a command) on a lab host.", discussion: HelpExamples.discussion("lab ssh"))
 
     @OptionGroup var lab: LabNameOption
 

@@ -3,7 +3,7 @@ import Foundation
 import Lab
 
 struct LabStatusCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "status", abstract: "List lab hosts and the inventory path.")
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "List lab hosts and the inventory path.", discussion: HelpExamples.discussion("lab status"))
 
     @OptionGroup var lab: LabNameOption
     @OptionGroup var output: OutputOption

@@ -2,7 +2,7 @@ import ArgumentParser
 import Lab
 
 struct LabUp: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "up", abstract: "Create and boot lab hosts and write their inventory.")
+    static let configuration = CommandConfiguration(commandName: "up", abstract: "Create and boot lab hosts and write their inventory.", discussion: HelpExamples.discussion("lab up"))
 
     @Option(name: .long, help: "Number of hosts (1-\(LabLayout.maxHosts)); the first 3 (1 when fewer) run control plane and etcd.")
     var hosts: Int = 3

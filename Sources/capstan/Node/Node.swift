@@ -17,7 +17,7 @@ struct NodeAdd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "add",
         abstract: "Bring hosts the inventory lists into the cluster: everything on them; elsewhere only pod routes, and for new etcd or control-plane hosts the membership, API server etcd lists, balancer backends and VIP peers.",
-        discussion: "Example: capstan node add -i cluster.yaml h4 --dry-run")
+        discussion: HelpExamples.discussion("node add"))
 
     @OptionGroup var inventoryOption: InventoryOption
     @OptionGroup var outputOption: OutputOption
@@ -61,15 +61,14 @@ struct NodeRemove: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "remove",
         abstract: "Drain hosts and remove them: Node objects, etcd members (quorum kept), services and files on them; the other hosts are updated.",
-        discussion: """
+        discussion: HelpExamples.discussion("node remove", """
         In order: cordon, drain (PodDisruptionBudgets respected) and delete each Node; converge the other \
         hosts without these (etcd member removed under the quorum guards, API server etcd lists, balancer \
         backends, VIP peers, pod routes); stop and take away what Capstan placed on the removed hosts (etcd's \
         data is moved aside unless --purge); drop their leaves from the state directory. A host that does \
         not answer is not drained or touched; the command says what stayed on it. Capstan never edits the \
         inventory: a host still listed there comes back with the next `apply`.
-        Example: capstan node remove -i cluster.yaml h4 --yes
-        """)
+        """))
 
     @OptionGroup var inventoryOption: InventoryOption
     @OptionGroup var outputOption: OutputOption

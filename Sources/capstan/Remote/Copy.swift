@@ -8,7 +8,7 @@ struct CopyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "copy",
         abstract: "Copy a local file to inventory hosts.",
-        discussion: "Each host gets the file atomically (a temporary file beside the target, then rename), with the given mode and owner, and its SHA-256 is checked against the bytes sent.")
+        discussion: HelpExamples.discussion("copy", "Each host gets the file atomically (a temporary file beside the target, then rename), with the given mode and owner, and its SHA-256 is checked against the bytes sent."))
 
     @OptionGroup var inventoryOption: InventoryOption
     @OptionGroup var selection: HostSelection

@@ -5,7 +5,7 @@ import Inventory
 import SSH
 
 struct ExecCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "exec", abstract: "Run a command on inventory hosts, output prefixed by host name.")
+    static let configuration = CommandConfiguration(commandName: "exec", abstract: "Run a command on inventory hosts, output prefixed by host name.", discussion: HelpExamples.discussion("exec"))
 
     @OptionGroup var inventoryOption: InventoryOption
     @OptionGroup var outputOption: OutputOption

@@ -8,7 +8,7 @@ import Glibc
 /// An interactive terminal is the system OpenSSH client's job: Capstan execs `ssh` with the inventory's
 /// settings (user, port, key, known_hosts file and policy, `-J` for the bastion).
 struct SSHCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "ssh", abstract: "Open an interactive shell on an inventory host.")
+    static let configuration = CommandConfiguration(commandName: "ssh", abstract: "Open an interactive shell on an inventory host.", discussion: HelpExamples.discussion("ssh"))
 
     @OptionGroup var inventoryOption: InventoryOption
     @Argument(help: "The inventory host name.")

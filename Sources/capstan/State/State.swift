@@ -18,7 +18,7 @@ struct StateCommand: AsyncParsableCommand {
 }
 
 struct StateShow: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "show", abstract: "Where the state directory is and which cluster it holds (reads no host).")
+    static let configuration = CommandConfiguration(commandName: "show", abstract: "Where the state directory is and which cluster it holds (reads no host).", discussion: HelpExamples.discussion("state show"))
     @OptionGroup var inventory: InventoryOption
     @OptionGroup var output: OutputOption
 
@@ -59,15 +59,14 @@ struct StateImportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import",
         abstract: "Rebuild a lost state directory from the hosts (certificates, keys, kubeconfigs, the cluster record).",
-        discussion: """
+        discussion: HelpExamples.discussion("state import", """
         Reads the CA certificates, the cluster and front-proxy CA keys, the service-account key and the kubeconfigs from \
         a control-plane host (--from), and each host's own certificates from that host, and writes them into an empty \
         state directory at the paths they came from, so the next `apply` changes nothing on the hosts. It cannot bring \
         back the etcd CA key (it never leaves the state directory): the etcd CA is kept as a certificate only until you \
         restore pki/etcd/ca.key from a backup taken with includePKI; until then etcd certificates cannot be renewed. \
-        super-admin.conf, which no host holds, is issued anew by the next apply. Example:
-          capstan state import -i cluster.yaml --from cp1 --state-dir ./state
-        """
+        super-admin.conf, which no host holds, is issued anew by the next apply.
+        """)
     )
     @OptionGroup var inventory: InventoryOption
     @OptionGroup var output: OutputOption

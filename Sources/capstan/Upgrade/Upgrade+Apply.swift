@@ -6,7 +6,7 @@ import PKI
 import Workflows
 
 struct UpgradeApplyCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "apply", abstract: "Upgrade etcd, control plane and workers one member at a time.")
+    static let configuration = CommandConfiguration(commandName: "apply", abstract: "Upgrade etcd, control plane and workers one member at a time.", discussion: HelpExamples.discussion("upgrade apply"))
     @OptionGroup var target: UpgradeTargetOptions
     @OptionGroup var outputOption: OutputOption
     @OptionGroup var options: UpgradeRunOptions

@@ -6,7 +6,7 @@ import PKI
 import Workflows
 
 struct UpgradeRollbackCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "rollback", abstract: "Return workers, control plane and etcd to the binaries they ran before the upgrade.")
+    static let configuration = CommandConfiguration(commandName: "rollback", abstract: "Return workers, control plane and etcd to the binaries they ran before the upgrade.", discussion: HelpExamples.discussion("upgrade rollback"))
     @OptionGroup var inventoryOption: InventoryOption
     @OptionGroup var outputOption: OutputOption
     @OptionGroup var options: UpgradeRunOptions

@@ -108,7 +108,7 @@ func printUpgradeJSON<T: Encodable>(_ value: T) throws {
 }
 
 struct UpgradePlanCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "plan", abstract: "Compute and check the upgrade path.")
+    static let configuration = CommandConfiguration(commandName: "plan", abstract: "Compute and check the upgrade path.", discussion: HelpExamples.discussion("upgrade plan"))
     @OptionGroup var target: UpgradeTargetOptions
     @OptionGroup var outputOption: OutputOption
 
