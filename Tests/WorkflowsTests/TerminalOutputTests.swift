@@ -43,4 +43,31 @@ struct TerminalOutputTests {
         out.tick()
         #expect(writes.all.count == count)
     }
+
+    @Test("plan's progress line names the phase, the hosts heard from and the time, passes every event on, and is erased by finish")
+    func progressLine() {
+        let writes = PhaseRunnerTests.Log()
+        let clock = ManualClock()
+        let collected = CollectingOutput()
+        let line = ProgressLine(label: "plan: reading 3 hosts", write: { writes.add($0) }, next: collected, now: { clock.now }, tickSeconds: nil)
+        let t = clock.now
+        clock.advance(1.5)
+        line.tick()
+        #expect(line.text.hasSuffix("plan: reading 3 hosts 1.5s"), "\(line.text)")
+        line.emit(WorkflowEvent(time: t, kind: .phaseStarted, phase: "etcd-facts", message: "h1, h2, h3"))
+        line.emit(WorkflowEvent(time: t, kind: .hostStatus, phase: "etcd-facts", host: "h2", message: "reading facts"))
+        line.emit(WorkflowEvent(time: t, kind: .planned, phase: "etcd-facts", host: "h1", message: "create /etc/etcd/etcd.env"))
+        clock.advance(2)
+        line.tick()
+        #expect(line.text.hasSuffix("plan: reading 3 hosts 3.5s — etcd-facts: h2 h1"), "\(line.text)")
+        #expect(writes.all.last?.hasPrefix("\r\u{1B}[2K") == true, "each redraw erases the line first")
+        #expect(collected.events.count == 3, "every event reaches the collecting sink")
+        line.finish()
+        #expect(writes.all.last == "\r\u{1B}[2K")
+        let count = writes.all.count
+        line.tick()
+        line.emit(WorkflowEvent(time: t, kind: .phaseFinished, phase: "etcd-facts", message: ""))
+        #expect(writes.all.count == count, "nothing is drawn after finish")
+        #expect(collected.events.count == 4)
+    }
 }

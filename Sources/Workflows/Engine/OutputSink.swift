@@ -105,11 +105,7 @@ public final class TerminalOutput: OutputSink, @unchecked Sendable {
         self.write = write
         self.now = now
         if let tickSeconds {
-            let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "capstan.terminal-output"))
-            timer.schedule(deadline: .now() + tickSeconds, repeating: tickSeconds)
-            timer.setEventHandler { [weak self] in self?.tick() }
-            timer.resume()
-            ticker = timer
+            ticker = startTicker("capstan.terminal-output", every: tickSeconds) { [weak self] in self?.tick() }
         }
     }
 
@@ -188,4 +184,103 @@ public final class CollectingOutput: OutputSink, @unchecked Sendable {
     public init() {}
     public func emit(_ event: WorkflowEvent) { lock.withLock { stored.append(event) } }
     public var events: [WorkflowEvent] { lock.withLock { stored } }
+}
+
+/// For commands that collect before they print (`plan`): one line, redrawn in place on a terminal, naming the
+/// phase that runs, the hosts heard from in it and the time since the command began; `finish()` erases it,
+/// so what the command prints afterwards starts on a clean line. Events are passed on to `next` unchanged.
+public final class ProgressLine: OutputSink, @unchecked Sendable {
+    let write: TextWriter
+    let next: any OutputSink
+    let label: String
+    let now: @Sendable () -> Date
+    private let started: Date
+    private let lock = NSLock()
+    private var phase = ""
+    private var busy: [String] = []
+    private var frame = 0
+    private var drawn = false
+    private var ticker: DispatchSourceTimer?
+
+    public init(label: String, write: @escaping TextWriter, next: any OutputSink, now: @escaping @Sendable () -> Date = { Date() },
+                tickSeconds: Double? = 0.2) {
+        self.label = label
+        self.write = write
+        self.next = next
+        self.now = now
+        started = now()
+        if let tickSeconds {
+            ticker = startTicker("capstan.progress-line", every: tickSeconds) { [weak self] in self?.tick() }
+        }
+    }
+
+    deinit { ticker?.cancel() }
+
+    public func emit(_ event: WorkflowEvent) {
+        next.emit(event)
+        lock.withLock {
+            switch event.kind {
+            case .phaseStarted:
+                phase = event.phase ?? ""
+                busy = []
+            case .phaseFinished, .phaseSkipped:
+                busy = []
+            case .action, .hostStatus, .message, .planned:
+                if let host = event.host, !busy.contains(host) { busy.append(host) }
+            case .failed:
+                if let host = event.host { busy.removeAll { $0 == host } }
+            }
+            redraw()
+        }
+    }
+
+    public func tick() {
+        lock.withLock {
+            frame += 1
+            redraw()
+        }
+    }
+
+    /// Erases the line and stops redrawing.
+    public func finish() {
+        ticker?.cancel()
+        ticker = nil
+        lock.withLock {
+            if drawn { write("\r\u{1B}[2K") }
+            drawn = false
+            phase = "\u{0}"
+        }
+    }
+
+    /// The line as drawn now (without the carriage return and erase sequence).
+    public var text: String {
+        lock.withLock { line() }
+    }
+
+    private func line() -> String {
+        let spin = TerminalOutput.spinner[frame % TerminalOutput.spinner.count]
+        let elapsed = String(format: "%.1fs", max(0, now().timeIntervalSince(started)))
+        var text = "\(spin) \(label) \(elapsed)"
+        if !phase.isEmpty { text += " — \(phase)" }
+        if !busy.isEmpty {
+            let shown = busy.prefix(6).joined(separator: " ")
+            text += ": " + shown + (busy.count > 6 ? " +\(busy.count - 6)" : "")
+        }
+        return text
+    }
+
+    private func redraw() {
+        guard phase != "\u{0}" else { return }
+        write("\r\u{1B}[2K" + line())
+        drawn = true
+    }
+}
+
+/// A timer calling `tick` every `seconds` on a queue of its own, until cancelled (the terminal sinks redraw on it).
+private func startTicker(_ label: String, every seconds: Double, _ tick: @escaping @Sendable () -> Void) -> DispatchSourceTimer {
+    let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: label))
+    timer.schedule(deadline: .now() + seconds, repeating: seconds)
+    timer.setEventHandler(handler: tick)
+    timer.resume()
+    return timer
 }

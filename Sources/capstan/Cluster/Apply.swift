@@ -193,10 +193,12 @@ enum ApplyPhases {
     /// The live part of `capstan plan`: every host is reached first (an unreachable host is reported,
     /// not fatal); when all answer, the etcd and Kubernetes phases run in plan mode and their actions,
     /// with diffs, come back. Changes nothing.
-    static func livePlan(inventory: Inventory, now: @escaping @Sendable () -> Date) async -> LivePlan {
+    /// `progress` wraps the collecting sink (a live line on a terminal); events reach the plan either way.
+    static func livePlan(inventory: Inventory, now: @escaping @Sendable () -> Date,
+                         progress: (CollectingOutput) -> any OutputSink = { $0 }) async -> LivePlan {
         let collected = CollectingOutput()
         // The body catches its own errors (they become `plan.error`), so `run` never throws here.
-        return (try? await LiveContext.run(inventory: inventory, mode: .plan, output: collected, now: now) { context in
+        return (try? await LiveContext.run(inventory: inventory, mode: .plan, output: progress(collected), now: now) { context in
             await livePlan(inventory: inventory, collected: collected, in: context)
         }) ?? LivePlan()
     }

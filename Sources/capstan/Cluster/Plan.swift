@@ -3,6 +3,7 @@ import Foundation
 import Inventory
 import PKI
 import Planner
+import Workflows
 
 struct PlanCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -35,7 +36,16 @@ struct PlanCommand: AsyncParsableCommand {
         let split = ResponsibilitySplit(inv)
         let phases = PhaseSelection(inv)
         let pki = inv.isSelfManaged ? PKIPlanSection(inv, now: Date()) : nil
-        let live = offline ? nil : await ApplyPhases.livePlan(inventory: inv, now: { Date() })
+        // On a terminal, a live line on stderr while the hosts are read (erased before the plan prints).
+        var line: ProgressLine?
+        let live = offline ? nil : await ApplyPhases.livePlan(inventory: inv, now: { Date() }) { collected in
+            guard isatty(STDERR_FILENO) == 1, output.output == .text else { return collected }
+            let progress = ProgressLine(label: "plan: reading \(inv.hosts.count) host\(inv.hosts.count == 1 ? "" : "s")",
+                                        write: { FileHandle.standardError.write(Data($0.utf8)) }, next: collected)
+            line = progress
+            return progress
+        }
+        line?.finish()
         switch output.output {
         case .json:
             var document = PlanDocument(inv, split, phases, pki: pki, live: live)
