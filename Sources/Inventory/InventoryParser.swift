@@ -508,7 +508,7 @@ final class InventoryParser {
             address = nil
         }
         var internalAddress = r.nonEmptyString(m, "internalAddress")
-        if let a = internalAddress, IPv4Address(parsing: a) == nil, !Syntax.isIPv6(a) {
+        if let a = internalAddress, !Syntax.isIPAddress(a) {
             r.invalid(m, "internalAddress", "\(path).internalAddress: '\(a)' is not an IP address (cluster traffic binds to it)")
             internalAddress = nil
         }

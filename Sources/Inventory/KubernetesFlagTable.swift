@@ -45,20 +45,20 @@ public struct KubernetesFlagTable: Sendable {
             return accepted.contains(value) ? nil : "strconv.ParseBool: parsing \"\(value)\": invalid syntax (write true or false)"
         case "int", "int32", "uint", "uint32":
             let unsigned = type.hasPrefix("u")
-            let bits = type.hasSuffix("32") ? 32 : 64
-            guard let number = Int64(value) else {
-                return "strconv.Parse\(unsigned ? "Uint" : "Int"): parsing \"\(value)\": invalid syntax (write a whole number)"
+            let function = "strconv.Parse\(unsigned ? "Uint" : "Int")"
+            guard let (negative, magnitude) = goInteger(value), !(unsigned && negative) else {
+                return "\(function): parsing \"\(value)\": invalid syntax (write a whole number)"
             }
-            let low: Int64 = unsigned ? 0 : (bits == 32 ? Int64(Int32.min) : Int64.min)
-            let high: Int64 = bits == 32 ? (unsigned ? Int64(UInt32.max) : Int64(Int32.max)) : Int64.max
-            return (low...high).contains(number) ? nil : "strconv.Parse\(unsigned ? "Uint" : "Int"): parsing \"\(value)\": value out of range"
+            let bits: UInt64 = type.hasSuffix("32") ? 32 : 64
+            let limit: UInt64 = unsigned ? (bits == 64 ? .max : (1 << bits) - 1) : (negative ? 1 << (bits - 1) : (1 << (bits - 1)) - 1)
+            return magnitude <= limit ? nil : "\(function): parsing \"\(value)\": value out of range"
         case "float":
             return Double(value) == nil ? "strconv.ParseFloat: parsing \"\(value)\": invalid syntax" : nil
         case "duration":
             return value.range(of: goDuration, options: .regularExpression) != nil
                 ? nil : "time: invalid duration \"\(value)\" (write e.g. 90s, 5m or 1h30m)"
         case "ip":
-            return isIPAddress(value) ? nil : "invalid IP address \"\(value)\""
+            return Syntax.isIPAddress(value) ? nil : "invalid IP address \"\(value)\""
         default:
             return nil
         }
@@ -67,8 +67,23 @@ public struct KubernetesFlagTable: Sendable {
     /// Go's `time.ParseDuration` syntax.
     static let goDuration = #"^[-+]?(0|(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$"#
 
-    static func isIPAddress(_ text: String) -> Bool {
-        var v4 = in_addr(), v6 = in6_addr()
-        return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
+    /// Sign and magnitude of an integer as Go's `strconv.ParseInt(text, 0, …)` reads it (pflag's integer flags):
+    /// an optional sign, then 0x, 0o or 0b, or a leading 0 for octal, and underscores between digits.
+    static func goInteger(_ text: String) -> (negative: Bool, magnitude: UInt64)? {
+        var body = Substring(text)
+        let negative = body.first == "-"
+        if body.first == "-" || body.first == "+" { body = body.dropFirst() }
+        var radix = 10
+        for (prefix, base) in [("0x", 16), ("0o", 8), ("0b", 2)] where body.lowercased().hasPrefix(prefix) {
+            radix = base
+            body = body.dropFirst(2)
+        }
+        if radix == 10, body.count > 1, body.first == "0" {
+            radix = 8
+            body = body.dropFirst()
+        }
+        guard !body.hasSuffix("_"), !body.contains("__"), radix != 10 || !body.hasPrefix("_"),
+              let magnitude = UInt64(body.replacingOccurrences(of: "_", with: ""), radix: radix) else { return nil }
+        return (negative, magnitude)
     }
 }

@@ -21,15 +21,18 @@ public enum Syntax {
     /// A host name as used to reach a machine: like a subdomain, but upper case is allowed.
     public static func isHostName(_ s: String) -> Bool { isDNSSubdomain(s.lowercased()) }
 
-    /// A rough IPv6 literal check (hex digits, ':' and at most one '::'); Capstan's checks on addresses are IPv4.
+    /// An IPv6 literal as `inet_pton` reads it (no zone, no brackets).
     public static func isIPv6(_ s: String) -> Bool {
-        guard s.contains(":"), s.count <= 45 else { return false }
-        return s.allSatisfy { $0.isHexDigit || $0 == ":" || $0 == "." } && s.components(separatedBy: "::").count <= 2
+        var address = in6_addr()
+        return s.contains(":") && inet_pton(AF_INET6, s, &address) == 1
     }
+
+    /// An IPv4 or IPv6 address literal.
+    public static func isIPAddress(_ s: String) -> Bool { IPv4Address(parsing: s) != nil || isIPv6(s) }
 
     /// An IPv4 address, an IPv6 literal or a host name.
     public static func isAddress(_ s: String) -> Bool {
-        IPv4Address(parsing: s) != nil || isIPv6(s) || (isHostName(s) && !s.allSatisfy { $0.isNumber || $0 == "." })
+        isIPAddress(s) || (isHostName(s) && !s.allSatisfy { $0.isNumber || $0 == "." })
     }
 
     /// Name part of a Kubernetes qualified name (label key, taint key): at most 63 of [A-Za-z0-9_.-], alphanumeric at both ends.
@@ -109,6 +112,6 @@ public enum Syntax {
     public static func isDNSUpstream(_ s: String) -> Bool {
         if s.hasPrefix("/") { return s.count > 1 && !s.contains(where: \.isWhitespace) }
         guard let (host, port) = splitEndpoint(s) else { return false }
-        return (IPv4Address(parsing: host) != nil || isIPv6(host)) && (port.map { (1...65535).contains($0) } ?? true)
+        return isIPAddress(host) && (port.map { (1...65535).contains($0) } ?? true)
     }
 }
