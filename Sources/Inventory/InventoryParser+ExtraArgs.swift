@@ -28,51 +28,54 @@ extension InventoryParser {
                     r.error(valueNode.position ?? keyNode.position, "\(at): expected a value (a boolean flag takes true or false), found \(valueNode.isNull ? "no value" : valueNode.kindDescription)")
                     continue
                 }
-                if let problem = flagProblem(component, name: name, value: valueScalar.string, table: table,
-                                             version: kubernetesVersion, keyAt: keyNode.position, valueAt: valueNode.position, path: at) {
-                    r.error(problem.position, problem.message)
-                    continue
+                if accepts(component, name: name, value: valueScalar.string, table: table, version: kubernetesVersion,
+                           keyAt: keyNode.position, valueAt: valueNode.position, path: at) {
+                    args.append(ExtraArg(name: name, value: valueScalar.string))
                 }
-                args.append(ExtraArg(name: name, value: valueScalar.string))
             }
             if !args.isEmpty { out[component] = args }
         }
         return out
     }
 
-    private func flagProblem(_ component: KubernetesComponent, name: String, value: String, table: KubernetesFlagTable?,
-                             version: SemanticVersion?, keyAt: Position?, valueAt: Position?, path: String) -> (position: Position?, message: String)? {
+    /// Reports what is wrong with one flag (errors) or worth knowing (warnings); true when it is kept.
+    private func accepts(_ component: KubernetesComponent, name: String, value: String, table: KubernetesFlagTable?,
+                         version: SemanticVersion?, keyAt: Position?, valueAt: Position?, path: String) -> Bool {
         let binary = component.rawValue
+        func refuse(_ at: Position?, _ message: String) -> Bool {
+            r.error(at, "\(path): " + message)
+            return false
+        }
         if name.hasPrefix("-") {
-            return (keyAt, "\(path): write the flag without its dashes: \(name.drop(while: { $0 == "-" })): …")
+            return refuse(keyAt, "write the flag without its dashes: \(name.drop(while: { $0 == "-" })): …")
         }
         if name.contains("=") || name.contains(" ") {
-            return (keyAt, "\(path): '\(name)' is not a flag name; write name: value (e.g. audit-log-maxage: 7)")
+            return refuse(keyAt, "'\(name)' is not a flag name; write name: value (e.g. audit-log-maxage: 7)")
         }
         if let setBy = ComponentFlags.reserved[component]?[name] {
-            return (keyAt, "\(path): \(binary) --\(name) is set by \(setBy); Capstan does not let extraArgs replace it")
+            return refuse(keyAt, "\(binary) --\(name) is set by \(setBy); Capstan does not let extraArgs replace it")
         }
-        guard let table, let version else { return nil }  // an unsupported version is reported at kubernetesVersion
+        guard let table, let version else { return true }  // an unsupported version is reported at kubernetesVersion
         guard let flag = table.flags[name] else {
             let elsewhere = SupportedVersions.kubernetes.map(\.minor).filter { $0 != version.minor }
                 .filter { KubernetesFlagTable.load(binary: binary, minor: $0)?.flags[name] != nil }
             if !elsewhere.isEmpty {
                 let minors = elsewhere.map { "1.\($0)" }.joined(separator: ", ")
-                return (keyAt, "\(path): \(binary) 1.\(version.minor) has no flag --\(name) (\(minors) \(elsewhere.count == 1 ? "has" : "have") it); remove it or change kubernetesVersion")
+                return refuse(keyAt, "\(binary) 1.\(version.minor) has no flag --\(name) (\(minors) \(elsewhere.count == 1 ? "has" : "have") it); remove it or change kubernetesVersion")
             }
             if let guess = Spelling.suggestion(for: name, among: Array(table.flags.keys)) {
-                return (keyAt, "\(path): \(binary) 1.\(version.minor) has no flag --\(name); did you mean \(guess)?")
+                return refuse(keyAt, "\(binary) 1.\(version.minor) has no flag --\(name); did you mean \(guess)?")
             }
-            let unknown = "\(path): --\(name) is not in Capstan's table of \(binary) 1.\(version.minor) flags"
-            if table.complete { return (keyAt, unknown + "; remove it") }
-            r.warning(keyAt, unknown + " (the table covers the option files it cites, not all of them); if \(binary) does not know it, it refuses to start and apply stops at the first host's health gate")
-            return nil
+            let unknown = "--\(name) is not in Capstan's table of \(binary) 1.\(version.minor) flags"
+            if table.complete { return refuse(keyAt, unknown + "; remove it") }
+            r.warning(keyAt, "\(path): " + unknown + " (the table covers the option files it cites, not all of them); if \(binary) does not know it, it refuses to start and apply stops at the first host's health gate")
+            return true
         }
         if let problem = KubernetesFlagTable.valueProblem(value, type: flag.type) {
-            return (valueAt, "\(path): invalid value for \(binary) --\(name) (\(flag.type)): \(problem)")
+            return refuse(valueAt, "invalid value for \(binary) --\(name) (\(flag.type)): \(problem)")
         }
         if let problem = policyProblem(component, name: name, value: value) {
-            return (valueAt, "\(path): \(problem)")
+            return refuse(valueAt, problem)
         }
         if component == .apiServer, name == "enable-admission-plugins", !value.split(separator: ",").contains("NodeRestriction") {
             r.warning(valueAt, "\(path): without NodeRestriction a kubelet may change other nodes' objects (CIS checks that it is on); write NodeRestriction,\(value)")
@@ -80,7 +83,7 @@ extension InventoryParser {
         if let deprecated = flag.deprecated {
             r.warning(keyAt, "\(path): \(binary) --\(name) is deprecated: \(deprecated)")
         }
-        return nil
+        return true
     }
 
     /// Values Capstan's own identities cannot work without.

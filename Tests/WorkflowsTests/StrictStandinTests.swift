@@ -112,9 +112,10 @@ enum StrictStandin {
         if inventory.isSelfManaged {
             _ = try await PKIManager(inventory: inventory, state: StateDirectory(root: state)).apply(now: Date())
             let cluster = try ClusterFiles(inventory: inventory, state: StateDirectory(root: state))
+            let nodes = Set(WorkerWorkflow.nodes(inventory).map(\.name))
             for host in inventory.hosts {
                 files[host.name, default: []] += try cluster.files(for: host)
-                if WorkerWorkflow.nodes(inventory).contains(where: { $0.name == host.name }) {
+                if nodes.contains(host.name) {
                     let node = try NodeFiles.render(host: host, inventory: inventory, versions: versions, renderer: renderer)
                     services[host.name, default: []] += [node.kubelet] + (node.kubeProxy.map { [$0] } ?? [])
                 }

@@ -200,6 +200,7 @@ public final class ProgressLine: OutputSink, @unchecked Sendable {
     private var busy: [String] = []
     private var frame = 0
     private var drawn = false
+    private var finished = false
     private var ticker: DispatchSourceTimer?
 
     public init(label: String, write: @escaping TextWriter, next: any OutputSink, now: @escaping @Sendable () -> Date = { Date() },
@@ -248,7 +249,7 @@ public final class ProgressLine: OutputSink, @unchecked Sendable {
         lock.withLock {
             if drawn { write("\r\u{1B}[2K") }
             drawn = false
-            phase = "\u{0}"
+            finished = true
         }
     }
 
@@ -270,7 +271,7 @@ public final class ProgressLine: OutputSink, @unchecked Sendable {
     }
 
     private func redraw() {
-        guard phase != "\u{0}" else { return }
+        guard !finished else { return }
         write("\r\u{1B}[2K" + line())
         drawn = true
     }
