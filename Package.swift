@@ -13,7 +13,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.1.0"),
-        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.0.0"),
     ],
     targets: [
@@ -25,9 +24,9 @@ let package = Package(
         /// `KubernetesFlags/` holds the flag table of each Kubernetes binary per minor (`spec.extraArgs` is
         /// checked against it; the strict stand-ins read the same files).
         .target(name: "Inventory", dependencies: [.product(name: "Yams", package: "Yams")], resources: [.copy("KubernetesFlags")]),
-        .target(name: "Hosts", dependencies: [.product(name: "Logging", package: "swift-log")]),
+        .target(name: "Hosts"),
         .target(name: "SSH", dependencies: [
-            "CLibSSH2", "Hosts", .product(name: "Logging", package: "swift-log"),
+            "CLibSSH2", "Hosts",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "PKI", dependencies: [
@@ -55,7 +54,6 @@ let package = Package(
         .target(name: "Planner", dependencies: ["Inventory", "Hosts"]),
         .target(name: "Workflows", dependencies: [
             "Inventory", "PKI", "Hosts", "Templates", "Planner",
-            .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Yams", package: "Yams"),
         ]),
@@ -63,7 +61,6 @@ let package = Package(
         .executableTarget(name: "capstan", dependencies: [
             "Inventory", "PKI", "Hosts", "SSH", "Templates", "Planner", "Workflows", "Lab",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            .product(name: "Logging", package: "swift-log"),
         ]),
 
         .testTarget(name: "InventoryTests", dependencies: ["Inventory", .product(name: "Yams", package: "Yams")], resources: [.copy("Fixtures")]),

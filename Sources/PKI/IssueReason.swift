@@ -128,3 +128,10 @@ extension PKIManager {
         (orgs.sorted().map { "O=\($0)" } + ["CN=\(cn)"]).joined(separator: ", ")
     }
 }
+
+extension Reissue {
+    /// One line for plans and action lists: what is issued and why.
+    public var summary: String {
+        "issue \(certificate.id) (\(reasons.map(\.description).joined(separator: "; ")))"
+    }
+}

@@ -29,6 +29,15 @@ public struct PKIResult: Sendable {
     public var needsSigning: [RequiredCertificate] = []
     /// State paths actually written (relative), in write order.
     public var written: [String] = []
+
+    /// What was written, one line each (the actions `apply` records): CAs, the service-account key,
+    /// leaves, kubeconfigs.
+    public var changes: [String] {
+        createdAuthorities.map { "create CA \($0.rawValue)" }
+            + (written.contains("pki/sa.key") ? ["create the service-account key pair"] : [])
+            + issued.map(\.summary)
+            + written.filter { $0.hasSuffix(".conf") }.map { "write \($0)" }
+    }
 }
 
 /// The read-only view `plan` shows.
@@ -40,6 +49,14 @@ public struct PKIPlan: Sendable {
     public var needsSigning: [RequiredCertificate]
     /// Kubeconfigs `apply` rewrites although their client certificate stays (file missing, server changed).
     public var kubeconfigUpdates: [KubeconfigUpdate]
+
+    /// What `apply` would write, one line each, as `PKIResult.changes` says it once done.
+    public var changes: [String] {
+        authoritiesToCreate.map { "create CA \($0.rawValue)" }
+            + (createsServiceAccountKey ? ["create the service-account key pair"] : [])
+            + reissues.map(\.summary)
+            + kubeconfigUpdates.map { "write \($0.path) (\($0.reason))" }
+    }
 
     /// Nothing to create, re-issue, sign or rewrite.
     public var isUpToDate: Bool {

@@ -29,7 +29,7 @@ struct TerminalOutputTests {
         #expect(writes.all.last == "\u{1B}[2A\u{1B}[J  ⠙ h1          12.5s  reading facts\n  ⠙ h2          12.5s  reading facts\n")
 
         // A warning and a change scroll above the block; the warning does not replace h2's step.
-        out.emit(WorkflowEvent(time: t, kind: .message, phase: "etcd", host: "h2", message: "warning: clock skew 2 s"))
+        out.emit(WorkflowEvent(time: t, kind: .warning, phase: "etcd", host: "h2", message: "warning: clock skew 2 s"))
         out.emit(WorkflowEvent(time: t, kind: .action, phase: "etcd", host: "h1", message: "restart etcd"))
         let screen = writes.all.suffix(2).joined()
         #expect(screen.contains("  [h2] warning: clock skew 2 s\n") && screen.contains("  [h1] restart etcd\n"), "\(screen)")

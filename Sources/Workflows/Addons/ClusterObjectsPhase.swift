@@ -48,23 +48,31 @@ public enum ClusterObjectsPhase {
 
     static func converge(_ objects: [ClusterObject], client: Kubectl, in ctx: WorkflowContext) async throws {
         let stream = ClusterObjects.stream(objects)
-        let diff = try await client.run(["diff", "--server-side", "--field-manager=capstan", "--force-conflicts", "-f", "-"], input: stream, in: ctx)
-        // kubectl diff: 0 no difference, 1 differences (printed on stdout); an error exits 1 too, with nothing on stdout.
-        switch diff.exitStatus {
-        case 0: break
-        case 1 where !diff.stdout.isEmpty:
-            try await ctx.change(client.host, "server-side apply \(objects.count) cluster object(s) (field manager capstan)", diff: diff.stdoutText) { _ in
+        enum Compared: Sendable { case same, differs(String), noAPI(String) }
+        let compared: Compared = try await ctx.readAfterEarlierChanges({
+            let diff = try await client.run(["diff", "--server-side", "--field-manager=capstan", "--force-conflicts", "-f", "-"], input: stream, in: ctx)
+            // kubectl diff: 0 no difference, 1 differences (printed on stdout); an error exits 1 too, with nothing on stdout.
+            switch diff.exitStatus {
+            case 0: return .same
+            case 1 where !diff.stdout.isEmpty: return .differs(diff.stdoutText)
+            default: throw KubectlDiffFailure(failure: client.failure("diff the cluster objects against the API", diff), stderr: diff.stderrText)
+            }
+        }, assuming: { error in
+            // A plan before the first apply: there is no API server to diff against, everything is new.
+            guard let failure = error as? KubectlDiffFailure else { throw error }
+            return .noAPI(AddonApplier.lastLine(failure.stderr) ?? "no output")
+        })
+        switch compared {
+        case .same: break
+        case .differs(let diff):
+            try await ctx.change(client.host, "server-side apply \(objects.count) cluster object(s) (field manager capstan)", diff: diff) { _ in
                 let applied = try await client.run(["apply", "--server-side", "--field-manager=capstan", "--force-conflicts", "-f", "-"], input: stream, in: ctx)
                 guard applied.succeeded else { throw client.failure("apply the cluster objects", applied) }
             }
-        default:
-            if ctx.mode == .plan {
-                // Before the first apply there is no API server to diff against: everything is new.
-                try await ctx.change(client.host, "server-side apply \(objects.count) cluster object(s) (the API does not answer yet: \(AddonApplier.lastLine(diff.stderrText) ?? "no output"))",
-                                     diff: objects.map { "+ \($0.id)" }.joined(separator: "\n")) { _ in }
-                return
-            }
-            throw client.failure("diff the cluster objects against the API", diff)
+        case .noAPI(let reason):
+            try await ctx.change(client.host, "server-side apply \(objects.count) cluster object(s) (the API does not answer yet: \(reason))",
+                                 diff: objects.map { "+ \($0.id)" }.joined(separator: "\n")) { _ in }
+            return
         }
         let listed = try await client.run(["get", ClusterObjects.prunableKinds.joined(separator: ","), "--all-namespaces",
                                            "-l", "\(ClusterObjects.ownerLabel)=\(ClusterObjects.ownerValue)", "-o", "json"], input: nil, in: ctx)
@@ -96,6 +104,13 @@ public enum ClusterObjectsPhase {
                          namespace: metadata["namespace"] as? String, name: name)
         }
     }
+}
+
+/// `kubectl diff` failed: the error apply reports, and kubectl's stderr for a plan's note.
+struct KubectlDiffFailure: Error, CustomStringConvertible {
+    var failure: WorkflowError
+    var stderr: String
+    var description: String { failure.description }
 }
 
 /// kubectl on one host with a kubeconfig that exists only for the duration of each call.

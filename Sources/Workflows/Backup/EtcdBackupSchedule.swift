@@ -65,12 +65,12 @@ public enum EtcdBackupSchedule {
     static func publishPKI(policy: BackupPolicy, cluster: String, directory: String, store: any BackupStore,
                            in ctx: WorkflowContext) async throws -> PKIPublication.Outcome {
         let settings = try BackupSettings.from(policy: policy, cluster: cluster, capstanVersion: "", stateRoot: "")
-        let outcome = try await PKIPublication.publish(directory: directory, cluster: cluster, recipients: settings.recipients,
-                                                       store: store, write: ctx.mode == .apply)
-        if outcome.published {
-            try await ctx.changeState("publish the PKI to \(store.location) as \(outcome.name), encrypted to the backup recipients") {}
-        }
-        return outcome
+        let recipients = settings.recipients
+        let preview = try await PKIPublication.publish(directory: directory, cluster: cluster, recipients: recipients, store: store, write: false)
+        guard preview.published else { return preview }
+        return try await ctx.changeState("publish the PKI to \(store.location) as \(preview.name), encrypted to the backup recipients") {
+            try await PKIPublication.publish(directory: directory, cluster: cluster, recipients: recipients, store: store, write: true)
+        } ?? preview
     }
 
     /// One template context per member, the members listed in inventory order (who takes the snapshot).

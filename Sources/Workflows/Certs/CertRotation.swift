@@ -127,8 +127,8 @@ public enum CertRotation {
             await ctx.emit(.hostStatus, host: host, "certificates up to date")
             return false
         }
-        if restarts.contains(.etcd) && ctx.mode == .apply && !ctx.options.force {
-            try await EtcdWorkflow.waitHealthy(ctx, settings, expected: nil, what: "etcd before rotating certificates on \(host)")
+        if restarts.contains(.etcd) {
+            try await ctx.safetyGate { try await EtcdWorkflow.waitHealthy(ctx, settings, expected: nil, what: "etcd before rotating certificates on \(host)") }
         }
         for file in changed {
             try await ctx.change(host, "push \(file.path) (previous kept as \(file.path).prev)") { c in
@@ -150,7 +150,7 @@ public enum CertRotation {
                                                        next: "see the journal above")
                     }
                 }
-                if ctx.mode == .apply { try await gate(unit, host: host, expected: expected, ctx, settings) }
+                try await ctx.gate { [expected] in try await gate(unit, host: host, expected: expected, ctx, settings) }
             }
         } catch {
             let paths = changed.map(\.path)
@@ -283,15 +283,16 @@ extension CertRotation {
         Phase(renewPhaseName, concerning: hosts(settings),
               next: "fix the cause above; hosts rolled before the failing one keep their new certificates; run again to continue") { ctx in
             let manager = PKIManager(inventory: settings.inventory, state: settings.state)
-            guard ctx.mode == .apply else {
-                for r in try manager.plan(now: ctx.now(), renewBefore: within).reissues {
-                    await ctx.emit(.planned, "re-issue \(r.certificate.id) (\(r.reasons.map(\.description).joined(separator: "; "))) and roll it out")
-                }
-                return
+            let now = ctx.now()
+            let planned = try manager.plan(now: now, renewBefore: within).reissues
+            if planned.isEmpty { await ctx.emit(.message, "no certificate expires within \(within)") }
+            // Re-issued in the state directory (one action per leaf, in a dry run too), then rolled out: in a
+            // dry run the roll-out shows only hosts that are already behind the state.
+            try await ctx.convergeState(planned: planned.map { "re-\($0.summary) and roll it out" }) {
+                guard !planned.isEmpty else { return [] }
+                return try await manager.apply(now: now, renewBefore: within).issued.map { "re-\($0.summary)" }
             }
-            let (result, rolled) = try await renewExpiring(within: within, manager: manager, ctx, settings)
-            let issued = result?.issued.map(\.certificate.id) ?? []
-            await ctx.emit(.message, issued.isEmpty ? "no certificate expires within \(within)" : "re-issued \(issued.joined(separator: ", "))")
+            let rolled = try await rollOut(ctx, settings)
             if !rolled.isEmpty { await ctx.emit(.message, "rolled new certificates out to \(rolled.joined(separator: ", "))") }
         }
     }

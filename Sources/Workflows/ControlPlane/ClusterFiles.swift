@@ -19,7 +19,7 @@ public struct ClusterFiles: Sendable {
     public func files(for host: HostSpec) throws -> [ManagedFile] {
         try PKIManager.hostFiles(for: host, required: required, inventory: inventory).map { file in
             guard let data = try state.read(file.statePath) else {
-                throw WorkflowError.invalidInput("\(state.path(file.statePath)) is missing, needed on \(host.name) as \(file.remotePath): run `capstan apply` (or `capstan certs renew`) so the PKI phase creates it")
+                throw WorkflowError.missingStateFile(path: state.path(file.statePath), host: host.name, remotePath: file.remotePath)
             }
             return ManagedFile(path: file.remotePath, content: data, attributes: FileAttributes(mode: UInt32(file.mode)),
                                secret: file.mode & 0o077 == 0)

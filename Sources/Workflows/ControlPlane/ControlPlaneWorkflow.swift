@@ -40,9 +40,9 @@ public enum ControlPlaneWorkflow {
                     (files.controllerManager, pkiChanged || binaryChanged("kube-controller-manager")),
                     (files.scheduler, pkiChanged || binaryChanged("kube-scheduler")),
                 ])
-                if ctx.mode == .apply, pkiChanged || units.contains(where: \.changed) {
+                if pkiChanged || units.contains(where: \.changed) {
                     let url = address.contains(":") ? "https://[\(address)]:\(files.context.securePort)" : "https://\(address):\(files.context.securePort)"
-                    try await gate.wait(ctx, host: host, url: url, caFile: files.context.pkiDir + "/ca.crt")
+                    try await ctx.gate { try await gate.wait(ctx, host: host, url: url, caFile: files.context.pkiDir + "/ca.crt") }
                 }
             }
             .surveying { ctx, host in

@@ -12,37 +12,59 @@ extension KubernetesWorkflow {
     /// Resolves what the phases need at run time; `plan` and `apply` pass the inventory's artifact store.
     public typealias Preparation = @Sendable (WorkflowContext) async throws -> (pki: ClusterFiles?, artifacts: NodeArtifacts)
 
+    /// One phase `kubernetes-artifacts` builds, with what it needs from the state directory.
+    struct DeferredPhase: Sendable {
+        var name: String
+        var hosts: [String]
+        var serial = false
+        /// Renders certificates and kubeconfigs of the PKI phase: in a plan before the first apply (no
+        /// PKI yet) it is shown as waiting for the PKI instead of failing the plan.
+        var needsPKI = false
+    }
+
+    static func deferredShape(_ inventory: Inventory) -> [DeferredPhase] {
+        let nodes = (inventory.isSelfManaged ? WorkerWorkflow.nodes(inventory) : inventory.workerHosts).map(\.name)
+        var shape = [
+            DeferredPhase(name: WorkerWorkflow.preflightPhase, hosts: nodes),
+            DeferredPhase(name: WorkerWorkflow.kernelPhase, hosts: nodes),
+            DeferredPhase(name: WorkerWorkflow.runtimePhase, hosts: nodes),
+            DeferredPhase(name: WorkerWorkflow.imagesPhase, hosts: nodes),
+        ]
+        if inventory.isSelfManaged {
+            let controlPlane = inventory.controlPlaneHosts.map(\.name)
+            shape += [
+                DeferredPhase(name: ControlPlaneWorkflow.phaseName, hosts: controlPlane, serial: true, needsPKI: true),
+                DeferredPhase(name: ControlPlaneVIP.phaseName, hosts: ControlPlaneVIP.address(inventory) == nil ? [] : controlPlane, needsPKI: true),
+                DeferredPhase(name: NodeBalancer.phaseName, hosts: inventory.localBalancerHosts.map(\.name), needsPKI: true),
+                DeferredPhase(name: WorkerWorkflow.kubeletPhase, hosts: nodes, needsPKI: true),
+            ]
+        } else {
+            // A managed cluster's join files come from the provider, not from Capstan's PKI.
+            shape.append(DeferredPhase(name: ManagedJoin.phaseName, hosts: nodes))
+        }
+        return shape
+    }
+
     public static func deferredPhases(inventory: Inventory, settings: KubernetesInstallSettings = KubernetesInstallSettings(),
                                       prepare: @escaping Preparation) -> [Phase] {
         let box = DeferredPhases()
-        let nodes = inventory.isSelfManaged ? WorkerWorkflow.nodes(inventory) : inventory.workerHosts
-        var shape: [(name: String, hosts: [String], serial: Bool)] = [
-            (WorkerWorkflow.preflightPhase, nodes.map(\.name), false),
-            (WorkerWorkflow.kernelPhase, nodes.map(\.name), false),
-            (WorkerWorkflow.runtimePhase, nodes.map(\.name), false),
-            (WorkerWorkflow.imagesPhase, nodes.map(\.name), false),
-        ]
-        if inventory.isSelfManaged {
-            shape.append((ControlPlaneWorkflow.phaseName, inventory.controlPlaneHosts.map(\.name), true))
-            shape.append((ControlPlaneVIP.phaseName, ControlPlaneVIP.address(inventory) == nil ? [] : inventory.controlPlaneHosts.map(\.name), false))
-            shape.append((NodeBalancer.phaseName, inventory.localBalancerHosts.map(\.name), false))
-            shape.append((WorkerWorkflow.kubeletPhase, nodes.map(\.name), false))
-        } else {
-            shape.append((ManagedJoin.phaseName, nodes.map(\.name), false))
-        }
-        let waiting = Set(shape.suffix(inventory.isSelfManaged ? 4 : 0).map(\.name))
-        let first = Phase(artifactsPhase, concerning: nodes.map(\.name),
+        let shape = deferredShape(inventory)
+        let waiting = Set(shape.filter(\.needsPKI).map(\.name))
+        let nodes = (inventory.isSelfManaged ? WorkerWorkflow.nodes(inventory) : inventory.workerHosts).map(\.name)
+        let first = Phase(artifactsPhase, concerning: nodes,
                           next: "fix the artifact source or the PKI state named above; no host was changed") { ctx in
             let (pki, artifacts) = try await prepare(ctx)
-            for warning in artifacts.warnings { await ctx.emit(.message, "warning: \(warning)") }
+            for warning in artifacts.warnings { await ctx.emit(.warning, "warning: \(warning)") }
             for note in artifacts.notes { await ctx.emit(.message, note) }
-            do {
-                await box.set(try phases(inventory: inventory, pki: pki, artifacts: artifacts, settings: settings))
-            } catch let error as WorkflowError where ctx.mode == .plan && isMissingPKI(error) {
+            let built = try await ctx.readAfterEarlierChanges({
+                (phases: try phases(inventory: inventory, pki: pki, artifacts: artifacts, settings: settings), pending: Set<String>())
+            }, assuming: { error in
                 // A plan before the first apply: the PKI phase has not written the certificates yet.
-                await ctx.emit(.message, "the control plane and kubelets are planned once the PKI exists (`capstan apply` creates it first): \(error)")
-                await box.set(try WorkerWorkflow.preparationPhases(inventory: inventory, artifacts: artifacts, settings: settings), pending: waiting)
-            }
+                guard case WorkflowError.missingStateFile = error else { throw error }
+                await ctx.emit(.note, "the control plane and kubelets are planned once the PKI exists (`capstan apply` creates it first): \(error)")
+                return (phases: try WorkerWorkflow.preparationPhases(inventory: inventory, artifacts: artifacts, settings: settings), pending: waiting)
+            })
+            await box.set(built.phases, pending: built.pending)
         }
         return [first] + shape.map { item in
             let run: @Sendable (WorkflowContext, String) async throws -> Void = { ctx, host in
@@ -60,11 +82,6 @@ extension KubernetesWorkflow {
                         next: "fix the failing host and run the command again; hosts after it were not changed", perHost: run)
                 : Phase(item.name, hosts: item.hosts, perHost: run)).surveying(survey)
         }
-    }
-
-    static func isMissingPKI(_ error: WorkflowError) -> Bool {
-        if case .invalidInput(let text) = error { return text.contains("is missing, needed on") }
-        return false
     }
 }
 

@@ -11,6 +11,10 @@ public struct WorkflowEvent: Sendable, Equatable, Codable {
         case planned
         case failed
         case message
+        /// Something the user should look at; the run goes on. The message starts with "warning: ".
+        case warning
+        /// A fact about the plan itself (what it could not show yet), kept with the plan's warnings.
+        case note
     }
     public var time: Date
     public var kind: Kind
@@ -64,7 +68,7 @@ public struct PlainOutput: OutputSink {
         case .phaseSkipped: return "skipped" + (event.message.isEmpty ? "" : " (\(event.message))")
         case .failed: return "FAILED: " + event.message
         case .planned: return "would " + event.message
-        case .action, .hostStatus, .message: return event.message
+        case .action, .hostStatus, .message, .warning, .note: return event.message
         }
     }
 }
@@ -137,19 +141,15 @@ public final class TerminalOutput: OutputSink, @unchecked Sendable {
                 out += "✗ " + (event.host.map { "[\($0)] " } ?? "") + event.message + "\n"
             case .planned:
                 out += "  ~ " + (event.host.map { "[\($0)] " } ?? "") + event.message + "\n"
-            case .action, .hostStatus, .message:
+            case .action, .hostStatus, .message, .warning, .note:
                 guard let host = event.host else { out += event.message + "\n"; break }
                 if event.kind == .action { out += "  [\(host)] \(event.message)\n" }
-                if Self.isWarning(event.message) { out += "  [\(host)] \(event.message)\n"; break }
+                if event.kind == .warning || event.kind == .note { out += "  [\(host)] \(event.message)\n"; break }
                 if status[host] == nil { order.append(host); since[host] = now() }
                 status[host] = event.message
             }
             write(out + block())
         }
-    }
-
-    static func isWarning(_ message: String) -> Bool {
-        message.lowercased().hasPrefix("warning")
     }
 
     private func reset() {
@@ -226,7 +226,7 @@ public final class ProgressLine: OutputSink, @unchecked Sendable {
                 busy = []
             case .phaseFinished, .phaseSkipped:
                 busy = []
-            case .action, .hostStatus, .message, .planned:
+            case .action, .hostStatus, .message, .warning, .note, .planned:
                 if let host = event.host, !busy.contains(host) { busy.append(host) }
             case .failed:
                 if let host = event.host { busy.removeAll { $0 == host } }

@@ -120,9 +120,9 @@ public struct PhaseRunner: Sendable {
                 return []
             } catch let error as WorkflowError {
                 if case .identityMismatch = error { throw error }
-                return [WorkflowError.HostFailure(host: phase.hosts.joined(separator: ","), message: "\(error)")]
+                return [WorkflowError.HostFailure(host: phase.hosts.joined(separator: ","), cause: error)]
             } catch {
-                return [WorkflowError.HostFailure(host: phase.hosts.joined(separator: ","), message: "\(error)")]
+                return [WorkflowError.HostFailure(host: phase.hosts.joined(separator: ","), cause: error)]
             }
         case .serial:
             if let survey = phase.survey {
@@ -138,7 +138,7 @@ public struct PhaseRunner: Sendable {
                     try await phase.body(ctx, host)
                     await ctx.emit(.hostStatus, host: host, "done")
                 } catch {
-                    return [WorkflowError.HostFailure(host: host, message: "\(error)")]
+                    return [WorkflowError.HostFailure(host: host, cause: error)]
                 }
             }
             return []
@@ -151,7 +151,7 @@ public struct PhaseRunner: Sendable {
                 await ctx.emit(.hostStatus, host: host, "done")
             }
             return outcomes.compactMap { outcome in
-                outcome.error.map { WorkflowError.HostFailure(host: outcome.host, message: "\($0)") }
+                outcome.error.map { WorkflowError.HostFailure(host: outcome.host, cause: $0) }
             }
         }
     }

@@ -137,8 +137,9 @@ public actor WorkflowContext {
         output.emit(WorkflowEvent(time: now(), kind: kind, phase: phase, host: host, message: message))
     }
 
-    /// The single guarded call for remote changes. In apply mode runs `body`; in plan mode records the
-    /// action and its diff and does nothing. Returns true when the change was made (or would be).
+    /// The single guarded call for remote changes. In apply mode runs `body` and records the action once
+    /// it succeeded; in plan mode records the action and its diff and does nothing. Returns true when the
+    /// change was made (or would be).
     ///
     /// `body` may change anything on the host, so in apply mode what was surveyed there is forgotten.
     @discardableResult
@@ -150,15 +151,89 @@ public actor WorkflowContext {
     }
 
     /// The guarded call for changes to the local state directory: recorded as an action on `state`, made
-    /// only in apply mode, so plan and `--dry-run` show it and write nothing.
-    public func changeState(_ description: String, _ body: @Sendable () throws -> Void) throws {
-        recorded.append(PlannedAction(host: Self.stateTarget, description: description))
+    /// only in apply mode (and recorded there once `body` succeeded), so plan and `--dry-run` show it and
+    /// write nothing.
+    /// Returns what `body` returned, nil in plan mode.
+    @discardableResult
+    public func changeState<T: Sendable>(_ description: String, _ body: @Sendable () async throws -> T) async throws -> T? {
         switch mode {
-        case .plan: emit(.planned, host: Self.stateTarget, description)
+        case .plan:
+            recorded.append(PlannedAction(host: Self.stateTarget, description: description))
+            emit(.planned, host: Self.stateTarget, description)
+            return nil
         case .apply:
             emit(.action, host: Self.stateTarget, description)
-            try body()
+            let result = try await body()
+            recorded.append(PlannedAction(host: Self.stateTarget, description: description))
+            return result
         }
+    }
+
+    /// Converges part of the local state directory whose own code decides what to write (the PKI): in plan
+    /// mode `planned` is recorded, one action each; in apply mode `body` runs and what it reports it wrote
+    /// is recorded. `body` must write nothing when nothing differs, so a converged state costs no action.
+    public func convergeState(planned: [String], _ body: @Sendable () async throws -> [String]) async throws {
+        switch mode {
+        case .plan:
+            for description in planned {
+                recorded.append(PlannedAction(host: Self.stateTarget, description: description))
+                emit(.planned, host: Self.stateTarget, description)
+            }
+        case .apply:
+            for description in try await body() {
+                recorded.append(PlannedAction(host: Self.stateTarget, description: description))
+                emit(.action, host: Self.stateTarget, description)
+            }
+        }
+    }
+
+    /// Local records that only mirror what the inventory already says (the host roster): written in apply
+    /// mode, not an action (a converged cluster still applies with 0 changes), skipped in plan mode.
+    public nonisolated func bookkeeping(_ body: @Sendable () async throws -> Void) async throws {
+        if mode == .apply { try await body() }
+    }
+
+    /// A health gate: waits, in apply mode, for what the changes before it must lead to (a member healthy,
+    /// an API server ready) and returns what `body` returns. In plan mode nothing changed, so there is
+    /// nothing to wait for: `body` is not run and the result is nil.
+    @discardableResult
+    public nonisolated func gate<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T? {
+        guard mode == .apply else { return nil }
+        return try await body()
+    }
+
+    /// A safety check before a disruptive change (etcd healthy before a member restarts): a health gate
+    /// that `--force` skips.
+    public nonisolated func safetyGate(_ body: @Sendable () async throws -> Void) async throws {
+        guard !options.force else { return }
+        try await gate(body)
+    }
+
+    /// Reads something that exists only once earlier changes of this run are made (containerd's image
+    /// store, the API server). In apply mode a failed read is an error; in plan mode those changes were
+    /// only recorded, so what `assuming` makes of the error stands in for the read.
+    public nonisolated func readAfterEarlierChanges<T: Sendable>(
+        _ read: @Sendable () async throws -> T, assuming: @Sendable (any Error) async throws -> T
+    ) async throws -> T {
+        do {
+            return try await read()
+        } catch where mode == .plan {
+            return try await assuming(error)
+        }
+    }
+
+    /// Something apply will do or did as a consequence of the run's changes, not a change of its own (a
+    /// pod subnet chosen for a node): shown as planned in plan mode, as a message in apply mode.
+    public func announce(host: String? = nil, _ message: String) {
+        emit(mode == .plan ? .planned : .message, host: host, message)
+    }
+
+    /// A problem that stops apply on `host`: returned for the caller to fail with. In plan mode, which
+    /// changes nothing, it is shown as a warning and nil is returned.
+    public func blocker(host: String, _ problem: String) -> String? {
+        guard mode == .plan else { return problem }
+        emit(.warning, host: host, "warning: \(problem)")
+        return nil
     }
 
     /// The target name of local state changes in actions and output.
@@ -171,9 +246,9 @@ public actor WorkflowContext {
         _ host: String, _ description: String, diff: String? = nil, affecting paths: [String]?,
         _ body: @Sendable (any HostConnection) async throws -> Void
     ) async throws -> Bool {
-        recorded.append(PlannedAction(host: host, description: description, diff: diff))
         switch mode {
         case .plan:
+            recorded.append(PlannedAction(host: host, description: description, diff: diff))
             emit(.planned, host: host, description)
         case .apply:
             let connection = try await connection(host)
@@ -183,7 +258,9 @@ public actor WorkflowContext {
             } else {
                 surveys[host] = nil
             }
+            // Recorded once made: a change whose body fails is reported by the phase, not counted as made.
             try await body(connection)
+            recorded.append(PlannedAction(host: host, description: description, diff: diff))
         }
         return true
     }

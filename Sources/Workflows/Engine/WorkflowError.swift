@@ -13,15 +13,35 @@ public enum WorkflowError: Error, Sendable, CustomStringConvertible {
     /// The hosts belong to another cluster than the state directory (`ClusterIdentityGuard`); the text
     /// names the hosts, what they carry and the ways out.
     case identityMismatch(String)
+    /// A file the PKI phase creates is not in the state directory yet (`path`), needed on `host` as `remotePath`.
+    case missingStateFile(path: String, host: String, remotePath: String)
+
+    /// `kubectl drain` did not finish on `node` (PodDisruptionBudgets, the timeout) and `--force-drain` was
+    /// not given; the node stays cordoned.
+    case drainIncomplete(node: String, controlHost: String, reason: String, next: String)
 
     public struct HostFailure: Sendable, CustomStringConvertible {
         public var host: String
-        public var message: String
-        public init(host: String, message: String) {
+        /// The error as it was thrown on the host, type kept.
+        public var cause: any Error
+        public var message: String { "\(cause)" }
+        public init(host: String, cause: any Error) {
             self.host = host
-            self.message = message
+            self.cause = cause
         }
         public var description: String { "\(host): \(message)" }
+    }
+
+    /// This error and every error it carries (the hosts' causes of a failed phase), depth first.
+    public var chain: [WorkflowError] {
+        guard case let .phaseFailed(_, failures, _) = self else { return [self] }
+        return [self] + failures.flatMap { ($0.cause as? WorkflowError)?.chain ?? [] }
+    }
+
+    /// The node whose drain did not finish, anywhere in `chain`.
+    public var incompleteDrain: String? {
+        for error in chain { if case let .drainIncomplete(node, _, _, _) = error { return node } }
+        return nil
     }
 
     public var description: String {
@@ -40,8 +60,12 @@ public enum WorkflowError: Error, Sendable, CustomStringConvertible {
             return message
         case let .hostFailed(host, what, reason, next):
             return "failed to \(what) on \(host): \(reason)\n\(next)"
+        case let .drainIncomplete(node, controlHost, reason, next):
+            return "failed to drain \(node) on \(node) (kubectl on \(controlHost)): \(reason)\n\(next)"
         case let .identityMismatch(text):
             return "refusing to act: " + text
+        case let .missingStateFile(path, host, remotePath):
+            return "\(path) is missing, needed on \(host) as \(remotePath): run `capstan apply` (or `capstan certs renew`) so the PKI phase creates it"
         }
     }
 }

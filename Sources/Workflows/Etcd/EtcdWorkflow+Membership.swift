@@ -39,7 +39,7 @@ extension EtcdWorkflow {
                                                    what: "bootstrap etcd", reason: failures.joined(separator: "\n"),
                                                    next: "fix the cause and apply again")
                 }
-                if ctx.mode == .apply { try await waitHealthy(ctx, settings, expected: members, what: "new etcd cluster") }
+                try await ctx.gate { try await waitHealthy(ctx, settings, expected: members, what: "new etcd cluster") }
 
             case let .addLearner(name, peerURL):
                 guard let via = await controller(settings, state, excluding: removing) else { throw noController(name) }
@@ -57,7 +57,7 @@ extension EtcdWorkflow {
                 try await ctx.change(via, "etcdctl member promote \(name) (once caught up)") { c in
                     try await promoteWhenCaughtUp(ctx, c, name: name, spec: spec, timeout: settings.healthTimeoutSeconds)
                 }
-                if ctx.mode == .apply { try await waitHealthy(ctx, settings, expected: nil, what: "etcd after promoting \(name)") }
+                try await ctx.gate { try await waitHealthy(ctx, settings, expected: nil, what: "etcd after promoting \(name)") }
 
             case let .remove(name, id):
                 guard let via = await controller(settings, state, excluding: removing.union([name])) else { throw noController(name) }
@@ -155,10 +155,8 @@ extension EtcdWorkflow {
         let order = EtcdPlanner.rollingOrder(members: settings.spec.memberNames.filter(changed.contains), leader: leaderName)
         await ctx.emit(.message, "restarting one member at a time: \(order.joined(separator: " → "))")
         for host in order {
-            if ctx.mode == .apply && !ctx.options.force {
-                try await waitHealthy(ctx, settings, expected: nil, what: "etcd before restarting \(host)")
-            }
-            let revisionBefore = settings.allowVersionChange && ctx.mode == .apply ? await clusterRevision(ctx, settings) : nil
+            try await ctx.safetyGate { try await waitHealthy(ctx, settings, expected: nil, what: "etcd before restarting \(host)") }
+            let revisionBefore = settings.allowVersionChange ? try await ctx.gate { await clusterRevision(ctx, settings) } ?? nil : nil
             for file in await state.deferredFiles[host] ?? [] { try await ctx.ensureFile(host, file) }
             try await ctx.change(host, "systemctl restart etcd (its files changed)\(host == leaderName ? " — leader, last" : "")") { c in
                 let r = try await c.run(ShellCommand("systemctl", "restart", settings.spec.unit), options: RunOptions(timeoutSeconds: settings.healthTimeoutSeconds + 30))
@@ -167,7 +165,7 @@ extension EtcdWorkflow {
                                                    next: "fix the cause and apply again; the remaining members were not restarted")
                 }
             }
-            if ctx.mode == .apply { try await waitHealthy(ctx, settings, expected: nil, what: "etcd after restarting \(host)") }
+            try await ctx.gate { try await waitHealthy(ctx, settings, expected: nil, what: "etcd after restarting \(host)") }
             if let revisionBefore { try await waitCaughtUp(ctx, settings, host: host, revision: revisionBefore) }
         }
     }

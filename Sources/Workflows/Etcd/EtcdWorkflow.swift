@@ -115,8 +115,7 @@ public enum EtcdWorkflow {
                 try await startStopped(ctx, settings, state)
             },
             Phase("etcd-health", concerning: members, next: "check `journalctl -u etcd` on the hosts named above") { ctx in
-                guard ctx.mode == .apply else { return }
-                try await waitHealthy(ctx, settings, expected: settings.spec.memberNames, what: "etcd cluster")
+                try await ctx.gate { try await waitHealthy(ctx, settings, expected: settings.spec.memberNames, what: "etcd cluster") }
             },
         ]
     }

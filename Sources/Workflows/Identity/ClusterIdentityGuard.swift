@@ -19,7 +19,7 @@ public enum ClusterIdentityGuard {
             throw WorkflowError.identityMismatch(refusal)
         }
         if !unread.isEmpty {
-            await ctx.emit(.message, "warning: cluster identity not checked on \(unread.joined(separator: ", ")) (no answer)")
+            await ctx.emit(.warning, "warning: cluster identity not checked on \(unread.joined(separator: ", ")) (no answer)")
         }
         return result
     }

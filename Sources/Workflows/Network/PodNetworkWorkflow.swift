@@ -36,14 +36,16 @@ public enum PodNetworkWorkflow {
             let (recorded, allocated) = try allocation(inventory, state: state)
             for name in names {
                 guard let subnet = allocated.nodes[name] else { continue }
-                if recorded?.nodes[name] != subnet { await ctx.emit(ctx.mode == .plan ? .planned : .message, host: name, "pod subnet \(subnet) (new)") }
+                if recorded?.nodes[name] != subnet { await ctx.announce(host: name, "pod subnet \(subnet) (new)") }
             }
             for retired in allocated.retired where !(recorded?.retired.contains(retired) ?? false) {
-                await ctx.emit(ctx.mode == .plan ? .planned : .message, host: retired.host, "pod subnet \(retired.subnet) retired (the node left the inventory)")
+                await ctx.announce(host: retired.host, "pod subnet \(retired.subnet) retired (the node left the inventory)")
             }
-            if ctx.mode == .apply, recorded != allocated {
-                try state.ensureDirectory("network")
-                try state.write(try allocated.encoded(), to: PodSubnets.statePath, mode: 0o600)
+            if recorded != allocated {
+                try await ctx.changeState("record the pod subnets in \(state.path(PodSubnets.statePath))") {
+                    try state.ensureDirectory("network")
+                    try state.write(try allocated.encoded(), to: PodSubnets.statePath, mode: 0o600)
+                }
             }
             await box.set(allocated)
         }
@@ -151,15 +153,15 @@ public enum PodNetworkWorkflow {
         var problems = facts.conflicts(podCIDR: inventory.network.podCIDR, serviceCIDR: inventory.network.serviceCIDR, ownSubnet: ownSubnet, bridge: bridge, proto: proto)
         if facts.ipForward != "1" {
             let text = "net.ipv4.ip_forward is \(facts.ipForward ?? "unreadable"), so the node forwards no pod traffic (node-kernel sets it from /etc/sysctl.d/k8s.conf: check what resets it)"
-            if ctx.mode == .apply { problems.append(text) } else { await ctx.emit(.message, host: host, "warning: \(text)") }
+            if let problem = await ctx.blocker(host: host, text) { problems.append(problem) }
         }
         switch facts.bridgeNetfilter {
         case "1": break
         case nil:
-            await ctx.emit(.message, host: host, "warning: net.bridge.bridge-nf-call-iptables does not exist (br_netfilter is not loaded): traffic between pods on one node bypasses kube-proxy's rules")
+            await ctx.emit(.warning, host: host, "warning: net.bridge.bridge-nf-call-iptables does not exist (br_netfilter is not loaded): traffic between pods on one node bypasses kube-proxy's rules")
         case let value?:
             let text = "net.bridge.bridge-nf-call-iptables is \(value): traffic between pods on one node bypasses kube-proxy's rules (node-kernel sets it: check what resets it)"
-            if ctx.mode == .apply { problems.append(text) } else { await ctx.emit(.message, host: host, "warning: \(text)") }
+            if let problem = await ctx.blocker(host: host, text) { problems.append(problem) }
         }
         guard problems.isEmpty else {
             throw WorkflowError.hostFailed(host: host, what: "check the pod network", reason: problems.joined(separator: "; "),

@@ -41,7 +41,7 @@ public struct HostRoster: Sendable, Equatable, Codable {
     /// so a converged cluster still applies with 0 changes.
     public static func record(_ inventory: Inventory, state: StateDirectory, in ctx: WorkflowContext) async throws {
         let roster = HostRoster(inventory)
-        guard ctx.mode == .apply, (try? load(state)) != roster else { return }
-        _ = try state.write(try roster.encoded(), to: statePath, mode: 0o600)
+        guard (try? load(state)) != roster else { return }
+        try await ctx.bookkeeping { _ = try state.write(try roster.encoded(), to: statePath, mode: 0o600) }
     }
 }

@@ -24,7 +24,11 @@ public struct NodeDrainer: Sendable {
         let base = ["drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=\(drainTimeoutSeconds)s"]
         do {
             try await run(ctx, controlHost, base, node: node, what: "drain", next: next)
-        } catch let error as WorkflowError where forceDrain {
+        } catch let error as WorkflowError {
+            guard forceDrain else {
+                guard case let .hostFailed(_, _, reason, _) = error else { throw error }
+                throw WorkflowError.drainIncomplete(node: node, controlHost: controlHost, reason: reason, next: next)
+            }
             await ctx.emit(.message, host: node, "drain did not finish (\(error)); --force-drain: deleting its pods past their PodDisruptionBudgets")
             try await run(ctx, controlHost, base + ["--disable-eviction", "--force"], node: node, what: "drain (forced)", next: next)
         }

@@ -129,6 +129,7 @@ public struct KubernetesUpgrade: Sendable {
             try await body()
         } catch let error as WorkflowError {
             if case .hostFailed(let h, _, _, _) = error, h == host { throw error }
+            if case .drainIncomplete(let node, _, _, _) = error, node == host { throw error }
             throw WorkflowError.hostFailed(host: host, what: what, reason: "\(error)",
                                            next: "the hosts after \(host) were not changed; fix \(host), then run `capstan upgrade apply` again (it continues with \(host)) or `capstan upgrade rollback`")
         } catch {

@@ -17,10 +17,21 @@ enum ImageImport {
     /// apply) nothing is listed, so everything is planned; in apply a failing listing stops the host.
     static func listed(_ ctx: WorkflowContext, _ host: String) async throws -> [String: String] {
         let connection = try await ctx.connection(host)
+        return try await ctx.readAfterEarlierChanges({
+            try await list(connection, host)
+        }, assuming: { error in
+            // Only containerd's refusal means "not running yet"; a lost connection stays an error.
+            guard error is WorkflowError else { throw error }
+            return [:]
+        })
+    }
+
+    private static func list(_ connection: any HostConnection, _ host: String) async throws -> [String: String] {
         let result = try await connection.run(listCommand(on: connection))
         guard result.exitStatus == 0 else {
-            if ctx.mode == .plan { return [:] }
-            throw WorkflowError.invalidInput("cannot list containerd's images on \(host) (`ctr -n \(namespace) images ls` exited \(result.exitStatus): \(result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))); check `systemctl status containerd` there")
+            throw WorkflowError.hostFailed(host: host, what: "list containerd's images",
+                                           reason: "`ctr -n \(namespace) images ls` exited \(result.exitStatus): \(result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))",
+                                           next: "check `systemctl status containerd` there")
         }
         return ContainerdImageList.parse(result.stdoutText)
     }

@@ -25,7 +25,7 @@ enum KernelSetup {
         let missing = modules.filter { !loaded.contains($0) && !probe.isDirectory("/sys/module/" + $0) }
         if !missing.isEmpty {
             if let container {
-                await ctx.emit(.message, host: host, "warning: \(host) is a container (\(container.isEmpty ? "unknown" : container)) and cannot load kernel modules \(missing.joined(separator: ", ")); load them on the machine that runs it")
+                await ctx.emit(.warning, host: host, "warning: \(host) is a container (\(container.isEmpty ? "unknown" : container)) and cannot load kernel modules \(missing.joined(separator: ", ")); load them on the machine that runs it")
             } else {
                 let modules = missing
                 try await ctx.change(host, "modprobe \(modules.joined(separator: " "))") { c in
@@ -38,7 +38,7 @@ enum KernelSetup {
             let value = probe.text(path)?.trimmingCharacters(in: .whitespacesAndNewlines)
             guard value != "1" else { continue }
             if value == nil, container != nil {
-                await ctx.emit(.message, host: host, "warning: \(key) does not exist in this container (its module is not loaded on the machine that runs it)")
+                await ctx.emit(.warning, host: host, "warning: \(key) does not exist in this container (its module is not loaded on the machine that runs it)")
                 continue
             }
             do {
@@ -46,7 +46,7 @@ enum KernelSetup {
                     try await c.check(ShellCommand("sysctl", "-w", "\(key)=1"))
                 }
             } catch where container != nil {
-                await ctx.emit(.message, host: host, "warning: cannot set \(key) in this container: \(error)")
+                await ctx.emit(.warning, host: host, "warning: cannot set \(key) in this container: \(error)")
             }
         }
     }

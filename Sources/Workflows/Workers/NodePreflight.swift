@@ -80,7 +80,7 @@ enum NodePreflight {
         }
         let missingRecommended = requirements.recommendedCommands.filter(missing.contains)
         if !missingRecommended.isEmpty {
-            await ctx.emit(.message, host: host, "warning: \(missingRecommended.joined(separator: ", ")) not found; Kubernetes networking needs them at run time")
+            await ctx.emit(.warning, host: host, "warning: \(missingRecommended.joined(separator: ", ")) not found; Kubernetes networking needs them at run time")
         }
 
         let ports = controlPlane ? PreflightRequirements.controlPlanePorts : PreflightRequirements.nodePorts

@@ -157,18 +157,16 @@ enum ApplyPhases {
     static func pki(_ inventory: Inventory, renewBefore: TimeSpan = .days(30)) -> Phase {
         Phase("pki", concerning: [], next: "fix the state directory or the PKI settings; no host was changed") { ctx in
             let manager = PKIManager(inventory: inventory, state: StateDirectory(inventory: inventory))
-            switch ctx.mode {
-            case .plan:
-                let plan = try manager.plan(now: ctx.now(), renewBefore: renewBefore)
-                for ca in plan.authoritiesToCreate { await ctx.emit(.planned, "create CA \(ca)") }
-                for r in plan.reissues { await ctx.emit(.planned, "issue \(r.certificate.name)\(r.certificate.host.map { " for \($0)" } ?? "")") }
-            case .apply:
-                let result = try await manager.apply(now: ctx.now(), renewBefore: renewBefore)
+            let now = ctx.now()
+            let planned = try manager.plan(now: now, renewBefore: renewBefore).changes
+            try await ctx.convergeState(planned: planned) {
+                let result = try await manager.apply(now: now, renewBefore: renewBefore)
                 let summary = "\(result.createdAuthorities.count) CA(s) created, \(result.issued.count) certificate(s) issued"
                 await ctx.emit(.message, "PKI in \(manager.state.root): \(summary)")
                 if !result.needsSigning.isEmpty {
                     await ctx.emit(.message, "\(result.needsSigning.count) certificate(s) wait for the external CA to sign their CSRs (see `capstan certs`)")
                 }
+                return result.changes
             }
         }
     }
@@ -227,7 +225,7 @@ enum ApplyPhases {
             } catch {
                 plan.error = "\(error)"
             }
-            plan.notes = collected.events.filter { $0.kind == .message && ($0.message.hasPrefix("warning:") || $0.message.contains("planned once the PKI exists")) }
+            plan.notes = collected.events.filter { $0.kind == .warning || $0.kind == .note }
                 .map { ($0.host.map { "[\($0)] " } ?? "") + $0.message }
         }
         return plan

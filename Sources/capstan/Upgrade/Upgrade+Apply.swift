@@ -141,6 +141,7 @@ struct UpgradeApplyCommand: AsyncParsableCommand {
     func stoppedHost(_ error: any Error) -> String? {
         switch error as? WorkflowError {
         case let .hostFailed(host, _, _, _)?: return host
+        case let .drainIncomplete(node, _, _, _)?: return node
         case let .phaseFailed(_, failures, _)?: return failures.first?.host
         default: return nil
         }

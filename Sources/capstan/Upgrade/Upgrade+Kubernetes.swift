@@ -101,7 +101,7 @@ extension UpgradeApplyCommand {
                 record.message = "\(error)"
                 record.updatedAt = Date()
                 try record.save(to: state)
-                let drainHint = "\(error)".contains("drain") && !options.forceDrain ? " (add --force-drain to go past PodDisruptionBudgets)" : ""
+                let drainHint = (error as? WorkflowError)?.incompleteDrain != nil && !options.forceDrain ? " (add --force-drain to go past PodDisruptionBudgets)" : ""
                 printError("""
                     Error: the Kubernetes upgrade stopped\(stopped.map { " at \($0)" } ?? ""): \(error)
                     upgraded so far: \((record.kubernetesUpgraded ?? []).isEmpty ? "none" : (record.kubernetesUpgraded ?? []).joined(separator: ", "))

@@ -308,6 +308,10 @@ struct ControlPlaneCertsLabTests {
         let dry = try IntegrationLab.capstan(["apply", "-i", inventory, "--only", "pki", "--renew-before", "400d", "--dry-run"])
         #expect(dry.succeeded, "\(dry.all)")
         #expect(dry.stdout.contains("would re-issue apiserver@h2") && dry.stdout.contains("would re-issue etcd/server@h3"), "\(dry.stdout)")
+        // Each re-issue is an action of the dry run's count, as apply would count it.
+        let counted = dry.stdout.firstMatch(of: /would make (\d+) change\(s\)/).flatMap { Int($0.1) } ?? 0
+        let listed = dry.stdout.split(separator: "\n").filter { $0.hasPrefix("[state] re-issue ") }.count
+        #expect(listed >= 6 && counted >= listed, "\(dry.stdout)")
         let unchanged = try check(inventory).1
         #expect(served(unchanged).mapValues { serial($0) }.count == 3)
         #expect(served(unchanged).mapValues { serial($0) } == served(rows).mapValues { serial($0) }, "the dry run must change nothing")

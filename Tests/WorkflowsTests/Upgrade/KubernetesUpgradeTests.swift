@@ -102,9 +102,13 @@ struct KubernetesUpgradeTests {
         do {
             try await polite.upgradeWorkers(ctx, batch: ["h3", "h4"], controlHost: "h1")
             Issue.record("the batch went on past a drain that did not finish")
-        } catch let WorkflowError.hostFailed(host, what, reason, next) {
-            #expect(host == "h4")
-            #expect(what.contains("drain h4"))
+        } catch let error as WorkflowError {
+            guard case let .drainIncomplete(node, controlHost, reason, next) = error else {
+                Issue.record("a drain that did not finish must be reported as such, got \(error)")
+                return
+            }
+            #expect(node == "h4" && controlHost == "h1")
+            #expect(error.incompleteDrain == "h4")
             #expect(reason.contains("disruption budget"))
             #expect(next.contains("--force-drain"))
         }
