@@ -46,39 +46,11 @@ struct ResponsibilitySplitTests {
     }
 }
 
-@Suite("Phase selection")
-struct PhaseSelectionTests {
-    @Test("stacked control-plane hosts run etcd, backups and the control plane; workers only node phases")
-    func stacked() throws {
-        let sel = PhaseSelection(try example("bare-metal-ha"))
-        #expect(sel.phases(of: "cp1") == [.artifacts, .pki, .etcd, .backupSchedule, .controlPlane, .containerRuntime, .podNetwork, .kubelet, .kubeProxy])
-        #expect(sel.phases(of: "worker1") == [.artifacts, .pki, .containerRuntime, .podNetwork, .kubelet, .kubeProxy])
-        #expect(sel.hosts.count == 7)
-    }
-
-    @Test("external etcd hosts run only etcd work; control-plane hosts no etcd")
-    func external() throws {
-        let sel = PhaseSelection(try example("external-etcd"))
-        #expect(sel.phases(of: "etcd1") == [.artifacts, .pki, .etcd, .backupSchedule])
-        #expect(!sel.phases(of: "cp1").contains(.etcd))
-        #expect(sel.phases(of: "cp1").contains(.controlPlane))
-    }
-
-    @Test("managed workers join with the provider's credentials and get no PKI, etcd or kube-proxy phase")
-    func managed() throws {
-        let inv = try example("managed-workers")
-        let sel = PhaseSelection(inv)
-        for h in inv.hosts {
-            #expect(sel.phases(of: h.name) == [.artifacts, .join, .containerRuntime, .podNetwork, .kubelet])
-        }
-        #expect(sel.clusterPhases == ["add-ons (capstan addons apply --kubeconfig FILE)"])
-    }
-
-    @Test("the lab: every host is control-plane and etcd; h3 also a worker")
-    func lab() throws {
-        let sel = PhaseSelection(try example("lab"))
-        #expect(sel.hosts.map(\.host) == ["h1", "h2", "h3"])
-        #expect(sel.hosts.allSatisfy { $0.phases.contains(.etcd) && $0.phases.contains(.backupSchedule) })
-        #expect(sel.hosts[2].roles == ["control-plane", "etcd", "worker"])
+@Suite("Cluster-level work in the plan")
+struct ClusterLevelWorkTests {
+    @Test("self-managed: apply's cluster-objects phase with what the inventory asks for; managed: the provider's API")
+    func summary() throws {
+        #expect(ClusterLevelWork.summary(try example("bare-metal-ha")) == ["cluster-objects: bootstrap RBAC, CoreDNS (server-side apply, pruned when dropped)"])
+        #expect(ClusterLevelWork.summary(try example("managed-workers")) == ["add-ons (capstan addons apply --kubeconfig FILE)"])
     }
 }

@@ -17,7 +17,7 @@ public enum NodeAddition {
         let newPlane = adding.contains { $0.has(.controlPlane) }
         return phases.compactMap { phase in
             switch phase.name {
-            case ClusterIdentityGuard.phaseName, "pki", PodNetworkWorkflow.subnetsPhase, PodNetworkWorkflow.phaseName:
+            case ClusterIdentityGuard.phaseName, PKIPhase.name, PodNetworkWorkflow.subnetsPhase, PodNetworkWorkflow.phaseName:
                 return phase
             case _ where EtcdWorkflow.phaseNames.contains(phase.name), EtcdBackupSchedule.phaseName:
                 return newMember ? phase : nil

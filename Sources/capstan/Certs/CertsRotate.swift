@@ -80,7 +80,7 @@ struct CertsRotate: AsyncParsableCommand {
         }
         let settings: EtcdWorkflowSettings
         do {
-            settings = try EtcdWorkflowSettings(inventory: inv, artifacts: try LiveContext.artifactStore(for: inv), healthTimeoutSeconds: healthTimeout)
+            settings = try EtcdWorkflowSettings(inventory: inv, artifacts: try ArtifactStore(for: inv), healthTimeoutSeconds: healthTimeout)
         } catch {
             printError("\(error)")
             throw ExitCode(1)

@@ -13,7 +13,7 @@ struct ApplyCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Go ahead although etcd members are unhealthy or unreachable (never without quorum).")
     var force = false
     @Option(name: .customLong("skip-phase"), help: ArgumentHelp(
-        "Skip a phase by name (repeatable). Phases of a self-managed cluster, in order (backup-schedule with a backup policy): \(ApplyPhases.selfManagedNames.joined(separator: ", ")); certs-renew last with --renew-before; a managed cluster runs managed-join in place of the control plane, VIP, balancer and kubelet phases. \(ClusterIdentityGuard.phaseName) cannot be skipped.",
+        "Skip a phase by name (repeatable). Phases of a self-managed cluster, in order (backup-schedule with a backup policy): \(ClusterPhases.selfManagedNames.joined(separator: ", ")); certs-renew last with --renew-before; a managed cluster runs managed-join in place of the control plane, VIP, balancer and kubelet phases. \(ClusterIdentityGuard.phaseName) cannot be skipped.",
         valueName: "phase"))
     var skipPhase: [String] = []
     @Flag(name: .customLong("dry-run"), help: "Read the hosts and show what would change; change nothing.")
@@ -59,14 +59,14 @@ struct ApplyCommand: AsyncParsableCommand {
             let settings: EtcdWorkflowSettings
             do {
                 settings = try EtcdWorkflowSettings(
-                    inventory: inventory, artifacts: try LiveContext.artifactStore(for: inventory),
+                    inventory: inventory, artifacts: try ArtifactStore(for: inventory),
                     replace: Set(replace), healthTimeoutSeconds: healthTimeout)
             } catch {
                 printError("\(error)")
                 throw ExitCode(1)
             }
             let parts = try parts()
-            phases = ApplyPhases.build(inventory: inventory, etcd: settings, kubernetes: kubernetes, renewBefore: renewBefore.flatMap(TimeSpan.init(parsing:)))
+            phases = try LiveContext.phases(inventory, kubernetes: kubernetes).selfManaged(etcd: settings, renewBefore: renewBefore.flatMap(TimeSpan.init(parsing:)))
                 .filter { parts.isEmpty || $0.name == ClusterIdentityGuard.phaseName || parts.contains(ApplyPart(phase: $0.name)) }
         } else {
             let provider = inventory.controlPlane.managed?.provider.displayName ?? "the provider"
@@ -76,7 +76,7 @@ struct ApplyCommand: AsyncParsableCommand {
             }
             output.emit(WorkflowEvent(time: Date(), kind: .message, message:
                 "\(inventory.name) is a managed cluster: etcd and the control plane belong to \(provider); apply joins the worker hosts."))
-            phases = ApplyPhases.managed(inventory: inventory, kubernetes: kubernetes)
+            phases = try LiveContext.phases(inventory, kubernetes: kubernetes).managed()
         }
         let report = try await exitOnFailure {
             try await LiveContext.run(inventory: inventory, mode: dryRun ? .plan : .apply,
@@ -89,88 +89,11 @@ struct ApplyCommand: AsyncParsableCommand {
     }
 }
 
-/// The parts `apply --only` selects, each a group of phases.
-enum ApplyPart: String, CaseIterable, Sendable {
-    case pki, etcd, backup, kubernetes, network
+typealias ApplyPart = ClusterPhases.Part
 
-    init(phase name: String) {
-        switch name {
-        case "pki", CertRotation.renewPhaseName: self = .pki
-        case EtcdBackupSchedule.phaseName: self = .backup
-        case PodNetworkWorkflow.subnetsPhase, PodNetworkWorkflow.phaseName: self = .network
-        case _ where name.hasPrefix("etcd-"): self = .etcd
-        default: self = .kubernetes
-        }
-    }
-}
-
-/// The phases of `apply`, in order: a pure function of the inventory, so each further part of the
-/// cluster (control plane, workers, backup schedule) is one more line here.
+/// How `apply` and the commands built on its phases report: the summary line, the dry run's actions, and
+/// the live part of `capstan plan`.
 enum ApplyPhases {
-    /// Every phase a self-managed `apply` runs, in order, for `--skip-phase`'s help (a CLI test compares it
-    /// with the list the phase runner reports).
-    static let selfManagedNames = [ClusterIdentityGuard.phaseName, "pki"] + EtcdWorkflow.phaseNames + [
-        EtcdBackupSchedule.phaseName, KubernetesVersionGate.phaseName, KubernetesWorkflow.artifactsPhase, WorkerWorkflow.preflightPhase,
-        WorkerWorkflow.kernelPhase, WorkerWorkflow.runtimePhase, PodNetworkWorkflow.subnetsPhase, PodNetworkWorkflow.phaseName,
-        WorkerWorkflow.imagesPhase, ControlPlaneWorkflow.phaseName, ControlPlaneVIP.phaseName, NodeBalancer.phaseName,
-        WorkerWorkflow.kubeletPhase, ClusterObjectsPhase.phaseName,
-    ]
-
-    /// With `renewBefore`, the PKI phase re-issues only what is missing, expired or invalid, and leaves
-    /// expiring within the span are renewed by the last phase, which rolls them out health-gated.
-    static func build(inventory: Inventory, etcd: EtcdWorkflowSettings,
-                      kubernetes: KubernetesInstallSettings = KubernetesInstallSettings(), renewBefore: TimeSpan? = nil) -> [Phase] {
-        var phases: [Phase] = [ClusterIdentityGuard.phase(inventory: inventory, state: StateDirectory(inventory: inventory))]
-        phases.append(pki(inventory, renewBefore: renewBefore == nil ? .days(30) : TimeSpan(seconds: 0)))
-        phases += EtcdWorkflow.phases(etcd)
-        phases += EtcdBackupSchedule.phases(inventory: inventory, operatorStore: { try await BackupSetup.store(inventory) })
-        phases += Self.kubernetes(inventory, kubernetes)
-        phases.append(ClusterObjectsPhase.phase(inventory: inventory, state: StateDirectory(inventory: inventory)))
-        if let renewBefore { phases.append(CertRotation.renewPhase(within: renewBefore, etcd)) }
-        return phases
-    }
-
-    /// A managed cluster: the provider owns PKI, etcd and the control plane; the workers join it.
-    static func managed(inventory: Inventory, kubernetes: KubernetesInstallSettings = KubernetesInstallSettings()) -> [Phase] {
-        var phases: [Phase] = [ClusterIdentityGuard.phase(inventory: inventory, state: StateDirectory(inventory: inventory))]
-        phases += Self.kubernetes(inventory, kubernetes)
-        return phases
-    }
-
-    /// Node runtime, control plane and kubelets (self-managed) or the join (managed). Artifacts are
-    /// resolved and the PKI read when the group starts, after the PKI phase of the same run.
-    static func kubernetes(_ inventory: Inventory, _ settings: KubernetesInstallSettings) -> [Phase] {
-        let nodes = inventory.hosts.filter { $0.has(.controlPlane) || $0.has(.worker) }.map(\.name)
-        var phases = [KubernetesVersionGate.phase(inventory: inventory, hosts: nodes)] + KubernetesWorkflow.deferredPhases(inventory: inventory, settings: settings) { _ in
-            let store = try LiveContext.artifactStore(for: inventory)
-            let artifacts = try await NodeArtifacts.resolve(store: store, inventory: inventory, versions: try ComponentVersions.resolve(for: inventory))
-            let pki = inventory.isSelfManaged ? try ClusterFiles(inventory: inventory, state: StateDirectory(inventory: inventory)) : nil
-            return (pki, artifacts)
-        }
-        // The pod network follows the runtime (which installs the CNI plugins) and precedes the kubelets.
-        let network = PodNetworkWorkflow.phases(inventory: inventory, state: StateDirectory(inventory: inventory), renderer: settings.renderer)
-        phases.insert(contentsOf: network, at: (phases.firstIndex { $0.name == WorkerWorkflow.runtimePhase } ?? phases.count - 1) + 1)
-        return phases
-    }
-
-    /// Load-or-create the PKI in the state directory (local; no host is touched).
-    static func pki(_ inventory: Inventory, renewBefore: TimeSpan = .days(30)) -> Phase {
-        Phase("pki", concerning: [], next: "fix the state directory or the PKI settings; no host was changed") { ctx in
-            let manager = PKIManager(inventory: inventory, state: StateDirectory(inventory: inventory))
-            let now = ctx.now()
-            let planned = try manager.plan(now: now, renewBefore: renewBefore).changes
-            try await ctx.convergeState(planned: planned) {
-                let result = try await manager.apply(now: now, renewBefore: renewBefore)
-                let summary = "\(result.createdAuthorities.count) CA(s) created, \(result.issued.count) certificate(s) issued"
-                await ctx.emit(.message, "PKI in \(manager.state.root): \(summary)")
-                if !result.needsSigning.isEmpty {
-                    await ctx.emit(.message, "\(result.needsSigning.count) certificate(s) wait for the external CA to sign their CSRs (see `capstan certs`)")
-                }
-                return result.changes
-            }
-        }
-    }
-
     /// `--dry-run` in text: every recorded action, with its diff indented below it.
     static func printActions(_ report: RunReport) {
         for action in report.actions {
@@ -214,10 +137,7 @@ enum ApplyPhases {
         if plan.unreachable.isEmpty {
             do {
                 // The same phases as apply; the PKI's part of the plan is shown from the state directory.
-                let phases = inventory.isSelfManaged
-                    ? build(inventory: inventory, etcd: try EtcdWorkflowSettings(inventory: inventory, artifacts: try LiveContext.artifactStore(for: inventory)))
-                        .filter { $0.name != "pki" }
-                    : managed(inventory: inventory)
+                let phases = try LiveContext.phases(inventory).all().filter { $0.name != PKIPhase.name }
                 let report = try await PhaseRunner().run(Workflow(name: "plan", phases: phases), in: context)
                 plan.actions = report.actions
             } catch WorkflowError.identityMismatch(let text) {

@@ -34,7 +34,7 @@ struct PlanCommand: AsyncParsableCommand {
     func run() async throws {
         let (inv, _) = try inventory.load(checkFiles: !files.noFileChecks)
         let split = ResponsibilitySplit(inv)
-        let phases = PhaseSelection(inv)
+        let phases = ClusterPhases.layout(try LiveContext.phases(inv).all(), hosts: inv.hosts.map(\.name))
         let pki = inv.isSelfManaged ? PKIPlanSection(inv, now: Date()) : nil
         // On a terminal, a live line on stderr while the hosts are read (erased before the plan prints).
         var line: ProgressLine?
@@ -93,7 +93,10 @@ struct PlanDocument: Encodable {
     var etcdVersion: String?
     var offline: Bool
     var responsibilities: [Area]
+    /// Each host with apply's phases that concern it, by the names `--skip-phase` takes.
     var hosts: [Host]
+    /// Phases that touch only this machine's state directory (the PKI).
+    var localPhases: [String]
     var clusterPhases: [String]
     /// Self-managed clusters only.
     var pki: PKIPlanSection?
@@ -104,7 +107,7 @@ struct PlanDocument: Encodable {
     /// `spec.extraArgs`: each flag, with the default it replaces.
     var componentFlags: [ComponentFlags.Override]
 
-    init(_ inv: Inventory, _ split: ResponsibilitySplit, _ phases: PhaseSelection, pki: PKIPlanSection?, live: LivePlan? = nil) {
+    init(_ inv: Inventory, _ split: ResponsibilitySplit, _ phases: ClusterPhases.Layout, pki: PKIPlanSection?, live: LivePlan? = nil) {
         cluster = inv.name
         mode = inv.controlPlane.mode.rawValue
         provider = inv.controlPlane.managed?.provider.rawValue
@@ -113,8 +116,9 @@ struct PlanDocument: Encodable {
         offline = !(live?.computed ?? false)
         self.live = live
         responsibilities = split.entries.map { Area(area: $0.area.rawValue, owner: $0.owner.rawValue, reason: $0.reason) }
-        hosts = phases.hosts.map { Host(name: $0.host, address: $0.address, roles: $0.roles, phases: $0.phases.map(\.rawValue)) }
-        clusterPhases = phases.clusterPhases
+        hosts = inv.hosts.map { Host(name: $0.name, address: $0.address, roles: PlanText.roles($0), phases: phases.perHost[$0.name] ?? []) }
+        localPhases = phases.local
+        clusterPhases = ClusterLevelWork.summary(inv)
         componentFlags = ComponentFlags.overrides(inv.extraArgs)
         self.pki = pki
     }
@@ -127,7 +131,26 @@ struct PlanDocument: Encodable {
 }
 
 enum PlanText {
-    static func render(_ inv: Inventory, _ split: ResponsibilitySplit, _ phases: PhaseSelection, live: Bool = false) -> String {
+    static func roles(_ host: HostSpec) -> [String] { Role.allCases.filter { host.has($0) }.map(\.rawValue) }
+
+    /// `items` joined by `separator` on lines of at most `width` columns, continued under `indent`.
+    static func wrapped(_ items: [String], separator: String, width: Int, indent: Int) -> [String] {
+        var lines: [String] = []
+        var line = ""
+        for item in items {
+            let next = line.isEmpty ? item : line + separator + item
+            if !line.isEmpty, indent + next.count > width {
+                lines.append(line + (separator.hasPrefix(" ") ? " " : "") + separator.trimmingCharacters(in: .whitespaces))
+                line = item
+            } else {
+                line = next
+            }
+        }
+        if !line.isEmpty { lines.append(line) }
+        return lines
+    }
+
+    static func render(_ inv: Inventory, _ split: ResponsibilitySplit, _ phases: ClusterPhases.Layout, live: Bool = false) -> String {
         var lines: [String] = []
         let mode = inv.isSelfManaged
             ? "self-managed"
@@ -145,13 +168,14 @@ enum PlanText {
         }
         lines.append("")
         lines.append("Phases per host:")
-        let nameWidth = phases.hosts.map { $0.host.count + $0.address.count + 3 }.max() ?? 0
-        for h in phases.hosts {
-            let label = "\(h.host) (\(h.address))".padding(toLength: nameWidth + 2, withPad: " ", startingAt: 0)
-            lines.append("  \(label)[\(h.roles.joined(separator: ", "))]  \(h.phases.map(\.rawValue).joined(separator: " → "))")
+        for h in inv.hosts {
+            lines.append("  \(h.name) (\(h.address))  [\(roles(h).joined(separator: ", "))]")
+            lines += wrapped(phases.perHost[h.name] ?? [], separator: " → ", width: 110, indent: 4).map { "    " + $0 }
         }
+        if !phases.local.isEmpty { lines.append("  on this machine (the state directory): \(phases.local.joined(separator: ", "))") }
+        lines.append("  (apply's phase names, in order: `apply --skip-phase NAME` takes them)")
         lines.append("")
-        lines.append("Once per cluster: \(phases.clusterPhases.joined(separator: ", "))")
+        lines.append("Once per cluster: \(ClusterLevelWork.summary(inv).joined(separator: ", "))")
         let overrides = ComponentFlags.overrides(inv.extraArgs)
         if !overrides.isEmpty {
             lines.append("")

@@ -39,11 +39,11 @@ struct NodeAdd: AsyncParsableCommand {
         let kubernetes = KubernetesInstallSettings(healthGate: HealthGate(timeoutSeconds: healthTimeout))
         let all: [Phase]
         if inventory.isSelfManaged {
-            let etcd = try EtcdWorkflowSettings(inventory: inventory, artifacts: try LiveContext.artifactStore(for: inventory),
+            let etcd = try EtcdWorkflowSettings(inventory: inventory, artifacts: try ArtifactStore(for: inventory),
                                                 replace: [], healthTimeoutSeconds: healthTimeout)
-            all = ApplyPhases.build(inventory: inventory, etcd: etcd, kubernetes: kubernetes)
+            all = try LiveContext.phases(inventory, kubernetes: kubernetes).selfManaged(etcd: etcd)
         } else {
-            all = ApplyPhases.managed(inventory: inventory, kubernetes: kubernetes)
+            all = try LiveContext.phases(inventory, kubernetes: kubernetes).managed()
         }
         let phases = NodeAddition.phases(all, adding: Set(hosts), inventory: inventory)
         let report = try await exitOnFailure {
@@ -140,11 +140,11 @@ struct HostRemoval {
         let kubernetes = KubernetesInstallSettings(healthGate: HealthGate(timeoutSeconds: runOptions.healthTimeout))
         let converge: [Phase]
         if rest.isSelfManaged {
-            let etcd = try EtcdWorkflowSettings(inventory: rest, artifacts: try LiveContext.artifactStore(for: rest),
+            let etcd = try EtcdWorkflowSettings(inventory: rest, artifacts: try ArtifactStore(for: rest),
                                                 replace: [], healthTimeoutSeconds: runOptions.healthTimeout)
-            converge = ApplyPhases.build(inventory: rest, etcd: etcd, kubernetes: kubernetes)
+            converge = try LiveContext.phases(rest, kubernetes: kubernetes).selfManaged(etcd: etcd)
         } else {
-            converge = ApplyPhases.managed(inventory: rest, kubernetes: kubernetes)
+            converge = try LiveContext.phases(rest, kubernetes: kubernetes).managed()
         }
         let stamp = CompactTime.string(started)
         let drainer = runOptions.settings(inventory).drainer

@@ -63,24 +63,10 @@ enum LiveContext {
         return out
     }
 
-    /// The inventory's artifact source: a local directory, a mirror or upstream, cached locally.
-    static func artifactStore(for inventory: Inventory) throws -> ArtifactStore {
-        let resolve = { (path: String) in InventoryLoader.resolve(path, relativeTo: inventory.sourcePath) }
-        let cache = resolve(inventory.artifacts.cacheDirectory ?? "~/.cache/capstan/artifacts")
-        switch inventory.artifacts.source {
-        case .local:
-            guard let dir = inventory.artifacts.directory else {
-                throw ValidationErrorText("artifacts.source is local but artifacts.directory is not set")
-            }
-            return ArtifactStore(origin: .localDirectory(resolve(dir)), cacheDirectory: cache)
-        case .mirror:
-            guard let text = inventory.artifacts.url, let url = URL(string: text) else {
-                throw ValidationErrorText("artifacts.source is mirror but artifacts.url is missing or invalid")
-            }
-            return ArtifactStore(origin: .mirror(url), cacheDirectory: cache)
-        case .upstream:
-            return ArtifactStore(origin: .upstream, cacheDirectory: cache)
-        }
+    /// The phases of `apply` for `inventory`, with the artifact source and the backup store as this machine reaches them.
+    static func phases(_ inventory: Inventory, kubernetes: KubernetesInstallSettings = KubernetesInstallSettings()) throws -> ClusterPhases {
+        ClusterPhases(inventory: inventory, artifacts: try ArtifactStore(for: inventory), kubernetes: kubernetes,
+                      backupStore: { try await BackupSetup.store(inventory) })
     }
 }
 

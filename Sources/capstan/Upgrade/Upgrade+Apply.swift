@@ -72,7 +72,7 @@ struct UpgradeApplyCommand: AsyncParsableCommand {
         if let etcdTarget, !etcdSteps.isEmpty {
             var upgraded = inventory
             upgraded.etcd.version = etcdTarget
-            let settings = try EtcdWorkflowSettings(inventory: upgraded, artifacts: try LiveContext.artifactStore(for: inventory),
+            let settings = try EtcdWorkflowSettings(inventory: upgraded, artifacts: try ArtifactStore(for: inventory),
                                                     healthTimeoutSeconds: options.healthTimeout, allowVersionChange: true)
             print("upgrading etcd to \(etcdTarget): \(etcdSteps.map { $0.hosts[0] }.joined(separator: " → "))")
             do {

@@ -57,7 +57,7 @@ struct KubernetesStepRunner {
         if let known = upgraders[version] { return known }
         var target = inventory
         target.kubernetesVersion = version
-        let store = try LiveContext.artifactStore(for: target)
+        let store = try ArtifactStore(for: target)
         let artifacts = try await NodeArtifacts.resolve(store: store, inventory: target, versions: try ComponentVersions.resolve(for: target))
         let pki = try ClusterFiles(inventory: target, state: StateDirectory(inventory: target))
         let made = try KubernetesUpgrade(inventory: target, pki: pki, artifacts: artifacts, settings: settings)

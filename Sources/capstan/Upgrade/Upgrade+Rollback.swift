@@ -72,7 +72,7 @@ struct UpgradeRollbackCommand: AsyncParsableCommand {
         if let previous, !moved.isEmpty {
             var back = inventory
             back.etcd.version = previous
-            let settings = try EtcdWorkflowSettings(inventory: back, artifacts: try LiveContext.artifactStore(for: inventory),
+            let settings = try EtcdWorkflowSettings(inventory: back, artifacts: try ArtifactStore(for: inventory),
                                                     healthTimeoutSeconds: options.healthTimeout, allowVersionChange: true)
             print("returning \(moved.joined(separator: ", ")) to etcd \(previous), one member at a time")
             do {

@@ -45,7 +45,7 @@ struct UpgradeAssessment {
         var plan: UpgradePlan?
         var refusal: UpgradeRefusal?
         do { plan = try UpgradePlanner.plan(request) } catch { refusal = error }
-        let checks = await UpgradeChecks.run(survey, etcdTarget: plan?.etcdTarget, artifacts: try LiveContext.artifactStore(for: inventory),
+        let checks = await UpgradeChecks.run(survey, etcdTarget: plan?.etcdTarget, artifacts: try ArtifactStore(for: inventory),
                                              window: .days(7), now: Date())
         return UpgradeAssessment(inventory: inventory, survey: survey, plan: plan, refusal: refusal, checks: checks)
     }
