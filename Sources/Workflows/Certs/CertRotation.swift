@@ -267,12 +267,18 @@ extension CertRotation {
     /// What `apply --renew-before SPAN` (or a timer) runs: re-issues the leaves expiring within `within`
     /// (and any missing or out of date) in the state, then rolls every changed file out health-gated.
     /// Returns what was issued (nil: nothing to issue) and the hosts rolled.
+    /// The re-issues are state actions (listed in plan mode, one per leaf); the roll-out in plan mode shows
+    /// the hosts already behind the state (the new leaves exist only once apply re-issues them).
     public static func renewExpiring(within: TimeSpan, only: RenewSelection = .none, manager: PKIManager,
                                      _ ctx: WorkflowContext, _ settings: EtcdWorkflowSettings) async throws -> (PKIResult?, [String]) {
-        var result: PKIResult?
-        if !(try manager.plan(now: ctx.now(), renewBefore: within, renew: only).reissues.isEmpty) {
-            result = try await manager.apply(now: ctx.now(), renewBefore: within, renew: only)
-        }
+        let now = ctx.now()
+        let planned = try manager.plan(now: now, renewBefore: within, renew: only).reissues
+        if planned.isEmpty { await ctx.emit(.message, "no certificate selected or expiring within \(within)") }
+        let result: PKIResult? = try await ctx.convergeState(planned: planned.map { "re-\($0.summary) and roll it out" }) {
+            guard !planned.isEmpty else { return (nil, []) }
+            let result = try await manager.apply(now: now, renewBefore: within, renew: only)
+            return (result, result.issued.map { "re-\($0.summary)" })
+        } ?? nil
         return (result, try await rollOut(ctx, settings))
     }
 
@@ -283,16 +289,7 @@ extension CertRotation {
         Phase(renewPhaseName, concerning: hosts(settings),
               next: "fix the cause above; hosts rolled before the failing one keep their new certificates; run again to continue") { ctx in
             let manager = PKIManager(inventory: settings.inventory, state: settings.state)
-            let now = ctx.now()
-            let planned = try manager.plan(now: now, renewBefore: within).reissues
-            if planned.isEmpty { await ctx.emit(.message, "no certificate expires within \(within)") }
-            // Re-issued in the state directory (one action per leaf, in a dry run too), then rolled out: in a
-            // dry run the roll-out shows only hosts that are already behind the state.
-            try await ctx.convergeState(planned: planned.map { "re-\($0.summary) and roll it out" }) {
-                guard !planned.isEmpty else { return [] }
-                return try await manager.apply(now: now, renewBefore: within).issued.map { "re-\($0.summary)" }
-            }
-            let rolled = try await rollOut(ctx, settings)
+            let (_, rolled) = try await renewExpiring(within: within, manager: manager, ctx, settings)
             if !rolled.isEmpty { await ctx.emit(.message, "rolled new certificates out to \(rolled.joined(separator: ", "))") }
         }
     }

@@ -173,17 +173,26 @@ public actor WorkflowContext {
     /// mode `planned` is recorded, one action each; in apply mode `body` runs and what it reports it wrote
     /// is recorded. `body` must write nothing when nothing differs, so a converged state costs no action.
     public func convergeState(planned: [String], _ body: @Sendable () async throws -> [String]) async throws {
+        try await convergeState(planned: planned) { ((), try await body()) }
+    }
+
+    /// `convergeState` for a body that also returns a result (nil in plan mode).
+    @discardableResult
+    public func convergeState<T: Sendable>(planned: [String], _ body: @Sendable () async throws -> (T, [String])) async throws -> T? {
         switch mode {
         case .plan:
             for description in planned {
                 recorded.append(PlannedAction(host: Self.stateTarget, description: description))
                 emit(.planned, host: Self.stateTarget, description)
             }
+            return nil
         case .apply:
-            for description in try await body() {
+            let (result, done) = try await body()
+            for description in done {
                 recorded.append(PlannedAction(host: Self.stateTarget, description: description))
                 emit(.action, host: Self.stateTarget, description)
             }
+            return result
         }
     }
 

@@ -110,12 +110,16 @@ struct CertsRotate: AsyncParsableCommand {
 
     func rotateLeaves(_ manager: PKIManager, _ settings: EtcdWorkflowSettings, _ ctx: WorkflowContext, window: TimeSpan, apply: Bool) async throws {
         let selection: RenewSelection = only.isEmpty ? .none : .names(only)
-        let plan = try manager.plan(now: Date(), renewBefore: window, renew: selection)
-        let reissues = plan.reissues
         if !apply {
+            // The same path as the rotation, in plan mode: the actions come from the engine.
+            _ = try await CertRotation.renewExpiring(within: window, only: selection, manager: manager, ctx, settings)
+            let actions = await ctx.actions
             print("certs rotate plan (nothing changed yet):")
-            if reissues.isEmpty { print("  re-issue: nothing (no leaf selected or expiring within \(window))") }
-            for r in reissues { print("  re-issue \(r.certificate.id): \(r.reasons.map(\.description).joined(separator: "; "))") }
+            if actions.isEmpty { print("  re-issue: nothing (no leaf selected or expiring within \(window))") }
+            for action in actions {
+                print("  [\(action.host)] \(action.description)")
+                if let diff = action.diff { print(diff.split(separator: "\n").map { "      " + $0 }.joined(separator: "\n")) }
+            }
             let (order, leader) = await CertRotation.plannedOrder(ctx, settings)
             print("  then push the changed files and restart the services reading them, one host at a time: " + order.map { $0 == leader ? "\($0) (leader, last)" : $0 }.joined(separator: " → "))
             print("  hosts whose files and served certificates already match the state are skipped")
