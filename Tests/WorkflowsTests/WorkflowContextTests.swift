@@ -82,7 +82,7 @@ struct WorkflowContextTests {
     @Test("a host outside the run is an error, not a crash")
     func unknownHost() async throws {
         let ctx = WorkflowContext(mode: .plan, connector: LocalTreeConnector(base: "/nonexistent"), endpoints: [endpoint("h1")], output: CollectingOutput(), now: fixedNow)
-        await #expect(throws: WorkflowError.self) { _ = try await ctx.connection("h9") }
+        await #expect(throws: WorkflowError.self) { _ = try await ctx.reader("h9") }
     }
 
     @Test("unified diff shows separate hunks with context")

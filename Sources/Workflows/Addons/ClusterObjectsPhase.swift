@@ -132,7 +132,7 @@ struct Kubectl: Sendable {
 
     /// Runs kubectl read-only or inside a `change`; the kubeconfig never appears in arguments, logs or errors.
     func run(_ arguments: [String], input: String?, in ctx: WorkflowContext) async throws -> CommandResult {
-        let connection = try await ctx.connection(host)
+        let connection = try await ctx.reader(host)
         var stdin = Data(credential.base64EncodedString().utf8)
         stdin.append(0x0a)
         if let input { stdin.append(Data(input.utf8)) }

@@ -45,7 +45,7 @@ public enum EtcdBackupSchedule {
                     context.ship[0].sharedPKI = try outcome.object.map(PKIPublication.json) ?? #"{"name":"\#(outcome.name)"}"#
                 }
                 for file in try await shipFiles(policy, knownHostsFile: knownHosts) {
-                    if try await !ctx.connection(host).run(ShellCommand("test", "-d", "/etc/capstan")).succeeded {
+                    if try await !ctx.reader(host).run(ShellCommand("test", "-d", "/etc/capstan")).succeeded {
                         try await ctx.change(host, "create /etc/capstan") { c in try await c.check(ShellCommand("mkdir", "-p", "-m", "0755", "/etc/capstan")) }
                     }
                     _ = try await ctx.ensureFile(host, file)
@@ -157,7 +157,7 @@ public enum EtcdBackupSchedule {
     static func ensure(_ context: EtcdBackupContext, on host: String, templates: TemplateRenderer, in ctx: WorkflowContext) async throws {
         let managed = try Self.files(context, templates: templates)
         let directory = (context.scriptPath as NSString).deletingLastPathComponent
-        let connection = try await ctx.connection(host)
+        let connection = try await ctx.reader(host)
         if try await !connection.run(ShellCommand("test", "-d", HostPath.forCommand(directory, on: connection))).succeeded {
             try await ctx.change(host, "create \(directory)") { c in
                 try await c.check(ShellCommand("mkdir", "-p", "-m", "0755", HostPath.forCommand(directory, on: c)))

@@ -54,7 +54,7 @@ extension CertRotation {
     /// self-signed serving certificate the templates leave them), the last two also with their kubeconfig
     /// accepted by its API server.
     static func gate(_ unit: CertConsumer, host: String, expected: ServedCertificates, _ ctx: WorkflowContext, _ settings: EtcdWorkflowSettings) async throws {
-        let c = try await ctx.connection(host)
+        let c = try await ctx.reader(host)
         let timeout = settings.healthTimeoutSeconds
         let journal = "check `journalctl -u \(unit.rawValue)` on \(host)"
         switch unit {

@@ -23,7 +23,7 @@ public enum CertRotation {
     /// files, it does not install components (`apply` does). An etcd member with etcd installed gets all
     /// its etcd files (as the etcd workflow installs them, owners included).
     static func files(for host: String, _ settings: EtcdWorkflowSettings, in ctx: WorkflowContext, etcdInstalled: Bool) async throws -> [HostFileState] {
-        let c = try await ctx.connection(host)
+        let c = try await ctx.reader(host)
         var files: [HostFileState] = []
         var member = Set<String>()
         if etcdInstalled, settings.spec.member(host) != nil {
@@ -86,7 +86,7 @@ public enum CertRotation {
 
     /// The Capstan units installed on `host`, of `candidates`.
     static func installed(_ candidates: [CertConsumer], on host: String, _ ctx: WorkflowContext, _ settings: EtcdWorkflowSettings) async throws -> Set<CertConsumer> {
-        let c = try await ctx.connection(host)
+        let c = try await ctx.reader(host)
         let units = candidates.map { $0 == .etcd ? settings.spec.unit : $0.unit }
         let r = try await c.run(ShellCommand(["sh", "-c", "for u in \"$@\"; do [ -e \"/etc/systemd/system/$u\" ] && echo \"$u\"; done; true", "sh"] + units))
         let present = Set(r.stdoutText.split(separator: "\n").map(String.init))

@@ -59,7 +59,7 @@ public enum CertificateCheck {
     /// given); nil with a reason on failure.
     public static func served(_ host: String, address: String, port: Int, client: (cert: String, key: String)?, in ctx: WorkflowContext) async -> (CertificateSummary?, String?) {
         do {
-            let c = try await ctx.connection(host)
+            let c = try await ctx.reader(host)
             let extra = client.map { ["-cert", $0.cert, "-key", $0.key] } ?? []
             let r = try await c.run(ShellCommand(["sh", "-c", servedScript, "sh", address, String(port)] + extra), options: RunOptions(timeoutSeconds: 20))
             if r.exitStatus == 3 { return (nil, "openssl is not installed on \(host)") }
@@ -78,7 +78,7 @@ public enum CertificateCheck {
         let outcomes = await FanOut.run(hosts, name: \.name) { host -> [HostCertificateRow] in
             let files = PKIManager.hostFiles(for: host, required: required, inventory: inventory)
                 .filter { $0.remotePath.hasSuffix(".crt") || $0.remotePath.hasSuffix(".conf") }
-            let c = try await ctx.connection(host.name)
+            let c = try await ctx.reader(host.name)
             var rows: [HostCertificateRow] = []
             for file in files {
                 let stateData = try state.read(file.statePath)

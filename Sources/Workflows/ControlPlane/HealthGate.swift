@@ -31,7 +31,7 @@ public struct HealthGate: Sendable {
     /// (nil) or `timeoutSeconds` have passed (the last round's first failure, as `describe` puts it).
     static func poll(_ ctx: WorkflowContext, host: String, checks: [ShellCommand], timeoutSeconds: Double, intervalSeconds: Double,
                      describe: (_ index: Int, _ result: CommandResult) -> String) async throws -> String? {
-        let connection = try await ctx.connection(host)
+        let connection = try await ctx.reader(host)
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: .milliseconds(Int64(timeoutSeconds * 1000)))
         while true {

@@ -57,7 +57,7 @@ extension WorkflowContext {
         switch try await observe(host, file.path) {
         case .present(let state): return state.sha256 != FileDiff.sha256Hex(file.content) || !state.matches(file.attributes)
         case .absent: return true
-        case .unknown: return try await connection(host).read(file.path) != file.content
+        case .unknown: return try await openConnection(host).read(file.path) != file.content
         }
     }
 
@@ -85,7 +85,7 @@ extension WorkflowContext {
     }
 
     private func readSurvey(_ host: String, paths: [String], large: Set<String> = [], units: [String]) async throws -> HostSurvey {
-        let connection = try await connection(host)
+        let connection = try await openConnection(host)
         let commandPaths = paths.map { HostPath.forCommand($0, on: connection) }
         let commandLarge = Set(zip(paths, commandPaths).filter { large.contains($0.0) }.map { $0.1 })
         let result = try await connection.run(HostSurvey.command(

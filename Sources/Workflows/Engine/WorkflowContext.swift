@@ -110,8 +110,9 @@ public actor WorkflowContext {
         surveys = [:]
     }
 
-    /// The host's connection, opened on first use and reused for everything after.
-    public func connection(_ host: String) async throws -> any HostConnection {
+    /// The host's connection, opened on first use and reused for everything after. The engine's own: the
+    /// workflows read through `reader` and change through `change`.
+    func openConnection(_ host: String) async throws -> any HostConnection {
         if let existing = connections[host] { return try await existing.value }
         guard let endpoint = endpoints[host] else { throw WorkflowError.unknownHost(host) }
         let connector = self.connector
@@ -260,7 +261,7 @@ public actor WorkflowContext {
             recorded.append(PlannedAction(host: host, description: description, diff: diff))
             emit(.planned, host: host, description)
         case .apply:
-            let connection = try await connection(host)
+            let connection = try await openConnection(host)
             emit(.action, host: host, description)
             if let paths {
                 for path in paths { surveys[host]?.files[path] = nil }
@@ -296,7 +297,7 @@ public actor WorkflowContext {
             return try await write(host, file, "update \(file.path)", diff: FileDiff.describe(path: file.path, old: nil, new: file.content, secret: true),
                                    previousOwner: state.owner)
         case .present, .unknown:
-            current = try await connection(host).read(file.path)
+            current = try await openConnection(host).read(file.path)
             if current == file.content, case .unknown = observed { return false }
         }
         let diff = FileDiff.describe(path: file.path, old: current, new: file.content, secret: file.secret)

@@ -84,7 +84,7 @@ public enum EtcdFactsGatherer {
 
     public static func host(_ host: String, spec: EtcdClusterSpec, in ctx: WorkflowContext) async -> EtcdHostFacts {
         do {
-            let connection = try await ctx.connection(host)
+            let connection = try await ctx.reader(host)
             let result = try await connection.run(
                 ShellCommand(["sh", "-c", hostScript, "sh", spec.binDir, spec.dataDir, spec.user, HostSurvey.checksumRecord]),
                 options: RunOptions(timeoutSeconds: 30))
@@ -162,7 +162,7 @@ public enum EtcdFactsGatherer {
 
     /// The cluster as seen from `host`, or nil when its etcd does not answer.
     public static func cluster(from host: String, spec: EtcdClusterSpec, in ctx: WorkflowContext) async -> EtcdClusterFacts? {
-        guard let connection = try? await ctx.connection(host),
+        guard let connection = try? await ctx.reader(host),
               let result = try? await connection.run(
                 ShellCommand(["sh", "-c", clusterScript, "sh", spec.etcdctl, spec.pkiDir]), options: RunOptions(timeoutSeconds: 40)),
               result.succeeded else { return nil }

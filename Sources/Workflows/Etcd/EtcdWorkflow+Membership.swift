@@ -119,7 +119,7 @@ extension EtcdWorkflow {
         }
     }
 
-    static func journal(_ c: any HostConnection, _ spec: EtcdClusterSpec) async -> String {
+    static func journal(_ c: any CommandRunner, _ spec: EtcdClusterSpec) async -> String {
         let r = try? await c.run(ShellCommand("journalctl", "-u", spec.unit, "-n", "20", "--no-pager", "-o", "short-iso"), options: RunOptions(timeoutSeconds: 10))
         return r?.stdoutText ?? "(journal unavailable)"
     }
@@ -250,7 +250,7 @@ extension EtcdWorkflow {
         if bad.isEmpty { bad = expected ?? spec.memberNames }
         var evidence = "member list: " + (last.memberList.map { $0.members.map { "\($0.name.isEmpty ? $0.hexID : $0.name)\($0.isLearner ? " (learner)" : "")" }.joined(separator: ", ") } ?? "no member answered")
         for host in Array(Set(bad)).sorted() {
-            if let c = try? await ctx.connection(host) {
+            if let c = try? await ctx.reader(host) {
                 evidence += "\n[\(host)] journalctl -u etcd -n 20:\n" + (await journal(c, spec))
             } else {
                 evidence += "\n[\(host)] unreachable"

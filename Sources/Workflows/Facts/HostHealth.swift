@@ -122,7 +122,7 @@ public struct HostHealth: Sendable, Equatable, Codable {
         let outcomes = await FanOut.run(hosts, name: { $0 }) { name -> HostHealth in
             guard let spec = inventory.host(named: name) else { throw WorkflowError.unknownHost(name) }
             let (api, kubelet) = probes(spec, inventory: inventory)
-            let result = try await ctx.connection(name).run(command(api: api, kubelet: kubelet), options: RunOptions(timeoutSeconds: 30))
+            let result = try await ctx.reader(name).run(command(api: api, kubelet: kubelet), options: RunOptions(timeoutSeconds: 30))
             guard result.succeeded else { throw WorkflowError.hostFailed(host: name, what: "read its services", reason: result.stderrText, next: "") }
             var health = parse(result.stdoutText, host: name, api: api, kubelet: kubelet)
             let expected = expectedUnits(spec, inventory: inventory)

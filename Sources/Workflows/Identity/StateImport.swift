@@ -97,7 +97,7 @@ public enum StateImport {
     /// cluster scope), taken from the source host only.
     static func read(_ host: HostSpec, inventory: Inventory, required: [RequiredCertificate], shared: Bool,
                      in ctx: WorkflowContext) async throws -> HostRead {
-        let connection = try await ctx.connection(host.name)
+        let connection = try await ctx.reader(host.name)
         let record = try await connection.read(ClusterRecord.hostPath).map(ClusterRecord.decode)
         var out = HostRead(record: record, files: [:], missing: [])
         for file in PKIManager.hostFiles(for: host, required: required, inventory: inventory) {

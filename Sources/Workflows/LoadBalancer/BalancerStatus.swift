@@ -37,7 +37,7 @@ public struct BalancerStatus: Sendable, Equatable, Codable {
         var nodes: [Node] = []
         for host in inventory.localBalancerHosts {
             do {
-                let c = try await ctx.connection(host.name)
+                let c = try await ctx.reader(host.name)
                 let r = try await c.run(ShellCommand("curl", "-sS", "--max-time", "3", "--unix-socket", HAProxyContext.defaultStatsSocket, "http://localhost/;csv"),
                                         options: RunOptions(timeoutSeconds: 10))
                 let backends = r.succeeded ? parse(csv: r.stdoutText) : [:]
@@ -51,7 +51,7 @@ public struct BalancerStatus: Sendable, Equatable, Codable {
         let vip = ControlPlaneVIP.address(inventory)
         if let vip {
             for host in inventory.controlPlaneHosts {
-                guard let c = try? await ctx.connection(host.name),
+                guard let c = try? await ctx.reader(host.name),
                       let r = try? await c.run(ShellCommand("ip", "-o", "-4", "addr", "show", "to", vip), options: RunOptions(timeoutSeconds: 10)) else { continue }
                 if r.succeeded, r.stdoutText.contains("inet \(vip)/") { holders.append(host.name) }
             }

@@ -59,7 +59,7 @@ public enum ControlPlaneVIP {
     /// `vip.interface`, else the interface that carries the host's own cluster address.
     static func interfaceName(_ ctx: WorkflowContext, host: HostSpec, inventory: Inventory) async throws -> String {
         if let name = inventory.controlPlane.vip?.interface { return name }
-        let c = try await ctx.connection(host.name)
+        let c = try await ctx.reader(host.name)
         let r = try await c.run(ShellCommand("ip", "-o", "-4", "addr", "show", "to", host.clusterAddress))
         // `2: host0    inet 10.213.0.11/24 brd … scope global host0`
         let fields = r.stdoutText.split(separator: "\n").first?.split(separator: " ", omittingEmptySubsequences: true) ?? []

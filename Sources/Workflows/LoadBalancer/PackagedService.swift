@@ -17,7 +17,7 @@ struct PackagedService: Sendable {
     /// Installs the package from the host's own repositories; a host whose package manager cannot
     /// (none, or offline) stops here with what to do.
     func installIfMissing(_ ctx: WorkflowContext, host: String) async throws {
-        let c = try await ctx.connection(host)
+        let c = try await ctx.reader(host)
         let probe = try await c.run(ShellCommand(["sh", "-c", "command -v \(command) >/dev/null && echo present; command -v apt-get >/dev/null && echo apt; true"]))
         let found = Set(probe.stdoutText.split(separator: "\n").map(String.init))
         if found.contains("present") { return }

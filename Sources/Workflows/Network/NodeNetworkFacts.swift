@@ -32,7 +32,7 @@ public struct NodeNetworkFacts: Sendable, Equatable {
     static let bridgeNetfilterPath = "/proc/sys/net/bridge/bridge-nf-call-iptables"
 
     /// Reads the facts of the host behind `connection` in one round trip.
-    public static func read(_ connection: any HostConnection) async throws -> NodeNetworkFacts {
+    public static func read(_ connection: any CommandRunner) async throws -> NodeNetworkFacts {
         let probe = try await HostProbe.run(on: connection, paths: [ipForwardPath, bridgeNetfilterPath], commands: [
             ("routes", ShellCommand.raw("ip -4 route show table main 2>&1")),
             ("addresses", ShellCommand.raw("ip -4 -o addr show 2>&1")),

@@ -34,7 +34,7 @@ public struct PodNetworkStatus: Sendable, Encodable {
             return PodNetworkStatus(plugin: inventory.network.plugin.rawValue, nodes: hosts.map { Node(host: $0, cniConfig: "unknown", error: "\(error)") })
         }
         let outcomes = await FanOut.run(hosts, name: { $0 }) { host -> Node in
-            let connection = try await ctx.connection(host)
+            let connection = try await ctx.reader(host)
             guard inventory.network.plugin == .native else {
                 let listing = try await connection.run(ShellCommand.raw("ls /etc/cni/net.d 2>/dev/null || true")).stdoutText
                 let names = listing.split(separator: "\n").joined(separator: ", ")

@@ -127,7 +127,7 @@ public enum PodNetworkWorkflow {
 
     /// Pre-flight, then the files, the live routes and masquerade rule, then the boot unit.
     static func converge(_ ctx: WorkflowContext, host: String, inventory: Inventory, files: NodeFiles) async throws {
-        let facts = try await NodeNetworkFacts.read(try await ctx.connection(host))
+        let facts = try await NodeNetworkFacts.read(try await ctx.reader(host))
         let context = files.context
         try await preflight(ctx, host: host, inventory: inventory, facts: facts, ownSubnet: files.subnet, bridge: context.bridge, proto: context.routeProtocol)
 

@@ -81,7 +81,7 @@ public enum NodeRemoval {
 
     /// Whether the API has the Node (`kubectl get node NAME --ignore-not-found -o name` prints nothing when not).
     static func nodeExists(_ ctx: WorkflowContext, _ controlHost: String, _ node: String, _ drainer: NodeDrainer) async throws -> Bool {
-        let connection = try await ctx.connection(controlHost)
+        let connection = try await ctx.reader(controlHost)
         let result = try await connection.run(ShellCommand([drainer.kubectl, "--kubeconfig", drainer.kubeconfig, "get", "node", node, "--ignore-not-found", "-o", "name"]),
                                               options: RunOptions(timeoutSeconds: 60))
         guard result.succeeded else {

@@ -170,7 +170,7 @@ public enum NodeTeardown {
     }
 
     /// What the teardown would remove on the host behind `connection` (read-only).
-    public static func list(_ connection: any HostConnection, _ host: String, _ options: Options, stamp: String) async throws -> Found {
+    public static func list(_ connection: any CommandRunner, _ host: String, _ options: Options, stamp: String) async throws -> Found {
         let result = try await connection.run(ShellCommand("sh", "-c", script(options, stamp: stamp), "capstan-teardown", "list"))
         guard result.succeeded else {
             throw HostError.commandFailed(host: host, command: "list what Capstan placed", exitStatus: result.exitStatus, stderr: result.stderrText)
@@ -182,7 +182,7 @@ public enum NodeTeardown {
     /// which lists again and fails when anything is still there.
     public static func phase(hosts: [String], options: Options, stamp: String, next: String) -> Phase {
         Phase(phaseName, hosts: hosts, next: next) { ctx, host in
-            let found = try await list(try await ctx.connection(host), host, options, stamp: stamp)
+            let found = try await list(try await ctx.reader(host), host, options, stamp: stamp)
             guard !found.isEmpty else {
                 await ctx.emit(.message, host: host, "nothing of Capstan's is left on \(host)")
                 return

@@ -39,7 +39,7 @@ public enum KubernetesVersionGate {
         Phase(phaseName, concerning: hosts, next: "no host was changed") { ctx in
             let roles = Dictionary(uniqueKeysWithValues: inventory.hosts.map { ($0.name, Set($0.roles)) })
             let outcomes = await FanOut.run(hosts, name: { $0 }) { host -> HostVersions in
-                let result = try await ctx.connection(host).run(UpgradeFacts.command(binDir: binDir, dataDir: "/"), options: RunOptions(timeoutSeconds: 60))
+                let result = try await ctx.reader(host).run(UpgradeFacts.command(binDir: binDir, dataDir: "/"), options: RunOptions(timeoutSeconds: 60))
                 return UpgradeFacts.parse(host: host, roles: roles[host] ?? [], result.stdoutText).versions
             }
             if let failed = outcomes.first(where: { $0.error != nil }), let error = failed.error { throw error }

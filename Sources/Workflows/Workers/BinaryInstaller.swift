@@ -20,7 +20,7 @@ enum BinaryInstaller {
             }
         }
         if !unsurveyed.isEmpty {
-            let connection = try await ctx.connection(host)
+            let connection = try await ctx.reader(host)
             let mapped = unsurveyed.map { HostPath.forCommand($0.remotePath, on: connection) }
             // Missing files make sha256sum exit non-zero; the sums of those present are still printed.
             let sums = FactsParser.sha256sums(try await connection.run(ShellCommand(["sha256sum"] + mapped)).stdoutText)

@@ -12,7 +12,7 @@ extension LocalConnection: CommandPathMapping {
 }
 
 enum HostPath {
-    static func forCommand(_ path: String, on connection: any HostConnection) -> String {
-        (connection as? any CommandPathMapping)?.commandPath(path) ?? path
+    static func forCommand(_ path: String, on runner: any CommandRunner) -> String {
+        (runner as? any CommandPathMapping)?.commandPath(path) ?? path
     }
 }

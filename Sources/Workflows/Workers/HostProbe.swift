@@ -37,7 +37,7 @@ struct HostProbe: Sendable, Equatable {
     }
 
     /// Reads `paths` (as the host sees them; mapped for fake hosts) and runs `commands` on `connection`.
-    static func run(on connection: any HostConnection, paths: [String], commands: [(key: String, command: ShellCommand)] = []) async throws -> HostProbe {
+    static func run(on connection: any CommandRunner, paths: [String], commands: [(key: String, command: ShellCommand)] = []) async throws -> HostProbe {
         let mapped = paths.map { HostPath.forCommand($0, on: connection) }
         let result = try await connection.run(command(paths: mapped, commands: commands))
         let parsed = parse(result.stdoutText)

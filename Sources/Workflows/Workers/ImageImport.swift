@@ -9,14 +9,14 @@ enum ImageImport {
     static let namespace = "k8s.io"
     static var ctr: String { NodeArtifacts.binDir + "/ctr" }
 
-    static func listCommand(on connection: any HostConnection) -> ShellCommand {
+    static func listCommand(on connection: any CommandRunner) -> ShellCommand {
         ShellCommand(HostPath.forCommand(ctr, on: connection), "-n", namespace, "images", "ls")
     }
 
     /// name → digest of what containerd holds on `host`. Before containerd runs (a plan before the first
     /// apply) nothing is listed, so everything is planned; in apply a failing listing stops the host.
     static func listed(_ ctx: WorkflowContext, _ host: String) async throws -> [String: String] {
-        let connection = try await ctx.connection(host)
+        let connection = try await ctx.reader(host)
         return try await ctx.readAfterEarlierChanges({
             try await list(connection, host)
         }, assuming: { error in
@@ -26,7 +26,7 @@ enum ImageImport {
         })
     }
 
-    private static func list(_ connection: any HostConnection, _ host: String) async throws -> [String: String] {
+    private static func list(_ connection: any CommandRunner, _ host: String) async throws -> [String: String] {
         let result = try await connection.run(listCommand(on: connection))
         guard result.exitStatus == 0 else {
             throw WorkflowError.hostFailed(host: host, what: "list containerd's images",

@@ -14,7 +14,7 @@ enum KernelSetup {
     static func ensure(_ ctx: WorkflowContext, host: String, files: [ManagedFile]) async throws {
         try await ctx.survey(host, files: files.map(\.path))
         for file in files { try await ctx.ensureFile(host, file) }
-        let connection = try await ctx.connection(host)
+        let connection = try await ctx.reader(host)
         // Built-in modules have no /proc/modules line but a /sys/module directory.
         let moduleDirectories = modules.map { "/sys/module/" + $0 }
         let probe = try await HostProbe.run(on: connection, paths: ["/run/systemd/container", "/proc/modules"] + moduleDirectories + sysctls.map { $0.1 })

@@ -39,7 +39,7 @@ public struct PreflightRequirements: Sendable, Equatable {
 /// Pre-flight checks of one node. Every problem of a host is reported at once, each with its fix.
 enum NodePreflight {
     static func check(_ ctx: WorkflowContext, host: String, controlPlane: Bool, requirements: PreflightRequirements) async throws {
-        let connection = try await ctx.connection(host)
+        let connection = try await ctx.reader(host)
         var problems: [String] = []
 
         // Every fact in one command; the clock is read inside it, so its round trip bounds the skew slack.

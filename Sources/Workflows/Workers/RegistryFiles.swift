@@ -66,7 +66,7 @@ struct RegistryFiles: Sendable {
         let wanted = recordFile(registries)
         if registries.isEmpty, try await ctx.observe(host, record) == .absent { return }
         guard try await ctx.differs(host, wanted) else { return }
-        let previous = try await ctx.connection(host).read(record).map { String(decoding: $0, as: UTF8.self) }
+        let previous = try await ctx.reader(host).read(record).map { String(decoding: $0, as: UTF8.self) }
         let written = Set((previous ?? "").split(separator: "\n").map(String.init).filter { !$0.hasPrefix("#") && !$0.isEmpty })
         for registry in written.subtracting(registries).sorted() {
             let path = directory(registry)

@@ -128,7 +128,7 @@ enum ApplyPhases {
         var plan = LivePlan()
         let names = inventory.hosts.map(\.name)
         let outcomes = await FanOut.run(names, limit: FanOut.defaultLimit, name: { $0 }) { host in
-            _ = try await context.connection(host)
+            _ = try await context.reader(host)
         }
         for outcome in outcomes {
             if let error = outcome.error { plan.unreachable.append(.init(host: outcome.host, reason: "\(error)")) }

@@ -56,7 +56,7 @@ enum LiveContext {
     /// The hosts among `hosts` that do not run a trivial command (all at once), with the SSH layer's reason.
     static func unreachable(_ hosts: [String], in context: WorkflowContext) async -> [String: String] {
         let outcomes = await FanOut.run(hosts, name: { $0 }) { host in
-            _ = try await context.connection(host).check(ShellCommand("true"), options: RunOptions(timeoutSeconds: 30))
+            _ = try await context.reader(host).check(ShellCommand("true"), options: RunOptions(timeoutSeconds: 30))
         }
         var out: [String: String] = [:]
         for outcome in outcomes { if let error = outcome.error { out[outcome.host] = "\(error)" } }

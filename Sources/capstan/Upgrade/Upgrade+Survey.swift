@@ -33,7 +33,7 @@ struct UpgradeSurvey {
         var surveys: [String: UpgradeFacts.Survey] = [:]
         var unreachable: [String: String] = [:]
         let outcomes = await FanOut.run(inventory.hosts, name: { $0.name }) { host -> UpgradeFacts.Survey in
-            let c = try await context.connection(host.name)
+            let c = try await context.reader(host.name)
             let r = try await c.run(UpgradeFacts.command(binDir: spec.binDir, dataDir: spec.dataDir), options: RunOptions(timeoutSeconds: 60))
             return UpgradeFacts.parse(host: host.name, roles: Set(host.roles), r.stdoutText)
         }
