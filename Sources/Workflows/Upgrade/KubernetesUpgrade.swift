@@ -81,9 +81,12 @@ public struct KubernetesUpgrade: Sendable {
             try await kubelet.body(ctx, host)
             let address = spec.clusterAddress
             let url = address.contains(":") ? "https://[\(address)]:\(securePort)" : "https://\(address):\(securePort)"
-            try await settings.healthGate.wait(ctx, host: host, url: url, caFile: "/etc/kubernetes/pki/ca.crt")
-            for probe in ComponentProbe.controlPlane + ComponentProbe.node {
-                try await probe.wait(ctx, host: host, timeoutSeconds: settings.healthGate.timeoutSeconds, intervalSeconds: settings.healthGate.intervalSeconds)
+            let gate = settings.healthGate
+            try await ctx.gate {
+                try await gate.wait(ctx, host: host, url: url, caFile: "/etc/kubernetes/pki/ca.crt")
+                for probe in ComponentProbe.controlPlane + ComponentProbe.node {
+                    try await probe.wait(ctx, host: host, timeoutSeconds: gate.timeoutSeconds, intervalSeconds: gate.intervalSeconds)
+                }
             }
         }
     }
@@ -99,8 +102,11 @@ public struct KubernetesUpgrade: Sendable {
                 try await images.body(ctx, node)
                 try await runtime.body(ctx, node)
                 try await kubelet.body(ctx, node)
-                for probe in ComponentProbe.node {
-                    try await probe.wait(ctx, host: node, timeoutSeconds: settings.healthGate.timeoutSeconds, intervalSeconds: settings.healthGate.intervalSeconds)
+                let gate = settings.healthGate
+                try await ctx.gate {
+                    for probe in ComponentProbe.node {
+                        try await probe.wait(ctx, host: node, timeoutSeconds: gate.timeoutSeconds, intervalSeconds: gate.intervalSeconds)
+                    }
                 }
             }
         }

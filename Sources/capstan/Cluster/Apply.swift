@@ -85,7 +85,7 @@ struct ApplyCommand: AsyncParsableCommand {
             }
         }
         output.emit(WorkflowEvent(time: Date(), kind: .message, message: ApplyPhases.summary(report, dryRun: dryRun, seconds: Date().timeIntervalSince(started))))
-        if dryRun && outputOption.output == .text { ApplyPhases.printActions(report) }
+        if dryRun && outputOption.output == .text { ApplyPhases.printActions(report.actions) }
     }
 }
 
@@ -95,8 +95,8 @@ typealias ApplyPart = ClusterPhases.Part
 /// the live part of `capstan plan`.
 enum ApplyPhases {
     /// `--dry-run` in text: every recorded action, with its diff indented below it.
-    static func printActions(_ report: RunReport) {
-        for action in report.actions {
+    static func printActions(_ actions: [PlannedAction]) {
+        for action in actions {
             print("[\(action.host)] \(action.description)")
             if let diff = action.diff { print(diff.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n")) }
         }

@@ -64,7 +64,7 @@ struct ResetCommand: AsyncParsableCommand {
             }
         }
         output.emit(WorkflowEvent(time: Date(), kind: .message, message: ApplyPhases.summary(report, dryRun: dryRun, seconds: Date().timeIntervalSince(started), command: "reset")))
-        if dryRun && outputOption.output == .text { ApplyPhases.printActions(report) }
+        if dryRun && outputOption.output == .text { ApplyPhases.printActions(report.actions) }
         for name in unreachable {
             output.emit(WorkflowEvent(time: Date(), kind: .message, host: name, message: "left on \(name) (it did not answer): everything; run `capstan reset -i \(inventory.sourcePath ?? "FILE") --all` again once it answers"))
         }

@@ -53,7 +53,7 @@ struct NodeAdd: AsyncParsableCommand {
             }
         }
         output.emit(WorkflowEvent(time: Date(), kind: .message, message: ApplyPhases.summary(report, dryRun: dryRun, seconds: Date().timeIntervalSince(started), command: "node add")))
-        if dryRun && outputOption.output == .text { ApplyPhases.printActions(report) }
+        if dryRun && outputOption.output == .text { ApplyPhases.printActions(report.actions) }
     }
 }
 
@@ -176,7 +176,7 @@ struct HostRemoval {
             }
         }
         output.emit(WorkflowEvent(time: Date(), kind: .message, message: ApplyPhases.summary(report, dryRun: dryRun, seconds: Date().timeIntervalSince(started), command: command)))
-        if dryRun && self.output == .text { ApplyPhases.printActions(report) }
+        if dryRun && self.output == .text { ApplyPhases.printActions(report.actions) }
         for target in targets where !target.reachable {
             output.emit(WorkflowEvent(time: Date(), kind: .message, host: target.name, message:
                 "left on \(target.name) (it did not answer): its services, Capstan's files and etcd's data; run `capstan reset -i \(file) --host \(target.name)` once it answers, or reinstall it"))

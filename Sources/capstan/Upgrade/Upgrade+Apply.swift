@@ -15,7 +15,8 @@ struct UpgradeApplyCommand: AsyncParsableCommand {
         let (inventory, _) = try target.inventoryOption.load()
         let output = LiveContext.output(outputOption.output)
         try await exitOnFailure {
-            try await LiveContext.run(inventory: inventory, mode: .apply, output: output, checkIdentity: true) { context in
+            // --dry-run runs the same steps in plan mode: every change is recorded and shown, none is made.
+            try await LiveContext.run(inventory: inventory, mode: options.dryRun ? .plan : .apply, output: output, checkIdentity: true) { context in
                 try await body(inventory, context)
             }
         }
@@ -41,12 +42,12 @@ struct UpgradeApplyCommand: AsyncParsableCommand {
             controlPlane: Set(inventory.controlPlaneHosts.map(\.name)), to: k.description)
         if etcdSteps.isEmpty && kubernetesSteps.isEmpty {
             if var r = record, r.isResumable(targetKubernetes: k.description, targetEtcd: plan.etcdTarget?.description ?? e?.description) {
-                r.status = .completed; r.updatedAt = Date(); try r.save(to: state)
+                r.status = .completed; r.updatedAt = Date(); try await save(r, state, context)
             }
             print("nothing to upgrade: every host runs the target versions")
             return
         }
-        guard try options.confirm("upgrade apply", "Start the upgrade (\(etcdSteps.count + kubernetesSteps.count) step(s))") else { return }
+        if !options.dryRun { try Confirmation.require("upgrade apply", "Start the upgrade (\(etcdSteps.count + kubernetesSteps.count) step(s))", yes: options.yes) }
 
         let etcdTarget = plan.etcdTarget
         let resuming = record?.isResumable(targetKubernetes: k.description, targetEtcd: etcdTarget?.description) ?? false
@@ -63,8 +64,10 @@ struct UpgradeApplyCommand: AsyncParsableCommand {
             fresh.previousKubernetes = Dictionary(assessment.survey.running.compactMap { h in
                 KubernetesUpgradeSchedule.recorded(h).map { (h.host, $0.description) }
             }, uniquingKeysWith: { a, _ in a })
-            fresh.rollbackPoint = try await takeRollbackPoint(inventoryPath: inventoryPath)
-            try fresh.save(to: state)
+            fresh.rollbackPoint = try await context.changeState("take the rollback point: backup now, then verify it in the backup store") {
+                try await takeRollbackPoint(inventoryPath: inventoryPath)
+            }
+            try await save(fresh, state, context)
             record = fresh
         }
         guard var record else { return }
@@ -86,7 +89,7 @@ struct UpgradeApplyCommand: AsyncParsableCommand {
                 record.stoppedAt = stopped
                 record.message = "\(error)"
                 record.updatedAt = Date()
-                try record.save(to: state)
+                try await save(record, state, context)
                 printError("""
                     Error: the etcd upgrade stopped\(stopped.map { " at \($0)" } ?? ""): \(error)
                     upgraded so far: \(record.upgraded.isEmpty ? "none" : record.upgraded.joined(separator: ", "))
@@ -106,11 +109,22 @@ struct UpgradeApplyCommand: AsyncParsableCommand {
         }
         record.status = .completed
         record.updatedAt = Date()
-        try record.save(to: state)
+        try await save(record, state, context)
+        if options.dryRun {
+            let actions = await context.actions
+            print("upgrade apply (dry run): would make \(actions.count) change(s); nothing was changed (run without --dry-run to upgrade):")
+            ApplyPhases.printActions(actions)
+            return
+        }
         var done: [String] = []
         if let etcdTarget, !etcdSteps.isEmpty { done.append("etcd \(etcdTarget) on \(record.upgraded.joined(separator: ", "))") }
         if !kubernetesSteps.isEmpty { done.append("Kubernetes \(k.tag) on \((record.kubernetesUpgraded ?? []).joined(separator: ", "))") }
         print("upgrade complete: \(done.joined(separator: "; ")); set spec.kubernetesVersion: \(k.tag)\(etcdTarget.map { " and etcd.version: \($0)" } ?? "") in \(inventoryPath) if it does not already say so (`capstan apply` converges to the inventory's versions)")
+    }
+
+    /// The upgrade record is Capstan's own progress, written in apply mode only (a dry run leaves none).
+    func save(_ record: UpgradeRecord, _ state: StateDirectory, _ context: WorkflowContext) async throws {
+        try await context.bookkeeping { try record.save(to: state) }
     }
 
     func loadRecord(_ state: StateDirectory) throws -> UpgradeRecord? {

@@ -8,7 +8,7 @@ import Workflows
 /// What `upgrade apply` and `upgrade rollback` share: confirmation, health and drain settings.
 struct UpgradeRunOptions: ParsableArguments {
     @Flag(name: .long, help: "Go ahead without asking (for scripts; off a terminal the command refuses without it).") var yes = false
-    @Flag(name: .customLong("dry-run"), help: "Read the hosts and show the steps; change nothing.") var dryRun = false
+    @Flag(name: .customLong("dry-run"), help: "Read the hosts and show what would change (apply: every action of every step, from the same path as the upgrade; rollback: the steps); change nothing.") var dryRun = false
     @Option(name: .customLong("health-timeout"), help: "Seconds to wait for etcd, API server and component health after each restart.") var healthTimeout: Double = 60
     @Flag(name: .customLong("force-drain"), help: "When PodDisruptionBudgets hold a drain up past --drain-timeout, delete the node's pods anyway.")
     var forceDrain = false
@@ -90,7 +90,7 @@ extension UpgradeApplyCommand {
         for step in steps {
             record.kubernetesPending = step.hosts
             record.updatedAt = Date()
-            try record.save(to: state)
+            try await save(record, state, context)
             print("\(step.stage.rawValue) \(step.hosts.joined(separator: ", ")): \(step.from) → \(step.to)")
             do {
                 try await runner.run(step, in: context)
@@ -100,7 +100,7 @@ extension UpgradeApplyCommand {
                 record.stoppedAt = stopped
                 record.message = "\(error)"
                 record.updatedAt = Date()
-                try record.save(to: state)
+                try await save(record, state, context)
                 let drainHint = (error as? WorkflowError)?.incompleteDrain != nil && !options.forceDrain ? " (add --force-drain to go past PodDisruptionBudgets)" : ""
                 printError("""
                     Error: the Kubernetes upgrade stopped\(stopped.map { " at \($0)" } ?? ""): \(error)
@@ -115,7 +115,7 @@ extension UpgradeApplyCommand {
             record.stoppedAt = nil
             record.message = nil
             record.updatedAt = Date()
-            try record.save(to: state)
+            try await save(record, state, context)
         }
     }
 }

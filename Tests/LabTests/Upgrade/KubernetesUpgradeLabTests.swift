@@ -74,6 +74,17 @@ struct KubernetesUpgradeLabTests {
         let verdict = planned["verdict"] as? String ?? ""
         #expect(verdict.hasPrefix("verdict: ready, 4 steps; next: `capstan upgrade apply -i \(inventory) --to v1.32.0`"), "\(verdict)")
 
+        // 0. A dry run goes through the same steps in plan mode: every change listed, none made, no record.
+        let dry = try IntegrationLab.capstan(["upgrade", "apply", "-i", inventory, "--to", "v1.32.0", "--dry-run"])
+        #expect(dry.succeeded, "\(dry.all)")
+        #expect(dry.stdout.contains("upgrade apply (dry run): would make "), "\(dry.stdout)")
+        #expect(dry.stdout.contains("[state] take the rollback point"), "\(dry.stdout)")
+        #expect(dry.stdout.contains("[h1] kubectl cordon h3") && dry.stdout.contains("[h1] kubectl uncordon h5"), "\(dry.stdout)")
+        #expect(dry.stdout.contains("[h2] systemctl restart kube-apiserver"), "\(dry.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: state + "/upgrade.json"), "the dry run left an upgrade record")
+        #expect(try version(lab, "h1", "kube-apiserver") == "v1.31.4" && version(lab, "h3", "kubelet") == "v1.31.4")
+        #expect(try kubectlCalls(lab).isEmpty, "the dry run called kubectl")
+
         // 1. The v1.32.0 API server cannot start on h2: the upgrade stops there, h1 done, no worker touched.
         try lab.run(in: "h2", ["sh", "-c", "mkdir -p \(standinDir) && touch \(standinDir)/fail-kube-apiserver-1.32.0"])
         try lab.run(in: "h1", ["sh", "-c", "mkdir -p \(standinDir) && echo h4 > \(standinDir)/pdb-blocked"])
