@@ -197,8 +197,9 @@ public actor WorkflowContext {
         }
     }
 
-    /// Local records that only mirror what the inventory already says (the host roster): written in apply
-    /// mode, not an action (a converged cluster still applies with 0 changes), skipped in plan mode.
+    /// Capstan's own records that change nothing in the cluster (the host roster, the upgrade record):
+    /// written in apply mode, not an action (a converged cluster still applies with 0 changes), skipped in
+    /// plan mode.
     public nonisolated func bookkeeping(_ body: @Sendable () async throws -> Void) async throws {
         if mode == .apply { try await body() }
     }

@@ -37,8 +37,7 @@ func exitOnFailure<T>(prefix: String = "", _ body: () async throws -> T) async t
         throw code
     } catch let error as WorkflowError {
         printError(prefix + "\(error)")
-        if case .identityMismatch = error { throw ExitCode(ExitStatus.refused) }
-        throw ExitCode(1)
+        throw ExitCode(ExitStatus.of(error))
     } catch {
         printError(prefix + "\(error)")
         throw ExitCode(1)
@@ -55,6 +54,14 @@ enum ExitStatus {
     /// Refused before any change: the hosts belong to another cluster than the state directory, or (node
     /// remove, reset) the command would end etcd's data or was not confirmed.
     static let refused: Int32 = 2
+    /// A command's usage was wrong (also when found while it runs, e.g. a flag value the inventory contradicts).
+    static let usage: Int32 = 64
+
+    /// A workflow error's status: 2 for another cluster's hosts (nothing was touched), else 1.
+    static func of(_ error: WorkflowError) -> Int32 {
+        if case .identityMismatch = error { return refused }
+        return 1
+    }
 }
 
 /// Writes `value` to stdout as the JSON every `--output json` uses: pretty, sorted keys, ISO 8601 dates.

@@ -28,3 +28,22 @@ struct RenewBeforeCommandTests {
         #expect(r.err.contains("is a managed cluster") && r.err.contains("Amazon EKS"), "\(r.err)")
     }
 }
+
+/// Errors found while a command runs are rendered once, at the top, without the usage block.
+@Suite("runtime usage errors")
+struct RuntimeUsageErrorTests {
+    @Test("a flag value found wrong after the inventory is read: exit 64, the message, no usage block")
+    func noUsageBlock() throws {
+        let dir = NSTemporaryDirectory() + "capstan-runtime-usage-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir + "/secrets", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let inventory = dir + "/cluster.yaml"
+        #expect(try capstan(["init", "--example", "bare-metal-ha", "--output", inventory]).status == 0)
+        FileManager.default.createFile(atPath: dir + "/secrets/backup.key", contents: Data(repeating: 7, count: 32))
+        FileManager.default.createFile(atPath: dir + "/known_hosts", contents: Data())
+        let r = try capstan(["certs", "rotate", "-i", inventory, "--expiring-within", "banana"])
+        #expect(r.status == 64, "\(r.out)\(r.err)")
+        #expect(r.err.contains("Error: --expiring-within: banana is not a time span"), "\(r.err)")
+        #expect(!r.err.contains("Usage:"), "\(r.err)")
+    }
+}
