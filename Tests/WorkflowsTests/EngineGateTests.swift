@@ -89,6 +89,26 @@ struct EngineGateTests {
         #expect(applyOutput.events.map(\.kind) == [.message])
     }
 
+    @Test("an upload names its size in the action and reports the bytes sent and the rate on the host's line")
+    func uploadReportsBytes() async throws {
+        let base = try makeTemp()
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let local = base + "/kubelet"
+        FileManager.default.createFile(atPath: local, contents: Data(repeating: 1, count: 3 * 1024 * 1024 + 512 * 1024))
+        let output = CollectingOutput()
+        let ctx = context(.apply, base, output: output)
+        try await ctx.upload("h1", "install", detail: "sha256 abc", localFile: local, to: "/usr/local/bin/kubelet", attributes: FileAttributes(mode: 0o755))
+        #expect(await ctx.actions.map(\.description) == ["install /usr/local/bin/kubelet (sha256 abc, 3.5 MiB)"])
+        let sent = output.events.filter { $0.kind == .hostStatus && $0.host == "h1" }.map(\.message)
+        let line = sent.first ?? ""
+        #expect(sent.count == 1, "\(sent)")
+        #expect(line.hasPrefix("/usr/local/bin/kubelet: sent 3.5 MiB in ") && line.hasSuffix("/s)"), "\(line)")
+        let written = FileManager.default.contents(atPath: base + "/h1/usr/local/bin/kubelet")
+        #expect(written?.count == 3_670_016)
+        #expect(ByteCount.text(512) == "512 B")
+        #expect(ByteCount.sent(10_485_760, seconds: 2) == "sent 10.0 MiB in 2.0s (5.0 MiB/s)")
+    }
+
     @Test("a failed phase keeps each host's error with its type")
     func typedCauses() async throws {
         let base = try makeTemp()

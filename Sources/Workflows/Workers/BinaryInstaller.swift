@@ -29,9 +29,8 @@ enum BinaryInstaller {
         var changed: Set<String> = []
         for file in files where present[file.remotePath] != file.sha256 {
             let verb = present[file.remotePath] == nil ? "install" : "replace"
-            try await ctx.change(host, "\(verb) \(file.remotePath) (sha256 \(file.sha256.prefix(12)))", affecting: [file.remotePath]) { c in
-                try await c.upload(localFile: file.localPath, to: file.remotePath, attributes: FileAttributes(mode: file.mode))
-            }
+            try await ctx.upload(host, verb, detail: "sha256 \(file.sha256.prefix(12))", localFile: file.localPath,
+                                 to: file.remotePath, attributes: FileAttributes(mode: file.mode))
             changed.insert(file.remotePath)
         }
         // Installed now, or right but hashed because no record vouched for them: record them once.

@@ -42,15 +42,15 @@ enum ImageImport {
         for image in images where present[image.reference.description] != image.digest {
             let was = present[image.reference.description].map { " (containerd has \($0.prefix(19))…)" } ?? ""
             try await ctx.change(host, "import image \(image.reference) (\(image.digest.prefix(19))…) from \(image.fileName)\(was)") { c in
-                try await importArchive(image, host: host, on: c)
+                try await importArchive(image, host: host, on: c, reporting: ctx)
             }
         }
     }
 
-    static func importArchive(_ image: ImageArchive, host: String, on c: any HostConnection) async throws {
+    static func importArchive(_ image: ImageArchive, host: String, on c: any HostConnection, reporting ctx: WorkflowContext) async throws {
         let staged = HostPath.forCommand(image.stagingPath, on: c)
         try await c.check(ShellCommand("mkdir", "-p", "-m", "0700", (staged as NSString).deletingLastPathComponent))
-        try await c.upload(localFile: image.localPath, to: image.stagingPath, attributes: FileAttributes(mode: 0o600))
+        try await c.upload(localFile: image.localPath, to: image.stagingPath, attributes: FileAttributes(mode: 0o600), reporting: ctx, host: host)
         let sum = try await c.run(ShellCommand("sha256sum", staged))
         let onHost = sum.stdoutText.split(separator: " ").first.map(String.init) ?? ""
         guard onHost == image.sha256 else {

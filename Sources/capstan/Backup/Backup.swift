@@ -85,13 +85,7 @@ struct BackupSetup {
     }
 }
 
-func humanBytes(_ n: Int64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-    var value = Double(n)
-    var unit = 0
-    while value >= 1024 && unit < units.count - 1 { value /= 1024; unit += 1 }
-    return unit == 0 ? "\(n) B" : String(format: "%.1f %@", value, units[unit])
-}
+func humanBytes(_ n: Int64) -> String { ByteCount.text(n) }
 
 func humanAge(_ seconds: TimeInterval) -> String {
     let s = Int64(max(0, seconds))
@@ -185,9 +179,12 @@ struct BackupNow: AsyncParsableCommand {
                                                                   recipients: settings.recipients, store: store, write: true).object
         }
         let engine = EtcdBackup(store: store, access: EtcdClientAccess(), settings: settings)
+        let started = Date()
         let manifest = try await engine.now(members: try await setup.members(), now: Date())
         if output.output == .json { try printJSON(manifest); return }
-        print("stored \(manifest.name) from \(manifest.member) (etcd \(manifest.etcdVersion), revision \(manifest.revision), \(humanBytes(manifest.dbSize))) in \(engine.store.location)")
+        let seconds = Date().timeIntervalSince(started)
+        print("stored \(manifest.name) from \(manifest.member) (etcd \(manifest.etcdVersion), revision \(manifest.revision), \(humanBytes(manifest.dbSize))) in \(engine.store.location); "
+              + "snapshot, encryption, upload and verification took \(String(format: "%.1f", seconds))s (\(humanBytes(Int64(Double(manifest.dbSize) / max(seconds, 0.001))))/s of snapshot)")
     }
 }
 

@@ -110,7 +110,8 @@ struct KubernetesWorkflowTests {
         var updated = artifacts
         updated.kubernetes["kubelet"] = try await NodeArtifacts.resolve(store: store, inventory: inventory, versions: Fixture.versions).kubernetes["kubelet"]
         let upgrade = try await run(.apply, updated)
-        #expect(Set(upgrade.actions.map(\.description)) == ["replace /usr/local/bin/kubelet (sha256 \(updated.kubernetes["kubelet"]!.sha256.prefix(12)))",
+        let kubeletSize = ByteCount.text(try #require(ByteCount.size(ofLocalFile: updated.kubernetes["kubelet"]!.localPath)))
+        #expect(Set(upgrade.actions.map(\.description)) == ["replace /usr/local/bin/kubelet (sha256 \(updated.kubernetes["kubelet"]!.sha256.prefix(12)), \(kubeletSize))",
                                                              "record the sha256 of 1 installed file(s) in /var/lib/capstan/checksums (unchanged files are not hashed again)",
                                                              "systemctl restart kubelet.service (its binary or certificates changed)"])
         #expect(upgrade.actions.count == 9)
