@@ -137,6 +137,16 @@ struct KubernetesLabTests {
         #expect(try lab.run(in: "h3", ["stat", "-c", "%a", key]).stdout.hasPrefix("600"))
         let quiet = try IntegrationLab.capstan(["apply", "-i", inventory])
         #expect(quiet.stdout.contains("made 0 change(s)"), "\(quiet.stdout)")
+
+        // The same run on a terminal: each phase opens (▸) and closes (✓) with its hosts' final lines, the
+        // live block above is erased in place (ESC[J), no timestamped log lines, and the summary at the end.
+        let screen = try IntegrationLab.capstanOnTerminal(["apply", "-i", inventory])
+        #expect(screen.status == 0, "\(screen.stdout)")
+        #expect(screen.stdout.contains("▸ etcd-health") && screen.stdout.contains("✓ etcd-health"), "\(screen.stdout)")
+        #expect(screen.stdout.contains("✓ node-kubelet"), "\(screen.stdout)")
+        #expect(screen.stdout.contains("\u{1B}[J"), "the live block is never redrawn in place")
+        #expect(!screen.stdout.contains("Z node-kubelet:"), "timestamped lines on a terminal: \(screen.stdout)")
+        #expect(screen.stdout.contains("made 0 change(s)"), "\(screen.stdout)")
     }
 
     @Test("a host that does not answer: plan names it, keeps the offline part and exits 1")

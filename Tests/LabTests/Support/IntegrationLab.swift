@@ -63,6 +63,15 @@ enum IntegrationLab {
         var value: Data { lock.withLock { data } }
     }
 
+    /// Runs capstan under a pseudo-terminal (`script`), as an operator watching it: the output is the
+    /// screen's byte stream, escape sequences included.
+    static func capstanOnTerminal(_ arguments: [String]) throws -> Run {
+        let command = ([capstanPath] + arguments).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
+        let r = try run("/usr/bin/script", ["-qec", "COLUMNS=120 LINES=40 " + command, "/dev/null"])
+        print("$ (on a terminal) capstan \(arguments.joined(separator: " ")) → exit \(r.status) in \(String(format: "%.1f", r.seconds))s")
+        return r
+    }
+
     static func capstan(_ arguments: [String]) throws -> Run {
         let r = try run(capstanPath, arguments)
         print("$ capstan \(arguments.joined(separator: " ")) → exit \(r.status) in \(String(format: "%.1f", r.seconds))s\n\(r.stdout)\(r.stderr)")
