@@ -1,5 +1,6 @@
 import Foundation
 import Hosts
+import Lab
 
 /// One lab per test process: integration tests of every module share it, it comes up once, and it
 /// is torn down when the process exits (and `capstan lab down` cleans up if the process was killed).
