@@ -11,6 +11,8 @@ struct ClusterPhasesTests {
         let inventory = try InventoryLoader.loadOrThrow(path: path, checkFiles: false).0
         let phases = try ClusterPhases(inventory: inventory, artifacts: ArtifactStore(for: inventory),
                                        backupStore: { throw WorkflowError.invalidInput("no store in this test") }).all()
+        // Every phase apply runs is named from the one list of phase names.
+        #expect(phases.allSatisfy { PhaseName(rawValue: $0.name) != nil }, "\(phases.map(\.name))")
         return (inventory, ClusterPhases.layout(phases, hosts: inventory.hosts.map(\.name)))
     }
 

@@ -262,7 +262,7 @@ public enum CertRotation {
 }
 
 extension CertRotation {
-    public static let renewPhaseName = "certs-renew"
+    public static let renewPhaseName = PhaseName.certsRenew.rawValue
 
     /// What `apply --renew-before SPAN` (or a timer) runs: re-issues the leaves expiring within `within`
     /// (and any missing or out of date) in the state, then rolls every changed file out health-gated.

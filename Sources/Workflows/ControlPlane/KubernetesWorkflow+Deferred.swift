@@ -7,7 +7,7 @@ import PKI
 /// first phase (`kubernetes-artifacts`) resolves the artifacts, reads the PKI and builds the real
 /// phases, and the phases after it (same names and hosts as `KubernetesWorkflow.phases`) run them.
 extension KubernetesWorkflow {
-    public static let artifactsPhase = "kubernetes-artifacts"
+    public static let artifactsPhase = PhaseName.kubernetesArtifacts.rawValue
 
     /// Resolves what the phases need at run time; `plan` and `apply` pass the inventory's artifact store.
     public typealias Preparation = @Sendable (WorkflowContext) async throws -> (pki: ClusterFiles?, artifacts: NodeArtifacts)

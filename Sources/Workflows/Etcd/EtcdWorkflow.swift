@@ -91,30 +91,30 @@ public actor EtcdRunState {
 /// The etcd workflow: phases built from the inventory's etcd spec; each phase reads what earlier ones
 /// found from the run state.
 public enum EtcdWorkflow {
-    public static let phaseNames = ["etcd-facts", "etcd-artifacts", "etcd-install", "etcd-membership", "etcd-rolling-restart", "etcd-start", "etcd-health"]
+    public static let phaseNames = PhaseName.etcd.map(\.rawValue)
 
     public static func phases(_ settings: EtcdWorkflowSettings, state: EtcdRunState = EtcdRunState()) -> [Phase] {
         let members = settings.spec.memberNames
         return [
-            Phase("etcd-facts", concerning: members, next: "check that the etcd hosts are reachable (`capstan exec -i FILE -- true`)") { ctx in
+            Phase(PhaseName.etcdFacts.rawValue, concerning: members, next: "check that the etcd hosts are reachable (`capstan exec -i FILE -- true`)") { ctx in
                 try await gatherAndPlan(ctx, settings, state)
             },
-            Phase("etcd-artifacts", concerning: members, next: "fix the artifact source in the inventory; nothing was changed on any host") { ctx in
+            Phase(PhaseName.etcdArtifacts.rawValue, concerning: members, next: "fix the artifact source in the inventory; nothing was changed on any host") { ctx in
                 try await resolveArtifacts(ctx, settings, state)
             },
-            Phase("etcd-install", hosts: members) { ctx, host in
+            Phase(PhaseName.etcdInstall.rawValue, hosts: members) { ctx, host in
                 try await install(host, ctx, settings, state)
             },
-            Phase("etcd-membership", concerning: members, next: "run `capstan status -i FILE` to see the members, then apply again; each completed step is not repeated") { ctx in
+            Phase(PhaseName.etcdMembership.rawValue, concerning: members, next: "run `capstan status -i FILE` to see the members, then apply again; each completed step is not repeated") { ctx in
                 try await changeMembership(ctx, settings, state)
             },
-            Phase("etcd-rolling-restart", concerning: members) { ctx in
+            Phase(PhaseName.etcdRollingRestart.rawValue, concerning: members) { ctx in
                 try await rollingRestart(ctx, settings, state)
             },
-            Phase("etcd-start", concerning: members) { ctx in
+            Phase(PhaseName.etcdStart.rawValue, concerning: members) { ctx in
                 try await startStopped(ctx, settings, state)
             },
-            Phase("etcd-health", concerning: members, next: "check `journalctl -u etcd` on the hosts named above") { ctx in
+            Phase(PhaseName.etcdHealth.rawValue, concerning: members, next: "check `journalctl -u etcd` on the hosts named above") { ctx in
                 try await ctx.gate { try await waitHealthy(ctx, settings, expected: settings.spec.memberNames, what: "etcd cluster") }
             },
         ]

@@ -10,8 +10,8 @@ import Templates
 /// applied by a oneshot unit at boot and by `apply` when the file changes, so membership changes are live
 /// and restart nothing. Works on hosts that share an L2 segment (or whose routers carry the pod subnets).
 public enum PodNetworkWorkflow {
-    public static let subnetsPhase = "pod-subnets"
-    public static let phaseName = "pod-network"
+    public static let subnetsPhase = PhaseName.podSubnets.rawValue
+    public static let phaseName = PhaseName.podNetwork.rawValue
     public static let conflistPath = "/etc/cni/net.d/10-capstan.conflist"
 
     /// The pod subnets after this inventory's nodes are allocated from the recorded ones (nothing written).

@@ -24,14 +24,9 @@ public struct ClusterPhases: Sendable {
     public enum Part: String, CaseIterable, Sendable {
         case pki, etcd, backup, kubernetes, network
 
+        /// The part of a phase by name; a name outside `PhaseName` belongs to the Kubernetes part.
         public init(phase name: String) {
-            switch name {
-            case PKIPhase.name, CertRotation.renewPhaseName: self = .pki
-            case EtcdBackupSchedule.phaseName: self = .backup
-            case PodNetworkWorkflow.subnetsPhase, PodNetworkWorkflow.phaseName: self = .network
-            case _ where name.hasPrefix("etcd-"): self = .etcd
-            default: self = .kubernetes
-            }
+            self = PhaseName(rawValue: name)?.part ?? .kubernetes
         }
     }
 
@@ -95,7 +90,7 @@ public struct ClusterPhases: Sendable {
 /// `pki`: load or create the PKI in the state directory (local; no host is touched). Its work is recorded
 /// as state actions: what the PKI plan lists in a dry run, what was written in apply.
 public enum PKIPhase {
-    public static let name = "pki"
+    public static let name = PhaseName.pki.rawValue
 
     public static func phase(_ inventory: Inventory, renewBefore: TimeSpan = .days(30)) -> Phase {
         Phase(name, concerning: [], next: "fix the state directory or the PKI settings; no host was changed") { ctx in
@@ -140,10 +135,5 @@ extension ArtifactStore {
 extension ClusterPhases {
     /// Every phase a self-managed `apply` runs, in order (backup-schedule with a backup policy, certs-renew
     /// only with `--renew-before`), for `--skip-phase`'s help; a test compares it with `selfManaged`.
-    public static let selfManagedNames = [ClusterIdentityGuard.phaseName, PKIPhase.name] + EtcdWorkflow.phaseNames + [
-        EtcdBackupSchedule.phaseName, KubernetesVersionGate.phaseName, KubernetesWorkflow.artifactsPhase, WorkerWorkflow.preflightPhase,
-        WorkerWorkflow.kernelPhase, WorkerWorkflow.runtimePhase, PodNetworkWorkflow.subnetsPhase, PodNetworkWorkflow.phaseName,
-        WorkerWorkflow.imagesPhase, ControlPlaneWorkflow.phaseName, ControlPlaneVIP.phaseName, NodeBalancer.phaseName,
-        WorkerWorkflow.kubeletPhase, ClusterObjectsPhase.phaseName,
-    ]
+    public static let selfManagedNames = PhaseName.selfManaged.map(\.rawValue)
 }
