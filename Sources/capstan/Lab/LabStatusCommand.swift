@@ -3,6 +3,14 @@ import Foundation
 import Lab
 
 struct LabStatusCommand: AsyncParsableCommand {
+    /// What the lab's Kubernetes binaries are, and which inventory has them.
+    static func kubernetesLine(_ status: LabStatus) -> String {
+        if let k8s = status.kubernetesInventory {
+            return "with Kubernetes: \(k8s) (Capstan's stand-ins from scripts/lab-demo.sh, not Kubernetes; etcd, containerd, runc and CNI are real)"
+        }
+        return "Kubernetes binaries: none in the lab's artifact directory (they cannot be downloaded here); scripts/lab-demo.sh adds Capstan's stand-ins and writes inventory-k8s.yaml"
+    }
+
     static let configuration = CommandConfiguration(commandName: "status", abstract: "List lab hosts and the inventory path.", discussion: HelpExamples.discussion("lab status"))
 
     @OptionGroup var lab: LabNameOption
@@ -25,6 +33,7 @@ struct LabStatusCommand: AsyncParsableCommand {
                 print("  \(host.name)\t\(host.address)\t\(host.state.rawValue)\t\(host.roles.joined(separator: ","))")
             }
             print("inventory: \(status.inventory ?? "not written yet")")
+            print(LabStatusCommand.kubernetesLine(status))
         }
     }
 }

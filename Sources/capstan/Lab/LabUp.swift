@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Lab
 
 struct LabUp: AsyncParsableCommand {
@@ -14,5 +15,6 @@ struct LabUp: AsyncParsableCommand {
         let status = try labCall { try lab.up(hosts: hosts, progress: .standardOutput) }
         for host in status.hosts { print("\(host.name)\t\(host.address)\t\(host.state.rawValue)\t\(host.roles.joined(separator: ","))") }
         print(status.inventory ?? lab.inventoryPath)
+        FileHandle.standardError.write(Data((LabStatusCommand.kubernetesLine(status) + "\n").utf8))
     }
 }
