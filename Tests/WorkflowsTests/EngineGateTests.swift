@@ -63,10 +63,10 @@ struct EngineGateTests {
         let base = try makeTemp()
         defer { try? FileManager.default.removeItem(atPath: base) }
         let plan = context(.plan, base)
-        try await plan.convergeState(planned: ["create CA ca", "issue a"]) { Issue.record("plan ran the body"); return [] }
+        try await plan.convergeState(planned: ["create CA ca", "issue a"]) { Issue.record("plan ran the body"); return ((), []) }
         #expect(await plan.actions == [PlannedAction(host: "state", description: "create CA ca"), PlannedAction(host: "state", description: "issue a")])
         let apply = context(.apply, base)
-        try await apply.convergeState(planned: ["create CA ca"]) { ["create CA ca", "write kubeconfig/admin.conf"] }
+        try await apply.convergeState(planned: ["create CA ca"]) { ((), ["create CA ca", "write kubeconfig/admin.conf"]) }
         #expect(await apply.actions.map(\.description) == ["create CA ca", "write kubeconfig/admin.conf"])
     }
 

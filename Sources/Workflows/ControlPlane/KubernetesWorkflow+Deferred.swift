@@ -22,8 +22,13 @@ extension KubernetesWorkflow {
         var needsPKI = false
     }
 
+    /// The hosts that run a kubelet: every node of a self-managed cluster, the workers of a managed one.
+    static func kubeletHosts(_ inventory: Inventory) -> [String] {
+        (inventory.isSelfManaged ? WorkerWorkflow.nodes(inventory) : inventory.workerHosts).map(\.name)
+    }
+
     static func deferredShape(_ inventory: Inventory) -> [DeferredPhase] {
-        let nodes = (inventory.isSelfManaged ? WorkerWorkflow.nodes(inventory) : inventory.workerHosts).map(\.name)
+        let nodes = kubeletHosts(inventory)
         var shape = [
             DeferredPhase(name: WorkerWorkflow.preflightPhase, hosts: nodes),
             DeferredPhase(name: WorkerWorkflow.kernelPhase, hosts: nodes),
@@ -50,8 +55,7 @@ extension KubernetesWorkflow {
         let box = DeferredPhases()
         let shape = deferredShape(inventory)
         let waiting = Set(shape.filter(\.needsPKI).map(\.name))
-        let nodes = (inventory.isSelfManaged ? WorkerWorkflow.nodes(inventory) : inventory.workerHosts).map(\.name)
-        let first = Phase(artifactsPhase, concerning: nodes,
+        let first = Phase(artifactsPhase, concerning: kubeletHosts(inventory),
                           next: "fix the artifact source or the PKI state named above; no host was changed") { ctx in
             let (pki, artifacts) = try await prepare(ctx)
             for warning in artifacts.warnings { await ctx.emit(.warning, "warning: \(warning)") }

@@ -118,10 +118,8 @@ public struct PhaseRunner: Sendable {
             do {
                 try await phase.body(ctx, nil)
                 return []
-            } catch let error as WorkflowError {
-                if case .identityMismatch = error { throw error }
-                return [WorkflowError.HostFailure(host: phase.hosts.joined(separator: ","), cause: error)]
             } catch {
+                if case WorkflowError.identityMismatch = error { throw error }
                 return [WorkflowError.HostFailure(host: phase.hosts.joined(separator: ","), cause: error)]
             }
         case .serial:

@@ -172,12 +172,8 @@ public actor WorkflowContext {
 
     /// Converges part of the local state directory whose own code decides what to write (the PKI): in plan
     /// mode `planned` is recorded, one action each; in apply mode `body` runs and what it reports it wrote
-    /// is recorded. `body` must write nothing when nothing differs, so a converged state costs no action.
-    public func convergeState(planned: [String], _ body: @Sendable () async throws -> [String]) async throws {
-        try await convergeState(planned: planned) { ((), try await body()) }
-    }
-
-    /// `convergeState` for a body that also returns a result (nil in plan mode).
+    /// is recorded, and its result returned (nil in plan mode). `body` must write nothing when nothing
+    /// differs, so a converged state costs no action.
     @discardableResult
     public func convergeState<T: Sendable>(planned: [String], _ body: @Sendable () async throws -> (T, [String])) async throws -> T? {
         switch mode {

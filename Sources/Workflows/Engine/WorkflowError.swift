@@ -61,7 +61,7 @@ public enum WorkflowError: Error, Sendable, CustomStringConvertible {
         case let .hostFailed(host, what, reason, next):
             return "failed to \(what) on \(host): \(reason)\n\(next)"
         case let .drainIncomplete(node, controlHost, reason, next):
-            return "failed to drain \(node) on \(node) (kubectl on \(controlHost)): \(reason)\n\(next)"
+            return "failed to drain \(node) (kubectl on \(controlHost)): \(reason)\n\(next)"
         case let .identityMismatch(text):
             return "refusing to act: " + text
         case let .missingStateFile(path, host, remotePath):

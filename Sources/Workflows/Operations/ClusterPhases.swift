@@ -104,7 +104,7 @@ public enum PKIPhase {
                 if !result.needsSigning.isEmpty {
                     await ctx.emit(.message, "\(result.needsSigning.count) certificate(s) wait for the external CA to sign their CSRs (see `capstan certs`)")
                 }
-                return result.changes
+                return ((), result.changes)
             }
         }
     }

@@ -85,7 +85,6 @@ struct BackupSetup {
     }
 }
 
-func humanBytes(_ n: Int64) -> String { ByteCount.text(n) }
 
 func humanAge(_ seconds: TimeInterval) -> String {
     let s = Int64(max(0, seconds))
@@ -183,8 +182,8 @@ struct BackupNow: AsyncParsableCommand {
         let manifest = try await engine.now(members: try await setup.members(), now: Date())
         if output.output == .json { try printJSON(manifest); return }
         let seconds = Date().timeIntervalSince(started)
-        print("stored \(manifest.name) from \(manifest.member) (etcd \(manifest.etcdVersion), revision \(manifest.revision), \(humanBytes(manifest.dbSize))) in \(engine.store.location); "
-              + "snapshot, encryption, upload and verification took \(String(format: "%.1f", seconds))s (\(humanBytes(Int64(Double(manifest.dbSize) / max(seconds, 0.001))))/s of snapshot)")
+        print("stored \(manifest.name) from \(manifest.member) (etcd \(manifest.etcdVersion), revision \(manifest.revision), \(ByteCount.text(manifest.dbSize))) in \(engine.store.location); "
+              + "snapshot, encryption, upload and verification took \(String(format: "%.1f", seconds))s (\(ByteCount.text(Int64(Double(manifest.dbSize) / max(seconds, 0.001))))/s of snapshot)")
     }
 }
 
@@ -202,7 +201,7 @@ struct BackupList: AsyncParsableCommand {
         guard !entries.isEmpty else { print("no backups in \(store.location)"); return }
         var rows = [["NAME", "AGE", "SIZE", "MEMBER", "REVISION", "KEYS", "VERIFIED"]]
         for e in entries {
-            rows.append([e.name, humanAge(now.timeIntervalSince(e.manifest.createdAt)), humanBytes(e.storedBytes), e.manifest.member,
+            rows.append([e.name, humanAge(now.timeIntervalSince(e.manifest.createdAt)), ByteCount.text(e.storedBytes), e.manifest.member,
                          String(e.manifest.revision), String(e.manifest.totalKeys), e.verifiedAt.map { humanAge(now.timeIntervalSince($0)) + " ago" } ?? "-"])
         }
         print(table(rows))
