@@ -22,6 +22,28 @@ struct ConfirmationTests {
         }
     }
 
+    @Test("every leaf command that changes a host, the state directory or the backup store offers --dry-run; the others are named here with why")
+    func dryRunEverywhere() throws {
+        // Commands that change nothing of a cluster: they read, or write only a file the operator names on this machine,
+        // or act on the local lab's machines (lab).
+        let readOnly: Set<String> = [
+            "init", "validate", "plan", "status", "certs list", "certs check", "backup keygen", "backup list", "backup verify",
+            "upgrade plan", "kubeconfig", "ssh", "artifacts fetch", "addons render", "state show", "explain",
+            "lab up", "lab down", "lab status", "lab ssh", "lab stop", "lab start",
+        ]
+        let leaves = try HelpHonestyTests().commandPaths().filter { ($0.node["subcommands"] as? [[String: Any]] ?? []).allSatisfy { $0["commandName"] as? String == "help" } }
+        #expect(leaves.count > 35, "\(leaves.map(\.path))")
+        for (path, node) in leaves {
+            let name = path.joined(separator: " ")
+            let options = (node["arguments"] as? [[String: Any]] ?? []).flatMap { ($0["names"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String } }
+            if readOnly.contains(name) {
+                #expect(!options.contains("dry-run"), "\(name) has --dry-run: take it off the read-only list")
+            } else {
+                #expect(options.contains("dry-run"), "capstan \(name) changes something and has no --dry-run")
+            }
+        }
+    }
+
     @Test("-i may be left out: $CAPSTAN_INVENTORY, else ./inventory.yaml; neither is a usage error naming both")
     func inventoryDefault() throws {
         let inventory = try NodeCommandTests().inventory()

@@ -43,6 +43,15 @@ struct CopyTests {
         #expect(r.err.contains("1 of 3 hosts failed"))
         #expect(try String(contentsOfFile: target.file("small.txt"), encoding: .utf8) == "hello\n")
 
+        // A dry run names the hosts (the broken one too) and connects to none: no error, no file.
+        let dry = try fixture.capstan(["copy", "--dry-run", "-i", fixture.inventory, "--mode", "600", local, target.file("dry.txt")])
+        #expect(dry.status == 0, "\(dry.err)")
+        #expect(dry.out == "dry run: would copy \(local) (6 bytes) to \(target.file("dry.txt")), mode 600 on 3 host(s), 3 at once: cp1, w1, w2\n", "\(dry.out)")
+        #expect(!FileManager.default.fileExists(atPath: target.file("dry.txt")))
+        let dryExec = try fixture.capstan(["exec", "--dry-run", "-i", fixture.inventory, "--role", "worker", "--", "touch " + target.file("ran")])
+        #expect(dryExec.status == 0 && dryExec.out.hasPrefix("dry run: would run `sh -c ") && dryExec.out.hasSuffix(" as root on 2 host(s), 2 at once: w1, w2\n"), "\(dryExec.out)\(dryExec.err)")
+        #expect(!FileManager.default.fileExists(atPath: target.file("ran")))
+
         let relative = try fixture.capstan(["copy", "-i", fixture.inventory, local, "small.txt"])
         #expect(relative.status != 0)
         #expect(relative.err.contains("must be absolute"), "\(relative.err)")

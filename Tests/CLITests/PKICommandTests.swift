@@ -90,6 +90,11 @@ struct PlanPKITests {
         #expect(firstJSON.changes["create"]?["apiserver@cp1"] == ["certificate missing"])
         #expect(firstJSON.changes["create"]?["sa"] == ["service-account key missing"])
 
+        let dryGenerate = try capstan(["certs", "generate", "--dry-run", "-i", cluster.inventory])
+        #expect(dryGenerate.status == 0, "\(dryGenerate.err)")
+        #expect(dryGenerate.out.contains("would create CA ca\n") && dryGenerate.out.contains("would issue apiserver@cp2 (certificate missing)"), "\(dryGenerate.out)")
+        #expect(dryGenerate.out.hasSuffix("nothing written\n"), "\(dryGenerate.out)")
+        #expect(!FileManager.default.fileExists(atPath: cluster.state), "certs generate --dry-run writes nothing")
         let generate = try capstan(["certs", "generate", "-i", cluster.inventory])
         #expect(generate.status == 0, "\(generate.err)")
         let second = try capstan(["plan", "--offline", "-i", cluster.inventory])
@@ -109,9 +114,17 @@ struct PlanPKITests {
         #expect(thirdJSON.changes["re-issue"]?["apiserver@cp2"] == ["SANs changed: added 10.0.0.3"])
         #expect(thirdJSON.changes["re-issue"]?.count == 2)
 
+        let apiserver = cluster.state + "/pki/hosts/cp1/apiserver.crt"
+        let before = try Data(contentsOf: URL(fileURLWithPath: apiserver))
+        let dryRenew = try capstan(["certs", "renew", "--all", "--dry-run", "-i", cluster.inventory])
+        #expect(dryRenew.status == 0, "\(dryRenew.err)")
+        #expect(dryRenew.out.contains("would issue apiserver@cp1 (") && dryRenew.out.contains("requested"), "\(dryRenew.out)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: apiserver)) == before, "certs renew --dry-run leaves the certificate")
         let renew = try capstan(["certs", "renew", "--all", "-i", cluster.inventory])
         #expect(renew.status == 0, "\(renew.err)")
         #expect(try capstan(["plan", "--offline", "-i", cluster.inventory]).out.hasSuffix("PKI: up to date (\(cluster.state))\n"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: apiserver)) != before, "certs renew re-issued it")
+        #expect(try capstan(["certs", "generate", "--dry-run", "-i", cluster.inventory]).out == "nothing to do (dry run; nothing written)\n")
     }
 
     @Test("an unreadable CA in the state makes plan print the reason and exit 1")

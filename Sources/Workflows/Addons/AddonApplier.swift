@@ -38,11 +38,12 @@ public struct AddonApplier: Sendable {
         }
     }
 
-    /// `kubectl apply -f -` with every manifest; returns kubectl's summary lines.
-    public func apply(_ manifests: AddonManifests) async throws -> String {
+    /// `kubectl apply -f -` with every manifest; returns kubectl's summary lines. `dryRun`: the API server
+    /// validates and admits every object without storing it (`--dry-run=server`; kubectl marks each line).
+    public func apply(_ manifests: AddonManifests, dryRun: Bool = false) async throws -> String {
         try await requireReachable()
         let result = try await runner.run(
-            ShellCommand(base + ["apply", "-f", "-"]),
+            ShellCommand(base + ["apply"] + (dryRun ? ["--dry-run=server"] : []) + ["-f", "-"]),
             options: RunOptions(timeoutSeconds: 120, privileged: false, stdin: Data(manifests.combined.utf8)))
         guard result.succeeded else {
             throw WorkflowError.invalidInput("kubectl apply of the add-on manifests failed (exit \(result.exitStatus)): \(result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")

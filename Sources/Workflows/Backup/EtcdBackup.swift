@@ -35,6 +35,26 @@ public struct EtcdBackup: Sendable {
         throw BackupError.noHealthyMember(tried: tried)
     }
 
+    /// What `backup now` would do, read without writing anything: the member it would snapshot (the first
+    /// healthy one, as `now` picks it), at which revision and size, and how and where the result is stored.
+    public struct Preview: Sendable, Encodable {
+        public var member: String
+        public var etcdVersion: String
+        public var revision: Int64
+        public var dbSize: Int64
+        public var store: String
+        public var encryption: String
+        public var includesPKI: Bool
+    }
+
+    public func preview(members: [EtcdMemberTarget]) async throws -> Preview {
+        let (member, status) = try await healthyMember(members)
+        let encryption = !settings.recipients.isEmpty ? "age, to \(settings.recipients.count) recipient(s)"
+            : settings.key != nil ? "AES-256-GCM with the key file" : "none (etcd.backup.unencrypted)"
+        return Preview(member: member.name, etcdVersion: status.version, revision: status.revision, dbSize: status.dbSize,
+                       store: store.location, encryption: encryption, includesPKI: settings.pkiDirectory != nil)
+    }
+
     /// Takes a snapshot now and stores it; returns the stored manifest.
     public func now(members: [EtcdMemberTarget], now: Date) async throws -> BackupManifest {
         let (member, status) = try await healthyMember(members)

@@ -80,9 +80,11 @@ public enum StateImport {
             report.missing.insert("pki/etcd/ca.key: the etcd CA key never leaves the state directory; restore it from a backup taken with includePKI before etcd certificates need renewing or the etcd CA a rotation", at: 0)
         }
         report.missing.append("kubeconfig/super-admin.conf: kept in the state directory only; the next `apply` issues a new one (local, no host changes)")
-        try state.ensureDirectory()
         _ = try tx.write(try record.encoded(), to: ClusterRecord.statePath, mode: 0o600)
-        try await ctx.changeState("import \(tx.paths.count) file(s) into \(state.root)") { [tx] in try tx.commit() }
+        try await ctx.changeState("import \(tx.paths.count) file(s) into \(state.root)") { [tx] in
+            try state.ensureDirectory()
+            try tx.commit()
+        }
         return report
     }
 

@@ -70,6 +70,8 @@ struct AddonsApply: AsyncParsableCommand {
     var kubeconfig: String?
     @Option(name: .customLong("kubectl"), help: "kubectl executable.")
     var kubectl = "kubectl"
+    @Flag(name: .customLong("dry-run"), help: "Send the manifests as a server-side dry run: the API server validates and admits them, nothing is stored.")
+    var dryRun = false
 
     func run() async throws {
         let (inv, state, manifests) = try renderMonitoring(inventory, templates: templates.directory)
@@ -82,6 +84,6 @@ struct AddonsApply: AsyncParsableCommand {
             throw WorkflowError.invalidInput("a managed cluster has no Capstan admin kubeconfig: pass --kubeconfig with credentials for \(inv.name)")
         }
         let applier = AddonApplier(runner: LocalConnection(), kubeconfig: config, kubectl: kubectl)
-        print(try await applier.apply(manifests), terminator: "")
+        print(try await applier.apply(manifests, dryRun: dryRun), terminator: "")
     }
 }

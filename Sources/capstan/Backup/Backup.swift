@@ -165,6 +165,8 @@ struct BackupNow: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "now", abstract: "Take a verified, encrypted etcd snapshot.", discussion: HelpExamples.discussion("backup now"))
     @OptionGroup var inventory: InventoryOption
     @OptionGroup var output: OutputOption
+    @Flag(name: .customLong("dry-run"), help: "Name the member that would be snapshotted and where the backup would go; write nothing.")
+    var dryRun = false
 
     func run() async throws {
         let setup = try BackupSetup(inventory)
@@ -172,6 +174,16 @@ struct BackupNow: AsyncParsableCommand {
         var settings = try BackupSettings.from(policy: setup.policy, cluster: setup.inventory.name,
                                                capstanVersion: CapstanVersion.current, stateRoot: setup.state.root)
         let store = try await setup.store()
+        if dryRun {
+            let preview = try await EtcdBackup(store: store, access: EtcdClientAccess(), settings: settings).preview(members: try await setup.members())
+            if output.output == .json { return try printJSON(preview) }
+            print("""
+                would snapshot \(preview.member) (etcd \(preview.etcdVersion), revision \(preview.revision), \(ByteCount.text(preview.dbSize))), \
+                encrypt it (\(preview.encryption))\(preview.includesPKI ? " with the PKI" : ""), store it in \(preview.store) and verify it; \
+                dry run: nothing written
+                """)
+            return
+        }
         if setup.publishesPKI {
             // Without includePKI the backup names the PKI published in the store, so it restores into an empty site too.
             settings.sharedPKI = try await PKIPublication.publish(directory: setup.state.path("pki"), cluster: setup.inventory.name,
@@ -426,6 +438,7 @@ struct BackupSync: AsyncParsableCommand {
     @OptionGroup var inventory: InventoryOption
     @OptionGroup var output: OutputOption
     @Option(help: "Node-local snapshot directory the timer writes to.") var directory = "/var/backups/etcd"
+    @Flag(name: .customLong("dry-run"), help: "List the node-local snapshots that would be stored; store nothing.") var dryRun = false
 
     func run() async throws {
         let setup = try BackupSetup(inventory)
@@ -433,15 +446,15 @@ struct BackupSync: AsyncParsableCommand {
         let settings = try BackupSettings.from(policy: setup.policy, cluster: setup.inventory.name,
                                                capstanVersion: CapstanVersion.current, stateRoot: setup.state.root)
         let engine = EtcdBackup(store: try await setup.store(), access: EtcdClientAccess(), settings: settings)
-        var stored: [String] = []
-        var skipped = 0
-        for member in try await setup.members() {
-            let report = try await engine.sync(member: member, directory: directory, now: Date())
-            stored += report.stored.map(\.name)
-            skipped += report.skipped.count
+        let report = try await engine.sync(members: try await setup.members(), directory: directory, now: Date(), dryRun: dryRun)
+        let (stored, wouldStore, skipped) = (report.stored.map(\.name), report.wouldStore, report.skipped.count)
+        struct Summary: Encodable { var stored: [String]; var wouldStore: [String]; var skipped: Int; var dryRun: Bool }
+        if output.output == .json { try printJSON(Summary(stored: stored, wouldStore: wouldStore, skipped: skipped, dryRun: dryRun)); return }
+        if dryRun {
+            for file in wouldStore { print("would store \(file)") }
+            print("dry run: would store \(wouldStore.count) snapshots, \(skipped) already in the store; nothing stored")
+            return
         }
-        struct Summary: Encodable { var stored: [String]; var skipped: Int }
-        if output.output == .json { try printJSON(Summary(stored: stored, skipped: skipped)); return }
         print("stored \(stored.count) snapshots, \(skipped) already in the store")
     }
 }

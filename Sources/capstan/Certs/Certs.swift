@@ -79,6 +79,7 @@ struct CertsRenew: AsyncParsableCommand {
 
     @OptionGroup var inventory: InventoryOption
     @Flag(help: "Re-issue every leaf certificate.") var all = false
+    @Flag(name: .customLong("dry-run"), help: "List what would be re-issued and written; write nothing.") var dryRun = false
     @Argument(help: "Certificates to re-issue: catalog names (apiserver, etcd/server, kubelet.conf) or name@host.") var names: [String] = []
 
     func validate() throws {
@@ -87,8 +88,9 @@ struct CertsRenew: AsyncParsableCommand {
 
     func run() async throws {
         let manager = try loadPKIManager(inventory)
-        let result = try await manager.apply(now: Date(), renew: all ? .all : .names(names))
-        CertsReport.print(result)
+        let selection: RenewSelection = all ? .all : .names(names)
+        if dryRun { return CertsReport.print(try manager.plan(now: Date(), renew: selection)) }
+        CertsReport.print(try await manager.apply(now: Date(), renew: selection))
     }
 }
 
@@ -97,9 +99,11 @@ struct CertsGenerate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "generate", abstract: "Create or complete the local PKI.", discussion: HelpExamples.discussion("certs generate"), shouldDisplay: false)
 
     @OptionGroup var inventory: InventoryOption
+    @Flag(name: .customLong("dry-run"), help: "List what would be created and written; write nothing.") var dryRun = false
 
     func run() async throws {
         let manager = try loadPKIManager(inventory)
+        if dryRun { return CertsReport.print(try manager.plan(now: Date())) }
         CertsReport.print(try await manager.apply(now: Date()))
     }
 }
@@ -110,5 +114,12 @@ enum CertsReport {
         for r in result.issued { Swift.print("issued \(r.certificate.id): \(r.reasons.map(\.description).joined(separator: "; "))") }
         for c in result.needsSigning { Swift.print("needs signing \(c.id): \(c.csrPath)") }
         Swift.print("\(result.written.count) file(s) written")
+    }
+
+    /// A dry run: the same lines `apply` would record, and nothing written.
+    static func print(_ plan: PKIPlan) {
+        for line in plan.changes { Swift.print("would \(line)") }
+        for c in plan.needsSigning { Swift.print("would need signing \(c.id) (offline CA: a key and CSR are written, the .crt comes from you)") }
+        Swift.print(plan.isUpToDate ? "nothing to do (dry run; nothing written)" : "dry run: \(plan.changes.count + plan.needsSigning.count) change(s); nothing written")
     }
 }

@@ -36,6 +36,9 @@ struct CopyCommand: AsyncParsableCommand {
         let selected = try selection.hosts(in: inventory, path: inventoryOption.inventory)
         let attributes = FileAttributes(mode: UInt32(mode, radix: 8) ?? 0o644, owner: owner)
         let size = (try? FileManager.default.attributesOfItem(atPath: localFile)[.size] as? Int) ?? 0
+        if selection.dryRun {
+            return print(selection.dryRunLine("copy \(localFile) (\(size) bytes) to \(remotePath), mode \(mode)\(owner.map { ", owner \($0)" } ?? "")", on: selected))
+        }
         let connector = HostEndpoints.connector(for: inventory)
         let outcomes = await FanOut.run(selected, limit: selection.concurrency, name: \.name) { spec in
             let connection = try await connector.connect(HostEndpoints.endpoint(for: spec, in: inventory))

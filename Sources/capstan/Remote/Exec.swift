@@ -24,6 +24,7 @@ struct ExecCommand: AsyncParsableCommand {
         let selected = try selection.hosts(in: inventory, path: inventoryOption.inventory)
         // One command line for the shell on every host: several arguments are quoted, a single one is a shell line.
         let line = command.count == 1 ? ShellCommand(["sh", "-c", command[0]]) : ShellCommand(command)
+        if selection.dryRun { return print(selection.dryRunLine("run `\(line.line)` as root", on: selected)) }
         let connector = HostEndpoints.connector(for: inventory)
         let json = outputOption.output == .json
         let options = RunOptions(timeoutSeconds: timeout, privileged: true)

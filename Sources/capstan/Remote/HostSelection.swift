@@ -10,6 +10,13 @@ struct HostSelection: ParsableArguments {
     var host: [String] = []
     @Option(name: .long, help: "Hosts at once.")
     var concurrency: Int = FanOut.defaultLimit
+    @Flag(name: .customLong("dry-run"), help: "Print the selected hosts and what would be done on each; connect to none.")
+    var dryRun = false
+
+    /// A dry run's one line: what, on which hosts.
+    func dryRunLine(_ what: String, on hosts: [HostSpec]) -> String {
+        "dry run: would \(what) on \(hosts.count) host(s), \(min(concurrency, hosts.count)) at once: \(hosts.map(\.name).joined(separator: ", "))"
+    }
 
     /// The selected hosts in inventory order; a clear error for an unknown name or an empty selection.
     func hosts(in inventory: Inventory, path: String) throws -> [HostSpec] {

@@ -71,12 +71,13 @@ struct StateImportCommand: AsyncParsableCommand {
     @OptionGroup var inventory: InventoryOption
     @OptionGroup var output: OutputOption
     @Option(name: .long, help: "A control-plane host to read the cluster-wide files from.") var from: String
+    @Flag(name: .customLong("dry-run"), help: "Read the hosts and list what would be imported; write nothing.") var dryRun = false
 
     func run() async throws {
         let (inv, _) = try inventory.load()
         let state = StateDirectory(inventory: inv)
         let report = try await exitOnFailure {
-            try await LiveContext.run(inventory: inv, mode: .apply, output: CollectingOutput()) { context in
+            try await LiveContext.run(inventory: inv, mode: dryRun ? .plan : .apply, output: CollectingOutput()) { context in
                 try await StateImport.run(inventory: inv, state: state, from: from, in: context)
             }
         }
@@ -85,7 +86,7 @@ struct StateImportCommand: AsyncParsableCommand {
             try printJSON(report)
         case .text:
             let count = report.files.values.map(\.count).reduce(0, +)
-            print("imported \(count) file(s) into \(state.root): cluster \(report.record.cluster) uid \(report.record.uid)")
+            print("\(dryRun ? "would import" : "imported") \(count) file(s) into \(state.root): cluster \(report.record.cluster) uid \(report.record.uid)\(dryRun ? " (dry run: nothing written)" : "")")
             for host in report.files.keys.sorted() { print("  from \(host): \(report.files[host]?.count ?? 0) file(s)") }
             for (host, why) in report.unreachable.sorted(by: { $0.key < $1.key }) {
                 print("  not read: \(host): \(why) (its certificates are not in the state; the next apply would issue new ones)")

@@ -99,6 +99,10 @@ struct EtcdBackupLabTests {
             let put = try IntegrationLab.etcdctl(stateDir: state, certHost: "h1", endpoints: endpoints(lab), ["put", "bkp/key-\(i)", "value-\(i)"])
             #expect(put.succeeded, "\(put.all)")
         }
+        let listed = try listNames(inventory)
+        let dry = try IntegrationLab.capstan(["backup", "now", "--dry-run", "-i", inventory])
+        #expect(dry.succeeded && dry.stdout.hasPrefix("would snapshot h") && dry.stdout.contains("revision ") && dry.stdout.contains("nothing written"), "\(dry.all)")
+        #expect(try listNames(inventory) == listed, "backup now --dry-run stored something")
         let backup = try backupNow(inventory)
         let verify = try IntegrationLab.capstan(["backup", "verify", "-i", inventory, backup.name])
         #expect(verify.succeeded && verify.stdout.contains("\(backup.name): ok"), "\(verify.all)")
@@ -208,6 +212,11 @@ struct EtcdBackupLabTests {
                 .split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) }
         }
         let distinct = Set(checksums).count
+        let listedBefore = try listNames(inventory)
+        let drySync = try IntegrationLab.capstan(["backup", "sync", "--dry-run", "-i", inventory, "--output", "json"])
+        let dryStored = ((json(drySync.stdout) as? [String: Any])?["wouldStore"] as? [String]) ?? []
+        #expect(drySync.succeeded && dryStored.count == distinct, "backup sync --dry-run would store \(dryStored.count) of \(distinct) distinct: \(drySync.all)")
+        #expect(try listNames(inventory) == listedBefore, "backup sync --dry-run stored something")
         let sync = try IntegrationLab.capstan(["backup", "sync", "-i", inventory, "--output", "json"])
         #expect(sync.succeeded, "\(sync.all)")
         let summary = json(sync.stdout) as? [String: Any] ?? [:]

@@ -109,6 +109,12 @@ struct ClusterIdentityLabTests {
         try place(saved)
 
         // Rebuild the state from h1, then apply from the copy: nothing changes on any host.
+        let copyState = scenario("copy") + "/.capstan/idlab"
+        func stateFiles() -> [String] { (FileManager.default.enumerator(atPath: copyState)?.allObjects as? [String] ?? []).sorted() }
+        let filesBefore = stateFiles()
+        let dryImport = try IntegrationLab.capstan(["state", "import", "--dry-run", "-i", copy, "--from", "h1"])
+        #expect(dryImport.succeeded && dryImport.stdout.hasPrefix("would import ") && dryImport.stdout.contains("dry run: nothing written"), "\(dryImport.all)")
+        #expect(stateFiles() == filesBefore, "state import --dry-run wrote into the state directory")
         let imported = try IntegrationLab.capstan(["state", "import", "-i", copy, "--from", "h1"])
         #expect(imported.succeeded, "\(imported.all)")
         #expect(imported.stdout.contains("pki/etcd/ca.key"), "the missing etcd CA key is not named: \(imported.stdout)")

@@ -114,6 +114,27 @@ struct MonitoringSecretTests {
         #expect(commands.count == 1 && commands.first?.contains("get --raw /readyz") == true, "\(commands)")
     }
 
+    @Test("a dry run sends the manifests with --dry-run=server, after the same reachability check")
+    func applyDryRun() async throws {
+        let fixture = try await PKIFixture.make()
+        defer { fixture.remove() }
+        // A kubectl that answers /readyz and echoes the apply it was given, as the server would mark a dry run.
+        let kubectl = fixture.directory.appendingPathComponent("kubectl")
+        try "#!/bin/sh\ncase \"$*\" in *readyz*) echo ok ;; *) cat >/dev/null; echo \"$*\" ;; esac\n"
+            .write(to: kubectl, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: kubectl.path)
+        let manifests = try MonitoringAddon.render(
+            inventory: fixture.inventory, etcdClient: try EtcdClientMaterial.load(inventory: fixture.inventory, state: fixture.state))
+        let recorder = RecordingRunner()
+        let applier = AddonApplier(runner: recorder, kubeconfig: fixture.state.path("kubeconfig/admin.conf"), kubectl: kubectl.path)
+        let dry = try await applier.apply(manifests, dryRun: true)
+        #expect(dry.contains("apply --dry-run=server -f -"), "\(dry)")
+        let real = try await applier.apply(manifests)
+        #expect(!real.contains("--dry-run") && real.contains("apply -f -"), "\(real)")
+        let commands = await recorder.commands
+        #expect(commands.count == 4 && commands[0].contains("get --raw /readyz") && commands[2].contains("get --raw /readyz"), "\(commands)")
+    }
+
     @Test("apply without a kubeconfig says where it looked and what to do")
     func applyWithoutKubeconfig() async throws {
         let applier = AddonApplier(runner: LocalConnection(), kubeconfig: "/nonexistent/admin.conf")

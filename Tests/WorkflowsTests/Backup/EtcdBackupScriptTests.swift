@@ -65,7 +65,15 @@ struct EtcdBackupScriptTests {
         let store = LocalDirectoryStore(directory: work + "/store")
         let engine = EtcdBackup(store: store, access: EtcdBinaries.access(EtcdBinaries.v34),
                                 settings: BackupSettings(cluster: "lab", key: try BackupKey.load(path: keyPath), capstanVersion: "t"))
-        let first = try await engine.sync(member: cluster.targets()[0], directory: work + "/backups", now: Date())
+        // A dry run lists what the sync would store, once per content even across members (the same member
+        // twice stands for two members holding byte-identical files), and stores nothing.
+        let member = cluster.targets()[0]
+        let dry = try await engine.sync(members: [member, member], directory: work + "/backups", now: Date(), dryRun: true)
+        #expect(dry.stored.isEmpty && dry.wouldStore.count == keep, "\(dry.wouldStore)")
+        #expect(dry.wouldStore.allSatisfy { $0.hasPrefix("\(member.name):\(work)/backups/etcd-snapshot-m1-") }, "\(dry.wouldStore)")
+        #expect(dry.skipped.count == keep + 2, "the copy on the first pass, every file on the second: \(dry.skipped)")
+        #expect(try await BackupCatalog(store: store).entries().isEmpty)
+        let first = try await engine.sync(member: member, directory: work + "/backups", now: Date())
         #expect(first.stored.count == keep && first.skipped == ["etcd-snapshot-m1-copy.db"], "\(first.skipped)")
         #expect(first.stored.allSatisfy { $0.source.hasPrefix("sync:etcd-snapshot-m1-") && $0.totalKeys >= 1 })
         let second = try await engine.sync(member: cluster.targets()[0], directory: work + "/backups", now: Date())
