@@ -94,7 +94,7 @@ struct EngineGateTests {
         let base = try makeTemp()
         defer { try? FileManager.default.removeItem(atPath: base) }
         let local = base + "/kubelet"
-        FileManager.default.createFile(atPath: local, contents: Data(repeating: 1, count: 3 * 1024 * 1024 + 512 * 1024))
+        _ = FileManager.default.createFile(atPath: local, contents: Data(repeating: 1, count: 3 * 1024 * 1024 + 512 * 1024))
         let output = CollectingOutput()
         let ctx = context(.apply, base, output: output)
         try await ctx.upload("h1", "install", detail: "sha256 abc", localFile: local, to: "/usr/local/bin/kubelet", attributes: FileAttributes(mode: 0o755))

@@ -157,15 +157,26 @@ public actor WorkflowContext {
     /// Returns what `body` returned, nil in plan mode.
     @discardableResult
     public func changeState<T: Sendable>(_ description: String, _ body: @Sendable () async throws -> T) async throws -> T? {
+        try await changeHere(Self.stateTarget, description, body)
+    }
+
+    /// A change made through the cluster's API from this machine (kubectl with the operator's kubeconfig, for
+    /// a managed cluster whose control plane Capstan does not run): recorded as an action on `cluster`, made
+    /// only in apply mode.
+    public func changeCluster(_ description: String, _ body: @Sendable () async throws -> Void) async throws {
+        _ = try await changeHere(Self.clusterTarget, description, body)
+    }
+
+    private func changeHere<T: Sendable>(_ target: String, _ description: String, _ body: @Sendable () async throws -> T) async throws -> T? {
         switch mode {
         case .plan:
-            recorded.append(PlannedAction(host: Self.stateTarget, description: description))
-            emit(.planned, host: Self.stateTarget, description)
+            recorded.append(PlannedAction(host: target, description: description))
+            emit(.planned, host: target, description)
             return nil
         case .apply:
-            emit(.action, host: Self.stateTarget, description)
+            emit(.action, host: target, description)
             let result = try await body()
-            recorded.append(PlannedAction(host: Self.stateTarget, description: description))
+            recorded.append(PlannedAction(host: target, description: description))
             return result
         }
     }
@@ -245,6 +256,8 @@ public actor WorkflowContext {
 
     /// The target name of local state changes in actions and output.
     public static let stateTarget = "state"
+    /// The target name of changes made through the cluster's API from this machine.
+    public static let clusterTarget = "cluster"
 
     /// `change` for a body that touches only `paths` of the surveyed files (nil: anything): only those
     /// survey entries are forgotten. A caller that changes a unit's state forgets that unit itself.

@@ -53,17 +53,13 @@ public struct KubernetesUpgrade: Sendable {
             throw WorkflowError.refused(what: "upgrade the Kubernetes control plane", found: "the cluster is managed: the provider upgrades its control plane",
                                         next: "Upgrade the control plane with the provider, then run `capstan apply` at the new version for the workers")
         }
-        let gated = KubernetesInstallSettings(preflight: install.preflight, healthGate: settings.healthGate, renderer: install.renderer)
-        func one(_ phases: [Phase], _ name: String) throws -> Phase {
-            guard let phase = phases.first(where: { $0.name == name }) else { throw WorkflowError.invalidInput("no \(name) phase was built for the upgrade") }
-            return phase
-        }
+        let gated = install.gated(by: settings.healthGate)
         version = inventory.kubernetesVersion
         let preparation = try WorkerWorkflow.preparationPhases(inventory: inventory, artifacts: artifacts, settings: gated)
-        images = try one(preparation, WorkerWorkflow.imagesPhase)
-        runtime = try one(preparation, WorkerWorkflow.runtimePhase)
-        controlPlane = try one(ControlPlaneWorkflow.phases(inventory: inventory, pki: pki, artifacts: artifacts, settings: gated), ControlPlaneWorkflow.phaseName)
-        kubelet = try one(WorkerWorkflow.phases(inventory: inventory, pki: pki, artifacts: artifacts, settings: gated), WorkerWorkflow.kubeletPhase)
+        images = try preparation.named(WorkerWorkflow.imagesPhase)
+        runtime = try preparation.named(WorkerWorkflow.runtimePhase)
+        controlPlane = try ControlPlaneWorkflow.phases(inventory: inventory, pki: pki, artifacts: artifacts, settings: gated).named(ControlPlaneWorkflow.phaseName)
+        kubelet = try WorkerWorkflow.phases(inventory: inventory, pki: pki, artifacts: artifacts, settings: gated).named(WorkerWorkflow.kubeletPhase)
         self.settings = settings
         hosts = Dictionary(inventory.hosts.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         // The port ControlPlaneFiles renders into kube-apiserver.service (ControlPlaneContext's default).
@@ -142,6 +138,21 @@ public struct KubernetesUpgrade: Sendable {
             throw WorkflowError.hostFailed(host: host, what: what, reason: "\(error)",
                                            next: "the hosts after \(host) were not changed; fix \(host), then run `capstan upgrade apply` again (it continues with \(host)) or `capstan upgrade rollback`")
         }
+    }
+}
+
+extension [Phase] {
+    /// The phase of `apply` an upgrade reuses, by name.
+    func named(_ name: String) throws -> Phase {
+        guard let phase = first(where: { $0.name == name }) else { throw WorkflowError.invalidInput("no \(name) phase was built for the upgrade") }
+        return phase
+    }
+}
+
+extension KubernetesInstallSettings {
+    /// These settings with the upgrade's health gate.
+    func gated(by gate: HealthGate) -> KubernetesInstallSettings {
+        KubernetesInstallSettings(preflight: preflight, healthGate: gate, renderer: renderer)
     }
 }
 

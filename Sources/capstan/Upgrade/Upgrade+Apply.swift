@@ -6,13 +6,14 @@ import PKI
 import Workflows
 
 struct UpgradeApplyCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "apply", abstract: "Upgrade etcd, control plane and workers one member at a time.", discussion: HelpExamples.discussion("upgrade apply"))
+    static let configuration = CommandConfiguration(commandName: "apply", abstract: "Upgrade etcd, control plane and workers one member at a time.", discussion: HelpExamples.discussion("upgrade apply", "A managed cluster: only its workers, never past the provider's API server version; kubectl cordons and drains them from this machine with --kubeconfig."))
     @OptionGroup var target: UpgradeTargetOptions
     @OptionGroup var outputOption: OutputOption
     @OptionGroup var options: UpgradeRunOptions
 
     func run() async throws {
         let (inventory, _) = try target.inventoryOption.load()
+        _ = try options.requireKubeconfig(inventory)
         let output = LiveContext.output(outputOption.output)
         try await exitOnFailure {
             // --dry-run runs the same steps in plan mode: every change is recorded and shown, none is made.
@@ -23,6 +24,7 @@ struct UpgradeApplyCommand: AsyncParsableCommand {
     }
 
     func body(_ inventory: Inventory, _ context: WorkflowContext) async throws {
+        if !inventory.isSelfManaged { return try await managedBody(inventory, context) }
         let (k, e) = try target.targets(inventory)
         let inventoryPath = target.inventoryOption.inventory
         let state = StateDirectory(inventory: inventory)
@@ -110,16 +112,20 @@ struct UpgradeApplyCommand: AsyncParsableCommand {
         record.status = .completed
         record.updatedAt = Date()
         try await save(record, state, context)
-        if options.dryRun {
-            let actions = await context.actions
-            print("upgrade apply (dry run): would make \(actions.count) change(s); nothing was changed (run without --dry-run to upgrade):")
-            ApplyPhases.printActions(actions)
-            return
-        }
+        if try await printedDryRun(context) { return }
         var done: [String] = []
         if let etcdTarget, !etcdSteps.isEmpty { done.append("etcd \(etcdTarget) on \(record.upgraded.joined(separator: ", "))") }
         if !kubernetesSteps.isEmpty { done.append("Kubernetes \(k.tag) on \((record.kubernetesUpgraded ?? []).joined(separator: ", "))") }
         print("upgrade complete: \(done.joined(separator: "; ")); set spec.kubernetesVersion: \(k.tag)\(etcdTarget.map { " and etcd.version: \($0)" } ?? "") in \(inventoryPath) if it does not already say so (`capstan apply` converges to the inventory's versions)")
+    }
+
+    /// A dry run ends by listing every change it recorded; true when it did.
+    func printedDryRun(_ context: WorkflowContext) async throws -> Bool {
+        guard options.dryRun else { return false }
+        let actions = await context.actions
+        print("upgrade apply (dry run): would make \(actions.count) change(s); nothing was changed (run without --dry-run to upgrade):")
+        ApplyPhases.printActions(actions)
+        return true
     }
 
     /// The upgrade record is Capstan's own progress, written in apply mode only (a dry run leaves none).

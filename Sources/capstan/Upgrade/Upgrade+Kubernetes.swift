@@ -14,11 +14,31 @@ struct UpgradeRunOptions: ParsableArguments {
     var forceDrain = false
     @Option(name: .customLong("drain-timeout"), help: "How long one node's drain may take, e.g. 90s or 5m (default: spec.upgrade.drainTimeout, 5m).")
     var drainTimeout: String?
+    @Option(name: .customLong("kubeconfig"), help: "Managed clusters: credentials for the provider's API; kubectl cordons and drains the workers from this machine with them.")
+    var kubeconfig: String?
+    @Option(name: .customLong("kubectl"), help: "Managed clusters: the kubectl executable on this machine.")
+    var kubectl = "kubectl"
 
     func validate() throws {
         if let drainTimeout, TimeSpan(parsing: drainTimeout) == nil {
             throw ValidationError("--drain-timeout \(drainTimeout) is not a duration like 90s or 5m")
         }
+    }
+
+    /// --kubeconfig is for managed clusters only: on a self-managed one kubectl runs on the first control-plane
+    /// host with the admin kubeconfig Capstan placed there.
+    func requireKubeconfig(_ inventory: Inventory) throws -> String? {
+        if inventory.isSelfManaged {
+            if kubeconfig != nil {
+                throw ValidationError("--kubeconfig is for managed clusters; for \(inventory.name) kubectl runs on its first control-plane host with the admin kubeconfig Capstan placed there")
+            }
+            return nil
+        }
+        guard let kubeconfig else {
+            throw ValidationError("\(inventory.name) is managed: its workers are cordoned and drained through the provider's API with your credentials; pass --kubeconfig FILE (kubectl runs on this machine)")
+        }
+        guard FileManager.default.isReadableFile(atPath: kubeconfig) else { throw ValidationError("--kubeconfig \(kubeconfig): no readable file there") }
+        return kubeconfig
     }
 
     /// Goes ahead when confirmed (`Confirmation`); false for `--dry-run`, after saying so.
@@ -33,8 +53,13 @@ struct UpgradeRunOptions: ParsableArguments {
 
     func settings(_ inventory: Inventory) -> KubernetesUpgradeSettings {
         let timeout = drainTimeout.flatMap(TimeSpan.init(parsing:)) ?? inventory.upgrade.drainTimeout
-        return KubernetesUpgradeSettings(forceDrain: forceDrain, drainTimeoutSeconds: max(1, timeout.seconds),
-                                         healthGate: HealthGate(timeoutSeconds: healthTimeout))
+        var settings = KubernetesUpgradeSettings(forceDrain: forceDrain, drainTimeoutSeconds: max(1, timeout.seconds),
+                                                 healthGate: HealthGate(timeoutSeconds: healthTimeout))
+        if !inventory.isSelfManaged, let kubeconfig {
+            settings.kubectl = kubectl
+            settings.kubeconfig = kubeconfig
+        }
+        return settings
     }
 }
 
@@ -44,6 +69,7 @@ struct KubernetesStepRunner {
     var inventory: Inventory
     var settings: KubernetesUpgradeSettings
     private var upgraders: [SemanticVersion: KubernetesUpgrade] = [:]
+    private var managedUpgraders: [SemanticVersion: ManagedWorkerUpgrade] = [:]
 
     init(inventory: Inventory, settings: KubernetesUpgradeSettings) {
         self.inventory = inventory
@@ -65,8 +91,23 @@ struct KubernetesStepRunner {
         return made
     }
 
+    /// A managed cluster's workers at `version`: no PKI, the provider CA and bootstrap credentials as `apply` places them.
+    mutating func preparedManaged(_ version: SemanticVersion) async throws -> ManagedWorkerUpgrade {
+        if let known = managedUpgraders[version] { return known }
+        var target = inventory
+        target.kubernetesVersion = version
+        let artifacts = try await NodeArtifacts.resolve(store: try ArtifactStore(for: target), inventory: target, versions: try ComponentVersions.resolve(for: target))
+        let made = try ManagedWorkerUpgrade(inventory: target, artifacts: artifacts, settings: settings)
+        managedUpgraders[version] = made
+        return made
+    }
+
     mutating func run(_ step: UpgradeStep, in context: WorkflowContext) async throws {
         guard let version = SemanticVersion(parsing: step.to) else { throw ValidationError("step \(step.description) names no version") }
+        if !inventory.isSelfManaged {
+            guard step.stage == .workers else { throw ValidationError("a managed cluster's control plane is the provider's: step \(step.description) cannot run") }
+            return try await preparedManaged(version).upgrade(context, batch: step.hosts)
+        }
         let upgrader = try await prepared(version)
         switch step.stage {
         case .etcd:
@@ -105,9 +146,11 @@ extension UpgradeApplyCommand {
                 printError("""
                     Error: the Kubernetes upgrade stopped\(stopped.map { " at \($0)" } ?? ""): \(error)
                     upgraded so far: \((record.kubernetesUpgraded ?? []).isEmpty ? "none" : (record.kubernetesUpgraded ?? []).joined(separator: ", "))
-                    to resume: fix the cause, then run `capstan upgrade apply -i \(target.inventoryOption.inventory) --to \(k.tag)\(target.etcd.map { " --etcd \($0)" } ?? "") --yes`\(drainHint) (continues with \(step.hosts.joined(separator: ", ")))
+                    to resume: fix the cause, then run `capstan upgrade apply -i \(target.inventoryOption.inventory) --to \(k.tag)\(target.etcd.map { " --etcd \($0)" } ?? "")\(inventory.isSelfManaged ? "" : " --kubeconfig FILE") --yes`\(drainHint) (continues with \(step.hosts.joined(separator: ", ")))
+                    """ + (inventory.isSelfManaged ? """
+
                     to roll back: `capstan upgrade rollback -i \(target.inventoryOption.inventory) --yes` (returns the hosts to \(Set((record.previousKubernetes ?? [:]).values).sorted().joined(separator: ", ")); rollback point: backup \(record.rollbackPoint?.backup ?? "none"))
-                    """)
+                    """ : ""))
                 throw ExitCode(1)
             }
             record.kubernetesUpgraded = Array(Set((record.kubernetesUpgraded ?? []) + step.hosts)).sorted()

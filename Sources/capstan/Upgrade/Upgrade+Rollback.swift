@@ -13,6 +13,13 @@ struct UpgradeRollbackCommand: AsyncParsableCommand {
 
     func run() async throws {
         let (inventory, _) = try inventoryOption.load()
+        if !inventory.isSelfManaged {
+            // Refused before anything is read: exit 2, like every refusal before a change.
+            printError("Error: " + WorkflowError.refused(what: "roll back \(inventory.name)", found: "it is managed: the provider owns etcd and the control plane, and a managed upgrade only moves kubelets up to the provider's version",
+                                        next: "a kubelet never goes down in place: to run an older one on a node, `capstan reset --host NODE`, set spec.kubernetesVersion, then `capstan node add NODE`").description)
+            throw ExitCode(ExitStatus.refused)
+        }
+        _ = try options.requireKubeconfig(inventory)
         let output = LiveContext.output(outputOption.output)
         try await exitOnFailure {
             try await LiveContext.run(inventory: inventory, mode: .apply, output: output, checkIdentity: true) { context in

@@ -114,6 +114,7 @@ struct UpgradePlanCommand: AsyncParsableCommand {
 
     func run() async throws {
         let (inventory, _) = try target.inventoryOption.load()
+        if !inventory.isSelfManaged { return try await planManaged(inventory) }
         let (k, e) = try target.targets(inventory)
         let assessment = try await exitOnFailure(prefix: "Error: ") {
             try await LiveContext.run(inventory: inventory, mode: .plan, output: CollectingOutput()) { context in
