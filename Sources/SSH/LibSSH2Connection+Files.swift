@@ -136,6 +136,7 @@ extension LibSSH2Connection {
     private var writesThroughSudo: Bool { endpoint.become && endpoint.user != "root" }
 
     public func write(_ data: Data, to path: String, attributes: FileAttributes) async throws {
+        if data.count <= Self.oneCommandLimit { return try await writeInOneCommand(data, to: path, attributes: attributes) }
         try await put(to: path, attributes: attributes) { send in
             var offset = 0
             while offset < data.count {
@@ -158,6 +159,36 @@ extension LibSSH2Connection {
                 if chunk.isEmpty { break }
                 try await send(chunk)
             }
+        }
+    }
+
+    /// Files up to this size (configurations, certificates, units: nearly everything `apply` writes) go in
+    /// one command with the content on stdin, in place of an SFTP transfer plus two commands.
+    static let oneCommandLimit = 256 * 1024
+
+    /// The same steps as `put` in one command: a 0600 staging file beside the target (`umask 077` before
+    /// `cat`, so a key is never readable by others on its way), mode and owner, `mv -f`, the target's SHA-256
+    /// compared with what was sent; the staging file is removed when a step fails.
+    private func writeInOneCommand(_ data: Data, to path: String, attributes: FileAttributes) async throws {
+        guard path.hasPrefix("/"), !path.hasSuffix("/") else {
+            throw HostError.transferFailed(host: hostName, path: path, reason: "the remote path must be absolute and name a file")
+        }
+        let directory = (path as NSString).deletingLastPathComponent
+        let staging = "\(directory)/.\((path as NSString).lastPathComponent).capstan-\(UUID().uuidString.prefix(8))"
+        var install = ShellCommand("mkdir", "-p", "--", directory)
+            .then(ShellCommand("sh", "-c", #"umask 077 && cat > "$1""#, "sh", staging))
+            .then(ShellCommand("chmod", String(attributes.mode, radix: 8), "--", staging))
+        if let owner = attributes.owner { install = install.then(ShellCommand("chown", "--", owner, staging)) }
+        install = install.then(ShellCommand("mv", "-f", "--", staging, path)).then(.sha256(of: path))
+        let line = ShellCommand("sh", "-c", "{ \(install.line); } || { status=$?; rm -f -- \"$1\"; exit $status; }", "sh", staging)
+        let result = try await run(line, options: RunOptions(privileged: writesThroughSudo || attributes.owner != nil, stdin: data))
+        guard result.succeeded else {
+            throw HostError.transferFailed(host: hostName, path: path, reason: "cannot put the file in place: \(result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+        let expected = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        let remote = result.stdoutText.split(separator: " ").first.map(String.init) ?? ""
+        guard remote == expected else {
+            throw HostError.transferFailed(host: hostName, path: path, reason: "checksum mismatch after writing: sent sha256 \(expected), the host has \(remote.isEmpty ? "nothing" : remote)")
         }
     }
 

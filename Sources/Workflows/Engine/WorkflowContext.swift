@@ -285,11 +285,34 @@ public actor WorkflowContext {
         return true
     }
 
+    /// A change the host decides and makes in one round trip (a file written and acted on only when it
+    /// differs): `command` runs once, with `apply` false and a read-only runner in plan mode, and returns
+    /// what it did (or would do), nil when nothing was needed. Recorded as an action only when it returned
+    /// one; in apply mode the survey of `paths` is forgotten first.
+    @discardableResult
+    public func changeDecidedOnHost(_ host: String, affecting paths: [String],
+                                    _ command: @Sendable (_ apply: Bool, any CommandRunner) async throws -> String?) async throws -> String? {
+        switch mode {
+        case .plan:
+            guard let description = try await command(false, try await reader(host)) else { return nil }
+            recorded.append(PlannedAction(host: host, description: description))
+            emit(.planned, host: host, description)
+            return description
+        case .apply:
+            let connection = try await openConnection(host)
+            for path in paths { surveys[host]?.files[path] = nil }
+            guard let description = try await command(true, connection) else { return nil }
+            emit(.action, host: host, description)
+            recorded.append(PlannedAction(host: host, description: description))
+            return description
+        }
+    }
+
     /// Makes `file` on `host` hold exactly its content, mode and owner. Unchanged means no action.
     /// Returns true when the file was (or in plan mode would be) written.
     ///
     /// The comparison uses what `survey` read when the path was surveyed in this phase (no round trip);
-    /// the current content is read only to show the diff of a file that differs.
+    /// the current content is read only for a plan's diff of a file that differs (or for a path not surveyed).
     @discardableResult
     public func ensureFile(_ host: String, _ file: ManagedFile) async throws -> Bool {
         let observed = try await observe(host, file.path)
@@ -306,6 +329,9 @@ public actor WorkflowContext {
             // A secret's diff shows no content: nothing to read.
             return try await write(host, file, "update \(file.path)", diff: FileDiff.describe(path: file.path, old: nil, new: file.content, secret: true),
                                    previousOwner: state.owner)
+        case .present(let state) where mode == .apply:
+            // The survey's checksum says the content differs, and only plans show diffs: nothing to read.
+            return try await write(host, file, "update \(file.path)", diff: nil, previousOwner: state.owner)
         case .present, .unknown:
             current = try await openConnection(host).read(file.path)
             if current == file.content, case .unknown = observed { return false }

@@ -23,7 +23,10 @@ public enum PodNetworkWorkflow {
         return (recorded, allocated)
     }
 
-    public static func phases(inventory: Inventory, state: StateDirectory, renderer: TemplateRenderer = TemplateRenderer()) -> [Phase] {
+    /// `routesOnly`: nodes already in the cluster whose pod network changes by routes only (`node add`): one
+    /// command each (`PodRoutesRefresh`), no survey; a full converge when their files are not what apply writes.
+    public static func phases(inventory: Inventory, state: StateDirectory, renderer: TemplateRenderer = TemplateRenderer(),
+                              routesOnly: Set<String> = []) -> [Phase] {
         let nodes = WorkerWorkflow.nodes(inventory)
         let names = nodes.map(\.name)
         guard inventory.network.plugin == .native else {
@@ -51,9 +54,19 @@ public enum PodNetworkWorkflow {
         }
         let network = Phase(phaseName, hosts: names, next: "fix the problems listed for each host and run the command again") { ctx, host in
             let files = try render(inventory: inventory, host: host, subnets: try await box.get(), renderer: renderer)
+            if routesOnly.contains(host) {
+                do {
+                    _ = try await PodRoutesRefresh.run(ctx, host: host, files: files)
+                    return
+                } catch let stale as PodRoutesRefresh.Stale {
+                    await ctx.emit(.message, host: host, "\(stale.path) is not what apply writes: converging the whole pod network")
+                    try await ctx.survey(host, files: files.all.map(\.path), units: [files.context.unit])
+                }
+            }
             try await converge(ctx, host: host, inventory: inventory, files: files)
         }
         .surveying { ctx, host in
+            guard !routesOnly.contains(host) else { return }
             let files = try render(inventory: inventory, host: host, subnets: try await box.get(), renderer: renderer)
             try await ctx.survey(host, files: files.all.map(\.path), units: [files.context.unit])
         }
@@ -141,7 +154,8 @@ public enum PodNetworkWorkflow {
         }
         if !reasons.isEmpty || scriptChanged || configChanged {
             let what = reasons.isEmpty ? "re-apply \(context.configFile) (it changed)" : reasons.joined(separator: "; ")
-            try await ctx.change(host, "pod network: \(what)") { c in
+            // Routes and the NAT rule only: the surveyed files and units stay known (no second survey).
+            try await ctx.change(host, "pod network: \(what)", affecting: []) { c in
                 try await c.check(ShellCommand("sh", context.scriptPath))
             }
         }

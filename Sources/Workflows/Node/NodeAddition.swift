@@ -7,7 +7,8 @@ import Inventory
 /// - a new etcd member: the etcd phases (it joins as a learner and is promoted under the quorum
 ///   guards) and, since the API servers list the members, the control plane, rolled health-gated;
 /// - a new control-plane host: the control plane, the VIP peers and every node's balancer backends;
-/// - the cluster identity is read on every host (one command each) before anything changes.
+/// - the cluster identity is read on every host (one command each) before anything changes;
+/// - the installed Kubernetes versions are read on the new hosts only, unless the control plane rolls.
 /// Phases that concern only the cluster as a whole and do not depend on the host set (cluster objects,
 /// certificate renewal) are left to `apply`.
 public enum NodeAddition {
@@ -29,6 +30,10 @@ public enum NodeAddition {
                 return newPlane ? phase : narrowed(phase, to: names)
             case ClusterObjectsPhase.phaseName, CertRotation.renewPhaseName:
                 return nil
+            case KubernetesVersionGate.phaseName where !newMember && !newPlane:
+                // Only the new hosts receive Kubernetes binaries: only their versions need reading.
+                let hosts = phase.hosts.filter(names.contains)
+                return hosts.isEmpty ? nil : KubernetesVersionGate.phase(inventory: inventory, hosts: hosts)
             default:
                 return narrowed(phase, to: names)
             }

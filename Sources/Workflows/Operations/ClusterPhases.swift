@@ -11,6 +11,8 @@ public struct ClusterPhases: Sendable {
     public var kubernetes: KubernetesInstallSettings
     /// Where the backup-schedule phase publishes the PKI, as this machine reaches the store.
     public var backupStore: @Sendable () async throws -> any BackupStore
+    /// Nodes whose pod network changes by routes only in this run (`node add`'s other nodes).
+    public var routesOnly: Set<String> = []
 
     public init(inventory: Inventory, artifacts: ArtifactStore, kubernetes: KubernetesInstallSettings = KubernetesInstallSettings(),
                 backupStore: @escaping @Sendable () async throws -> any BackupStore) {
@@ -68,7 +70,8 @@ public struct ClusterPhases: Sendable {
                 return (pki, artifacts)
             }
         // The pod network follows the runtime (which installs the CNI plugins) and precedes the kubelets.
-        let network = PodNetworkWorkflow.phases(inventory: inventory, state: StateDirectory(inventory: inventory), renderer: kubernetes.renderer)
+        let network = PodNetworkWorkflow.phases(inventory: inventory, state: StateDirectory(inventory: inventory), renderer: kubernetes.renderer,
+                                                routesOnly: routesOnly)
         phases.insert(contentsOf: network, at: (phases.firstIndex { $0.name == WorkerWorkflow.runtimePhase } ?? phases.count - 1) + 1)
         return phases
     }

@@ -37,13 +37,16 @@ struct NodeAdd: AsyncParsableCommand {
         let output = LiveContext.output(outputOption.output)
         let started = Date()
         let kubernetes = KubernetesInstallSettings(healthGate: HealthGate(timeoutSeconds: healthTimeout))
+        var cluster = try LiveContext.phases(inventory, kubernetes: kubernetes)
+        // The nodes already there gain one route each: one command, no survey.
+        cluster.routesOnly = Set(inventory.hosts.map(\.name)).subtracting(hosts)
         let all: [Phase]
         if inventory.isSelfManaged {
             let etcd = try EtcdWorkflowSettings(inventory: inventory, artifacts: try ArtifactStore(for: inventory),
                                                 replace: [], healthTimeoutSeconds: healthTimeout)
-            all = try LiveContext.phases(inventory, kubernetes: kubernetes).selfManaged(etcd: etcd)
+            all = cluster.selfManaged(etcd: etcd)
         } else {
-            all = try LiveContext.phases(inventory, kubernetes: kubernetes).managed()
+            all = cluster.managed()
         }
         let phases = NodeAddition.phases(all, adding: Set(hosts), inventory: inventory)
         let report = try await exitOnFailure {
