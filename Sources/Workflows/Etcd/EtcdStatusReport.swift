@@ -117,7 +117,7 @@ public struct EtcdStatusReport: Sendable, Equatable, Codable {
             let role = r.memberID == nil ? "-" : (r.isLeader ? "leader" : (r.isLearner ? "learner" : "follower"))
             table.append([
                 r.host, r.reachable ? "yes" : "no", r.unit ?? "-", r.memberID.map { "\($0) (\(r.memberName ?? ""))" } ?? "-", role,
-                r.version ?? "-", r.dbSize.map(Self.bytes) ?? "-", r.raftIndex.map(String.init) ?? "-", r.raftTerm.map(String.init) ?? "-",
+                r.version ?? "-", r.dbSize.map(ByteCount.text) ?? "-", r.raftIndex.map(String.init) ?? "-", r.raftTerm.map(String.init) ?? "-",
                 !r.reachable ? "UNREACHABLE: " + (r.error ?? "no answer over SSH") + (r.healthy ? " (etcd healthy)" : "")
                     : r.healthy ? "healthy" : "DOWN" + (r.healthError.map { ": \($0)" } ?? (r.error.map { ": \($0)" } ?? "")),
             ])
@@ -139,9 +139,5 @@ public struct EtcdStatusReport: Sendable, Equatable, Codable {
             out += "\nnot answering over SSH: " + unreachableHosts.keys.sorted().map { "\($0) (\(unreachableHosts[$0] ?? ""))" }.joined(separator: "; ")
         }
         return out + "\n"
-    }
-
-    static func bytes(_ n: Int64) -> String {
-        n >= 1 << 20 ? String(format: "%.1f MiB", Double(n) / 1048576) : String(format: "%.0f KiB", Double(n) / 1024)
     }
 }
