@@ -67,7 +67,7 @@ public enum ComponentFlags {
             "secure-port": "Capstan (6443: the load balancers, kubeconfigs and health gates use it)",
             "enable-bootstrap-token-auth": "Capstan (nodes join with bootstrap tokens)",
             "client-ca-file": pki, "tls-cert-file": pki, "tls-private-key-file": pki,
-            "kubelet-client-certificate": pki, "kubelet-client-key": pki,
+            "kubelet-client-certificate": pki, "kubelet-client-key": pki, "kubelet-certificate-authority": pki,
             "etcd-servers": "the hosts with the etcd role (spec.hosts[].roles)",
             "etcd-cafile": pki, "etcd-certfile": pki, "etcd-keyfile": pki,
             "service-account-key-file": pki, "service-account-signing-key-file": pki,

@@ -45,6 +45,14 @@ public enum CertificateCatalog {
               commonName: "kube-etcd-healthcheck-client", keyUsages: leafUsage, extendedKeyUsages: [.clientAuth],
               scope: .eachEtcdMember),
 
+        // Per node: the kubelet's serving certificate (port 10250), issued here rather than self-signed by
+        // the kubelet, so the API server verifies every kubelet it calls (--kubelet-certificate-authority).
+        // Capstan issues it, not the kubelet through serverTLSBootstrap: no CSR approver has to run in the
+        // cluster, it exists before the API server answers, and `certs check/rotate` renew it like every leaf.
+        .init(name: "kubelet-server", fileBase: "kubelet-server", kind: .leaf, signer: .cluster, commonName: "system:node:{host}",
+              organizations: ["system:nodes"], keyUsages: leafUsage, extendedKeyUsages: [.serverAuth], sanRule: .kubeletServing,
+              scope: .eachNode),
+
         // Kubeconfigs.
         .init(name: "admin.conf", fileBase: "kubeconfig/admin", kind: .kubeconfig(fileName: "admin.conf", server: .controlPlaneEndpoint),
               signer: .cluster, commonName: "kubernetes-admin", organizations: ["kubeadm:cluster-admins"],

@@ -62,6 +62,8 @@ public struct CertificateSpec: Sendable, Hashable {
         case etcdServer
         /// Host address and name.
         case etcdPeer
+        /// The node's name and every address it is reached at (the API server calls kubelets by address).
+        case kubeletServing
     }
 
     public enum HostScope: String, Sendable, Hashable {

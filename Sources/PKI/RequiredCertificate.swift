@@ -167,6 +167,11 @@ extension CertificateCatalog {
         case .etcdPeer:
             guard let host else { return [] }
             return [host.name, host.clusterAddress]
+        case .kubeletServing:
+            guard let host else { return [] }
+            var names = [host.name, host.clusterAddress]
+            if host.address != host.clusterAddress { names.append(host.address) }
+            return names
         }
     }
 }

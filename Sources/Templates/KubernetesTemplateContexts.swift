@@ -66,6 +66,11 @@ public struct KubeletContext: Codable, Sendable, Equatable {
     public var bootstrap: Bool
     public var bootstrapKubeconfig: String
     public var clientCAFile: String
+    /// The serving pair Capstan issues (self-managed; a managed-mode kubelet makes up its own).
+    public var tlsCertFile: String
+    public var tlsPrivateKeyFile: String
+    public static let servingCertFile = "/etc/kubernetes/pki/kubelet-server.crt"
+    public static let servingKeyFile = "/etc/kubernetes/pki/kubelet-server.key"
     /// The 10th address of the service CIDR, as kubeadm picks it.
     public var clusterDNS: String
     public var clusterDomain: String
@@ -112,6 +117,8 @@ public struct KubeletContext: Codable, Sendable, Equatable {
         self.bootstrap = bootstrapKubeconfig != nil
         self.bootstrapKubeconfig = bootstrapKubeconfig ?? ""
         self.clientCAFile = clientCAFile
+        self.tlsCertFile = Self.servingCertFile
+        self.tlsPrivateKeyFile = Self.servingKeyFile
         self.clusterDNS = clusterDNS
         self.clusterDomain = clusterDomain
         self.containerRuntimeEndpoint = containerRuntimeEndpoint

@@ -80,7 +80,7 @@ struct PlanPKITests {
 
         let first = try capstan(["plan", "--offline", "-i", cluster.inventory])
         #expect(first.status == 0, "\(first.err)")
-        #expect(first.out.contains("PKI (\(cluster.state)): 28 to create"))
+        #expect(first.out.contains("PKI (\(cluster.state)): 31 to create"))
         #expect(line(first.out, "create", "ca")?.hasSuffix("ca: CA missing") == true)
         #expect(line(first.out, "create", "apiserver@cp2")?.hasSuffix("certificate missing") == true)
         #expect(line(first.out, "create", "kubelet.conf@w1") != nil)

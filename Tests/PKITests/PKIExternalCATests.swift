@@ -47,7 +47,7 @@ struct PKIExternalCATests {
         #expect(Set(result.createdAuthorities) == [.frontProxy, .etcd])
         #expect(result.needsSigning.isEmpty)
         let clusterSigned = try CertificateCatalog.required(for: inv).filter { $0.signer == .cluster }
-        #expect(clusterSigned.count == 9)
+        #expect(clusterSigned.count == 11)
         for req in clusterSigned {
             let path = state.path(req.certPath)
             let v = try run(["openssl", "verify", "-x509_strict", "-CAfile", ca.rootCert, "-untrusted", path, path])

@@ -41,6 +41,11 @@ let kubeadmTable: [String: Expected] = [
     "scheduler.conf": Expected(cn: "system:kube-scheduler", orgs: "", signer: "ca", eku: client, sans: noSANs),
     "kubelet.conf": Expected(cn: "system:node:{host}", orgs: "O=system:nodes", signer: "ca", eku: client, sans: noSANs),
     "kube-proxy.conf": Expected(cn: "system:kube-proxy", orgs: "", signer: "ca", eku: client, sans: noSANs),
+    // Not kubeadm's (its kubelets self-sign, or use serverTLSBootstrap): the serving certificate Capstan issues.
+    "kubelet-server": Expected(cn: "system:node:{host}", orgs: "O=system:nodes", signer: "ca", eku: server, sans: { host, inv in
+        let spec = inv.hosts.first { $0.name == host }!
+        return [host, spec.clusterAddress, spec.address]
+    }),
 ]
 
 let caCNs = ["ca": "kubernetes", "front-proxy-ca": "front-proxy-ca", "etcd/ca": "etcd-ca"]
@@ -58,8 +63,9 @@ func checkFullPKI(algorithm: KeyAlgorithm, controlPlanes: Int, workers: Int) asy
     #expect(result.issued.count == required.count)
     #expect(result.issued.allSatisfy { $0.reasons == [.missing] })
 
-    // Expected counts: 4 per control plane, 3 per etcd member, admin/super-admin/kube-proxy, cm+scheduler per CP, kubelet per node.
-    #expect(required.count == 4 * controlPlanes + 3 * controlPlanes + 3 + 2 * controlPlanes + (controlPlanes + workers))
+    // Expected counts: 4 per control plane, 3 per etcd member, admin/super-admin/kube-proxy, cm+scheduler per CP,
+    // kubelet client and serving per node.
+    #expect(required.count == 4 * controlPlanes + 3 * controlPlanes + 3 + 2 * controlPlanes + 2 * (controlPlanes + workers))
     #expect(Set(required.map(\.name)) == Set(kubeadmTable.keys))
 
     let keyLabel = algorithm == .ecdsaP256 ? "EC PRIVATE KEY" : "RSA PRIVATE KEY"
@@ -216,7 +222,9 @@ struct PKIIssueTests {
         #expect(cpPaths["/etc/kubernetes/kubelet.conf"]?.statePath == "kubeconfig/hosts/cp1/kubelet.conf")
         #expect(cpPaths["/etc/kubernetes/super-admin.conf"] == nil)
         #expect(!cp.contains { $0.statePath.hasSuffix("etcd/ca.key") })
-        #expect(Set(worker.map(\.remotePath)) == ["/etc/kubernetes/pki/ca.crt", "/etc/kubernetes/kubelet.conf", "/etc/kubernetes/kube-proxy.conf"])
+        #expect(Set(worker.map(\.remotePath)) == ["/etc/kubernetes/pki/ca.crt", "/etc/kubernetes/kubelet.conf", "/etc/kubernetes/kube-proxy.conf",
+                                                   "/etc/kubernetes/pki/kubelet-server.crt", "/etc/kubernetes/pki/kubelet-server.key"])
+        #expect(worker.first { $0.remotePath == "/etc/kubernetes/pki/kubelet-server.key" }?.mode == 0o600)
         #expect(worker.first { $0.remotePath == "/etc/kubernetes/kubelet.conf" }?.statePath == "kubeconfig/hosts/w1/kubelet.conf")
     }
 

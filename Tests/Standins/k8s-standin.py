@@ -13,7 +13,8 @@
 #   * the other components reach the API server named in their kubeconfig with its client certificate;
 #   * kube-controller-manager and kube-scheduler serve /healthz over TLS on 127.0.0.1:10257 / 10259 (with
 #     the kubeconfig's client pair in place of the self-signed certificate the real ones make up), the
-#     kubelet on 127.0.0.1:10248 and kube-proxy on 10256, over plain HTTP like the real ones.
+#     kubelet on 127.0.0.1:10248 and kube-proxy on 10256, over plain HTTP like the real ones; the kubelet also
+#     serves 10250 over TLS with its configuration's tlsCertFile/tlsPrivateKeyFile when given.
 # Any failed check exits non-zero with a message saying which flag or file is wrong.
 #
 # Before any of that it parses its command line and configuration files as strictly as the real binary
@@ -1337,6 +1338,15 @@ def main():
         endpoint = config.get("containerRuntimeEndpoint") or ""
         if not endpoint.startswith("unix://"):
             fail("--config=%s: containerRuntimeEndpoint %r is not a unix socket URL" % (flags["config"], endpoint))
+        cert, key = config.get("tlsCertFile"), config.get("tlsPrivateKeyFile")
+        if cert or key:
+            # The real kubelet serves its API on 10250 with this pair (else with a self-signed one).
+            require_file("config=%s: tlsCertFile" % flags["config"], cert or "")
+            require_file("config=%s: tlsPrivateKeyFile" % flags["config"], key or "")
+            check_pair(cert, key, "--config=%s tlsCertFile/tlsPrivateKeyFile" % flags["config"])
+            serving = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            serving.load_cert_chain(cert, key)
+            servers.append(serve("0.0.0.0", 10250, serving))
         if "bootstrap-kubeconfig" in flags:
             say("TLS bootstrap configured with %s (not exercised by the stand-in)" % flags["bootstrap-kubeconfig"])
         elif "kubeconfig" in kubeconfigs:

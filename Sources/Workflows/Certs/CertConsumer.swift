@@ -43,7 +43,7 @@ public enum CertConsumer: String, CaseIterable, Sendable, Comparable {
         case "apiserver", "apiserver-kubelet-client", "apiserver-etcd-client", "front-proxy-client": return [.apiServer]
         case "controller-manager.conf": return [.controllerManager]
         case "scheduler.conf": return [.scheduler]
-        case "kubelet.conf": return [.kubelet]
+        case "kubelet.conf", "kubelet-server": return [.kubelet]
         case "kube-proxy.conf": return [.kubeProxy]
         default: return []
         }
@@ -55,7 +55,8 @@ public enum CertConsumer: String, CaseIterable, Sendable, Comparable {
         guard let file = relative(remotePath) else { return nil }
         if file.hasPrefix("etcd/") || file.hasPrefix("apiserver-etcd-client.") { return .etcd }
         if file.hasPrefix("front-proxy-") { return .frontProxy }
-        if file.hasPrefix("ca.") || file.hasPrefix("apiserver.") || file.hasPrefix("apiserver-kubelet-client.") || file.hasSuffix(".conf") { return .cluster }
+        if file.hasPrefix("ca.") || file.hasPrefix("apiserver.") || file.hasPrefix("apiserver-kubelet-client.") || file.hasPrefix("kubelet-server.")
+            || file.hasSuffix(".conf") { return .cluster }
         return nil
     }
 }

@@ -58,7 +58,10 @@ public enum WorkerWorkflow {
     }
 
     /// The PKI files a node's kubelet and kube-proxy read.
-    static let nodeFilePaths: Set<String> = ["/etc/kubernetes/pki/ca.crt", "/etc/kubernetes/kubelet.conf", "/etc/kubernetes/kube-proxy.conf"]
+    static let nodeFilePaths = Set(["/etc/kubernetes/pki/ca.crt", "/etc/kubernetes/kubelet.conf", "/etc/kubernetes/kube-proxy.conf"])
+        .union(kubeletServingFiles)
+    /// The kubelet's serving pair (`tlsCertFile`, `tlsPrivateKeyFile` of its configuration).
+    static let kubeletServingFiles: Set<String> = [KubeletContext.servingCertFile, KubeletContext.servingKeyFile]
 
     /// `node-kubelet`: kubelet and kube-proxy with their kubeconfigs from the PKI, on every node.
     public static func phases(inventory: Inventory, pki: ClusterFiles, artifacts: NodeArtifacts,
@@ -81,7 +84,8 @@ public enum WorkerWorkflow {
                 var changed: Set<String> = []
                 for file in credentials where try await ctx.ensureFile(host, file) { changed.insert(file.path) }
                 let binaries = try await BinaryInstaller.ensure(ctx, host, kubelet + proxy)
-                var services = [(node.kubelet, changed.contains("/etc/kubernetes/kubelet.conf") || !binaries.isDisjoint(with: kubelet.map(\.remotePath)))]
+                let kubeletInputs = kubeletServingFiles.union(["/etc/kubernetes/kubelet.conf"])
+                var services = [(node.kubelet, !changed.isDisjoint(with: kubeletInputs) || !binaries.isDisjoint(with: kubelet.map(\.remotePath)))]
                 if let kubeProxy = node.kubeProxy {
                     services.append((kubeProxy, changed.contains("/etc/kubernetes/kube-proxy.conf") || !binaries.isDisjoint(with: proxy.map(\.remotePath))))
                 }

@@ -65,6 +65,16 @@ struct KubernetesLabTests {
             // A different CA must not verify it (the check above can fail).
             let wrong = try IntegrationLab.run("/usr/bin/curl", ["-fsS", "--max-time", "5", "--cacert", state + "/pki/etcd/ca.crt", "https://\(address):6443/livez"])
             #expect(!wrong.succeeded)
+            // The kubelet serves 10250 with the certificate Capstan issued for this node's address, and the API
+            // servers verify kubelets against the cluster CA.
+            let kubelet = try IntegrationLab.run("/bin/sh", ["-c", "openssl s_client -connect \(address):10250 -CAfile \(state)/pki/ca.crt -verify_ip \(address) -verify_return_error -brief </dev/null 2>&1"])
+            #expect(kubelet.stdout.contains("Verification: OK"), "kubelet serving certificate of h\(n): \(kubelet.stdout)")
+            let otherAddress = try IntegrationLab.run("/bin/sh", ["-c", "openssl s_client -connect \(address):10250 -CAfile \(state)/pki/ca.crt -verify_ip 192.0.2.1 -verify_return_error -brief </dev/null 2>&1"])
+            #expect(!otherAddress.stdout.contains("Verification: OK"), "the kubelet certificate of h\(n) verifies for an address it does not carry")
+            let unit = try lab.run(in: "h\(n)", ["cat", "/etc/systemd/system/kube-apiserver.service"]).stdout
+            #expect(unit.contains("--kubelet-certificate-authority=/etc/kubernetes/pki/ca.crt"), "\(unit)")
+            let modes = try lab.run(in: "h\(n)", ["stat", "-c", "%a %U", "/etc/kubernetes/pki/kubelet-server.key", "/etc/kubernetes/pki/kubelet-server.crt"]).stdout
+            #expect(modes == "600 root\n644 root\n", "kubelet serving pair modes on h\(n): \(modes)")
         }
 
         let before = try Self.hosts.flatMap { host in try Self.controlPlaneUnits.map { try IntegrationLab.unitStartStamp(lab, host, $0 + ".service") } }
