@@ -36,7 +36,8 @@ hosts="h1 h2 h3 h4 h5"
 for h in $hosts; do
   on "$h" "printf 'LogLevel VERBOSE\n' > /etc/ssh/sshd_config.d/capstan-bench.conf && systemctl reload ssh" >/dev/null
 done
-sessions() { on "$1" "journalctl -u ssh --since @$2 -o cat | grep -c 'Starting session' || true"; }
+# The command that counts is itself one of the sessions it sees: it is not counted.
+sessions() { on "$1" "n=\$(journalctl -u ssh --since @$2 -o cat | grep -c 'Starting session'); echo \$((n - 1))"; }
 stamps() { for h in h1 h2 h3 h4; do on "$h" "systemctl show kubelet kube-proxy kube-apiserver etcd containerd -p ActiveEnterTimestampMonotonic"; done; }
 now() { date +%s.%N; }
 
@@ -75,7 +76,8 @@ for h in $hosts; do on "$h" "rm -f /etc/ssh/sshd_config.d/capstan-bench.conf && 
   echo "Lab: 5 systemd-nspawn hosts (h1-h3 control-plane + etcd, h4 and h5 workers), real etcd and containerd, Kubernetes"
   echo "components as Capstan's stand-ins. h1-h4 run the cluster; each row adds h5 from bare (it is reset between rows, so"
   echo "both ways upload its artifacts). SSH sessions: channels each host's sshd started during the command (every remote"
-  echo "command and every SFTP transfer is one), from its VERBOSE log. Restarts: whether any of kubelet, kube-proxy,"
+  echo "command and every SFTP transfer is one), from its VERBOSE log, less the one that reads the log (rows of earlier"
+  echo "results counted it too). Restarts: whether any of kubelet, kube-proxy,"
   echo "kube-apiserver, etcd, containerd on h1-h4 entered the active state again."
   echo
   echo "| run | way | wall time (s) | h1 | h2 | h3 | h4 | h5 | restarts on h1-h4 | 1-min load after |"
