@@ -170,11 +170,7 @@ extension LibSSH2Connection {
     /// `cat`, so a key is never readable by others on its way), mode and owner, `mv -f`, the target's SHA-256
     /// compared with what was sent; the staging file is removed when a step fails.
     private func writeInOneCommand(_ data: Data, to path: String, attributes: FileAttributes) async throws {
-        guard path.hasPrefix("/"), !path.hasSuffix("/") else {
-            throw HostError.transferFailed(host: hostName, path: path, reason: "the remote path must be absolute and name a file")
-        }
-        let directory = (path as NSString).deletingLastPathComponent
-        let staging = "\(directory)/.\((path as NSString).lastPathComponent).capstan-\(UUID().uuidString.prefix(8))"
+        let (directory, staging) = try stagingPath(for: path)
         var install = ShellCommand("mkdir", "-p", "--", directory)
             .then(ShellCommand("sh", "-c", #"umask 077 && cat > "$1""#, "sh", staging))
             .then(ShellCommand("chmod", String(attributes.mode, radix: 8), "--", staging))
@@ -185,7 +181,22 @@ extension LibSSH2Connection {
         guard result.succeeded else {
             throw HostError.transferFailed(host: hostName, path: path, reason: "cannot put the file in place: \(result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
-        let expected = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        try verifyInstalled(path, expected: Self.hex(SHA256.hash(data: data)), installResult: result)
+    }
+
+    /// The target's directory and a staging name beside it; refuses a path that is not an absolute file path.
+    private func stagingPath(for path: String) throws -> (directory: String, staging: String) {
+        guard path.hasPrefix("/"), !path.hasSuffix("/") else {
+            throw HostError.transferFailed(host: hostName, path: path, reason: "the remote path must be absolute and name a file")
+        }
+        let directory = (path as NSString).deletingLastPathComponent
+        return (directory, "\(directory)/.\((path as NSString).lastPathComponent).capstan-\(UUID().uuidString.prefix(8))")
+    }
+
+    private static func hex(_ digest: SHA256.Digest) -> String { digest.map { String(format: "%02x", $0) }.joined() }
+
+    /// The install command ends with the target's SHA-256: it must be what was sent.
+    private func verifyInstalled(_ path: String, expected: String, installResult result: CommandResult) throws {
         let remote = result.stdoutText.split(separator: " ").first.map(String.init) ?? ""
         guard remote == expected else {
             throw HostError.transferFailed(host: hostName, path: path, reason: "checksum mismatch after writing: sent sha256 \(expected), the host has \(remote.isEmpty ? "nothing" : remote)")
@@ -199,13 +210,7 @@ extension LibSSH2Connection {
     /// The rename runs as a command because OpenSSH's sftp-server speaks SFTP v3, whose rename refuses an
     /// existing target, and libssh2 1.10 has no posix-rename@openssh.com.
     private func put(to path: String, attributes: FileAttributes, produce: (_ send: (Data) async throws -> Void) async throws -> Void) async throws {
-        guard path.hasPrefix("/"), !path.hasSuffix("/") else {
-            throw HostError.transferFailed(host: hostName, path: path, reason: "the remote path must be absolute and name a file")
-        }
-        let directory = (path as NSString).deletingLastPathComponent
-        let name = (path as NSString).lastPathComponent
-        let token = UUID().uuidString.prefix(8)
-        let staging = "\(directory)/.\(name).capstan-\(token)"
+        let (directory, staging) = try stagingPath(for: path)
         let upload = writesThroughSudo ? "/tmp/.capstan-upload-\(UUID().uuidString)" : staging
 
         if !writesThroughSudo {
@@ -224,7 +229,7 @@ extension LibSSH2Connection {
             _ = try? await run(ShellCommand("rm", "-f", "--", upload), options: RunOptions(privileged: false))
             throw error
         }
-        let expected = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        let expected = Self.hex(hasher.finalize())
 
         var install = ShellCommand("mkdir", "-p", "--", directory)
         if writesThroughSudo {
@@ -243,10 +248,7 @@ extension LibSSH2Connection {
             _ = try? await run(ShellCommand("rm", "-f", "--", staging), options: RunOptions(privileged: writesThroughSudo))
             throw HostError.transferFailed(host: hostName, path: path, reason: "cannot put the file in place: \(result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
-        let remote = result.stdoutText.split(separator: " ").first.map(String.init) ?? ""
-        guard remote == expected else {
-            throw HostError.transferFailed(host: hostName, path: path, reason: "checksum mismatch after writing: sent sha256 \(expected), the host has \(remote.isEmpty ? "nothing" : remote)")
-        }
+        try verifyInstalled(path, expected: expected, installResult: result)
     }
 
     public func read(_ path: String) async throws -> Data? { try await readStreamed(path) }

@@ -7,13 +7,13 @@ import Hosts
 /// destination another route already holds (what the pre-flight refuses), and writes the route file and
 /// applies it live only when the file differs or the live routes and NAT rule do not match it.
 enum PodRoutesRefresh {
-    /// Arguments: route file, its wanted SHA-256, route protocol, apply script, `check` or `apply`, then
-    /// path/SHA-256 pairs that must hold. The wanted route file comes on stdin. Prints one line:
+    /// Arguments: route file, its wanted SHA-256, route protocol, apply script, `check` or `apply`, the
+    /// masquerade rule's comment (`PodNetwork.masqueradeComment`), then path/SHA-256 pairs that must hold. The wanted route file comes on stdin. Prints one line:
     /// `unchanged`, `stale PATH`, `conflict DEST: ROUTE`, `update`/`updated` (the file differed) or
     /// `reapply`/`reapplied` (the file held, the live state did not).
     static let script = #"""
         set -u
-        conf=$1 want=$2 proto=$3 apply=$4 mode=$5; shift 5
+        conf=$1 want=$2 proto=$3 apply=$4 mode=$5 comment=$6; shift 6
         sum() { sha256sum -- "$1" 2>/dev/null | cut -d' ' -f1; }
         while [ $# -ge 2 ]; do
           [ "$(sum "$1")" = "$2" ] || { echo "stale $1"; exit 0; }
@@ -30,7 +30,7 @@ enum PodRoutesRefresh {
           if [ "$live" = "$file" ] && awk '$1 == "masquerade" {print $2, $3}' "$conf" | {
                ok=0
                while read -r src pods; do
-                 iptables -w -t nat -C POSTROUTING -s "$src" ! -d "$pods" -m comment --comment "capstan pod egress" -j MASQUERADE 2>/dev/null || ok=1
+                 iptables -w -t nat -C POSTROUTING -s "$src" ! -d "$pods" -m comment --comment "$comment" -j MASQUERADE 2>/dev/null || ok=1
                done
                exit $ok
              }; then
@@ -58,7 +58,7 @@ enum PodRoutesRefresh {
         let conf = files.config
         return try await ctx.changeDecidedOnHost(host, affecting: [conf.path]) { apply, runner in
             let command = ShellCommand(["sh", "-c", script, "sh", conf.path, FileDiff.sha256Hex(conf.content), String(context.routeProtocol),
-                                        files.script.path, apply ? "apply" : "check"] + pairs)
+                                        files.script.path, apply ? "apply" : "check", PodNetwork.masqueradeComment] + pairs)
             let result = try await runner.run(command, options: RunOptions(timeoutSeconds: 120, stdin: conf.content))
             let line = result.stdoutText.split(separator: "\n").last.map(String.init) ?? ""
             guard result.succeeded else {

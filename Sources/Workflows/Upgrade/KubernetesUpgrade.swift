@@ -127,16 +127,20 @@ public struct KubernetesUpgrade: Sendable {
 
     /// Runs `body` and names `host` in whatever it throws, so the caller can record where it stopped.
     func onHost(_ host: String, _ what: String, _ body: () async throws -> Void) async throws {
+        try await Self.attributing(to: host, what, next: "the hosts after \(host) were not changed; fix \(host), then run `capstan upgrade apply` again (it continues with \(host)) or `capstan upgrade rollback`", body)
+    }
+
+    /// Runs `body`; an error that does not already name `host` (a failure or an incomplete drain there)
+    /// becomes `hostFailed(host, what, …, next)`. Shared by the self-managed and the managed upgrade.
+    static func attributing(to host: String, _ what: String, next: String, _ body: () async throws -> Void) async throws {
         do {
             try await body()
         } catch let error as WorkflowError {
             if case .hostFailed(let h, _, _, _) = error, h == host { throw error }
             if case .drainIncomplete(let node, _, _, _) = error, node == host { throw error }
-            throw WorkflowError.hostFailed(host: host, what: what, reason: "\(error)",
-                                           next: "the hosts after \(host) were not changed; fix \(host), then run `capstan upgrade apply` again (it continues with \(host)) or `capstan upgrade rollback`")
+            throw WorkflowError.hostFailed(host: host, what: what, reason: "\(error)", next: next)
         } catch {
-            throw WorkflowError.hostFailed(host: host, what: what, reason: "\(error)",
-                                           next: "the hosts after \(host) were not changed; fix \(host), then run `capstan upgrade apply` again (it continues with \(host)) or `capstan upgrade rollback`")
+            throw WorkflowError.hostFailed(host: host, what: what, reason: "\(error)", next: next)
         }
     }
 }

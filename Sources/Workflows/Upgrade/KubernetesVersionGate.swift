@@ -37,11 +37,7 @@ public enum KubernetesVersionGate {
     /// Unreachable hosts fail here, before anything is changed anywhere.
     public static func phase(inventory: Inventory, hosts: [String], binDir: String = NodeArtifacts.binDir) -> Phase {
         Phase(phaseName, concerning: hosts, next: "no host was changed") { ctx in
-            let roles = Dictionary(uniqueKeysWithValues: inventory.hosts.map { ($0.name, Set($0.roles)) })
-            let outcomes = await FanOut.run(hosts, name: { $0 }) { host -> HostVersions in
-                let result = try await ctx.reader(host).run(UpgradeFacts.command(binDir: binDir, dataDir: "/"), options: RunOptions(timeoutSeconds: 60))
-                return UpgradeFacts.parse(host: host, roles: roles[host] ?? [], result.stdoutText).versions
-            }
+            let outcomes = await UpgradeFacts.installedVersions(hosts, inventory: inventory, binDir: binDir, in: ctx)
             if let failed = outcomes.first(where: { $0.error != nil }), let error = failed.error { throw error }
             if let refusal = refusal(running: outcomes.compactMap(\.value), target: inventory.kubernetesVersion) { throw refusal }
         }

@@ -21,11 +21,7 @@ public struct ManagedUpgradeSurvey: Sendable {
         guard let managed = inventory.controlPlane.managed, !inventory.isSelfManaged else {
             throw WorkflowError.invalidInput("\(inventory.name) is not a managed cluster")
         }
-        let workers = inventory.workerHosts
-        let outcomes = await FanOut.run(workers, name: \.name) { host -> HostVersions in
-            let result = try await ctx.reader(host.name).run(UpgradeFacts.command(binDir: NodeArtifacts.binDir, dataDir: "/"), options: RunOptions(timeoutSeconds: 60))
-            return UpgradeFacts.parse(host: host.name, roles: Set(host.roles), result.stdoutText).versions
-        }
+        let outcomes = await UpgradeFacts.installedVersions(inventory.workerHosts.map(\.name), inventory: inventory, in: ctx)
         let unreachable = outcomes.filter { $0.error != nil }
         guard unreachable.isEmpty else {
             throw WorkflowError.refused(what: "upgrade the workers", found: unreachable.map { "\($0.host) did not answer (\($0.error.map { "\($0)" } ?? ""))" }.joined(separator: "; "),
@@ -142,7 +138,7 @@ public struct ManagedWorkerUpgrade: Sendable {
             try await drainer.drain(ctx, nil, node, next: "\(node) stays cordoned and was not changed. Free it (check its PodDisruptionBudgets: `kubectl get pdb -A`), raise --drain-timeout, or pass --force-drain; then run `capstan upgrade apply` again to continue with this batch")
         }
         for node in batch {
-            do {
+            try await KubernetesUpgrade.attributing(to: node, "upgrade the node to \(version.tag)", next: next) {
                 try await images.body(ctx, node)
                 try await runtime.body(ctx, node)
                 try await join.body(ctx, node)
@@ -152,9 +148,6 @@ public struct ManagedWorkerUpgrade: Sendable {
                         try await probe.wait(ctx, host: node, timeoutSeconds: gate.timeoutSeconds, intervalSeconds: gate.intervalSeconds)
                     }
                 }
-            } catch let error as WorkflowError {
-                if case .hostFailed(let h, _, _, _) = error, h == node { throw error }
-                throw WorkflowError.hostFailed(host: node, what: "upgrade the node to \(version.tag)", reason: "\(error)", next: next)
             }
         }
         for node in batch { try await drainer.run(ctx, nil, ["uncordon", node], node: node, what: "uncordon", next: next) }

@@ -51,6 +51,16 @@ public enum UpgradeFacts {
         return nil
     }
 
+    /// The installed Kubernetes and etcd versions of `hosts`, one command each, all at once.
+    static func installedVersions(_ hosts: [String], inventory: Inventory, binDir: String = NodeArtifacts.binDir,
+                                  in ctx: WorkflowContext) async -> [HostOutcome<HostVersions>] {
+        let roles = Dictionary(inventory.hosts.map { ($0.name, Set($0.roles)) }, uniquingKeysWith: { a, _ in a })
+        return await FanOut.run(hosts, name: { $0 }) { host -> HostVersions in
+            let result = try await ctx.reader(host).run(command(binDir: binDir, dataDir: "/"), options: RunOptions(timeoutSeconds: 60))
+            return parse(host: host, roles: roles[host] ?? [], result.stdoutText).versions
+        }
+    }
+
     /// The `Available` column (KiB) of a `df -Pk` data line.
     public static func available(df text: String) -> Int64? {
         guard let line = text.split(separator: "\n").first else { return nil }
