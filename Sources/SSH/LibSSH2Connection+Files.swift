@@ -167,21 +167,30 @@ extension LibSSH2Connection {
     static let oneCommandLimit = 256 * 1024
 
     /// The same steps as `put` in one command: a 0600 staging file beside the target (`umask 077` before
-    /// `cat`, so a key is never readable by others on its way), mode and owner, `mv -f`, the target's SHA-256
-    /// compared with what was sent; the staging file is removed when a step fails.
+    /// `cat`, so a key is never readable by others on its way), its SHA-256 checked against what is sent
+    /// (a send cut short — Capstan killed — ends `cat` with part of the file, which must never replace the
+    /// target), mode and owner, `mv -f`, the target's SHA-256 compared with what was sent; the staging file
+    /// is removed when a step fails.
     private func writeInOneCommand(_ data: Data, to path: String, attributes: FileAttributes) async throws {
         let (directory, staging) = try stagingPath(for: path)
-        var install = ShellCommand("mkdir", "-p", "--", directory)
-            .then(ShellCommand("sh", "-c", #"umask 077 && cat > "$1""#, "sh", staging))
-            .then(ShellCommand("chmod", String(attributes.mode, radix: 8), "--", staging))
-        if let owner = attributes.owner { install = install.then(ShellCommand("chown", "--", owner, staging)) }
-        install = install.then(ShellCommand("mv", "-f", "--", staging, path)).then(.sha256(of: path))
-        let line = ShellCommand("sh", "-c", "{ \(install.line); } || { status=$?; rm -f -- \"$1\"; exit $status; }", "sh", staging)
+        let expected = Self.hex(SHA256.hash(data: data))
+        let line = Self.oneCommandInstall(path: path, directory: directory, staging: staging, sha256: expected, attributes: attributes)
         let result = try await run(line, options: RunOptions(privileged: writesThroughSudo || attributes.owner != nil, stdin: data))
         guard result.succeeded else {
             throw HostError.transferFailed(host: hostName, path: path, reason: "cannot put the file in place: \(result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
-        try verifyInstalled(path, expected: Self.hex(SHA256.hash(data: data)), installResult: result)
+        try verifyInstalled(path, expected: expected, installResult: result)
+    }
+
+    /// The command `writeInOneCommand` runs with the content on stdin.
+    static func oneCommandInstall(path: String, directory: String, staging: String, sha256: String, attributes: FileAttributes) -> ShellCommand {
+        var install = ShellCommand("mkdir", "-p", "--", directory)
+            .then(ShellCommand("sh", "-c", #"umask 077 && cat > "$1""#, "sh", staging))
+            .then(.requireSHA256(of: staging, sha256))
+            .then(ShellCommand("chmod", String(attributes.mode, radix: 8), "--", staging))
+        if let owner = attributes.owner { install = install.then(ShellCommand("chown", "--", owner, staging)) }
+        install = install.then(ShellCommand("mv", "-f", "--", staging, path)).then(.sha256(of: path))
+        return ShellCommand("sh", "-c", "{ \(install.line); } || { status=$?; rm -f -- \"$1\"; exit $status; }", "sh", staging)
     }
 
     /// The target's directory and a staging name beside it; refuses a path that is not an absolute file path.

@@ -26,6 +26,29 @@ struct FilesAndHopsTests {
         #expect(leftovers.isEmpty)
     }
 
+    @Test("a one-command write whose content arrives cut short (Capstan killed mid-send) leaves the target as it was")
+    func cutShortWrite() async throws {
+        let setup = try Setup()
+        defer { setup.server.stop() }
+        let connection = try await Transport.libssh2.connect(setup.endpoint())
+        let path = setup.server.dir.file("cluster.json")
+        try await connection.write(Data("{\"uid\": \"old\"}\n".utf8), to: path, attributes: FileAttributes(mode: 0o600))
+        let full = Data("{\"uid\": \"new\", \"name\": \"lab\"}\n".utf8)
+        let digest = SHA256.hash(data: full).map { String(format: "%02x", $0) }.joined()
+        let directory = (path as NSString).deletingLastPathComponent
+        let install = LibSSH2Connection.oneCommandInstall(path: path, directory: directory, staging: directory + "/.cluster.json.capstan-test", sha256: digest, attributes: FileAttributes(mode: 0o600))
+        // What sshd hands the command when the client dies after sending part of the file: end of input.
+        let cut = try await connection.run(install, options: RunOptions(stdin: full.prefix(9)))
+        #expect(!cut.succeeded)
+        #expect(cut.stderrText.contains("incomplete"))
+        #expect(try await connection.read(path) == Data("{\"uid\": \"old\"}\n".utf8))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.contains("capstan-") }.isEmpty)
+        // The whole content goes through the same command.
+        let whole = try await connection.run(install, options: RunOptions(stdin: full))
+        #expect(whole.succeeded)
+        #expect(try await connection.read(path) == full)
+    }
+
     @Test("100 MiB round trip through upload and download is intact", arguments: Transport.allCases)
     func largeRoundTrip(transport: Transport) async throws {
         let setup = try Setup()
