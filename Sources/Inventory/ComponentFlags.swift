@@ -77,6 +77,7 @@ public enum ComponentFlags {
             "requestheader-client-ca-file": pki, "requestheader-allowed-names": pki,
             "requestheader-extra-headers-prefix": pki, "requestheader-group-headers": pki, "requestheader-username-headers": pki,
             "audit-policy-file": "Capstan (the audit policy it writes)", "audit-log-path": "Capstan (the audit policy it writes)",
+            "encryption-provider-config": "Capstan (Secrets encryption; keys in the state directory, rotated with `capstan secrets rotate-key`)",
         ],
         .controllerManager: [
             "kubeconfig": pki, "authentication-kubeconfig": pki, "authorization-kubeconfig": pki,

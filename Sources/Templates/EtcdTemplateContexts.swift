@@ -102,6 +102,8 @@ public struct EtcdBackupContext: Codable, Sendable, Equatable {
         public var partSizeBytes: Int
         /// The PKI object published in the store (one line of JSON) that each manifest names; empty for none.
         public var sharedPKI: String = ""
+        /// The Secrets encryption key names (a JSON array) each manifest records; empty for none.
+        public var secretsKeys: String = ""
         /// Set to ship to an SFTP store instead of S3 (a list so the template's section renders only when set).
         public var sftp: [SFTP] = []
 

@@ -17,6 +17,8 @@ public struct ControlPlaneContext: Codable, Sendable, Equatable {
     public var serviceAccountIssuer: String
     public var auditPolicyFile: String
     public var auditLogPath: String
+    /// The EncryptionConfiguration (Secrets at rest).
+    public var encryptionConfigFile: String
     /// False for an external CA without its key: the controller manager then signs nothing.
     public var clusterSigning: Bool
     /// `--name=value` lines after each unit's fixed flags: Capstan's policy defaults merged with the
@@ -30,7 +32,7 @@ public struct ControlPlaneContext: Codable, Sendable, Equatable {
         serviceCIDR: String, podCIDR: String, clusterDomain: String, clusterSigning: Bool = true, nodeCIDRMaskSize: Int = 24,
         securePort: Int = 6443, binDir: String = "/usr/local/bin", pkiDir: String = "/etc/kubernetes/pki",
         kubeconfigDir: String = "/etc/kubernetes", auditPolicyFile: String = "/etc/kubernetes/audit-policy.yaml",
-        auditLogPath: String = "/var/log/kubernetes/audit/audit.log",
+        auditLogPath: String = "/var/log/kubernetes/audit/audit.log", encryptionConfigFile: String = "/etc/kubernetes/encryption-config.yaml",
         apiServerFlags: [String] = [], controllerManagerFlags: [String] = [], schedulerFlags: [String] = []
     ) {
         self.clusterName = clusterName
@@ -47,6 +49,7 @@ public struct ControlPlaneContext: Codable, Sendable, Equatable {
         self.serviceAccountIssuer = "https://kubernetes.default.svc." + clusterDomain
         self.auditPolicyFile = auditPolicyFile
         self.auditLogPath = auditLogPath
+        self.encryptionConfigFile = encryptionConfigFile
         self.clusterSigning = clusterSigning
         self.apiServerFlags = apiServerFlags
         self.controllerManagerFlags = controllerManagerFlags
@@ -178,4 +181,22 @@ public struct KubeletBootstrapContext: Codable, Sendable, Equatable {
 public struct ClusterNameContext: Codable, Sendable, Equatable {
     public var clusterName: String
     public init(clusterName: String) { self.clusterName = clusterName }
+}
+
+/// Context of `kubernetes/encryption-config.yaml`: the secretbox keys in provider order (the first writes).
+public struct EncryptionConfigContext: Codable, Sendable, Equatable {
+    public struct Key: Codable, Sendable, Equatable {
+        public var name: String
+        public var secret: String
+        public init(name: String, secret: String) {
+            self.name = name
+            self.secret = secret
+        }
+    }
+    public var clusterName: String
+    public var keys: [Key]
+    public init(clusterName: String, keys: [Key]) {
+        self.clusterName = clusterName
+        self.keys = keys
+    }
 }

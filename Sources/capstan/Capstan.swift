@@ -10,7 +10,7 @@ struct Capstan: AsyncParsableCommand {
         version: CapstanVersion.current,
         subcommands: [
             InitCommand.self, ValidateCommand.self, PlanCommand.self, ApplyCommand.self, StatusCommand.self,
-            CertsCommand.self, BackupCommand.self, UpgradeCommand.self, NodeCommand.self,
+            CertsCommand.self, SecretsCommand.self, BackupCommand.self, UpgradeCommand.self, NodeCommand.self,
             ResetCommand.self, KubeconfigCommand.self, ExecCommand.self, CopyCommand.self, SSHCommand.self,
             ArtifactsCommand.self, AddonsCommand.self, StateCommand.self, ExplainCommand.self, LabCommand.self,
         ]

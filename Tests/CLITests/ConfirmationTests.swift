@@ -28,7 +28,7 @@ struct ConfirmationTests {
         // or act on the local lab's machines (lab).
         let readOnly: Set<String> = [
             "init", "validate", "plan", "status", "certs list", "certs check", "backup keygen", "backup list", "backup verify",
-            "upgrade plan", "kubeconfig", "ssh", "artifacts fetch", "addons render", "state show", "explain",
+            "upgrade plan", "kubeconfig", "ssh", "artifacts fetch", "addons render", "state show", "secrets status", "explain",
             "lab up", "lab down", "lab status", "lab ssh", "lab stop", "lab start",
         ]
         let leaves = try HelpHonestyTests().commandPaths().filter { ($0.node["subcommands"] as? [[String: Any]] ?? []).allSatisfy { $0["commandName"] as? String == "help" } }

@@ -711,7 +711,87 @@ def check_document(path, expected_kind, schemas, warn):
         check_audit_policy(path, document)
     if kind == "Config":
         check_kubeconfig(path, document)
+    if kind == "EncryptionConfiguration":
+        check_encryption_config(path, document)
     return document
+
+
+ENCRYPTION_PROVIDERS = ("kms", "aescbc", "aesgcm", "secretbox", "identity")
+KEY_LENGTHS = {"aescbc": [16, 24, 32], "aesgcm": [16, 24, 32], "secretbox": [32]}
+
+
+def check_encryption_config(path, config):
+    """k8s.io/apiserver/pkg/apis/apiserver/validation ValidateEncryptionConfiguration, as the API server applies
+    it at start (an invalid file stops it): resources and providers present, one provider type per element,
+    keys named, unique and of the provider's length once base64-decoded."""
+    errors = []
+    resources = config.get("resources") or []
+    if not resources:
+        errors.append("resources: Required value: EncryptionConfiguration.Resources must contain at least one resource")
+    for i, entry in enumerate(resources):
+        at = "resources[%d]" % i
+        if not entry.get("resources"):
+            errors.append("%s.resources: Required value: EncryptionConfiguration.Resources[].Resources must contain at least one resource" % at)
+        providers = entry.get("providers") or []
+        if not providers:
+            errors.append("%s.providers: Required value: EncryptionConfiguration.Resources[].Providers must contain at least one provider" % at)
+        for j, provider in enumerate(providers):
+            where = "%s.providers[%d]" % (at, j)
+            kinds = [k for k in ENCRYPTION_PROVIDERS if provider.get(k) is not None]
+            if len(kinds) > 1:
+                errors.append("%s: Invalid value: more than one provider specified in a single element, should split into different list elements" % where)
+                continue
+            if not kinds:
+                errors.append("%s: Invalid value: provider does not contain any of the expected providers: KMS, secretbox, aesgcm, aescbc, identity" % where)
+                continue
+            kind = kinds[0]
+            if kind not in KEY_LENGTHS:
+                continue
+            keys = provider[kind].get("keys") or []
+            if not keys:
+                errors.append("%s.%s.keys: Required value: at least one key must be specified" % (where, kind))
+            seen = set()
+            for k, key in enumerate(keys):
+                kat = "%s.%s.keys[%d]" % (where, kind, k)
+                name, secret = key.get("name") or "", key.get("secret") or ""
+                if not name:
+                    errors.append("%s.name: Required value: key name is required" % kat)
+                elif ":" in name:
+                    errors.append("%s.name: Invalid value: %r: key name should not contain ':'" % (kat, name))
+                elif name in seen:
+                    errors.append("%s.name: Duplicate value: %r" % (kat, name))
+                seen.add(name)
+                if not secret:
+                    errors.append("%s.secret: Required value: secret is required" % kat)
+                    continue
+                try:
+                    raw = base64.b64decode(secret, validate=True)
+                except ValueError:
+                    errors.append("%s.secret: Invalid value: REDACTED: secrets must be base64 encoded" % kat)
+                    continue
+                if len(raw) not in KEY_LENGTHS[kind]:
+                    errors.append("%s.secret: Invalid value: REDACTED: secret is not of the expected length, got %d, expected one of %s"
+                                  % (kat, len(raw), KEY_LENGTHS[kind]))
+    if errors:
+        raise Refusal("%s: %s" % (path, "; ".join(errors)))
+
+
+def encryption_of(config):
+    """What the API server writes Secrets with and can read them with: the first provider of the entry for
+    secrets (its first key) writes, every provider and key reads."""
+    if not config:
+        return {"writer": "identity", "readers": ["identity"]}
+    for entry in config.get("resources") or []:
+        if "secrets" in (entry.get("resources") or []):
+            names = []
+            for provider in entry.get("providers") or []:
+                kind = next(k for k in ENCRYPTION_PROVIDERS if provider.get(k) is not None)
+                if kind in KEY_LENGTHS:
+                    names += ["%s:%s" % (kind, key["name"]) for key in provider[kind].get("keys") or []]
+                else:
+                    names.append(kind)
+            return {"writer": names[0], "readers": names}
+    return {"writer": "identity", "readers": ["identity"]}
 
 
 def check_audit_policy(path, policy):
@@ -1008,10 +1088,19 @@ def probe_api(kubeconfig, what, quiet=False):
         time.sleep(1)
 
 
+# The API server's loaded --encryption-provider-config as `encryption_of` reads it (the API server only).
+ENCRYPTION = None
+
+
 class Health(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path.split("?")[0] in ("/livez", "/readyz", "/healthz"):
             body = b"ok"
+            self.send_response(200)
+        elif self.path == "/capstan-standin/encryption" and ENCRYPTION is not None:
+            # A stand-in endpoint (the real API server has none): what it encrypts Secrets with, for the
+            # kubectl stand-in to record per Secret it writes, as etcd would hold them.
+            body = json.dumps(ENCRYPTION, sort_keys=True).encode()
             self.send_response(200)
         else:
             body = b"Capstan stand-in: only /livez, /readyz and /healthz are served\n"
@@ -1030,6 +1119,37 @@ def serve(address, port, tls=None):
         server.socket = tls.wrap_socket(server.socket, server_side=True)
     say("serving /livez, /readyz and /healthz on %s:%d%s" % (address, port, " over TLS" if tls else ""))
     return server
+
+
+def api_get(kubeconfig, path):
+    """GET `path` on the kubeconfig's server with its CA and client certificate: (status line, body)."""
+    url = urllib.parse.urlparse(kubeconfig.server)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(cafile=kubeconfig.ca)
+    context.load_cert_chain(kubeconfig.cert, kubeconfig.key)
+    with socket.create_connection((url.hostname, url.port or 443), timeout=5) as raw:
+        with context.wrap_socket(raw, server_hostname=url.hostname) as tls:
+            tls.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path).encode())
+            data = b""
+            while True:
+                chunk = tls.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return head.split(b"\r\n")[0].decode(), body
+
+
+def writer_of(kubeconfig):
+    """The provider and key the API server of --kubeconfig writes Secrets with."""
+    config = load_kubeconfig(kubeconfig, "kubeconfig")
+    try:
+        status, body = api_get(config, "/capstan-standin/encryption")
+    finally:
+        shutil.rmtree(config.files, ignore_errors=True)
+    if " 200 " not in status + " ":
+        fail("the API server of %s did not say how it encrypts Secrets: %s" % (kubeconfig, status))
+    return json.loads(body)["writer"]
 
 
 def kubectl_authenticate(kubeconfig):
@@ -1093,7 +1213,7 @@ def kubectl(argv):
         print("node/%s %sed" % (node, verb))
 
 
-OBJECT_VERBS = ("apply", "diff", "get", "delete")
+OBJECT_VERBS = ("apply", "diff", "get", "delete", "replace")
 OBJECT_STORE = os.environ.get("CAPSTAN_STANDIN_OBJECTS", "/var/lib/capstan-standin/objects.json")
 # The flags each object verb takes as Capstan calls it (value flags map to True); anything else is refused
 # the way kubectl refuses an unknown flag.
@@ -1103,7 +1223,11 @@ OBJECT_FLAGS = {
     "get": {"--all-namespaces": False, "-A": False, "-l": True, "--selector": True, "-o": True, "--output": True,
             "--ignore-not-found": False},
     "delete": {"--ignore-not-found": False, "--namespace": True, "-n": True},
+    "replace": {"-f": True, "--filename": True},
 }
+# How each stored Secret is held at rest: the provider and key of the API server that wrote it last
+# ("identity" for plain text), as etcd would hold it; `kubectl replace` of a Secret rewrites it.
+AT_REST = OBJECT_STORE + ".at-rest"
 
 
 # The stand-in API server keeps no Node objects: every node is taken to exist (its kubelet registered)
@@ -1224,9 +1348,33 @@ def kubectl_objects(argv):
                 log_lines.append("apply %s manager=%s" % (key.replace("|", "/"), manager))
         if verb == "apply":
             save()
+            record_at_rest([object_key(obj) for obj in items if obj["kind"] == "Secret" and obj["apiVersion"] == "v1"], kubeconfig)
         else:
             log_lines.append("diff %d object(s) %s" % (len(items), "changed" if changed else "unchanged"))
         exit_code = 1 if verb == "diff" and changed else 0
+    elif verb == "replace":
+        # kubectl replace -f - with what `get -o json` returned: every object must exist, and must be
+        # unchanged since it was read (metadata.resourceVersion, which the stand-in models as the stored
+        # object's content); the API server re-encrypts each Secret with its current writer.
+        if flags.get("-f", flags.get("--filename")) != "-":
+            fail("error: must specify -f - (the stand-in reads objects from stdin only)")
+        try:
+            document = json.loads(sys.stdin.read())
+        except ValueError as e:
+            fail("error: error parsing -: %s" % e)
+        items = document["items"] if document.get("kind") == "List" else [document]
+        for obj in items:
+            key = object_key(obj)
+            if key not in store:
+                fail('Error from server (NotFound): error when replacing "STDIN": %s "%s" not found' % (obj["kind"].lower() + "s", obj["metadata"]["name"]))
+            if store[key] != obj:
+                fail('Error from server (Conflict): error when replacing "STDIN": Operation cannot be fulfilled on %s "%s": the object has been modified; please apply your changes to the latest version and try again'
+                     % (obj["kind"].lower() + "s", obj["metadata"]["name"]))
+        for obj in items:
+            print("%s/%s replaced" % (obj["kind"].lower(), obj["metadata"]["name"]))
+            log_lines.append("replace %s" % object_key(obj).replace("|", "/"))
+        record_at_rest([object_key(obj) for obj in items if obj["kind"] == "Secret" and obj["apiVersion"] == "v1"], kubeconfig)
+        exit_code = 0
     elif verb == "get":
         if len(words) != 1 or flags.get("-o", flags.get("--output")) != "json":
             fail("error: the stand-in answers `get KINDS [-A] [-l SELECTOR] -o json` only")
@@ -1259,6 +1407,22 @@ def kubectl_objects(argv):
         for line in log_lines:
             log.write("%.3f %s\n" % (time.time(), line))
     sys.exit(exit_code)
+
+
+def record_at_rest(keys, kubeconfig):
+    import json
+    if not keys:
+        return
+    writer = writer_of(kubeconfig)
+    held = {}
+    if os.path.isfile(AT_REST):
+        with open(AT_REST) as f:
+            held = json.load(f)
+    for key in keys:
+        held[key] = writer
+    with open(AT_REST + ".tmp", "w") as f:
+        json.dump(held, f, sort_keys=True)
+    os.replace(AT_REST + ".tmp", AT_REST)
 
 
 def load_kubeconfig(path, flag, document=None):
@@ -1317,6 +1481,8 @@ def main():
     servers = []
 
     if NAME == "kube-apiserver":
+        global ENCRYPTION
+        ENCRYPTION = encryption_of(documents.get("encryption-provider-config"))
         check_etcd(flags)
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         tls.load_cert_chain(flags["tls-cert-file"], flags["tls-private-key-file"])

@@ -40,6 +40,12 @@ let bootstrapContext = KubeletBootstrapContext(
     clusterName: "prod", server: "https://0123456789ABCDEF.gr7.eu-west-1.eks.amazonaws.com",
     caData: "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==", token: "abcdef.0123456789abcdef")
 
+/// A rotation's writer step: the new key first, the old one still reading (fixed test keys, not secrets).
+let encryptionContext = EncryptionConfigContext(clusterName: "lab", keys: [
+    .init(name: "key-20261203T070000", secret: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="),
+    .init(name: "key-20261101T020000", secret: "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA="),
+])
+
 /// Every Kubernetes and containerd template, rendered, compared with Golden/<template>.
 /// Set CAPSTAN_UPDATE_GOLDEN=1 to rewrite them after an intended template change.
 let kubernetesGoldenCases: [(template: String, golden: String, render: @Sendable (TemplateRenderer) throws -> String)] = [
@@ -53,6 +59,7 @@ let kubernetesGoldenCases: [(template: String, golden: String, render: @Sendable
     ("kubernetes/kube-controller-manager.service", "kubernetes/kube-controller-manager.service", { try $0.render("kubernetes/kube-controller-manager.service", context: controlPlaneContext) }),
     ("kubernetes/kube-scheduler.service", "kubernetes/kube-scheduler.service", { try $0.render("kubernetes/kube-scheduler.service", context: controlPlaneContext) }),
     ("kubernetes/audit-policy.yaml", "kubernetes/audit-policy.yaml", { try $0.render("kubernetes/audit-policy.yaml", context: controlPlaneContext) }),
+    ("kubernetes/encryption-config.yaml", "kubernetes/encryption-config.yaml", { try $0.render("kubernetes/encryption-config.yaml", context: encryptionContext) }),
     ("kubernetes/kubelet.service", "kubernetes/kubelet.service", { try $0.render("kubernetes/kubelet.service", context: kubeletContext) }),
     ("kubernetes/kubelet.service", "kubernetes/kubelet-bootstrap.service", { try $0.render("kubernetes/kubelet.service", context: bootstrapKubeletContext) }),
     ("kubernetes/kubelet-config.yaml", "kubernetes/kubelet-config.yaml", { try $0.render("kubernetes/kubelet-config.yaml", context: kubeletContext) }),
@@ -99,6 +106,7 @@ struct KubernetesTemplateTests {
             "--proxy-client-cert-file=/etc/kubernetes/pki/front-proxy-client.crt",
             "--profiling=false", "--audit-log-maxage=7",  // the context's flag lines, after the template's own
             "--audit-log-path=/var/log/kubernetes/audit/audit.log", "--audit-policy-file=/etc/kubernetes/audit-policy.yaml",
+            "--encryption-provider-config=/etc/kubernetes/encryption-config.yaml",
             "--client-ca-file=/etc/kubernetes/pki/ca.crt", "--tls-cert-file=/etc/kubernetes/pki/apiserver.crt",
             "--kubelet-client-certificate=/etc/kubernetes/pki/apiserver-kubelet-client.crt",
             "--service-cluster-ip-range=10.96.0.0/12", "--secure-port=6443", "--advertise-address=10.213.0.11",

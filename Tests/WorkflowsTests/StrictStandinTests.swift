@@ -110,7 +110,7 @@ enum StrictStandin {
         var files: [String: [ManagedFile]] = [:]
         let versions = try #require(ComponentVersions.defaults(for: inventory.kubernetesVersion))
         if inventory.isSelfManaged {
-            _ = try await PKIManager(inventory: inventory, state: StateDirectory(root: state)).apply(now: Date())
+            try await PKIPhase.create(PKIManager(inventory: inventory, state: StateDirectory(root: state)), now: Date())
             let cluster = try ClusterFiles(inventory: inventory, state: StateDirectory(root: state))
             let nodes = Set(WorkerWorkflow.nodes(inventory).map(\.name))
             for host in inventory.hosts {
@@ -192,8 +192,9 @@ struct StrictStandinRefusalTests {
         let renderer = TemplateRenderer()
         let unit = try renderer.render("kubernetes/kube-apiserver.service", context: context)
         let audit = ManagedFile(path: context.auditPolicyFile, text: try renderer.render("kubernetes/audit-policy.yaml", context: context))
+        let encryption = try SecretsEncryption.initial(now: Date()).file(clusterName: "lab", renderer: renderer)
         let exec = try #require(StrictStandin.execStart(unit))
-        return (exec.arguments, try StrictStandin.materialize([audit]))
+        return (exec.arguments, try StrictStandin.materialize([audit, encryption]))
     }
 
     static func expectRefusal(_ binary: String, _ version: String, root: String = "", _ arguments: [String], saying words: String,

@@ -139,6 +139,7 @@ CAPSTAN_VERSION={{{capstanVersion}}}
 # The cluster's PKI, published to the store encrypted to the same recipients by the operator's side (this host
 # holds no CA key); each manifest names it, so a restore into an empty site brings the CAs back from the store.
 SHARED_PKI='{{{sharedPKI}}}'
+SECRETS_KEYS='{{{secretsKeys}}}'
 
 sha_hex() { sha256sum "$1" | cut -c1-64; }
 {{#sftp}}
@@ -281,11 +282,11 @@ ship_one() { # snapshot-file
     plain_size=$(wc -c < "$snap" | tr -d ' ')
     stored_size=$(wc -c < "$enc" | tr -d ' ')
     manifest="$STATE_DIR/ship.manifest.json"
-    printf '{"capstanVersion":"%s","cluster":"%s","createdAt":"%s","dbSize":%s,"encryption":{"algorithm":"age","chunkSize":65536,"formatVersion":1},"etcdVersion":"%s","formatVersion":1,"member":"%s","name":"%s","revision":%s,"snapshot":{"name":"%s.snapshot.db.age","plaintextSHA256":"%s","plaintextSize":%s,"storedSHA256":"%s","storedSize":%s},"snapshotHash":%s,"source":"timer:%s","totalKeys":%s%s}\n' \
+    printf '{"capstanVersion":"%s","cluster":"%s","createdAt":"%s","dbSize":%s,"encryption":{"algorithm":"age","chunkSize":65536,"formatVersion":1},"etcdVersion":"%s","formatVersion":1,"member":"%s","name":"%s","revision":%s,"snapshot":{"name":"%s.snapshot.db.age","plaintextSHA256":"%s","plaintextSize":%s,"storedSHA256":"%s","storedSize":%s},"snapshotHash":%s,"source":"timer:%s","totalKeys":%s%s%s}\n' \
         "$CAPSTAN_VERSION" "$CLUSTER" "$created" "$(json_field totalSize "$STATE_DIR/ship_status.json")" "$ETCD_VERSION" "$MEMBER" "$name" \
         "$(json_field revision "$STATE_DIR/ship_status.json")" "$name" "$plain_sha" "$plain_size" "$stored_sha" "$stored_size" \
         "$(json_field hash "$STATE_DIR/ship_status.json")" "$(basename "$snap")" "$(json_field totalKey "$STATE_DIR/ship_status.json")" \
-        "${SHARED_PKI:+,\"sharedPKI\":$SHARED_PKI}" > "$manifest"
+        "${SHARED_PKI:+,\"sharedPKI\":$SHARED_PKI}" "${SECRETS_KEYS:+,\"secretsKeys\":$SECRETS_KEYS}" > "$manifest"
     put_snapshot "$enc" "$name.snapshot.db.age" "$stored_sha" "$stored_md5" || { rm -f "$enc"; return 1; }
     rm -f "$enc"
     put_manifest "$manifest" "$name.manifest.json" || return 1

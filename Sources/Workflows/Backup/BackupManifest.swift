@@ -83,6 +83,10 @@ public struct BackupManifest: Sendable, Equatable, Codable {
     public var sharedPKI: Object?
     /// `now` for a backup taken with `backup now`; the node-local file name for one pulled by `backup sync`.
     public var source: String
+    /// The Secrets encryption keys (names) the API servers held when the snapshot was taken: the snapshot's
+    /// Secrets are readable with one of these, and the PKI the manifest names (`pkiObject`) holds them
+    /// (`pki/secrets-encryption.json`). Nil in manifests written before Secrets were encrypted at rest.
+    public var secretsKeys: [String]? = nil
     public var includesPKI: Bool { pkiObject != nil }
     /// The PKI a restore into an empty site brings back: the backup's own, else the shared one it names.
     public var pkiObject: Object? { pki ?? sharedPKI }

@@ -1,5 +1,6 @@
 import Foundation
 import Inventory
+import PKI
 
 /// What a backup is written with: cluster name, key (nil only when the inventory opts out of encryption),
 /// chunk size, the Capstan version for the manifest, and the PKI directory to include.
@@ -14,6 +15,8 @@ public struct BackupSettings: Sendable {
     public var pkiDirectory: String?
     /// The PKI published in the store (`PKIPublication`) that manifests without their own PKI name.
     public var sharedPKI: BackupManifest.Object?
+    /// The Secrets encryption keys in the state when the backup is taken, for the manifest.
+    public var secretsKeys: [String]?
 
     public init(cluster: String, key: BackupKey?, recipients: [AgeRecipient] = [], chunkSize: Int = BackupCipher.defaultChunkSize,
                 capstanVersion: String, pkiDirectory: String? = nil) {
@@ -40,8 +43,10 @@ public struct BackupSettings: Sendable {
         } else {
             throw .encryptionRequired
         }
-        return BackupSettings(cluster: cluster, key: key, recipients: recipients, capstanVersion: capstanVersion,
-                              pkiDirectory: policy.includePKI ? stateRoot + "/pki" : nil)
+        var settings = BackupSettings(cluster: cluster, key: key, recipients: recipients, capstanVersion: capstanVersion,
+                                      pkiDirectory: policy.includePKI ? stateRoot + "/pki" : nil)
+        settings.secretsKeys = stateRoot.isEmpty ? nil : (try? SecretsEncryption.load(StateDirectory(root: stateRoot)))?.map { $0.keys.map(\.name) }
+        return settings
     }
 
     /// Whether what this writes is encrypted (age or AES).

@@ -110,7 +110,8 @@ public struct EtcdBackup: Sendable {
                 name: name, cluster: settings.cluster, member: member.name, etcdVersion: etcdVersion,
                 revision: snapshotStatus.revision, dbSize: snapshotStatus.totalSize, totalKeys: snapshotStatus.totalKey,
                 snapshotHash: snapshotStatus.hash, createdAt: createdAt, capstanVersion: settings.capstanVersion,
-                encryption: settings.encryption, snapshot: snapshot, pki: pki, sharedPKI: pki == nil ? settings.sharedPKI : nil, source: source)
+                encryption: settings.encryption, snapshot: snapshot, pki: pki, sharedPKI: pki == nil ? settings.sharedPKI : nil, source: source,
+                secretsKeys: settings.secretsKeys)
             try await store.put(BackupManifest.objectName(for: name), data: try manifest.encoded())
             return manifest
         } catch {

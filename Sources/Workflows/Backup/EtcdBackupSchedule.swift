@@ -43,6 +43,9 @@ public enum EtcdBackupSchedule {
                         try await publishPKI(policy: policy, cluster: inventory.name, directory: pkiDirectory, store: try await opener(), in: ctx)
                     }
                     context.ship[0].sharedPKI = try outcome.object.map(PKIPublication.json) ?? #"{"name":"\#(outcome.name)"}"#
+                    if let keys = try SecretsEncryption.load(StateDirectory(inventory: inventory))?.keys.map(\.name) {
+                        context.ship[0].secretsKeys = String(decoding: try JSONEncoder().encode(keys), as: UTF8.self)
+                    }
                 }
                 for file in try await shipFiles(policy, knownHostsFile: knownHosts) {
                     if try await !ctx.reader(host).run(ShellCommand("test", "-d", "/etc/capstan")).succeeded {

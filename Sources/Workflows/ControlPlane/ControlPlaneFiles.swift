@@ -33,8 +33,12 @@ struct ControlPlaneFiles: Sendable {
             ManagedFile(path: "/etc/systemd/system/\(name)", text: try renderer.render("kubernetes/\(name)", context: context))
         }
         let audit = ManagedFile(path: context.auditPolicyFile, text: try renderer.render("kubernetes/audit-policy.yaml", context: context), attributes: FileAttributes(mode: 0o600))
+        guard let encryption = try SecretsEncryption.load(files.state) else {
+            throw WorkflowError.missingStateFile(path: files.state.path(SecretsEncryption.path), host: host.name, remotePath: SecretsEncryption.hostPath)
+        }
         return ControlPlaneFiles(
-            apiServer: ServiceSpec(unit: "kube-apiserver.service", unitFile: try unit("kube-apiserver.service"), inputs: [audit]),
+            apiServer: ServiceSpec(unit: "kube-apiserver.service", unitFile: try unit("kube-apiserver.service"),
+                                   inputs: [audit, try encryption.file(clusterName: inventory.name, renderer: renderer)]),
             controllerManager: ServiceSpec(unit: "kube-controller-manager.service", unitFile: try unit("kube-controller-manager.service"), inputs: []),
             scheduler: ServiceSpec(unit: "kube-scheduler.service", unitFile: try unit("kube-scheduler.service"), inputs: []),
             pki: pki, context: context)

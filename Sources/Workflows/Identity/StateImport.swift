@@ -51,6 +51,11 @@ public enum StateImport {
         report.record = record
         report.recordFromHosts = true
         for (path, file) in source.files { try stage(file, path, &tx, into: &report, host: sourceHost.name) }
+        // The Secrets encryption keys: without them a new key would be made and the Secrets in etcd unreadable.
+        if let config = try await ctx.reader(sourceHost.name).read(SecretsEncryption.hostPath) {
+            let encryption = try SecretsEncryption.imported(from: String(decoding: config, as: UTF8.self), now: ctx.now())
+            try stage((try encryption.encoded(), 0o600), SecretsEncryption.path, &tx, into: &report, host: sourceHost.name)
+        }
 
         let others = inventory.hosts.filter { $0.name != sourceHost.name }
         let outcomes = await FanOut.run(others, name: \.name) { host in

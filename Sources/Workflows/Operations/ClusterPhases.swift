@@ -109,6 +109,33 @@ public enum PKIPhase {
                 }
                 return ((), result.changes)
             }
+            try await ensureSecretsEncryptionKey(manager.state, ctx)
+        }
+    }
+
+    /// What the phase leaves in the state, made directly, without a context (tests and fixtures).
+    @discardableResult
+    public static func create(_ manager: PKIManager, now: Date) async throws -> PKIResult {
+        let result = try await manager.apply(now: now)
+        if try SecretsEncryption.load(manager.state) == nil { try SecretsEncryption.initial(now: now).save(in: manager.state) }
+        return result
+    }
+
+    /// The first Secrets encryption key, made beside the PKI when the state has none (a new cluster, or one
+    /// whose state predates encryption at rest; its Secrets stay readable through the `identity` provider
+    /// until `capstan secrets rotate-key` rewrites them).
+    static func ensureSecretsEncryptionKey(_ state: StateDirectory, _ ctx: WorkflowContext) async throws {
+        if let existing = try SecretsEncryption.load(state) {
+            if let rotation = existing.rotation {
+                await ctx.emit(.warning, "warning: the Secrets key rotation \(rotation.from) → \(rotation.to) stopped at step \(rotation.step.rawValue); the API servers keep that step's keys; run `capstan secrets rotate-key` to finish it")
+            }
+            return
+        }
+        let what = "create the Secrets encryption key (secretbox) in \(SecretsEncryption.path)"
+        try await ctx.convergeState(planned: [what]) {
+            let encryption = SecretsEncryption.initial(now: ctx.now())
+            try encryption.save(in: state)
+            return ((), ["\(what): \(encryption.writer)"])
         }
     }
 }

@@ -222,12 +222,14 @@ struct PKIPublicationTests {
             backupDir: work + "/backups", stateDir: work + "/timer", metricsFile: work + "/metrics/capstan_etcd_backup.prom",
             tls: nil, scriptPath: work + "/etcd-backup.sh", ship: ship)
         context.ship[0].sharedPKI = try PKIPublication.json(object)
+        context.ship[0].secretsKeys = #"["key-20261203T070000","key-20261101T020000"]"#
         try TemplateRenderer().render("etcd/etcd-backup.sh", context: context).write(toFile: work + "/etcd-backup.sh", atomically: true, encoding: .utf8)
         let run = try runCollectingStderr("/bin/sh", [work + "/etcd-backup.sh"])
         #expect(run.status == 0, "\(run.stderr)")
         let catalog = BackupCatalog(store: store)
         let entry = try #require(try await catalog.entries().first)
         #expect(entry.manifest.sharedPKI == object && entry.manifest.pki == nil && entry.manifest.includesPKI)
+        #expect(entry.manifest.secretsKeys == ["key-20261203T070000", "key-20261101T020000"])
         let verifier = BackupVerifier(store: store, key: nil, identities: [identity], statusTool: EtcdBinaries.v35 + "/etcdutl")
         #expect(try await verifier.verify(entry.name, now: Date()).pkiChecked)
 

@@ -15,7 +15,7 @@ struct CertConsumerTests {
         defer { try? FileManager.default.removeItem(atPath: base) }
         let inventory = Fixture.inventory()
         let state = StateDirectory(root: base + "/state")
-        _ = try await PKIManager(inventory: inventory, state: state).apply(now: Date())
+        try await PKIPhase.create(PKIManager(inventory: inventory, state: state), now: Date())
         let cluster = try ClusterFiles(inventory: inventory, state: state)
         let renderer = TemplateRenderer()
         let required = try CertificateCatalog.required(for: inventory)

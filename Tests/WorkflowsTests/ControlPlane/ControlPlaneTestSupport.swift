@@ -208,7 +208,7 @@ enum Fixture {
     /// A PKI state directory, a release source, resolved artifacts and fake host trees for `inventory`.
     static func cluster(_ base: String, inventory: Inventory = Fixture.inventory()) async throws -> (ClusterFiles, NodeArtifacts) {
         let state = StateDirectory(root: base + "/state")
-        _ = try await PKIManager(inventory: inventory, state: state).apply(now: Date())
+        try await PKIPhase.create(PKIManager(inventory: inventory, state: state), now: Date())
         try releaseSource(base + "/source", versions: versions)
         let store = ArtifactStore(origin: .localDirectory(base + "/source"), cacheDirectory: base + "/cache")
         let artifacts = try await NodeArtifacts.resolve(store: store, inventory: inventory, versions: versions)

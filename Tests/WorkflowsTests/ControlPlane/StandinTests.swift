@@ -97,7 +97,7 @@ struct StandinTests {
             name: "standin", kubernetesVersion: SemanticVersion(1, 31, 4), controlPlane: ControlPlaneSpec(endpoint: "127.0.0.1:\(apiPort)"),
             hosts: [HostSpec(name: "h1", address: "127.0.0.1", roles: [.controlPlane, .etcd, .worker])])
         let state = StateDirectory(root: base + "/state")
-        _ = try await PKIManager(inventory: inventory, state: state).apply(now: Date())
+        try await PKIPhase.create(PKIManager(inventory: inventory, state: state), now: Date())
         try Fixture.releaseSource(base + "/source", versions: Fixture.versions)
         let k8s = ProcessInfo.processInfo.environment["CAPSTAN_K8S_ARTIFACTS"]
         if k8s == nil {
