@@ -270,7 +270,7 @@ public struct PKIManager: Sendable {
 
         if let saKey {
             if existingSAKey == nil { try stage(try saKey.pem(), to: "pki/sa.key", mode: 0o600, in: &tx, into: &result) }
-            try stage(saKey.publicKeyPEM(), to: "pki/sa.pub", mode: 0o644, in: &tx, into: &result)
+            try stage(try serviceAccountVerificationPEM(signing: saKey), to: "pki/sa.pub", mode: 0o644, in: &tx, into: &result)
         }
 
         // Leaves.

@@ -46,6 +46,7 @@
 # that component at that version exit non-zero at start, as a release that does not come up would.
 import base64
 import csv
+import hashlib
 import http.server
 import ipaddress
 import json
@@ -54,6 +55,7 @@ import re
 import shutil
 import signal
 import socket
+import subprocess
 import ssl
 import sys
 import tempfile
@@ -1090,12 +1092,43 @@ def probe_api(kubeconfig, what, quiet=False):
 
 # The API server's loaded --encryption-provider-config as `encryption_of` reads it (the API server only).
 ENCRYPTION = None
+# The service-account keys loaded (API server, controller manager), as `service_account_keys` reads them.
+SERVICE_ACCOUNTS = None
+
+
+def pem_fingerprints(path):
+    """SHA-256 of each PEM block's DER in `path`, in file order."""
+    text = open(path).read()
+    blocks = re.findall(r"-----BEGIN [A-Z ]+-----(.*?)-----END [A-Z ]+-----", text, re.S)
+    return [hashlib.sha256(base64.b64decode("".join(b.split()))).hexdigest() for b in blocks]
+
+
+def public_fingerprint(private_key_path):
+    """SHA-256 of the DER public key of a PEM private key (what a verifier holds for it)."""
+    der = subprocess.run(["openssl", "pkey", "-in", private_key_path, "-pubout", "-outform", "DER"],
+                         capture_output=True, check=True).stdout
+    return hashlib.sha256(der).hexdigest()
+
+
+def service_account_keys(flags):
+    """What the component signs service-account tokens with and what the API server verifies them with."""
+    facts = {}
+    signing = flags.get("service-account-signing-key-file") or flags.get("service-account-private-key-file")
+    if signing:
+        facts["signing"] = public_fingerprint(signing)
+    if flags.get("service-account-key-file"):
+        facts["verifying"] = pem_fingerprints(flags["service-account-key-file"])
+    return facts
 
 
 class Health(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path.split("?")[0] in ("/livez", "/readyz", "/healthz"):
             body = b"ok"
+            self.send_response(200)
+        elif self.path == "/capstan-standin/service-accounts" and SERVICE_ACCOUNTS is not None:
+            # A stand-in endpoint: fingerprints of the service-account keys this process loaded at start.
+            body = json.dumps(SERVICE_ACCOUNTS, sort_keys=True).encode()
             self.send_response(200)
         elif self.path == "/capstan-standin/encryption" and ENCRYPTION is not None:
             # A stand-in endpoint (the real API server has none): what it encrypts Secrets with, for the
@@ -1438,6 +1471,7 @@ def load_kubeconfig(path, flag, document=None):
 
 
 def main():
+    global ENCRYPTION, SERVICE_ACCOUNTS
     if len(sys.argv) > 1 and NAME in ("k8s-standin.py", "k8s-standin"):
         sys.exit(tool(sys.argv[1:]))
     if NAME not in PEM_FLAGS:
@@ -1481,8 +1515,8 @@ def main():
     servers = []
 
     if NAME == "kube-apiserver":
-        global ENCRYPTION
         ENCRYPTION = encryption_of(documents.get("encryption-provider-config"))
+        SERVICE_ACCOUNTS = service_account_keys(flags)
         check_etcd(flags)
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         tls.load_cert_chain(flags["tls-cert-file"], flags["tls-private-key-file"])
@@ -1490,6 +1524,8 @@ def main():
         tls.verify_mode = ssl.CERT_OPTIONAL
         servers.append(serve(flags.get("bind-address", "0.0.0.0"), go_int(str(flags.get("secure-port", 6443)), "int"), tls))
     elif NAME in ("kube-controller-manager", "kube-scheduler"):
+        if NAME == "kube-controller-manager":
+            SERVICE_ACCOUNTS = service_account_keys(flags)
         if "kubeconfig" not in kubeconfigs:
             fail("--kubeconfig is required")
         probe_api(kubeconfigs["kubeconfig"], "the client certificate in --kubeconfig")

@@ -51,6 +51,14 @@ public enum StateImport {
         report.record = record
         report.recordFromHosts = true
         for (path, file) in source.files { try stage(file, path, &tx, into: &report, host: sourceHost.name) }
+        // sa.pub with more keys than the signing one: a service-account key rotation was under way. The other
+        // keys keep verifying (as retired ones) until `certs rotate-sa-key` drops them.
+        if let pub = source.files["pki/sa.pub"]?.0, let key = source.files["pki/sa.key"]?.0,
+           let extra = try ServiceAccountRotation.extraVerificationKeys(bundle: String(decoding: pub, as: UTF8.self), signingKey: String(decoding: key, as: UTF8.self)) {
+            try stage((Data(extra.utf8), 0o644), ServiceAccountRotation.retiredPath, &tx, into: &report, host: sourceHost.name)
+            let record = ServiceAccountRotation(step: .sign, startedAt: ctx.now(), signingSince: ctx.now())
+            try stage((try PKIManager.encode(record), 0o600), ServiceAccountRotation.recordPath, &tx, into: &report, host: sourceHost.name)
+        }
         // The Secrets encryption keys: without them a new key would be made and the Secrets in etcd unreadable.
         if let config = try await ctx.reader(sourceHost.name).read(SecretsEncryption.hostPath) {
             let encryption = try SecretsEncryption.imported(from: String(decoding: config, as: UTF8.self), now: ctx.now())

@@ -94,6 +94,8 @@ public enum SelfManagedOperation: String, Sendable, CaseIterable {
     case etcdRestore = "etcd restore"
     case etcdStatus = "etcd status"
     case controlPlaneCertRotation = "control-plane certificate rotation"
+    case secretsKeyRotation = "Secrets encryption key rotation"
+    case serviceAccountKeyRotation = "service-account key rotation"
 }
 
 public enum ManagedMode {
@@ -109,6 +111,10 @@ public enum ManagedMode {
             return "\(owner) runs etcd for this managed cluster; Capstan cannot see its members"
         case .controlPlaneCertRotation:
             return "\(owner) owns the control plane and its certificates; only the kubelet client certificates rotate on the nodes"
+        case .secretsKeyRotation:
+            return "\(owner) runs the API servers and etcd of this managed cluster and encrypts its Secrets; use the provider's key management"
+        case .serviceAccountKeyRotation:
+            return "\(owner) runs the API servers of this managed cluster and signs its service-account tokens; use the provider's key rotation"
         }
     }
 

@@ -7,7 +7,7 @@ struct CertsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "certs",
         abstract: "Certificate lifecycle: list, check, renew, rotate.",
-        subcommands: [CertsList.self, CertsCheck.self, CertsRenew.self, CertsRotate.self, CertsGenerate.self]
+        subcommands: [CertsList.self, CertsCheck.self, CertsRenew.self, CertsRotate.self, CertsRotateSAKey.self, CertsGenerate.self]
     )
 }
 

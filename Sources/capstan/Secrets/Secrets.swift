@@ -86,38 +86,24 @@ struct SecretsRotateKey: AsyncParsableCommand {
 
     func run() async throws {
         let (inv, _) = try inventory.load()
-        guard inv.isSelfManaged else {
-            printError("secrets rotate-key: \(inv.name) is a managed cluster; its provider encrypts its etcd")
-            throw ExitCode(2)
+        if let refusal = ManagedMode.refusal(for: .secretsKeyRotation, inventory: inv) {
+            printError("secrets rotate-key: \(refusal)")
+            throw ExitCode(ExitStatus.refused)
         }
         let phases = try LiveContext.phases(inv)
         let settings = KubernetesInstallSettings(healthGate: HealthGate(timeoutSeconds: healthTimeout, intervalSeconds: 1))
         let republish = EtcdBackupSchedule.phases(inventory: inv, operatorStore: phases.backupStore)
         let state = StateDirectory(inventory: inv)
-        if !yes || dryRun {
-            let collected = CollectingOutput()
-            try await exitOnFailure {
-                try await LiveContext.run(inventory: inv, mode: .plan, output: collected, checkIdentity: true) { ctx in
-                    _ = try await SecretsKeyRotation.run(inventory: inv, state: state, settings: settings, republish: republish, ctx)
-                }
-            }
-            print("secrets rotate-key plan (nothing changed yet):")
-            for event in collected.events where [.planned, .warning, .note].contains(event.kind) {
-                print("  " + (event.host.map { "[\($0)] " } ?? "") + event.message)
-            }
-            if dryRun { return }
-            try Confirmation.require("secrets rotate-key", "Rotate the Secrets encryption key now", yes: false)
-        }
-        try await exitOnFailure {
-            try await LiveContext.run(inventory: inv, mode: .apply, output: LiveContext.output(.text), checkIdentity: true) { ctx in
-                let outcome = try await SecretsKeyRotation.run(inventory: inv, state: state, settings: settings, republish: republish,
-                                                               stopAfter: stopAfter, ctx)
-                if let rewritten = outcome.rewritten { print("secrets rotate-key: \(rewritten) Secret(s) rewritten with \(outcome.writer)") }
-                if let stopAfter, outcome.steps.last == stopAfter {
-                    print("secrets rotate-key: stopped after step \(stopAfter.rawValue) as asked; run again to continue")
-                } else {
-                    print("secrets rotate-key: every API server encrypts with \(outcome.writer) only")
-                }
+        try await Confirmation.planThenApply("secrets rotate-key", question: "Rotate the Secrets encryption key now", inventory: inv,
+                                             yes: yes, dryRun: dryRun) { ctx in
+            let outcome = try await SecretsKeyRotation.run(inventory: inv, state: state, settings: settings, republish: republish,
+                                                           stopAfter: ctx.mode == .apply ? stopAfter : nil, ctx)
+            guard ctx.mode == .apply else { return }
+            if let rewritten = outcome.rewritten { print("secrets rotate-key: \(rewritten) Secret(s) rewritten with \(outcome.writer)") }
+            if let stopAfter, outcome.steps.last == stopAfter {
+                print("secrets rotate-key: stopped after step \(stopAfter.rawValue) as asked; run again to continue")
+            } else {
+                print("secrets rotate-key: every API server encrypts with \(outcome.writer) only")
             }
         }
     }

@@ -16,6 +16,7 @@ enum HelpExamples {
         "certs rotate": ["capstan certs rotate -i cluster.yaml --dry-run", "capstan certs rotate -i cluster.yaml --expiring-within 30d --yes",
                          "capstan certs rotate -i cluster.yaml --ca cluster"],
         "certs generate": ["capstan certs generate -i cluster.yaml"],
+        "certs rotate-sa-key": ["capstan certs rotate-sa-key -i cluster.yaml --dry-run", "capstan certs rotate-sa-key -i cluster.yaml --yes"],
         "secrets status": ["capstan secrets status -i cluster.yaml --output json"],
         "secrets rotate-key": ["capstan secrets rotate-key -i cluster.yaml --dry-run", "capstan secrets rotate-key -i cluster.yaml --yes"],
         "backup keygen": ["capstan backup keygen > backup-identity.txt"],

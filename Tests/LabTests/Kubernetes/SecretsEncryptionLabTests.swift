@@ -1,15 +1,29 @@
 import Foundation
 import Testing
 import Lab
+import TestSupport
 
 /// Secrets at rest on lab hosts: every API server (the stand-in, which refuses an EncryptionConfiguration the
 /// real one refuses and says which key it writes with) loads the state's key; `secrets rotate-key` rolls the
 /// new key in host by host, rewrites every Secret through the API (the kubectl stand-in records, per Secret,
 /// the key of the API server that stored it, as etcd would hold it), drops the old key, and continues after
-/// SIGKILL from the step it recorded.
-@Suite("Secrets encryption at rest on lab hosts", .serialized, .enabled(if: geteuid() == 0, "lab tests need root"))
+/// SIGKILL from the step it recorded. `certs rotate-sa-key` moves the API servers (which report the
+/// fingerprints of the service-account keys they loaded) and controller managers through verify, sign and drop.
+@Suite("Secrets encryption at rest and service-account key rotation on lab hosts", .serialized, .enabled(if: geteuid() == 0, "lab tests need root"))
 struct SecretsEncryptionLabTests {
     static let cp = ["control-plane", "etcd"]
+
+    /// A fresh three-host cluster (h1-h3 control plane and etcd, h3 also a worker) applied on the wiped lab.
+    func appliedCluster(_ name: String) throws -> (Lab, String, String) {
+        let lab = try IntegrationLab.lab()
+        try IntegrationLab.wipe(lab, hosts: lab.hosts.map(\.name))
+        let dir = NSTemporaryDirectory() + "\(name)-\(getpid())"
+        let inventory = try IntegrationLab.writeInventory(lab, directory: dir, cluster: "seclab", version: "3.5.1",
+                                                          roles: [1: Self.cp, 2: Self.cp, 3: Self.cp + ["worker"]])
+        let applied = try IntegrationLab.capstan(["apply", "-i", inventory])
+        try #require(applied.succeeded, "apply failed: \(applied.all)")
+        return (lab, dir, inventory)
+    }
 
     /// What the API server on `host` writes Secrets with and reads them with.
     func served(_ lab: Lab, _ host: String) throws -> (writer: String, readers: [String]) {
@@ -34,13 +48,7 @@ struct SecretsEncryptionLabTests {
 
     @Test("apply gives every API server the state's key (0600); rotate-key rolls it host by host, rewrites every Secret, drops the old key, and resumes after SIGKILL")
     func encryptAndRotate() throws {
-        let lab = try IntegrationLab.lab()
-        try IntegrationLab.wipe(lab, hosts: lab.hosts.map(\.name))
-        let dir = NSTemporaryDirectory() + "capstan-secrets-lab-\(getpid())"
-        let inventory = try IntegrationLab.writeInventory(lab, directory: dir, cluster: "seclab", version: "3.5.1",
-                                                          roles: [1: Self.cp, 2: Self.cp, 3: Self.cp + ["worker"]])
-        let applied = try IntegrationLab.capstan(["apply", "-i", inventory])
-        try #require(applied.succeeded, "apply failed: \(applied.all)")
+        let (lab, dir, inventory) = try appliedCluster("capstan-secrets-lab")
         let first = keyNames(dir)
         try #require(first.count == 1, "\(String(describing: record(dir)))")
         let hosts = ["h1", "h2", "h3"]
@@ -87,5 +95,72 @@ struct SecretsEncryptionLabTests {
         #expect(again.succeeded && !again.stdout.contains("\"kind\":\"action\""), "\(again.all)")
         let status = try IntegrationLab.capstan(["secrets", "status", "-i", inventory, "--output", "json"])
         #expect(status.succeeded && status.stdout.contains(new) && !status.stdout.contains(first[0]), "\(status.all)")
+    }
+
+    /// The service-account keys a component on `host` loaded: the API server on 6443, the controller manager on 10257.
+    func serviceAccounts(_ lab: Lab, _ host: String, controllerManager: Bool = false) throws -> (signing: String, verifying: [String]) {
+        let address = try #require(lab.hosts.first { $0.name == host }?.address)
+        let url = controllerManager ? "https://127.0.0.1:10257" : "https://\(address):6443"
+        let out = try lab.run(in: host, ["curl", "-fsSk", url + "/capstan-standin/service-accounts"]).stdout
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any], "\(out)")
+        return (json["signing"] as? String ?? "", json["verifying"] as? [String] ?? [])
+    }
+
+    /// SHA-256 of the DER public key of a PEM private key in the state directory.
+    func fingerprint(_ path: String) throws -> String {
+        try sh("openssl pkey -in '\(path)' -pubout -outform DER | sha256sum | cut -c1-64").trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    @Test("certs rotate-sa-key: every API server verifies with both keys, then API servers and controller managers sign with the new one, the old one is dropped after --wait; resumes after SIGKILL")
+    func serviceAccountKeyRotation() throws {
+        let (lab, dir, inventory) = try appliedCluster("capstan-sa-lab")
+        let pki = dir + "/.capstan/seclab/pki"
+        let old = try fingerprint(pki + "/sa.key")
+        let hosts = ["h1", "h2", "h3"]
+        for host in hosts {
+            let api = try serviceAccounts(lab, host)
+            #expect(api.signing == old && api.verifying == [old], "\(host): \(api)")
+            #expect(try serviceAccounts(lab, host, controllerManager: true).signing == old)
+        }
+
+        let dry = try IntegrationLab.capstan(["certs", "rotate-sa-key", "-i", inventory, "--dry-run"])
+        #expect(dry.succeeded && dry.stdout.contains("create the next service-account key"), "\(dry.all)")
+        #expect(!FileManager.default.fileExists(atPath: pki + "/sa-rotation.json"))
+
+        let verify = try IntegrationLab.capstan(["certs", "rotate-sa-key", "-i", inventory, "--yes", "--stop-after-verify"])
+        #expect(verify.succeeded, "\(verify.all)")
+        let new = try fingerprint(pki + "/sa-next.key")
+        #expect(new != old)
+        for host in hosts {
+            let api = try serviceAccounts(lab, host)
+            #expect(api.signing == old && api.verifying == [old, new], "\(host) after verify: \(api)")
+        }
+
+        // Killed once the sign step is recorded, before every host has it.
+        let killed = try IntegrationLab.capstanKilled(["certs", "rotate-sa-key", "-i", inventory, "--yes", "--wait", "1h"]) { _ in
+            IntegrationLab.jsonObject(atPath: pki + "/sa-rotation.json")?["step"] as? String == "sign" ? "sign step recorded" : nil
+        }
+        #expect(!killed.killedAt.isEmpty, "the rotation ended before the kill point: \(killed.output)")
+        let resumed = try IntegrationLab.capstan(["certs", "rotate-sa-key", "-i", inventory, "--yes", "--wait", "1h"])
+        #expect(resumed.succeeded && resumed.stdout.contains("continuing the service-account key rotation") && resumed.stdout.contains("run again after"),
+                "\(resumed.all)")
+        #expect(try fingerprint(pki + "/sa.key") == new)
+        for host in hosts {
+            let api = try serviceAccounts(lab, host)
+            #expect(api.signing == new && api.verifying == [new, old], "\(host) after sign: \(api)")
+            #expect(try serviceAccounts(lab, host, controllerManager: true).signing == new, "\(host) controller manager")
+        }
+
+        let dropped = try IntegrationLab.capstan(["certs", "rotate-sa-key", "-i", inventory, "--yes", "--wait", "0s"])
+        #expect(dropped.succeeded && dropped.stdout.contains("uses the new key only"), "\(dropped.all)")
+        for host in hosts {
+            let api = try serviceAccounts(lab, host)
+            #expect(api.signing == new && api.verifying == [new], "\(host) after drop: \(api)")
+        }
+        for leftover in ["sa-rotation.json", "sa-next.key", "sa-retired.pub"] {
+            #expect(!FileManager.default.fileExists(atPath: pki + "/" + leftover), "\(leftover) left in the state")
+        }
+        let again = try IntegrationLab.capstan(["apply", "-i", inventory, "--output", "json"])
+        #expect(again.succeeded && !again.stdout.contains("\"kind\":\"action\""), "\(again.all)")
     }
 }
