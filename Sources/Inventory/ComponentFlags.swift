@@ -30,6 +30,13 @@ public enum ComponentFlags {
         public var why: String
     }
 
+    /// TLS 1.2 suites with ECDHE key exchange and an AEAD cipher: the CIS Kubernetes Benchmark's lists for the
+    /// API server and the kubelet both contain all of them (`--tls-cipher-suites`, `tlsCipherSuites`).
+    public static let strongCipherSuites = [
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305",
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305",
+    ]
+
     /// Policy defaults, in the order they are written on the command line.
     public static let defaults: [KubernetesComponent: [Default]] = [
         .apiServer: [
@@ -42,6 +49,10 @@ public enum ComponentFlags {
             Default(name: "audit-log-maxsize", value: "100", why: "CIS: audit logs rotate at 100 MB"),
             Default(name: "profiling", value: "false", why: "CIS: profiling is off"),
             Default(name: "tls-min-version", value: "VersionTLS12", why: "clients need TLS 1.2 or later"),
+            Default(name: "tls-cipher-suites", value: ComponentFlags.strongCipherSuites.joined(separator: ","),
+                    why: "CIS: only strong ciphers (ECDHE key exchange, AEAD); TLS 1.3's suites are not configurable and always strong"),
+            Default(name: "service-account-extend-token-expiration", value: "false",
+                    why: "CIS: a projected service-account token expires when it says (the kubelet renews it), not a year later"),
         ],
         .controllerManager: [
             Default(name: "bind-address", value: "127.0.0.1", why: "CIS: the secure port listens on the loopback address only"),
@@ -49,6 +60,7 @@ public enum ComponentFlags {
             Default(name: "leader-elect", value: "true", why: "one active controller manager among the control-plane hosts"),
             Default(name: "use-service-account-credentials", value: "true", why: "CIS: each controller uses its own service-account credentials"),
             Default(name: "profiling", value: "false", why: "CIS: profiling is off"),
+            Default(name: "terminated-pod-gc-threshold", value: "10000", why: "CIS: terminated pods are garbage-collected beyond 10,000"),
         ],
         .scheduler: [
             Default(name: "bind-address", value: "127.0.0.1", why: "CIS: the secure port listens on the loopback address only"),

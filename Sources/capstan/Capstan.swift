@@ -9,7 +9,7 @@ struct Capstan: AsyncParsableCommand {
         abstract: "Kubernetes cluster lifecycle over SSH: PKI, etcd, control plane, workers, backups, rotation, upgrades.",
         version: CapstanVersion.current,
         subcommands: [
-            InitCommand.self, ValidateCommand.self, PlanCommand.self, ApplyCommand.self, StatusCommand.self,
+            InitCommand.self, ValidateCommand.self, PlanCommand.self, ApplyCommand.self, StatusCommand.self, AuditCommand.self,
             CertsCommand.self, SecretsCommand.self, BackupCommand.self, UpgradeCommand.self, NodeCommand.self,
             ResetCommand.self, KubeconfigCommand.self, ExecCommand.self, CopyCommand.self, SSHCommand.self,
             ArtifactsCommand.self, AddonsCommand.self, StateCommand.self, ExplainCommand.self, LabCommand.self,

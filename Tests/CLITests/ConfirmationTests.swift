@@ -27,7 +27,7 @@ struct ConfirmationTests {
         // Commands that change nothing of a cluster: they read, or write only a file the operator names on this machine,
         // or act on the local lab's machines (lab).
         let readOnly: Set<String> = [
-            "init", "validate", "plan", "status", "certs list", "certs check", "backup keygen", "backup list", "backup verify",
+            "init", "validate", "plan", "status", "audit", "certs list", "certs check", "backup keygen", "backup list", "backup verify",
             "upgrade plan", "kubeconfig", "ssh", "artifacts fetch", "addons render", "state show", "secrets status", "explain",
             "lab up", "lab down", "lab status", "lab ssh", "lab stop", "lab start",
         ]

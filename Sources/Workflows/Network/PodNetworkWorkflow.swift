@@ -103,7 +103,9 @@ public enum PodNetworkWorkflow {
                                         gateway: subnet.address(at: 1).description, podCIDR: inventory.network.podCIDR.description, routes: routes)
         return NodeFiles(
             context: context,
-            conflist: ManagedFile(path: conflistPath, text: try renderer.render("network/10-capstan.conflist", context: context)),
+            // 0600: CIS 1.1.9 (containerd reads it as root).
+            conflist: ManagedFile(path: conflistPath, text: try renderer.render("network/10-capstan.conflist", context: context),
+                                  attributes: FileAttributes(mode: 0o600)),
             config: ManagedFile(path: context.configFile, text: try renderer.render("network/pod-network.conf", context: context)),
             script: ManagedFile(path: context.scriptPath, text: try renderer.render("network/pod-network.sh", context: context), attributes: FileAttributes(mode: 0o755)),
             unitFile: ManagedFile(path: "/etc/systemd/system/\(context.unit)", text: try renderer.render("network/capstan-pod-network.service", context: context)))

@@ -96,6 +96,7 @@ public enum SelfManagedOperation: String, Sendable, CaseIterable {
     case controlPlaneCertRotation = "control-plane certificate rotation"
     case secretsKeyRotation = "Secrets encryption key rotation"
     case serviceAccountKeyRotation = "service-account key rotation"
+    case controlPlaneAudit = "control-plane audit"
 }
 
 public enum ManagedMode {
@@ -113,6 +114,8 @@ public enum ManagedMode {
             return "\(owner) owns the control plane and its certificates; only the kubelet client certificates rotate on the nodes"
         case .secretsKeyRotation:
             return "\(owner) runs the API servers and etcd of this managed cluster and encrypts its Secrets; use the provider's key management"
+        case .controlPlaneAudit:
+            return "\(owner) runs the control plane and etcd of this managed cluster; use the provider's benchmark report for them"
         case .serviceAccountKeyRotation:
             return "\(owner) runs the API servers of this managed cluster and signs its service-account tokens; use the provider's key rotation"
         }

@@ -10,6 +10,7 @@ enum HelpExamples {
         "apply": ["capstan apply -i cluster.yaml", "capstan apply -i cluster.yaml --dry-run",
                   "capstan apply -i cluster.yaml --only pki,etcd", "capstan apply -i cluster.yaml --renew-before 30d"],
         "status": ["capstan status -i cluster.yaml", "capstan status -i cluster.yaml --watch 10", "capstan status -i cluster.yaml --output json"],
+        "audit": ["capstan audit -i cluster.yaml", "capstan audit -i cluster.yaml --host cp1 --output json"],
         "certs list": ["capstan certs list -i cluster.yaml"],
         "certs check": ["capstan certs check -i cluster.yaml --output json"],
         "certs renew": ["capstan certs renew -i cluster.yaml --all", "capstan certs renew -i cluster.yaml apiserver@cp1"],

@@ -25,6 +25,15 @@ struct SecretsEncryptionLabTests {
         return (lab, dir, inventory)
     }
 
+    /// `capstan audit --output json`: its exit status, the failed checks as `id@host`, and how many passed.
+    func auditResults(_ inventory: String) throws -> (status: Int32, failed: [String], passed: Int) {
+        let run = try IntegrationLab.capstan(["audit", "-i", inventory, "--output", "json"])
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any], "\(run.all)")
+        let results = json["results"] as? [[String: Any]] ?? []
+        let failed = results.filter { $0["status"] as? String == "fail" }.map { "\($0["id"] ?? "")@\($0["host"] ?? "")" }.sorted()
+        return (run.status, failed, results.filter { $0["status"] as? String == "pass" }.count)
+    }
+
     /// What the API server on `host` writes Secrets with and reads them with.
     func served(_ lab: Lab, _ host: String) throws -> (writer: String, readers: [String]) {
         let address = try #require(lab.hosts.first { $0.name == host }?.address)
@@ -95,6 +104,18 @@ struct SecretsEncryptionLabTests {
         #expect(again.succeeded && !again.stdout.contains("\"kind\":\"action\""), "\(again.all)")
         let status = try IntegrationLab.capstan(["secrets", "status", "-i", inventory, "--output", "json"])
         #expect(status.succeeded && status.stdout.contains(new) && !status.stdout.contains(first[0]), "\(status.all)")
+
+        // The CIS audit of the converged cluster fails no check; a key made world-readable fails 1.1.21 on that host
+        // only, and apply puts the mode back.
+        let audit = try auditResults(inventory)
+        #expect(audit.status == 0 && audit.failed.isEmpty, "\(audit.failed)")
+        #expect(audit.passed >= 150, "\(audit.passed) checks passed")
+        _ = try lab.run(in: "h2", ["chmod", "644", "/etc/kubernetes/pki/apiserver.key"])
+        let loose = try auditResults(inventory)
+        #expect(loose.status == 1 && loose.failed == ["1.1.21@h2"], "\(loose.failed)")
+        let restored = try IntegrationLab.capstan(["apply", "-i", inventory])
+        #expect(restored.succeeded && restored.stdout.contains("/etc/kubernetes/pki/apiserver.key"), "\(restored.all)")
+        #expect(try auditResults(inventory).failed.isEmpty)
     }
 
     /// The service-account keys a component on `host` loaded: the API server on 6443, the controller manager on 10257.
