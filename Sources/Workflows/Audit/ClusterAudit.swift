@@ -104,6 +104,7 @@ struct HostAuditFacts: @unchecked Sendable {
         if let dataDir = facts.flags["etcd"]?["data-dir"] { paths.append(dataDir) }
         let script = #"""
             for f in "$@"; do [ -e "$f" ] && stat -c '%a %U:%G %n' -- "$f"; done
+            [ -d /etc/kubernetes ] && find /etc/kubernetes -maxdepth 1 -type f -exec stat -c '%a %U:%G %n' {} +
             for d in /etc/kubernetes/pki /etc/cni/net.d; do [ -d "$d" ] && find "$d" -exec stat -c '%a %U:%G %n' {} +; done
             for f in /etc/kubernetes/pki/ca.crt /etc/kubernetes/pki/etcd/ca.crt; do [ -f "$f" ] && printf 'sha %s %s\n' "$(sha256sum < "$f" | cut -c1-64)" "$f"; done
             true
