@@ -110,6 +110,13 @@ public enum CertRotation {
                 wanted.formUnion(CertConsumer.consumers(of: file.path, etcdMember: isMember))
             }
         }
+        // A service that started before one of its files last changed (a run killed between the push and the
+        // restart) restarts too: the files compare equal, but it still runs with the previous ones.
+        for consumer in present.subtracting(wanted).sorted() {
+            let unit = consumer == .etcd ? settings.spec.unit : consumer.unit
+            let paths = files.map(\.file.path).filter { CertConsumer.consumers(of: $0, etcdMember: isMember).contains(consumer) }
+            if !paths.isEmpty, try await ctx.runsOlderFiles(host, unit: unit, paths: paths) { wanted.insert(consumer) }
+        }
         var expected = ServedCertificates()
         if present.contains(.etcd), isMember, let want = try stateCertificate("etcd/server", host: host, settings), let member = settings.spec.member(host) {
             expected.etcd = want

@@ -102,7 +102,10 @@ public enum SecretsKeyRotation {
         let phase = Phase(phaseName, hosts: hosts.map(\.name), execution: .serial,
                           next: "fix the API server on the failing host and run `capstan secrets rotate-key` again: it continues from the recorded step") { ctx, host in
             guard let files = prepared[host], let address = hosts.first(where: { $0.name == host })?.clusterAddress else { throw WorkflowError.unknownHost(host) }
-            let change = try await ServiceSpec.ensure(ctx, host, [(files.apiServer, false)])
+            // A run killed between writing the configuration and restarting left the file converged and the
+            // API server on the previous step: restart it too, or the next step would rest on a stale server.
+            let stale = try await ctx.runsOlderFiles(host, unit: files.apiServer.unit, paths: [SecretsEncryption.hostPath])
+            let change = try await ServiceSpec.ensure(ctx, host, [(files.apiServer, stale)])
             guard change.contains(where: \.changed) else { return }
             let url = address.contains(":") ? "https://[\(address)]:\(files.context.securePort)" : "https://\(address):\(files.context.securePort)"
             try await ctx.gate { try await gate.wait(ctx, host: host, url: url, caFile: files.context.pkiDir + "/ca.crt") }

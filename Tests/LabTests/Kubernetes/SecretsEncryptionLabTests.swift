@@ -182,6 +182,14 @@ struct SecretsEncryptionLabTests {
         for leftover in ["sa-rotation.json", "sa-next.key", "sa-retired.pub"] {
             #expect(!FileManager.default.fileExists(atPath: pki + "/" + leftover), "\(leftover) left in the state")
         }
+
+        // What a run killed between pushing a file and restarting leaves: the file converged, the service older
+        // than it. A rollout restarts that service (and only it) even though no file differs.
+        _ = try lab.run(in: "h2", ["touch", "/etc/kubernetes/pki/sa.pub"])
+        let rolled = try IntegrationLab.capstan(["certs", "rotate", "-i", inventory, "--yes"])
+        #expect(rolled.succeeded && rolled.stdout.contains("kube-apiserver.service started before /etc/kubernetes/pki/sa.pub last changed"), "\(rolled.all)")
+        let restartLines = rolled.stdout.split(separator: "\n").filter { $0.contains("systemctl restart") }
+        #expect(restartLines.count == 1 && restartLines[0].contains("[h2]") && restartLines[0].contains("kube-apiserver"), "\(restartLines)")
         let again = try IntegrationLab.capstan(["apply", "-i", inventory, "--output", "json"])
         #expect(again.succeeded && !again.stdout.contains("\"kind\":\"action\""), "\(again.all)")
     }
