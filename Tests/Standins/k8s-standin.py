@@ -1066,19 +1066,12 @@ def check_etcd(flags):
 
 
 def probe_api(kubeconfig, what, quiet=False):
-    """GET /livez on the kubeconfig's server with its CA and client certificate."""
-    url = urllib.parse.urlparse(kubeconfig.server)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.load_verify_locations(cafile=kubeconfig.ca)
-    context.load_cert_chain(kubeconfig.cert, kubeconfig.key)
+    """GET /livez on the kubeconfig's server with its CA and client certificate, until it answers 200."""
     deadline = time.time() + float(os.environ.get("CAPSTAN_STANDIN_API_WAIT", "60"))
     while True:
         try:
-            with socket.create_connection((url.hostname, url.port or 443), timeout=5) as raw:
-                with context.wrap_socket(raw, server_hostname=url.hostname) as tls:
-                    tls.sendall(b"GET /livez HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                    status = tls.recv(64)
-            if b" 200 " in status:
+            status, _ = api_get(kubeconfig, "/livez")
+            if " 200 " in status + " ":
                 if not quiet:
                     say("API server %s accepts %s" % (kubeconfig.server, what))
                 return

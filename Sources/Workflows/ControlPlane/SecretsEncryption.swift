@@ -74,21 +74,25 @@ public struct SecretsEncryption: Sendable, Equatable, Codable {
             if new.name == current.name { new.name += "b" }
             return SecretsEncryption(keys: [current, new], rotation: Rotation(from: current.name, to: new.name, step: .reader, startedAt: now))
         }
-        if rotation.step == .dropping { return nil }
-        guard let old = keys.first(where: { $0.name == rotation.from }), let new = keys.first(where: { $0.name == rotation.to }) else {
-            throw WorkflowError.invalidInput("the Secrets encryption record's rotation names keys it does not hold (\(rotation.from), \(rotation.to))")
+        func pair() throws -> (old: Key, new: Key) {
+            guard let old = keys.first(where: { $0.name == rotation.from }), let new = keys.first(where: { $0.name == rotation.to }) else {
+                throw WorkflowError.invalidInput("the Secrets encryption record's rotation names keys it does not hold (\(rotation.from), \(rotation.to))")
+            }
+            return (old, new)
         }
         var next = rotation
         switch rotation.step {
         case .reader:
             next.step = .writer
+            let (old, new) = try pair()
             return SecretsEncryption(keys: [new, old], rotation: next)
         case .writer:
             next.step = .rewritten
+            let (old, new) = try pair()
             return SecretsEncryption(keys: [new, old], rotation: next)
         case .rewritten:
             next.step = .dropping
-            return SecretsEncryption(keys: [new], rotation: next)
+            return SecretsEncryption(keys: [try pair().new], rotation: next)
         case .dropping:
             return nil
         }

@@ -107,7 +107,7 @@ public enum SecretsKeyRotation {
             let stale = try await ctx.runsOlderFiles(host, unit: files.apiServer.unit, paths: [SecretsEncryption.hostPath])
             let change = try await ServiceSpec.ensure(ctx, host, [(files.apiServer, stale)])
             guard change.contains(where: \.changed) else { return }
-            let url = address.contains(":") ? "https://[\(address)]:\(files.context.securePort)" : "https://\(address):\(files.context.securePort)"
+            let url = CertRotation.url(address, files.context.securePort)
             try await ctx.gate { try await gate.wait(ctx, host: host, url: url, caFile: files.context.pkiDir + "/ca.crt") }
         }
         try await runPhases([phase], ctx)
@@ -122,7 +122,7 @@ public enum SecretsKeyRotation {
     /// (kubectl with the break-glass credential, as the cluster-objects phase runs it), so each is stored
     /// again under the writer key. A Secret changed between the read and the replace fails the step
     /// (a conflict); running again reads afresh.
-    static func rewriteSecrets(inventory: Inventory, state: StateDirectory, writer: String, _ ctx: WorkflowContext) async throws -> Int? {
+    static func rewriteSecrets(inventory: Inventory, state: StateDirectory, writer: String, _ ctx: WorkflowContext) async throws -> Int {
         guard let host = inventory.controlPlaneHosts.first?.name else { return 0 }
         guard let credential = try state.read(try ClusterObjectsPhase.superAdminPath(inventory)) else {
             throw WorkflowError.missingStateFile(path: state.path(try ClusterObjectsPhase.superAdminPath(inventory)), host: host, remotePath: "(kubectl's credential, never stored on hosts)")
