@@ -22,8 +22,10 @@ let package = Package(
             providers: [.apt(["libssh2-1-dev"])]
         ),
         /// `KubernetesFlags/` holds the flag table of each Kubernetes binary per minor (`spec.extraArgs` is
-        /// checked against it; the strict stand-ins read the same files).
-        .target(name: "Inventory", dependencies: [.product(name: "Yams", package: "Yams")], resources: [.copy("KubernetesFlags")]),
+        /// checked against it), `KubernetesSchemas/` the Go types of the configuration files per minor
+        /// (`spec.componentConfig` is checked against them); the strict stand-ins read the same files.
+        /// `EtcdFlags/` holds the flags each etcd minor accepts, asked of the real binaries (`spec.etcd.extraArgs`).
+        .target(name: "Inventory", dependencies: [.product(name: "Yams", package: "Yams")], resources: [.copy("KubernetesFlags"), .copy("KubernetesSchemas"), .copy("EtcdFlags")]),
         .target(name: "Hosts"),
         .target(name: "SSH", dependencies: [
             "CLibSSH2", "Hosts",

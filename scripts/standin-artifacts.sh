@@ -3,7 +3,7 @@
 #   DIR/kubernetes/vVERSION/bin/linux/amd64/<name> + <name>.sha256
 # holding Capstan's stand-in executables (Tests/Standins/k8s-standin.py) under the names
 # kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and kube-proxy, each with the flag table
-# and configuration schemas of VERSION's minor built in (Sources/Inventory/KubernetesFlags, Tests/Standins/schemas), and kubectl. An inventory with
+# and configuration schemas of VERSION's minor built in (Sources/Inventory/KubernetesFlags, Sources/Inventory/KubernetesSchemas), and kubectl. An inventory with
 #   artifacts: {source: local, directory: DIR}
 # then installs the stand-ins exactly as it would install release binaries. To run the same suite with
 # real release binaries, point CAPSTAN_K8S_ARTIFACTS at a directory in this layout instead.

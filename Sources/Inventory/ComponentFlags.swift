@@ -69,6 +69,7 @@ public enum ComponentFlags {
         .kubelet: [],
     ]
 
+    private static let oidc = "spec.controlPlane.oidc"
     private static let pki = "the cluster PKI Capstan manages (certificates and kubeconfigs in the state directory)"
 
     /// Flags Capstan sets from the inventory or its PKI: `spec.extraArgs` may not write them; the value says what
@@ -90,6 +91,9 @@ public enum ComponentFlags {
             "requestheader-extra-headers-prefix": pki, "requestheader-group-headers": pki, "requestheader-username-headers": pki,
             "audit-policy-file": "Capstan (the audit policy it writes)", "audit-log-path": "Capstan (the audit policy it writes)",
             "encryption-provider-config": "Capstan (Secrets encryption; keys in the state directory, rotated with `capstan secrets rotate-key`)",
+            "admission-control-config-file": "spec.controlPlane.podSecurity (the AdmissionConfiguration Capstan writes from it)",
+            "oidc-issuer-url": oidc, "oidc-client-id": oidc, "oidc-username-claim": oidc, "oidc-username-prefix": oidc,
+            "oidc-groups-claim": oidc, "oidc-groups-prefix": oidc, "oidc-ca-file": oidc,
         ],
         .controllerManager: [
             "kubeconfig": pki, "authentication-kubeconfig": pki, "authorization-kubeconfig": pki,

@@ -24,6 +24,9 @@ public struct Inventory: Sendable, Equatable {
     /// Flags added to or replacing Capstan's defaults on each component's command line (`spec.extraArgs`),
     /// checked against the component's flag table for `kubernetesVersion`'s minor.
     public var extraArgs: [KubernetesComponent: [ExtraArg]] = [:]
+    /// Fields merged into the kubelet's and kube-proxy's configuration files (`spec.componentConfig`), checked
+    /// against their Go types at `kubernetesVersion`'s minor.
+    public var componentConfig: [ConfigComponent: ComponentConfig] = [:]
     public var hosts: [HostSpec]
     /// Path of the file this inventory was read from; relative paths inside it resolve against its directory.
     public var sourcePath: String?
@@ -108,6 +111,56 @@ public enum ManagedProvider: String, Sendable, Equatable, CaseIterable, Codable 
     case eks, gke, aks, other
 }
 
+/// A Pod Security Standards level (`pod-security.kubernetes.io/<mode>` label values).
+public enum PodSecurityLevel: String, Sendable, Equatable, CaseIterable, Codable {
+    case privileged, baseline, restricted
+}
+
+/// The cluster-wide defaults of the PodSecurity admission plugin, written into the API servers'
+/// AdmissionConfiguration; namespaces override them with their `pod-security.kubernetes.io/*` labels.
+public struct PodSecuritySpec: Sendable, Equatable {
+    public var enforce: PodSecurityLevel = .baseline
+    public var audit: PodSecurityLevel = .restricted
+    public var warn: PodSecurityLevel = .restricted
+    /// `latest` or `v1.<minor>`: the version of the standards each level means.
+    public var version = "latest"
+    public var exemptNamespaces: [String] = ["kube-system"]
+    public var exemptUsernames: [String] = []
+    public var exemptRuntimeClasses: [String] = []
+
+    public init() {}
+}
+
+/// The API servers' OpenID Connect settings: users sign in at the issuer and present its ID tokens.
+public struct OIDCSpec: Sendable, Equatable {
+    public var issuerURL: String
+    public var clientID: String
+    public var usernameClaim = "sub"
+    public var usernamePrefix: String?
+    public var groupsClaim: String?
+    public var groupsPrefix: String?
+    /// A local PEM file with the CA of the issuer's serving certificate; nil means the hosts' CA store.
+    public var caFile: String?
+
+    public init(issuerURL: String, clientID: String) {
+        self.issuerURL = issuerURL
+        self.clientID = clientID
+    }
+
+    /// Where the API servers read `caFile` on the control-plane hosts.
+    public static let hostCAPath = "/etc/kubernetes/pki/oidc-ca.crt"
+
+    /// The API server's flags for these settings.
+    public var flags: [String] {
+        var out = ["--oidc-issuer-url=\(issuerURL)", "--oidc-client-id=\(clientID)", "--oidc-username-claim=\(usernameClaim)"]
+        if let usernamePrefix { out.append("--oidc-username-prefix=\(usernamePrefix)") }
+        if let groupsClaim { out.append("--oidc-groups-claim=\(groupsClaim)") }
+        if let groupsPrefix { out.append("--oidc-groups-prefix=\(groupsPrefix)") }
+        if caFile != nil { out.append("--oidc-ca-file=\(Self.hostCAPath)") }
+        return out
+    }
+}
+
 public struct ControlPlaneSpec: Sendable, Equatable {
     public var mode: ControlPlaneMode
     /// `host:port` of the API (VIP or load balancer). Nil means the first control-plane host's address, port 6443.
@@ -122,6 +175,11 @@ public struct ControlPlaneSpec: Sendable, Equatable {
     public var localBalancerPort: Int
     /// Only for `loadBalancer: vip`.
     public var vip: VIPSpec?
+    /// The PodSecurity admission plugin's cluster-wide defaults (`spec.controlPlane.podSecurity`); nil leaves
+    /// Kubernetes' own (privileged everywhere) and renders no admission configuration.
+    public var podSecurity: PodSecuritySpec?
+    /// An OpenID Connect issuer the API servers accept ID tokens from (`spec.controlPlane.oidc`).
+    public var oidc: OIDCSpec?
 
     public static let defaultLocalBalancerPort = 6443
 
@@ -229,6 +287,9 @@ public struct EtcdSpec: Sendable, Equatable {
     public var topology: EtcdTopology
     public var dataDir: String
     public var backup: BackupPolicy?
+    /// Flags added to every member's command line (`spec.etcd.extraArgs`), checked against the flag table of
+    /// the etcd minor.
+    public var extraArgs: [ExtraArg] = []
 
     public init(version: SemanticVersion? = nil, topology: EtcdTopology = .stacked, dataDir: String = "/var/lib/etcd", backup: BackupPolicy? = nil) {
         self.version = version

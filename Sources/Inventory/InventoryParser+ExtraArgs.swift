@@ -46,12 +46,7 @@ extension InventoryParser {
             r.error(at, "\(path): " + message)
             return false
         }
-        if name.hasPrefix("-") {
-            return refuse(keyAt, "write the flag without its dashes: \(name.drop(while: { $0 == "-" })): …")
-        }
-        if name.contains("=") || name.contains(" ") {
-            return refuse(keyAt, "'\(name)' is not a flag name; write name: value (e.g. audit-log-maxage: 7)")
-        }
+        if let problem = Self.flagNameProblem(name, example: "audit-log-maxage: 7") { return refuse(keyAt, problem) }
         if let setBy = ComponentFlags.reserved[component]?[name] {
             return refuse(keyAt, "\(binary) --\(name) is set by \(setBy); Capstan does not let extraArgs replace it")
         }
@@ -84,6 +79,13 @@ extension InventoryParser {
             r.warning(keyAt, "\(path): \(binary) --\(name) is deprecated: \(deprecated)")
         }
         return true
+    }
+
+    /// What is wrong with how a flag's name is written (dashes, a value in the name), for every extraArgs mapping.
+    static func flagNameProblem(_ name: String, example: String) -> String? {
+        if name.hasPrefix("-") { return "write the flag without its dashes: \(name.drop(while: { $0 == "-" })): …" }
+        if name.contains("=") || name.contains(" ") { return "'\(name)' is not a flag name; write name: value (e.g. \(example))" }
+        return nil
     }
 
     /// Values Capstan's own identities cannot work without.

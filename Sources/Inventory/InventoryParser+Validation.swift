@@ -18,6 +18,9 @@ extension InventoryParser {
         } else if k.preRelease != nil {
             r.warning(at: "spec.kubernetesVersion", "spec.kubernetesVersion: \(k.tag) is a pre-release; not for production clusters")
         }
+        if let version = inv.controlPlane.podSecurity?.version, let minor = Int(version.dropFirst("v1.".count)), version.hasPrefix("v1."), minor > k.minor {
+            r.error(at: "spec.controlPlane.podSecurity.version", "spec.controlPlane.podSecurity.version: \(version) is newer than the API servers (\(k.major).\(k.minor)), which do not know its standards; write latest or v1.\(k.minor) or older")
+        }
         guard inv.isSelfManaged, explicitSections.contains("etcd"), r.marks["spec.etcd.version"] != nil,
               !r.invalidPaths.contains("spec.etcd.version"), let e = inv.etcd.version else { return }
         switch SupportedVersions.support(etcd: e) {
@@ -47,6 +50,15 @@ extension InventoryParser {
             }
             if explicitSections.contains("etcd") {
                 r.error(at: "spec.etcd", "spec.etcd: \(provider) runs etcd in a managed cluster, so Capstan cannot manage or back it up; remove this section")
+            }
+            if r.marks["spec.controlPlane.oidc"] != nil {
+                r.error(at: "spec.controlPlane.oidc", "spec.controlPlane.oidc: not used in a managed cluster; \(provider) configures its API servers' authentication")
+            }
+            if r.marks["spec.controlPlane.podSecurity"] != nil {
+                r.error(at: "spec.controlPlane.podSecurity", "spec.controlPlane.podSecurity: not used in a managed cluster; \(provider) configures its API servers' admission (label namespaces with pod-security.kubernetes.io/* instead)")
+            }
+            if inv.componentConfig[.kubeProxy] != nil {
+                r.warning(at: "spec.componentConfig.kube-proxy", "spec.componentConfig.kube-proxy: ignored in a managed cluster; \(provider) runs kube-proxy")
             }
             if explicitSections.contains("pki") {
                 r.warning(at: "spec.pki", "spec.pki: ignored in a managed cluster; \(provider) owns the cluster CA (workers join with its caFile)")

@@ -52,7 +52,7 @@ final class InventoryParser {
         let kubernetesVersion = r.version(spec, "kubernetesVersion")
         let controlPlane = spec.value("controlPlane").flatMap { parseControlPlane($0) } ?? ControlPlaneSpec()
         let network = spec.value("network").flatMap { parseNetwork($0) } ?? NetworkSpec()
-        var etcd = spec.value("etcd").flatMap { parseEtcd($0) } ?? EtcdSpec()
+        var etcd = spec.value("etcd").flatMap { parseEtcd($0, pairedVersion: kubernetesVersion.flatMap(SupportedVersions.etcd(for:))) } ?? EtcdSpec()
         let pki = spec.value("pki").flatMap { parsePKI($0) } ?? PKISpec()
         let ssh = SSHSpec.clusterDefaults.overlaid(with: spec.value("ssh").flatMap { parseSSH($0, path: "spec.ssh") })
         let artifacts = spec.value("artifacts").flatMap { parseArtifacts($0) } ?? ArtifactSpec()
@@ -61,6 +61,7 @@ final class InventoryParser {
         let addons = spec.value("addons").flatMap { parseAddons($0) } ?? AddonsSpec()
         let containerRuntime = spec.value("containerRuntime").flatMap { parseContainerRuntime($0) } ?? ContainerRuntimeSpec()
         let extraArgs = spec.value("extraArgs").flatMap { parseExtraArgs($0, kubernetesVersion: kubernetesVersion) } ?? [:]
+        let componentConfig = spec.value("componentConfig").flatMap { parseComponentConfig($0, kubernetesVersion: kubernetesVersion) } ?? [:]
         var hosts: [HostSpec] = []
         if let hostsNode = spec.value("hosts"), let items = r.sequence(hostsNode, path: "spec.hosts") {
             r.record("spec.hosts", hostsNode)
@@ -84,6 +85,7 @@ final class InventoryParser {
         )
         inventory.containerRuntime = containerRuntime
         inventory.extraArgs = extraArgs
+        inventory.componentConfig = componentConfig
         validate(inventory, kubernetesVersionKnown: kubernetesVersion != nil)
         resolvePaths(&inventory)
         if checkFiles {
@@ -124,7 +126,55 @@ final class InventoryParser {
         cp.loadBalancer = r.enumValue(m, "loadBalancer", LoadBalancerMode.self, what: "load balancer")
         if let port = r.port(m, "localBalancerPort") { cp.localBalancerPort = port }
         if let vipNode = m.value("vip") { cp.vip = parseVIP(vipNode) }
+        if let podSecurityNode = m.value("podSecurity") { cp.podSecurity = parsePodSecurity(podSecurityNode) }
+        if let oidcNode = m.value("oidc") { cp.oidc = parseOIDC(oidcNode) }
         return cp
+    }
+
+    func parseOIDC(_ node: Node) -> OIDCSpec? {
+        let path = "spec.controlPlane.oidc"
+        guard let m = section(node, path: path) else { return nil }
+        var issuer = r.nonEmptyString(m, "issuerURL")
+        if let url = issuer, !(url.hasPrefix("https://") && URL(string: url)?.host.map { !$0.isEmpty } == true) || url.contains("#") {
+            r.invalid(m, "issuerURL", "\(path).issuerURL: '\(url)' is not an https:// URL (the API servers accept only https issuers; the URL must match the tokens' iss claim exactly)")
+            issuer = nil
+        }
+        let client = r.nonEmptyString(m, "clientID")
+        guard let issuer, let client else { return nil }
+        var spec = OIDCSpec(issuerURL: issuer, clientID: client)
+        if let claim = r.nonEmptyString(m, "usernameClaim") { spec.usernameClaim = claim }
+        spec.usernamePrefix = r.string(m, "usernamePrefix")
+        spec.groupsClaim = r.nonEmptyString(m, "groupsClaim")
+        spec.groupsPrefix = r.string(m, "groupsPrefix")
+        spec.caFile = file(m, "caFile")
+        return spec
+    }
+
+    func parsePodSecurity(_ node: Node) -> PodSecuritySpec? {
+        let path = "spec.controlPlane.podSecurity"
+        guard let m = section(node, path: path) else { return nil }
+        var spec = PodSecuritySpec()
+        if let level = r.enumValue(m, "enforce", PodSecurityLevel.self, what: "Pod Security level") { spec.enforce = level }
+        if let level = r.enumValue(m, "audit", PodSecurityLevel.self, what: "Pod Security level") { spec.audit = level }
+        if let level = r.enumValue(m, "warn", PodSecurityLevel.self, what: "Pod Security level") { spec.warn = level }
+        if let version = r.nonEmptyString(m, "version") {
+            if version == "latest" || version.range(of: #"^v1\.(0|[1-9][0-9]*)$"#, options: .regularExpression) != nil {
+                spec.version = version
+            } else {
+                r.invalid(m, "version", "\(path).version: '\(version)' is not a Pod Security Standards version (latest or v1.<minor>, e.g. v1.31)")
+            }
+        }
+        func names(_ key: String, valid: (String) -> Bool, what: String) -> [String]? {
+            guard let list = r.stringList(m, key) else { return nil }
+            for (i, (name, item)) in list.enumerated() where !valid(name) {
+                r.error(item.position, "\(path).\(key)[\(i)]: '\(name)' is not \(what)")
+            }
+            return list.map(\.0)
+        }
+        if let list = names("exemptNamespaces", valid: Syntax.isDNSLabel, what: "a namespace name (a DNS label)") { spec.exemptNamespaces = list }
+        if let list = names("exemptUsernames", valid: { !$0.isEmpty }, what: "a user name") { spec.exemptUsernames = list }
+        if let list = names("exemptRuntimeClasses", valid: Syntax.isDNSSubdomain, what: "a RuntimeClass name (a DNS subdomain)") { spec.exemptRuntimeClasses = list }
+        return spec
     }
 
     func parseVIP(_ node: Node) -> VIPSpec? {
@@ -213,7 +263,7 @@ final class InventoryParser {
         return c
     }
 
-    func parseEtcd(_ node: Node) -> EtcdSpec? {
+    func parseEtcd(_ node: Node, pairedVersion: SemanticVersion?) -> EtcdSpec? {
         guard let m = section(node, path: "spec.etcd") else { return nil }
         var e = EtcdSpec()
         e.version = r.version(m, "version")
@@ -224,6 +274,7 @@ final class InventoryParser {
             }
         }
         if let b = m.value("backup") { e.backup = parseBackup(b) }
+        if let a = m.value("extraArgs") { e.extraArgs = parseEtcdArgs(a, version: e.version ?? pairedVersion) }
         return e
     }
 
@@ -615,6 +666,10 @@ final class InventoryParser {
             case .kubeconfigFile(let f): m.joinCredentials = .kubeconfigFile(InventoryLoader.resolve(f, relativeTo: base))
             }
             inv.controlPlane.managed = m
+        }
+        if var oidc = inv.controlPlane.oidc {
+            oidc.caFile = res(oidc.caFile)
+            inv.controlPlane.oidc = oidc
         }
         if var b = inv.etcd.backup {
             b.encryptionKeyFile = res(b.encryptionKeyFile)

@@ -7,7 +7,7 @@
 /// which is also the order of its "expected one of" messages.
 public enum InventorySchema {
     public static let keys: [InventoryKey] = root + spec + controlPlane + network + etcd + pki
-        + ssh(under: "spec.ssh", perHost: false) + artifacts + components + containerRuntime + extraArgs + upgrade + addons + hosts
+        + ssh(under: "spec.ssh", perHost: false) + artifacts + components + containerRuntime + extraArgs + componentConfig + upgrade + addons + hosts
 
     /// The key at `path` (exact schema form, e.g. `spec.hosts[].ssh.port`).
     public static func key(_ path: String) -> InventoryKey? { byPath[path] }
@@ -96,6 +96,8 @@ public indirect enum InventoryValueType: Sendable, Equatable, CustomStringConver
     case list(InventoryValueType)
     /// A mapping whose keys the user chooses (label keys).
     case names(InventoryValueType)
+    /// A field of a component's configuration file, of the type that file gives it (`KubeletConfiguration field`).
+    case field(String)
 
     public var description: String {
         switch self {
@@ -109,6 +111,7 @@ public indirect enum InventoryValueType: Sendable, Equatable, CustomStringConver
         case .countOrPercent: return "integer or percentage"
         case .list(let item): return "list of " + item.plural
         case .names(let value): return "mapping of names to " + value.plural
+        case .field(let what): return what
         }
     }
 
@@ -116,7 +119,7 @@ public indirect enum InventoryValueType: Sendable, Equatable, CustomStringConver
         switch self {
         case .oneOf(let values): return "enum values (" + values.joined(separator: " | ") + ")"
         case .countOrPercent: return "counts or percentages"
-        case .string, .integer, .boolean, .duration, .version, .mapping, .list, .names: return description + "s"
+        case .string, .integer, .boolean, .duration, .version, .mapping, .list, .names, .field: return description + "s"
         }
     }
 
@@ -193,6 +196,8 @@ extension InventorySchema {
           "How containerd on the nodes reaches image registries."),
         K("spec.extraArgs", .mapping, .none, example: "{kube-apiserver: {audit-log-maxage: 7}}",
           "Flags added to a component's command line, or replacing one of Capstan's policy defaults (`capstan plan` lists both). Each is checked against that binary's flag table for kubernetesVersion's minor: a misspelt, removed or malformed flag is an error here, a deprecated one a warning. Flags Capstan derives from the inventory or its PKI (certificates, addresses, CIDRs) cannot be replaced; the error says which key sets them."),
+        K("spec.componentConfig", .mapping, .none, example: "{kubelet: {maxPods: 150}, kube-proxy: {conntrack: {tcpEstablishedTimeout: 2h}}}",
+          "Fields merged into the kubelet's and kube-proxy's configuration files (mappings merge key by key; a value or a list replaces Capstan's). Each field is checked against the file's Go type for kubernetesVersion's minor, as the binary's strict decoding checks it: an unknown field or a value of the wrong kind is an error here. Fields Capstan derives from the inventory or its PKI cannot be replaced; the error says which key sets them. `capstan plan` lists every value with the one it replaces."),
         K("spec.upgrade", .mapping, .derived("10% of the workers at a time, 5m drain timeout"), example: "{maxUnavailable: 1, drainTimeout: 10m}",
           "How `capstan upgrade apply` moves the workers."),
         K("spec.addons", .mapping, .derived("cluster DNS on, monitoring off"), example: "{dns: {replicas: 2}, monitoring: {enabled: false}}",
@@ -220,6 +225,38 @@ extension InventorySchema {
           "Network interface that carries the virtual IP on the control-plane hosts (at most 15 characters)."),
         K("spec.controlPlane.vip.virtualRouterId", .integer, .value(String(VIPSpec.defaultVirtualRouterID)), example: "51",
           "VRRP virtual router id (1-255); it must be unique among the VRRP routers on the network segment."),
+        K("spec.controlPlane.podSecurity", .mapping, .derived("none: Kubernetes' own defaults, privileged everywhere"), example: "{enforce: baseline, audit: restricted, warn: restricted}",
+          "Cluster-wide defaults of the PodSecurity admission plugin, written into an AdmissionConfiguration on every API server (self-managed). A namespace's pod-security.kubernetes.io labels override them; Capstan's monitoring namespace is labelled privileged (its node exporter uses the host's namespaces)."),
+        K("spec.controlPlane.podSecurity.enforce", .of(PodSecurityLevel.self), .value("baseline"), example: "restricted",
+          "Pods that break this level are refused."),
+        K("spec.controlPlane.podSecurity.audit", .of(PodSecurityLevel.self), .value("restricted"), example: "baseline",
+          "Pods that break this level are marked in the audit log."),
+        K("spec.controlPlane.podSecurity.warn", .of(PodSecurityLevel.self), .value("restricted"), example: "baseline",
+          "Pods that break this level are admitted with a warning to the client."),
+        K("spec.controlPlane.podSecurity.version", .string, .value("latest"), example: "v1.31",
+          "Which release's Pod Security Standards the levels mean: latest, or v1.<minor> no newer than kubernetesVersion."),
+        K("spec.controlPlane.podSecurity.exemptNamespaces", .list(.string), .value("[kube-system]"), example: "[kube-system, ingress]",
+          "Namespaces whose pods the plugin never checks."),
+        K("spec.controlPlane.podSecurity.exemptUsernames", .list(.string), .value("[]"), example: "[\"system:serviceaccount:ci:deployer\"]",
+          "Users whose requests the plugin never checks (the requesting user, not a controller acting for them)."),
+        K("spec.controlPlane.podSecurity.exemptRuntimeClasses", .list(.string), .value("[]"), example: "[kata]",
+          "RuntimeClasses whose pods the plugin never checks."),
+        K("spec.controlPlane.oidc", .mapping, .none, example: "{issuerURL: https://sso.example.com/realms/ops, clientID: kubernetes, groupsClaim: groups}",
+          "An OpenID Connect issuer whose ID tokens every API server accepts (self-managed), written as the API servers' --oidc-* flags. Bind the users and groups it names with RBAC."),
+        K("spec.controlPlane.oidc.issuerURL", .string, .required, example: "https://sso.example.com/realms/ops",
+          "The issuer's https:// URL, exactly as the tokens' iss claim writes it."),
+        K("spec.controlPlane.oidc.clientID", .string, .required, example: "kubernetes",
+          "The client ID the tokens must be issued for (their aud claim)."),
+        K("spec.controlPlane.oidc.usernameClaim", .string, .value("sub"), example: "email",
+          "The claim that names the user."),
+        K("spec.controlPlane.oidc.usernamePrefix", .string, .derived("the issuer URL and # for claims other than email"), example: "\"oidc:\"",
+          "Prefix of every user name from this issuer, so they cannot collide with other users (\"-\" for none)."),
+        K("spec.controlPlane.oidc.groupsClaim", .string, .none, example: "groups",
+          "The claim that lists the user's groups."),
+        K("spec.controlPlane.oidc.groupsPrefix", .string, .none, example: "\"oidc:\"",
+          "Prefix of every group name from this issuer."),
+        K("spec.controlPlane.oidc.caFile", .string, .derived("the control-plane hosts' CA store"), example: "sso-ca.crt",
+          "Local PEM file with the CA of the issuer's serving certificate, placed on the control-plane hosts as /etc/kubernetes/pki/oidc-ca.crt."),
         K("spec.controlPlane.managed.provider", .of(ManagedProvider.self), .required, example: "eks",
           "Which provider runs the control plane; messages name it when they explain what it owns."),
         K("spec.controlPlane.managed.apiEndpoint", .string, .required, example: "https://ABCD.gr7.eu-west-1.eks.amazonaws.com",
@@ -312,6 +349,10 @@ extension InventorySchema {
           "AWS credentials file (aws_access_key_id, aws_secret_access_key) deployed 0600 to the etcd hosts; it needs only write (PutObject) rights."),
         K("spec.etcd.backup.destination.s3.operatorCredentialsFile", .string, .derived("credentialsFile"), example: "s3-admin.credentials",
           "Credentials this machine uses for list, verify, prune and restore (read and delete rights); never deployed to a host."),
+        K("spec.etcd.extraArgs", .names(.string), .none, example: "{auto-compaction-mode: periodic, auto-compaction-retention: 1h}",
+          "Flags added to every etcd member's command line, by name without dashes. Each is checked against the flags the etcd minor of spec.etcd.version accepts (asked of etcd 3.4.23 and 3.5.1 themselves): a misspelt flag, a flag of the other minor or a malformed boolean, number or duration is an error here. Flags Capstan sets (names, addresses, TLS, data directory, initial cluster) and unsafe ones cannot be set. A change restarts the members one at a time, the leader last, each gated on health."),
+        K("spec.etcd.extraArgs.<key>", .string, .none, example: "1h",
+          "The flag's value as etcd parses it (true or false for a boolean flag); written --<key>=<value>."),
     ]
 
     private static let pki: [K] = [
@@ -431,6 +472,17 @@ extension InventorySchema {
               "The flag's value as the binary parses it (true or false for a boolean flag); written --<key>=<value>."),
         ]
     }
+
+    private static let componentConfig: [K] = [
+        K("spec.componentConfig.kubelet", .names(.field("KubeletConfiguration field")), .none, example: "{maxPods: 150, evictionHard: {memory.available: 500Mi}}",
+          "Fields of the kubelet's KubeletConfiguration (kubelet.config.k8s.io/v1beta1), as the file spells them."),
+        K("spec.componentConfig.kubelet.<key>", .field("KubeletConfiguration field"), .none, example: "150",
+          "The field's value, of the type KubeletConfiguration gives it at kubernetesVersion's minor (a mapping for a struct or map field)."),
+        K("spec.componentConfig.kube-proxy", .names(.field("KubeProxyConfiguration field")), .none, example: "{conntrack: {tcpEstablishedTimeout: 2h}}",
+          "Fields of kube-proxy's KubeProxyConfiguration (kubeproxy.config.k8s.io/v1alpha1), as the file spells them. Ignored in a managed cluster (the provider runs kube-proxy); the mode stays iptables."),
+        K("spec.componentConfig.kube-proxy.<key>", .field("KubeProxyConfiguration field"), .none, example: "{tcpEstablishedTimeout: 2h}",
+          "The field's value, of the type KubeProxyConfiguration gives it at kubernetesVersion's minor (a mapping for a struct or map field)."),
+    ]
 
     private static let addons: [K] = [
         K("spec.addons.dns", .mapping, .derived("on, 2 replicas, upstreams from /etc/resolv.conf"), example: "{enabled: true, replicas: 2}",

@@ -1,3 +1,4 @@
+import Foundation
 /// Context of `kubernetes/kube-apiserver.service`, `kube-controller-manager.service`,
 /// `kube-scheduler.service` and `audit-policy.yaml` on one control-plane host. Paths are kubeadm's.
 public struct ControlPlaneContext: Codable, Sendable, Equatable {
@@ -19,6 +20,10 @@ public struct ControlPlaneContext: Codable, Sendable, Equatable {
     public var auditLogPath: String
     /// The EncryptionConfiguration (Secrets at rest).
     public var encryptionConfigFile: String
+    /// `--admission-control-config-file`, written only when the inventory sets `spec.controlPlane.podSecurity`.
+    public var admissionConfigFile: String
+    public var hasAdmissionConfig: Bool
+    public static let admissionConfigPath = "/etc/kubernetes/admission-config.yaml"
     /// False for an external CA without its key: the controller manager then signs nothing.
     public var clusterSigning: Bool
     /// `--name=value` lines after each unit's fixed flags: Capstan's policy defaults merged with the
@@ -33,6 +38,7 @@ public struct ControlPlaneContext: Codable, Sendable, Equatable {
         securePort: Int = 6443, binDir: String = "/usr/local/bin", pkiDir: String = "/etc/kubernetes/pki",
         kubeconfigDir: String = "/etc/kubernetes", auditPolicyFile: String = "/etc/kubernetes/audit-policy.yaml",
         auditLogPath: String = "/var/log/kubernetes/audit/audit.log", encryptionConfigFile: String = "/etc/kubernetes/encryption-config.yaml",
+        hasAdmissionConfig: Bool = false,
         apiServerFlags: [String] = [], controllerManagerFlags: [String] = [], schedulerFlags: [String] = []
     ) {
         self.clusterName = clusterName
@@ -50,6 +56,8 @@ public struct ControlPlaneContext: Codable, Sendable, Equatable {
         self.auditPolicyFile = auditPolicyFile
         self.auditLogPath = auditLogPath
         self.encryptionConfigFile = encryptionConfigFile
+        self.admissionConfigFile = Self.admissionConfigPath
+        self.hasAdmissionConfig = hasAdmissionConfig
         self.clusterSigning = clusterSigning
         self.apiServerFlags = apiServerFlags
         self.controllerManagerFlags = controllerManagerFlags
@@ -198,5 +206,35 @@ public struct EncryptionConfigContext: Codable, Sendable, Equatable {
     public init(clusterName: String, keys: [Key]) {
         self.clusterName = clusterName
         self.keys = keys
+    }
+}
+
+/// Context of `kubernetes/admission-config.yaml`: the PodSecurity admission plugin's defaults and exemptions.
+/// The exemption lists are JSON arrays (valid YAML flow sequences, every string quoted and escaped).
+public struct AdmissionContext: Codable, Sendable, Equatable {
+    public var clusterName: String
+    public var enforce: String
+    public var audit: String
+    public var warn: String
+    public var version: String
+    public var usernames: String
+    public var namespaces: String
+    public var runtimeClasses: String
+
+    public init(clusterName: String, enforce: String, audit: String, warn: String, version: String,
+                usernames: [String], namespaces: [String], runtimeClasses: [String]) {
+        func flow(_ list: [String]) -> String {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.withoutEscapingSlashes]
+            return (try? encoder.encode(list)).map { String(decoding: $0, as: UTF8.self).replacingOccurrences(of: "\",\"", with: "\", \"") } ?? "[]"
+        }
+        self.clusterName = clusterName
+        self.enforce = enforce
+        self.audit = audit
+        self.warn = warn
+        self.version = version
+        self.usernames = flow(usernames)
+        self.namespaces = flow(namespaces)
+        self.runtimeClasses = flow(runtimeClasses)
     }
 }

@@ -66,7 +66,9 @@ struct InventorySchemaTests {
     @Test("the parser accepts and reads every schema key with its documented example value")
     func parserAcceptsEveryKey() throws {
         var failures: [String] = []
-        for key in InventorySchema.keys {
+        // componentConfig's keys are the fields of a Go type, not names the user picks: the parent's example
+        // sets real ones (maxPods, conntrack), and the label key below is no field.
+        for key in InventorySchema.keys where !(key.path.hasPrefix("spec.componentConfig.") && key.name == "<key>") {
             var doc = Self.base
             for extra in Self.context[key.path] ?? [] { doc.set(Self.components(extra.path), .raw(extra.yaml)) }
             doc.set(Self.components(key.path), .raw(key.example))

@@ -23,7 +23,7 @@
 # stderr) against the flag table of that binary and minor in Sources/Inventory/KubernetesFlags/, plus the enumerations
 # and list rules the real binary validates; the kubelet and kube-proxy --config, the audit policy,
 # encryption and admission configurations and every kubeconfig decoded against the upstream Go types of that
-# minor (Tests/Standins/schemas/): apiVersion, kind, every field name and type, audit rule validation.
+# minor (Sources/Inventory/KubernetesSchemas/): apiVersion, kind, every field name and type, audit rule validation.
 # Both tables are regenerated from upstream sources by Tests/Standins/regen-flags.py. YAML is read by a
 # small strict reader of the subset Capstan writes, because lab hosts have python3 without PyYAML.
 #
@@ -66,10 +66,12 @@ import urllib.parse
 NAME = os.path.basename(sys.argv[0])
 VERSION = "@VERSION@"
 HERE = os.path.dirname(os.path.abspath(__file__))
-# The flag tables are Capstan's own (inventory extraArgs are checked against them); the stand-in reads the same files.
+# The flag tables and configuration schemas are Capstan's own (inventory extraArgs and componentConfig are checked
+# against them); the stand-in reads the same files.
 FLAGS = os.path.join(HERE, "..", "..", "Sources", "Inventory", "KubernetesFlags")
+SCHEMAS = os.path.join(HERE, "..", "..", "Sources", "Inventory", "KubernetesSchemas")
 # Replaced by `k8s-standin.py embed` with this binary's flag table and the version's schemas, so an installed
-# copy needs no other file; run from the source tree it reads Sources/Inventory/KubernetesFlags and Tests/Standins/schemas instead.
+# copy needs no other file; run from the source tree it reads Sources/Inventory/KubernetesFlags and KubernetesSchemas instead.
 EMBEDDED = None
 COMPONENTS = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"]
 
@@ -103,7 +105,7 @@ def _load_data(name, version):
         return EMBEDDED["flags"], EMBEDDED["schemas"]
     minor = minor_of(version)
     flags_path = os.path.join(FLAGS, "%s-1.%d.json" % (name, minor))
-    schema_path = os.path.join(HERE, "schemas", "1.%d.json" % minor)
+    schema_path = os.path.join(SCHEMAS, "1.%d.json" % minor)
     for path in (flags_path, schema_path):
         if not os.path.isfile(path):
             raise Refusal("no stand-in data for Kubernetes 1.%d: %s is missing (run Tests/Standins/regen-flags.py)" % (minor, path))
@@ -399,10 +401,14 @@ def yaml_scalar(text, where):
 
 
 def strip_comment(line):
-    out, quote = [], None
+    out, quote, escaped = [], None, False
     for index, c in enumerate(line):
         if quote:
-            if c == quote:
+            if escaped:
+                escaped = False
+            elif quote == '"' and c == "\\":
+                escaped = True
+            elif c == quote:
                 quote = None
         elif c in "\"'" and (index == 0 or line[index - 1] in " \t[{,:-"):
             quote = c
@@ -413,11 +419,15 @@ def strip_comment(line):
 
 
 def split_flow(text, where):
-    items, depth, current, quote = [], 0, [], None
+    items, depth, current, quote, escaped = [], 0, [], None, False
     for c in text:
         if quote:
             current.append(c)
-            if c == quote:
+            if escaped:
+                escaped = False
+            elif quote == '"' and c == "\\":
+                escaped = True
+            elif c == quote:
                 quote = None
             continue
         if c in "\"'":
@@ -715,7 +725,77 @@ def check_document(path, expected_kind, schemas, warn):
         check_kubeconfig(path, document)
     if kind == "EncryptionConfiguration":
         check_encryption_config(path, document)
+    if kind == "AdmissionConfiguration":
+        check_admission_config(path, document)
     return document
+
+
+POD_SECURITY_VERSIONS = ("pod-security.admission.config.k8s.io/v1", "pod-security.admission.config.k8s.io/v1beta1")
+POD_SECURITY_LEVELS = ("privileged", "baseline", "restricted")
+POD_SECURITY_VERSION = re.compile(r"latest|v1\.(0|[1-9][0-9]*)")
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def check_admission_config(path, config):
+    """The API server's admission configuration as it reads it at start: each plugin named once, and the
+    PodSecurity plugin's inline PodSecurityConfiguration decoded strictly and validated as
+    k8s.io/pod-security-admission/admission/api/validation does (levels, versions, exemption names); an invalid
+    one stops the API server."""
+    errors, seen = [], set()
+    for i, plugin in enumerate(config.get("plugins") or []):
+        name = plugin.get("name") or ""
+        if not name:
+            errors.append("plugins[%d].name: Required value" % i)
+        if name in seen:
+            errors.append("plugins[%d].name: Duplicate value: %r" % (i, name))
+        seen.add(name)
+        if name != "PodSecurity" or plugin.get("configuration") is None:
+            continue
+        errors += pod_security_errors(plugin["configuration"])
+    if errors:
+        raise Refusal("%s: %s" % (path, "; ".join(errors)))
+
+
+def pod_security_errors(conf):
+    if not isinstance(conf, dict):
+        return ["PodSecurity configuration: not a mapping"]
+    where = "PodSecurityConfiguration"
+    if conf.get("apiVersion") not in POD_SECURITY_VERSIONS or conf.get("kind") != "PodSecurityConfiguration":
+        return ['no kind "%s" is registered for version "%s" in scheme "pod-security-admission"' % (conf.get("kind"), conf.get("apiVersion"))]
+    errors = []
+    fields = {"": ("apiVersion", "kind", "defaults", "exemptions"),
+              "defaults": ("enforce", "enforce-version", "audit", "audit-version", "warn", "warn-version"),
+              "exemptions": ("usernames", "namespaces", "runtimeClasses")}
+    for section, allowed in fields.items():
+        block = conf if not section else (conf.get(section) or {})
+        if not isinstance(block, dict):
+            errors.append("%s.%s: expected a mapping" % (where, section))
+            continue
+        for key in block:
+            if key not in allowed:
+                errors.append('%s: strict decoding error: unknown field "%s"' % (where, (section + "." if section else "") + key))
+    defaults = conf.get("defaults") or {}
+    for mode in ("enforce", "audit", "warn"):
+        level = defaults.get(mode, "")
+        if level and level not in POD_SECURITY_LEVELS:
+            errors.append('defaults.%s: Invalid value: "%s": must be one of privileged, baseline, restricted' % (mode, level))
+        version = defaults.get(mode + "-version", "")
+        if version and not POD_SECURITY_VERSION.fullmatch(str(version)):
+            errors.append('defaults.%s-version: Invalid value: "%s": must be "latest" or "v1.x"' % (mode, version))
+    exemptions = conf.get("exemptions") or {}
+    checks = {"usernames": lambda v: bool(v), "namespaces": DNS_LABEL.fullmatch, "runtimeClasses": DNS_SUBDOMAIN.fullmatch}
+    for key, valid in checks.items():
+        values = exemptions.get(key) or []
+        if not isinstance(values, list):
+            errors.append("exemptions.%s: expected a list" % key)
+            continue
+        for i, value in enumerate(values):
+            if not isinstance(value, str) or not valid(value):
+                errors.append('exemptions.%s[%d]: Invalid value: "%s"' % (key, i, value))
+            elif values.index(value) != i:
+                errors.append('exemptions.%s[%d]: Duplicate value: "%s"' % (key, i, value))
+    return errors
 
 
 ENCRYPTION_PROVIDERS = ("kms", "aescbc", "aesgcm", "secretbox", "identity")
@@ -890,7 +970,24 @@ def check_invocation(name, version, argv, root="", warn=None):
         inner = ((documents["config"].get("clientConnection") or {}).get("kubeconfig")) or ""
         if inner:
             documents["clientConnection.kubeconfig"] = check_document(root + inner if root else inner, "Config", schemas, warn)
+    if name == "kube-apiserver":
+        check_oidc(values, root)
     return values, documents
+
+
+def check_oidc(values, root):
+    """The API server's OIDC options as it checks them at start: issuer and client ID together
+    (BuiltInAuthenticationOptions.Validate), an https issuer (the OIDC authenticator refuses another scheme),
+    and a readable PEM CA when --oidc-ca-file is given."""
+    issuer, client, ca = last(values, "oidc-issuer-url"), last(values, "oidc-client-id"), last(values, "oidc-ca-file")
+    if bool(issuer) != bool(client):
+        raise Refusal("oidc-issuer-url and oidc-client-id must be specified together")
+    if issuer and not issuer.startswith("https://"):
+        raise Refusal("'oidc-issuer-url' (%r) has invalid scheme (%r), require 'https'" % (issuer, issuer.split(":", 1)[0]))
+    if ca:
+        local = root + ca if root else ca
+        if not os.path.isfile(local) or "-----BEGIN CERTIFICATE-----" not in open(local, errors="replace").read():
+            raise Refusal("--oidc-ca-file %s: no PEM certificate there" % ca)
 
 
 def embed(name, version):

@@ -14,7 +14,7 @@ here), applied to every minor and marked "tagPinned": false.
 
 Writes, per binary and minor, Sources/Inventory/KubernetesFlags/<binary>-1.<minor>.json: every flag the binary accepts with its value
 type, shorthand and deprecation message, and for each the repository, ref and path it was read from. And
-per minor, schemas/1.<minor>.json: the Go types of the configuration files Capstan renders
+per minor, Sources/Inventory/KubernetesSchemas/1.<minor>.json: the Go types of the configuration files Capstan renders
 (KubeletConfiguration, KubeProxyConfiguration, audit Policy, AdmissionConfiguration,
 EncryptionConfiguration, kubeconfig), field names from their json tags, with the same provenance.
 
@@ -29,6 +29,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FLAGS = os.path.join(HERE, "..", "..", "Sources", "Inventory", "KubernetesFlags")
+SCHEMAS = os.path.join(HERE, "..", "..", "Sources", "Inventory", "KubernetesSchemas")
 MAIN = "kubernetes/kubernetes"
 
 
@@ -565,8 +566,8 @@ def main():
             write(os.path.join(FLAGS, "%s-1.%d.json" % (binary, minor)), data)
             print("Sources/Inventory/KubernetesFlags/%s-1.%d.json: %d flags from %d sources" % (binary, minor, len(data["flags"]), len(data["sources"])))
         schema = build_schemas(mirrors, minor)
-        write(os.path.join(HERE, "schemas", "1.%d.json" % minor), schema)
-        print("schemas/1.%d.json: %d kinds, %d types" % (minor, len(schema["kinds"]), len(schema["types"])))
+        write(os.path.join(SCHEMAS, "1.%d.json" % minor), schema)
+        print("Sources/Inventory/KubernetesSchemas/1.%d.json: %d kinds, %d types" % (minor, len(schema["kinds"]), len(schema["types"])))
 
 
 if __name__ == "__main__":

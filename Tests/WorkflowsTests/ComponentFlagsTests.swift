@@ -37,8 +37,10 @@ struct ComponentFlagsTests {
             let written = Set(Self.names(arguments)).subtracting(defaults)
             let reserved = Set((ComponentFlags.reserved[component] ?? [:]).keys)
             #expect(written.subtracting(reserved).isEmpty, "\(component.rawValue) writes \(written.subtracting(reserved).sorted()) without reserving them")
-            // Flags a template writes only in some modes (bootstrap, taints by config, external CA signing).
-            let conditional: Set<String> = ["bootstrap-kubeconfig", "register-with-taints", "cluster-signing-cert-file", "cluster-signing-key-file", "node-labels"]
+            // Flags a template writes only in some modes (bootstrap, taints by config, external CA signing) or
+            // from optional inventory keys the example leaves out.
+            let conditional: Set<String> = ["bootstrap-kubeconfig", "register-with-taints", "cluster-signing-cert-file", "cluster-signing-key-file", "node-labels",
+                                            "oidc-username-prefix", "oidc-ca-file"]
             #expect(reserved.subtracting(written).subtracting(conditional).isEmpty, "\(component.rawValue) reserves \(reserved.subtracting(written).sorted()) it never writes")
         }
     }

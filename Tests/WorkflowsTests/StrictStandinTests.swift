@@ -323,9 +323,14 @@ struct StrictStandinRefusalTests {
             ("    users: [\"system:kube-proxy\"]", "    user: [\"system:kube-proxy\"]", "unknown field \"rules[1].user\""),
             ("apiVersion: audit.k8s.io/v1", "apiVersion: audit.k8s.io/v1beta1", "no kind \"Policy\" is registered for version \"audit.k8s.io/v1beta1\""),
         ]
+        try Self.expectRefusals("Policy", policy, planted)
+    }
+
+    /// Each (original, replacement, words): `text` with the original replaced is refused as `kind`, saying the words.
+    static func expectRefusals(_ kind: String, _ text: String, _ planted: [(String, String, String)]) throws {
         for (original, replacement, words) in planted {
-            #expect(policy.contains(original), "the audit policy template no longer has \(original)")
-            let result = try Self.checkFile("Policy", policy.replacingOccurrences(of: original, with: replacement))
+            #expect(text.contains(original), "the rendered \(kind) no longer has \(original)")
+            let result = try checkFile(kind, text.replacingOccurrences(of: original, with: replacement))
             #expect(result.status == 1 && result.stderr.contains(words), "\(replacement): \(result.stderr)")
         }
     }

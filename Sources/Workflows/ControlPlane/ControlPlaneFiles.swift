@@ -24,8 +24,8 @@ struct ControlPlaneFiles: Sendable {
             clusterName: inventory.name, nodeName: host.name, advertiseAddress: host.clusterAddress, etcdServers: etcdServers,
             serviceCIDR: inventory.network.serviceCIDR.description, podCIDR: inventory.network.podCIDR.description,
             clusterDomain: inventory.network.clusterDomain, clusterSigning: files.clusterSigning,
-            nodeCIDRMaskSize: inventory.network.nodeSubnetSize,
-            apiServerFlags: ComponentFlags.merged(.apiServer, extraArgs: inventory.extraArgs),
+            nodeCIDRMaskSize: inventory.network.nodeSubnetSize, hasAdmissionConfig: inventory.controlPlane.podSecurity != nil,
+            apiServerFlags: (inventory.controlPlane.oidc?.flags ?? []) + ComponentFlags.merged(.apiServer, extraArgs: inventory.extraArgs),
             controllerManagerFlags: ComponentFlags.merged(.controllerManager, extraArgs: inventory.extraArgs),
             schedulerFlags: ComponentFlags.merged(.scheduler, extraArgs: inventory.extraArgs))
         let pki = try files.files(for: host)
@@ -36,9 +36,23 @@ struct ControlPlaneFiles: Sendable {
         guard let encryption = try SecretsEncryption.load(files.state) else {
             throw WorkflowError.missingStateFile(path: files.state.path(SecretsEncryption.path), host: host.name, remotePath: SecretsEncryption.hostPath)
         }
+        var extraInputs: [ManagedFile] = []
+        if let podSecurity = inventory.controlPlane.podSecurity {
+            let text = try renderer.render("kubernetes/admission-config.yaml", context: AdmissionContext(
+                clusterName: inventory.name, enforce: podSecurity.enforce.rawValue, audit: podSecurity.audit.rawValue,
+                warn: podSecurity.warn.rawValue, version: podSecurity.version, usernames: podSecurity.exemptUsernames,
+                namespaces: podSecurity.exemptNamespaces, runtimeClasses: podSecurity.exemptRuntimeClasses))
+            extraInputs = [ManagedFile(path: context.admissionConfigFile, text: text, attributes: FileAttributes(mode: 0o600))]
+        }
+        if let caFile = inventory.controlPlane.oidc?.caFile {
+            guard let pem = FileManager.default.contents(atPath: caFile), String(decoding: pem, as: UTF8.self).contains("-----BEGIN CERTIFICATE-----") else {
+                throw WorkflowError.invalidInput("spec.controlPlane.oidc.caFile: cannot read a PEM certificate from \(caFile)")
+            }
+            extraInputs.append(ManagedFile(path: OIDCSpec.hostCAPath, content: pem))
+        }
         return ControlPlaneFiles(
             apiServer: ServiceSpec(unit: "kube-apiserver.service", unitFile: try unit("kube-apiserver.service"),
-                                   inputs: [audit, try encryption.file(clusterName: inventory.name, renderer: renderer)]),
+                                   inputs: [audit, try encryption.file(clusterName: inventory.name, renderer: renderer)] + extraInputs),
             controllerManager: ServiceSpec(unit: "kube-controller-manager.service", unitFile: try unit("kube-controller-manager.service"), inputs: []),
             scheduler: ServiceSpec(unit: "kube-scheduler.service", unitFile: try unit("kube-scheduler.service"), inputs: []),
             pki: pki, context: context)

@@ -17,6 +17,15 @@ public struct EtcdClusterSpec: Sendable, Equatable {
     /// Every inventory host name: a member being removed may still be reachable to stop and wipe.
     public var inventoryHosts: [String]
     public var dataDir: String
+    /// `spec.etcd.extraArgs` as flags (`--name=value`), after Capstan's own on every member's command line;
+    /// the two defaults below are replaced in place instead.
+    public var extraFlags: [String] = []
+    /// `--snapshot-count` and `--quota-backend-bytes`: Capstan's defaults unless `spec.etcd.extraArgs` sets them.
+    public var snapshotCount = EtcdClusterSpec.defaultFlags["snapshot-count"]!
+    public var quotaBackendBytes = EtcdClusterSpec.defaultFlags["quota-backend-bytes"]!
+
+    /// The flags Capstan's etcd unit sets as policy (not derived from the inventory), which extraArgs may replace.
+    public static let defaultFlags = ["snapshot-count": 10000, "quota-backend-bytes": 8 * 1024 * 1024 * 1024]
     public var binDir = "/usr/local/bin"
     public var pkiDir = "/etc/kubernetes/pki/etcd"
     public var unitPath = "/etc/systemd/system/etcd.service"
@@ -36,6 +45,13 @@ public struct EtcdClusterSpec: Sendable, Equatable {
         clusterName = inventory.name
         self.version = version
         dataDir = inventory.etcd.dataDir
+        for arg in inventory.etcd.extraArgs {
+            switch (arg.name, Int(arg.value)) {
+            case ("snapshot-count", let value?): snapshotCount = value
+            case ("quota-backend-bytes", let value?): quotaBackendBytes = value
+            default: extraFlags.append("--\(arg.name)=\(arg.value)")
+            }
+        }
         inventoryHosts = inventory.hosts.map(\.name)
         members = inventory.etcdMembers.map { host in
             Member(name: host.name, address: host.clusterAddress, desired: EtcdDesiredMember(name: host.name, address: host.clusterAddress))

@@ -279,7 +279,8 @@ public enum EtcdWorkflow {
             clusterName: spec.clusterName, name: member.name, address: member.address,
             initialCluster: "", initialClusterState: "new", initialClusterToken: spec.initialClusterToken,
             user: spec.user, group: spec.user, binDir: spec.binDir, dataDir: spec.dataDir, pkiDir: spec.pkiDir,
-            initialEnvironmentFile: spec.envPath)
+            snapshotCount: spec.snapshotCount, quotaBackendBytes: spec.quotaBackendBytes,
+            extraFlags: spec.extraFlags, initialEnvironmentFile: spec.envPath)
         let unitText = try settings.templates.render("etcd/etcd.service", context: context)
         let unitChanged = try await ctx.ensureFile(host, ManagedFile(path: spec.unitPath, text: unitText))
         if unitChanged {

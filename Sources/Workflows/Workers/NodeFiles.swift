@@ -49,7 +49,7 @@ struct NodeFiles: Sendable {
         let kubelet = ServiceSpec(
             unit: "kubelet.service",
             unitFile: ManagedFile(path: "/etc/systemd/system/kubelet.service", text: try renderer.render("kubernetes/kubelet.service", context: kubeletContext)),
-            inputs: [ManagedFile(path: kubeletContext.configFile, text: try renderer.render("kubernetes/kubelet-config.yaml", context: kubeletContext),
+            inputs: [ManagedFile(path: kubeletContext.configFile, text: try configFile(.kubelet, context: kubeletContext, inventory: inventory, renderer: renderer),
                                  attributes: Self.configAttributes)])
 
         var kubeProxy: ServiceSpec?
@@ -59,10 +59,43 @@ struct NodeFiles: Sendable {
             kubeProxy = ServiceSpec(
                 unit: "kube-proxy.service",
                 unitFile: ManagedFile(path: "/etc/systemd/system/kube-proxy.service", text: try renderer.render("kubernetes/kube-proxy.service", context: proxy)),
-                inputs: [ManagedFile(path: proxy.configFile, text: try renderer.render("kubernetes/kube-proxy-config.yaml", context: proxy),
+                inputs: [ManagedFile(path: proxy.configFile, text: try configFile(.kubeProxy, context: proxy, inventory: inventory, renderer: renderer),
                                      attributes: Self.configAttributes)])
         }
         return NodeFiles(kernel: kernel, containerd: containerd, crictl: crictl, registries: registries.files,
                          registryHosts: Set(inventory.containerRuntime.registries.map(\.host)), kubelet: kubelet, kubeProxy: kubeProxy)
+    }
+
+    static func template(_ component: ConfigComponent) -> String {
+        switch component {
+        case .kubelet: return "kubernetes/kubelet-config.yaml"
+        case .kubeProxy: return "kubernetes/kube-proxy-config.yaml"
+        }
+    }
+
+    /// A component's configuration file: Capstan's template, with `spec.componentConfig` merged in when the
+    /// inventory has an entry for it (without one the file is the template's, byte for byte).
+    static func configFile(_ component: ConfigComponent, context: some Encodable, inventory: Inventory, renderer: TemplateRenderer) throws -> String {
+        let text = try renderer.render(template(component), context: context)
+        guard let config = inventory.componentConfig[component] else { return text }
+        return try config.merged(into: text, from: "spec.componentConfig.\(component.rawValue)")
+    }
+}
+
+public extension ComponentConfig {
+    /// `spec.componentConfig`'s values against the files Capstan renders without them (the first node's), for
+    /// `capstan plan`.
+    static func overrides(of inventory: Inventory, renderer: TemplateRenderer = TemplateRenderer()) throws -> [Override] {
+        guard !inventory.componentConfig.isEmpty, let host = WorkerWorkflow.nodes(inventory).first else { return [] }
+        let kubelet = KubeletContext(clusterName: inventory.name, nodeName: host.name, nodeIP: host.clusterAddress,
+                                     clusterDNS: inventory.network.serviceCIDR.address(at: 10).description,
+                                     clusterDomain: inventory.network.clusterDomain)
+        let proxy = KubeProxyContext(clusterName: inventory.name, nodeName: host.name, podCIDR: inventory.network.podCIDR.description)
+        let defaults: [ConfigComponent: String] = [
+            .kubelet: try renderer.render(NodeFiles.template(.kubelet), context: kubelet),
+            .kubeProxy: try renderer.render(NodeFiles.template(.kubeProxy), context: proxy),
+        ]
+        let configs = inventory.componentConfig.filter { inventory.isSelfManaged || $0.key != .kubeProxy }  // the provider runs kube-proxy
+        return overrides(configs, defaults: defaults)
     }
 }

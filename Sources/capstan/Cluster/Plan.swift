@@ -106,6 +106,20 @@ struct PlanDocument: Encodable {
     var podNetwork: PodNetworkPlanSection?
     /// `spec.extraArgs`: each flag, with the default it replaces.
     var componentFlags: [ComponentFlags.Override]
+    /// `spec.componentConfig`: each value, with Capstan's value it replaces.
+    var componentConfig: [ComponentConfig.Override]
+    /// `spec.etcd.extraArgs`: each flag, with the default it replaces.
+    var etcdFlags: [EtcdFlagOverride]
+
+    struct EtcdFlagOverride: Encodable {
+        var name: String
+        var value: String
+        var replacesDefault: String?
+
+        static func list(_ inv: Inventory) -> [EtcdFlagOverride] {
+            inv.etcd.extraArgs.map { EtcdFlagOverride(name: $0.name, value: $0.value, replacesDefault: EtcdClusterSpec.defaultFlags[$0.name].map(String.init)) }
+        }
+    }
 
     init(_ inv: Inventory, _ split: ResponsibilitySplit, _ phases: ClusterPhases.Layout, pki: PKIPlanSection?, live: LivePlan? = nil) {
         cluster = inv.name
@@ -120,6 +134,8 @@ struct PlanDocument: Encodable {
         localPhases = phases.local
         clusterPhases = ClusterLevelWork.summary(inv)
         componentFlags = ComponentFlags.overrides(inv.extraArgs)
+        componentConfig = (try? ComponentConfig.overrides(of: inv)) ?? []
+        etcdFlags = inv.isSelfManaged ? EtcdFlagOverride.list(inv) : []
         self.pki = pki
     }
 
@@ -177,12 +193,24 @@ enum PlanText {
         lines.append("")
         lines.append("Once per cluster: \(ClusterLevelWork.summary(inv).joined(separator: ", "))")
         let overrides = ComponentFlags.overrides(inv.extraArgs)
-        if !overrides.isEmpty {
+        let etcdFlags = inv.isSelfManaged ? PlanDocument.EtcdFlagOverride.list(inv) : []
+        if !overrides.isEmpty || !etcdFlags.isEmpty {
             lines.append("")
-            lines.append("Component flags from spec.extraArgs:")
-            for o in overrides {
-                let effect = o.replacesDefault.map { "replaces Capstan's default \($0)" } ?? "added"
-                lines.append("  \(o.component.rawValue) --\(o.name)=\(o.value)  (\(effect))")
+            lines.append("Component flags from spec.extraArgs and spec.etcd.extraArgs:")
+            let all = overrides.map { ($0.component.rawValue, $0.name, $0.value, $0.replacesDefault) }
+                + etcdFlags.map { ("etcd", $0.name, $0.value, $0.replacesDefault) }
+            for (component, name, value, replaced) in all {
+                let effect = replaced.map { "replaces Capstan's default \($0)" } ?? "added"
+                lines.append("  \(component) --\(name)=\(value)  (\(effect))")
+            }
+        }
+        let configs = (try? ComponentConfig.overrides(of: inv)) ?? []
+        if !configs.isEmpty {
+            lines.append("")
+            lines.append("Component configuration from spec.componentConfig:")
+            for o in configs {
+                let effect = o.replaces.map { "replaces Capstan's \($0)" } ?? "added"
+                lines.append("  \(o.component.rawValue) \(o.field): \(o.value)  (\(effect))")
             }
         }
         return lines.joined(separator: "\n")

@@ -123,7 +123,7 @@ struct KubernetesLabTests {
     @Test("plan of a changed kube-proxy config on one host lists exactly that file with a diff and its restart")
     func planShowsDrift() throws {
         let lab = try IntegrationLab.lab()
-        let (inventory, _) = try inventory(lab, "bootstrap")
+        let (inventory, state) = try inventory(lab, "bootstrap")
         let bootstrap = try IntegrationLab.capstan(["apply", "-i", inventory])
         #expect(bootstrap.succeeded, "\(bootstrap.all)")
         let path = "/var/lib/kube-proxy/config.conf"
@@ -157,6 +157,44 @@ struct KubernetesLabTests {
         #expect(screen.stdout.contains("\u{1B}[J"), "the live block is never redrawn in place")
         #expect(!screen.stdout.contains("Z node-kubelet:"), "timestamped lines on a terminal: \(screen.stdout)")
         #expect(screen.stdout.contains("made 0 change(s)"), "\(screen.stdout)")
+
+        // spec.componentConfig, spec.controlPlane.podSecurity and .oidc: plan lists each value with Capstan's it replaces
+        // and each node's two files; apply restarts the kubelets and kube-proxies, which decode the merged files
+        // strictly at start, and the API servers one at a time, which load the AdmissionConfiguration (a field any
+        // of them refused would stop the run at that host's health gate); the inventory without them puts the
+        // templates' files back and drops the admission flag.
+        let tuned = (inventory as NSString).deletingLastPathComponent + "/tuned.yaml"
+        try (try String(contentsOfFile: inventory, encoding: .utf8).replacingOccurrences(
+                of: "    mode: self-managed\n", with: "    mode: self-managed\n    podSecurity: {enforce: baseline, warn: restricted}\n"
+                    + "    oidc: {issuerURL: https://sso.example.com, clientID: kubernetes, caFile: \(state)/pki/ca.crt}\n")
+             + "  componentConfig:\n    kubelet: {maxPods: 150, podPidsLimit: 8192}\n    kube-proxy: {conntrack: {tcpEstablishedTimeout: 2h}}\n")
+            .write(toFile: tuned, atomically: true, encoding: .utf8)
+        let tunedPlan = try IntegrationLab.capstan(["plan", "-i", tuned])
+        #expect(tunedPlan.stdout.contains("kubelet podPidsLimit: 8192  (replaces Capstan's 4096)"), "\(tunedPlan.stdout)")
+        for host in Self.hosts {
+            #expect(tunedPlan.stdout.contains("[\(host)] update /var/lib/kubelet/config.yaml"), "\(tunedPlan.stdout)")
+            #expect(tunedPlan.stdout.contains("[\(host)] update \(path)"), "\(tunedPlan.stdout)")
+        }
+        let kubeletBefore = try IntegrationLab.unitStartStamp(lab, "h3", "kubelet.service")
+        let apiBefore = try IntegrationLab.unitStartStamp(lab, "h3", "kube-apiserver.service")
+        let tunedApply = try IntegrationLab.capstan(["apply", "-i", tuned])
+        #expect(tunedApply.succeeded, "\(tunedApply.all)")
+        let onHost = try lab.run(in: "h3", ["cat", "/var/lib/kubelet/config.yaml"]).stdout
+        #expect(onHost.contains("maxPods: 150\n") && onHost.contains("podPidsLimit: 8192\n") && !onHost.contains("4096"), "\(onHost)")
+        #expect(try lab.run(in: "h3", ["cat", path]).stdout.contains("tcpEstablishedTimeout: 2h"))
+        #expect(try IntegrationLab.unitStartStamp(lab, "h3", "kubelet.service") != kubeletBefore, "the kubelet kept its old configuration")
+        #expect(try IntegrationLab.unitStartStamp(lab, "h3", "kube-apiserver.service") != apiBefore, "the API server kept its admission configuration")
+        #expect(try lab.run(in: "h3", ["cat", "/etc/systemd/system/kube-apiserver.service"]).stdout.contains("--admission-control-config-file=/etc/kubernetes/admission-config.yaml"))
+        #expect(try lab.run(in: "h1", ["cat", "/etc/kubernetes/admission-config.yaml"]).stdout.contains("enforce: \"baseline\""))
+        let oidcUnit = try lab.run(in: "h2", ["cat", "/etc/systemd/system/kube-apiserver.service"]).stdout
+        #expect(oidcUnit.contains("--oidc-issuer-url=https://sso.example.com") && oidcUnit.contains("--oidc-ca-file=/etc/kubernetes/pki/oidc-ca.crt"), "\(oidcUnit)")
+        #expect(try lab.run(in: "h2", ["cat", "/etc/kubernetes/pki/oidc-ca.crt"]).stdout == (try String(contentsOfFile: state + "/pki/ca.crt", encoding: .utf8)))
+        #expect(try IntegrationLab.capstan(["apply", "-i", tuned]).stdout.contains("made 0 change(s)"))
+        let back = try IntegrationLab.capstan(["apply", "-i", inventory])
+        #expect(back.succeeded, "\(back.all)")
+        #expect(try lab.run(in: "h3", ["cat", "/var/lib/kubelet/config.yaml"]).stdout.contains("podPidsLimit: 4096\n"))
+        let plainUnit = try lab.run(in: "h3", ["cat", "/etc/systemd/system/kube-apiserver.service"]).stdout
+        #expect(!plainUnit.contains("admission-control-config-file") && !plainUnit.contains("--oidc-"), "\(plainUnit)")
     }
 
     @Test("a host that does not answer: plan names it, keeps the offline part and exits 1")
