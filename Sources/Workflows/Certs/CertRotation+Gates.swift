@@ -8,10 +8,6 @@ import PKI
 extension CertRotation {
     static let apiServerPort = 6443
 
-    static func url(_ address: String, _ port: Int) -> String {
-        address.contains(":") ? "https://[\(address)]:\(port)" : "https://\(address):\(port)"
-    }
-
     /// Tries `probe` until it answers nil (healthy) or `timeout` passes; the last answer is the reason.
     static func poll(_ ctx: WorkflowContext, host: String, what: String, timeout: Double, next: String,
                      _ probe: () async -> String?) async throws {
@@ -63,7 +59,7 @@ extension CertRotation {
             if let want = expected.etcd { try await waitServed(host, want, ctx, settings) }
         case .apiServer:
             guard let address = settings.inventory.hosts.first(where: { $0.name == host })?.clusterAddress else { throw WorkflowError.unknownHost(host) }
-            let base = url(address, apiServerPort)
+            let base = HealthGate.url(address, apiServerPort)
             try await HealthGate(timeoutSeconds: timeout, intervalSeconds: 1).wait(ctx, host: host, url: base, caFile: PKIManager.remotePKIDirectory + "/ca.crt")
             if let want = expected.apiServer {
                 try await poll(ctx, host: host, what: "check the certificate served on \(base)", timeout: timeout, next: journal) {

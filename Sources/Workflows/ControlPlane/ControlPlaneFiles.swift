@@ -13,10 +13,7 @@ struct ControlPlaneFiles: Sendable {
     var context: ControlPlaneContext
 
     static func render(host: HostSpec, inventory: Inventory, files: ClusterFiles, renderer: TemplateRenderer) throws -> ControlPlaneFiles {
-        let etcdServers = inventory.etcdMembers.map { member -> String in
-            let address = member.clusterAddress
-            return address.contains(":") ? "https://[\(address)]:2379" : "https://\(address):2379"
-        }
+        let etcdServers = inventory.etcdMembers.map { HealthGate.url($0.clusterAddress, 2379) }
         guard !etcdServers.isEmpty else {
             throw WorkflowError.invalidInput("the inventory has no etcd members for the API server of \(host.name): give hosts the etcd role (or the control-plane role with topology: stacked)")
         }

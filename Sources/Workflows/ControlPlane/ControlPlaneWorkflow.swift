@@ -41,7 +41,7 @@ public enum ControlPlaneWorkflow {
                     (files.scheduler, pkiChanged || binaryChanged("kube-scheduler")),
                 ])
                 if pkiChanged || units.contains(where: \.changed) {
-                    let url = address.contains(":") ? "https://[\(address)]:\(files.context.securePort)" : "https://\(address):\(files.context.securePort)"
+                    let url = HealthGate.url(address, files.context.securePort)
                     try await ctx.gate { try await gate.wait(ctx, host: host, url: url, caFile: files.context.pkiDir + "/ca.crt") }
                 }
             }

@@ -12,6 +12,11 @@ public struct HealthGate: Sendable {
         self.intervalSeconds = intervalSeconds
     }
 
+    /// `https://ADDRESS:PORT`, an IPv6 address in brackets: how every gate and client list names a TLS endpoint.
+    static func url(_ address: String, _ port: Int) -> String {
+        address.contains(":") ? "https://[\(address)]:\(port)" : "https://\(address):\(port)"
+    }
+
     func wait(_ ctx: WorkflowContext, host: String, url: String, caFile: String) async throws {
         let paths = ["/livez", "/readyz"]
         let checks = paths.map { ShellCommand("curl", "-fsS", "--max-time", "5", "--cacert", caFile, url + $0) }

@@ -107,7 +107,7 @@ public enum SecretsKeyRotation {
             let stale = try await ctx.runsOlderFiles(host, unit: files.apiServer.unit, paths: [SecretsEncryption.hostPath])
             let change = try await ServiceSpec.ensure(ctx, host, [(files.apiServer, stale)])
             guard change.contains(where: \.changed) else { return }
-            let url = CertRotation.url(address, files.context.securePort)
+            let url = HealthGate.url(address, files.context.securePort)
             try await ctx.gate { try await gate.wait(ctx, host: host, url: url, caFile: files.context.pkiDir + "/ca.crt") }
         }
         try await runPhases([phase], ctx)

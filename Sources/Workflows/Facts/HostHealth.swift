@@ -64,7 +64,7 @@ public struct HostHealth: Sendable, Equatable, Codable {
     /// unit is installed (after `apply --only etcd` there is nothing to probe yet).
     static func probes(_ host: HostSpec, inventory: Inventory) -> (api: String?, kubelet: String?) {
         let api = inventory.isSelfManaged && host.has(.controlPlane)
-            ? CertRotation.url(host.clusterAddress, CertRotation.apiServerPort) + "/readyz" : nil
+            ? HealthGate.url(host.clusterAddress, CertRotation.apiServerPort) + "/readyz" : nil
         let kubelet = WorkerWorkflow.nodes(inventory).contains { $0.name == host.name } ? "http://127.0.0.1:10248/healthz" : nil
         return (api, kubelet)
     }

@@ -76,7 +76,7 @@ public struct KubernetesUpgrade: Sendable {
             try await controlPlane.body(ctx, host)
             try await kubelet.body(ctx, host)
             let address = spec.clusterAddress
-            let url = address.contains(":") ? "https://[\(address)]:\(securePort)" : "https://\(address):\(securePort)"
+            let url = HealthGate.url(address, securePort)
             let gate = settings.healthGate
             try await ctx.gate {
                 try await gate.wait(ctx, host: host, url: url, caFile: "/etc/kubernetes/pki/ca.crt")
