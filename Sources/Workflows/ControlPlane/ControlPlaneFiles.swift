@@ -58,7 +58,26 @@ struct ControlPlaneFiles: Sendable {
     /// Reads everything the control-plane phase compares on `host` in one command.
     func survey(_ ctx: WorkflowContext, _ host: String, binaries: [InstallableFile]) async throws {
         let services = [apiServer, controllerManager, scheduler]
-        try await ctx.survey(host, files: pki.map(\.path) + services.flatMap(\.paths), largeFiles: binaries.map(\.remotePath),
+        try await ctx.survey(host, files: pki.map(\.path) + services.flatMap(\.paths) + stale.map(\.path), largeFiles: binaries.map(\.remotePath),
                              units: services.map(\.unit))
+    }
+
+    /// Files the API server reads only while an inventory key is set, with the key: once the key is gone (and the
+    /// API server restarted without the flag naming the file), apply removes them.
+    static let optionalInputs = [(path: ControlPlaneContext.admissionConfigPath, key: "spec.controlPlane.podSecurity"),
+                                 (path: OIDCSpec.hostCAPath, key: "spec.controlPlane.oidc.caFile")]
+
+    /// The optional inputs this render does not write.
+    var stale: [(path: String, key: String)] {
+        Self.optionalInputs.filter { optional in !apiServer.inputs.contains { $0.path == optional.path } }
+    }
+
+    /// Removes the stale optional inputs still on `host`; the phase's survey has read whether they exist.
+    func removeStale(_ ctx: WorkflowContext, _ host: String) async throws {
+        for file in stale where try await ctx.observe(host, file.path) != .absent {
+            try await ctx.change(host, "remove \(file.path) (\(file.key) is no longer set)") { c in
+                try await c.check(ShellCommand("rm", "-f", "--", HostPath.forCommand(file.path, on: c)))
+            }
+        }
     }
 }

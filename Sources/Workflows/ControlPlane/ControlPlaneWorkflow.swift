@@ -44,6 +44,8 @@ public enum ControlPlaneWorkflow {
                     let url = HealthGate.url(address, files.context.securePort)
                     try await ctx.gate { try await gate.wait(ctx, host: host, url: url, caFile: files.context.pkiDir + "/ca.crt") }
                 }
+                // After the restart: the API server no longer names them.
+                try await files.removeStale(ctx, host)
             }
             .surveying { ctx, host in
                 guard let files = prepared[host] else { throw WorkflowError.unknownHost(host) }

@@ -195,6 +195,12 @@ struct KubernetesLabTests {
         #expect(try lab.run(in: "h3", ["cat", "/var/lib/kubelet/config.yaml"]).stdout.contains("podPidsLimit: 4096\n"))
         let plainUnit = try lab.run(in: "h3", ["cat", "/etc/systemd/system/kube-apiserver.service"]).stdout
         #expect(!plainUnit.contains("admission-control-config-file") && !plainUnit.contains("--oidc-"), "\(plainUnit)")
+        #expect(back.stdout.contains("[h1] control-plane: remove /etc/kubernetes/admission-config.yaml (spec.controlPlane.podSecurity is no longer set)"), "\(back.stdout)")
+        for host in Self.hosts {
+            let gone = try lab.run(in: host, ["sh", "-c", "ls /etc/kubernetes/admission-config.yaml /etc/kubernetes/pki/oidc-ca.crt 2>/dev/null || true"]).stdout
+            #expect(gone.isEmpty, "left on \(host) after the keys were removed: \(gone)")
+        }
+        #expect(try IntegrationLab.capstan(["apply", "-i", inventory]).stdout.contains("made 0 change(s)"))
     }
 
     @Test("a host that does not answer: plan names it, keeps the offline part and exits 1")
