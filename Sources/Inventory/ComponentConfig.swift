@@ -83,14 +83,21 @@ public struct ComponentConfig: Sendable, Equatable, Codable {
         return [Field(keys: keys, value: flow(node))]
     }
 
-    /// The value at `keys` inside a mapping.
-    static func value(in node: Node, at keys: [String]) -> Node? {
+    /// The key node and value at `keys` inside a mapping (the key is where a message about the field points).
+    static func entry(in node: Node, at keys: [String]) -> (key: Node, value: Node)? {
+        var found: (key: Node, value: Node)?
         var current = node
         for key in keys {
-            guard case .mapping(let map) = current, let next = map.first(where: { $0.key.scalar?.string == key })?.value else { return nil }
-            current = next
+            guard case .mapping(let map) = current, let pair = map.first(where: { $0.key.scalar?.string == key }) else { return nil }
+            found = (pair.key, pair.value)
+            current = pair.value
         }
-        return current
+        return found
+    }
+
+    /// The value at `keys` inside a mapping.
+    static func value(in node: Node, at keys: [String]) -> Node? {
+        keys.isEmpty ? node : entry(in: node, at: keys)?.value
     }
 
     /// What `capstan plan` shows of one value: the component, the field, the value and Capstan's value it replaces.

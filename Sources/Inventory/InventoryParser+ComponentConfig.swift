@@ -41,7 +41,8 @@ extension InventoryParser {
         for field in ComponentConfig.leaves(node, keys: []) {
             // A parent written as an empty mapping merges nothing; written as anything else it would replace the field.
             let owner = reserved.first { field.path == $0.key || field.path.hasPrefix($0.key + ".") || (field.value != "{}" && $0.key.hasPrefix(field.path + ".")) }
-            guard let owner, let keyNode = keyNode(node, path: owner.key.hasPrefix(field.path + ".") ? field.path : owner.key) else { continue }
+            let written = owner.map { $0.key.hasPrefix(field.path + ".") ? field.keys : $0.key.split(separator: ".").map(String.init) } ?? []
+            guard let owner, let keyNode = ComponentConfig.entry(in: node, at: written)?.key else { continue }
             refuse(keyNode, "\(path).\(owner.key) is set by \(owner.value); Capstan does not let componentConfig replace it")
             refusedPaths.append(field.path)
         }
@@ -87,17 +88,5 @@ extension InventoryParser {
                 r.warning(port.position, "\(path).readOnlyPort: \(number) serves pod and node data without authentication (CIS 4.2.4 expects 0)")
             }
         }
-    }
-
-    /// The key node of the last element of a dotted path (where an error about that field points).
-    private func keyNode(_ node: Node, path: String) -> Node? {
-        let parts = path.split(separator: ".").map(String.init)
-        var current = node
-        for (i, part) in parts.enumerated() {
-            guard case .mapping(let map) = current, let pair = map.first(where: { $0.key.scalar?.string == part }) else { return nil }
-            if i == parts.count - 1 { return pair.key }
-            current = pair.value
-        }
-        return nil
     }
 }

@@ -25,13 +25,17 @@ public struct EtcdMemberContext: Codable, Sendable, Equatable {
     public var initialClusterState: String
     public var initialClusterToken: String
 
+    /// Capstan's `--snapshot-count` and `--quota-backend-bytes` (`spec.etcd.extraArgs` may replace them).
+    public static let defaultSnapshotCount = 10000
+    public static let defaultQuotaBackendBytes = 8 * 1024 * 1024 * 1024
+
     public init(
         clusterName: String, name: String, address: String,
         initialCluster: String, initialClusterState: String, initialClusterToken: String,
         user: String = "etcd", group: String = "etcd", binDir: String = "/usr/local/bin",
         dataDir: String = "/var/lib/etcd", pkiDir: String = "/etc/kubernetes/pki/etcd",
-        metricsURL: String = "http://127.0.0.1:2381", snapshotCount: Int = 10000,
-        quotaBackendBytes: Int = 8 * 1024 * 1024 * 1024, limitNOFILE: Int = 65536, startTimeoutSeconds: Int = 120,
+        metricsURL: String = "http://127.0.0.1:2381", snapshotCount: Int = EtcdMemberContext.defaultSnapshotCount,
+        quotaBackendBytes: Int = EtcdMemberContext.defaultQuotaBackendBytes, limitNOFILE: Int = 65536, startTimeoutSeconds: Int = 120,
         extraFlags: [String] = [], initialEnvironmentFile: String = "/etc/etcd/etcd.env"
     ) {
         let host = address.contains(":") ? "[\(address)]" : address

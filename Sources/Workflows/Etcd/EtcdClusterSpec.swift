@@ -1,5 +1,6 @@
 import Foundation
 import Inventory
+import Templates
 
 /// The etcd cluster the inventory asks for, with the paths Capstan uses on the hosts.
 public struct EtcdClusterSpec: Sendable, Equatable {
@@ -25,7 +26,8 @@ public struct EtcdClusterSpec: Sendable, Equatable {
     public var quotaBackendBytes = EtcdClusterSpec.defaultFlags["quota-backend-bytes"]!
 
     /// The flags Capstan's etcd unit sets as policy (not derived from the inventory), which extraArgs may replace.
-    public static let defaultFlags = ["snapshot-count": 10000, "quota-backend-bytes": 8 * 1024 * 1024 * 1024]
+    public static let defaultFlags = ["snapshot-count": EtcdMemberContext.defaultSnapshotCount,
+                                      "quota-backend-bytes": EtcdMemberContext.defaultQuotaBackendBytes]
     public var binDir = "/usr/local/bin"
     public var pkiDir = "/etc/kubernetes/pki/etcd"
     public var unitPath = "/etc/systemd/system/etcd.service"
