@@ -25,7 +25,7 @@ let package = Package(
         /// checked against it), `KubernetesSchemas/` the Go types of the configuration files per minor
         /// (`spec.componentConfig` is checked against them); the strict stand-ins read the same files.
         /// `EtcdFlags/` holds the flags each etcd minor accepts, asked of the real binaries (`spec.etcd.extraArgs`).
-        .target(name: "Inventory", dependencies: [.product(name: "Yams", package: "Yams")], resources: [.copy("KubernetesFlags"), .copy("KubernetesSchemas"), .copy("EtcdFlags")]),
+        .target(name: "Inventory", dependencies: [.product(name: "Yams", package: "Yams")], resources: [.copy("KubernetesFlags"), .copy("KubernetesSchemas"), .copy("EtcdFlags"), .copy("FeatureGates")]),
         .target(name: "Hosts"),
         .target(name: "SSH", dependencies: [
             "CLibSSH2", "Hosts",

@@ -66,6 +66,17 @@ extension InventoryParser {
                 refuse(problem.node, "\(at): \(component.rawValue) 1.\(version.minor)'s \(structName) has no field \(name) (its strict decoding refuses unknown fields); remove it")
             }
         }
+        if case .mapping(let gatesMap)? = ComponentConfig.value(in: node, at: ["featureGates"]),
+           let gates = FeatureGateTable.load(minor: version.minor) {
+            for (keyNode, valueNode) in gatesMap {
+                guard let name = keyNode.scalar?.string, let value = valueNode.bool else { continue }  // the schema reports the kind
+                if let problem = gates.problem(name: name, value: value) {
+                    refuse(gates.gates[name] == nil ? keyNode : valueNode, "\(path).featureGates.\(name): \(problem)")
+                } else if let note = gates.note(name: name, value: value) {
+                    r.warning(keyNode.position, "\(path).featureGates.\(name): \(note)")
+                }
+            }
+        }
         return ok
     }
 

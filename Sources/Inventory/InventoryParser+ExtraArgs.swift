@@ -72,6 +72,18 @@ extension InventoryParser {
         if let problem = policyProblem(component, name: name, value: value) {
             return refuse(valueAt, problem)
         }
+        if name == "feature-gates", let gates = FeatureGateTable.load(minor: version.minor) {
+            switch FeatureGateTable.parse(value, kubePrefix: flag.type == "featureGates" && version.minor >= 32) {
+            case .failure(let problem):
+                return refuse(valueAt, "invalid value for \(binary) --feature-gates: \(problem)")
+            case .success(let settings):
+                let problems = settings.compactMap { gates.problem(name: $0.name, value: $0.value) }
+                if let first = problems.first { return refuse(valueAt, problems.count == 1 ? first : problems.joined(separator: "; ")) }
+                for setting in settings {
+                    if let note = gates.note(name: setting.name, value: setting.value) { r.warning(valueAt, "\(path): " + note) }
+                }
+            }
+        }
         if component == .apiServer, name == "enable-admission-plugins", !value.split(separator: ",").contains("NodeRestriction") {
             r.warning(valueAt, "\(path): without NodeRestriction a kubelet may change other nodes' objects (CIS checks that it is on); write NodeRestriction,\(value)")
         }

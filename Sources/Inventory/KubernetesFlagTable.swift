@@ -37,12 +37,12 @@ public struct KubernetesFlagTable: Sendable {
     }
 
     /// Why `value` is not a valid value for a flag of `type`, in the words pflag uses; nil when it is. Types whose
-    /// syntax Capstan does not model (maps, feature gates, cert-key pairs) accept any text; the binary checks them.
+    /// syntax Capstan does not model (maps, cert-key pairs) accept any text; the binary checks them. Feature gates
+    /// are checked by `FeatureGateTable`.
     public static func valueProblem(_ value: String, type: String) -> String? {
         switch type {
         case "bool":
-            let accepted = ["1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False"]
-            return accepted.contains(value) ? nil : "strconv.ParseBool: parsing \"\(value)\": invalid syntax (write true or false)"
+            return goBool(value) != nil ? nil : "strconv.ParseBool: parsing \"\(value)\": invalid syntax (write true or false)"
         case "int", "int32", "uint", "uint32":
             let unsigned = type.hasPrefix("u")
             let function = "strconv.Parse\(unsigned ? "Uint" : "Int")"
@@ -61,6 +61,15 @@ public struct KubernetesFlagTable: Sendable {
             return Syntax.isIPAddress(value) ? nil : "invalid IP address \"\(value)\""
         default:
             return nil
+        }
+    }
+
+    /// A boolean as Go's `strconv.ParseBool` reads it; nil for anything else.
+    static func goBool(_ text: String) -> Bool? {
+        switch text {
+        case "1", "t", "T", "TRUE", "true", "True": return true
+        case "0", "f", "F", "FALSE", "false", "False": return false
+        default: return nil
         }
     }
 

@@ -23,8 +23,11 @@
 # stderr) against the flag table of that binary and minor in Sources/Inventory/KubernetesFlags/, plus the enumerations
 # and list rules the real binary validates; the kubelet and kube-proxy --config, the audit policy,
 # encryption and admission configurations and every kubeconfig decoded against the upstream Go types of that
-# minor (Sources/Inventory/KubernetesSchemas/): apiVersion, kind, every field name and type, audit rule validation.
-# Both tables are regenerated from upstream sources by Tests/Standins/regen-flags.py. YAML is read by a
+# minor (Sources/Inventory/KubernetesSchemas/): apiVersion, kind, every field name and type, audit rule validation;
+# feature gates (--feature-gates, and featureGates in the kubelet's and kube-proxy's configuration) against the gates
+# that minor registers (Sources/Inventory/FeatureGates/): an unknown gate or a locked gate set against its default
+# stops it, as featureGate.SetFromMap does. The tables are regenerated from upstream sources by
+# Tests/Standins/regen-flags.py and regen-feature-gates.py. YAML is read by a
 # small strict reader of the subset Capstan writes, because lab hosts have python3 without PyYAML.
 #
 # Run as k8s-standin.py it is a tool: `check NAME VERSION [--root DIR] -- ARGS` checks an invocation
@@ -70,6 +73,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # against them); the stand-in reads the same files.
 FLAGS = os.path.join(HERE, "..", "..", "Sources", "Inventory", "KubernetesFlags")
 SCHEMAS = os.path.join(HERE, "..", "..", "Sources", "Inventory", "KubernetesSchemas")
+GATES = os.path.join(HERE, "..", "..", "Sources", "Inventory", "FeatureGates")
 # Replaced by `k8s-standin.py embed` with this binary's flag table and the version's schemas, so an installed
 # copy needs no other file; run from the source tree it reads Sources/Inventory/KubernetesFlags and KubernetesSchemas instead.
 EMBEDDED = None
@@ -111,6 +115,38 @@ def _load_data(name, version):
             raise Refusal("no stand-in data for Kubernetes 1.%d: %s is missing (run Tests/Standins/regen-flags.py)" % (minor, path))
     with open(flags_path) as f, open(schema_path) as g:
         return json.load(f), json.load(g)
+
+
+def load_gates(version):
+    """The feature gates a binary of this version registers: name → {default, stage, locked}."""
+    if EMBEDDED is not None:
+        return EMBEDDED["gates"]
+    key = ("gates", minor_of(version))
+    if key not in _LOADED:
+        path = os.path.join(GATES, "kubernetes-1.%d.json" % minor_of(version))
+        if not os.path.isfile(path):
+            raise Refusal("no stand-in data for Kubernetes %s: %s is missing (run Tests/Standins/regen-feature-gates.py)" % (version, path))
+        with open(path) as f:
+            _LOADED[key] = json.load(f)["gates"]
+    return _LOADED[key]
+
+
+def check_feature_gates(settings, gates, registry):
+    """featureGate.SetFromMap over every gate setting in order: an unknown gate, or a value other than the default of
+    a gate locked to it, stops the binary. `registry`: the 1.32+ component registry's `kube:` prefix is allowed."""
+    prefixed = [name for name, _ in settings if ":" in name]
+    if registry and prefixed and len(prefixed) != len(settings):
+        raise Refusal("set kube feature gates with default empty prefix or kube: prefix consistently, do not mix use")
+    for name, value in settings:
+        if ":" in name:
+            component, _, name = name.partition(":")
+            if not registry or component != "kube":
+                raise Refusal("component not registered: %s" % component if registry else "unrecognized feature gate: %s:%s" % (component, name))
+        gate = gates.get(name)
+        if gate is None:
+            raise Refusal("unrecognized feature gate: %s" % name)
+        if gate["locked"] and gate["default"] != value:
+            raise Refusal("cannot set feature gate %s to %s, feature is locked to %s" % (name, str(value).lower(), str(gate["default"]).lower()))
 
 
 # --- flag values, as pflag and the Kubernetes flag types parse them
@@ -972,6 +1008,14 @@ def check_invocation(name, version, argv, root="", warn=None):
             documents["clientConnection.kubeconfig"] = check_document(root + inner if root else inner, "Config", schemas, warn)
     if name == "kube-apiserver":
         check_oidc(values, root)
+    settings = []
+    config_gates = (documents.get("config") or {}).get("featureGates") if name in ("kubelet", "kube-proxy") else None
+    for gate, value in (config_gates or {}).items():
+        settings.append((gate, value))
+    for text in values.get("feature-gates", []):
+        settings.extend((gate, GO_BOOL[value]) for gate, value in pairs(text, "=", "[component:]Name=bool"))
+    if settings:
+        check_feature_gates(settings, load_gates(version), table["flags"].get("feature-gates", {}).get("type") == "featureGates" and minor_of(version) >= 32)
     return values, documents
 
 
@@ -991,11 +1035,11 @@ def check_oidc(values, root):
 
 
 def embed(name, version):
-    """This script with `name`'s flag table and the version's schemas written into EMBEDDED."""
+    """This script with `name`'s flag table, the version's schemas and feature gates written into EMBEDDED."""
     table, schemas = load_data(name, version)
     with open(os.path.abspath(__file__)) as f:
         source = f.read()
-    data = json.dumps({"flags": table, "schemas": schemas}, separators=(",", ":"), sort_keys=True)
+    data = json.dumps({"flags": table, "schemas": schemas, "gates": load_gates(version)}, separators=(",", ":"), sort_keys=True)
     source = source.replace("\nEMBEDDED = None\n", "\nEMBEDDED = json.loads(%r)\n" % data, 1)
     return source.replace('VERSION = "@VERSION@"', 'VERSION = "%s"' % version.lstrip("v"), 1)
 

@@ -78,6 +78,7 @@ struct ComponentConfigTests {
         #expect(byField["kubelet maxPods"].map { $0.replaces == nil && $0.value == "150" } == true)
         #expect(byField["kubelet evictionHard.nodefs.available"]?.value == "\"10%\"")
         #expect(byField["kube-proxy conntrack.tcpEstablishedTimeout"]?.replaces == nil)
-        #expect(list.count == 6, "\(list)")
+        #expect(byField["kubelet featureGates.GracefulNodeShutdown"].map { $0.replaces == nil && $0.value == "true" } == true)
+        #expect(list.count == 7, "\(list)")
     }
 }
