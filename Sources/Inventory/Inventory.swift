@@ -529,6 +529,8 @@ public struct ArtifactSpec: Sendable, Equatable {
     public var directory: String?
     /// Local download cache; nil means `~/.cache/capstan/artifacts`.
     public var cacheDirectory: String?
+    /// Hosts fetch verified files from hosts that already hold them, so each file leaves this machine once.
+    public var peerTransfer = true
 
     public init(source: ArtifactSource = .upstream, url: String? = nil, directory: String? = nil, cacheDirectory: String? = nil) {
         self.source = source

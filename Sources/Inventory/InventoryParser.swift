@@ -470,6 +470,7 @@ final class InventoryParser {
         }
         a.directory = file(m, "directory", isDirectory: true)
         a.cacheDirectory = r.nonEmptyString(m, "cacheDirectory")
+        if let peers = r.bool(m, "peerTransfer") { a.peerTransfer = peers }
         if r.invalidPaths.contains("spec.artifacts.source") { return a }
         switch a.source {
         case .mirror where a.url == nil && !r.invalidPaths.contains("spec.artifacts.url"):

@@ -13,15 +13,8 @@ bin=${CAPSTAN:-$(swift build -c release --show-bin-path)/capstan}
 [ -x "$bin" ] || { echo "no capstan at $bin (swift build -c release --product capstan)" >&2; exit 1; }
 lab=${CAPSTAN_LAB:-default}
 
-"$bin" lab up --name "$lab" >/dev/null
-lab_dir=/var/lib/capstan/lab/$lab
-lab_artifacts=/var/cache/capstan/lab/artifacts
-artifacts=/var/cache/capstan/lab/k8s-artifacts-$lab
-rm -rf "$artifacts" && mkdir -p "$artifacts"
-for entry in "$lab_artifacts"/*; do ln -s "$entry" "$artifacts/"; done
-sh scripts/standin-artifacts.sh "$artifacts" 1.31.4 >/dev/null
-inventory=$lab_dir/inventory-k8s.yaml
-sed "s|^    directory: $lab_artifacts\$|    directory: $artifacts|" "$lab_dir/inventory.yaml" > "$inventory"
+. bench/lib/k8s-lab.sh
+k8s_lab "$lab"
 
 units="kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy containerd etcd"
 unit_files=$(for u in $units; do printf '/etc/systemd/system/%s.service ' "$u"; done)

@@ -17,15 +17,8 @@ bin=${CAPSTAN:-$(swift build -c release --show-bin-path)/capstan}
 [ -x "$bin" ] || { echo "no capstan at $bin (swift build -c release --product capstan)" >&2; exit 1; }
 lab=${CAPSTAN_LAB:-nodebench}
 
-"$bin" lab up --name "$lab" --hosts 5 >/dev/null
-lab_dir=/var/lib/capstan/lab/$lab
-lab_artifacts=/var/cache/capstan/lab/artifacts
-artifacts=/var/cache/capstan/lab/k8s-artifacts-$lab
-rm -rf "$artifacts" && mkdir -p "$artifacts"
-for entry in "$lab_artifacts"/*; do ln -s "$entry" "$artifacts/"; done
-sh scripts/standin-artifacts.sh "$artifacts" 1.31.4 >/dev/null
-inventory=$lab_dir/inventory-k8s.yaml
-sed "s|^    directory: $lab_artifacts\$|    directory: $artifacts|" "$lab_dir/inventory.yaml" > "$inventory"
+. bench/lib/k8s-lab.sh
+k8s_lab "$lab" --hosts 5
 # The same inventory without h5 (its entry is the last one in the lab's inventory).
 without=$lab_dir/inventory-k8s-without-h5.yaml
 awk '/^    - name: h5$/ {skip=1} skip && /^    - name: / && !/h5$/ {skip=0} !skip' "$inventory" > "$without"

@@ -21,13 +21,16 @@ public struct WorkflowEvent: Sendable, Equatable, Codable {
     public var phase: String?
     public var host: String?
     public var message: String
+    /// On a run's summary: the bytes it moved to hosts (JSON `transfer`).
+    public var transfer: TransferTally?
 
-    public init(time: Date, kind: Kind, phase: String? = nil, host: String? = nil, message: String) {
+    public init(time: Date, kind: Kind, phase: String? = nil, host: String? = nil, message: String, transfer: TransferTally? = nil) {
         self.time = time
         self.kind = kind
         self.phase = phase
         self.host = host
         self.message = message
+        self.transfer = transfer
     }
 }
 

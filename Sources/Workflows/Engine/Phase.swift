@@ -76,6 +76,8 @@ public struct RunReport: Sendable, Equatable {
     public var completed: [String]
     public var skipped: [String]
     public var actions: [PlannedAction]
+    /// Bytes moved to hosts: from this machine, and between hosts by peer transfer.
+    public var transfer = TransferTally()
 }
 
 /// Runs a workflow's phases in order, skipping those named in the options, and stops at the first
@@ -98,7 +100,14 @@ public struct PhaseRunner: Sendable {
                 continue
             }
             await ctx.emit(.phaseStarted, phase.hosts.joined(separator: ", "))
-            let failures = try await execute(phase, ctx)
+            let failures: [WorkflowError.HostFailure]
+            do {
+                failures = try await execute(phase, ctx)
+                await ctx.stopPeerServers()
+            } catch {
+                await ctx.stopPeerServers()
+                throw error
+            }
             if !failures.isEmpty {
                 for failure in failures { await ctx.emit(.failed, host: failure.host, failure.message) }
                 await ctx.setPhase(nil)
@@ -108,7 +117,7 @@ public struct PhaseRunner: Sendable {
             completed.append(phase.name)
         }
         await ctx.setPhase(nil)
-        return RunReport(completed: completed, skipped: skipped, actions: await ctx.actions)
+        return RunReport(completed: completed, skipped: skipped, actions: await ctx.actions, transfer: await ctx.transferTally)
     }
 
     /// A refusal to act on another cluster ends the run as it is (not as a phase failure: nothing started).

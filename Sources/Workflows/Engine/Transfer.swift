@@ -30,11 +30,18 @@ extension HostConnection {
         try await upload(localFile: localFile, to: path, attributes: attributes)
         if let size = ByteCount.size(ofLocalFile: localFile) {
             await ctx.emit(.hostStatus, host: host, "\(path): " + ByteCount.sent(size, seconds: Date().timeIntervalSince(started)))
+            await ctx.countUpload(size)
         }
     }
 }
 
 extension WorkflowContext {
+    /// A file this machine sent to a host (for the run's `transferTally`).
+    func countUpload(_ bytes: Int64) {
+        uploadTally.operatorBytes += bytes
+        uploadTally.operatorFiles += 1
+    }
+
     /// One change that uploads `localFile` to `path` on `host`: `"\(action) \(path) (\(detail), SIZE)"`, then
     /// the bytes sent and the rate in the host's progress.
     public func upload(_ host: String, _ action: String, detail: String, localFile: String, to path: String,

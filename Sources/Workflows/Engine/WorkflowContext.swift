@@ -87,11 +87,17 @@ public actor WorkflowContext {
     /// What surveys read from each host in the current phase (see `survey`); dropped at phase boundaries
     /// and when a change could have made it stale.
     var surveys: [String: HostSurvey] = [:]
+    /// Peer transfer of verified files between hosts, when enabled (`enablePeerTransfer`).
+    var peers: PeerTransfer?
+    /// Bytes and files `upload` sent from this machine in this run.
+    var uploadTally = TransferTally()
 
     public init(
         mode: WorkflowMode, options: WorkflowOptions = WorkflowOptions(), connector: any HostConnector,
-        endpoints: [HostEndpoint], output: any OutputSink, now: @escaping @Sendable () -> Date
+        endpoints: [HostEndpoint], output: any OutputSink, now: @escaping @Sendable () -> Date,
+        peerAddresses: [String: String]? = nil
     ) {
+        peers = peerAddresses.map { PeerTransfer(addresses: $0) }
         self.mode = mode
         self.options = options
         self.connector = connector

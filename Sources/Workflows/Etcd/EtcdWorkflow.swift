@@ -253,8 +253,8 @@ public enum EtcdWorkflow {
             guard current != binary.sha256 else { continue }
             record[remote] = binary.sha256
             let diff = "sha256 \(current ?? "none") → \(binary.sha256)"
-            try await ctx.upload(host, current == nil ? "install" : "replace", detail: "etcd \(spec.version)", localFile: binary.path,
-                                 to: remote, attributes: FileAttributes(mode: 0o755), diff: diff)
+            try await ctx.installVerified(host, current == nil ? "install" : "replace", detail: "etcd \(spec.version)", localFile: binary.path,
+                                          sha256: binary.sha256, to: remote, attributes: FileAttributes(mode: 0o755), diff: diff)
             if binary.name == "etcd" { inputsChanged = true }
         }
         try await ctx.recordChecksums(host, record)

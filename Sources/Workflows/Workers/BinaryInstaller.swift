@@ -29,8 +29,8 @@ enum BinaryInstaller {
         var changed: Set<String> = []
         for file in files where present[file.remotePath] != file.sha256 {
             let verb = present[file.remotePath] == nil ? "install" : "replace"
-            try await ctx.upload(host, verb, detail: "sha256 \(file.sha256.prefix(12))", localFile: file.localPath,
-                                 to: file.remotePath, attributes: FileAttributes(mode: file.mode))
+            try await ctx.installVerified(host, verb, localFile: file.localPath, sha256: file.sha256,
+                                          to: file.remotePath, attributes: FileAttributes(mode: file.mode))
             changed.insert(file.remotePath)
         }
         // Installed now, or right but hashed because no record vouched for them: record them once.

@@ -84,7 +84,8 @@ struct ApplyCommand: AsyncParsableCommand {
                 try await PhaseRunner().run(Workflow(name: "apply", phases: phases), in: context)
             }
         }
-        output.emit(WorkflowEvent(time: Date(), kind: .message, message: ApplyPhases.summary(report, dryRun: dryRun, seconds: Date().timeIntervalSince(started))))
+        output.emit(WorkflowEvent(time: Date(), kind: .message, message: ApplyPhases.summary(report, dryRun: dryRun, seconds: Date().timeIntervalSince(started)),
+                                  transfer: report.transfer.summary == nil ? nil : report.transfer))
         if dryRun && outputOption.output == .text { ApplyPhases.printActions(report.actions) }
     }
 }
@@ -107,8 +108,9 @@ enum ApplyPhases {
         let changes = report.actions.count
         let verb = dryRun ? "would make" : "made"
         let skipped = report.skipped.isEmpty ? "" : "; skipped: \(report.skipped.joined(separator: ", "))"
-        return String(format: "%@%@: %@ %d change(s)%@ in %.1fs%@", command, dryRun ? " (dry run)" : "", verb, changes,
-                      hosts.isEmpty ? " (nothing to do)" : " on \(hosts.joined(separator: ", "))", seconds, skipped)
+        let transfer = report.transfer.summary.map { "; \($0)" } ?? ""
+        return String(format: "%@%@: %@ %d change(s)%@ in %.1fs%@%@", command, dryRun ? " (dry run)" : "", verb, changes,
+                      hosts.isEmpty ? " (nothing to do)" : " on \(hosts.joined(separator: ", "))", seconds, skipped, transfer)
     }
 
     /// The live part of `capstan plan`: every host is reached first (an unreachable host is reported,

@@ -25,7 +25,10 @@ enum LiveContext {
     ) -> (context: WorkflowContext, connector: TransportConnector) {
         let connector = HostEndpoints.connector(for: inventory)
         let endpoints = inventory.hosts.map { HostEndpoints.endpoint(for: $0, in: inventory) }
-        let context = WorkflowContext(mode: mode, options: options, connector: connector, endpoints: endpoints, output: output, now: now)
+        let peers = inventory.artifacts.peerTransfer
+            ? Dictionary(inventory.hosts.map { ($0.name, $0.clusterAddress) }, uniquingKeysWith: { first, _ in first }) : nil
+        let context = WorkflowContext(mode: mode, options: options, connector: connector, endpoints: endpoints, output: output, now: now,
+                                      peerAddresses: peers)
         return (context, connector)
     }
 

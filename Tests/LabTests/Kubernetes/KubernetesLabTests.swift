@@ -41,6 +41,20 @@ struct KubernetesLabTests {
         print("MEASURED bare → all units active (3 hosts): \(String(format: "%.2f", first.seconds)) s")
         #expect(first.all.contains("warning: crictl"), "the missing crictl is not announced")
 
+        // Peer transfer: each binary left this machine for one host; the other two fetched it from a host that
+        // held it (and checked its SHA-256 there). No server outlives its phase.
+        let lines = first.all.split(separator: "\n")
+        #expect(first.stdout.contains("from peers") && !first.all.contains("fell back"), "\(lines.filter { $0.contains("apply: made") })")
+        for path in ["/usr/local/bin/containerd", "/usr/local/sbin/runc", "/opt/cni/bin/bridge", "/usr/local/bin/etcd", "/usr/local/bin/kubelet"] {
+            let sent = lines.filter { $0.contains("] ") && $0.contains(" \(path): sent ") }
+            let fetched = lines.filter { $0.contains("install \(path) (") && $0.contains(" from h") }
+            #expect(sent.count == 1 && fetched.count == 2, "\(path): sent \(sent), fetched \(fetched)")
+        }
+        for host in Self.hosts {
+            let left = try lab.run(in: host, ["sh", "-c", "ls -A /run/capstan-peer 2>/dev/null; pgrep -f 'IO::Socket::[I]P' || true"])
+            #expect(left.stdout.isEmpty, "left on \(host): \(left.stdout)")
+        }
+
         for host in Self.hosts {
             let units = try activeUnits(lab, host)
             for unit in Self.controlPlaneUnits { #expect(units[unit] == "active", "\(unit) on \(host): \(units[unit] ?? "?")") }

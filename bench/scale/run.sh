@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): `capstan apply` of labs of N hosts from bare, with peer transfer (each artifact
+# leaves this machine once, hosts fetch from hosts that hold it) and without (spec.artifacts.peerTransfer:
+# false: this machine sends every file to every host), side by side in one run; then the no-op re-apply.
+# Reports wall time, the bytes this machine sent and hosts fetched from peers (apply's summary line), and
+# the peak RSS of capstan (GNU time). Needs root and a built capstan.
+#
+# usage: bench/scale/run.sh [SIZES]   (default "10 20 40"; CAPSTAN=path/to/capstan, default the debug build;
+#        KEEP=1 leaves the labs up; LOGDIR, default /tmp, keeps each apply's output). Writes bench/scale/results.md.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+sizes=${1:-10 20 40}
+bin=${CAPSTAN:-$(swift build --show-bin-path)/capstan}
+[ -x "$bin" ] || { echo "no capstan at $bin (swift build --product capstan)" >&2; exit 1; }
+
+units="kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy containerd etcd"
+unit_files=$(for u in $units; do printf '/etc/systemd/system/%s.service ' "$u"; done)
+. bench/lib/k8s-lab.sh
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+
+# Every host back to bare (as bench/apply does), and no state directory.
+wipe() {
+  local lab=$1 n=$2 pids=()
+  for i in $(seq 1 "$n"); do
+    "$bin" lab ssh --name "$lab" "h$i" "systemctl disable --now $units 2>/dev/null; rm -rf /var/lib/etcd /etc/kubernetes /etc/capstan /etc/containerd /opt/cni /etc/crictl.yaml /var/lib/kubelet /var/lib/kube-proxy /var/lib/containerd /run/containerd /etc/modules-load.d/k8s.conf /etc/sysctl.d/k8s.conf /usr/local/bin/etcd* /usr/local/bin/containerd* /usr/local/bin/ctr /usr/local/bin/kube* /usr/local/sbin/runc /var/lib/capstan/checksums /run/capstan-peer $unit_files; userdel etcd 2>/dev/null; systemctl daemon-reload; systemctl reset-failed 2>/dev/null; true" >/dev/null 2>&1 &
+    pids+=($!)
+  done
+  wait "${pids[@]}"
+  rm -rf "/var/lib/capstan/lab/$lab/.capstan/lab"
+}
+
+# One apply: "wall;rss_kib;summary line".
+apply() {
+  /usr/bin/time -f "%e %M" -o "$out.time" "$bin" apply -i "$1" >"$out" 2>&1 || { echo "FAILED: apply -i $1" >&2; tail -30 "$out" >&2; exit 1; }
+  echo "$(cut -d' ' -f1 "$out.time");$(cut -d' ' -f2 "$out.time");$(grep -o 'apply: made.*' "$out" | tail -1)"
+}
+
+bytes() { # "sent 12.3 MiB from this machine" → MiB
+  local text=$1 what=$2
+  echo "$text" | grep -oE "[0-9.]+ (B|KiB|MiB|GiB) $what" | awk '{v=$1; u=$2; f=(u=="B")?1/1048576:(u=="KiB")?1/1024:(u=="GiB")?1024:1; printf "%.1f", v*f}'
+}
+
+rows=()
+for n in $sizes; do
+  lab="s$n"
+  k8s_lab "$lab" --hosts "$n"
+  for mode in peers direct; do
+    run_inventory=$lab_dir/inventory-$mode.yaml
+    cp "$inventory" "$run_inventory"
+    if [ "$mode" = direct ]; then sed -i "s|^    directory: $artifacts\$|    directory: $artifacts\n    peerTransfer: false|" "$run_inventory"; fi
+    wipe "$lab" "$n"
+    IFS=';' read -r wall rss summary <<<"$(apply "$run_inventory")"
+    cp "$out" "${LOGDIR:-/tmp}/capstan-scale-$n-$mode.log"
+    IFS=';' read -r noop noop_rss noop_summary <<<"$(apply "$run_inventory")"
+    echo "$noop_summary" | grep -q "made 0 change(s)" || { echo "N=$n $mode: the re-apply was not a no-op: $noop_summary" >&2; exit 1; }
+    sent=$(bytes "$summary" "from this machine")
+    peers=$(bytes "$summary" "from peers" || true); peers=${peers:-0}
+    fallbacks=$(echo "$summary" | grep -oE "[0-9]+ peer fetch\(es\) fell back" | cut -d' ' -f1 || true); fallbacks=${fallbacks:-0}
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    echo "N=$n $mode: bare → applied ${wall}s (peak RSS $((rss / 1024)) MiB), sent ${sent} MiB, peers ${peers} MiB, fallbacks $fallbacks; no-op ${noop}s (RSS $((noop_rss / 1024)) MiB); load $load"
+    rows+=("| $n | $mode | $wall | $sent | $peers | $fallbacks | $((rss / 1024)) | $noop | $((noop_rss / 1024)) | $load |")
+  done
+  [ -n "${KEEP:-}" ] || "$bin" lab down --name "$lab" >/dev/null 2>&1 || true
+done
+
+{
+  echo "# apply at fleet size: peer transfer against this machine sending every file"
+  echo
+  echo "Produced by \`bench/scale/run.sh \"$sizes\"\` on $(date -u +%Y-%m-%d), $(nproc) cores, binary \`$bin\` ($(file -b "$bin" | cut -d, -f1))."
+  echo "Lab: N systemd-nspawn hosts on one bridge (h1-h3 control plane + etcd, the rest workers), containerd/runc/CNI plugins"
+  echo "from Debian, Kubernetes components as Capstan's stand-ins. Each row wipes the hosts and the state directory first;"
+  echo "the artifact cache on this machine stays warm. \"sent\" is what this machine uploaded over SSH (every file of every"
+  echo "phase: binaries, archives, configuration), \"peers\" what hosts fetched from each other; both from apply's summary."
+  echo
+  echo "| N | mode | bare → applied (s) | sent from this machine (MiB) | fetched from peers (MiB) | peer fallbacks | peak RSS (MiB) | no-op re-apply (s) | no-op peak RSS (MiB) | 1-min load after |"
+  echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+  printf '%s\n' "${rows[@]}"
+} > bench/scale/results.md
+cat bench/scale/results.md
