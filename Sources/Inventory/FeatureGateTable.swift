@@ -42,11 +42,10 @@ public struct FeatureGateTable: Sendable {
     /// What stops a 1.`minor` binary given `name=value` (an error); nil when it starts.
     public func problem(name: String, value: Bool) -> String? {
         guard let gate = gates[name] else {
-            let elsewhere = SupportedVersions.kubernetes.map(\.minor).filter { $0 != minor }
-                .filter { FeatureGateTable.load(minor: $0)?.gates[name] != nil }
-            if !elsewhere.isEmpty {
-                let minors = elsewhere.map { "1.\($0)" }.joined(separator: ", ")
-                return "Kubernetes 1.\(minor) has no feature gate \(name) (\(minors) \(elsewhere.count == 1 ? "has" : "have") it); remove it or change kubernetesVersion"
+            if let others = SupportedVersions.othersHaving(besides: minor, among: SupportedVersions.kubernetes.map(\.minor), {
+                FeatureGateTable.load(minor: $0)?.gates[name] != nil
+            }) {
+                return "Kubernetes 1.\(minor) has no feature gate \(name) (\(others)); remove it or change kubernetesVersion"
             }
             if let guess = Spelling.suggestion(for: name, among: Array(gates.keys)) {
                 return "Kubernetes 1.\(minor) has no feature gate \(name); did you mean \(guess)?"

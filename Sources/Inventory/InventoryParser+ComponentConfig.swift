@@ -55,11 +55,10 @@ extension InventoryParser {
                 continue
             }
             let structName = structType.split(separator: ".").last.map(String.init) ?? structType
-            let elsewhere = SupportedVersions.kubernetes.map(\.minor).filter { $0 != version.minor }
-                .filter { KubernetesConfigSchema.load(minor: $0).map { $0.fields(of: structType)[name] != nil } ?? false }
-            if !elsewhere.isEmpty {
-                let minors = elsewhere.map { "1.\($0)" }.joined(separator: ", ")
-                refuse(problem.node, "\(at): \(component.rawValue) 1.\(version.minor)'s \(structName) has no field \(name) (\(minors) \(elsewhere.count == 1 ? "has" : "have") it); remove it or change kubernetesVersion")
+            if let others = SupportedVersions.othersHaving(besides: version.minor, among: SupportedVersions.kubernetes.map(\.minor), {
+                KubernetesConfigSchema.load(minor: $0).map { $0.fields(of: structType)[name] != nil } ?? false
+            }) {
+                refuse(problem.node, "\(at): \(component.rawValue) 1.\(version.minor)'s \(structName) has no field \(name) (\(others)); remove it or change kubernetesVersion")
             } else if let guess = Spelling.suggestion(for: name, among: Array(schema.fields(of: structType).keys)) {
                 refuse(problem.node, "\(at): \(component.rawValue) 1.\(version.minor)'s \(structName) has no field \(name); did you mean \(guess)?")
             } else {

@@ -41,10 +41,10 @@ extension InventoryParser {
         }
         guard let table else { return true }  // an unsupported etcd version is reported at spec.etcd.version
         guard let flag = table.flags[name] else {
-            let elsewhere = EtcdFlagTable.minors.filter { $0 != table.minor }.filter { EtcdFlagTable.load(minor: $0)?.flags[name] != nil }
-            if !elsewhere.isEmpty {
-                let minors = elsewhere.map { "3.\($0)" }.joined(separator: ", ")
-                return refuse(keyAt, "etcd 3.\(table.minor) has no flag --\(name) (\(minors) \(elsewhere.count == 1 ? "has" : "have") it); remove it or change spec.etcd.version")
+            if let others = SupportedVersions.othersHaving(besides: table.minor, among: EtcdFlagTable.minors, major: 3, {
+                EtcdFlagTable.load(minor: $0)?.flags[name] != nil
+            }) {
+                return refuse(keyAt, "etcd 3.\(table.minor) has no flag --\(name) (\(others)); remove it or change spec.etcd.version")
             }
             if let guess = Spelling.suggestion(for: name, among: Array(table.flags.keys)) {
                 return refuse(keyAt, "etcd 3.\(table.minor) has no flag --\(name); did you mean \(guess)?")

@@ -52,11 +52,10 @@ extension InventoryParser {
         }
         guard let table, let version else { return true }  // an unsupported version is reported at kubernetesVersion
         guard let flag = table.flags[name] else {
-            let elsewhere = SupportedVersions.kubernetes.map(\.minor).filter { $0 != version.minor }
-                .filter { KubernetesFlagTable.load(binary: binary, minor: $0)?.flags[name] != nil }
-            if !elsewhere.isEmpty {
-                let minors = elsewhere.map { "1.\($0)" }.joined(separator: ", ")
-                return refuse(keyAt, "\(binary) 1.\(version.minor) has no flag --\(name) (\(minors) \(elsewhere.count == 1 ? "has" : "have") it); remove it or change kubernetesVersion")
+            if let others = SupportedVersions.othersHaving(besides: version.minor, among: SupportedVersions.kubernetes.map(\.minor), {
+                KubernetesFlagTable.load(binary: binary, minor: $0)?.flags[name] != nil
+            }) {
+                return refuse(keyAt, "\(binary) 1.\(version.minor) has no flag --\(name) (\(others)); remove it or change kubernetesVersion")
             }
             if let guess = Spelling.suggestion(for: name, among: Array(table.flags.keys)) {
                 return refuse(keyAt, "\(binary) 1.\(version.minor) has no flag --\(name); did you mean \(guess)?")
@@ -78,7 +77,7 @@ extension InventoryParser {
                 return refuse(valueAt, "invalid value for \(binary) --feature-gates: \(problem)")
             case .success(let settings):
                 let problems = settings.compactMap { gates.problem(name: $0.name, value: $0.value) }
-                if let first = problems.first { return refuse(valueAt, problems.count == 1 ? first : problems.joined(separator: "; ")) }
+                if !problems.isEmpty { return refuse(valueAt, problems.joined(separator: "; ")) }
                 for setting in settings {
                     if let note = gates.note(name: setting.name, value: setting.value) { r.warning(valueAt, "\(path): " + note) }
                 }

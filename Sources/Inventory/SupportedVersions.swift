@@ -29,6 +29,14 @@ public enum SupportedVersions {
     public static let minimumEtcd = SemanticVersion(3, 4, 23)
     public static let minimumEtcdForControlPlane = SemanticVersion(3, 5, 0)
 
+    /// `1.31 has it` / `1.30, 1.32 have it`: the minors of `major` in `minors`, other than `minor`, for which `has`
+    /// holds, as the "not in this minor" messages say it; nil when there is none.
+    static func othersHaving(besides minor: Int, among minors: [Int], major: Int = 1, _ has: (Int) -> Bool) -> String? {
+        let others = minors.filter { $0 != minor && has($0) }
+        guard !others.isEmpty else { return nil }
+        return others.map { "\(major).\($0)" }.joined(separator: ", ") + (others.count == 1 ? " has it" : " have it")
+    }
+
     public static var kubernetesWindow: String {
         "1.\(kubernetes.first?.minor ?? 0) to 1.\(kubernetes.last?.minor ?? 0)"
     }

@@ -74,8 +74,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 FLAGS = os.path.join(HERE, "..", "..", "Sources", "Inventory", "KubernetesFlags")
 SCHEMAS = os.path.join(HERE, "..", "..", "Sources", "Inventory", "KubernetesSchemas")
 GATES = os.path.join(HERE, "..", "..", "Sources", "Inventory", "FeatureGates")
-# Replaced by `k8s-standin.py embed` with this binary's flag table and the version's schemas, so an installed
-# copy needs no other file; run from the source tree it reads Sources/Inventory/KubernetesFlags and KubernetesSchemas instead.
+# Replaced by `k8s-standin.py embed` with this binary's flag table, the version's schemas and its feature gates, so an
+# installed copy needs no other file; run from the source tree it reads Sources/Inventory/KubernetesFlags,
+# KubernetesSchemas and FeatureGates instead.
 EMBEDDED = None
 COMPONENTS = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"]
 

@@ -147,8 +147,8 @@ def build(mirrors, minor):
         repo, ref, prefix, module = "kubernetes/kubernetes", main_tag, "", "k8s.io/kubernetes " + main_tag
     else:
         repo, ref, prefix, module = VENDORED[minor]
-        modules = git(mirrors, repo, "show", "%s:%s/vendor/modules.txt" % (ref, prefix.split("/vendor/")[0])
-                      if "/vendor/" in prefix else "%s:vendor/modules.txt" % ref)
+        # PREFIX is [DIR/]vendor/k8s.io/kubernetes; the module list sits beside it in [DIR/]vendor.
+        modules = git(mirrors, repo, "show", "%s:%svendor/modules.txt" % (ref, prefix.split("vendor/k8s.io/")[0]))
         if modules is None or ("# " + module.split(" (")[0]) not in modules:
             sys.exit("%s at %s does not vendor %s" % (repo, ref, module))
     owner = FORK_OWNERS.get(minor) if repo != "kubernetes/kubernetes" else None
