@@ -27,6 +27,8 @@ public struct Inventory: Sendable, Equatable {
     /// Fields merged into the kubelet's and kube-proxy's configuration files (`spec.componentConfig`), checked
     /// against their Go types at `kubernetesVersion`'s minor.
     public var componentConfig: [ConfigComponent: ComponentConfig] = [:]
+    /// How many hosts a phase works on at once (`spec.concurrency`).
+    public var concurrency = ConcurrencySpec()
     public var hosts: [HostSpec]
     /// Path of the file this inventory was read from; relative paths inside it resolve against its directory.
     public var sourcePath: String?
@@ -583,6 +585,25 @@ public struct DNSAddonSpec: Sendable, Equatable {
         self.image = image
         self.replicas = replicas
         self.upstreams = upstreams
+    }
+}
+
+/// `spec.concurrency`: how many hosts a phase that works on hosts in parallel changes at once, overall and
+/// per phase. Connections to one sshd or bastion are bounded separately (its MaxStartups), whatever these say.
+public struct ConcurrencySpec: Sendable, Equatable {
+    public static let defaultHosts = 30
+    public static let maximum = 1000
+    public var hosts = ConcurrencySpec.defaultHosts
+    public var phases: [PhaseName: Int] = [:]
+
+    public init(hosts: Int = ConcurrencySpec.defaultHosts, phases: [PhaseName: Int] = [:]) {
+        self.hosts = hosts
+        self.phases = phases
+    }
+
+    /// Hosts at once for the phase named `phase`: its own setting, else `hosts`.
+    public func limit(for phase: String) -> Int {
+        PhaseName(rawValue: phase).flatMap { phases[$0] } ?? hosts
     }
 }
 

@@ -62,6 +62,7 @@ final class InventoryParser {
         let containerRuntime = spec.value("containerRuntime").flatMap { parseContainerRuntime($0) } ?? ContainerRuntimeSpec()
         let extraArgs = spec.value("extraArgs").flatMap { parseExtraArgs($0, kubernetesVersion: kubernetesVersion) } ?? [:]
         let componentConfig = spec.value("componentConfig").flatMap { parseComponentConfig($0, kubernetesVersion: kubernetesVersion) } ?? [:]
+        let concurrency = spec.value("concurrency").flatMap { parseConcurrency($0) } ?? ConcurrencySpec()
         var hosts: [HostSpec] = []
         if let hostsNode = spec.value("hosts"), let items = r.sequence(hostsNode, path: "spec.hosts") {
             r.record("spec.hosts", hostsNode)
@@ -86,6 +87,7 @@ final class InventoryParser {
         inventory.containerRuntime = containerRuntime
         inventory.extraArgs = extraArgs
         inventory.componentConfig = componentConfig
+        inventory.concurrency = concurrency
         validate(inventory, kubernetesVersionKnown: kubernetesVersion != nil)
         resolvePaths(&inventory)
         if checkFiles {
@@ -526,6 +528,37 @@ final class InventoryParser {
             if let on = r.bool(mon, "enabled") { a.monitoring = on }
         }
         return a
+    }
+
+    func parseConcurrency(_ node: Node) -> ConcurrencySpec? {
+        guard let m = section(node, path: "spec.concurrency") else { return nil }
+        var c = ConcurrencySpec()
+        func count(_ m: MappingView, _ key: String) -> Int? {
+            guard let n = r.int(m, key) else { return nil }
+            guard (1...ConcurrencySpec.maximum).contains(n) else {
+                r.invalid(m, key, "\(m.child(key)): \(n) must be from 1 to \(ConcurrencySpec.maximum) hosts at once")
+                return nil
+            }
+            return n
+        }
+        if let n = count(m, "hosts") { c.hosts = n }
+        if let phasesNode = m.value("phases"),
+           let pm = r.mapping(phasesNode, path: "spec.concurrency.phases", allowed: PhaseName.allCases.map(\.rawValue)) {
+            for entry in pm.entries {
+                guard let phase = PhaseName(rawValue: entry.key), let n = count(pm, entry.key) else { continue }
+                guard phase.worksOnHostsInParallel else {
+                    if n != 1 {
+                        let how = phase == .controlPlane
+                            ? "changes one host at a time so the API servers and etcd keep quorum"
+                            : "runs once for the whole cluster"
+                        r.invalid(pm, entry.key, "spec.concurrency.phases.\(entry.key): the phase \(how); remove this setting (phases that work on hosts in parallel: \(PhaseName.allCases.filter(\.worksOnHostsInParallel).map(\.rawValue).joined(separator: ", ")))")
+                    }
+                    continue
+                }
+                c.phases[phase] = n
+            }
+        }
+        return c
     }
 
     func parseUpgrade(_ node: Node) -> UpgradeSpec? {

@@ -7,7 +7,7 @@
 /// which is also the order of its "expected one of" messages.
 public enum InventorySchema {
     public static let keys: [InventoryKey] = root + spec + controlPlane + network + etcd + pki
-        + ssh(under: "spec.ssh", perHost: false) + artifacts + components + containerRuntime + extraArgs + componentConfig + upgrade + addons + hosts
+        + ssh(under: "spec.ssh", perHost: false) + artifacts + components + containerRuntime + extraArgs + componentConfig + upgrade + concurrency + addons + hosts
 
     /// The key at `path` (exact schema form, e.g. `spec.hosts[].ssh.port`).
     public static func key(_ path: String) -> InventoryKey? { byPath[path] }
@@ -200,6 +200,8 @@ extension InventorySchema {
           "Fields merged into the kubelet's and kube-proxy's configuration files (mappings merge key by key; a value or a list replaces Capstan's). Each field is checked against the file's Go type for kubernetesVersion's minor, as the binary's strict decoding checks it: an unknown field or a value of the wrong kind is an error here. Fields Capstan derives from the inventory or its PKI cannot be replaced; the error says which key sets them. `capstan plan` lists every value with the one it replaces."),
         K("spec.upgrade", .mapping, .derived("10% of the workers at a time, 5m drain timeout"), example: "{maxUnavailable: 1, drainTimeout: 10m}",
           "How `capstan upgrade apply` moves the workers."),
+        K("spec.concurrency", .mapping, .derived("\(ConcurrencySpec.defaultHosts) hosts at once in every phase"), example: "{hosts: 50, phases: {node-runtime: 10}}",
+          "How many hosts a phase that works on hosts in parallel changes at once. Connections to one sshd or bastion are bounded by its MaxStartups regardless."),
         K("spec.addons", .mapping, .derived("cluster DNS on, monitoring off"), example: "{dns: {replicas: 2}, monitoring: {enabled: false}}",
           "Objects `apply` keeps in a self-managed cluster through the API, besides the RBAC bindings Capstan's certificates need."),
         K("spec.hosts", .list(.mapping), .required, example: "[{name: cp1, address: 10.0.10.11, roles: [control-plane, etcd, worker]}]",
@@ -451,6 +453,15 @@ extension InventorySchema {
           "Accept any certificate from the registry and its mirrors (test registries only)."),
         K("spec.containerRuntime.registries[].credentialsFile", .string, .none, example: "harbor.credentials",
           "File on this machine holding one line USERNAME:PASSWORD; placed on the nodes only in containerd's configuration (0600)."),
+    ]
+
+    private static let concurrency: [K] = [
+        K("spec.concurrency.hosts", .integer, .value(String(ConcurrencySpec.defaultHosts)), example: "50",
+          "Hosts worked on at once (1-\(ConcurrencySpec.maximum)) in every phase that works on hosts in parallel, unless the phase has its own setting. Phases that run once for the cluster, and control-plane (one host at a time), are not affected."),
+        K("spec.concurrency.phases", .names(.integer), .none, example: "{node-runtime: 10, node-images: 5}",
+          "Hosts at once for one phase, by the names `capstan plan` lists; e.g. fewer for node-runtime or node-images where the hosts share a slow disk or link. Only phases that work on hosts in parallel take a setting: \(PhaseName.allCases.filter(\.worksOnHostsInParallel).map(\.rawValue).joined(separator: ", "))."),
+        K("spec.concurrency.phases.<key>", .integer, .none, example: "10",
+          "Hosts at once for this phase (1-\(ConcurrencySpec.maximum))."),
     ]
 
     private static let upgrade: [K] = [

@@ -76,7 +76,7 @@ struct InventorySchemaTests {
             let reader = YAMLReader(file: "schema-\(key.name).yaml")
             let root = try #require(try Yams.compose(yaml: text))
             _ = InventoryParser(reader: reader, sourcePath: "schema-\(key.name).yaml", checkFiles: false).parse(root)
-            let concrete = key.path.replacingOccurrences(of: "[]", with: "[0]").replacingOccurrences(of: "<key>", with: Self.labelKey)
+            let concrete = key.path.replacingOccurrences(of: "[]", with: "[0]").replacingOccurrences(of: "<key>", with: Self.userKey(in: key.path))
             let bad = reader.diagnostics.filter { d in
                 d.message.contains("unknown key") || (d.severity == .error && [":", ".", "["].contains { d.message.hasPrefix(concrete + $0) })
             }
@@ -111,6 +111,9 @@ struct InventorySchemaTests {
     // MARK: generated inventories
 
     static let labelKey = "example.com/zone"
+    /// `spec.concurrency.phases` takes phase names as its keys, every other `<key>` a label-like name.
+    static let phaseKey = "node-runtime"
+    static func userKey(in path: String) -> String { path.hasPrefix("spec.concurrency.phases.") ? phaseKey : labelKey }
 
     /// Settings some keys only take together with others (cross-field rules of the parser).
     static let context: [String: [(path: String, yaml: String)]] = {
@@ -155,7 +158,7 @@ struct InventorySchemaTests {
 
     /// `spec.hosts[].labels.<key>` → `["spec", "hosts[]", "labels", "example.com/zone"]`.
     static func components(_ path: String) -> [String] {
-        path.split(separator: ".").map { $0 == "<key>" ? labelKey : String($0) }
+        path.split(separator: ".").map { $0 == "<key>" ? userKey(in: path) : String($0) }
     }
 }
 
@@ -171,7 +174,8 @@ indirect enum YAMLTree {
         guard let first = components.first else { self = value; return }
         let isItem = first.hasSuffix("[]")
         let name = isItem ? String(first.dropLast(2)) : first
-        let keyPath = schemaPath.isEmpty ? name : schemaPath + "." + (name == InventorySchemaTests.labelKey ? "<key>" : name)
+        let userChosen = name == InventorySchemaTests.labelKey || (schemaPath == "spec.concurrency.phases" && name == InventorySchemaTests.phaseKey)
+        let keyPath = schemaPath.isEmpty ? name : schemaPath + "." + (userChosen ? "<key>" : name)
         guard case .map(var entries) = self else {
             self = .map([])
             set(components, value, schemaPath: schemaPath)

@@ -13,6 +13,11 @@ struct ClusterPhasesTests {
                                        backupStore: { throw WorkflowError.invalidInput("no store in this test") }).all()
         // Every phase apply runs is named from the one list of phase names.
         #expect(phases.allSatisfy { PhaseName(rawValue: $0.name) != nil }, "\(phases.map(\.name))")
+        // The inventory's spec.concurrency.phases takes exactly the phases that work on hosts in parallel.
+        for phase in phases {
+            let parallel = if case .parallel = phase.execution { true } else { false }
+            #expect(PhaseName(rawValue: phase.name)?.worksOnHostsInParallel == parallel, "\(phase.name): \(phase.execution)")
+        }
         return (inventory, ClusterPhases.layout(phases, hosts: inventory.hosts.map(\.name)))
     }
 

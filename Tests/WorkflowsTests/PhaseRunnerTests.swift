@@ -1,5 +1,6 @@
 import Foundation
 import Hosts
+import Inventory
 import Testing
 @testable import Workflows
 
@@ -95,5 +96,33 @@ struct PhaseRunnerTests {
         _ = try await PhaseRunner().run(wf, in: context(output: TerminalOutput(write: { terminal.add($0) }, tickSeconds: nil)))
         #expect(terminal.all.joined().contains("  [h1] started\n"))
         #expect(terminal.all.joined().contains("  ✓ h1          "))
+    }
+
+    /// Counts bodies running at once, and the most seen.
+    actor Gauge {
+        var now = 0, most = 0
+        func enter() { now += 1; most = max(most, now) }
+        func leave() { now -= 1 }
+    }
+
+    @Test("spec.concurrency bounds how many hosts a parallel phase works on at once: per phase, else overall")
+    func concurrencyFromTheInventory() async throws {
+        let hosts = (1...12).map { "h\($0)" }
+        func most(_ phase: String, _ setting: ConcurrencySpec) async throws -> Int {
+            let gauge = Gauge()
+            let wf = Workflow(name: "nodes", phases: [
+                Phase(phase, hosts: hosts) { _, _ in
+                    await gauge.enter()
+                    try await Task.sleep(nanoseconds: 20_000_000)
+                    await gauge.leave()
+                },
+            ])
+            _ = try await PhaseRunner().run(wf, in: context(WorkflowOptions(concurrency: setting)))
+            return await gauge.most
+        }
+        #expect(try await most("node-runtime", ConcurrencySpec()) == 12, "the default (30) lets all 12 run at once")
+        #expect(try await most("node-runtime", ConcurrencySpec(hosts: 4)) == 4)
+        #expect(try await most("node-runtime", ConcurrencySpec(hosts: 4, phases: [.nodeRuntime: 2])) == 2)
+        #expect(try await most("node-kubelet", ConcurrencySpec(hosts: 4, phases: [.nodeRuntime: 2])) == 4, "another phase keeps the overall bound")
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Hosts
+import Inventory
 
 public enum WorkflowMode: String, Sendable, Codable {
     /// Read hosts, record what would change, change nothing.
@@ -13,10 +14,13 @@ public struct WorkflowOptions: Sendable, Equatable {
     public var force: Bool
     /// Phases to skip, by name.
     public var skipPhases: Set<String>
+    /// Hosts at once per phase (the inventory's `spec.concurrency`).
+    public var concurrency: ConcurrencySpec
 
-    public init(force: Bool = false, skipPhases: Set<String> = []) {
+    public init(force: Bool = false, skipPhases: Set<String> = [], concurrency: ConcurrencySpec = ConcurrencySpec()) {
         self.force = force
         self.skipPhases = skipPhases
+        self.concurrency = concurrency
     }
 }
 

@@ -27,6 +27,8 @@ enum LiveContext {
         let endpoints = inventory.hosts.map { HostEndpoints.endpoint(for: $0, in: inventory) }
         let peers = inventory.artifacts.peerTransfer
             ? Dictionary(inventory.hosts.map { ($0.name, $0.clusterAddress) }, uniquingKeysWith: { first, _ in first }) : nil
+        var options = options
+        options.concurrency = inventory.concurrency
         let context = WorkflowContext(mode: mode, options: options, connector: connector, endpoints: endpoints, output: output, now: now,
                                       peerAddresses: peers)
         return (context, connector)
