@@ -13,11 +13,7 @@ extension ArtifactStore {
     /// Fetches `artifact` and its checksum file from the origin, verifies SHA-256 before anything uses it,
     /// and caches it by checksum; a cached file is re-verified, never trusted by name.
     public func verified(_ artifact: ReleaseArtifact) async throws -> VerifiedArtifact {
-        let list = try await fetch(relative: artifact.checksumRelativePath, upstream: artifact.checksumUpstreamURL)
-        let listName = describe(relative: artifact.checksumRelativePath)
-        guard let expected = ArtifactStore.expectedChecksum(in: String(decoding: list, as: UTF8.self), for: artifact.fileName) else {
-            throw ArtifactError.notInChecksumList(file: artifact.fileName, list: listName)
-        }
+        let expected = try await expectedSHA256(artifact)
         let cached = cacheDirectory + "/sha256/" + expected + "/" + artifact.fileName
         if FileManager.default.fileExists(atPath: cached), try ArtifactStore.sha256(ofFile: cached) == expected {
             return VerifiedArtifact(path: cached, sha256: expected, fileName: artifact.fileName)
@@ -29,6 +25,15 @@ extension ArtifactStore {
         }
         try ArtifactStore.writeAtomically(data, to: cached, cache: cacheDirectory)
         return VerifiedArtifact(path: cached, sha256: expected, fileName: artifact.fileName)
+    }
+
+    /// The SHA-256 the release's checksum list gives for `artifact`, without fetching the file itself.
+    public func expectedSHA256(_ artifact: ReleaseArtifact) async throws -> String {
+        let list = try await fetch(relative: artifact.checksumRelativePath, upstream: artifact.checksumUpstreamURL)
+        guard let expected = ArtifactStore.expectedChecksum(in: String(decoding: list, as: UTF8.self), for: artifact.fileName) else {
+            throw ArtifactError.notInChecksumList(file: artifact.fileName, list: describe(relative: artifact.checksumRelativePath))
+        }
+        return expected
     }
 
     /// Verifies `artifact` and, for tarballs, unpacks it once into `<cache>/unpacked/<sha256>/`.

@@ -63,7 +63,7 @@ public struct ClusterPhases: Sendable {
         let inventory = self.inventory
         let store = artifacts
         let nodes = inventory.hosts.filter { $0.has(.controlPlane) || $0.has(.worker) }.map(\.name)
-        var phases = [KubernetesVersionGate.phase(inventory: inventory, hosts: nodes)]
+        var phases = [KubernetesVersionGate.phase(inventory: inventory, hosts: nodes, artifacts: store)]
             + KubernetesWorkflow.deferredPhases(inventory: inventory, settings: kubernetes) { _ in
                 let artifacts = try await NodeArtifacts.resolve(store: store, inventory: inventory, versions: try ComponentVersions.resolve(for: inventory))
                 let pki = inventory.isSelfManaged ? try ClusterFiles(inventory: inventory, state: StateDirectory(inventory: inventory)) : nil

@@ -34,10 +34,12 @@ public enum KubernetesVersionGate {
     }
 
     /// A phase that reads the installed versions on `hosts` (one command each) and refuses a change.
-    /// Unreachable hosts fail here, before anything is changed anywhere.
-    public static func phase(inventory: Inventory, hosts: [String], binDir: String = NodeArtifacts.binDir) -> Phase {
+    /// Unreachable hosts fail here, before anything is changed anywhere. With `artifacts`, binaries the
+    /// host's checksum record shows to be the inventory's release files are not run to ask their version.
+    public static func phase(inventory: Inventory, hosts: [String], binDir: String = NodeArtifacts.binDir,
+                             artifacts: ArtifactStore? = nil) -> Phase {
         Phase(phaseName, concerning: hosts, next: "no host was changed") { ctx in
-            let outcomes = await UpgradeFacts.installedVersions(hosts, inventory: inventory, binDir: binDir, in: ctx)
+            let outcomes = await UpgradeFacts.installedVersions(hosts, inventory: inventory, binDir: binDir, artifacts: artifacts, in: ctx)
             if let failed = outcomes.first(where: { $0.error != nil }), let error = failed.error { throw error }
             if let refusal = refusal(running: outcomes.compactMap(\.value), target: inventory.kubernetesVersion) { throw refusal }
         }

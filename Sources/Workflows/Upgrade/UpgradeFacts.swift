@@ -5,12 +5,22 @@ import Inventory
 /// What `capstan upgrade` reads from each host besides the etcd facts: the Kubernetes binaries'
 /// versions and the free space where binaries and snapshots go. One round trip per host.
 public enum UpgradeFacts {
-    /// Arguments: binary directory, etcd data directory. Constant text; paths come in as arguments.
+    /// Arguments: binary directory, etcd data directory, then optionally the checksum record, the binary
+    /// directory as the record names it, and `component=sha256` pairs. A Kubernetes binary whose record
+    /// line has one of those checksums and the identity (inode, size, change time) the file has now is
+    /// that release's binary, so it is not run: `capstan-vouched SHA256` stands for its version line (the
+    /// record's guarantee, as for the survey's hashing). Constant text; paths come in as arguments.
     public static let script = """
-        B=$1; D=$2
+        B=$1; D=$2; R=${3:-}; P=${4:-}; shift 2; [ $# -ge 2 ] && shift 2; V=" $* "
+        vouched() {
+          [ -n "$R" ] && [ -e "$B/$1" ] || return 1
+          i=$(stat -c '%i:%s:%.9Z' "$B/$1" 2>/dev/null) || return 1
+          s=$(awk -v p="$P/$1" -v i="$i" '$2 == i && $3 == p { print $1; exit }' "$R" 2>/dev/null)
+          case "$V" in *" $1=$s "*) [ -n "$s" ] && echo "capstan-vouched $s" ;; *) return 1 ;; esac
+        }
         echo @@etcd; "$B/etcd" --version 2>/dev/null | head -n 1
-        for c in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy; do echo "@@$c"; "$B/$c" --version 2>/dev/null | head -n 1; done
-        echo @@kubectl; "$B/kubectl" version --client 2>/dev/null | head -n 1
+        for c in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy; do echo "@@$c"; vouched "$c" || "$B/$c" --version 2>/dev/null | head -n 1; done
+        echo @@kubectl; vouched kubectl || "$B/kubectl" version --client 2>/dev/null | head -n 1
         echo @@df-bin; df -Pk "$B" 2>/dev/null | tail -n +2
         P=$D; while [ ! -e "$P" ] && [ "$P" != / ]; do P=$(dirname "$P"); done
         echo @@df-data; df -Pk "$P" 2>/dev/null | tail -n +2
@@ -21,6 +31,15 @@ public enum UpgradeFacts {
         ShellCommand(["sh", "-c", script, "sh", binDir, dataDir])
     }
 
+    /// Binaries whose checksum record names one of `vouched`'s checksums (component → SHA-256 of its
+    /// release file) are not run. `record` and `binDir` as the command sees them; `recordedBinDir` as the
+    /// record names the directory.
+    public static func command(binDir: String, dataDir: String, record: String, recordedBinDir: String,
+                               vouched: [KubeComponent: String]) -> ShellCommand {
+        let pairs = vouched.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue)=\($0.value)" }
+        return ShellCommand(["sh", "-c", script, "sh", binDir, dataDir, record, recordedBinDir] + pairs)
+    }
+
     public struct Survey: Sendable, Equatable {
         public var versions: HostVersions
         /// Free KiB on the file systems of the binary and data directories (nil when df did not answer).
@@ -28,7 +47,10 @@ public enum UpgradeFacts {
         public var freeDataKiB: Int64?
     }
 
-    public static func parse(host: String, roles: Set<Role>, _ text: String) -> Survey {
+    /// `vouched`: component → (SHA-256, version) of the release files the command was given; a
+    /// `capstan-vouched SHA256` line reads as that version.
+    public static func parse(host: String, roles: Set<Role>, _ text: String,
+                             vouched: [KubeComponent: (sha256: String, version: SemanticVersion)] = [:]) -> Survey {
         var sections: [String: String] = [:]
         var current: String?
         for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
@@ -37,7 +59,13 @@ public enum UpgradeFacts {
         }
         var components: [KubeComponent: SemanticVersion] = [:]
         for component in KubeComponent.allCases {
-            if let v = sections[component.rawValue].flatMap(version(in:)) { components[component] = v }
+            guard let section = sections[component.rawValue] else { continue }
+            if section.hasPrefix("capstan-vouched ") {
+                let sum = section.dropFirst("capstan-vouched ".count).trimmingCharacters(in: .whitespacesAndNewlines)
+                if let known = vouched[component], known.sha256 == sum { components[component] = known.version }
+            } else if let v = version(in: section) {
+                components[component] = v
+            }
         }
         let versions = HostVersions(host: host, roles: roles, etcd: sections["etcd"].flatMap(version(in:)), components: components)
         return Survey(versions: versions, freeBinKiB: sections["df-bin"].flatMap(available(df:)), freeDataKiB: sections["df-data"].flatMap(available(df:)))
@@ -53,11 +81,33 @@ public enum UpgradeFacts {
 
     /// The installed Kubernetes and etcd versions of `hosts`, one command each, all at once.
     static func installedVersions(_ hosts: [String], inventory: Inventory, binDir: String = NodeArtifacts.binDir,
-                                  in ctx: WorkflowContext) async -> [HostOutcome<HostVersions>] {
+                                  artifacts: ArtifactStore? = nil, in ctx: WorkflowContext) async -> [HostOutcome<HostVersions>] {
         let roles = Dictionary(inventory.hosts.map { ($0.name, Set($0.roles)) }, uniquingKeysWith: { a, _ in a })
+        let target = inventory.kubernetesVersion
+        let release = await releaseChecksums(version: target, from: artifacts)
         return await FanOut.run(hosts, name: { $0 }) { host -> HostVersions in
-            let result = try await ctx.reader(host).run(command(binDir: binDir, dataDir: "/"), options: RunOptions(timeoutSeconds: 60))
-            return parse(host: host, roles: roles[host] ?? [], result.stdoutText).versions
+            let reader = try await ctx.reader(host)
+            let command = release.isEmpty
+                ? command(binDir: binDir, dataDir: "/")
+                : command(binDir: HostPath.forCommand(binDir, on: reader), dataDir: "/",
+                          record: HostPath.forCommand(HostSurvey.checksumRecord, on: reader), recordedBinDir: binDir, vouched: release)
+            let result = try await reader.run(command, options: RunOptions(timeoutSeconds: 60))
+            return parse(host: host, roles: roles[host] ?? [], result.stdoutText,
+                         vouched: release.mapValues { (sha256: $0, version: target) }).versions
+        }
+    }
+
+    /// The SHA-256 of every Kubernetes binary of `version` (amd64) from the release's checksum files, all
+    /// fetched at once; a component whose list cannot be read is left out (its binary is then run).
+    static func releaseChecksums(version: SemanticVersion, from artifacts: ArtifactStore?) async -> [KubeComponent: String] {
+        guard let artifacts else { return [:] }
+        return await withTaskGroup(of: (KubeComponent, String?).self) { group in
+            for component in KubeComponent.allCases {
+                group.addTask { (component, try? await artifacts.expectedSHA256(ReleaseCatalog.kubernetes(component.rawValue, version: version))) }
+            }
+            var sums: [KubeComponent: String] = [:]
+            for await (component, sum) in group { if let sum { sums[component] = sum } }
+            return sums
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Hosts
 import Inventory
 import PKI
 import Testing
@@ -33,6 +34,69 @@ struct UpgradeFactsTests {
                                           .kubelet: SemanticVersion(1, 30, 2), .kubectl: SemanticVersion(1, 31, 4)])
         #expect(s.freeBinKiB == 19_054_848)
         #expect(s.freeDataKiB == 999_900)
+    }
+
+    /// Runs the survey script here with sh against a scratch binary directory.
+    static func survey(_ command: ShellCommand) throws -> String {
+        let process = Process()
+        let out = Pipe()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", command.description]
+        process.standardOutput = out
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    @Test("a binary the checksum record vouches for as the release's file is not run; any other is, and a changed file is run again")
+    func vouchedBinaries() throws {
+        let root = NSTemporaryDirectory() + "capstan-vouch-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let bin = root + "/bin"
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        // Each stand-in binary notes that it ran, then prints a version.
+        func binary(_ name: String, _ version: String) throws -> String {
+            let text = "#!/bin/sh\necho \(name) >> \(root)/ran\necho 'Kubernetes v\(version)'\n"
+            try Data(text.utf8).write(to: URL(fileURLWithPath: "\(bin)/\(name)"))
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: "\(bin)/\(name)")
+            return FileDiff.sha256Hex(Data(text.utf8))
+        }
+        let kubelet = try binary("kubelet", "1.31.4")
+        let proxy = try binary("kube-proxy", "1.31.4")
+        let apiserver = try binary("kube-apiserver", "1.30.2")
+        // The record as Capstan writes it after installing: sha256, identity then, path (the binary directory as
+        // the record names it; here it differs from the directory the command sees, as through a host root).
+        func identity(_ name: String) throws -> String {
+            try Self.survey(ShellCommand("stat", "-c", HostSurvey.identityFormat, "\(bin)/\(name)")).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let record = try [("kubelet", kubelet), ("kube-proxy", proxy), ("kube-apiserver", apiserver)]
+            .map { "\($0.1) \(try identity($0.0)) /usr/local/bin/\($0.0)\n" }.joined()
+        try Data(record.utf8).write(to: URL(fileURLWithPath: root + "/checksums"))
+        let target = SemanticVersion(1, 31, 4)
+        // The release's checksums for 1.31.4: kubelet's and kube-proxy's match, kube-apiserver's (another release) does not.
+        let release: [KubeComponent: String] = [.kubelet: kubelet, .kubeProxy: proxy, .apiserver: String(repeating: "0", count: 64)]
+        let command = UpgradeFacts.command(binDir: bin, dataDir: "/", record: root + "/checksums", recordedBinDir: "/usr/local/bin", vouched: release)
+        let vouched = release.mapValues { (sha256: $0, version: target) }
+
+        var s = UpgradeFacts.parse(host: "h1", roles: [.controlPlane], try Self.survey(command), vouched: vouched)
+        #expect(s.versions.components == [.kubelet: target, .kubeProxy: target, .apiserver: SemanticVersion(1, 30, 2)])
+        let ran = { (try? String(contentsOfFile: root + "/ran", encoding: .utf8)) ?? "" }
+        #expect(ran() == "kube-apiserver\n", "only the binary the record does not vouch for as 1.31.4 runs")
+
+        // Rewritten in place (the change time moves): the record no longer vouches, the binary runs and tells.
+        _ = try binary("kubelet", "1.30.0")
+        try FileManager.default.removeItem(atPath: root + "/ran")
+        s = UpgradeFacts.parse(host: "h1", roles: [.controlPlane], try Self.survey(command), vouched: vouched)
+        #expect(s.versions.components[.kubelet] == SemanticVersion(1, 30, 0))
+        #expect(s.versions.components[.kubeProxy] == target)
+        #expect(ran() == "kube-apiserver\nkubelet\n")
+
+        // Without release checksums (the list could not be read) every binary runs, as before.
+        try FileManager.default.removeItem(atPath: root + "/ran")
+        s = UpgradeFacts.parse(host: "h1", roles: [.controlPlane], try Self.survey(UpgradeFacts.command(binDir: bin, dataDir: "/")))
+        #expect(s.versions.components[.kubeProxy] == target)
+        #expect(ran().split(separator: "\n").sorted() == ["kube-apiserver", "kube-proxy", "kubelet"])
     }
 
     @Test("a bare host: no versions, df still read; garbage is not a version")
