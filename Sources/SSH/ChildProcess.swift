@@ -39,10 +39,11 @@ final class ChildProcess: @unchecked Sendable {
         return true
     }
 
-    /// Starts `argv` (argv[0] looked up in PATH). With `stdin: false` the child reads /dev/null.
+    /// Starts `argv` (argv[0] looked up in PATH). With `stdin: false` the child reads /dev/null, or the file
+    /// at `stdinFile` (opened by the child, so the bytes never pass through Capstan).
     /// `outputPath` sends stdout and stderr to that file instead of pipes (for a program that leaves a
     /// background child behind, such as `ssh -f`, whose inherited pipe ends would never reach EOF).
-    init(_ argv: [String], environment: [String: String]? = nil, stdin: Bool, outputPath: String? = nil) throws {
+    init(_ argv: [String], environment: [String: String]? = nil, stdin: Bool, stdinFile: String? = nil, outputPath: String? = nil) throws {
         _ = Self.ignoreSIGPIPE
         Self.spawnLock.lock()
         defer { Self.spawnLock.unlock() }
@@ -58,7 +59,7 @@ final class ChildProcess: @unchecked Sendable {
         if stdin {
             posix_spawn_file_actions_adddup2(&actions, inPipe[0], 0)
         } else {
-            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+            posix_spawn_file_actions_addopen(&actions, 0, stdinFile ?? "/dev/null", O_RDONLY, 0)
         }
         if let outputPath {
             posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)

@@ -184,13 +184,7 @@ extension LibSSH2Connection {
 
     /// The command `writeInOneCommand` runs with the content on stdin.
     static func oneCommandInstall(path: String, directory: String, staging: String, sha256: String, attributes: FileAttributes) -> ShellCommand {
-        var install = ShellCommand("mkdir", "-p", "--", directory)
-            .then(ShellCommand("sh", "-c", #"umask 077 && cat > "$1""#, "sh", staging))
-            .then(.requireSHA256(of: staging, sha256))
-            .then(ShellCommand("chmod", String(attributes.mode, radix: 8), "--", staging))
-        if let owner = attributes.owner { install = install.then(ShellCommand("chown", "--", owner, staging)) }
-        install = install.then(ShellCommand("mv", "-f", "--", staging, path)).then(.sha256(of: path))
-        return ShellCommand("sh", "-c", "{ \(install.line); } || { status=$?; rm -f -- \"$1\"; exit $status; }", "sh", staging)
+        .installFromStdin(path: path, directory: directory, staging: staging, sha256: sha256, attributes: attributes, printTarget: true)
     }
 
     /// The target's directory and a staging name beside it; refuses a path that is not an absolute file path.

@@ -24,15 +24,24 @@ extension OpenSSHConnection {
         }
     }
 
+    /// One command: ssh reads the local file itself as the command's stdin (the bytes never pass through
+    /// Capstan), and the host checks the staging file against the file's SHA-256 before it replaces the
+    /// target. The SHA-256 is computed once per file and run (`LocalFileDigest`), not once per host.
     public func upload(localFile: String, to path: String, attributes: FileAttributes) async throws {
-        guard let handle = FileHandle(forReadingAtPath: localFile) else {
-            throw HostError.transferFailed(host: hostName, path: path, reason: "cannot read the local file \(localFile)")
+        guard path.hasPrefix("/"), !path.hasSuffix("/") else {
+            throw HostError.transferFailed(host: hostName, path: path, reason: "the remote path must be absolute and name a file")
         }
-        defer { try? handle.close() }
-        try await put(to: path, attributes: attributes) { send in
-            while let chunk = try handle.read(upToCount: Self.chunkSize), !chunk.isEmpty {
-                try await send(chunk)
-            }
+        let sha256: String
+        do { sha256 = try LocalFileDigest.sha256(of: localFile) } catch {
+            throw HostError.transferFailed(host: hostName, path: path, reason: "cannot read the local file \(localFile): \(error)")
+        }
+        let directory = (path as NSString).deletingLastPathComponent
+        let staging = "\(directory)/.\((path as NSString).lastPathComponent).capstan-\(UUID().uuidString.prefix(8))"
+        let install = ShellCommand.installFromStdin(path: path, directory: directory, staging: staging, sha256: sha256,
+                                                    attributes: attributes, printTarget: false)
+        let result = try await execute(install, options: .default, feed: nil, stdinFile: localFile, onStdout: { _ in })
+        guard result.succeeded else {
+            throw HostError.transferFailed(host: hostName, path: path, reason: "cannot put the file in place: \(result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
     }
 
@@ -103,4 +112,28 @@ final class HashBox: @unchecked Sendable {
     private var hasher = SHA256()
     func update(_ data: Data) { lock.withLock { hasher.update(data: data) } }
     func hex() -> String { lock.withLock { hasher.finalize().map { String(format: "%02x", $0) }.joined() } }
+}
+
+/// SHA-256 of local files, computed once per file content: keyed by device, inode, size and modification
+/// time, so uploading one release file to many hosts hashes it once, and a file changed in between is
+/// hashed again. (A change that keeps all four would make the host's check refuse the upload, never pass it.)
+enum LocalFileDigest {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var known: [String: String] = [:]
+
+    static func sha256(of path: String) throws -> String {
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw HostError.transferFailed(host: "", path: path, reason: String(cString: strerror(errno))) }
+        let key = "\(info.st_dev):\(info.st_ino):\(info.st_size):\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec):\(path)"
+        if let sum = lock.withLock({ known[key] }) { return sum }
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw HostError.transferFailed(host: "", path: path, reason: "cannot open it")
+        }
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
+        let sum = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        lock.withLock { known[key] = sum }
+        return sum
+    }
 }

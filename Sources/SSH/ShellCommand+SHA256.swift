@@ -18,3 +18,23 @@ extension ShellCommand {
         ShellCommand(["sh", "-c", "digest=$(\(sha256(of: path).line)) || exit 1; [ \"${digest%% *}\" = \"$2\" ] || { echo \"$1: incomplete (sha256 ${digest%% *}, expected $2)\" >&2; exit 1; }", "sh", path, expected])
     }
 }
+
+extension ShellCommand {
+    /// One command that installs a file whose content arrives on stdin: a 0600 staging file beside the
+    /// target (`umask 077` before `cat`, so a key is never readable by others on its way), its SHA-256
+    /// checked against `sha256` (a send cut short ends `cat` with part of the file, which must never
+    /// replace the target), mode and owner, `mv -f` (rename(2) in one directory: the checked bytes are
+    /// the target's). With `printTarget` it ends by printing the target's SHA-256 as well. The staging
+    /// file is removed when a step fails.
+    static func installFromStdin(path: String, directory: String, staging: String, sha256: String,
+                                 attributes: FileAttributes, printTarget: Bool) -> ShellCommand {
+        var install = ShellCommand("mkdir", "-p", "--", directory)
+            .then(ShellCommand("sh", "-c", #"umask 077 && cat > "$1""#, "sh", staging))
+            .then(.requireSHA256(of: staging, sha256))
+            .then(ShellCommand("chmod", String(attributes.mode, radix: 8), "--", staging))
+        if let owner = attributes.owner { install = install.then(ShellCommand("chown", "--", owner, staging)) }
+        install = install.then(ShellCommand("mv", "-f", "--", staging, path))
+        if printTarget { install = install.then(.sha256(of: path)) }
+        return ShellCommand("sh", "-c", "{ \(install.line); } || { status=$?; rm -f -- \"$1\"; exit $status; }", "sh", staging)
+    }
+}

@@ -68,6 +68,24 @@ struct FilesAndHopsTests {
         #expect(try sh("stat -c %s '\(setup.client.file("back.bin"))'") == "104857600\n")
     }
 
+    @Test("an upload after the local file changed sends the new bytes (the per-file digest is keyed by the file's identity)", arguments: Transport.allCases)
+    func uploadAfterLocalChange(transport: Transport) async throws {
+        let setup = try Setup()
+        defer { setup.server.stop() }
+        let local = setup.client.file("artifact.bin")
+        let connection = try await transport.connect(setup.endpoint())
+        let remote = setup.server.dir.file("installed/artifact.bin")
+        for round in 0..<3 {
+            // Same size every time; only the content (and with it the modification time) changes.
+            let content = Data((0..<300_000).map { UInt8(($0 + round * 7) % 251) })
+            try content.write(to: URL(fileURLWithPath: local))
+            try await connection.upload(localFile: local, to: remote, attributes: FileAttributes(mode: 0o640))
+            #expect(FileManager.default.contents(atPath: remote) == content, "round \(round)")
+        }
+        #expect(try sh("stat -c %a '\(remote)'") == "640\n")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: setup.server.dir.file("installed")) == ["artifact.bin"], "no staging file left")
+    }
+
     @Test("a host reached through a bastion; one bastion session serves several hosts", arguments: Transport.allCases)
     func bastion(transport: Transport) async throws {
         let client = try TempDir()
