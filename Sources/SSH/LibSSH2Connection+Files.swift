@@ -187,13 +187,8 @@ extension LibSSH2Connection {
         .installFromStdin(path: path, directory: directory, staging: staging, sha256: sha256, attributes: attributes, printTarget: true)
     }
 
-    /// The target's directory and a staging name beside it; refuses a path that is not an absolute file path.
     private func stagingPath(for path: String) throws -> (directory: String, staging: String) {
-        guard path.hasPrefix("/"), !path.hasSuffix("/") else {
-            throw HostError.transferFailed(host: hostName, path: path, reason: "the remote path must be absolute and name a file")
-        }
-        let directory = (path as NSString).deletingLastPathComponent
-        return (directory, "\(directory)/.\((path as NSString).lastPathComponent).capstan-\(UUID().uuidString.prefix(8))")
+        try StagingPath.beside(path, host: hostName)
     }
 
     private static func hex(_ digest: SHA256.Digest) -> String { digest.map { String(format: "%02x", $0) }.joined() }

@@ -7,15 +7,10 @@ import Hosts
 extension OpenSSHConnection {
     static let chunkSize = 1 << 20
 
+    /// One command, the content on stdin, checked on the host before the rename (`installFromStdin`).
     public func write(_ data: Data, to path: String, attributes: FileAttributes) async throws {
-        try await put(to: path, attributes: attributes) { send in
-            var offset = 0
-            while offset < data.count {
-                let end = min(offset + Self.chunkSize, data.count)
-                try await send(data.subdata(in: offset..<end))
-                offset = end
-            }
-        }
+        let sha256 = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        try await install(to: path, sha256: sha256, attributes: attributes, feed: { try await $0.writeStdin(data) }, stdinFile: nil)
     }
 
     public func write(chunks: AsyncThrowingStream<Data, any Error>, to path: String, attributes: FileAttributes) async throws {
@@ -28,18 +23,20 @@ extension OpenSSHConnection {
     /// Capstan), and the host checks the staging file against the file's SHA-256 before it replaces the
     /// target. The SHA-256 is computed once per file and run (`LocalFileDigest`), not once per host.
     public func upload(localFile: String, to path: String, attributes: FileAttributes) async throws {
-        guard path.hasPrefix("/"), !path.hasSuffix("/") else {
-            throw HostError.transferFailed(host: hostName, path: path, reason: "the remote path must be absolute and name a file")
-        }
         let sha256: String
         do { sha256 = try LocalFileDigest.sha256(of: localFile) } catch {
             throw HostError.transferFailed(host: hostName, path: path, reason: "cannot read the local file \(localFile): \(error)")
         }
-        let directory = (path as NSString).deletingLastPathComponent
-        let staging = "\(directory)/.\((path as NSString).lastPathComponent).capstan-\(UUID().uuidString.prefix(8))"
-        let install = ShellCommand.installFromStdin(path: path, directory: directory, staging: staging, sha256: sha256,
+        try await install(to: path, sha256: sha256, attributes: attributes, feed: nil, stdinFile: localFile)
+    }
+
+    /// Runs `installFromStdin` with the content from `feed` or, without it, from `stdinFile`.
+    private func install(to path: String, sha256: String, attributes: FileAttributes,
+                         feed: (@Sendable (ChildProcess) async throws -> Void)?, stdinFile: String?) async throws {
+        let (directory, staging) = try StagingPath.beside(path, host: hostName)
+        let command = ShellCommand.installFromStdin(path: path, directory: directory, staging: staging, sha256: sha256,
                                                     attributes: attributes, printTarget: false)
-        let result = try await execute(install, options: .default, feed: nil, stdinFile: localFile, onStdout: { _ in })
+        let result = try await execute(command, options: .default, feed: feed, stdinFile: stdinFile, onStdout: { _ in })
         guard result.succeeded else {
             throw HostError.transferFailed(host: hostName, path: path, reason: "cannot put the file in place: \(result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
@@ -48,12 +45,7 @@ extension OpenSSHConnection {
     /// `cat` into a 0600 staging file beside the target, then chmod/chown, `mv -f` (rename(2), atomic on
     /// one filesystem) and the target's SHA-256 compared with what was sent.
     private func put(to path: String, attributes: FileAttributes, produce: @escaping @Sendable (_ send: @Sendable (Data) async throws -> Void) async throws -> Void) async throws {
-        guard path.hasPrefix("/"), !path.hasSuffix("/") else {
-            throw HostError.transferFailed(host: hostName, path: path, reason: "the remote path must be absolute and name a file")
-        }
-        let directory = (path as NSString).deletingLastPathComponent
-        let name = (path as NSString).lastPathComponent
-        let staging = "\(directory)/.\(name).capstan-\(UUID().uuidString.prefix(8))"
+        let (directory, staging) = try StagingPath.beside(path, host: hostName)
         let digest = HashBox()
         let receive = ShellCommand(["sh", "-c", "umask 077 && mkdir -p -- \"$1\" && cat > \"$2\"", "sh", directory, staging])
         let received: CommandResult

@@ -1,3 +1,4 @@
+import Foundation
 import Hosts
 
 extension ShellCommand {
@@ -36,5 +37,18 @@ extension ShellCommand {
         install = install.then(ShellCommand("mv", "-f", "--", staging, path))
         if printTarget { install = install.then(.sha256(of: path)) }
         return ShellCommand("sh", "-c", "{ \(install.line); } || { status=$?; rm -f -- \"$1\"; exit $status; }", "sh", staging)
+    }
+}
+
+/// Where an upload is written before its rename: a hidden file beside the target, so the rename stays on
+/// one file system and replaces the target atomically.
+enum StagingPath {
+    /// The target's directory and a staging name beside it; refuses a path that is not an absolute file path.
+    static func beside(_ path: String, host: String) throws -> (directory: String, staging: String) {
+        guard path.hasPrefix("/"), !path.hasSuffix("/") else {
+            throw HostError.transferFailed(host: host, path: path, reason: "the remote path must be absolute and name a file")
+        }
+        let directory = (path as NSString).deletingLastPathComponent
+        return (directory, "\(directory)/.\((path as NSString).lastPathComponent).capstan-\(UUID().uuidString.prefix(8))")
     }
 }

@@ -84,7 +84,8 @@ public enum UpgradeFacts {
                                   artifacts: ArtifactStore? = nil, in ctx: WorkflowContext) async -> [HostOutcome<HostVersions>] {
         let roles = Dictionary(inventory.hosts.map { ($0.name, Set($0.roles)) }, uniquingKeysWith: { a, _ in a })
         let target = inventory.kubernetesVersion
-        let release = await releaseChecksums(version: target, from: artifacts)
+        let release = await releaseChecksums(version: target, of: inventory.isSelfManaged ? KubeComponent.allCases : KubeComponent.node,
+                                             from: artifacts)
         return await FanOut.run(hosts, name: { $0 }) { host -> HostVersions in
             let reader = try await ctx.reader(host)
             let command = release.isEmpty
@@ -97,12 +98,12 @@ public enum UpgradeFacts {
         }
     }
 
-    /// The SHA-256 of every Kubernetes binary of `version` (amd64) from the release's checksum files, all
-    /// fetched at once; a component whose list cannot be read is left out (its binary is then run).
-    static func releaseChecksums(version: SemanticVersion, from artifacts: ArtifactStore?) async -> [KubeComponent: String] {
+    /// The SHA-256 of `components` of `version` (amd64) from the release's checksum files, all fetched at
+    /// once; a component whose list cannot be read is left out (its binary is then run).
+    static func releaseChecksums(version: SemanticVersion, of components: [KubeComponent], from artifacts: ArtifactStore?) async -> [KubeComponent: String] {
         guard let artifacts else { return [:] }
         return await withTaskGroup(of: (KubeComponent, String?).self) { group in
-            for component in KubeComponent.allCases {
+            for component in components {
                 group.addTask { (component, try? await artifacts.expectedSHA256(ReleaseCatalog.kubernetes(component.rawValue, version: version))) }
             }
             var sums: [KubeComponent: String] = [:]
