@@ -591,18 +591,21 @@ public struct DNSAddonSpec: Sendable, Equatable {
 /// `spec.concurrency`: how many hosts a phase that works on hosts in parallel changes at once, overall and
 /// per phase. Connections to one sshd or bastion are bounded separately (its MaxStartups), whatever these say.
 public struct ConcurrencySpec: Sendable, Equatable {
+    /// What a phase uses when the inventory sets nothing (the engine's `FanOut.defaultLimit`).
     public static let defaultHosts = 30
     public static let maximum = 1000
-    public var hosts = ConcurrencySpec.defaultHosts
+    /// Nil: not set, each phase keeps its own bound.
+    public var hosts: Int?
     public var phases: [PhaseName: Int] = [:]
 
-    public init(hosts: Int = ConcurrencySpec.defaultHosts, phases: [PhaseName: Int] = [:]) {
+    public init(hosts: Int? = nil, phases: [PhaseName: Int] = [:]) {
         self.hosts = hosts
         self.phases = phases
     }
 
-    /// Hosts at once for the phase named `phase`: its own setting, else `hosts`.
-    public func limit(for phase: String) -> Int {
+    /// Hosts at once for the phase named `phase` as the inventory sets it: its own setting, else `hosts`;
+    /// nil when neither is set.
+    public func limit(for phase: String) -> Int? {
         PhaseName(rawValue: phase).flatMap { phases[$0] } ?? hosts
     }
 }

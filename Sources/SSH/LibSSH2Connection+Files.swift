@@ -173,8 +173,9 @@ extension LibSSH2Connection {
     /// is removed when a step fails.
     private func writeInOneCommand(_ data: Data, to path: String, attributes: FileAttributes) async throws {
         let (directory, staging) = try stagingPath(for: path)
-        let expected = Self.hex(SHA256.hash(data: data))
-        let line = Self.oneCommandInstall(path: path, directory: directory, staging: staging, sha256: expected, attributes: attributes)
+        let expected = SHA256.hash(data: data).hex
+        let line = ShellCommand.installFromStdin(path: path, directory: directory, staging: staging, sha256: expected,
+                                                 attributes: attributes, printTarget: true)
         let result = try await run(line, options: RunOptions(privileged: writesThroughSudo || attributes.owner != nil, stdin: data))
         guard result.succeeded else {
             throw HostError.transferFailed(host: hostName, path: path, reason: "cannot put the file in place: \(result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
@@ -182,16 +183,10 @@ extension LibSSH2Connection {
         try verifyInstalled(path, expected: expected, installResult: result)
     }
 
-    /// The command `writeInOneCommand` runs with the content on stdin.
-    static func oneCommandInstall(path: String, directory: String, staging: String, sha256: String, attributes: FileAttributes) -> ShellCommand {
-        .installFromStdin(path: path, directory: directory, staging: staging, sha256: sha256, attributes: attributes, printTarget: true)
-    }
-
     private func stagingPath(for path: String) throws -> (directory: String, staging: String) {
         try StagingPath.beside(path, host: hostName)
     }
 
-    private static func hex(_ digest: SHA256.Digest) -> String { digest.map { String(format: "%02x", $0) }.joined() }
 
     /// The install command ends with the target's SHA-256: it must be what was sent.
     private func verifyInstalled(_ path: String, expected: String, installResult result: CommandResult) throws {
@@ -227,7 +222,7 @@ extension LibSSH2Connection {
             _ = try? await run(ShellCommand("rm", "-f", "--", upload), options: RunOptions(privileged: false))
             throw error
         }
-        let expected = Self.hex(hasher.finalize())
+        let expected = hasher.finalize().hex
 
         var install = ShellCommand("mkdir", "-p", "--", directory)
         if writesThroughSudo {

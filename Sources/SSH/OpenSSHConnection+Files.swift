@@ -5,11 +5,9 @@ import Hosts
 /// File transfer over the mux: the bytes go through a command's stdin/stdout (`cat`), so `become`
 /// users write system paths directly through `sudo -n` and no SFTP server is needed.
 extension OpenSSHConnection {
-    static let chunkSize = 1 << 20
-
     /// One command, the content on stdin, checked on the host before the rename (`installFromStdin`).
     public func write(_ data: Data, to path: String, attributes: FileAttributes) async throws {
-        let sha256 = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        let sha256 = SHA256.hash(data: data).hex
         try await install(to: path, sha256: sha256, attributes: attributes, feed: { try await $0.writeStdin(data) }, stdinFile: nil)
     }
 
@@ -23,9 +21,8 @@ extension OpenSSHConnection {
     /// Capstan), and the host checks the staging file against the file's SHA-256 before it replaces the
     /// target. The SHA-256 is computed once per file and run (`LocalFileDigest`), not once per host.
     public func upload(localFile: String, to path: String, attributes: FileAttributes) async throws {
-        let sha256: String
-        do { sha256 = try LocalFileDigest.sha256(of: localFile) } catch {
-            throw HostError.transferFailed(host: hostName, path: path, reason: "cannot read the local file \(localFile): \(error)")
+        guard let sha256 = LocalFileDigest.sha256(of: localFile) else {
+            throw HostError.transferFailed(host: hostName, path: path, reason: "cannot read the local file \(localFile)")
         }
         try await install(to: path, sha256: sha256, attributes: attributes, feed: nil, stdinFile: localFile)
     }
@@ -103,7 +100,7 @@ final class HashBox: @unchecked Sendable {
     private let lock = NSLock()
     private var hasher = SHA256()
     func update(_ data: Data) { lock.withLock { hasher.update(data: data) } }
-    func hex() -> String { lock.withLock { hasher.finalize().map { String(format: "%02x", $0) }.joined() } }
+    func hex() -> String { lock.withLock { hasher.finalize().hex } }
 }
 
 /// SHA-256 of local files, computed once per file content: keyed by device, inode, size and modification
@@ -113,18 +110,19 @@ enum LocalFileDigest {
     private static let lock = NSLock()
     nonisolated(unsafe) private static var known: [String: String] = [:]
 
-    static func sha256(of path: String) throws -> String {
+    /// Nil when the file cannot be read.
+    static func sha256(of path: String) -> String? {
         var info = stat()
-        guard stat(path, &info) == 0 else { throw HostError.transferFailed(host: "", path: path, reason: String(cString: strerror(errno))) }
+        guard stat(path, &info) == 0 else { return nil }
         let key = "\(info.st_dev):\(info.st_ino):\(info.st_size):\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec):\(path)"
         if let sum = lock.withLock({ known[key] }) { return sum }
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw HostError.transferFailed(host: "", path: path, reason: "cannot open it")
-        }
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
         defer { try? handle.close() }
         var hasher = SHA256()
-        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
-        let sum = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        do {
+            while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
+        } catch { return nil }
+        let sum = hasher.finalize().hex
         lock.withLock { known[key] = sum }
         return sum
     }

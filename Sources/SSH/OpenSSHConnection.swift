@@ -44,8 +44,8 @@ public final class OpenSSHConnection: HostConnection, StreamingFileSource, @unch
     }
 
     /// Runs `command` through a mux client. `feed` writes the command's stdin (closed after it returns);
-    /// without it stdin is `stdinFile` (read by ssh itself), else /dev/null. Timeouts and cancellation kill the client and the remote run
-    /// (SIGKILL: a mux client ignores SIGTERM while its session runs).
+    /// without it stdin is `stdinFile` (read by ssh itself), else /dev/null. Timeouts and cancellation kill
+    /// the client and the remote run (SIGKILL: a mux client ignores SIGTERM while its session runs).
     func execute(
         _ command: ShellCommand, options runOptions: RunOptions, stopsOnAbort: Bool = true,
         feed: (@Sendable (ChildProcess) async throws -> Void)?, stdinFile: String? = nil,
@@ -54,7 +54,7 @@ public final class OpenSSHConnection: HostConnection, StreamingFileSource, @unch
         let remote = RemoteCommand(command, options: runOptions, become: endpoint.become)
         let argv = [options.program, "-S", options.controlPath, "-o", "ControlMaster=no", "-o", "LogLevel=ERROR", "-T"]
             + options.arguments + ["--", endpoint.address, remote.line.line]
-        let process = try ChildProcess(argv, environment: options.environment, stdin: feed != nil, stdinFile: feed == nil ? stdinFile : nil)
+        let process = try ChildProcess(argv, environment: options.environment, stdin: feed != nil, stdinFile: stdinFile)
         let host = hostName
         // The loop below reads `events`, which the abort path can end early: after the client is killed
         // the master still holds its stdio until the remote session is gone.

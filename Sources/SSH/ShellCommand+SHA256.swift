@@ -1,5 +1,11 @@
+import Crypto
 import Foundation
 import Hosts
+
+extension SHA256.Digest {
+    /// Lowercase hex, as sha256sum and `openssl dgst -r` print it.
+    var hex: String { map { String(format: "%02x", $0) }.joined() }
+}
 
 extension ShellCommand {
     /// Prints the file's SHA-256 in hex as the first word. `openssl dgst` when the host has it: OpenSSL's

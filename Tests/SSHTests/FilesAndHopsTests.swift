@@ -36,7 +36,8 @@ struct FilesAndHopsTests {
         let full = Data("{\"uid\": \"new\", \"name\": \"lab\"}\n".utf8)
         let digest = SHA256.hash(data: full).map { String(format: "%02x", $0) }.joined()
         let directory = (path as NSString).deletingLastPathComponent
-        let install = LibSSH2Connection.oneCommandInstall(path: path, directory: directory, staging: directory + "/.cluster.json.capstan-test", sha256: digest, attributes: FileAttributes(mode: 0o600))
+        let install = ShellCommand.installFromStdin(path: path, directory: directory, staging: directory + "/.cluster.json.capstan-test", sha256: digest,
+                                                   attributes: FileAttributes(mode: 0o600), printTarget: true)
         // What sshd hands the command when the client dies after sending part of the file: end of input.
         let cut = try await connection.run(install, options: RunOptions(stdin: full.prefix(9)))
         #expect(!cut.succeeded)

@@ -120,6 +120,7 @@ struct PhaseRunnerTests {
             _ = try await PhaseRunner().run(wf, in: context(WorkflowOptions(concurrency: setting)))
             return await gauge.most
         }
+        #expect(ConcurrencySpec.defaultHosts == FanOut.defaultLimit, "the schema documents the engine's default")
         #expect(try await most("node-runtime", ConcurrencySpec()) == 12, "the default (30) lets all 12 run at once")
         #expect(try await most("node-runtime", ConcurrencySpec(hosts: 4)) == 4)
         #expect(try await most("node-runtime", ConcurrencySpec(hosts: 4, phases: [.nodeRuntime: 2])) == 2)

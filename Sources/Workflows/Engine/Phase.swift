@@ -1,5 +1,4 @@
 import Hosts
-import Inventory
 
 /// One named step of a workflow, e.g. `etcd-install`, run on a set of hosts.
 public struct Phase: Sendable {
@@ -136,7 +135,7 @@ public struct PhaseRunner: Sendable {
             if let survey = phase.survey {
                 // Checking is parallel, changing stays one host at a time: a host whose survey fails is
                 // read again in its turn and fails there, in order.
-                _ = await FanOut.run(phase.hosts, limit: ctx.options.concurrency.limit(for: phase.name), name: { $0 }) { host in
+                _ = await FanOut.run(phase.hosts, limit: ctx.options.concurrency.limit(for: phase.name) ?? FanOut.defaultLimit, name: { $0 }) { host in
                     try await survey(ctx, host)
                 }
             }
@@ -156,9 +155,7 @@ public struct PhaseRunner: Sendable {
             let body = phase.body
             let survey = phase.survey
             // The phase's own bound, unless the inventory sets one (`spec.concurrency`).
-            let setting = ctx.options.concurrency
-            let atOnce = setting == ConcurrencySpec() ? limit : setting.limit(for: phase.name)
-            let outcomes = await FanOut.run(phase.hosts, limit: atOnce, name: { $0 }) { host in
+            let outcomes = await FanOut.run(phase.hosts, limit: ctx.options.concurrency.limit(for: phase.name) ?? limit, name: { $0 }) { host in
                 try await survey?(ctx, host)
                 try await body(ctx, host)
                 await ctx.emit(.hostStatus, host: host, "done")

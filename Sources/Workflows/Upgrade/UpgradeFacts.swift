@@ -5,17 +5,17 @@ import Inventory
 /// What `capstan upgrade` reads from each host besides the etcd facts: the Kubernetes binaries'
 /// versions and the free space where binaries and snapshots go. One round trip per host.
 public enum UpgradeFacts {
-    /// Arguments: binary directory, etcd data directory, then optionally the checksum record, the binary
-    /// directory as the record names it, and `component=sha256` pairs. A Kubernetes binary whose record
+    /// Arguments: binary directory, etcd data directory, then optionally the checksum record and
+    /// `component=sha256` pairs. A Kubernetes binary whose record
     /// line has one of those checksums and the identity (inode, size, change time) the file has now is
     /// that release's binary, so it is not run: `capstan-vouched SHA256` stands for its version line (the
     /// record's guarantee, as for the survey's hashing). Constant text; paths come in as arguments.
     public static let script = """
-        B=$1; D=$2; R=${3:-}; P=${4:-}; shift 2; [ $# -ge 2 ] && shift 2; V=" $* "
+        B=$1; D=$2; R=${3:-}; shift 2; [ $# -ge 1 ] && shift; V=" $* "
         vouched() {
           [ -n "$R" ] && [ -e "$B/$1" ] || return 1
           i=$(stat -c '%i:%s:%.9Z' "$B/$1" 2>/dev/null) || return 1
-          s=$(awk -v p="$P/$1" -v i="$i" '$2 == i && $3 == p { print $1; exit }' "$R" 2>/dev/null)
+          s=$(awk -v p="$B/$1" -v i="$i" '$2 == i && $3 == p { print $1; exit }' "$R" 2>/dev/null)
           case "$V" in *" $1=$s "*) [ -n "$s" ] && echo "capstan-vouched $s" ;; *) return 1 ;; esac
         }
         echo @@etcd; "$B/etcd" --version 2>/dev/null | head -n 1
@@ -27,17 +27,12 @@ public enum UpgradeFacts {
         echo @@end
         """
 
-    public static func command(binDir: String, dataDir: String) -> ShellCommand {
-        ShellCommand(["sh", "-c", script, "sh", binDir, dataDir])
-    }
-
-    /// Binaries whose checksum record names one of `vouched`'s checksums (component → SHA-256 of its
-    /// release file) are not run. `record` and `binDir` as the command sees them; `recordedBinDir` as the
-    /// record names the directory.
-    public static func command(binDir: String, dataDir: String, record: String, recordedBinDir: String,
-                               vouched: [KubeComponent: String]) -> ShellCommand {
+    /// Binaries whose line in the checksum record at `record` has one of `vouched`'s checksums (component →
+    /// SHA-256 of its release file) are not run; without `record` every binary runs.
+    public static func command(binDir: String, dataDir: String, record: String? = nil, vouched: [KubeComponent: String] = [:]) -> ShellCommand {
+        guard let record, !vouched.isEmpty else { return ShellCommand(["sh", "-c", script, "sh", binDir, dataDir]) }
         let pairs = vouched.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue)=\($0.value)" }
-        return ShellCommand(["sh", "-c", script, "sh", binDir, dataDir, record, recordedBinDir] + pairs)
+        return ShellCommand(["sh", "-c", script, "sh", binDir, dataDir, record] + pairs)
     }
 
     public struct Survey: Sendable, Equatable {
@@ -47,10 +42,10 @@ public enum UpgradeFacts {
         public var freeDataKiB: Int64?
     }
 
-    /// `vouched`: component → (SHA-256, version) of the release files the command was given; a
-    /// `capstan-vouched SHA256` line reads as that version.
+    /// `vouched`: component → SHA-256 of `release`'s files, as the command was given them; a
+    /// `capstan-vouched SHA256` line with that checksum reads as `release`.
     public static func parse(host: String, roles: Set<Role>, _ text: String,
-                             vouched: [KubeComponent: (sha256: String, version: SemanticVersion)] = [:]) -> Survey {
+                             vouched: [KubeComponent: String] = [:], release: SemanticVersion? = nil) -> Survey {
         var sections: [String: String] = [:]
         var current: String?
         for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
@@ -62,7 +57,7 @@ public enum UpgradeFacts {
             guard let section = sections[component.rawValue] else { continue }
             if section.hasPrefix("capstan-vouched ") {
                 let sum = section.dropFirst("capstan-vouched ".count).trimmingCharacters(in: .whitespacesAndNewlines)
-                if let known = vouched[component], known.sha256 == sum { components[component] = known.version }
+                if vouched[component] == sum, let release { components[component] = release }
             } else if let v = version(in: section) {
                 components[component] = v
             }
@@ -88,13 +83,10 @@ public enum UpgradeFacts {
                                              from: artifacts)
         return await FanOut.run(hosts, name: { $0 }) { host -> HostVersions in
             let reader = try await ctx.reader(host)
-            let command = release.isEmpty
-                ? command(binDir: binDir, dataDir: "/")
-                : command(binDir: HostPath.forCommand(binDir, on: reader), dataDir: "/",
-                          record: HostPath.forCommand(HostSurvey.checksumRecord, on: reader), recordedBinDir: binDir, vouched: release)
-            let result = try await reader.run(command, options: RunOptions(timeoutSeconds: 60))
-            return parse(host: host, roles: roles[host] ?? [], result.stdoutText,
-                         vouched: release.mapValues { (sha256: $0, version: target) }).versions
+            let record = HostPath.forCommand(HostSurvey.checksumRecord, on: reader)
+            let result = try await reader.run(command(binDir: binDir, dataDir: "/", record: record, vouched: release),
+                                              options: RunOptions(timeoutSeconds: 60))
+            return parse(host: host, roles: roles[host] ?? [], result.stdoutText, vouched: release, release: target).versions
         }
     }
 

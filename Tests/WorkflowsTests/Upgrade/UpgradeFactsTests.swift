@@ -65,21 +65,19 @@ struct UpgradeFactsTests {
         let kubelet = try binary("kubelet", "1.31.4")
         let proxy = try binary("kube-proxy", "1.31.4")
         let apiserver = try binary("kube-apiserver", "1.30.2")
-        // The record as Capstan writes it after installing: sha256, identity then, path (the binary directory as
-        // the record names it; here it differs from the directory the command sees, as through a host root).
+        // The record as Capstan writes it after installing: sha256, identity then, path.
         func identity(_ name: String) throws -> String {
             try Self.survey(ShellCommand("stat", "-c", HostSurvey.identityFormat, "\(bin)/\(name)")).trimmingCharacters(in: .whitespacesAndNewlines)
         }
         let record = try [("kubelet", kubelet), ("kube-proxy", proxy), ("kube-apiserver", apiserver)]
-            .map { "\($0.1) \(try identity($0.0)) /usr/local/bin/\($0.0)\n" }.joined()
+            .map { "\($0.1) \(try identity($0.0)) \(bin)/\($0.0)\n" }.joined()
         try Data(record.utf8).write(to: URL(fileURLWithPath: root + "/checksums"))
         let target = SemanticVersion(1, 31, 4)
         // The release's checksums for 1.31.4: kubelet's and kube-proxy's match, kube-apiserver's (another release) does not.
         let release: [KubeComponent: String] = [.kubelet: kubelet, .kubeProxy: proxy, .apiserver: String(repeating: "0", count: 64)]
-        let command = UpgradeFacts.command(binDir: bin, dataDir: "/", record: root + "/checksums", recordedBinDir: "/usr/local/bin", vouched: release)
-        let vouched = release.mapValues { (sha256: $0, version: target) }
+        let command = UpgradeFacts.command(binDir: bin, dataDir: "/", record: root + "/checksums", vouched: release)
 
-        var s = UpgradeFacts.parse(host: "h1", roles: [.controlPlane], try Self.survey(command), vouched: vouched)
+        var s = UpgradeFacts.parse(host: "h1", roles: [.controlPlane], try Self.survey(command), vouched: release, release: target)
         #expect(s.versions.components == [.kubelet: target, .kubeProxy: target, .apiserver: SemanticVersion(1, 30, 2)])
         let ran = { (try? String(contentsOfFile: root + "/ran", encoding: .utf8)) ?? "" }
         #expect(ran() == "kube-apiserver\n", "only the binary the record does not vouch for as 1.31.4 runs")
@@ -87,7 +85,7 @@ struct UpgradeFactsTests {
         // Rewritten in place (the change time moves): the record no longer vouches, the binary runs and tells.
         _ = try binary("kubelet", "1.30.0")
         try FileManager.default.removeItem(atPath: root + "/ran")
-        s = UpgradeFacts.parse(host: "h1", roles: [.controlPlane], try Self.survey(command), vouched: vouched)
+        s = UpgradeFacts.parse(host: "h1", roles: [.controlPlane], try Self.survey(command), vouched: release, release: target)
         #expect(s.versions.components[.kubelet] == SemanticVersion(1, 30, 0))
         #expect(s.versions.components[.kubeProxy] == target)
         #expect(ran() == "kube-apiserver\nkubelet\n")
