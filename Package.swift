@@ -26,7 +26,9 @@ let package = Package(
         /// (`spec.componentConfig` is checked against them); the strict stand-ins read the same files.
         /// `EtcdFlags/` holds the flags each etcd minor accepts, asked of the real binaries (`spec.etcd.extraArgs`).
         .target(name: "Inventory", dependencies: [.product(name: "Yams", package: "Yams")], resources: [.copy("KubernetesFlags"), .copy("KubernetesSchemas"), .copy("EtcdFlags"), .copy("FeatureGates")]),
-        .target(name: "Hosts"),
+        .target(name: "Hosts", dependencies: [
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .target(name: "SSH", dependencies: [
             "CLibSSH2", "Hosts",
             .product(name: "Crypto", package: "swift-crypto"),

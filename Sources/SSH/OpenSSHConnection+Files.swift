@@ -103,27 +103,3 @@ final class HashBox: @unchecked Sendable {
     func hex() -> String { lock.withLock { hasher.finalize().hex } }
 }
 
-/// SHA-256 of local files, computed once per file content: keyed by device, inode, size and modification
-/// time, so uploading one release file to many hosts hashes it once, and a file changed in between is
-/// hashed again. (A change that keeps all four would make the host's check refuse the upload, never pass it.)
-enum LocalFileDigest {
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var known: [String: String] = [:]
-
-    /// Nil when the file cannot be read.
-    static func sha256(of path: String) -> String? {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
-        let key = "\(info.st_dev):\(info.st_ino):\(info.st_size):\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec):\(path)"
-        if let sum = lock.withLock({ known[key] }) { return sum }
-        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
-        defer { try? handle.close() }
-        var hasher = SHA256()
-        do {
-            while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
-        } catch { return nil }
-        let sum = hasher.finalize().hex
-        lock.withLock { known[key] = sum }
-        return sum
-    }
-}

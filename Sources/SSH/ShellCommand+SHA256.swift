@@ -2,11 +2,6 @@ import Crypto
 import Foundation
 import Hosts
 
-extension SHA256.Digest {
-    /// Lowercase hex, as sha256sum and `openssl dgst -r` print it.
-    var hex: String { map { String(format: "%02x", $0) }.joined() }
-}
-
 extension ShellCommand {
     /// Prints the file's SHA-256 in hex as the first word. `openssl dgst` when the host has it: OpenSSL's
     /// SHA-256 uses the CPU's SHA extensions and took 0.09 s CPU for 100 MiB here against coreutils

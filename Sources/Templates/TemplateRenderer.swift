@@ -54,19 +54,12 @@ public struct TemplateRenderer: Sendable {
 
     /// Renders template text; `named` is used in errors.
     public static func render(text: String, named: String, values: [String: Any]) throws -> String {
-        let template: MustacheTemplate
-        do {
-            template = try MustacheTemplate(string: "{{% CONTENT_TYPE: TEXT}}\n" + text)
-        } catch let error as MustacheTemplate.ParserError {
-            throw TemplateError.syntax(
-                file: named, line: max(1, error.context.lineNumber - 1), column: error.context.columnNumber,
-                message: "\(error.error)")
-        }
-        let missing = topLevelNames(in: text).filter { values[$0] == nil }
+        let parsed = try ParsedTemplates.shared.parsed(text, named: named)
+        let missing = parsed.topLevelNames.filter { values[$0] == nil }
         if !missing.isEmpty {
             throw TemplateError.missingValues(file: named, names: missing)
         }
-        return template.render(values)
+        return parsed.template.render(values)
     }
 
     /// Names used by variable tags outside any section, in order of first use.
@@ -102,6 +95,38 @@ public struct TemplateRenderer: Sendable {
     }
 }
 
+/// Templates parsed once per process and text: a run renders the same few templates for every host.
+final class ParsedTemplates: @unchecked Sendable {
+    struct Parsed {
+        var template: MustacheTemplate
+        var topLevelNames: [String]
+    }
+
+    static let shared = ParsedTemplates()
+    private let lock = NSLock()
+    private var parsed: [String: Parsed] = [:]
+
+    func parsed(_ text: String, named: String) throws -> Parsed {
+        lock.lock()
+        let known = parsed[text]
+        lock.unlock()
+        if let known { return known }
+        let template: MustacheTemplate
+        do {
+            template = try MustacheTemplate(string: "{{% CONTENT_TYPE: TEXT}}\n" + text)
+        } catch let error as MustacheTemplate.ParserError {
+            throw TemplateError.syntax(
+                file: named, line: max(1, error.context.lineNumber - 1), column: error.context.columnNumber,
+                message: "\(error.error)")
+        }
+        let result = Parsed(template: template, topLevelNames: TemplateRenderer.topLevelNames(in: text))
+        lock.lock()
+        parsed[text] = result
+        lock.unlock()
+        return result
+    }
+}
+
 /// Errors of the template layer.
 public enum TemplateError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidName(String)
@@ -130,44 +155,160 @@ public enum TemplateError: Error, Sendable, Equatable, CustomStringConvertible {
 enum TemplateValues {
     static func dictionary(from context: some Encodable, template: String) throws -> [String: Any] {
         let data: Data
-        let value: JSONValue
         do {
             data = try JSONEncoder().encode(context)
-            value = try JSONDecoder().decode(JSONValue.self, from: data)
         } catch {
             throw TemplateError.context(template: template, reason: "\(error)")
         }
-        guard case .object = value, let dictionary = value.any as? [String: Any] else {
+        guard let dictionary = try JSONValues.parse(data, template: template) as? [String: Any] else {
             throw TemplateError.context(template: template, reason: "the context must encode to a keyed object")
         }
         return dictionary
     }
+}
 
-    /// JSON decoded without Foundation's NSNumber, so booleans stay booleans for Mustache sections.
-    enum JSONValue: Decodable {
-        case null, bool(Bool), int(Int), double(Double), string(String), array([JSONValue]), object([String: JSONValue])
+/// JSONEncoder's output read back as Swift values: objects as `[String: Any]`, arrays as `[Any]`, booleans
+/// as `Bool` (so Mustache sections test them), integers as `Int`, other numbers as `Double`, null as nil.
+/// One pass over the bytes: every host's files render through here.
+struct JSONValues {
+    private let bytes: [UInt8]
+    private var index = 0
+    private let template: String
 
-        init(from decoder: any Decoder) throws {
-            let container = try decoder.singleValueContainer()
-            if container.decodeNil() { self = .null }
-            else if let b = try? container.decode(Bool.self) { self = .bool(b) }
-            else if let i = try? container.decode(Int.self) { self = .int(i) }
-            else if let d = try? container.decode(Double.self) { self = .double(d) }
-            else if let s = try? container.decode(String.self) { self = .string(s) }
-            else if let a = try? container.decode([JSONValue].self) { self = .array(a) }
-            else { self = .object(try container.decode([String: JSONValue].self)) }
-        }
+    static func parse(_ data: Data, template: String) throws -> Any {
+        var parser = JSONValues(bytes: [UInt8](data), template: template)
+        let value = try parser.value()
+        parser.skipSpace()
+        guard parser.index == parser.bytes.count else { throw parser.error("trailing bytes") }
+        return value
+    }
 
-        var any: Any {
-            switch self {
-            case .null: return Optional<String>.none as Any
-            case .bool(let b): return b
-            case .int(let i): return i
-            case .double(let d): return d
-            case .string(let s): return s
-            case .array(let a): return a.map(\.any)
-            case .object(let o): return o.mapValues(\.any)
+    private init(bytes: [UInt8], template: String) {
+        self.bytes = bytes
+        self.template = template
+    }
+
+    private func error(_ what: String) -> TemplateError {
+        TemplateError.context(template: template, reason: "the encoded context is not JSON (\(what) at byte \(index))")
+    }
+
+    private mutating func skipSpace() {
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x20, 0x0A, 0x0D, 0x09: index += 1
+            default: return
             }
         }
+    }
+
+    private mutating func expect(_ literal: String) throws {
+        for byte in literal.utf8 {
+            guard index < bytes.count, bytes[index] == byte else { throw error("expected \(literal)") }
+            index += 1
+        }
+    }
+
+    private mutating func value() throws -> Any {
+        skipSpace()
+        guard index < bytes.count else { throw error("unexpected end") }
+        switch bytes[index] {
+        case UInt8(ascii: "{"):
+            index += 1
+            var object: [String: Any] = [:]
+            skipSpace()
+            if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return object }
+            while true {
+                skipSpace()
+                let key = try string()
+                skipSpace()
+                try expect(":")
+                object[key] = try value()
+                skipSpace()
+                guard index < bytes.count else { throw error("unterminated object") }
+                if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+                try expect("}")
+                return object
+            }
+        case UInt8(ascii: "["):
+            index += 1
+            var array: [Any] = []
+            skipSpace()
+            if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; return array }
+            while true {
+                array.append(try value())
+                skipSpace()
+                guard index < bytes.count else { throw error("unterminated array") }
+                if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+                try expect("]")
+                return array
+            }
+        case UInt8(ascii: "\""):
+            return try string()
+        case UInt8(ascii: "t"):
+            try expect("true")
+            return true
+        case UInt8(ascii: "f"):
+            try expect("false")
+            return false
+        case UInt8(ascii: "n"):
+            try expect("null")
+            return Optional<String>.none as Any
+        default:
+            return try number()
+        }
+    }
+
+    private mutating func number() throws -> Any {
+        let start = index
+        while index < bytes.count, "+-0123456789.eE".utf8.contains(bytes[index]) { index += 1 }
+        let text = String(decoding: bytes[start..<index], as: UTF8.self)
+        if let int = Int(text) { return int }
+        if let double = Double(text) { return double }
+        throw error("bad number \(text)")
+    }
+
+    private mutating func string() throws -> String {
+        try expect("\"")
+        var result: [UInt8] = []
+        while index < bytes.count {
+            let byte = bytes[index]
+            index += 1
+            switch byte {
+            case UInt8(ascii: "\""):
+                return String(decoding: result, as: UTF8.self)
+            case UInt8(ascii: "\\"):
+                guard index < bytes.count else { throw error("unterminated escape") }
+                let escaped = bytes[index]
+                index += 1
+                switch escaped {
+                case UInt8(ascii: "n"): result.append(0x0A)
+                case UInt8(ascii: "t"): result.append(0x09)
+                case UInt8(ascii: "r"): result.append(0x0D)
+                case UInt8(ascii: "b"): result.append(0x08)
+                case UInt8(ascii: "f"): result.append(0x0C)
+                case UInt8(ascii: "u"):
+                    var scalar = try hex4()
+                    if (0xD800..<0xDC00).contains(scalar) {
+                        try expect("\\u")
+                        let low = try hex4()
+                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    }
+                    guard let unicode = Unicode.Scalar(scalar) else { throw error("bad \\u escape") }
+                    result.append(contentsOf: Array(String(Character(unicode)).utf8))
+                default: result.append(escaped)
+                }
+            default:
+                result.append(byte)
+            }
+        }
+        throw error("unterminated string")
+    }
+
+    private mutating func hex4() throws -> UInt32 {
+        guard index + 4 <= bytes.count, let value = UInt32(String(decoding: bytes[index..<index + 4], as: UTF8.self), radix: 16) else {
+            throw error("bad \\u escape")
+        }
+        index += 4
+        return value
     }
 }

@@ -1,5 +1,5 @@
 import Foundation
-import Templates
+@testable import Templates
 import Testing
 
 let memberContext = EtcdMemberContext(
@@ -141,5 +141,31 @@ struct TemplateRendererTests {
         #expect(result.status == 0, "\(result.output)")
         #expect(script.contains("h1 https://10.213.0.11:2379\nh2 https://10.213.0.12:2379\nh3"))
         #expect(script.contains("export ETCDCTL_CACERT=/etc/kubernetes/pki/etcd/ca.crt"))
+    }
+
+    struct Values: Encodable {
+        var text = "quote \" backslash \\ tab\t newline\n é ✓ 😀 \u{01}"
+        var flag = true
+        var off = false
+        var count = 3
+        var ratio = 0.25
+        var missing: String? = nil
+        var list = [1, 2]
+        var nested = ["a": ["b": "c"]]
+    }
+
+    @Test("contexts become plain values: strings byte for byte, booleans as Bool, integers as Int, nested objects and arrays")
+    func contextValues() throws {
+        let values = try TemplateValues.dictionary(from: Values(), template: "t")
+        #expect(values["text"] as? String == Values().text)
+        #expect(values["flag"] as? Bool == true && values["off"] as? Bool == false)
+        #expect(values["count"] as? Int == 3 && values["ratio"] as? Double == 0.25)
+        #expect(values["missing"] == nil)
+        #expect((values["list"] as? [Any])?.compactMap { $0 as? Int } == [1, 2])
+        #expect(((values["nested"] as? [String: Any])?["a"] as? [String: Any])?["b"] as? String == "c")
+        let rendered = try TemplateRenderer.render(text: "{{#flag}}on{{/flag}}{{^off}} not-off{{/off}} {{count}} {{text}}", named: "t", values: values)
+        #expect(rendered == "on not-off 3 \(Values().text)")
+        #expect(throws: TemplateError.self) { try JSONValues.parse(Data("{\"a\": tru}".utf8), template: "t") }
+        #expect(throws: TemplateError.self) { try JSONValues.parse(Data("[1, 2".utf8), template: "t") }
     }
 }

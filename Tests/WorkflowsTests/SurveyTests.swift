@@ -230,4 +230,97 @@ struct SurveyTests {
         #expect(probe.outputs["echo"] == "hello\n")
         #expect(trips.commands("h1").count == 1)
     }
+
+    /// Three phases on two hosts, each comparing its own file and reading /proc-like state through `probe`;
+    /// the last one's survey can declare its reads only once `prepare` has run (as `node-kubelet`'s waits
+    /// for `kubernetes-artifacts`).
+    func threePhases(ready: Ready) -> Workflow {
+        let hosts = ["h1", "h2"]
+        let file: @Sendable (String) -> ManagedFile = { name in ManagedFile(path: "/etc/\(name)", text: "\(name)=1\n") }
+        let a = Phase("a", hosts: hosts) { ctx, host in
+            try await ctx.ensureFile(host, file("a"))
+        }.surveying { ctx, host in try await ctx.survey(host, files: ["/etc/a"]) }
+        let prepare = Phase("prepare", concerning: hosts) { _ in await ready.set() }
+        let b = Phase("b", hosts: hosts) { ctx, host in
+            _ = try await ctx.probe(host, paths: ["/proc/b"], commands: [("echo", ShellCommand("echo", "b"))])
+            try await ctx.ensureFile(host, file("b"))
+        }.surveying { ctx, host in
+            try await ctx.survey(host, files: ["/etc/b"])
+            _ = try await ctx.probe(host, paths: ["/proc/b"], commands: [("echo", ShellCommand("echo", "b"))])
+        }
+        let c = Phase("c", hosts: hosts) { ctx, host in
+            try await ctx.ensureFile(host, file("c"))
+        }.surveying { ctx, host in
+            guard await ready.value else { throw WorkflowError.invalidInput("c is built by a") }
+            try await ctx.survey(host, files: ["/etc/c"])
+        }
+        return Workflow(name: "three", phases: [a, prepare, b, c])
+    }
+
+    actor Ready {
+        var value = false
+        func set() { value = true }
+    }
+
+    @Test("a host where nothing changes answers one read for the whole run; a change there makes the later phases read it again")
+    func oneReadPerRun() async throws {
+        let base = try makeTemp()
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        for host in ["h1", "h2"] {
+            try FileManager.default.createDirectory(atPath: base + "/\(host)/proc", withIntermediateDirectories: true)
+            try "1\n".write(toFile: base + "/\(host)/proc/b", atomically: true, encoding: .utf8)
+        }
+        let systemd = SystemdDouble()
+        let trips = RoundTrips()
+        let first = context(.apply, base: base, systemd: systemd, trips: trips, hosts: ["h1", "h2"])
+        _ = try await PhaseRunner().run(threePhases(ready: Ready()), in: first)
+        #expect(await first.actions.count == 6)
+
+        // Converged: phase a's read also reads b's (c cannot say yet), c's is read when c starts.
+        trips.reset()
+        let again = context(.apply, base: base, systemd: systemd, trips: trips, hosts: ["h1", "h2"])
+        let report = try await PhaseRunner().run(threePhases(ready: Ready()), in: again)
+        #expect(report.actions.isEmpty)
+        for host in ["h1", "h2"] {
+            let commands = trips.commands(host)
+            #expect(commands.count == 2, "\(host): \(commands)")
+            #expect(commands.first.map { $0.contains("/etc/a") && $0.contains("/etc/b") && $0.contains("/proc/b") && $0.contains("echo b") } == true)
+            #expect(commands.first?.contains("/etc/c") == false)
+            #expect(commands.last.map { $0.contains("/etc/c") && !$0.contains("/etc/a") } == true)
+        }
+
+        // h1's file a edited by hand: phase a rewrites it, so what b and c compare on h1 is read afresh
+        // (the write could have changed anything there); h2 still answers once for a and b.
+        try "a=2\n".write(toFile: base + "/h1/etc/a", atomically: true, encoding: .utf8)
+        try "b=2\n".write(toFile: base + "/h1/etc/b", atomically: true, encoding: .utf8)
+        trips.reset()
+        let drift = context(.apply, base: base, systemd: systemd, trips: trips, hosts: ["h1", "h2"])
+        let fixed = try await PhaseRunner().run(threePhases(ready: Ready()), in: drift)
+        #expect(fixed.actions.map(\.description) == ["update /etc/a", "update /etc/b"])
+        #expect(fixed.actions.allSatisfy { $0.host == "h1" })
+        #expect(try String(contentsOfFile: base + "/h1/etc/b", encoding: .utf8) == "b=1\n")
+        #expect(trips.commands("h2").count == 2, "\(trips.commands("h2"))")
+        let h1 = trips.commands("h1")
+        #expect(h1.filter { $0.contains("#capstan-stat") && $0.contains("/etc/b") }.count == 2, "b's file read again after a's change: \(h1)")
+    }
+
+    @Test("a probe keeps files and command outputs for its caller's keys, with when they were read")
+    func probeAnswers() async throws {
+        let base = try makeTemp()
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        try FileManager.default.createDirectory(atPath: base + "/h1/proc/sys", withIntermediateDirectories: true)
+        try "1\n".write(toFile: base + "/h1/proc/sys/forward", atomically: true, encoding: .utf8)
+        let trips = RoundTrips()
+        let ctx = context(.plan, base: base, systemd: SystemdDouble(), trips: trips)
+        let probe = try await ctx.probe("h1", paths: ["/proc/sys/forward", "/proc/none", "/proc/sys"], commands: [("who", ShellCommand("echo", "capstan"))])
+        #expect(probe.text("/proc/sys/forward") == "1\n")
+        #expect(probe.paths["/proc/none"] == .absent)
+        #expect(probe.isDirectory("/proc/sys"))
+        #expect(probe.outputs["who"] == "capstan\n")
+        #expect(probe.read != nil)
+        // Asked again under another key: answered from what was read.
+        let again = try await ctx.probe("h1", paths: ["/proc/sys/forward"], commands: [("name", ShellCommand("echo", "capstan"))])
+        #expect(again.outputs["name"] == "capstan\n")
+        #expect(trips.commands("h1").count == 1)
+    }
 }

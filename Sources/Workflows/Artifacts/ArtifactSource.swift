@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Hosts
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -126,14 +127,13 @@ public struct ArtifactStore: Sendable {
         return EtcdBinaries(etcd: etcd, etcdctl: etcdctl, etcdutl: fm.isExecutableFile(atPath: etcdutl) ? etcdutl : nil)
     }
 
+    /// The file's SHA-256, remembered beside it with its identity (`LocalFileDigest`): an unchanged file of
+    /// the artifact cache is not hashed again on every run.
     public static func sha256(ofFile path: String) throws -> String {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw ArtifactError.missing(what: path, location: "local disk", reason: "cannot open the file")
+        guard let sum = LocalFileDigest.sha256(of: path, remember: true) else {
+            throw ArtifactError.missing(what: path, location: "local disk", reason: "cannot open or read the file")
         }
-        defer { try? handle.close() }
-        var hasher = SHA256()
-        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
-        return hex(hasher.finalize())
+        return sum
     }
 
     static func hex(_ digest: some Sequence<UInt8>) -> String {

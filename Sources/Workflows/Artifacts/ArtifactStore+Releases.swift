@@ -53,7 +53,8 @@ extension ArtifactStore {
         }
         var files: [String: String] = [:]
         if let walker = fm.enumerator(atPath: target) {
-            for case let relative as String in walker where relative != ".capstan-unpacked" {
+            // Capstan's own markers (`.capstan-unpacked`, `LocalFileDigest`'s records) are not the release's files.
+            for case let relative as String in walker where !(relative as NSString).lastPathComponent.hasPrefix(".capstan-") {
                 var isDirectory: ObjCBool = false
                 let path = target + "/" + relative
                 if fm.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue { files[relative] = path }

@@ -46,6 +46,9 @@ public struct HostSurvey: Sendable, Equatable {
     /// Large files present without a matching record, still to be hashed (filled by `parse`; the
     /// checksum is empty until then).
     var toHash: [String: RemoteFileState] = [:]
+    /// Small files read whole (kernel settings, /proc tables) and command outputs keyed by the command
+    /// line (`WorkflowContext.probe`), with when they were read.
+    var probed = HostProbe()
 
     public init(files: [String: ObservedFile] = [:], units: [String: SystemdUnitState] = [:]) {
         self.files = files
@@ -183,6 +186,7 @@ public struct HostSurvey: Sendable, Equatable {
         files.merge(other.files) { _, new in new }
         units.merge(other.units) { _, new in new }
         unrecorded.formUnion(other.unrecorded)
+        probed.merge(other.probed)
     }
 }
 

@@ -17,8 +17,11 @@ public struct Phase: Sendable {
     /// What to tell the user to do when the phase fails.
     public var next: String
     let body: @Sendable (WorkflowContext, String?) async throws -> Void
-    /// Reads what the body will compare (`WorkflowContext.survey`) before it runs. For a serial phase the
-    /// runner surveys every host at once first, so hosts with nothing to change cost no round trip in turn.
+    /// Reads what the body will compare (`WorkflowContext.survey`, `probe`) before it runs. For a serial
+    /// phase the runner surveys every host at once first, so hosts with nothing to change cost no round trip
+    /// in turn. It only declares reads: the first read of a host in a run also reads what the surveys of the
+    /// later phases declare (run with a collector, their reads noted, not made), so a host where nothing
+    /// changes answers one survey command for the whole run.
     var survey: (@Sendable (WorkflowContext, String) async throws -> Void)?
 
     /// A phase whose body runs per host (`execution` .parallel or .serial).
@@ -92,8 +95,12 @@ public struct PhaseRunner: Sendable {
 
         var completed: [String] = []
         var skipped: [String] = []
-        for phase in workflow.phases {
-            await ctx.setPhase(phase.name)
+        // The first read of a host also reads what the later phases' surveys declare for it.
+        await ctx.beginRun(workflow.phases.map { phase in
+            SurveyDeclaration(hosts: Set(phase.hosts), survey: ctx.options.skipPhases.contains(phase.name) ? nil : phase.survey)
+        })
+        for (index, phase) in workflow.phases.enumerated() {
+            await ctx.setPhase(phase.name, index: index)
             if ctx.options.skipPhases.contains(phase.name) {
                 await ctx.emit(.phaseSkipped, "--skip-phases")
                 skipped.append(phase.name)

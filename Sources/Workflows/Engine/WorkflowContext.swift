@@ -88,9 +88,16 @@ public actor WorkflowContext {
     private let endpoints: [String: HostEndpoint]
     private var connections: [String: Task<any HostConnection, any Error>] = [:]
     private var recorded: [PlannedAction] = []
-    /// What surveys read from each host in the current phase (see `survey`); dropped at phase boundaries
-    /// and when a change could have made it stale.
+    /// What surveys read from each host in this run (see `survey`); an entry goes when a change could have
+    /// made it stale, and a host's whole survey at the end of a phase that changed the host.
     var surveys: [String: HostSurvey] = [:]
+    /// Hosts changed (in apply mode) since the current phase started.
+    private var changedHosts: Set<String> = []
+    /// The surveys of the run's phases, in order, and where the run is: read ahead with the first read of a host.
+    var declarations: [SurveyDeclaration] = []
+    var phaseIndex = 0
+    /// Per host, the declarations already read (or found to declare nothing).
+    var declared: [String: Set<Int>] = [:]
     /// Peer transfer of verified files between hosts, when enabled (`enablePeerTransfer`).
     var peers: PeerTransfer?
     /// Bytes and files `upload` sent from this machine in this run.
@@ -115,9 +122,23 @@ public actor WorkflowContext {
 
     public var hostNames: [String] { endpoints.keys.sorted() }
 
-    func setPhase(_ name: String?) {
-        phase = name
+    /// A run of `declarations` (non-skipped phases' surveys, in order) starts: nothing read before is kept.
+    func beginRun(_ declarations: [SurveyDeclaration]) {
+        self.declarations = declarations
+        declared = [:]
+        phaseIndex = 0
         surveys = [:]
+        changedHosts = []
+    }
+
+    /// The phase at `index` of the run starts (nil: the run ended). What the previous phase changed on a host
+    /// may have made anything of it stale: those hosts are read again.
+    func setPhase(_ name: String?, index: Int? = nil) {
+        phase = name
+        if let index { phaseIndex = index }
+        for host in changedHosts { surveys[host] = nil }
+        changedHosts = []
+        if name == nil { surveys = [:] }
     }
 
     /// The host's connection, opened on first use and reused for everything after. The engine's own: the
@@ -126,7 +147,11 @@ public actor WorkflowContext {
         if let existing = connections[host] { return try await existing.value }
         guard let endpoint = endpoints[host] else { throw WorkflowError.unknownHost(host) }
         let connector = self.connector
-        let task = Task { try await connector.connect(endpoint) }
+        let task = Task { () async throws -> any HostConnection in
+            let connection = try await connector.connect(endpoint)
+            guard let trace = CommandTrace.shared else { return connection }
+            return TracedConnection(inner: connection, trace: trace) { [weak self] in await self?.phase }
+        }
         connections[host] = task
         do {
             return try await task.value
@@ -283,6 +308,7 @@ public actor WorkflowContext {
         case .apply:
             let connection = try await openConnection(host)
             emit(.action, host: host, description)
+            changedHosts.insert(host)
             if let paths {
                 for path in paths { surveys[host]?.files[path] = nil }
             } else {
@@ -311,7 +337,15 @@ public actor WorkflowContext {
         case .apply:
             let connection = try await openConnection(host)
             for path in paths { surveys[host]?.files[path] = nil }
-            guard let description = try await command(true, connection) else { return nil }
+            let description: String?
+            do {
+                description = try await command(true, connection)
+            } catch {
+                changedHosts.insert(host)
+                throw error
+            }
+            guard let description else { return nil }
+            changedHosts.insert(host)
             emit(.action, host: host, description)
             recorded.append(PlannedAction(host: host, description: description))
             return description

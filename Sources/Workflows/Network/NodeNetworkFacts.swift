@@ -31,15 +31,26 @@ public struct NodeNetworkFacts: Sendable, Equatable {
     static let ipForwardPath = "/proc/sys/net/ipv4/ip_forward"
     static let bridgeNetfilterPath = "/proc/sys/net/bridge/bridge-nf-call-iptables"
 
+    static let probePaths = [ipForwardPath, bridgeNetfilterPath]
+    static let probeCommands: [(key: String, command: ShellCommand)] = [
+        ("routes", ShellCommand.raw("ip -4 route show table main 2>&1")),
+        ("addresses", ShellCommand.raw("ip -4 -o addr show 2>&1")),
+        ("nat", ShellCommand.raw("iptables -w -t nat -S POSTROUTING 2>/dev/null || true")),
+    ]
+
     /// Reads the facts of the host behind `connection` in one round trip.
     public static func read(_ connection: any CommandRunner) async throws -> NodeNetworkFacts {
-        let probe = try await HostProbe.run(on: connection, paths: [ipForwardPath, bridgeNetfilterPath], commands: [
-            ("routes", ShellCommand.raw("ip -4 route show table main 2>&1")),
-            ("addresses", ShellCommand.raw("ip -4 -o addr show 2>&1")),
-            ("nat", ShellCommand.raw("iptables -w -t nat -S POSTROUTING 2>/dev/null || true")),
-        ])
-        return parse(ipForward: probe.text(ipForwardPath), bridgeNetfilter: probe.text(bridgeNetfilterPath),
-                     routes: probe.outputs["routes"] ?? "", addresses: probe.outputs["addresses"] ?? "", nat: probe.outputs["nat"] ?? "")
+        parse(try await HostProbe.run(on: connection, paths: probePaths, commands: probeCommands))
+    }
+
+    /// Reads them through the run's survey of `host` (read with it when a phase declared them).
+    static func read(_ ctx: WorkflowContext, _ host: String) async throws -> NodeNetworkFacts {
+        parse(try await ctx.probe(host, paths: probePaths, commands: probeCommands))
+    }
+
+    static func parse(_ probe: HostProbe) -> NodeNetworkFacts {
+        parse(ipForward: probe.text(ipForwardPath), bridgeNetfilter: probe.text(bridgeNetfilterPath),
+              routes: probe.outputs["routes"] ?? "", addresses: probe.outputs["addresses"] ?? "", nat: probe.outputs["nat"] ?? "")
     }
 
     static let routeTypes: Set<String> = ["unicast", "blackhole", "unreachable", "prohibit", "throw", "local", "broadcast", "multicast", "nat", "anycast"]

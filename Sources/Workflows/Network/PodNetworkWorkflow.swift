@@ -53,7 +53,7 @@ public enum PodNetworkWorkflow {
             await box.set(allocated)
         }
         let network = Phase(phaseName, hosts: names, next: "fix the problems listed for each host and run the command again") { ctx, host in
-            let files = try render(inventory: inventory, host: host, subnets: try await box.get(), renderer: renderer)
+            let files = try await box.files(host) { try render(inventory: inventory, host: host, subnets: $0, renderer: renderer) }
             if routesOnly.contains(host) {
                 do {
                     _ = try await PodRoutesRefresh.run(ctx, host: host, files: files)
@@ -67,11 +67,17 @@ public enum PodNetworkWorkflow {
         }
         .surveying { ctx, host in
             guard !routesOnly.contains(host) else { return }
-            let files = try render(inventory: inventory, host: host, subnets: try await box.get(), renderer: renderer)
-            try await ctx.survey(host, files: files.all.map(\.path), units: [files.context.unit])
+            // The paths do not depend on the subnets: declared before `pod-subnets` has run.
+            try await ctx.survey(host, files: managedPaths, units: [defaults.unit])
+            _ = try await NodeNetworkFacts.read(ctx, host)
         }
         return [subnets, network]
     }
+
+    /// The context's fixed settings (paths, unit, route protocol); `render` keeps them.
+    static let defaults = PodNetworkContext(clusterName: "", nodeName: "", subnet: "", gateway: "", podCIDR: "", routes: [])
+    /// The files Capstan writes on every node, in `NodeFiles.all`'s order.
+    static let managedPaths = [conflistPath, defaults.configFile, defaults.scriptPath, "/etc/systemd/system/\(defaults.unit)"]
 
     /// The files of one node's pod network.
     public struct NodeFiles: Sendable {
@@ -114,8 +120,7 @@ public enum PodNetworkWorkflow {
     /// `plugin: none`: Capstan installs no CNI configuration, and takes away its own from a node that had the
     /// native network (its conflist would otherwise shadow the operator's CNI), with its routes and NAT rule.
     static func removeNative(_ ctx: WorkflowContext, host: String) async throws {
-        let defaults = PodNetworkContext(clusterName: "", nodeName: host, subnet: "", gateway: "", podCIDR: "", routes: [])
-        let paths = [conflistPath, defaults.configFile, defaults.scriptPath, "/etc/systemd/system/\(defaults.unit)"]
+        let paths = managedPaths
         try await ctx.survey(host, files: paths)
         var present: [String] = []
         for path in paths where await ctx.surveyedChecksum(host, path) != nil { present.append(path) }
@@ -142,7 +147,7 @@ public enum PodNetworkWorkflow {
 
     /// Pre-flight, then the files, the live routes and masquerade rule, then the boot unit.
     static func converge(_ ctx: WorkflowContext, host: String, inventory: Inventory, files: NodeFiles) async throws {
-        let facts = try await NodeNetworkFacts.read(try await ctx.reader(host))
+        let facts = try await NodeNetworkFacts.read(ctx, host)
         let context = files.context
         try await preflight(ctx, host: host, inventory: inventory, facts: facts, ownSubnet: files.subnet, bridge: context.bridge, proto: context.routeProtocol)
 
@@ -189,7 +194,21 @@ public enum PodNetworkWorkflow {
 /// The pod subnets `pod-subnets` allocated, shared with `pod-network` in the same run.
 actor Allocation {
     private var value: PodSubnets?
-    func set(_ subnets: PodSubnets) { value = subnets }
+    /// Each node's files, rendered once per run (the survey and the body use them).
+    private var rendered: [String: PodNetworkWorkflow.NodeFiles] = [:]
+
+    func set(_ subnets: PodSubnets) {
+        value = subnets
+        rendered = [:]
+    }
+
+    func files(_ host: String, _ render: (PodSubnets) throws -> PodNetworkWorkflow.NodeFiles) throws -> PodNetworkWorkflow.NodeFiles {
+        if let known = rendered[host] { return known }
+        let files = try render(try get())
+        rendered[host] = files
+        return files
+    }
+
     func get() throws -> PodSubnets {
         guard let value else {
             throw WorkflowError.invalidInput("\(PodNetworkWorkflow.phaseName) needs the phase \(PodNetworkWorkflow.subnetsPhase) of the same run: do not skip it")

@@ -13,6 +13,8 @@ struct HostProbe: Sendable, Equatable {
 
     var paths: [String: Entry] = [:]
     var outputs: [String: String] = [:]
+    /// When the host answered: between the command's start and its end on this machine's clock.
+    var read: ClosedRange<Date>?
 
     func text(_ path: String) -> String? {
         if case .file(let text) = paths[path] { return text }
@@ -22,6 +24,17 @@ struct HostProbe: Sendable, Equatable {
     func isDirectory(_ path: String) -> Bool { paths[path] == .directory }
 
     static let marker = "#capstan-probe "
+    /// Ends the probe's output when another read follows it in the same command.
+    static let endMarker = "#capstan-probe-end"
+
+    /// `other`'s entries added to (or replacing) these; the read interval spans both.
+    mutating func merge(_ other: HostProbe) {
+        paths.merge(other.paths) { _, new in new }
+        outputs.merge(other.outputs) { _, new in new }
+        if let theirs = other.read {
+            read = read.map { min($0.lowerBound, theirs.lowerBound)...max($0.upperBound, theirs.upperBound) } ?? theirs
+        }
+    }
 
     /// Prints each path's kind and content after a marker line; the leading newline keeps a marker on its
     /// own line after content without a final newline.

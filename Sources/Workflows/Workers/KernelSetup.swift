@@ -11,13 +11,19 @@ enum KernelSetup {
         ("net.bridge.bridge-nf-call-iptables", "/proc/sys/net/bridge/bridge-nf-call-iptables"),
     ]
 
+    /// Built-in modules have no /proc/modules line but a /sys/module directory.
+    static let probePaths = ["/run/systemd/container", "/proc/modules"] + modules.map { "/sys/module/" + $0 } + sysctls.map { $0.1 }
+
+    /// What `ensure` reads: the files, and the kernel's state in the same command.
+    static func survey(_ ctx: WorkflowContext, host: String, files: [ManagedFile]) async throws {
+        try await ctx.survey(host, files: files.map(\.path))
+        _ = try await ctx.probe(host, paths: probePaths)
+    }
+
     static func ensure(_ ctx: WorkflowContext, host: String, files: [ManagedFile]) async throws {
         try await ctx.survey(host, files: files.map(\.path))
         for file in files { try await ctx.ensureFile(host, file) }
-        let connection = try await ctx.reader(host)
-        // Built-in modules have no /proc/modules line but a /sys/module directory.
-        let moduleDirectories = modules.map { "/sys/module/" + $0 }
-        let probe = try await HostProbe.run(on: connection, paths: ["/run/systemd/container", "/proc/modules"] + moduleDirectories + sysctls.map { $0.1 })
+        let probe = try await ctx.probe(host, paths: probePaths)
         let container = probe.text("/run/systemd/container")?.trimmingCharacters(in: .whitespacesAndNewlines)
 
         let loaded = Set((probe.text("/proc/modules") ?? "")

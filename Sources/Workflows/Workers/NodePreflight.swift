@@ -38,18 +38,33 @@ public struct PreflightRequirements: Sendable, Equatable {
 
 /// Pre-flight checks of one node. Every problem of a host is reported at once, each with its fix.
 enum NodePreflight {
+    /// What `check` reads, declared: every fact in one command with the states of the units that may hold
+    /// the ports.
+    static func survey(_ ctx: WorkflowContext, host: String, controlPlane: Bool, requirements: PreflightRequirements) async throws {
+        _ = try await probe(ctx, host: host, controlPlane: controlPlane, requirements: requirements)
+        try await ctx.survey(host, units: ports(controlPlane: controlPlane).map(\.unit))
+    }
+
+    static func ports(controlPlane: Bool) -> [(port: Int, unit: String)] {
+        controlPlane ? PreflightRequirements.controlPlanePorts : PreflightRequirements.nodePorts
+    }
+
+    private static func probe(_ ctx: WorkflowContext, host: String, controlPlane: Bool, requirements: PreflightRequirements) async throws -> HostProbe {
+        let wanted = requirements.requiredCommands + (controlPlane ? ["curl"] : [])
+        return try await ctx.probe(host, paths: ["/etc/os-release", "/proc/swaps", "/proc/net/tcp", "/proc/net/tcp6"],
+                                   commands: [("uname", ShellCommand("uname", "-m")), ("date", ShellCommand("date", "+%s")),
+                                              ("missing", missingCommandsCommand(wanted + requirements.recommendedCommands))])
+    }
+
     static func check(_ ctx: WorkflowContext, host: String, controlPlane: Bool, requirements: PreflightRequirements) async throws {
-        let connection = try await ctx.reader(host)
         var problems: [String] = []
 
         // Every fact in one command; the clock is read inside it, so its round trip bounds the skew slack.
         let wanted = requirements.requiredCommands + (controlPlane ? ["curl"] : [])
-        let before = ctx.now()
-        let probe = try await HostProbe.run(
-            on: connection, paths: ["/etc/os-release", "/proc/swaps", "/proc/net/tcp", "/proc/net/tcp6"],
-            commands: [("uname", ShellCommand("uname", "-m")), ("date", ShellCommand("date", "+%s")),
-                       ("missing", missingCommandsCommand(wanted + requirements.recommendedCommands))])
-        let after = ctx.now()
+        let called = ctx.now()
+        let probe = try await probe(ctx, host: host, controlPlane: controlPlane, requirements: requirements)
+        let before = probe.read?.lowerBound ?? called
+        let after = probe.read?.upperBound ?? ctx.now()
 
         if let os = probe.text("/etc/os-release").flatMap(FactsParser.osRelease) {
             let ids = Set([os.id] + os.idLike)
@@ -83,14 +98,12 @@ enum NodePreflight {
             await ctx.emit(.warning, host: host, "warning: \(missingRecommended.joined(separator: ", ")) not found; Kubernetes networking needs them at run time")
         }
 
-        let ports = controlPlane ? PreflightRequirements.controlPlanePorts : PreflightRequirements.nodePorts
         let listening = ["/proc/net/tcp", "/proc/net/tcp6"].compactMap(probe.text).reduce(into: Set<Int>()) { $0.formUnion(parseListening($1)) }
-        let busy = ports.filter { listening.contains($0.port) }
+        let busy = ports(controlPlane: controlPlane).filter { listening.contains($0.port) }
         if !busy.isEmpty {
-            // One query for every unit that may hold a busy port: `is-active` prints one state per unit, in order.
-            let result = try await connection.run(ShellCommand(["systemctl", "is-active"] + busy.map { $0.unit }))
-            let states = result.stdoutText.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-            for (index, (port, unit)) in busy.enumerated() where index >= states.count || states[index] != "active" {
+            // The units that may hold a busy port, from the survey (read with the probe when it was declared).
+            let states = try await ctx.unitStates(host, busy.map(\.unit))
+            for (port, unit) in busy where !(states[unit]?.isRunning ?? false) {
                 problems.append("port \(port) is in use by a process other than \(unit); stop it (`ss -ltnp 'sport = :\(port)'` shows which)")
             }
         }

@@ -32,10 +32,17 @@ public enum WorkerWorkflow {
         return [
             Phase(preflightPhase, hosts: names, next: "fix the problems listed for each host and run the command again") { ctx, host in
                 try await NodePreflight.check(ctx, host: host, controlPlane: controlPlane.contains(host), requirements: requirements)
+            }
+            .surveying { ctx, host in
+                try await NodePreflight.survey(ctx, host: host, controlPlane: controlPlane.contains(host), requirements: requirements)
             },
             Phase(kernelPhase, hosts: names) { ctx, host in
                 guard let node = files[host] else { throw WorkflowError.unknownHost(host) }
                 try await KernelSetup.ensure(ctx, host: host, files: node.kernel)
+            }
+            .surveying { ctx, host in
+                guard let node = files[host] else { throw WorkflowError.unknownHost(host) }
+                try await KernelSetup.survey(ctx, host: host, files: node.kernel)
             },
             Phase(runtimePhase, hosts: names) { ctx, host in
                 guard let node = files[host] else { throw WorkflowError.unknownHost(host) }

@@ -155,6 +155,9 @@ struct PodNetworkFilesTests {
         #expect(h3.context.routes == [.init(subnet: "10.244.0.0/24", via: "10.213.0.11", node: "h1")])
         #expect(h3.conflist.path == "/etc/cni/net.d/10-capstan.conflist")
         #expect(h3.script.attributes.mode == 0o755)
+        // The phase declares its reads before the subnets exist, from the fixed paths: they must be the rendered ones.
+        #expect(h3.all.map(\.path) == PodNetworkWorkflow.managedPaths && h1.all.map(\.path) == PodNetworkWorkflow.managedPaths)
+        #expect(h3.context.unit == PodNetworkWorkflow.defaults.unit)
         #expect(throws: WorkflowError.self) { try PodNetworkWorkflow.render(inventory: inv, host: "e1", subnets: subnets, renderer: TemplateRenderer()) }
     }
 
