@@ -89,6 +89,23 @@ struct EngineGateTests {
         #expect(applyOutput.events.map(\.kind) == [.message])
     }
 
+    @Test("a step-by-step plan ends at the step whose record it cannot write, naming what follows; apply goes on")
+    func planEndsHere() async throws {
+        let base = try makeTemp()
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let planOutput = CollectingOutput()
+        let plan = context(.plan, base, output: planOutput)
+        #expect(await plan.planEndsHere(then: "roll the key out host by host"))
+        #expect(await plan.planEndsHere())
+        #expect(planOutput.events.map(\.kind) == [.planned])
+        #expect(planOutput.events.map(\.message) == ["then: roll the key out host by host"])
+
+        let applyOutput = CollectingOutput()
+        let apply = context(.apply, base, output: applyOutput)
+        #expect(await apply.planEndsHere(then: "roll the key out host by host") == false)
+        #expect(applyOutput.events.isEmpty)
+    }
+
     @Test("an upload names its size in the action and reports the bytes sent and the rate on the host's line")
     func uploadReportsBytes() async throws {
         let base = try makeTemp()

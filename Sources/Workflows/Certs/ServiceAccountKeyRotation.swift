@@ -42,8 +42,7 @@ public enum ServiceAccountKeyRotation {
             try await ctx.changeState("create the next service-account key; every API server verifies tokens with both keys, the old one still signs") {
                 _ = try manager.beginServiceAccountRotation(now: ctx.now())
             }
-            guard ctx.mode == .apply else {
-                await ctx.announce("then: roll sa.pub (both keys) out host by host, restarting each API server; sign with the new key (API servers and controller managers); after \(wait), drop the old key")
+            if await ctx.planEndsHere(then: "roll sa.pub (both keys) out host by host, restarting each API server; sign with the new key (API servers and controller managers); after \(wait), drop the old key") {
                 return .stoppedAfterVerify
             }
             _ = try await CertRotation.rollOut(ctx, settings)
@@ -54,7 +53,7 @@ public enum ServiceAccountKeyRotation {
             try await ctx.changeState("sign service-account tokens with the new key; the old key keeps verifying until it is dropped") {
                 _ = try manager.signWithNextServiceAccountKey(now: ctx.now())
             }
-            guard ctx.mode == .apply else { return .stoppedAfterVerify }
+            if await ctx.planEndsHere() { return .stoppedAfterVerify }
             _ = try await CertRotation.rollOut(ctx, settings)
             record = try manager.loadServiceAccountRotation()
         }
@@ -67,7 +66,7 @@ public enum ServiceAccountKeyRotation {
         try await ctx.changeState("drop the old service-account key: tokens it signed are refused from now on") {
             _ = try manager.dropRetiredServiceAccountKey()
         }
-        if ctx.mode == .apply { _ = try await CertRotation.rollOut(ctx, settings) }
+        if await !ctx.planEndsHere() { _ = try await CertRotation.rollOut(ctx, settings) }
         return .finished
     }
 }

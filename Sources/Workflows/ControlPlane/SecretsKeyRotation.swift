@@ -54,7 +54,7 @@ public enum SecretsKeyRotation {
                 outcome.rewritten = try await rewriteSecrets(inventory: inventory, state: state, writer: next.writer, ctx)
             }
             try await record(next, state: state, ctx)
-            guard ctx.mode == .apply else {
+            if await ctx.planEndsHere() {
                 try await roll(next, inventory: inventory, state: state, settings: settings, ctx, planned: next)
                 await ctx.announce("then: every Secret rewritten with \(next.rotation?.to ?? "the new key") through the API, the old key dropped from every API server host by host (each step recorded in \(state.path(SecretsEncryption.path)))")
                 return outcome

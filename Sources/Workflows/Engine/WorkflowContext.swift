@@ -255,6 +255,16 @@ public actor WorkflowContext {
         return try await body()
     }
 
+    /// A step-by-step operation (a key rotation) whose next steps start from the state the step just recorded
+    /// can be planned only up to that record. In plan mode this announces what would follow (`then`), and
+    /// returns true: the caller's plan ends here. In apply mode the record was written: it returns false and
+    /// the caller goes on.
+    public func planEndsHere(then next: String? = nil) -> Bool {
+        guard mode == .plan else { return false }
+        if let next { announce("then: " + next) }
+        return true
+    }
+
     /// A safety check before a disruptive change (etcd healthy before a member restarts): a health gate
     /// that `--force` skips.
     public nonisolated func safetyGate(_ body: @Sendable () async throws -> Void) async throws {

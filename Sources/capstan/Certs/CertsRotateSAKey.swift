@@ -44,8 +44,8 @@ struct CertsRotateSAKey: AsyncParsableCommand {
         let manager = PKIManager(inventory: inv, state: settings.state)
         try await Confirmation.planThenApply("certs rotate-sa-key", question: "Rotate the service-account key now", inventory: inv,
                                              yes: yes, dryRun: dryRun) { ctx in
-            let outcome = try await ServiceAccountKeyRotation.run(manager: manager, wait: span, stopAfterVerify: stopAfterVerify, ctx, settings)
-            guard ctx.mode == .apply else { return }
+            try await ServiceAccountKeyRotation.run(manager: manager, wait: span, stopAfterVerify: stopAfterVerify, ctx, settings)
+        } applied: { outcome in
             switch outcome {
             case .finished: print("certs rotate-sa-key: every API server and controller manager uses the new key only")
             case .waiting(let after): print("certs rotate-sa-key: the new key signs; run again after \(ISO8601DateFormatter().string(from: after)) to drop the old one")

@@ -96,9 +96,8 @@ struct SecretsRotateKey: AsyncParsableCommand {
         let state = StateDirectory(inventory: inv)
         try await Confirmation.planThenApply("secrets rotate-key", question: "Rotate the Secrets encryption key now", inventory: inv,
                                              yes: yes, dryRun: dryRun) { ctx in
-            let outcome = try await SecretsKeyRotation.run(inventory: inv, state: state, settings: settings, republish: republish,
-                                                           stopAfter: ctx.mode == .apply ? stopAfter : nil, ctx)
-            guard ctx.mode == .apply else { return }
+            try await SecretsKeyRotation.run(inventory: inv, state: state, settings: settings, republish: republish, stopAfter: stopAfter, ctx)
+        } applied: { [stopAfter] outcome in
             if let rewritten = outcome.rewritten { print("secrets rotate-key: \(rewritten) Secret(s) rewritten with \(outcome.writer)") }
             if let stopAfter, outcome.steps.last == stopAfter {
                 print("secrets rotate-key: stopped after step \(stopAfter.rawValue) as asked; run again to continue")
