@@ -424,7 +424,7 @@ extension InventorySchema {
         K("spec.artifacts.cacheDirectory", .string, .value("~/.cache/capstan/artifacts"), example: ".capstan-cache",
           "Where downloaded files are kept on this machine, by checksum, so a re-run downloads nothing. Relative paths resolve against the inventory's directory."),
         K("spec.artifacts.peerTransfer", .boolean, .value("true"), example: "false",
-          "Each binary leaves this machine once per run: the first host that needs it gets it over SSH, then serves it to the next hosts (a server of Capstan's, bound to the host's cluster address for the phase, answering only this run's random token; every receiver checks the release checksum before installing), so holders double each round. Needs perl on the hosts (Debian and Ubuntu have it); without it, or when a host cannot reach another, files come from this machine. false: every host gets every file from this machine."),
+          "Each binary and image archive leaves this machine once per run: the first host that needs it gets it over SSH, then serves it to the next hosts (a server of Capstan's, bound to the host's cluster address for the phase, answering only this run's random token; every receiver checks the release checksum before installing), so holders double each round. Needs perl on the hosts (Debian and Ubuntu have it); without it, or when a host cannot reach another, files come from this machine. false: every host gets every file from this machine."),
     ]
 
     private static let components: [K] = [

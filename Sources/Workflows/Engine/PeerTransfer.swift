@@ -216,9 +216,13 @@ actor PeerTransfer {
         }
         """#
 
-    /// Registers an installed file with the host's server under its checksum.
-    static func registerCommand(token: String, sha256: String, path: String, directory: String = PeerTransfer.directory) -> ShellCommand {
-        ShellCommand(["ln", "-sfn", path, "\(directory)/\(token)/\(sha256)"])
+    /// Registers a file with the host's server under its checksum. `removeOnStop`: a staging copy that
+    /// exists only to be served (an image archive already imported): the stop removes it.
+    static func registerCommand(token: String, sha256: String, path: String, removeOnStop: Bool = false,
+                                directory: String = PeerTransfer.directory) -> ShellCommand {
+        guard removeOnStop else { return ShellCommand(["ln", "-sfn", path, "\(directory)/\(token)/\(sha256)"]) }
+        return ShellCommand(["sh", "-c", #"ln -sfn "$3" "$1/$2/$4" && printf '%s\n' "$3" >> "$1/$2.remove""#,
+                             "capstan-peer", directory, token, path, sha256])
     }
 
     /// Fetches `sha256` from `server` into a temporary file beside `path`, checks its SHA-256, then gives it
@@ -243,10 +247,15 @@ actor PeerTransfer {
         trap - EXIT
         """#
 
-    /// Stops the server on a host and removes its directory.
+    /// Stops the server on a host, removes the staging copies registered to go with it, and its directory.
     static func stopCommand(token: String, directory: String = PeerTransfer.directory) -> ShellCommand {
-        ShellCommand(["sh", "-c", #"dir="$1/$2"; [ -s "$dir.pid" ] && kill "$(cat "$dir.pid")" 2>/dev/null; rm -rf "$dir" "$dir.pid" "$dir.port"; true"#,
-                      "capstan-peer", directory, token])
+        ShellCommand(["sh", "-c", #"""
+            dir="$1/$2"
+            [ -s "$dir.pid" ] && kill "$(cat "$dir.pid")" 2>/dev/null
+            if [ -f "$dir.remove" ]; then while IFS= read -r f; do rm -f -- "$f"; done < "$dir.remove"; fi
+            rm -rf "$dir" "$dir.pid" "$dir.port" "$dir.remove"
+            true
+            """#, "capstan-peer", directory, token])
     }
 }
 
@@ -301,9 +310,47 @@ extension WorkflowContext {
         await serve(host, sha256: sha256, path: path, seeded: source == .thisMachine)
     }
 
-    /// Offers the file at `path` from `host` to the hosts after it (starting the host's server on first use).
-    private func serve(_ host: String, sha256: String, path: String, seeded: Bool) async {
-        guard let peers else { return }
+    /// Inside a change on `host` (its connection `c`): puts the file with `sha256` at `path` as a staging copy,
+    /// fetched from a host that holds it when peer transfer is on and one does (its SHA-256 checked there
+    /// before the file is in place), else by `send` from this machine (which checks the bytes as after any
+    /// upload). Then `host` offers the copy to the hosts after it. Returns true when it does: the copy must
+    /// stay until the phase ends, and the end of the phase removes it; false: the caller removes it.
+    func stageVerified(_ host: String, on c: any HostConnection, sha256: String, size: Int64, to path: String,
+                       attributes: FileAttributes, send: () async throws -> Void) async throws -> Bool {
+        guard mode == .apply, let peers else {
+            try await send()
+            return false
+        }
+        let source = await peers.source(for: sha256, host: host)
+        if case .peer(let holder, let server) = source {
+            let started = Date()
+            do {
+                try await c.check(PeerTransfer.fetchCommand(server: server, sha256: sha256, path: path, attributes: attributes),
+                                  options: RunOptions(timeoutSeconds: 1900))
+                await peers.finished(holder)
+                await peers.fetched(bytes: size)
+                emit(.hostStatus, host: host, "\(path): fetched \(ByteCount.text(size)) from \(holder) in \(String(format: "%.1f", Date().timeIntervalSince(started)))s")
+                return await serve(host, sha256: sha256, path: path, seeded: false, removeOnStop: true)
+            } catch {
+                await peers.finished(holder)
+                await peers.fetchFailed(host: host, reason: Self.firstLine(of: error))
+                emit(.warning, host: host, "warning: \(path) could not be fetched from \(holder) (\(Self.firstLine(of: error))); sending it from this machine")
+            }
+        }
+        do {
+            try await send()
+        } catch {
+            if source == .thisMachine { await peers.seedFailed(sha256) }
+            throw error
+        }
+        return await serve(host, sha256: sha256, path: path, seeded: source == .thisMachine, removeOnStop: true)
+    }
+
+    /// Offers the file at `path` from `host` to the hosts after it (starting the host's server on first use);
+    /// true when the host serves it.
+    @discardableResult
+    private func serve(_ host: String, sha256: String, path: String, seeded: Bool, removeOnStop: Bool = false) async -> Bool {
+        guard let peers else { return false }
         var serving = false
         if let connection = try? await openConnection(host),
            let server = await peers.server(on: host, start: { address, token in
@@ -313,9 +360,11 @@ extension WorkflowContext {
                }
                return PeerServer(address: address, port: port, token: token)
            }) {
-            serving = (try? await connection.check(PeerTransfer.registerCommand(token: server.token, sha256: sha256, path: path))) != nil
+            serving = (try? await connection.check(PeerTransfer.registerCommand(token: server.token, sha256: sha256, path: path,
+                                                                               removeOnStop: removeOnStop))) != nil
         }
         await peers.holds(sha256, host: host, serving: serving, seeded: seeded)
+        return serving
     }
 
     /// Stops every peer server this phase started (called by the runner at the end of each phase).

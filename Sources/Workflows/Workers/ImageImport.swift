@@ -3,8 +3,9 @@ import Hosts
 
 /// Imports the bundle's image archives into containerd's `k8s.io` namespace (the one the kubelet's CRI
 /// reads) on a node: one listing per host; an image already listed under its name with the archive's
-/// digest is left alone; a missing one is uploaded, its SHA-256 checked on the host against the bundle's
-/// checksum list, imported with `ctr images import` and listed again to confirm name and digest.
+/// digest is left alone; a missing one is staged on the host (sent from this machine, or fetched from a node
+/// that has it with peer transfer), its SHA-256 checked on the host against the bundle's checksum list,
+/// imported with `ctr images import` and listed again to confirm name and digest.
 enum ImageImport {
     static let namespace = "k8s.io"
     static var ctr: String { NodeArtifacts.binDir + "/ctr" }
@@ -49,20 +50,26 @@ enum ImageImport {
 
     static func importArchive(_ image: ImageArchive, host: String, on c: any HostConnection, reporting ctx: WorkflowContext) async throws {
         let staged = HostPath.forCommand(image.stagingPath, on: c)
+        let attributes = FileAttributes(mode: 0o600)
         try await c.check(ShellCommand("mkdir", "-p", "-m", "0700", (staged as NSString).deletingLastPathComponent))
-        try await c.upload(localFile: image.localPath, to: image.stagingPath, attributes: FileAttributes(mode: 0o600), reporting: ctx, host: host)
-        let sum = try await c.run(ShellCommand("sha256sum", staged))
-        let onHost = sum.stdoutText.split(separator: " ").first.map(String.init) ?? ""
-        guard onHost == image.sha256 else {
-            _ = try? await c.run(ShellCommand("rm", "-f", staged))
-            throw WorkflowError.refused(
-                what: "import \(image.fileName) on \(host)",
-                found: "the archive on \(host) (\(image.stagingPath)) has SHA-256 \(onHost.isEmpty ? "(unreadable)" : onHost), the bundle's \(ContainerImages.checksumList) says \(image.sha256)",
-                next: "Nothing was imported. The copy was changed on the way or on the host; check the host's disk and the connection, then run apply again")
+        // From a node that has it already when peer transfer is on (the fetch checks the SHA-256 there before the
+        // copy is in place), else from this machine; a node that then serves the copy keeps it until the phase ends.
+        let serving = try await ctx.stageVerified(host, on: c, sha256: image.sha256, size: ByteCount.size(ofLocalFile: image.localPath) ?? 0,
+                                                  to: staged, attributes: attributes) {
+            try await c.upload(localFile: image.localPath, to: image.stagingPath, attributes: attributes, reporting: ctx, host: host)
+            let sum = try await c.run(ShellCommand("sha256sum", staged))
+            let onHost = sum.stdoutText.split(separator: " ").first.map(String.init) ?? ""
+            guard onHost == image.sha256 else {
+                _ = try? await c.run(ShellCommand("rm", "-f", staged))
+                throw WorkflowError.refused(
+                    what: "import \(image.fileName) on \(host)",
+                    found: "the archive on \(host) (\(image.stagingPath)) has SHA-256 \(onHost.isEmpty ? "(unreadable)" : onHost), the bundle's \(ContainerImages.checksumList) says \(image.sha256)",
+                    next: "Nothing was imported. The copy was changed on the way or on the host; check the host's disk and the connection, then run apply again")
+            }
         }
         let imported = try await c.run(ShellCommand(HostPath.forCommand(ctr, on: c), "-n", namespace, "images", "import",
                                                     "--base-name", image.reference.repository, staged))
-        _ = try? await c.run(ShellCommand("rm", "-f", staged))
+        if !serving { _ = try? await c.run(ShellCommand("rm", "-f", staged)) }
         guard imported.exitStatus == 0 else {
             throw WorkflowError.invalidInput("`ctr -n \(namespace) images import` of \(image.fileName) failed on \(host) (exit \(imported.exitStatus)): \(imported.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
         }

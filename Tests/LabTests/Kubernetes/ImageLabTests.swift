@@ -92,6 +92,12 @@ struct ImageLabTests {
         print("MEASURED bare → applied with the image imported (2 hosts): \(String(format: "%.2f", first.seconds)) s")
         let imports = first.stdout.split(separator: "\n").filter { $0.contains("\"kind\":\"action\"") && $0.contains("import image \(Self.pause)") }
         #expect(imports.count == 2, "one import per node: \(imports)")
+        // Peer transfer: the archive left this machine once; the other node fetched it from the first (its
+        // SHA-256 checked there), and the staging copy the first kept to serve it went when the phase ended.
+        let staging = "/var/lib/capstan/images/" + Self.archiveName
+        let hostLines = first.stdout.split(separator: "\n").filter { $0.contains("\"kind\":\"host-status\"") && $0.contains(staging + ": ") }
+        #expect(hostLines.filter { $0.contains(": sent ") }.count == 1 && hostLines.filter { $0.contains(": fetched ") && $0.contains(" from h") }.count == 1,
+                "\(hostLines)")
         for host in Self.hosts {
             let listing = try listed(lab, host)
             #expect(digest(in: listing, of: Self.pause) == image.manifestDigest, "\(host): \(listing)")

@@ -117,6 +117,29 @@ struct PeerTransferCommandTests {
         #expect(FileManager.default.contents(atPath: target) == holder.original)
     }
 
+    @Test("a staging copy registered to go with the server is served like any file and removed by the stop; installed files stay")
+    func stagingCopyGoesWithTheServer() throws {
+        let holder = try Holder()
+        defer { try? holder.stop() }
+        let staged = holder.root + "/images/registry.k8s.io_pause_3.10.oci.tar"
+        try FileManager.default.createDirectory(atPath: holder.root + "/images", withIntermediateDirectories: true)
+        let archive = Data("an image archive, already imported on the holder\n".utf8)
+        try archive.write(to: URL(fileURLWithPath: staged))
+        let sha256 = FileDiff.sha256Hex(archive)
+        let registered = try Self.sh(PeerTransfer.registerCommand(token: holder.server.token, sha256: sha256, path: staged,
+                                                                  removeOnStop: true, directory: holder.root + "/run"))
+        #expect(registered.status == 0, "\(registered.stderr)")
+        let target = holder.root + "/receiver/images/registry.k8s.io_pause_3.10.oci.tar"
+        let run = try holder.fetch(to: target, sha256: sha256)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(FileManager.default.contents(atPath: target) == archive)
+
+        _ = try Self.sh(PeerTransfer.stopCommand(token: holder.server.token, directory: holder.root + "/run"))
+        #expect(!FileManager.default.fileExists(atPath: staged), "the staging copy outlived the server")
+        #expect(FileManager.default.contents(atPath: holder.root + "/installed/containerd") == holder.original, "an installed file went with it")
+        #expect(!FileManager.default.fileExists(atPath: holder.root + "/run/\(holder.server.token).remove"))
+    }
+
     @Test("a holder nobody listens for fails the fetch within seconds; after stop the server is gone")
     func unreachableAndStop() throws {
         let holder = try Holder()
