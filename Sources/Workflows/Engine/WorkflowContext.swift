@@ -132,11 +132,14 @@ public actor WorkflowContext {
     }
 
     /// The phase at `index` of the run starts (nil: the run ended). What the previous phase changed on a host
-    /// may have made anything of it stale: those hosts are read again.
+    /// may have made anything of it stale: those hosts are read again, with what the phases from here declare.
     func setPhase(_ name: String?, index: Int? = nil) {
         phase = name
         if let index { phaseIndex = index }
-        for host in changedHosts { surveys[host] = nil }
+        for host in changedHosts {
+            surveys[host] = nil
+            declared[host] = nil
+        }
         changedHosts = []
         if name == nil { surveys = [:] }
     }
