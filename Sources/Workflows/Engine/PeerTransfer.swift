@@ -284,21 +284,15 @@ extension WorkflowContext {
         }
         let source = await peers.source(for: sha256, host: host)
         if case .peer(let holder, let server) = source {
-            let started = Date()
-            do {
+            let fetched = await fetchFromPeer(host, holder: holder, path: path, size: size, peers: peers) {
                 try await change(host, "\(action) \(path) (\(detail), \(ByteCount.text(size)) from \(holder))", diff: diff, affecting: [path]) { c in
                     try await c.check(PeerTransfer.fetchCommand(server: server, sha256: sha256, path: path, attributes: attributes),
                                       options: RunOptions(timeoutSeconds: 1900))
                 }
-                await peers.finished(holder)
-                await peers.fetched(bytes: size)
-                emit(.hostStatus, host: host, "\(path): fetched \(ByteCount.text(size)) from \(holder) in \(String(format: "%.1f", Date().timeIntervalSince(started)))s")
+            }
+            if fetched {
                 await serve(host, sha256: sha256, path: path, seeded: false)
                 return
-            } catch {
-                await peers.finished(holder)
-                await peers.fetchFailed(host: host, reason: Self.firstLine(of: error))
-                emit(.warning, host: host, "warning: \(path) could not be fetched from \(holder) (\(Self.firstLine(of: error))); sending it from this machine")
             }
         }
         do {
@@ -323,19 +317,11 @@ extension WorkflowContext {
         }
         let source = await peers.source(for: sha256, host: host)
         if case .peer(let holder, let server) = source {
-            let started = Date()
-            do {
+            let fetched = await fetchFromPeer(host, holder: holder, path: path, size: size, peers: peers) {
                 try await c.check(PeerTransfer.fetchCommand(server: server, sha256: sha256, path: path, attributes: attributes),
                                   options: RunOptions(timeoutSeconds: 1900))
-                await peers.finished(holder)
-                await peers.fetched(bytes: size)
-                emit(.hostStatus, host: host, "\(path): fetched \(ByteCount.text(size)) from \(holder) in \(String(format: "%.1f", Date().timeIntervalSince(started)))s")
-                return await serve(host, sha256: sha256, path: path, seeded: false, removeOnStop: true)
-            } catch {
-                await peers.finished(holder)
-                await peers.fetchFailed(host: host, reason: Self.firstLine(of: error))
-                emit(.warning, host: host, "warning: \(path) could not be fetched from \(holder) (\(Self.firstLine(of: error))); sending it from this machine")
             }
+            if fetched { return await serve(host, sha256: sha256, path: path, seeded: false, removeOnStop: true) }
         }
         do {
             try await send()
@@ -344,6 +330,26 @@ extension WorkflowContext {
             throw error
         }
         return await serve(host, sha256: sha256, path: path, seeded: source == .thisMachine, removeOnStop: true)
+    }
+
+    /// Runs `fetch` (the peer fetch of `path` from `holder`) and gives the holder's slot back either way: true
+    /// when the file is in place (counted, and its time on the host's line); false after a warning, and this
+    /// machine sends the file to `host` from then on.
+    private func fetchFromPeer(_ host: String, holder: String, path: String, size: Int64, peers: PeerTransfer,
+                               _ fetch: () async throws -> Void) async -> Bool {
+        let started = Date()
+        do {
+            try await fetch()
+            await peers.finished(holder)
+            await peers.fetched(bytes: size)
+            emit(.hostStatus, host: host, "\(path): fetched \(ByteCount.text(size)) from \(holder) in \(String(format: "%.1f", Date().timeIntervalSince(started)))s")
+            return true
+        } catch {
+            await peers.finished(holder)
+            await peers.fetchFailed(host: host, reason: Self.firstLine(of: error))
+            emit(.warning, host: host, "warning: \(path) could not be fetched from \(holder) (\(Self.firstLine(of: error))); sending it from this machine")
+            return false
+        }
     }
 
     /// Offers the file at `path` from `host` to the hosts after it (starting the host's server on first use);
