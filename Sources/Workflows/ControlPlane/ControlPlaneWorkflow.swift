@@ -10,31 +10,56 @@ public enum ControlPlaneWorkflow {
 
     public static func phases(inventory: Inventory, pki: ClusterFiles, artifacts: NodeArtifacts,
                               settings: KubernetesInstallSettings = KubernetesInstallSettings()) throws -> [Phase] {
+        phases(inventory: inventory, settings: settings,
+               prepared: RunData(fixed: try prepare(inventory: inventory, pki: pki, artifacts: artifacts, settings: settings)))
+    }
+
+    /// The same phase with the PKI and artifacts of the run; it waits for the PKI in a plan made before it exists.
+    static func phases(inventory: Inventory, inputs: RunData<KubernetesInputs>, settings: KubernetesInstallSettings) -> [Phase] {
+        phases(inventory: inventory, settings: settings, prepared: inputs.map { inputs in
+            try inputs.pki.map { try prepare(inventory: inventory, pki: $0, artifacts: inputs.artifacts, settings: settings) }
+        })
+    }
+
+    /// Each control-plane host's files, and the binaries they run.
+    struct Prepared: Sendable {
+        var files: [String: ControlPlaneFiles]
+        var binaries: [InstallableFile]
+        /// Remote path by binary name.
+        var byName: [String: String]
+    }
+
+    static func prepare(inventory: Inventory, pki: ClusterFiles, artifacts: NodeArtifacts, settings: KubernetesInstallSettings) throws -> Prepared {
         guard inventory.isSelfManaged else {
             throw WorkflowError.refused(what: "install a control plane", found: "the cluster is managed: the provider runs its control plane",
                                         next: "Remove the control-plane phases for managed clusters")
         }
-        let hosts = inventory.controlPlaneHosts
         var rendered: [String: ControlPlaneFiles] = [:]
-        for host in hosts {
+        for host in inventory.controlPlaneHosts {
             var files = try ControlPlaneFiles.render(host: host, inventory: inventory, files: pki, renderer: settings.renderer)
             files.pki = files.pki.filter { $0.path != "/etc/kubernetes/kubelet.conf" && $0.path != "/etc/kubernetes/kube-proxy.conf" }
             rendered[host.name] = files
         }
         let binaries = try artifacts.binaries(ReleaseCatalog.controlPlaneBinaries + ReleaseCatalog.clientBinaries)
         let byName = Dictionary(uniqueKeysWithValues: binaries.map { (($0.remotePath as NSString).lastPathComponent, $0.remotePath) })
-        let prepared = rendered
+        return Prepared(files: rendered, binaries: binaries, byName: byName)
+    }
+
+    private static func phases(inventory: Inventory, settings: KubernetesInstallSettings, prepared: RunData<Prepared?>) -> [Phase] {
+        let hosts = inventory.controlPlaneHosts
         let gate = settings.healthGate
         let addresses = Dictionary(uniqueKeysWithValues: hosts.map { ($0.name, $0.clusterAddress) })
         return [
             Phase(phaseName, hosts: hosts.map(\.name), execution: .serial,
                   next: "fix the failing host and run the command again; hosts after it were not changed") { ctx, host in
-                guard let files = prepared[host], let address = addresses[host] else { throw WorkflowError.unknownHost(host) }
+                guard let run = try await prepared.value(in: ctx) else { return try await KubernetesWorkflow.waitForPKI(ctx, host, phaseName) }
+                guard let files = run.files[host], let address = addresses[host] else { throw WorkflowError.unknownHost(host) }
+                let binaries = run.binaries
                 try await files.survey(ctx, host, binaries: binaries)
                 var pkiChanged = false
                 for file in files.pki where try await ctx.ensureFile(host, file) { pkiChanged = true }
                 let installed = try await BinaryInstaller.ensure(ctx, host, binaries)
-                func binaryChanged(_ name: String) -> Bool { byName[name].map(installed.contains) ?? false }
+                func binaryChanged(_ name: String) -> Bool { run.byName[name].map(installed.contains) ?? false }
                 let units = try await ServiceSpec.ensure(ctx, host, [
                     (files.apiServer, pkiChanged || binaryChanged("kube-apiserver")),
                     (files.controllerManager, pkiChanged || binaryChanged("kube-controller-manager")),
@@ -48,8 +73,9 @@ public enum ControlPlaneWorkflow {
                 try await files.removeStale(ctx, host)
             }
             .surveying { ctx, host in
-                guard let files = prepared[host] else { throw WorkflowError.unknownHost(host) }
-                try await files.survey(ctx, host, binaries: binaries)
+                guard let run = try await prepared.value(in: ctx) else { return }
+                guard let files = run.files[host] else { throw WorkflowError.unknownHost(host) }
+                try await files.survey(ctx, host, binaries: run.binaries)
             },
         ]
     }
@@ -59,7 +85,7 @@ public enum ControlPlaneWorkflow {
 public enum KubernetesWorkflow {
     /// Self-managed: node preparation on every node, the control plane host by host, then kubelet and
     /// kube-proxy. Managed: node preparation and the join on the worker hosts only. PKI and etcd phases
-    /// come before these and are not part of this list.
+    /// come before these and are not part of this list. Built with the PKI and artifacts known up front.
     public static func phases(inventory: Inventory, pki: ClusterFiles?, artifacts: NodeArtifacts,
                               settings: KubernetesInstallSettings = KubernetesInstallSettings()) throws -> [Phase] {
         guard inventory.isSelfManaged else {
@@ -73,5 +99,18 @@ public enum KubernetesWorkflow {
             + ControlPlaneVIP.phases(inventory: inventory, settings: settings)
             + NodeBalancer.phases(inventory: inventory, pki: pki, settings: settings)
             + WorkerWorkflow.phases(inventory: inventory, pki: pki, artifacts: artifacts, settings: settings)
+    }
+
+    /// The same list, in the same order, reading the PKI and artifacts from the run (`inputs`): the one list
+    /// of the Kubernetes part that `apply` runs after the `kubernetes-artifacts` phase has set them.
+    static func phases(inventory: Inventory, inputs: RunData<KubernetesInputs>, settings: KubernetesInstallSettings) -> [Phase] {
+        guard inventory.isSelfManaged else {
+            return ManagedJoin.phases(inventory: inventory, inputs: inputs, settings: settings)
+        }
+        return WorkerWorkflow.preparationPhases(inventory: inventory, inputs: inputs, settings: settings)
+            + ControlPlaneWorkflow.phases(inventory: inventory, inputs: inputs, settings: settings)
+            + ControlPlaneVIP.phases(inventory: inventory, inputs: inputs, settings: settings)
+            + NodeBalancer.phases(inventory: inventory, inputs: inputs, settings: settings)
+            + WorkerWorkflow.phases(inventory: inventory, inputs: inputs, settings: settings)
     }
 }

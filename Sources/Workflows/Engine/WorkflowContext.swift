@@ -102,6 +102,8 @@ public actor WorkflowContext {
     var peers: PeerTransfer?
     /// Bytes and files `upload` sent from this machine in this run.
     var uploadTally = TransferTally()
+    /// The run's typed data (`RunData`), by the identity of its `RunData`; a new run starts without it.
+    var runValues: [ObjectIdentifier: Task<any Sendable, any Error>] = [:]
 
     public init(
         mode: WorkflowMode, options: WorkflowOptions = WorkflowOptions(), connector: any HostConnector,
@@ -129,6 +131,7 @@ public actor WorkflowContext {
         phaseIndex = 0
         surveys = [:]
         changedHosts = []
+        runValues = [:]
     }
 
     /// The phase at `index` of the run starts (nil: the run ended). What the previous phase changed on a host

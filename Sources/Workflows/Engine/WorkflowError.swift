@@ -15,6 +15,8 @@ public enum WorkflowError: Error, Sendable, CustomStringConvertible {
     case identityMismatch(String)
     /// A file the PKI phase creates is not in the state directory yet (`path`), needed on `host` as `remotePath`.
     case missingStateFile(path: String, host: String, remotePath: String)
+    /// A phase needs data that `phase` prepares earlier in the same run (`RunData`), and that phase did not run.
+    case runDataMissing(phase: String)
 
     /// `kubectl drain` did not finish on `node` (PodDisruptionBudgets, the timeout) and `--force-drain` was
     /// not given; the node stays cordoned.
@@ -66,6 +68,8 @@ public enum WorkflowError: Error, Sendable, CustomStringConvertible {
             return "refusing to act: " + text
         case let .missingStateFile(path, host, remotePath):
             return "\(path) is missing, needed on \(host) as \(remotePath): run `capstan apply` (or `capstan certs renew`) so the PKI phase creates it"
+        case let .runDataMissing(phase):
+            return "this phase needs what the phase \(phase) prepares in the same run: do not skip \(phase)"
         }
     }
 }

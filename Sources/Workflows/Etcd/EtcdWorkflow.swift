@@ -38,7 +38,7 @@ public struct EtcdWorkflowSettings: Sendable {
     }
 }
 
-/// What the etcd phases learn and pass on within one run.
+/// What the etcd phases learn and pass on within one run: the run data `etcd-facts` sets (`RunData`).
 public actor EtcdRunState {
     public internal(set) var hosts: [String: EtcdHostFacts] = [:]
     public internal(set) var cluster: EtcdClusterFacts = .none
@@ -53,7 +53,7 @@ public actor EtcdRunState {
     /// restart, so they are written by the rolling restart, one member at a time between health gates.
     public internal(set) var deferredFiles: [String: [ManagedFile]] = [:]
 
-    public init() {}
+    init() {}
 
     func record(hosts: [EtcdHostFacts], cluster: EtcdClusterFacts, plan: EtcdMembershipPlan) {
         self.hosts = Dictionary(hosts.map { ($0.host, $0) }, uniquingKeysWith: { a, _ in a })
@@ -89,30 +89,34 @@ public actor EtcdRunState {
 }
 
 /// The etcd workflow: phases built from the inventory's etcd spec; each phase reads what earlier ones
-/// found from the run state.
+/// found from the run's `EtcdRunState`.
 public enum EtcdWorkflow {
     public static let phaseNames = PhaseName.etcd.map(\.rawValue)
 
-    public static func phases(_ settings: EtcdWorkflowSettings, state: EtcdRunState = EtcdRunState()) -> [Phase] {
+    public static func phases(_ settings: EtcdWorkflowSettings) -> [Phase] {
         let members = settings.spec.memberNames
+        // What the phases learn and pass on: new in each run, set by etcd-facts.
+        let run = RunData<EtcdRunState>(setBy: PhaseName.etcdFacts.rawValue)
         return [
             Phase(PhaseName.etcdFacts.rawValue, concerning: members, next: "check that the etcd hosts are reachable (`capstan exec -i FILE -- true`)") { ctx in
+                let state = EtcdRunState()
+                await run.set(state, in: ctx)
                 try await gatherAndPlan(ctx, settings, state)
             },
             Phase(PhaseName.etcdArtifacts.rawValue, concerning: members, next: "fix the artifact source in the inventory; nothing was changed on any host") { ctx in
-                try await resolveArtifacts(ctx, settings, state)
+                try await resolveArtifacts(ctx, settings, try await run.value(in: ctx))
             },
             Phase(PhaseName.etcdInstall.rawValue, hosts: members) { ctx, host in
-                try await install(host, ctx, settings, state)
+                try await install(host, ctx, settings, try await run.value(in: ctx))
             },
             Phase(PhaseName.etcdMembership.rawValue, concerning: members, next: "run `capstan status -i FILE` to see the members, then apply again; each completed step is not repeated") { ctx in
-                try await changeMembership(ctx, settings, state)
+                try await changeMembership(ctx, settings, try await run.value(in: ctx))
             },
             Phase(PhaseName.etcdRollingRestart.rawValue, concerning: members) { ctx in
-                try await rollingRestart(ctx, settings, state)
+                try await rollingRestart(ctx, settings, try await run.value(in: ctx))
             },
             Phase(PhaseName.etcdStart.rawValue, concerning: members) { ctx in
-                try await startStopped(ctx, settings, state)
+                try await startStopped(ctx, settings, try await run.value(in: ctx))
             },
             Phase(PhaseName.etcdHealth.rawValue, concerning: members, next: "check `journalctl -u etcd` on the hosts named above") { ctx in
                 try await ctx.gate { try await waitHealthy(ctx, settings, expected: settings.spec.memberNames, what: "etcd cluster") }

@@ -32,16 +32,35 @@ public enum ControlPlaneVIP {
     }
 
     public static func phases(inventory: Inventory, settings: KubernetesInstallSettings = KubernetesInstallSettings()) throws -> [Phase] {
+        try checkTemplate(inventory: inventory, settings: settings)
+        return phases(inventory: inventory, settings: settings, ready: RunData(fixed: true))
+    }
+
+    /// The same phase in `apply`'s list: the template is checked when the run's inputs are set, and in a plan
+    /// made before the PKI exists the phase waits with the control plane it fronts.
+    static func phases(inventory: Inventory, inputs: RunData<KubernetesInputs>, settings: KubernetesInstallSettings) -> [Phase] {
+        phases(inventory: inventory, settings: settings, ready: inputs.map { inputs in
+            guard inputs.pki != nil else { return false }
+            try checkTemplate(inventory: inventory, settings: settings)
+            return true
+        })
+    }
+
+    /// Rendered once to fail before any host is touched when the template is broken.
+    private static func checkTemplate(inventory: Inventory, settings: KubernetesInstallSettings) throws {
+        if let address = address(inventory), let first = inventory.controlPlaneHosts.first {
+            _ = try settings.renderer.render("loadbalancer/keepalived.conf", context: context(host: first, inventory: inventory, address: address, interface: "eth0"))
+        }
+    }
+
+    private static func phases(inventory: Inventory, settings: KubernetesInstallSettings, ready: RunData<Bool>) -> [Phase] {
         guard let address = address(inventory) else { return [Phase(phaseName, hosts: []) { _, _ in }] }
         let hosts = Dictionary(uniqueKeysWithValues: inventory.controlPlaneHosts.map { ($0.name, $0) })
         let renderer = settings.renderer
-        // Rendered once to fail before any host is touched when the template is broken.
-        if let first = inventory.controlPlaneHosts.first {
-            _ = try renderer.render("loadbalancer/keepalived.conf", context: context(host: first, inventory: inventory, address: address, interface: "eth0"))
-        }
         return [
             Phase(phaseName, hosts: inventory.controlPlaneHosts.map(\.name),
                   next: "install keepalived on the hosts named above (or fix the error) and run the command again") { ctx, host in
+                guard try await ready.value(in: ctx) else { return try await KubernetesWorkflow.waitForPKI(ctx, host, phaseName) }
                 guard let spec = hosts[host] else { throw WorkflowError.unknownHost(host) }
                 try await service.installIfMissing(ctx, host: host)
                 let interface = try await interfaceName(ctx, host: spec, inventory: inventory)
@@ -51,6 +70,7 @@ public enum ControlPlaneVIP {
                 try await service.converge(ctx, host: host, changed: changed ? "its configuration" : nil)
             }
             .surveying { ctx, host in
+                guard try await ready.value(in: ctx) else { return }
                 try await ctx.survey(host, files: [configPath], units: [unit])
             },
         ]

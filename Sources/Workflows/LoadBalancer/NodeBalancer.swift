@@ -24,18 +24,32 @@ public enum NodeBalancer {
 
     /// Nothing when the inventory runs no node-local balancer; the phase name stays in the plan either way.
     public static func phases(inventory: Inventory, pki: ClusterFiles, settings: KubernetesInstallSettings = KubernetesInstallSettings()) throws -> [Phase] {
-        let targets = inventory.localBalancerHosts
+        phases(inventory: inventory, prepared: RunData(fixed: try prepare(inventory: inventory, pki: pki, settings: settings)))
+    }
+
+    /// The same phase with the PKI of the run; it waits for the PKI in a plan made before it exists.
+    static func phases(inventory: Inventory, inputs: RunData<KubernetesInputs>, settings: KubernetesInstallSettings) -> [Phase] {
+        phases(inventory: inventory, prepared: inputs.map { inputs in try inputs.pki.map { try prepare(inventory: inventory, pki: $0, settings: settings) } })
+    }
+
+    /// Each balancer host's configuration and the CA it checks the API servers with.
+    static func prepare(inventory: Inventory, pki: ClusterFiles, settings: KubernetesInstallSettings) throws -> [String: (config: ManagedFile, ca: ManagedFile)] {
         var prepared: [String: (config: ManagedFile, ca: ManagedFile)] = [:]
-        for host in targets {
+        for host in inventory.localBalancerHosts {
             let text = try settings.renderer.render("loadbalancer/haproxy.cfg", context: context(host: host, inventory: inventory))
             guard let ca = try pki.files(for: host).first(where: { $0.path == caPath }) else {
                 throw WorkflowError.invalidInput("\(host.name) gets no \(caPath) from the PKI; the balancer verifies the API servers with it")
             }
             prepared[host.name] = (ManagedFile(path: configPath, text: text, attributes: FileAttributes(mode: 0o644)), ca)
         }
-        let files = prepared
-        return [
-            Phase(phaseName, hosts: targets.map(\.name), next: "install haproxy on the hosts named above (or fix the error) and run the command again") { ctx, host in
+        return prepared
+    }
+
+    private static func phases(inventory: Inventory, prepared: RunData<[String: (config: ManagedFile, ca: ManagedFile)]?>) -> [Phase] {
+        [
+            Phase(phaseName, hosts: inventory.localBalancerHosts.map(\.name),
+                  next: "install haproxy on the hosts named above (or fix the error) and run the command again") { ctx, host in
+                guard let files = try await prepared.value(in: ctx) else { return try await KubernetesWorkflow.waitForPKI(ctx, host, phaseName) }
                 guard let node = files[host] else { throw WorkflowError.unknownHost(host) }
                 try await ensure(ctx, host: host, config: node.config, ca: node.ca)
             }

@@ -38,6 +38,26 @@ public enum ManagedJoin {
     /// Node preparation on the worker hosts, then `managed-join`: provider CA, bootstrap kubeconfig,
     /// kubelet binary and a kubelet started with `--bootstrap-kubeconfig`. No PKI, etcd or control plane.
     public static func phases(inventory: Inventory, artifacts: NodeArtifacts, settings: KubernetesInstallSettings = KubernetesInstallSettings()) throws -> [Phase] {
+        let prepared = try prepare(inventory: inventory, artifacts: artifacts, settings: settings)
+        return try WorkerWorkflow.preparationPhases(inventory: inventory, artifacts: artifacts, settings: settings, hosts: inventory.workerHosts)
+            + [joinPhase(inventory: inventory, prepared: RunData(fixed: prepared))]
+    }
+
+    /// The same phases with the artifacts of the run.
+    static func phases(inventory: Inventory, inputs: RunData<KubernetesInputs>, settings: KubernetesInstallSettings) -> [Phase] {
+        WorkerWorkflow.preparationPhases(inventory: inventory, inputs: inputs, settings: settings, hosts: inventory.workerHosts)
+            + [joinPhase(inventory: inventory, prepared: inputs.map { try prepare(inventory: inventory, artifacts: $0.artifacts, settings: settings) })]
+    }
+
+    /// The join's files: the provider CA, the bootstrap kubeconfig, each worker's kubelet files and binary.
+    struct Prepared: Sendable {
+        var ca: ManagedFile
+        var bootstrap: ManagedFile
+        var nodes: [String: NodeFiles]
+        var kubelet: [InstallableFile]
+    }
+
+    static func prepare(inventory: Inventory, artifacts: NodeArtifacts, settings: KubernetesInstallSettings) throws -> Prepared {
         let managed = try spec(inventory)
         let workers = inventory.workerHosts
         guard !workers.isEmpty else {
@@ -51,21 +71,23 @@ public enum ManagedJoin {
             rendered[host.name] = try NodeFiles.render(host: host, inventory: inventory, versions: artifacts.versions,
                                                        renderer: settings.renderer, bootstrapKubeconfig: bootstrapKubeconfigPath)
         }
-        let kubelet = try artifacts.binaries(["kubelet"])
-        let prepared = rendered
-        return try WorkerWorkflow.preparationPhases(inventory: inventory, artifacts: artifacts, settings: settings, hosts: workers) + [
-            Phase(phaseName, hosts: workers.map(\.name)) { ctx, host in
-                guard let node = prepared[host] else { throw WorkflowError.unknownHost(host) }
-                let caChanged = try await ctx.ensureFile(host, ca)
-                let bootstrapChanged = try await ctx.ensureFile(host, bootstrap)
-                let binaries = try await BinaryInstaller.ensure(ctx, host, kubelet)
-                try await node.kubelet.ensure(ctx, host, dependenciesChanged: caChanged || bootstrapChanged || !binaries.isEmpty)
-            }
-            .surveying { ctx, host in
-                guard let node = prepared[host] else { throw WorkflowError.unknownHost(host) }
-                try await ctx.survey(host, files: [ca.path, bootstrap.path] + node.kubelet.paths, largeFiles: kubelet.map(\.remotePath), units: [node.kubelet.unit])
-            },
-        ]
+        return Prepared(ca: ca, bootstrap: bootstrap, nodes: rendered, kubelet: try artifacts.binaries(["kubelet"]))
+    }
+
+    private static func joinPhase(inventory: Inventory, prepared: RunData<Prepared>) -> Phase {
+        Phase(phaseName, hosts: inventory.workerHosts.map(\.name)) { ctx, host in
+            let run = try await prepared.value(in: ctx)
+            guard let node = run.nodes[host] else { throw WorkflowError.unknownHost(host) }
+            let caChanged = try await ctx.ensureFile(host, run.ca)
+            let bootstrapChanged = try await ctx.ensureFile(host, run.bootstrap)
+            let binaries = try await BinaryInstaller.ensure(ctx, host, run.kubelet)
+            try await node.kubelet.ensure(ctx, host, dependenciesChanged: caChanged || bootstrapChanged || !binaries.isEmpty)
+        }
+        .surveying { ctx, host in
+            let run = try await prepared.value(in: ctx)
+            guard let node = run.nodes[host] else { throw WorkflowError.unknownHost(host) }
+            try await ctx.survey(host, files: [run.ca.path, run.bootstrap.path] + node.kubelet.paths, largeFiles: run.kubelet.map(\.remotePath), units: [node.kubelet.unit])
+        }
     }
 
     static func spec(_ inventory: Inventory) throws -> ManagedSpec {

@@ -17,8 +17,8 @@ struct PeerTransferCommandTests {
     /// copies of this process's descriptors, so a pipe would not reach its end while the server runs.
     static func sh(_ command: ShellCommand) throws -> Run {
         let base = NSTemporaryDirectory() + "capstan-peer-run-\(UUID().uuidString)"
-        FileManager.default.createFile(atPath: base + ".out", contents: nil)
-        FileManager.default.createFile(atPath: base + ".err", contents: nil)
+        _ = FileManager.default.createFile(atPath: base + ".out", contents: nil)
+        _ = FileManager.default.createFile(atPath: base + ".err", contents: nil)
         defer {
             try? FileManager.default.removeItem(atPath: base + ".out")
             try? FileManager.default.removeItem(atPath: base + ".err")

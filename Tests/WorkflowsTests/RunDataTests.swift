@@ -1,0 +1,150 @@
+import Foundation
+import Hosts
+import Inventory
+import PKI
+import Testing
+@testable import Workflows
+
+@Suite("Run data shared by the phases of one run")
+struct RunDataTests {
+    final class Counter: @unchecked Sendable {
+        private let lock = NSLock()
+        private var count = 0
+        func next() -> Int { lock.withLock { count += 1; return count } }
+        var value: Int { lock.withLock { count } }
+    }
+
+    func context(_ mode: WorkflowMode = .apply, options: WorkflowOptions = WorkflowOptions()) -> WorkflowContext {
+        WorkflowContext(mode: mode, options: options, connector: LocalTreeConnector(base: "/nonexistent"),
+                        endpoints: ["h1", "h2", "h3"].map(endpoint), output: CollectingOutput(), now: fixedNow)
+    }
+
+    @Test("an input read before its phase ran names that phase; what is derived from it is computed once per run for every host, and again in the next run")
+    func oncePerRun() async throws {
+        let input = RunData<Int>(setBy: "prepare")
+        let computed = Counter()
+        let derived = input.map { value -> String in
+            _ = computed.next()
+            return "rendered \(value)"
+        }
+        let seen = PhaseRunnerTests.Log()
+        let phases = [
+            Phase("early", hosts: ["h1"]) { ctx, _ in
+                do {
+                    _ = try await derived.value(in: ctx)
+                    Issue.record("derived data was read before its input was set")
+                } catch WorkflowError.runDataMissing(let phase) {
+                    #expect(phase == "prepare")
+                }
+            },
+            Phase("prepare", concerning: []) { ctx in await input.set(7, in: ctx) },
+            Phase("use", hosts: ["h1", "h2", "h3"]) { ctx, host in seen.add("\(host): \(try await derived.value(in: ctx))") },
+            Phase("use again", hosts: ["h1"]) { ctx, host in seen.add("\(host): \(try await derived.value(in: ctx))") },
+        ]
+        let ctx = context()
+        _ = try await PhaseRunner().run(Workflow(name: "w", phases: phases), in: ctx)
+        #expect(computed.value == 1)
+        #expect(Set(seen.all) == ["h1: rendered 7", "h2: rendered 7", "h3: rendered 7"])
+        #expect(seen.all.count == 4)
+
+        // The next run on the same context starts without the previous run's data.
+        _ = try await PhaseRunner().run(Workflow(name: "w", phases: phases), in: ctx)
+        #expect(computed.value == 2)
+    }
+
+    @Test("setting the input again drops what was derived from the old value; resolveDerived fails on a derivation that fails, and a failure is not kept")
+    func setAndResolve() async throws {
+        let input = RunData<Int>(setBy: "prepare")
+        let doubled = input.map { $0 * 2 }
+        let text = doubled.map { value -> String in
+            struct Odd: Error {}
+            if value % 4 != 0 { throw Odd() }
+            return "\(value)"
+        }
+        let ctx = context()
+        await input.set(2, in: ctx)
+        try await input.resolveDerived(in: ctx)
+        #expect(try await text.value(in: ctx) == "4")
+
+        await input.set(3, in: ctx)
+        #expect(try await doubled.value(in: ctx) == 6)
+        await #expect(throws: (any Error).self) { try await input.resolveDerived(in: ctx) }
+
+        await input.set(4, in: ctx)
+        try await input.resolveDerived(in: ctx)
+        #expect(try await text.value(in: ctx) == "8")
+        #expect(try await RunData(fixed: "known").value(in: ctx) == "known")
+    }
+
+    @Test("apply's Kubernetes phases: a plan before the PKI exists shows the control plane and kubelets waiting for it; apply stops at kubernetes-artifacts; skipping that phase fails the first phase that needs it")
+    func kubernetesInputs() async throws {
+        let base = try makeTemp()
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let (_, artifacts) = try await Fixture.cluster(base)
+        let inventory = Fixture.inventory()
+        // A state directory the PKI phase has not written yet.
+        let empty = try ClusterFiles(inventory: inventory, state: StateDirectory(root: base + "/empty-state"))
+        let phases = KubernetesWorkflow.deferredPhases(inventory: inventory, settings: Fixture.settings) { _ in (empty, artifacts) }
+        #expect(phases.map(\.name) == [KubernetesWorkflow.artifactsPhase, "node-preflight", "node-kernel", "node-runtime", "node-images",
+                                       "control-plane", "control-plane-vip", "node-balancer", "node-kubelet"])
+        func context(_ mode: WorkflowMode, _ output: CollectingOutput, skipping: Set<String> = []) -> WorkflowContext {
+            WorkflowContext(mode: mode, options: WorkflowOptions(skipPhases: skipping),
+                            connector: SystemdDoubleConnector(base: base + "/hosts", systemd: SystemdDouble()),
+                            endpoints: Fixture.endpoints(["h1", "h2", "h3"]), output: output, now: { Date() })
+        }
+
+        let planned = CollectingOutput()
+        let report = try await PhaseRunner().run(Workflow(name: "plan", phases: phases), in: context(.plan, planned))
+        #expect(planned.events.contains { $0.kind == .note && $0.message.hasPrefix("the control plane and kubelets are planned once the PKI exists") })
+        let waiting = report.actions.filter { $0.description.hasSuffix("install once the PKI phase has created the certificates") }
+        #expect(Set(waiting.map { "\($0.host) \($0.description.prefix { $0 != ":" })" })
+                == ["h1 control-plane", "h2 control-plane", "h1 node-kubelet", "h2 node-kubelet", "h3 node-kubelet"])
+        #expect(report.actions.contains { $0.host == "h3" && $0.description == "create /etc/crictl.yaml" })
+
+        do {
+            _ = try await PhaseRunner().run(Workflow(name: "apply", phases: phases), in: context(.apply, CollectingOutput()))
+            Issue.record("apply went on without the PKI")
+        } catch let WorkflowError.phaseFailed(phase, failures, _) {
+            #expect(phase == KubernetesWorkflow.artifactsPhase)
+            guard case WorkflowError.missingStateFile = try #require(failures.first?.cause as? WorkflowError) else {
+                Issue.record("wrong cause: \(failures)")
+                return
+            }
+        }
+
+        do {
+            _ = try await PhaseRunner().run(Workflow(name: "plan", phases: phases), in: context(.plan, CollectingOutput(), skipping: [KubernetesWorkflow.artifactsPhase]))
+            Issue.record("the phases ran without their inputs")
+        } catch let WorkflowError.phaseFailed(phase, failures, _) {
+            #expect(phase == "node-kernel")
+            #expect(failures.map(\.host).sorted() == ["h1", "h2", "h3"])
+            for failure in failures {
+                guard case let WorkflowError.runDataMissing(preparer) = try #require(failure.cause as? WorkflowError) else {
+                    Issue.record("wrong cause: \(failure)")
+                    continue
+                }
+                #expect(preparer == KubernetesWorkflow.artifactsPhase)
+            }
+            #expect(failures.first?.message == "this phase needs what the phase kubernetes-artifacts prepares in the same run: do not skip kubernetes-artifacts")
+        }
+    }
+
+    @Test("the etcd phases read what etcd-facts learned in this run: skipped, the next etcd phase fails naming it before it touches a host")
+    func etcdFacts() async throws {
+        let settings = try EtcdWorkflowSettings(inventory: Fixture.inventory(),
+                                                artifacts: ArtifactStore(origin: .localDirectory("/nonexistent"), cacheDirectory: "/nonexistent"))
+        let phases = EtcdWorkflow.phases(settings)
+        #expect(phases.first?.name == PhaseName.etcdFacts.rawValue)
+        do {
+            _ = try await PhaseRunner().run(Workflow(name: "etcd", phases: phases), in: context(.plan, options: WorkflowOptions(skipPhases: [PhaseName.etcdFacts.rawValue])))
+            Issue.record("the etcd phases ran without their facts")
+        } catch let WorkflowError.phaseFailed(phase, failures, _) {
+            #expect(phase == PhaseName.etcdArtifacts.rawValue)
+            guard case let WorkflowError.runDataMissing(preparer) = try #require(failures.first?.cause as? WorkflowError) else {
+                Issue.record("wrong cause: \(failures)")
+                return
+            }
+            #expect(preparer == PhaseName.etcdFacts.rawValue)
+        }
+    }
+}
