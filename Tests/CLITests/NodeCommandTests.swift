@@ -84,5 +84,10 @@ struct SkipPhaseHelpTests {
             }
             rest = rest[(at + 1)...]
         }
+        // A usage error, not a failure: exit status 64, as for a phase read by the phases after it.
+        #expect(unknown.status == 64, "\(unknown.err)")
+        let needed = try capstan(["apply", "-i", try NodeCommandTests().inventory(), "--skip-phase", "kubernetes-artifacts"])
+        #expect(needed.status == 64, "\(needed.err)")
+        #expect(needed.err.contains("kubernetes-artifacts cannot be skipped: node-kernel, node-runtime, node-images, control-plane"), "\(needed.err)")
     }
 }

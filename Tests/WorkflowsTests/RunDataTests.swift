@@ -112,21 +112,23 @@ struct RunDataTests {
             }
         }
 
+        // The phases that read what kubernetes-artifacts prepares say so: skipping it alone is refused before anything runs.
+        let skipped = CollectingOutput()
         do {
-            _ = try await PhaseRunner().run(Workflow(name: "plan", phases: phases), in: context(.plan, CollectingOutput(), skipping: [KubernetesWorkflow.artifactsPhase]))
+            _ = try await PhaseRunner().run(Workflow(name: "plan", phases: phases), in: context(.plan, skipped, skipping: [KubernetesWorkflow.artifactsPhase]))
             Issue.record("the phases ran without their inputs")
-        } catch let WorkflowError.phaseFailed(phase, failures, _) {
-            #expect(phase == "node-kernel")
-            #expect(failures.map(\.host).sorted() == ["h1", "h2", "h3"])
-            for failure in failures {
-                guard case let WorkflowError.runDataMissing(preparer) = try #require(failure.cause as? WorkflowError) else {
-                    Issue.record("wrong cause: \(failure)")
-                    continue
-                }
-                #expect(preparer == KubernetesWorkflow.artifactsPhase)
-            }
-            #expect(failures.first?.message == "this phase needs what the phase kubernetes-artifacts prepares in the same run: do not skip kubernetes-artifacts")
+        } catch let WorkflowError.neededPhaseMissing(phase, neededBy, wasSkipped) {
+            #expect(phase == KubernetesWorkflow.artifactsPhase)
+            // The fixture has no VIP: its empty control-plane-vip phase reads nothing.
+            #expect(neededBy == ["node-kernel", "node-runtime", "node-images", "control-plane", "node-balancer", "node-kubelet"])
+            #expect(wasSkipped)
         }
+        #expect(!skipped.events.contains { $0.kind == .phaseStarted })
+        // Skipped with every phase that reads it, the rest runs.
+        let readers: Set<String> = ["node-kernel", "node-runtime", "node-images", "control-plane", "node-balancer", "node-kubelet"]
+        let rest = try await PhaseRunner().run(Workflow(name: "plan", phases: phases),
+                                               in: context(.plan, CollectingOutput(), skipping: readers.union([KubernetesWorkflow.artifactsPhase])))
+        #expect(rest.completed == ["node-preflight", "control-plane-vip"])
     }
 
     @Test("the etcd phases read what etcd-facts learned in this run: skipped, the next etcd phase fails naming it before it touches a host")
@@ -138,13 +140,25 @@ struct RunDataTests {
         do {
             _ = try await PhaseRunner().run(Workflow(name: "etcd", phases: phases), in: context(.plan, options: WorkflowOptions(skipPhases: [PhaseName.etcdFacts.rawValue])))
             Issue.record("the etcd phases ran without their facts")
-        } catch let WorkflowError.phaseFailed(phase, failures, _) {
-            #expect(phase == PhaseName.etcdArtifacts.rawValue)
-            guard case let WorkflowError.runDataMissing(preparer) = try #require(failures.first?.cause as? WorkflowError) else {
-                Issue.record("wrong cause: \(failures)")
-                return
-            }
-            #expect(preparer == PhaseName.etcdFacts.rawValue)
+        } catch let WorkflowError.neededPhaseMissing(phase, neededBy, _) {
+            #expect(phase == PhaseName.etcdFacts.rawValue)
+            #expect(neededBy == [PhaseName.etcdArtifacts, .etcdInstall, .etcdMembership, .etcdRollingRestart, .etcdStart].map(\.rawValue))
+        }
+        // Out of order is refused the same way: the phase that prepares must come first.
+        do {
+            _ = try await PhaseRunner().run(Workflow(name: "etcd", phases: Array(phases.dropFirst()) + [phases[0]]), in: context(.plan))
+            Issue.record("a phase ran before the phase that prepares what it reads")
+        } catch let WorkflowError.neededPhaseMissing(phase, _, wasSkipped) {
+            #expect(phase == PhaseName.etcdFacts.rawValue)
+            #expect(!wasSkipped)
+        }
+        // A read that was not declared still fails, naming the phase, without touching a host.
+        let undeclared = Phase("reads etcd facts", hosts: ["h1"]) { ctx, _ in _ = try await RunData<Int>(setBy: PhaseName.etcdFacts.rawValue).value(in: ctx) }
+        do {
+            _ = try await PhaseRunner().run(Workflow(name: "w", phases: [undeclared]), in: context(.plan))
+            Issue.record("an undeclared read of missing run data passed")
+        } catch let WorkflowError.phaseFailed(_, failures, _) {
+            #expect(failures.first?.message == "this phase needs what the phase etcd-facts prepares in the same run: do not skip etcd-facts")
         }
     }
 }

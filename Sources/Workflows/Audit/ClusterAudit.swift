@@ -40,7 +40,7 @@ public enum ClusterAudit {
                                         next: "use the provider's benchmark report for the control plane")
         }
         let outcomes = await FanOut.run(hosts, name: \.name) { host in
-            try await audit(host, inventory: inventory, facts: try await HostAuditFacts.read(host, inventory: inventory, in: ctx))
+            try audit(host, inventory: inventory, facts: try await HostAuditFacts.read(host, inventory: inventory, in: ctx))
         }
         var report = Report(benchmark: benchmark(for: inventory.kubernetesVersion), results: [], unreachable: [:])
         for outcome in outcomes {

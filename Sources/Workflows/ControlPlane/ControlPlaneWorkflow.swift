@@ -76,7 +76,8 @@ public enum ControlPlaneWorkflow {
                 guard let run = try await prepared.value(in: ctx) else { return }
                 guard let files = run.files[host] else { throw WorkflowError.unknownHost(host) }
                 try await files.survey(ctx, host, binaries: run.binaries)
-            },
+            }
+            .reading(prepared),
         ]
     }
 }

@@ -23,6 +23,8 @@ public struct Phase: Sendable {
     /// later phases declare (run with a collector, their reads noted, not made), so a host where nothing
     /// changes answers one survey command for the whole run.
     var survey: (@Sendable (WorkflowContext, String) async throws -> Void)?
+    /// Phases that must run before this one in the same run: they prepare run data it reads (`reading`).
+    public internal(set) var needs: [String] = []
 
     /// A phase whose body runs per host (`execution` .parallel or .serial).
     public init(
@@ -61,6 +63,14 @@ extension Phase {
         phase.survey = survey
         return phase
     }
+
+    /// This phase reading `data`: the phase that sets it must run before this one in the same run, or the
+    /// runner refuses to start (`WorkflowError.neededPhaseMissing`). Data known up front needs no phase.
+    public func reading<Value>(_ data: RunData<Value>) -> Phase {
+        var phase = self
+        if let preparer = data.preparer, !phase.needs.contains(preparer) { phase.needs.append(preparer) }
+        return phase
+    }
 }
 
 /// An ordered list of phases, built by a pure function of inventory and facts.
@@ -92,6 +102,7 @@ public struct PhaseRunner: Sendable {
         let known = workflow.phases.map(\.name)
         let unknown = ctx.options.skipPhases.subtracting(known).sorted()
         if !unknown.isEmpty { throw WorkflowError.unknownPhase(names: unknown, known: known) }
+        try Self.checkNeeds(workflow.phases, skipping: ctx.options.skipPhases)
 
         var completed: [String] = []
         var skipped: [String] = []
@@ -125,6 +136,18 @@ public struct PhaseRunner: Sendable {
         }
         await ctx.setPhase(nil)
         return RunReport(completed: completed, skipped: skipped, actions: await ctx.actions, transfer: await ctx.transferTally)
+    }
+
+    /// Every phase that runs finds the phases it needs earlier in the list and not skipped; else nothing runs.
+    static func checkNeeds(_ phases: [Phase], skipping: Set<String>) throws {
+        var missing: [String: [String]] = [:]
+        for (index, phase) in phases.enumerated() where !skipping.contains(phase.name) {
+            for needed in phase.needs where skipping.contains(needed) || !phases.prefix(index).contains(where: { $0.name == needed }) {
+                missing[needed, default: []].append(phase.name)
+            }
+        }
+        guard let (needed, by) = missing.min(by: { $0.key < $1.key }) else { return }
+        throw WorkflowError.neededPhaseMissing(phase: needed, neededBy: by, skipped: skipping.contains(needed))
     }
 
     /// A refusal to act on another cluster ends the run as it is (not as a phase failure: nothing started).

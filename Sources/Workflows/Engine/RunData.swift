@@ -4,8 +4,10 @@ import Foundation
 /// needs what an earlier phase of the same run produces (the PKI it created, the artifacts it verified) reads
 /// it from here instead of being built after that phase by hand.
 ///
-/// - An input (`RunData(setBy:)`) is set by one phase of the run, its prepare step. A phase that reads it
-///   before (its preparer was skipped) fails with `WorkflowError.runDataMissing` naming the preparer.
+/// - An input (`RunData(setBy:)`) is set by one phase of the run, its prepare step. A phase declares what it
+///   reads (`Phase.reading`), and the runner refuses to start a run where that phase is skipped or comes
+///   later (`WorkflowError.neededPhaseMissing`). A read that was not declared, before the data is set, fails
+///   with `WorkflowError.runDataMissing` naming the preparer.
 /// - `map` derives a value from it (templates rendered, files read). It is computed once per run, by the
 ///   first phase that asks (hosts asking at the same time wait for that one computation), and kept until the
 ///   next run begins. A failed computation is not kept: the next asker computes again.
@@ -15,21 +17,26 @@ import Foundation
 /// A phase's survey asks for run data like its body. Surveys of later phases are declared ahead, with the
 /// first read of a host: before the preparer ran, such a survey cannot say yet and is asked again later.
 public final class RunData<Value: Sendable>: Sendable {
+    /// The phase that sets the data this comes from; nil for data known up front.
+    public let preparer: String?
     private let compute: @Sendable (WorkflowContext) async throws -> Value
     /// The derived data, resolved by `resolveDerived` (the preparer checks them before any host changes).
     private let derived = DerivedList()
 
     /// A value the phase `phase` sets in each run (`set`).
     public init(setBy phase: String) {
+        preparer = phase
         compute = { _ in throw WorkflowError.runDataMissing(phase: phase) }
     }
 
     /// A value known up front, the same in every run.
     public init(fixed value: Value) {
+        preparer = nil
         compute = { _ in value }
     }
 
-    private init(compute: @escaping @Sendable (WorkflowContext) async throws -> Value) {
+    private init(preparer: String?, compute: @escaping @Sendable (WorkflowContext) async throws -> Value) {
+        self.preparer = preparer
         self.compute = compute
     }
 
@@ -48,7 +55,7 @@ public final class RunData<Value: Sendable>: Sendable {
 
     /// Data computed from this value once per run, when first asked.
     public func map<T: Sendable>(_ transform: @escaping @Sendable (Value) throws -> T) -> RunData<T> {
-        let child = RunData<T> { ctx in try transform(try await self.value(in: ctx)) }
+        let child = RunData<T>(preparer: preparer) { ctx in try transform(try await self.value(in: ctx)) }
         derived.add(key: ObjectIdentifier(child), children: child.derived) { ctx in _ = try await child.value(in: ctx) }
         return child
     }

@@ -17,6 +17,8 @@ public enum WorkflowError: Error, Sendable, CustomStringConvertible {
     case missingStateFile(path: String, host: String, remotePath: String)
     /// A phase needs data that `phase` prepares earlier in the same run (`RunData`), and that phase did not run.
     case runDataMissing(phase: String)
+    /// `neededBy` read what `phase` prepares in the same run, and `phase` is skipped (or not before them).
+    case neededPhaseMissing(phase: String, neededBy: [String], skipped: Bool)
 
     /// `kubectl drain` did not finish on `node` (PodDisruptionBudgets, the timeout) and `--force-drain` was
     /// not given; the node stays cordoned.
@@ -68,6 +70,9 @@ public enum WorkflowError: Error, Sendable, CustomStringConvertible {
             return "refusing to act: " + text
         case let .missingStateFile(path, host, remotePath):
             return "\(path) is missing, needed on \(host) as \(remotePath): run `capstan apply` (or `capstan certs renew`) so the PKI phase creates it"
+        case let .neededPhaseMissing(phase, neededBy, skipped):
+            let why = skipped ? "cannot be skipped" : "must run before them"
+            return "\(phase) \(why): \(neededBy.joined(separator: ", ")) read what it prepares in the same run; nothing was changed"
         case let .runDataMissing(phase):
             return "this phase needs what the phase \(phase) prepares in the same run: do not skip \(phase)"
         }

@@ -105,19 +105,24 @@ public enum EtcdWorkflow {
             },
             Phase(PhaseName.etcdArtifacts.rawValue, concerning: members, next: "fix the artifact source in the inventory; nothing was changed on any host") { ctx in
                 try await resolveArtifacts(ctx, settings, try await run.value(in: ctx))
-            },
+            }
+            .reading(run),
             Phase(PhaseName.etcdInstall.rawValue, hosts: members) { ctx, host in
                 try await install(host, ctx, settings, try await run.value(in: ctx))
-            },
+            }
+            .reading(run),
             Phase(PhaseName.etcdMembership.rawValue, concerning: members, next: "run `capstan status -i FILE` to see the members, then apply again; each completed step is not repeated") { ctx in
                 try await changeMembership(ctx, settings, try await run.value(in: ctx))
-            },
+            }
+            .reading(run),
             Phase(PhaseName.etcdRollingRestart.rawValue, concerning: members) { ctx in
                 try await rollingRestart(ctx, settings, try await run.value(in: ctx))
-            },
+            }
+            .reading(run),
             Phase(PhaseName.etcdStart.rawValue, concerning: members) { ctx in
                 try await startStopped(ctx, settings, try await run.value(in: ctx))
-            },
+            }
+            .reading(run),
             Phase(PhaseName.etcdHealth.rawValue, concerning: members, next: "check `journalctl -u etcd` on the hosts named above") { ctx in
                 try await ctx.gate { try await waitHealthy(ctx, settings, expected: settings.spec.memberNames, what: "etcd cluster") }
             },

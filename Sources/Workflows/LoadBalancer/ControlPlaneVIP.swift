@@ -72,7 +72,8 @@ public enum ControlPlaneVIP {
             .surveying { ctx, host in
                 guard try await ready.value(in: ctx) else { return }
                 try await ctx.survey(host, files: [configPath], units: [unit])
-            },
+            }
+            .reading(ready),
         ]
     }
 

@@ -55,7 +55,8 @@ public enum NodeBalancer {
             }
             .surveying { ctx, host in
                 try await ctx.survey(host, files: [configPath, caPath], units: [unit])
-            },
+            }
+            .reading(prepared),
         ]
     }
 

@@ -88,6 +88,7 @@ public enum ManagedJoin {
             guard let node = run.nodes[host] else { throw WorkflowError.unknownHost(host) }
             try await ctx.survey(host, files: [run.ca.path, run.bootstrap.path] + node.kubelet.paths, largeFiles: run.kubelet.map(\.remotePath), units: [node.kubelet.unit])
         }
+        .reading(prepared)
     }
 
     static func spec(_ inventory: Inventory) throws -> ManagedSpec {

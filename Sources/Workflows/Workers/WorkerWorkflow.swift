@@ -70,7 +70,8 @@ public enum WorkerWorkflow {
             }
             .surveying { ctx, host in
                 try await KernelSetup.survey(ctx, host: host, files: try await prepared.value(in: ctx).node(host).kernel)
-            },
+            }
+            .reading(prepared),
             Phase(runtimePhase, hosts: names) { ctx, host in
                 let run = try await prepared.value(in: ctx)
                 let node = try run.node(host)
@@ -86,10 +87,12 @@ public enum WorkerWorkflow {
                 let node = try run.node(host)
                 try await ctx.survey(host, files: node.containerd.paths + [node.crictl.path, RegistryFiles.record] + node.registries.map(\.path),
                                      largeFiles: run.artifacts.runtime.map(\.remotePath), units: [node.containerd.unit])
-            },
+            }
+            .reading(prepared),
             Phase(imagesPhase, hosts: names) { ctx, host in
                 try await ImageImport.ensure(ctx, host, try await prepared.value(in: ctx).artifacts.images)
-            },
+            }
+            .reading(prepared),
         ]
     }
 
@@ -153,7 +156,8 @@ public enum WorkerWorkflow {
                 let services = [node.kubelet] + (node.kubeProxy.map { [$0] } ?? [])
                 try await ctx.survey(host, files: credentials.map(\.path) + services.flatMap(\.paths), largeFiles: (run.kubelet + run.proxy).map(\.remotePath),
                                      units: services.map(\.unit))
-            },
+            }
+            .reading(prepared),
         ]
     }
 }

@@ -13,7 +13,7 @@ struct ApplyCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Go ahead although etcd members are unhealthy or unreachable (never without quorum).")
     var force = false
     @Option(name: .customLong("skip-phase"), help: ArgumentHelp(
-        "Skip a phase by name (repeatable). Phases of a self-managed cluster, in order (backup-schedule with a backup policy): \(ClusterPhases.selfManagedNames.joined(separator: ", ")); certs-renew last with --renew-before; a managed cluster runs managed-join in place of the control plane, VIP, balancer and kubelet phases. \(ClusterIdentityGuard.phaseName) cannot be skipped.",
+        "Skip a phase by name (repeatable). Phases of a self-managed cluster, in order (backup-schedule with a backup policy): \(ClusterPhases.selfManagedNames.joined(separator: ", ")); certs-renew last with --renew-before; a managed cluster runs managed-join in place of the control plane, VIP, balancer and kubelet phases. \(ClusterIdentityGuard.phaseName) cannot be skipped, nor a phase whose data later phases read (etcd-facts, kubernetes-artifacts) without them.",
         valueName: "phase"))
     var skipPhase: [String] = []
     @Flag(name: .customLong("dry-run"), help: "Read the hosts and show what would change; change nothing.")

@@ -57,10 +57,14 @@ enum ExitStatus {
     /// A command's usage was wrong (also when found while it runs, e.g. a flag value the inventory contradicts).
     static let usage: Int32 = 64
 
-    /// A workflow error's status: 2 for another cluster's hosts (nothing was touched), else 1.
+    /// A workflow error's status: 2 for another cluster's hosts (nothing was touched), 64 for phases that
+    /// cannot be skipped as asked (unknown names, or a phase others read from), else 1.
     static func of(_ error: WorkflowError) -> Int32 {
-        if case .identityMismatch = error { return refused }
-        return 1
+        switch error {
+        case .identityMismatch: return refused
+        case .unknownPhase, .neededPhaseMissing: return usage
+        default: return 1
+        }
     }
 }
 
