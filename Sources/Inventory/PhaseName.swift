@@ -32,6 +32,29 @@ public enum PhaseName: String, CaseIterable, Sendable {
     /// `node remove` and `reset`: what Capstan placed on the hosts that leave.
     case nodeTeardown = "node-teardown"
 
+    /// The parts `apply --only` selects, each a group of phases.
+    public enum Part: String, CaseIterable, Sendable {
+        case pki, etcd, backup, kubernetes, network
+
+        /// The part of a phase by name; a name outside `PhaseName` belongs to the Kubernetes part.
+        public init(phase name: String) {
+            self = PhaseName(rawValue: name)?.part ?? .kubernetes
+        }
+    }
+
+    /// The part `apply --only` selects it with.
+    public var part: Part {
+        switch self {
+        case .pki, .certsRenew: return .pki
+        case .etcdFacts, .etcdArtifacts, .etcdInstall, .etcdMembership, .etcdRollingRestart, .etcdStart, .etcdHealth: return .etcd
+        case .backupSchedule: return .backup
+        case .podSubnets, .podNetwork: return .network
+        case .clusterIdentity, .kubernetesVersion, .kubernetesArtifacts, .nodePreflight, .nodeKernel, .nodeRuntime, .nodeImages,
+             .controlPlane, .controlPlaneVIP, .nodeBalancer, .nodeKubelet, .managedJoin, .clusterObjects, .nodeTeardown:
+            return .kubernetes
+        }
+    }
+
     /// The phase works on its hosts in parallel, so `spec.concurrency` bounds how many at once. The others run
     /// once for the cluster (PKI, etcd membership and health, cluster objects) or one host at a time so the
     /// API and etcd keep quorum (control-plane).

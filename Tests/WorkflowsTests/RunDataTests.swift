@@ -76,6 +76,19 @@ struct RunDataTests {
         #expect(try await RunData(fixed: "known").value(in: ctx) == "known")
     }
 
+    @Test("data built after other data was freed never answers with the freed data's value (a context can outlive its phases, as upgrade's does)")
+    func freshKeys() async throws {
+        let ctx = context()
+        for round in 0..<50 {
+            // Each RunData is freed at the end of its iteration; the next may be allocated at the same address.
+            #expect(try await RunData(fixed: round).map { $0 * 10 }.value(in: ctx) == round * 10)
+            let input = RunData<Int>(setBy: "prepare")
+            if round.isMultiple(of: 2) { await input.set(round, in: ctx) }
+            let read = try? await input.value(in: ctx)
+            #expect(read == (round.isMultiple(of: 2) ? round : nil))
+        }
+    }
+
     @Test("apply's Kubernetes phases: a plan before the PKI exists shows the control plane and kubelets waiting for it; apply stops at kubernetes-artifacts; skipping that phase fails the first phase that needs it")
     func kubernetesInputs() async throws {
         let base = try makeTemp()

@@ -84,26 +84,20 @@ public enum ControlPlaneWorkflow {
 
 /// The whole Kubernetes install in order, for `capstan apply`.
 public enum KubernetesWorkflow {
-    /// Self-managed: node preparation on every node, the control plane host by host, then kubelet and
-    /// kube-proxy. Managed: node preparation and the join on the worker hosts only. PKI and etcd phases
-    /// come before these and are not part of this list. Built with the PKI and artifacts known up front.
+    /// `phases(inventory:inputs:settings:)` with the PKI and artifacts known up front (no preparing phase):
+    /// each phase renders what it installs when it first reads them in a run.
     public static func phases(inventory: Inventory, pki: ClusterFiles?, artifacts: NodeArtifacts,
                               settings: KubernetesInstallSettings = KubernetesInstallSettings()) throws -> [Phase] {
-        guard inventory.isSelfManaged else {
-            return try ManagedJoin.phases(inventory: inventory, artifacts: artifacts, settings: settings)
-        }
-        guard let pki else {
+        if inventory.isSelfManaged && pki == nil {
             throw WorkflowError.invalidInput("a self-managed cluster needs its PKI state to install the control plane and kubelets")
         }
-        return try WorkerWorkflow.preparationPhases(inventory: inventory, artifacts: artifacts, settings: settings)
-            + ControlPlaneWorkflow.phases(inventory: inventory, pki: pki, artifacts: artifacts, settings: settings)
-            + ControlPlaneVIP.phases(inventory: inventory, settings: settings)
-            + NodeBalancer.phases(inventory: inventory, pki: pki, settings: settings)
-            + WorkerWorkflow.phases(inventory: inventory, pki: pki, artifacts: artifacts, settings: settings)
+        return phases(inventory: inventory, inputs: RunData(fixed: KubernetesInputs(pki: pki, artifacts: artifacts)), settings: settings)
     }
 
-    /// The same list, in the same order, reading the PKI and artifacts from the run (`inputs`): the one list
-    /// of the Kubernetes part that `apply` runs after the `kubernetes-artifacts` phase has set them.
+    /// The Kubernetes part of `apply`, the one list of its phases. Self-managed: node preparation on every
+    /// node, the control plane host by host, the VIP, the node-local balancers, then kubelet and kube-proxy.
+    /// Managed: node preparation and the join on the worker hosts only. PKI and etcd phases come before
+    /// these; the PKI and artifacts come from the run (`inputs`, set by `kubernetes-artifacts` in `apply`).
     static func phases(inventory: Inventory, inputs: RunData<KubernetesInputs>, settings: KubernetesInstallSettings) -> [Phase] {
         guard inventory.isSelfManaged else {
             return ManagedJoin.phases(inventory: inventory, inputs: inputs, settings: settings)

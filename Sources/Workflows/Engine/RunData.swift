@@ -19,6 +19,9 @@ import Foundation
 public final class RunData<Value: Sendable>: Sendable {
     /// The phase that sets the data this comes from; nil for data known up front.
     public let preparer: String?
+    /// Its values' key in a context: unique for the process (an object's address could be reused once it
+    /// is freed, and a context can outlive the phases that used it, as `upgrade`'s does).
+    let key = UUID()
     private let compute: @Sendable (WorkflowContext) async throws -> Value
     /// The derived data, resolved by `resolveDerived` (the preparer checks them before any host changes).
     private let derived = DerivedList()
@@ -42,7 +45,7 @@ public final class RunData<Value: Sendable>: Sendable {
 
     /// The value for this run of `ctx`.
     public func value(in ctx: WorkflowContext) async throws -> Value {
-        let any = try await ctx.runValue(ObjectIdentifier(self)) { try await self.compute(ctx) }
+        let any = try await ctx.runValue(key) { try await self.compute(ctx) }
         guard let value = any as? Value else { preconditionFailure("run data of another type under one key") }
         return value
     }
@@ -50,13 +53,13 @@ public final class RunData<Value: Sendable>: Sendable {
     /// Sets the value for this run of `ctx` (the preparer's step); what was derived from an earlier value
     /// of this run is computed again.
     public func set(_ value: Value, in ctx: WorkflowContext) async {
-        await ctx.setRunValue(ObjectIdentifier(self), value, dropping: derived.keys(deep: true))
+        await ctx.setRunValue(key, value, dropping: derived.keys(deep: true))
     }
 
     /// Data computed from this value once per run, when first asked.
     public func map<T: Sendable>(_ transform: @escaping @Sendable (Value) throws -> T) -> RunData<T> {
         let child = RunData<T>(preparer: preparer) { ctx in try transform(try await self.value(in: ctx)) }
-        derived.add(key: ObjectIdentifier(child), children: child.derived) { ctx in _ = try await child.value(in: ctx) }
+        derived.add(key: child.key, children: child.derived) { ctx in _ = try await child.value(in: ctx) }
         return child
     }
 
@@ -70,20 +73,20 @@ public final class RunData<Value: Sendable>: Sendable {
 /// The data derived from one `RunData`, each with its own derived data.
 private final class DerivedList: Sendable {
     private struct Entry: Sendable {
-        var key: ObjectIdentifier
+        var key: UUID
         var children: DerivedList
         var resolve: @Sendable (WorkflowContext) async throws -> Void
     }
     private let lock = NSLock()
     nonisolated(unsafe) private var entries: [Entry] = []
 
-    func add(key: ObjectIdentifier, children: DerivedList, resolve: @escaping @Sendable (WorkflowContext) async throws -> Void) {
+    func add(key: UUID, children: DerivedList, resolve: @escaping @Sendable (WorkflowContext) async throws -> Void) {
         lock.withLock { entries.append(Entry(key: key, children: children, resolve: resolve)) }
     }
 
     private var current: [Entry] { lock.withLock { entries } }
 
-    func keys(deep: Bool) -> [ObjectIdentifier] {
+    func keys(deep: Bool) -> [UUID] {
         current.flatMap { [$0.key] + (deep ? $0.children.keys(deep: true) : []) }
     }
 
@@ -95,7 +98,7 @@ private final class DerivedList: Sendable {
 extension WorkflowContext {
     /// The run's value under `key`, computed by `compute` on first use; concurrent askers share the one
     /// computation. A failure is not kept.
-    func runValue(_ key: ObjectIdentifier, _ compute: @escaping @Sendable () async throws -> any Sendable) async throws -> any Sendable {
+    func runValue(_ key: UUID, _ compute: @escaping @Sendable () async throws -> any Sendable) async throws -> any Sendable {
         if let task = runValues[key] { return try await task.value }
         let task = Task<any Sendable, any Error> { try await compute() }
         runValues[key] = task
@@ -107,7 +110,7 @@ extension WorkflowContext {
         }
     }
 
-    func setRunValue(_ key: ObjectIdentifier, _ value: any Sendable, dropping derived: [ObjectIdentifier]) {
+    func setRunValue(_ key: UUID, _ value: any Sendable, dropping derived: [UUID]) {
         runValues[key] = Task { value }
         for key in derived { runValues[key] = nil }
     }

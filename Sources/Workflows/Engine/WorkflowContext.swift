@@ -102,8 +102,8 @@ public actor WorkflowContext {
     var peers: PeerTransfer?
     /// Bytes and files `upload` sent from this machine in this run.
     var uploadTally = TransferTally()
-    /// The run's typed data (`RunData`), by the identity of its `RunData`; a new run starts without it.
-    var runValues: [ObjectIdentifier: Task<any Sendable, any Error>] = [:]
+    /// The run's typed data (`RunData`), by its `RunData`'s key; a new run starts without it.
+    var runValues: [UUID: Task<any Sendable, any Error>] = [:]
 
     public init(
         mode: WorkflowMode, options: WorkflowOptions = WorkflowOptions(), connector: any HostConnector,

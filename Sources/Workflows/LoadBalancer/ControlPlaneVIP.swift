@@ -31,30 +31,18 @@ public enum ControlPlaneVIP {
                                  peers: cps.filter { $0.name != host.name }.map(\.clusterAddress))
     }
 
-    public static func phases(inventory: Inventory, settings: KubernetesInstallSettings = KubernetesInstallSettings()) throws -> [Phase] {
-        try checkTemplate(inventory: inventory, settings: settings)
-        return phases(inventory: inventory, settings: settings, ready: RunData(fixed: true))
-    }
-
-    /// The same phase in `apply`'s list: the template is checked when the run's inputs are set, and in a plan
+    /// The VIP phase of `apply`'s list (nothing when the inventory has no VIP). The template is rendered
+    /// once when the run's inputs are set, to fail before any host is touched when it is broken; in a plan
     /// made before the PKI exists the phase waits with the control plane it fronts.
     static func phases(inventory: Inventory, inputs: RunData<KubernetesInputs>, settings: KubernetesInstallSettings) -> [Phase] {
-        phases(inventory: inventory, settings: settings, ready: inputs.map { inputs in
-            guard inputs.pki != nil else { return false }
-            try checkTemplate(inventory: inventory, settings: settings)
-            return true
-        })
-    }
-
-    /// Rendered once to fail before any host is touched when the template is broken.
-    private static func checkTemplate(inventory: Inventory, settings: KubernetesInstallSettings) throws {
-        if let address = address(inventory), let first = inventory.controlPlaneHosts.first {
-            _ = try settings.renderer.render("loadbalancer/keepalived.conf", context: context(host: first, inventory: inventory, address: address, interface: "eth0"))
-        }
-    }
-
-    private static func phases(inventory: Inventory, settings: KubernetesInstallSettings, ready: RunData<Bool>) -> [Phase] {
         guard let address = address(inventory) else { return [Phase(phaseName, hosts: []) { _, _ in }] }
+        let ready = inputs.map { inputs -> Bool in
+            guard inputs.pki != nil else { return false }
+            if let first = inventory.controlPlaneHosts.first {
+                _ = try settings.renderer.render("loadbalancer/keepalived.conf", context: context(host: first, inventory: inventory, address: address, interface: "eth0"))
+            }
+            return true
+        }
         let hosts = Dictionary(uniqueKeysWithValues: inventory.controlPlaneHosts.map { ($0.name, $0) })
         let renderer = settings.renderer
         return [

@@ -22,12 +22,9 @@ public enum NodeBalancer {
                        caFile: caPath)
     }
 
-    /// Nothing when the inventory runs no node-local balancer; the phase name stays in the plan either way.
-    public static func phases(inventory: Inventory, pki: ClusterFiles, settings: KubernetesInstallSettings = KubernetesInstallSettings()) throws -> [Phase] {
-        phases(inventory: inventory, prepared: RunData(fixed: try prepare(inventory: inventory, pki: pki, settings: settings)))
-    }
-
-    /// The same phase with the PKI of the run; it waits for the PKI in a plan made before it exists.
+    /// The balancer phase of `apply`'s list, with the PKI of the run; nothing when the inventory runs no
+    /// node-local balancer (the phase name stays in the plan either way). It waits for the PKI in a plan made
+    /// before it exists.
     static func phases(inventory: Inventory, inputs: RunData<KubernetesInputs>, settings: KubernetesInstallSettings) -> [Phase] {
         phases(inventory: inventory, prepared: inputs.map { inputs in try inputs.pki.map { try prepare(inventory: inventory, pki: $0, settings: settings) } })
     }

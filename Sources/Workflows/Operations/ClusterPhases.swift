@@ -22,15 +22,8 @@ public struct ClusterPhases: Sendable {
         self.backupStore = backupStore
     }
 
-    /// The parts `apply --only` selects, each a group of phases.
-    public enum Part: String, CaseIterable, Sendable {
-        case pki, etcd, backup, kubernetes, network
-
-        /// The part of a phase by name; a name outside `PhaseName` belongs to the Kubernetes part.
-        public init(phase name: String) {
-            self = PhaseName(rawValue: name)?.part ?? .kubernetes
-        }
-    }
+    /// The parts `apply --only` selects, each a group of phases (declared with the phase names).
+    public typealias Part = PhaseName.Part
 
     /// A self-managed cluster. With `renewBefore`, the PKI phase re-issues only what is missing, expired or
     /// invalid, and leaves expiring within the span are renewed by the last phase, health-gated.

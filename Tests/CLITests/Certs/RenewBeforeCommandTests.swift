@@ -20,7 +20,7 @@ struct RenewBeforeCommandTests {
         let written = try capstan(["init", "--example", "managed-workers", "--output", inventory])
         #expect(written.status == 0, "\(written.err)")
         // The example names files beside it and an SSH key in the home directory; give it local ones.
-        for file in ["eks-ca.crt", "bootstrap-token", "id"] { FileManager.default.createFile(atPath: dir + "/" + file, contents: Data("x".utf8)) }
+        for file in ["eks-ca.crt", "bootstrap-token", "id"] { _ = FileManager.default.createFile(atPath: dir + "/" + file, contents: Data("x".utf8)) }
         let text = try String(contentsOfFile: inventory, encoding: .utf8).replacingOccurrences(of: "~/.ssh/shop-eks.pem", with: dir + "/id")
         try text.write(toFile: inventory, atomically: true, encoding: .utf8)
         let r = try capstan(["apply", "-i", inventory, "--renew-before", "30d"])
@@ -39,8 +39,8 @@ struct RuntimeUsageErrorTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let inventory = dir + "/cluster.yaml"
         #expect(try capstan(["init", "--example", "bare-metal-ha", "--output", inventory]).status == 0)
-        FileManager.default.createFile(atPath: dir + "/secrets/backup.key", contents: Data(repeating: 7, count: 32))
-        FileManager.default.createFile(atPath: dir + "/known_hosts", contents: Data())
+        _ = FileManager.default.createFile(atPath: dir + "/secrets/backup.key", contents: Data(repeating: 7, count: 32))
+        _ = FileManager.default.createFile(atPath: dir + "/known_hosts", contents: Data())
         let r = try capstan(["certs", "rotate", "-i", inventory, "--expiring-within", "banana"])
         #expect(r.status == 64, "\(r.out)\(r.err)")
         #expect(r.err.contains("Error: --expiring-within: banana is not a time span"), "\(r.err)")
