@@ -64,6 +64,16 @@ extension Phase {
         return phase
     }
 
+    /// One host of this phase as the runner runs it, for steps that compose phases host by host outside a
+    /// run (`upgrade`): the survey (its reads in one command), then the body; when the body changed the host,
+    /// what was read of it is forgotten, as at the end of a phase, so the next phase reads it afresh.
+    func run(_ ctx: WorkflowContext, host: String) async throws {
+        try await survey?(ctx, host)
+        let before = await ctx.actionCount
+        try await body(ctx, host)
+        if ctx.mode == .apply, await ctx.actionCount != before { await ctx.forgetSurvey(host) }
+    }
+
     /// This phase reading `data`: the phase that sets it must run before this one in the same run, or the
     /// runner refuses to start (`WorkflowError.neededPhaseMissing`). Data known up front needs no phase.
     public func reading<Value>(_ data: RunData<Value>) -> Phase {

@@ -71,10 +71,10 @@ public struct KubernetesUpgrade: Sendable {
     public func upgradeControlPlane(_ ctx: WorkflowContext, host: String) async throws {
         guard let spec = hosts[host], spec.has(.controlPlane) else { throw WorkflowError.unknownHost(host) }
         try await onHost(host, "upgrade the control plane to \(version.tag)") {
-            try await images.body(ctx, host)
-            try await runtime.body(ctx, host)
-            try await controlPlane.body(ctx, host)
-            try await kubelet.body(ctx, host)
+            try await images.run(ctx, host: host)
+            try await runtime.run(ctx, host: host)
+            try await controlPlane.run(ctx, host: host)
+            try await kubelet.run(ctx, host: host)
             let address = spec.clusterAddress
             let url = HealthGate.url(address, securePort)
             let gate = settings.healthGate
@@ -95,9 +95,9 @@ public struct KubernetesUpgrade: Sendable {
         for node in batch { try await drain(ctx, controlHost, node) }
         for node in batch {
             try await onHost(node, "upgrade the node to \(version.tag)") {
-                try await images.body(ctx, node)
-                try await runtime.body(ctx, node)
-                try await kubelet.body(ctx, node)
+                try await images.run(ctx, host: node)
+                try await runtime.run(ctx, host: node)
+                try await kubelet.run(ctx, host: node)
                 let gate = settings.healthGate
                 try await ctx.gate {
                     for probe in ComponentProbe.node {

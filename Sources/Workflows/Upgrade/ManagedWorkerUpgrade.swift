@@ -139,9 +139,9 @@ public struct ManagedWorkerUpgrade: Sendable {
         }
         for node in batch {
             try await KubernetesUpgrade.attributing(to: node, "upgrade the node to \(version.tag)", next: next) {
-                try await images.body(ctx, node)
-                try await runtime.body(ctx, node)
-                try await join.body(ctx, node)
+                try await images.run(ctx, host: node)
+                try await runtime.run(ctx, host: node)
+                try await join.run(ctx, host: node)
                 let gate = healthGate
                 try await ctx.gate {
                     for probe in ComponentProbe.node where probe.unit == "kubelet.service" {

@@ -157,4 +157,29 @@ struct KubernetesUpgradeTests {
         #expect(try String(contentsOfFile: base + "/hosts/h1/usr/local/bin/kube-apiserver", encoding: .utf8).contains("kube-apiserver 2"))
         #expect(await kubectl.log().isEmpty)
     }
+
+    @Test("upgrading a host that is already at the release reads each install phase's files in one command and changes nothing")
+    func convergedHostReads() async throws {
+        let base = try makeTemp()
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let systemd = SystemdDouble()
+        let (pki, artifacts) = try await Fixture.cluster(base, inventory: inventory)
+        let install = WorkflowContext(mode: .apply, connector: SystemdDoubleConnector(base: base + "/hosts", systemd: systemd),
+                                      endpoints: Fixture.endpoints(["h1", "h3", "h4"]), output: CollectingOutput(), now: { Date() })
+        _ = try await PhaseRunner().run(Workflow(name: "install", phases: try KubernetesWorkflow.phases(inventory: inventory, pki: pki, artifacts: artifacts, settings: Fixture.settings)), in: install)
+        let trips = RoundTrips()
+        let ctx = WorkflowContext(mode: .apply, connector: CountingConnector(base: base + "/hosts", systemd: systemd, trips: trips),
+                                  endpoints: Fixture.endpoints(["h1", "h3", "h4"]), output: CollectingOutput(), now: { Date() })
+        let upgrade = try KubernetesUpgrade(inventory: inventory, pki: pki, artifacts: artifacts,
+                                            settings: KubernetesUpgradeSettings(healthGate: HealthGate(timeoutSeconds: 0.6, intervalSeconds: 0.1)), install: Fixture.settings)
+        try await upgrade.upgradeControlPlane(ctx, host: "h1")
+        let actions = await ctx.actions
+        #expect(actions.isEmpty, "\(actions)")
+        // node-runtime, control-plane and node-kubelet read the host once each (node-images declares no read);
+        // calling the bodies without their surveys read it 9 times. The rest are the health gate's probes.
+        let commands = trips.commands("h1").filter { !$0.contains("curl") }
+        #expect(commands.filter { $0.hasPrefix("echo '#capstan-stat'") }.count == 3, "\(commands)")
+        #expect(commands.filter { !$0.hasPrefix("echo '#capstan-stat'") }.allSatisfy { $0.hasPrefix("systemctl is-active --quiet") }, "\(commands)")
+        #expect(trips.reads("h1") == 0)
+    }
 }
