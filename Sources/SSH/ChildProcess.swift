@@ -6,6 +6,10 @@ import Glibc
 import Darwin
 #endif
 
+/// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later), which the Swift module does not
+/// export: looked up once; nil where the C library has none.
+private typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+
 /// A local program started with posix_spawn (the OpenSSH client, ssh-keygen).
 ///
 /// Foundation's Process misses child exits when other children come and go, so children are
@@ -13,6 +17,15 @@ import Darwin
 /// and holds a pipe open), and a dedicated thread reads stdout/stderr and then `waitpid`s, so no wait
 /// ever blocks the Swift cooperative pool.
 final class ChildProcess: @unchecked Sendable {
+    private static let addCloseFrom: AddCloseFrom? = {
+        #if os(Linux)
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+        return unsafeBitCast(symbol, to: AddCloseFrom.self)
+        #else
+        return nil
+        #endif
+    }()
+
     enum Event: Sendable {
         case stdout(Data)
         case stderr(Data)
@@ -68,6 +81,10 @@ final class ChildProcess: @unchecked Sendable {
             posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
             posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
         }
+        // The child gets stdin, stdout and stderr only. A descriptor another thread opened without
+        // FD_CLOEXEC (Foundation's file writes) would otherwise live on in a ControlMaster for its 10
+        // minutes; a script still open for writing there cannot be executed (ETXTBSY).
+        if let closeFrom = Self.addCloseFrom { _ = closeFrom(&actions, 3) }
         let cArgs = argv.map { strdup($0) } + [nil]
         let env = (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { cArgs.forEach { free($0) }; env.forEach { free($0) } }

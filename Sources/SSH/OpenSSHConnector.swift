@@ -1,6 +1,11 @@
 import Crypto
 import Foundation
 import Hosts
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Opens connections through the system OpenSSH client: one ControlMaster per host, every command
 /// and transfer a multiplexed `ssh` client on it.
@@ -112,8 +117,19 @@ public final class OpenSSHConnector: HostConnector, @unchecked Sendable {
 
         """
         let path = "\(controlDirectory)/askpass\(id)"
-        guard FileManager.default.createFile(atPath: path, contents: Data(script.utf8), attributes: [.posixPermissions: 0o700]) else {
-            throw HostError.unsupported(host: endpoint.name, reason: "cannot write \(path)")
+        // Written through a close-on-exec descriptor: an ssh started meanwhile by another connection must not
+        // inherit it, or the script stays open for writing there and cannot be executed (ETXTBSY).
+        #if canImport(Glibc)
+        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o700)
+        #else
+        let fd = Darwin.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o700)
+        #endif
+        guard fd >= 0 else { throw HostError.unsupported(host: endpoint.name, reason: "cannot write \(path): \(String(cString: strerror(errno)))") }
+        let bytes = Array(script.utf8)
+        let written = bytes.withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) }
+        let closed = Foundation.close(fd)
+        guard written == bytes.count, closed == 0 else {
+            throw HostError.unsupported(host: endpoint.name, reason: "cannot write \(path): \(String(cString: strerror(errno)))")
         }
         return path
     }
