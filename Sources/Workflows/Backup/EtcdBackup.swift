@@ -15,17 +15,23 @@ public struct EtcdBackup: Sendable {
         self.settings = settings
     }
 
-    /// The first member (in the given order) that reports healthy, with its endpoint status.
-    public func healthyMember(_ members: [EtcdMemberTarget]) async throws -> (EtcdMemberTarget, EtcdEndpointStatus) {
+    /// The first member (in the given order) that answers and reports healthy, with its endpoint status. Each is
+    /// read through `ctx`; a member whose host cannot be reached counts as unhealthy.
+    public func healthyMember(_ members: [EtcdMemberAddress], in ctx: WorkflowContext) async throws -> (EtcdMemberAddress, EtcdEndpointStatus) {
         var tried: [String] = []
         for member in members {
+            let host: HostReader
+            do { host = try await ctx.reader(member.name) } catch {
+                tried.append("\(member.name): unreachable (\(error))")
+                continue
+            }
             let options = RunOptions(timeoutSeconds: 30, environment: access.environment)
-            let health = try? await member.connection.run(access.etcdctl(member.clientURL, ["endpoint", "health"]), options: options)
+            let health = try? await host.run(access.etcdctl(member.clientURL, ["endpoint", "health"]), options: options)
             guard let health, health.succeeded else {
                 tried.append("\(member.name): " + (health.map { $0.stderrText.split(separator: "\n").last.map(String.init) ?? "exit \($0.exitStatus)" } ?? "unreachable"))
                 continue
             }
-            let status = try? await member.connection.run(access.etcdctl(member.clientURL, ["endpoint", "status", "-w", "json"]), options: options)
+            let status = try? await host.run(access.etcdctl(member.clientURL, ["endpoint", "status", "-w", "json"]), options: options)
             guard let status, status.succeeded, let parsed = try? FactsParser.etcdEndpointStatus(status.stdoutText, host: member.name).first else {
                 tried.append("\(member.name): endpoint status failed")
                 continue
@@ -35,8 +41,8 @@ public struct EtcdBackup: Sendable {
         throw BackupError.noHealthyMember(tried: tried)
     }
 
-    /// What `backup now` would do, read without writing anything: the member it would snapshot (the first
-    /// healthy one, as `now` picks it), at which revision and size, and how and where the result is stored.
+    /// The member `backup now` snapshots (the first healthy one), at which revision and size, and how and where
+    /// the result is stored.
     public struct Preview: Sendable, Encodable {
         public var member: String
         public var etcdVersion: String
@@ -47,17 +53,31 @@ public struct EtcdBackup: Sendable {
         public var includesPKI: Bool
     }
 
-    public func preview(members: [EtcdMemberTarget]) async throws -> Preview {
-        let (member, status) = try await healthyMember(members)
-        let encryption = !settings.recipients.isEmpty ? "age, to \(settings.recipients.count) recipient(s)"
-            : settings.key != nil ? "AES-256-GCM with the key file" : "none (etcd.backup.unencrypted)"
-        return Preview(member: member.name, etcdVersion: status.version, revision: status.revision, dbSize: status.dbSize,
-                       store: store.location, encryption: encryption, includesPKI: settings.pkiDirectory != nil)
+    /// What `backup now` read, and in apply mode the manifest it stored (nil in plan mode).
+    public struct Outcome: Sendable {
+        public var preview: Preview
+        public var manifest: BackupManifest?
     }
 
-    /// Takes a snapshot now and stores it; returns the stored manifest.
-    public func now(members: [EtcdMemberTarget], now: Date) async throws -> BackupManifest {
-        let (member, status) = try await healthyMember(members)
+    /// `backup now` in `ctx`: the first healthy member (read in plan mode too) takes a snapshot, which is
+    /// streamed into the store. That is one change on the member: made in apply mode, recorded in plan mode.
+    public func now(members: [EtcdMemberAddress], in ctx: WorkflowContext, now: Date) async throws -> Outcome {
+        let (member, status) = try await healthyMember(members, in: ctx)
+        let encryption = !settings.recipients.isEmpty ? "age, to \(settings.recipients.count) recipient(s)"
+            : settings.key != nil ? "AES-256-GCM with the key file" : "none (etcd.backup.unencrypted)"
+        let preview = Preview(member: member.name, etcdVersion: status.version, revision: status.revision, dbSize: status.dbSize,
+                              store: store.location, encryption: encryption, includesPKI: settings.pkiDirectory != nil)
+        let made = Slot<BackupManifest>()
+        let description = "snapshot etcd \(status.version) at revision \(status.revision) (\(status.dbSize) bytes) into a temporary file, "
+            + "store it in \(store.location) (encryption: \(encryption)\(preview.includesPKI ? ", with the PKI" : "")), check it with `snapshot status`, remove the file"
+        try await ctx.change(member.name, description) { connection in
+            await made.set(try await self.snapshot(EtcdMemberTarget(member, connection: connection), status: status, now: now))
+        }
+        return Outcome(preview: preview, manifest: await made.value)
+    }
+
+    /// Takes a snapshot on `member` now and stores it; returns the stored manifest.
+    func snapshot(_ member: EtcdMemberTarget, status: EtcdEndpointStatus, now: Date) async throws -> BackupManifest {
         let host = member.connection
         let temp = try await makeTempDir(on: host)
         do {
@@ -132,11 +152,11 @@ public struct EtcdBackup: Sendable {
     }
 
     /// The tool a member runs `snapshot status` with: etcdutl where installed (3.5+), else etcdctl (3.4).
-    public func memberStatusTool(on host: any HostConnection) async throws -> String {
+    public func memberStatusTool(on host: any CommandRunner) async throws -> String {
         try await offlineTool(on: host)
     }
 
-    func offlineTool(on host: any HostConnection) async throws -> String {
+    func offlineTool(on host: any CommandRunner) async throws -> String {
         guard let etcdutl = access.etcdutl else { return access.etcdctl }
         let probe = try await host.run(ShellCommand("test", "-x", etcdutl))
         return probe.succeeded ? etcdutl : access.etcdctl
@@ -196,7 +216,7 @@ public struct EtcdBackup: Sendable {
         return candidate
     }
 
-    func makeTempDir(on host: any HostConnection) async throws -> String {
+    func makeTempDir(on host: any CommandRunner) async throws -> String {
         let result = try await host.run(ShellCommand("mktemp", "-d", "-t", "capstan-backup.XXXXXXXX"))
         let path = result.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
         guard result.succeeded, path.hasPrefix("/") else {
@@ -205,10 +225,16 @@ public struct EtcdBackup: Sendable {
         return path
     }
 
-    func removeTemp(_ path: String, on host: any HostConnection) async throws {
+    func removeTemp(_ path: String, on host: any CommandRunner) async throws {
         guard path.contains("capstan-backup.") else { return }
         _ = try await host.run(ShellCommand("rm", "-rf", "--", path))
     }
+}
+
+/// A value one `change` body produces for the code after it.
+actor Slot<Value: Sendable> {
+    private(set) var value: Value?
+    func set(_ value: Value) { self.value = value }
 }
 
 func lastLines(_ text: String, _ n: Int = 3) -> String {

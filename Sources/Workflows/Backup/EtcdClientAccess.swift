@@ -40,10 +40,10 @@ public struct EtcdClientAccess: Sendable, Equatable {
     var environment: [String: String] { ["ETCDCTL_API": "3"] }
 }
 
-/// One etcd member as the backup and restore workflows see it.
-public struct EtcdMemberTarget: Sendable {
+/// Where one etcd member is: its host, URLs and data directory. The backup and restore workflows take these and
+/// reach the host through their run's context.
+public struct EtcdMemberAddress: Sendable, Equatable {
     public var name: String
-    public var connection: any HostConnection
     /// Client URL etcdctl uses on that host, e.g. `https://127.0.0.1:2379`.
     public var clientURL: String
     /// Peer URL the member advertises, e.g. `https://10.0.0.1:2380` (restore).
@@ -51,11 +51,35 @@ public struct EtcdMemberTarget: Sendable {
     /// Data directory (restore).
     public var dataDir: String
 
-    public init(name: String, connection: any HostConnection, clientURL: String, peerURL: String, dataDir: String = "/var/lib/etcd") {
+    public init(name: String, clientURL: String, peerURL: String, dataDir: String = "/var/lib/etcd") {
+        self.name = name
+        self.clientURL = clientURL
+        self.peerURL = peerURL
+        self.dataDir = dataDir
+    }
+}
+
+/// One etcd member with what runs commands there: a read-only view while reading, the connection `change`
+/// hands over while changing.
+public struct EtcdMemberTarget: Sendable {
+    public var name: String
+    public var connection: any CommandRunner
+    /// Client URL etcdctl uses on that host, e.g. `https://127.0.0.1:2379`.
+    public var clientURL: String
+    /// Peer URL the member advertises, e.g. `https://10.0.0.1:2380` (restore).
+    public var peerURL: String
+    /// Data directory (restore).
+    public var dataDir: String
+
+    public init(name: String, connection: any CommandRunner, clientURL: String, peerURL: String, dataDir: String = "/var/lib/etcd") {
         self.name = name
         self.connection = connection
         self.clientURL = clientURL
         self.peerURL = peerURL
         self.dataDir = dataDir
+    }
+
+    public init(_ address: EtcdMemberAddress, connection: any CommandRunner) {
+        self.init(name: address.name, connection: connection, clientURL: address.clientURL, peerURL: address.peerURL, dataDir: address.dataDir)
     }
 }

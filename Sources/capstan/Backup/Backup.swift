@@ -73,15 +73,13 @@ struct BackupSetup {
         return !policy.recipients.isEmpty && !policy.includePKI
     }
 
-    func members() async throws -> [EtcdMemberTarget] {
-        var out: [EtcdMemberTarget] = []
-        for host in etcdHosts {
-            let connection = try await LiveConnector.connect(host, inventory: inventory)
+    /// The etcd members, reached through each run's context.
+    func memberAddresses() -> [EtcdMemberAddress] {
+        etcdHosts.map { host in
             let address = host.clusterAddress.contains(":") ? "[\(host.clusterAddress)]" : host.clusterAddress
-            out.append(EtcdMemberTarget(name: host.name, connection: connection, clientURL: "https://127.0.0.1:2379",
-                                        peerURL: "https://\(address):2380", dataDir: inventory.etcd.dataDir))
+            return EtcdMemberAddress(name: host.name, clientURL: "https://127.0.0.1:2379", peerURL: "https://\(address):2380",
+                                      dataDir: inventory.etcd.dataDir)
         }
-        return out
     }
 }
 
@@ -174,24 +172,28 @@ struct BackupNow: AsyncParsableCommand {
         var settings = try BackupSettings.from(policy: setup.policy, cluster: setup.inventory.name,
                                                capstanVersion: CapstanVersion.current, stateRoot: setup.state.root)
         let store = try await setup.store()
-        if dryRun {
-            let preview = try await EtcdBackup(store: store, access: EtcdClientAccess(), settings: settings).preview(members: try await setup.members())
-            if output.output == .json { return try printJSON(preview) }
-            print("""
-                would snapshot \(preview.member) (etcd \(preview.etcdVersion), revision \(preview.revision), \(ByteCount.text(preview.dbSize))), \
-                encrypt it (\(preview.encryption))\(preview.includesPKI ? " with the PKI" : ""), store it in \(preview.store) and verify it; \
-                dry run: nothing written
-                """)
-            return
-        }
-        if setup.publishesPKI {
+        if !dryRun, setup.publishesPKI {
             // Without includePKI the backup names the PKI published in the store, so it restores into an empty site too.
             settings.sharedPKI = try await PKIPublication.publish(directory: setup.state.path("pki"), cluster: setup.inventory.name,
                                                                   recipients: settings.recipients, store: store, write: true).object
         }
         let engine = EtcdBackup(store: store, access: EtcdClientAccess(), settings: settings)
         let started = Date()
-        let manifest = try await engine.now(members: try await setup.members(), now: Date())
+        let collected = CollectingOutput()
+        let outcome = try await LiveContext.run(inventory: setup.inventory, mode: dryRun ? .plan : .apply, output: collected) { context in
+            try await engine.now(members: setup.memberAddresses(), in: context, now: Date())
+        }
+        guard let manifest = outcome.manifest else {
+            let preview = outcome.preview
+            if output.output == .json { return try printJSON(preview) }
+            print("""
+                would snapshot \(preview.member) (etcd \(preview.etcdVersion), revision \(preview.revision), \(ByteCount.text(preview.dbSize))), \
+                encrypt it (\(preview.encryption))\(preview.includesPKI ? " with the PKI" : ""), store it in \(preview.store) and verify it; \
+                dry run: nothing written
+                """)
+            for event in collected.events where event.kind == .planned { print("  [\(event.host ?? "")] \(event.message)") }
+            return
+        }
         if output.output == .json { try printJSON(manifest); return }
         let seconds = Date().timeIntervalSince(started)
         print("stored \(manifest.name) from \(manifest.member) (etcd \(manifest.etcdVersion), revision \(manifest.revision), \(ByteCount.text(manifest.dbSize))) in \(engine.store.location); "
@@ -336,48 +338,48 @@ struct BackupRestore: AsyncParsableCommand {
         }
         if let pendingRefusal, manifest.pkiObject == nil { try await exitOnFailure { throw pendingRefusal } }
         let memberNames = setup.etcdHosts.map(\.name)
-        let apiOnly = setup.inventory.controlPlaneHosts.map(\.name).filter { !memberNames.contains($0) }
-        let pkiMissing = !FileManager.default.fileExists(atPath: setup.state.root + "/pki")
-        var steps = [
-            "backup \(manifest.name): etcd \(manifest.etcdVersion), revision \(manifest.revision), \(manifest.totalKeys) keys, taken \(ISO8601DateFormatter().string(from: manifest.createdAt)) on \(manifest.member)",
-        ]
-        if let pki = manifest.pkiObject, pkiMissing {
-            steps.append("restore the PKI state into \(setup.state.root)/pki from " + (manifest.pki == nil ? "the published PKI \(pki.name)" : "the backup"))
-        }
-        steps += [
-            "stop kube-apiserver on \((memberNames + apiOnly).joined(separator: ", "))",
-            "stop etcd and move \(setup.inventory.etcd.dataDir) aside on \(memberNames.joined(separator: ", "))",
-            "restore the snapshot on every member, start etcd, wait for health at revision >= \(manifest.revision), start the API servers",
-        ]
-        if dryRun {
-            if output.output == .json { try printJSON(["dryRun": "true", "steps": steps.joined(separator: "\n")]) } else {
-                print("restore (dry run), nothing changed:")
-                for s in steps { print("  - " + s) }
-            }
-            return
-        }
-        if !yes && isatty(STDIN_FILENO) == 1 { for s in steps { printError("  - " + s) } }
-        try Confirmation.require("backup restore", "Restore \(manifest.name) over the live cluster, replacing etcd's data on \(memberNames.joined(separator: ", "))", yes: yes)
         var restore = EtcdRestore(store: store, key: try setup.key(), access: EtcdClientAccess(),
                                   control: SystemdServiceControl(), cluster: setup.inventory.name, dataDirOwner: "etcd:etcd")
         restore.identities = try setup.identities(identity.identity)
-        let restoredPKI = try await restore.restorePKI(backup: from, stateRoot: setup.state.root)
-        if pendingRefusal != nil, let refusal = try await identityRefusal(setup) {
-            // The backup's PKI is not this cluster's: the state directory is left as it was (without a PKI).
-            if restoredPKI { try? FileManager.default.removeItem(atPath: setup.state.path("pki")) }
-            try await exitOnFailure { throw refusal }
+        restore.apiServerHosts = setup.inventory.controlPlaneHosts.map(\.name).filter { !memberNames.contains($0) }
+        // With no PKI here, the backup's comes back first; the hosts are compared with it before any of them
+        // changes, and on a refusal the state directory is left as it was (without a PKI).
+        let pki = EtcdRestore.PKIRestore(stateRoot: setup.state.root) {
+            if pendingRefusal != nil, let refusal = try await identityRefusal(setup) { throw refusal }
         }
-        for host in setup.inventory.controlPlaneHosts where apiOnly.contains(host.name) {
-            let connection = try await LiveConnector.connect(host, inventory: setup.inventory)
-            restore.apiServerHosts.append(EtcdMemberTarget(name: host.name, connection: connection, clientURL: "", peerURL: ""))
+        let members = setup.memberAddresses()
+        // The identity was compared above (and is again after a PKI restore), so the runs do not check it.
+        let pass = { (mode: WorkflowMode, sink: any OutputSink) async throws -> RestoreReport? in
+            try await exitOnFailure {
+                try await LiveContext.run(inventory: setup.inventory, mode: mode, output: sink) { context in
+                    try await restore.run(backup: from, members: members, pki: pki, in: context, now: Date())
+                }
+            }
         }
-        let report = try await restore.run(backup: from, members: try await setup.members(), now: Date())
+        if dryRun || (!yes && isatty(STDIN_FILENO) == 1) {
+            // The same path in plan mode: the steps are the engine's recorded actions.
+            let collected = CollectingOutput()
+            _ = try await pass(.plan, collected)
+            let shown = collected.events.filter { [.planned, .warning, .note, .message].contains($0.kind) }
+            if dryRun, output.output == .json {
+                struct Plan: Encodable { var dryRun = true; var backup: String; var actions: [PlannedAction]; var notes: [String] }
+                let actions = collected.events.filter { $0.kind == .planned && $0.host != nil }
+                    .map { PlannedAction(host: $0.host ?? "", description: $0.message) }
+                try printJSON(Plan(backup: manifest.name, actions: actions, notes: shown.filter { $0.host == nil }.map(\.message)))
+                return
+            }
+            let lines = ["backup restore plan (nothing changed yet):"] + shown.map { "  " + ($0.host.map { "[\($0)] " } ?? "") + $0.message }
+            for line in lines { if dryRun { print(line) } else { printError(line) } }
+            if dryRun { return }
+        }
+        try Confirmation.require("backup restore", "Restore \(manifest.name) over the live cluster, replacing etcd's data on \(memberNames.joined(separator: ", "))", yes: yes)
+        guard let report = try await pass(.apply, output.output == .json ? CollectingOutput() : LiveContext.output(.text)) else { return }
         if output.output == .json {
             try printJSON(["backup": report.backup, "initialClusterToken": report.initialClusterToken, "revision": String(report.revision),
-                           "restoredPKI": String(restoredPKI)])
+                           "restoredPKI": String(report.restoredPKI)])
             return
         }
-        if restoredPKI { print("restored the PKI state into \(setup.state.root)/pki from \(report.backup)") }
+        if report.restoredPKI { print("restored the PKI state into \(setup.state.root)/pki from \(report.backup)") }
         let kept = report.movedAside.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: ", ")
         print("restored \(report.backup): etcd healthy at revision \(report.revision); " +
               (kept.isEmpty ? "no member had a previous data directory" : "previous data kept in " + kept))
@@ -446,7 +448,9 @@ struct BackupSync: AsyncParsableCommand {
         let settings = try BackupSettings.from(policy: setup.policy, cluster: setup.inventory.name,
                                                capstanVersion: CapstanVersion.current, stateRoot: setup.state.root)
         let engine = EtcdBackup(store: try await setup.store(), access: EtcdClientAccess(), settings: settings)
-        let report = try await engine.sync(members: try await setup.members(), directory: directory, now: Date(), dryRun: dryRun)
+        let report = try await LiveContext.run(inventory: setup.inventory, mode: dryRun ? .plan : .apply, output: CollectingOutput()) { context in
+            try await engine.sync(members: setup.memberAddresses(), directory: directory, in: context, now: Date())
+        }
         let (stored, wouldStore, skipped) = (report.stored.map(\.name), report.wouldStore, report.skipped.count)
         struct Summary: Encodable { var stored: [String]; var wouldStore: [String]; var skipped: Int; var dryRun: Bool }
         if output.output == .json { try printJSON(Summary(stored: stored, wouldStore: wouldStore, skipped: skipped, dryRun: dryRun)); return }

@@ -146,7 +146,10 @@ struct UpgradeApplyCommand: AsyncParsableCommand {
                                                capstanVersion: CapstanVersion.current, stateRoot: setup.state.root)
         let store = try await setup.store()
         let engine = EtcdBackup(store: store, access: EtcdClientAccess(), settings: settings)
-        let manifest = try await engine.now(members: try await setup.members(), now: Date())
+        let outcome = try await LiveContext.run(inventory: setup.inventory, mode: .apply, output: CollectingOutput()) { context in
+            try await engine.now(members: setup.memberAddresses(), in: context, now: Date())
+        }
+        guard let manifest = outcome.manifest else { throw ValidationErrorText("backup now stored no backup") }
         let report = try await BackupVerifier(store: store, key: try setup.key(), identities: try setup.identities(nil)).verify(manifest.name, now: Date())
         print("rollback point: backup \(manifest.name) (etcd \(manifest.etcdVersion), revision \(report.status.revision)) verified in \(store.location)")
         return UpgradeRecord.RollbackPoint(backup: manifest.name, revision: report.status.revision, etcdVersion: manifest.etcdVersion, verifiedAt: Date())

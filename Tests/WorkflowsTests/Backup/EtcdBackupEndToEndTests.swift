@@ -37,7 +37,15 @@ struct EtcdBackupEndToEndTests {
         let settings = BackupSettings(cluster: "lab", key: key, chunkSize: 64 * 1024, capstanVersion: "0.1.0-test", pkiDirectory: work + "/state/pki")
         let targets = cluster.targets()
 
-        let manifest = try await EtcdBackup(store: store, access: access, settings: settings).now(members: targets, now: backupNow)
+        // `backup now --dry-run`: the same path in plan mode reads the first healthy member and stores nothing.
+        let backupPlan = cluster.context(.plan)
+        let preview = try await EtcdBackup(store: store, access: access, settings: settings).now(members: cluster.addresses(), in: backupPlan, now: backupNow)
+        #expect(preview.manifest == nil && preview.preview.member == "m1" && preview.preview.revision >= 51)
+        let plannedBackup = await backupPlan.actions
+        #expect(plannedBackup.count == 1 && plannedBackup[0].host == "m1" && plannedBackup[0].description.contains("revision \(preview.preview.revision)"), "\(plannedBackup)")
+        #expect(try await store.list().isEmpty, "the plan stored something")
+        let manifest = try #require(try await EtcdBackup(store: store, access: access, settings: settings)
+            .now(members: cluster.addresses(), in: cluster.context(.apply), now: backupNow).manifest)
         #expect(manifest.name == "lab-20251009T085320Z")
         #expect(manifest.cluster == "lab" && manifest.member == "m1" && manifest.etcdVersion == "3.5.1")
         #expect(manifest.revision >= 51 && manifest.totalKeys >= 50)
@@ -67,8 +75,23 @@ struct EtcdBackupEndToEndTests {
 
         var restore = EtcdRestore(store: store, key: key, access: access, control: cluster.controller, cluster: "lab", healthTimeoutSeconds: 60)
         // External etcd: a control-plane host that is not a member has its API server stopped and started too.
-        restore.apiServerHosts = [EtcdMemberTarget(name: "cp1", connection: LocalConnection(), clientURL: "", peerURL: "", dataDir: "")]
-        let result = try await restore.run(backup: manifest.name, members: targets, now: backupNow.addingTimeInterval(60))
+        restore.apiServerHosts = ["cp1"]
+        // The dry run is the same path in plan mode: every step is a recorded action, and nothing happens.
+        let eventsBeforePlan = cluster.controller.events.count
+        let plan = cluster.context(.plan, extra: ["cp1"])
+        #expect(try await restore.run(backup: manifest.name, members: cluster.addresses(), in: plan, now: backupNow.addingTimeInterval(60)) == nil)
+        let planned = await plan.actions
+        #expect(planned.filter { $0.description == "stop etcd" }.map(\.host) == ["m1", "m2", "m3"], "\(planned)")
+        #expect(planned.filter { $0.description.hasPrefix("stop kube-apiserver") }.count == 4)
+        let restoreStep = try #require(planned.first { $0.host == "m2" && $0.description.contains("snapshot into") })
+        #expect(!restoreStep.description.contains("aside"), "a wiped member has no data directory to move aside: \(restoreStep)")
+        #expect(cluster.controller.events.count == eventsBeforePlan, "the plan stopped or started a service: \(cluster.controller.events)")
+        let eventsBeforeApply = eventsBeforePlan
+        for m in targets { #expect(!FileManager.default.fileExists(atPath: m.dataDir), "the plan wrote \(m.dataDir)") }
+
+        let applied = cluster.context(.apply, extra: ["cp1"])
+        let result = try #require(try await restore.run(backup: manifest.name, members: cluster.addresses(), in: applied, now: backupNow.addingTimeInterval(60)))
+        #expect(await applied.actions.filter { $0.description.hasPrefix("remove the temporary snapshot copy") }.count == 3)
         #expect(result.revision >= manifest.revision)
         #expect(result.movedAside.isEmpty, "wiped data dirs leave nothing to move aside")
         #expect(try cluster.etcdctl("get", "/registry/k49", "--print-value-only").contains("value-49"))
@@ -77,7 +100,7 @@ struct EtcdBackupEndToEndTests {
         #expect(health.components(separatedBy: "is healthy").count == 4, "\(health)")
         let members = try cluster.etcdctl("member", "list")
         #expect(["m1", "m2", "m3"].allSatisfy { members.contains($0) })
-        let events = cluster.controller.events
+        let events = Array(cluster.controller.events.dropFirst(eventsBeforeApply))
         let firstStart = try #require(events.lastIndex(where: { $0.hasPrefix("start-etcd") }))
         #expect(events.filter { $0.hasPrefix("stop-api") }.count == 4 && events.prefix(firstStart).contains("stop-etcd m3"))
         let cpStop = try #require(events.firstIndex(of: "stop-api cp1"))
@@ -85,7 +108,8 @@ struct EtcdBackupEndToEndTests {
         #expect(events[cpStop...].contains { $0.hasPrefix("stop-etcd") } && cpStart > firstStart, "\(events)")
 
         // A second restore over live data keeps the previous data directories aside.
-        let again = try await restore.run(backup: manifest.name, members: targets, now: backupNow.addingTimeInterval(120))
+        let again = try #require(try await restore.run(backup: manifest.name, members: cluster.addresses(),
+                                                       in: cluster.context(.apply, extra: ["cp1"]), now: backupNow.addingTimeInterval(120)))
         #expect(again.movedAside.count == 3)
         for (_, path) in again.movedAside { #expect(FileManager.default.fileExists(atPath: path + "/member")) }
         #expect(again.initialClusterToken != result.initialClusterToken)
@@ -105,7 +129,7 @@ struct EtcdBackupEndToEndTests {
         let store = RemoteDirectoryStore(connection: backupHost, directory: "/srv/etcd")
         let access = EtcdBinaries.access(EtcdBinaries.v34)
         let engine = EtcdBackup(store: store, access: access, settings: BackupSettings(cluster: "c34", key: key, chunkSize: 4096, capstanVersion: "t"))
-        let good = try await engine.now(members: cluster.targets(), now: backupNow)
+        let good = try #require(try await engine.now(members: cluster.addresses(), in: cluster.context(.apply), now: backupNow).manifest)
         #expect(good.etcdVersion == "3.4.23" && good.totalKeys >= 20)
         let verifier = BackupVerifier(store: store, key: key, statusTool: EtcdBinaries.v34 + "/etcdctl")
         _ = try await verifier.verify(good.name, now: backupNow)
@@ -145,10 +169,10 @@ struct EtcdBackupEndToEndTests {
         // A backup whose store cannot take it (parent is a file) fails and leaves the good one alone.
         let broken = EtcdBackup(store: RemoteDirectoryStore(connection: backupHost, directory: "/srv/etcd/" + good.snapshot.name + "/sub"),
                                 access: access, settings: engine.settings)
-        await #expect(throws: (any Error).self) { _ = try await broken.now(members: cluster.targets(), now: backupNow.addingTimeInterval(5)) }
+        await #expect(throws: (any Error).self) { _ = try await broken.now(members: cluster.addresses(), in: cluster.context(.apply), now: backupNow.addingTimeInterval(5)) }
         // etcd stopped: no healthy member, nothing written.
         for m in cluster.targets() { try await cluster.controller.stopEtcd(on: m) }
-        await #expect(throws: BackupError.self) { _ = try await engine.now(members: cluster.targets(), now: backupNow.addingTimeInterval(10)) }
+        await #expect(throws: BackupError.self) { _ = try await engine.now(members: cluster.addresses(), in: cluster.context(.apply), now: backupNow.addingTimeInterval(10)) }
         let entries = try await BackupCatalog(store: store).entries()
         #expect(entries.map(\.name) == [good.name])
         #expect(try fileSHA256(dir + "/" + good.snapshot.name) == good.snapshot.storedSHA256)
@@ -159,11 +183,14 @@ struct EtcdBackupEndToEndTests {
         try await cluster.controller.startEtcd(on: cluster.targets()[0])
         try await cluster.waitHealthy()
         try cluster.etcdctl("put", "k0", "changed")
-        let result = try await restore.run(backup: good.name, members: cluster.targets(), now: backupNow.addingTimeInterval(30))
+        let result = try #require(try await restore.run(backup: good.name, members: cluster.addresses(), in: cluster.context(.apply),
+                                                        now: backupNow.addingTimeInterval(30)))
         #expect(result.movedAside.count == 1)
         #expect(try cluster.etcdctl("get", "k0", "--print-value-only").hasPrefix("v0"))
         await #expect(throws: BackupError.managedControlPlane(provider: "Amazon EKS")) {
-            _ = try await restore.run(backup: good.name, members: cluster.targets(), managedProvider: "Amazon EKS", now: backupNow)
+            _ = try await restore.run(backup: good.name, members: cluster.addresses(), managedProvider: "Amazon EKS",
+                                      in: cluster.context(.apply), now: backupNow)
         }
     }
 }
+

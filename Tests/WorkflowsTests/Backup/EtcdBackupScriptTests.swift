@@ -67,16 +67,16 @@ struct EtcdBackupScriptTests {
                                 settings: BackupSettings(cluster: "lab", key: try BackupKey.load(path: keyPath), capstanVersion: "t"))
         // A dry run lists what the sync would store, once per content even across members (the same member
         // twice stands for two members holding byte-identical files), and stores nothing.
-        let member = cluster.targets()[0]
-        let dry = try await engine.sync(members: [member, member], directory: work + "/backups", now: Date(), dryRun: true)
+        let member = cluster.addresses()[0]
+        let dry = try await engine.sync(members: [member, member], directory: work + "/backups", in: cluster.context(.plan), now: Date())
         #expect(dry.stored.isEmpty && dry.wouldStore.count == keep, "\(dry.wouldStore)")
         #expect(dry.wouldStore.allSatisfy { $0.hasPrefix("\(member.name):\(work)/backups/etcd-snapshot-m1-") }, "\(dry.wouldStore)")
         #expect(dry.skipped.count == keep + 2, "the copy on the first pass, every file on the second: \(dry.skipped)")
         #expect(try await BackupCatalog(store: store).entries().isEmpty)
-        let first = try await engine.sync(member: member, directory: work + "/backups", now: Date())
+        let first = try await engine.sync(members: [member], directory: work + "/backups", in: cluster.context(.apply), now: Date())
         #expect(first.stored.count == keep && first.skipped == ["etcd-snapshot-m1-copy.db"], "\(first.skipped)")
         #expect(first.stored.allSatisfy { $0.source.hasPrefix("sync:etcd-snapshot-m1-") && $0.totalKeys >= 1 })
-        let second = try await engine.sync(member: cluster.targets()[0], directory: work + "/backups", now: Date())
+        let second = try await engine.sync(members: [member], directory: work + "/backups", in: cluster.context(.apply), now: Date())
         #expect(second.stored.isEmpty && second.skipped.count == keep + 1)
         #expect(try await BackupCatalog(store: store).entries().count == keep)
         try FileManager.default.removeItem(atPath: work + "/backups/etcd-snapshot-m1-copy.db")

@@ -65,6 +65,16 @@ final class LocalEtcdCluster: @unchecked Sendable {
         members.map { EtcdMemberTarget(name: $0.name, connection: connection, clientURL: $0.clientURL, peerURL: $0.peerURL, dataDir: $0.dataDir) }
     }
 
+    func addresses() -> [EtcdMemberAddress] {
+        members.map { EtcdMemberAddress(name: $0.name, clientURL: $0.clientURL, peerURL: $0.peerURL, dataDir: $0.dataDir) }
+    }
+
+    /// A context over the members (and `extra` hosts), each a `LocalConnection` of its name on this machine.
+    func context(_ mode: WorkflowMode, extra: [String] = []) -> WorkflowContext {
+        WorkflowContext(mode: mode, connector: LocalMembersConnector(), endpoints: (members.map(\.name) + extra).map(endpoint),
+                        output: CollectingOutput(), now: { Date() })
+    }
+
     var endpoints: String { members.map(\.clientURL).joined(separator: ",") }
 
     @discardableResult
@@ -196,4 +206,9 @@ final class LocalProcessController: EtcdServiceControl, @unchecked Sendable {
             p.waitUntilExit()
         }
     }
+}
+
+/// Every member runs on this machine: each host name opens a `LocalConnection` of that name.
+struct LocalMembersConnector: HostConnector {
+    func connect(_ endpoint: HostEndpoint) async throws -> any HostConnection { LocalConnection(hostName: endpoint.name) }
 }
