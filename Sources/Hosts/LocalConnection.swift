@@ -35,59 +35,40 @@ public struct LocalConnection: HostConnection {
         _ command: ShellCommand, options: RunOptions,
         onStdout: @Sendable (Data) async throws -> Void
     ) async throws -> CommandResult {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command.line]
         var environment = ProcessInfo.processInfo.environment
         if let root { environment["CAPSTAN_HOST_ROOT"] = root }
         for (key, value) in options.environment { environment[key] = value }
-        process.environment = environment
-
-        let stdoutPipe = Pipe()
-        let stderrPipe = Pipe()
-        let stdinPipe = Pipe()
-        process.standardOutput = stdoutPipe
-        process.standardError = stderrPipe
-        process.standardInput = options.stdin == nil ? FileHandle.nullDevice : stdinPipe
-
-        let chunks = AsyncStream<Data>.makeStream(bufferingPolicy: .unbounded)
-        let stderrBox = CollectedData()
-        let stderrDone = AsyncStream<Void>.makeStream()
-        let exited = AsyncStream<Int32>.makeStream(bufferingPolicy: .unbounded)
-        process.terminationHandler = { exited.continuation.yield($0.terminationStatus); exited.continuation.finish() }
-
+        // Its own process group: a timeout kills what the shell started too.
+        let process: ChildProcess
         do {
-            try process.run()
+            process = try ChildProcess(["/bin/sh", "-c", command.line], environment: environment, stdin: options.stdin != nil, newProcessGroup: true)
         } catch {
             throw HostError.unsupported(host: hostName, reason: "cannot start /bin/sh for `\(command)`: \(error)")
         }
-        let outHandle = stdoutPipe.fileHandleForReading
-        let errHandle = stderrPipe.fileHandleForReading
-        Thread.detachNewThread {
-            while true {
-                let data = outHandle.availableData
-                if data.isEmpty { break }
-                chunks.continuation.yield(data)
+        let chunks = AsyncStream<Data>.makeStream(bufferingPolicy: .unbounded)
+        let stderrBox = CollectedData()
+        let stderrDone = AsyncStream<Void>.makeStream()
+        // stdout is handed over as it comes and ends at its EOF; stderr is collected until the process's
+        // output ends (a background grandchild may hold it open: waited for at most 5 s after the exit).
+        let forwarder = Task {
+            for await event in process.events {
+                switch event {
+                case .stdout(let data): chunks.continuation.yield(data)
+                case .stderr(let data): stderrBox.append(data)
+                case .stdoutClosed: chunks.continuation.finish()
+                }
             }
             chunks.continuation.finish()
-        }
-        Thread.detachNewThread {
-            while true {
-                let data = errHandle.availableData
-                if data.isEmpty { break }
-                stderrBox.append(data)
-            }
             stderrDone.continuation.finish()
         }
-        if let input = options.stdin {
-            let writer = stdinPipe.fileHandleForWriting
-            Thread.detachNewThread {
-                try? writer.write(contentsOf: input)
-                try? writer.close()
+        let writer = options.stdin.map { input in
+            Task {
+                try? await process.writeStdin(input)
+                await process.closeStdin()
             }
         }
 
-        let pid = process.processIdentifier
+        let pid = process.pid
         let timedOut = Flag()
         let watchdog: Task<Void, Never>? = options.timeoutSeconds.map { seconds in
             Task {
@@ -107,11 +88,12 @@ public struct LocalConnection: HostConnection {
         } catch {
             LocalConnection.terminate(pid)
             watchdog?.cancel()
+            writer?.cancel()
             throw error
         }
-        var status: Int32 = -1
-        for await code in exited.stream { status = code }
+        let status = ChildProcess.exitCode(await process.waitStatus())
         watchdog?.cancel()
+        await writer?.value
         if timedOut.isSet {
             throw HostError.timeout(host: hostName, what: "`\(command)`", seconds: options.timeoutSeconds ?? 0)
         }
@@ -122,6 +104,7 @@ public struct LocalConnection: HostConnection {
             await group.next()
             group.cancelAll()
         }
+        _ = forwarder
         return CommandResult(exitStatus: status, stdout: Data(), stderr: stderrBox.data)
     }
 

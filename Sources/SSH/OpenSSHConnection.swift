@@ -101,6 +101,8 @@ public final class OpenSSHConnection: HostConnection, StreamingFileSource, @unch
                     }
                 case .stderr(let data):
                     stderr.append(data)
+                case .stdoutClosed:
+                    break
                 }
             }
         } onCancel: {

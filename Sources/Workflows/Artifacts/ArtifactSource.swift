@@ -105,20 +105,14 @@ public struct ArtifactStore: Sendable {
         do { try fm.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
             throw ArtifactError.unpackFailed(file: artifact.path, reason: "\(error)")
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["tar", "-xzf", artifact.path, "-C", directory, "--strip-components=1", "--no-same-owner"]
-        let errors = Pipe()
-        process.standardError = errors
+        let tar: ChildProcess.Output
         do {
-            try process.run()
+            tar = try ChildProcess.runBlocking(["tar", "-xzf", artifact.path, "-C", directory, "--strip-components=1", "--no-same-owner"])
         } catch {
             throw ArtifactError.unpackFailed(file: artifact.path, reason: "cannot run tar: \(error)")
         }
-        let stderr = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw ArtifactError.unpackFailed(file: artifact.path, reason: "tar exited \(process.terminationStatus): \(String(decoding: stderr, as: UTF8.self))")
+        guard tar.succeeded else {
+            throw ArtifactError.unpackFailed(file: artifact.path, reason: "tar exited \(tar.status): \(String(decoding: tar.stderr, as: UTF8.self))")
         }
         let etcd = directory + "/etcd", etcdctl = directory + "/etcdctl", etcdutl = directory + "/etcdutl"
         for required in [etcd, etcdctl] where !fm.isExecutableFile(atPath: required) {

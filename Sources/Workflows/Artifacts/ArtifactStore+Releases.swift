@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Hosts
 
 /// A verified release file and, for tarballs, the files unpacked from it.
 public struct ResolvedArtifact: Sendable, Equatable {
@@ -132,21 +133,13 @@ extension ArtifactStore {
     }
 
     private static func tar(_ archive: String, _ arguments: [String]) throws -> Data {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["tar"] + arguments
-        let errors = Pipe(), output = Pipe()
-        process.standardError = errors
-        process.standardOutput = output
-        do { try process.run() } catch {
+        let tar: ChildProcess.Output
+        do { tar = try ChildProcess.runBlocking(["tar"] + arguments) } catch {
             throw ArtifactError.unpackFailed(file: archive, reason: "cannot run tar: \(error)")
         }
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let stderr = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw ArtifactError.unpackFailed(file: archive, reason: "tar exited \(process.terminationStatus): \(String(decoding: stderr, as: UTF8.self))")
+        guard tar.succeeded else {
+            throw ArtifactError.unpackFailed(file: archive, reason: "tar exited \(tar.status): \(String(decoding: tar.stderr, as: UTF8.self))")
         }
-        return data
+        return tar.stdout
     }
 }

@@ -10,13 +10,15 @@ import Darwin
 /// export: looked up once; nil where the C library has none.
 private typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
 
-/// A local program started with posix_spawn (the OpenSSH client, ssh-keygen).
+/// A local program started with posix_spawn: Capstan's one way to run a program on this machine (the OpenSSH
+/// client, `sh -c` for `LocalConnection`, tar, the lab's ip, mount and systemd-nspawn).
 ///
 /// Foundation's Process misses child exits when other children come and go, so children are
 /// spawned directly: pipes are close-on-exec (a concurrently spawned sibling never inherits an end
-/// and holds a pipe open), and a dedicated thread reads stdout/stderr and then `waitpid`s, so no wait
-/// ever blocks the Swift cooperative pool.
-final class ChildProcess: @unchecked Sendable {
+/// and holds a pipe open), the child gets stdin, stdout and stderr only, and a dedicated thread reads
+/// stdout/stderr and then `waitpid`s, so no wait ever blocks the Swift cooperative pool. `runBlocking`
+/// is the same spawn for synchronous callers, which read on their own thread.
+public final class ChildProcess: @unchecked Sendable {
     private static let addCloseFrom: AddCloseFrom? = {
         #if os(Linux)
         guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return nil }
@@ -26,14 +28,16 @@ final class ChildProcess: @unchecked Sendable {
         #endif
     }()
 
-    enum Event: Sendable {
+    public enum Event: Sendable {
         case stdout(Data)
         case stderr(Data)
+        /// stdout reached EOF (stderr may stay open longer, held by a background grandchild).
+        case stdoutClosed
     }
 
-    let pid: pid_t
+    public let pid: pid_t
     /// Output as it arrives; finishes when both streams reached EOF.
-    let events: AsyncStream<Event>
+    public let events: AsyncStream<Event>
     private let stdinFD: Int32
     private let stdinQueue: DispatchQueue
     private let exit = ExitBox()
@@ -52,11 +56,19 @@ final class ChildProcess: @unchecked Sendable {
         return true
     }
 
-    /// Starts `argv` (argv[0] looked up in PATH). With `stdin: false` the child reads /dev/null, or the file
-    /// at `stdinFile` (opened by the child, so the bytes never pass through Capstan).
-    /// `outputPath` sends stdout and stderr to that file instead of pipes (for a program that leaves a
-    /// background child behind, such as `ssh -f`, whose inherited pipe ends would never reach EOF).
-    init(_ argv: [String], environment: [String: String]? = nil, stdin: Bool, stdinFile: String? = nil, outputPath: String? = nil) throws {
+    /// A spawned child's pid and the parent's ends of its pipes (-1 where there is none).
+    struct Spawned {
+        var pid: pid_t
+        var stdout: Int32
+        var stderr: Int32
+        var stdin: Int32
+    }
+
+    /// Spawns `argv` (argv[0] looked up in PATH). `stdin`: a pipe to write to; else the child reads
+    /// `stdinFile`, or /dev/null. `outputPath`: stdout and stderr go to that file instead of pipes.
+    /// `newProcessGroup`: the child leads a process group of its own, so `kill(-pid)` reaches what it starts.
+    static func spawn(_ argv: [String], environment: [String: String]?, stdin: Bool, stdinFile: String? = nil,
+                      outputPath: String? = nil, newProcessGroup: Bool = false) throws -> Spawned {
         _ = Self.ignoreSIGPIPE
         Self.spawnLock.lock()
         defer { Self.spawnLock.unlock() }
@@ -85,12 +97,18 @@ final class ChildProcess: @unchecked Sendable {
         // FD_CLOEXEC (Foundation's file writes) would otherwise live on in a ControlMaster for its 10
         // minutes; a script still open for writing there cannot be executed (ETXTBSY).
         if let closeFrom = Self.addCloseFrom { _ = closeFrom(&actions, 3) }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        if newProcessGroup {
+            posix_spawnattr_setpgroup(&attributes, 0)
+            posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+        }
         let cArgs = argv.map { strdup($0) } + [nil]
         let env = (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { cArgs.forEach { free($0) }; env.forEach { free($0) } }
         var spawned: pid_t = 0
-        let rc = posix_spawnp(&spawned, argv[0], &actions, nil, cArgs, env)
-        let pid = spawned
+        let rc = posix_spawnp(&spawned, argv[0], &actions, &attributes, cArgs, env)
         close(outPipe[1]); close(errPipe[1])
         if stdin { close(inPipe[0]) }
         guard rc == 0 else {
@@ -98,13 +116,26 @@ final class ChildProcess: @unchecked Sendable {
             if stdin { close(inPipe[1]) }
             throw SpawnError(program: argv[0], reason: String(cString: strerror(rc)))
         }
+        // With `outputPath` the pipes' read ends see EOF at once.
+        return Spawned(pid: spawned, stdout: outPipe[0], stderr: errPipe[0], stdin: stdin ? inPipe[1] : -1)
+    }
+
+    /// Starts `argv` (argv[0] looked up in PATH). With `stdin: false` the child reads /dev/null, or the file
+    /// at `stdinFile` (opened by the child, so the bytes never pass through Capstan).
+    /// `outputPath` sends stdout and stderr to that file instead of pipes (for a program that leaves a
+    /// background child behind, such as `ssh -f`, whose inherited pipe ends would never reach EOF).
+    public init(_ argv: [String], environment: [String: String]? = nil, stdin: Bool, stdinFile: String? = nil, outputPath: String? = nil,
+                newProcessGroup: Bool = false) throws {
+        let child = try Self.spawn(argv, environment: environment, stdin: stdin, stdinFile: stdinFile, outputPath: outputPath,
+                                   newProcessGroup: newProcessGroup)
+        let pid = child.pid
         self.pid = pid
-        stdinFD = stdin ? inPipe[1] : -1
+        stdinFD = child.stdin
         stdinQueue = DispatchQueue(label: "capstan.process.stdin.\(pid)")
         let (stream, continuation) = AsyncStream<Event>.makeStream(bufferingPolicy: .unbounded)
         events = stream
         let exit = self.exit
-        let (outFD, errFD) = (outPipe[0], errPipe[0])
+        let (outFD, errFD) = (child.stdout, child.stderr)
         // Output and exit are watched apart: an ssh mux client hands its stdio to the master, so after
         // the client dies its pipes stay open until the master ends the remote session.
         let reader = Thread { Self.pump(stdout: outFD, stderr: errFD, into: continuation) }
@@ -138,6 +169,7 @@ final class ChildProcess: @unchecked Sendable {
                 } else if n == 0 || (errno != EINTR && errno != EAGAIN) {
                     open[pfd.fd] = false
                     close(pfd.fd)
+                    if pfd.fd == stdout { continuation.yield(.stdoutClosed) }
                 }
             }
         }
@@ -145,7 +177,7 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     /// Writes all of `data` to the child's stdin (blocking on the process's own queue, not the pool).
-    func writeStdin(_ data: Data) async throws {
+    public func writeStdin(_ data: Data) async throws {
         guard stdinFD >= 0 else { return }
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             stdinQueue.async { [self] in
@@ -154,7 +186,7 @@ final class ChildProcess: @unchecked Sendable {
         }
     }
 
-    func closeStdin() async {
+    public func closeStdin() async {
         guard stdinFD >= 0 else { return }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             stdinQueue.async { [self] in
@@ -187,22 +219,22 @@ final class ChildProcess: @unchecked Sendable {
         close(stdinFD)
     }
 
-    func signal(_ number: Int32) {
+    public func signal(_ number: Int32) {
         if !exit.isSet { kill(pid, number) }
     }
 
     /// The raw wait status once the child has exited.
-    func waitStatus() async -> Int32 {
+    public func waitStatus() async -> Int32 {
         await exit.value()
     }
 
     /// Exit code, or 128+signal when killed, from a raw wait status.
-    static func exitCode(_ status: Int32) -> Int32 {
+    public static func exitCode(_ status: Int32) -> Int32 {
         (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
     }
 
     /// Runs a program to its end, collecting its output.
-    static func run(_ argv: [String], environment: [String: String]? = nil, input: Data? = nil) async throws -> (status: Int32, stdout: Data, stderr: Data) {
+    public static func run(_ argv: [String], environment: [String: String]? = nil, input: Data? = nil) async throws -> (status: Int32, stdout: Data, stderr: Data) {
         let process = try ChildProcess(argv, environment: environment, stdin: input != nil)
         if let input {
             try? await process.writeStdin(input)
@@ -213,16 +245,74 @@ final class ChildProcess: @unchecked Sendable {
             switch event {
             case .stdout(let d): out.append(d)
             case .stderr(let d): err.append(d)
+            case .stdoutClosed: break
             }
         }
         return (exitCode(await process.waitStatus()), out, err)
     }
 }
 
-struct SpawnError: Error, CustomStringConvertible {
-    var program: String
-    var reason: String
-    var description: String { "cannot run \(program): \(reason)" }
+extension ChildProcess {
+    /// What a program run to its end left: exit code (128+signal when killed), stdout and stderr.
+    public struct Output: Sendable {
+        public var status: Int32
+        public var stdout: Data
+        public var stderr: Data
+        public var succeeded: Bool { status == 0 }
+    }
+
+    /// Runs `argv` to its end for a synchronous caller, which reads stdout on its own thread (stderr and
+    /// `input` on two more): the same spawn as `init`, for code outside the cooperative pool (the lab, tar).
+    public static func runBlocking(_ argv: [String], environment: [String: String]? = nil, input: Data? = nil) throws -> Output {
+        let child = try spawn(argv, environment: environment, stdin: input != nil)
+        let group = DispatchGroup()
+        let errors = ReadBuffer()
+        group.enter()
+        Thread.detachNewThread { errors.data = readAll(child.stderr); group.leave() }
+        if let input {
+            group.enter()
+            Thread.detachNewThread {
+                input.withUnsafeBytes { raw in
+                    guard let base = raw.baseAddress else { return }
+                    var offset = 0
+                    while offset < raw.count {
+                        let n = Glibc.write(child.stdin, base + offset, raw.count - offset)
+                        if n <= 0 { if errno == EINTR { continue }; break }
+                        offset += n
+                    }
+                }
+                close(child.stdin)
+                group.leave()
+            }
+        }
+        let out = readAll(child.stdout)
+        group.wait()
+        var status: Int32 = 0
+        while waitpid(child.pid, &status, 0) < 0 && errno == EINTR {}
+        return Output(status: exitCode(status), stdout: out, stderr: errors.data)
+    }
+
+    private static func readAll(_ fd: Int32) -> Data {
+        var data = Data()
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = read(fd, &buffer, buffer.count)
+            if n > 0 { data.append(buffer, count: n) } else if n < 0 && errno == EINTR { continue } else { break }
+        }
+        close(fd)
+        return data
+    }
+}
+
+/// Bytes read on another thread; read back only after that thread's group finished.
+private final class ReadBuffer: @unchecked Sendable {
+    var data = Data()
+}
+
+public struct SpawnError: Error, CustomStringConvertible {
+    public var program: String
+    public var reason: String
+    public var description: String { "cannot run \(program): \(reason)" }
 }
 
 /// The child's wait status, delivered once to any number of waiters.
