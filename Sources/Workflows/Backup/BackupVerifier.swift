@@ -74,6 +74,30 @@ public struct BackupVerifier: Sendable {
         }
     }
 
+    /// `backup verify` of `names`, each on its own (a failure does not stop the others). Where this machine has
+    /// neither etcdutl nor etcdctl (and no `statusTool` is set), `snapshot status` runs on `member` in `ctx`:
+    /// the decrypted copies go to a temporary directory there and are removed, one change made in apply mode.
+    public func verify(_ names: [String], statusOn member: String?, access: EtcdClientAccess, cluster: String,
+                       in ctx: WorkflowContext, now: Date) async throws -> [(name: String, outcome: Result<VerifyReport, any Error>)] {
+        let each: @Sendable (BackupVerifier) async -> [(name: String, outcome: Result<VerifyReport, any Error>)] = { verifier in
+            var out: [(name: String, outcome: Result<VerifyReport, any Error>)] = []
+            for name in names {
+                do { out.append((name, .success(try await verifier.verify(name, now: now)))) } catch { out.append((name, .failure(error))) }
+            }
+            return out
+        }
+        guard statusTool == nil, Self.localStatusTool() == nil, let member else { return await each(self) }
+        let results = Slot<[(name: String, outcome: Result<VerifyReport, any Error>)]>()
+        try await ctx.change(member, "check \(names.count) decrypted backup(s) with `snapshot status` on temporary copies, removed after") { connection in
+            var verifier = self
+            verifier.statusHost = connection
+            verifier.statusTool = try await EtcdBackup(store: store, access: access, settings: BackupSettings(cluster: cluster, key: nil, capstanVersion: ""))
+                .offlineTool(on: connection)
+            await results.set(await each(verifier))
+        }
+        return await results.value ?? []
+    }
+
     /// Verifies one backup and records the pass in the store.
     public func verify(_ name: String, now: Date) async throws -> VerifyReport {
         let entry = try await BackupCatalog(store: store).entry(named: name)

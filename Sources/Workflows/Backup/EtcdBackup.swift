@@ -152,10 +152,6 @@ public struct EtcdBackup: Sendable {
     }
 
     /// The tool a member runs `snapshot status` with: etcdutl where installed (3.5+), else etcdctl (3.4).
-    public func memberStatusTool(on host: any CommandRunner) async throws -> String {
-        try await offlineTool(on: host)
-    }
-
     func offlineTool(on host: any CommandRunner) async throws -> String {
         guard let etcdutl = access.etcdutl else { return access.etcdctl }
         let probe = try await host.run(ShellCommand("test", "-x", etcdutl))

@@ -245,23 +245,17 @@ struct BackupVerify: AsyncParsableCommand {
     func run() async throws {
         let setup = try BackupSetup(inventory)
         let store = try await setup.store()
-        var verifier = BackupVerifier(store: store, key: try setup.key(), identities: try setup.identities(identity.identity))
-        if BackupVerifier.localStatusTool() == nil, let first = setup.etcdHosts.first {
-            // No etcdutl/etcdctl on this machine: the decrypted copy is checked on a member with its own tool.
-            let connection = try await LiveConnector.connect(first, inventory: setup.inventory)
-            verifier.statusHost = connection
-            verifier.statusTool = try await EtcdBackup(store: store, access: EtcdClientAccess(),
-                                                       settings: BackupSettings(cluster: setup.inventory.name, key: nil, capstanVersion: ""))
-                .memberStatusTool(on: connection)
-        }
+        let verifier = BackupVerifier(store: store, key: try setup.key(), identities: try setup.identities(identity.identity))
         let names = all ? try await BackupCatalog(store: store).entries().map(\.name) : [name].compactMap { $0 }
-        var results: [Result] = []
-        for n in names {
-            do {
-                let report = try await verifier.verify(n, now: Date())
-                results.append(Result(name: n, ok: true, revision: report.status.revision, snapshotHash: report.status.hash))
-            } catch {
-                results.append(Result(name: n, ok: false, error: "\(error)"))
+        // No etcdutl/etcdctl on this machine: the decrypted copies are checked on the first member with its own tool.
+        let outcomes = try await LiveContext.run(inventory: setup.inventory, mode: .apply, output: CollectingOutput()) { context in
+            try await verifier.verify(names, statusOn: setup.etcdHosts.first?.name, access: EtcdClientAccess(), cluster: setup.inventory.name,
+                                      in: context, now: Date())
+        }
+        let results = outcomes.map { item -> Result in
+            switch item.outcome {
+            case .success(let report): return Result(name: item.name, ok: true, revision: report.status.revision, snapshotHash: report.status.hash)
+            case .failure(let error): return Result(name: item.name, ok: false, error: "\(error)")
             }
         }
         if output.output == .json {

@@ -1,13 +1,14 @@
 import Hosts
 import Inventory
 
-/// The single place where commands get live connections to the inventory's hosts.
+/// Connections outside a run's context: the SFTP backup host, which is not an inventory host. The inventory's
+/// hosts are reached only through `LiveContext` (reads through its readers, changes through `change`).
 enum LiveConnector {
     /// One connector per process, so connections (and bastion sessions) are reused across phases.
     static let shared = TransportConnector(transports: [:])
 
     /// Opens a connection to `host` with the inventory's SSH settings and transport.
-    static func connect(_ host: HostSpec, inventory: Inventory) async throws -> any HostConnection {
+    private static func connect(_ host: HostSpec, inventory: Inventory) async throws -> any HostConnection {
         try await shared.connect(HostEndpoints.endpoint(for: host, in: inventory), transport: inventory.effectiveSSH(for: host).transport ?? .libssh2)
     }
 
