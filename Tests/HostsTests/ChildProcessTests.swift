@@ -21,11 +21,13 @@ struct ChildProcessTests {
         let fd = open(path, O_RDONLY)
         try #require(fd > 2)
         defer { close(fd) }
-        let listing = "ls /proc/$$/fd | sort -n | tr '\\n' ' '"
-        let blocking = try ChildProcess.runBlocking(["sh", "-c", listing])
-        #expect(String(decoding: blocking.stdout, as: UTF8.self) == "0 1 2 ", "inherited: \(String(decoding: blocking.stdout, as: UTF8.self))")
-        let viaConnection = try await LocalConnection().run(ShellCommand("sh", "-c", listing))
-        #expect(viaConnection.stdoutText == "0 1 2 ", "inherited: \(viaConnection.stdoutText)")
+        // What the child's descriptor `fd` is, read from the shell's own entry (no pipeline: a shell holds pipe
+        // ends of its own while it sets one up).
+        let probe = "readlink /proc/$$/fd/\(fd) || echo closed"
+        let blocking = String(decoding: try ChildProcess.runBlocking(["sh", "-c", probe]).stdout, as: UTF8.self)
+        #expect(blocking == "closed\n", "the child holds \(path) as fd \(fd): \(blocking)")
+        let viaConnection = try await LocalConnection().run(ShellCommand("sh", "-c", probe)).stdoutText
+        #expect(viaConnection == "closed\n", "the child holds \(path) as fd \(fd): \(viaConnection)")
     }
 
     @Test("a LocalConnection timeout kills what the shell started too (its own process group)")
