@@ -22,7 +22,7 @@ public struct RestoreReport: Sendable, Equatable {
 /// `restore-copy` (the snapshot to every member) → `restore-stop-apiservers` → `restore-stop-etcd` →
 /// `restore-data` (data directories moved aside, `snapshot restore` on every member) → `restore-start-etcd`
 /// (all members together) → `restore-health` (health and revision) → `restore-start-apiservers`. The
-/// temporary copies are removed after the run, also when it failed.
+/// temporary copies are removed when the run ends, also when it failed (`restore-copy`'s cleanup).
 public struct EtcdRestore: Sendable {
     /// Bringing the PKI state back into an empty state directory (`restore-pki`).
     public struct PKIRestore: Sendable {
@@ -91,13 +91,7 @@ public struct EtcdRestore: Sendable {
         let token = "capstan-\(cluster)-restore-\(CompactTime.string(now))"
         let workflow = Workflow(name: "backup restore", phases: phases(backup: name, members: members, pki: pki, token: token,
                                                                          stamp: CompactTime.string(now), scratch: scratch, progress: progress))
-        do {
-            _ = try await PhaseRunner().run(workflow, in: ctx)
-        } catch {
-            await removeTemporaryCopies(progress, ctx)
-            throw error
-        }
-        await removeTemporaryCopies(progress, ctx)
+        _ = try await PhaseRunner().run(workflow, in: ctx)
         guard ctx.mode == .apply else { return nil }
         return RestoreReport(backup: name, initialClusterToken: token, movedAside: await progress.movedAside,
                              revision: await progress.revision, restoredPKI: await progress.restoredPKI)
@@ -147,7 +141,7 @@ public struct EtcdRestore: Sendable {
                     await progress.set { $0.remoteDirs[host] = path }
                     try await connection.upload(localFile: scratch + "/snapshot.db", to: path + "/snapshot.db", attributes: FileAttributes(mode: 0o600))
                 }
-            },
+            }.cleaningUp { ctx in await removeTemporaryCopies(progress, ctx) },
             Phase("restore-stop-apiservers", hosts: apiHosts, next: again) { ctx, host in
                 try await ctx.change(host, "stop kube-apiserver, where it is installed") { try await control.stopAPIServer(on: target(host, $0)) }
             },
@@ -262,12 +256,16 @@ public struct EtcdRestore: Sendable {
         return true
     }
 
-    /// The members' temporary snapshot copies, removed after the run whatever its outcome (awaited: a detached
-    /// cleanup would outlive the process).
+    /// The members' temporary snapshot copies, removed when the run ends whatever its outcome (awaited: a
+    /// detached cleanup would outlive the process). A copy that cannot be removed is named in a warning.
     func removeTemporaryCopies(_ progress: Progress, _ ctx: WorkflowContext) async {
         for (host, path) in await progress.remoteDirs.sorted(by: { $0.key < $1.key }) {
-            _ = try? await ctx.change(host, "remove the temporary snapshot copy \(path)") { connection in
-                _ = try await connection.run(ShellCommand("rm", "-rf", "--", path))
+            do {
+                try await ctx.change(host, "remove the temporary snapshot copy \(path)") { connection in
+                    try await connection.check(ShellCommand("rm", "-rf", "--", path))
+                }
+            } catch {
+                await ctx.emit(.warning, host: host, "warning: the temporary snapshot copy \(path) was not removed: \(error)")
             }
         }
     }

@@ -25,6 +25,8 @@ public struct Phase: Sendable {
     var survey: (@Sendable (WorkflowContext, String) async throws -> Void)?
     /// Phases that must run before this one in the same run: they prepare run data it reads (`reading`).
     public internal(set) var needs: [String] = []
+    /// Tidies what the phase left for the run's later phases (temporary copies): see `cleaningUp`.
+    var cleanup: (@Sendable (WorkflowContext) async -> Void)?
 
     /// A phase whose body runs per host (`execution` .parallel or .serial).
     public init(
@@ -74,6 +76,16 @@ extension Phase {
         if ctx.mode == .apply, await ctx.actionCount != before { await ctx.forgetSurvey(host) }
     }
 
+    /// This phase with `cleanup`, which the runner runs once the run ends, succeeded or failed, if the phase
+    /// started: the cleanups of the phases that started run latest first, under their phase's name, in plan
+    /// mode too (where the phases changed nothing, so a cleanup should find nothing to do). A cleanup reports
+    /// its own problems (`WorkflowContext.emit`); it cannot change the run's outcome.
+    public func cleaningUp(_ cleanup: @escaping @Sendable (WorkflowContext) async -> Void) -> Phase {
+        var phase = self
+        phase.cleanup = cleanup
+        return phase
+    }
+
     /// This phase reading `data`: the phase that sets it must run before this one in the same run, or the
     /// runner refuses to start (`WorkflowError.neededPhaseMissing`). Data known up front needs no phase.
     public func reading<Value>(_ data: RunData<Value>) -> Phase {
@@ -114,6 +126,29 @@ public struct PhaseRunner: Sendable {
         if !unknown.isEmpty { throw WorkflowError.unknownPhase(names: unknown, known: known) }
         try Self.checkNeeds(workflow.phases, skipping: ctx.options.skipPhases)
 
+        var started: [Phase] = []
+        do {
+            var report = try await runPhases(workflow, in: ctx, started: &started)
+            await cleanUp(started, ctx)
+            report.actions = await ctx.actions
+            return report
+        } catch {
+            await cleanUp(started, ctx)
+            throw error
+        }
+    }
+
+    /// The cleanups of the phases that started, latest first.
+    private func cleanUp(_ started: [Phase], _ ctx: WorkflowContext) async {
+        for phase in started.reversed() {
+            guard let cleanup = phase.cleanup else { continue }
+            await ctx.setPhase(phase.name)
+            await cleanup(ctx)
+        }
+        if started.contains(where: { $0.cleanup != nil }) { await ctx.setPhase(nil) }
+    }
+
+    private func runPhases(_ workflow: Workflow, in ctx: WorkflowContext, started: inout [Phase]) async throws -> RunReport {
         var completed: [String] = []
         var skipped: [String] = []
         // The first read of a host also reads what the later phases' surveys declare for it.
@@ -128,6 +163,7 @@ public struct PhaseRunner: Sendable {
                 continue
             }
             await ctx.emit(.phaseStarted, phase.hosts.joined(separator: ", "))
+            started.append(phase)
             let failures: [WorkflowError.HostFailure]
             do {
                 failures = try await execute(phase, ctx)
