@@ -73,7 +73,8 @@ public struct EtcdRestore: Sendable {
         var localCopy: String?
         var remoteDirs: [String: String] = [:]
         var movedAside: [String: String] = [:]
-        var revision: Int64 = 0
+        /// The lowest revision the members reached after the restore (set by the health gate).
+        var revision: Int64?
         var restoredPKI = false
         func set(_ change: @Sendable (isolated Progress) -> Void) { change(self) }
     }
@@ -92,9 +93,10 @@ public struct EtcdRestore: Sendable {
         let workflow = Workflow(name: "backup restore", phases: phases(backup: name, members: members, pki: pki, token: token,
                                                                          stamp: CompactTime.string(now), scratch: scratch, progress: progress))
         _ = try await PhaseRunner().run(workflow, in: ctx)
-        guard ctx.mode == .apply else { return nil }
+        // The health gate reached a revision only when the restore was made (in plan mode gates do not run).
+        guard let revision = await progress.revision else { return nil }
         return RestoreReport(backup: name, initialClusterToken: token, movedAside: await progress.movedAside,
-                             revision: await progress.revision, restoredPKI: await progress.restoredPKI)
+                             revision: revision, restoredPKI: await progress.restoredPKI)
     }
 
     func phases(backup name: String, members: [EtcdMemberAddress], pki: PKIRestore?, token: String, stamp: String, scratch: String,
