@@ -200,16 +200,24 @@ public final class ChildProcess: @unchecked Sendable {
 
     private func writeAllLocked(_ data: Data) throws {
         guard !stdinClosed else { throw SpawnError(program: "pid \(pid)", reason: "stdin already closed") }
-        try data.withUnsafeBytes { raw in
+        if let failure = Self.writeAll(data, to: stdinFD) {
+            throw SpawnError(program: "pid \(pid)", reason: "writing stdin: \(String(cString: strerror(failure)))")
+        }
+    }
+
+    /// Writes all of `data` to `fd`, retrying on EINTR; the errno that stopped it, or nil when all was written.
+    static func writeAll(_ data: Data, to fd: Int32) -> Int32? {
+        data.withUnsafeBytes { raw -> Int32? in
             var offset = 0
             while offset < raw.count {
-                let n = Glibc.write(stdinFD, raw.baseAddress?.advanced(by: offset), raw.count - offset)
+                let n = Glibc.write(fd, raw.baseAddress?.advanced(by: offset), raw.count - offset)
                 if n < 0 {
                     if errno == EINTR { continue }
-                    throw SpawnError(program: "pid \(pid)", reason: "writing stdin: \(String(cString: strerror(errno)))")
+                    return errno
                 }
                 offset += n
             }
+            return nil
         }
     }
 
@@ -234,7 +242,7 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     /// Runs a program to its end, collecting its output.
-    public static func run(_ argv: [String], environment: [String: String]? = nil, input: Data? = nil) async throws -> (status: Int32, stdout: Data, stderr: Data) {
+    public static func run(_ argv: [String], environment: [String: String]? = nil, input: Data? = nil) async throws -> Output {
         let process = try ChildProcess(argv, environment: environment, stdin: input != nil)
         if let input {
             try? await process.writeStdin(input)
@@ -248,7 +256,7 @@ public final class ChildProcess: @unchecked Sendable {
             case .stdoutClosed: break
             }
         }
-        return (exitCode(await process.waitStatus()), out, err)
+        return Output(status: exitCode(await process.waitStatus()), stdout: out, stderr: err)
     }
 }
 
@@ -272,15 +280,8 @@ extension ChildProcess {
         if let input {
             group.enter()
             Thread.detachNewThread {
-                input.withUnsafeBytes { raw in
-                    guard let base = raw.baseAddress else { return }
-                    var offset = 0
-                    while offset < raw.count {
-                        let n = Glibc.write(child.stdin, base + offset, raw.count - offset)
-                        if n <= 0 { if errno == EINTR { continue }; break }
-                        offset += n
-                    }
-                }
+                // A child that exits without reading all of it ends the write (EPIPE); its status says the rest.
+                _ = writeAll(input, to: child.stdin)
                 close(child.stdin)
                 group.leave()
             }

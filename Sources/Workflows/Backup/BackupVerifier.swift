@@ -77,7 +77,7 @@ public struct BackupVerifier: Sendable {
     /// `backup verify` of `names`, each on its own (a failure does not stop the others). Where this machine has
     /// neither etcdutl nor etcdctl (and no `statusTool` is set), `snapshot status` runs on `member` in `ctx`:
     /// the decrypted copies go to a temporary directory there and are removed, one change made in apply mode.
-    public func verify(_ names: [String], statusOn member: String?, access: EtcdClientAccess, cluster: String,
+    public func verify(_ names: [String], statusOn member: String?, access: EtcdClientAccess,
                        in ctx: WorkflowContext, now: Date) async throws -> [(name: String, outcome: Result<VerifyReport, any Error>)] {
         let each: @Sendable (BackupVerifier) async -> [(name: String, outcome: Result<VerifyReport, any Error>)] = { verifier in
             var out: [(name: String, outcome: Result<VerifyReport, any Error>)] = []
@@ -87,15 +87,13 @@ public struct BackupVerifier: Sendable {
             return out
         }
         guard statusTool == nil, Self.localStatusTool() == nil, let member else { return await each(self) }
-        let results = Slot<[(name: String, outcome: Result<VerifyReport, any Error>)]>()
-        try await ctx.change(member, "check \(names.count) decrypted backup(s) with `snapshot status` on temporary copies, removed after") { connection in
+        let checked = try await ctx.changeProducing(member, "check \(names.count) decrypted backup(s) with `snapshot status` on temporary copies, removed after") { connection in
             var verifier = self
             verifier.statusHost = connection
-            verifier.statusTool = try await EtcdBackup(store: store, access: access, settings: BackupSettings(cluster: cluster, key: nil, capstanVersion: ""))
-                .offlineTool(on: connection)
-            await results.set(await each(verifier))
+            verifier.statusTool = try await access.offlineTool(on: connection)
+            return await each(verifier)
         }
-        return await results.value ?? []
+        return checked ?? []
     }
 
     /// Verifies one backup and records the pass in the store.

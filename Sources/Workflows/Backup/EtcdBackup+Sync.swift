@@ -35,12 +35,11 @@ extension EtcdBackup {
                     report.skipped.append(file)
                     continue
                 }
-                let stored = Slot<BackupManifest>()
-                try await ctx.change(member.name, "store \(directory)/\(file) in \(store.location)") { connection in
-                    await stored.set(try await self.storeSnapshot(file: directory + "/" + file, from: EtcdMemberTarget(member, connection: connection),
-                                                                  etcdVersion: version, createdAt: CompactTime.date(in: file) ?? now, source: "sync:" + file))
+                let stored = try await ctx.changeProducing(member.name, "store \(directory)/\(file) in \(store.location)") { connection in
+                    try await self.storeSnapshot(file: directory + "/" + file, from: EtcdMemberTarget(member, connection: connection),
+                                                 etcdVersion: version, createdAt: CompactTime.date(in: file) ?? now, source: "sync:" + file)
                 }
-                if let manifest = await stored.value { report.stored.append(manifest) } else { report.wouldStore.append("\(member.name):\(directory)/\(file)") }
+                if let stored { report.stored.append(stored) } else { report.wouldStore.append("\(member.name):\(directory)/\(file)") }
             }
         }
         return report

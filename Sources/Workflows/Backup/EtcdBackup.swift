@@ -67,13 +67,12 @@ public struct EtcdBackup: Sendable {
             : settings.key != nil ? "AES-256-GCM with the key file" : "none (etcd.backup.unencrypted)"
         let preview = Preview(member: member.name, etcdVersion: status.version, revision: status.revision, dbSize: status.dbSize,
                               store: store.location, encryption: encryption, includesPKI: settings.pkiDirectory != nil)
-        let made = Slot<BackupManifest>()
         let description = "snapshot etcd \(status.version) at revision \(status.revision) (\(status.dbSize) bytes) into a temporary file, "
             + "store it in \(store.location) (encryption: \(encryption)\(preview.includesPKI ? ", with the PKI" : "")), check it with `snapshot status`, remove the file"
-        try await ctx.change(member.name, description) { connection in
-            await made.set(try await self.snapshot(EtcdMemberTarget(member, connection: connection), status: status, now: now))
+        let manifest = try await ctx.changeProducing(member.name, description) { connection in
+            try await self.snapshot(EtcdMemberTarget(member, connection: connection), status: status, now: now)
         }
-        return Outcome(preview: preview, manifest: await made.value)
+        return Outcome(preview: preview, manifest: manifest)
     }
 
     /// Takes a snapshot on `member` now and stores it; returns the stored manifest.
@@ -142,20 +141,13 @@ public struct EtcdBackup: Sendable {
 
     /// `snapshot status -w json` on the member: etcdutl where installed (3.5+), else etcdctl (3.4).
     func snapshotStatus(file: String, on member: EtcdMemberTarget) async throws -> SnapshotStatus {
-        let tool = try await offlineTool(on: member.connection)
+        let tool = try await access.offlineTool(on: member.connection)
         let result = try await member.connection.run(ShellCommand(tool, "snapshot", "status", file, "-w", "json"),
                                                      options: RunOptions(timeoutSeconds: 600, environment: access.environment))
         guard result.succeeded else {
             throw BackupError.etcdctl(host: member.name, step: "\(tool) snapshot status", reason: lastLines(result.stderrText))
         }
         return try SnapshotStatus.parse(result.stdoutText, host: member.name)
-    }
-
-    /// The tool a member runs `snapshot status` with: etcdutl where installed (3.5+), else etcdctl (3.4).
-    func offlineTool(on host: any CommandRunner) async throws -> String {
-        guard let etcdutl = access.etcdutl else { return access.etcdctl }
-        let probe = try await host.run(ShellCommand("test", "-x", etcdutl))
-        return probe.succeeded ? etcdutl : access.etcdctl
     }
 
     /// A tar of the PKI directory, made on this machine and streamed through the same encryption.
@@ -225,12 +217,6 @@ public struct EtcdBackup: Sendable {
         guard path.contains("capstan-backup.") else { return }
         _ = try await host.run(ShellCommand("rm", "-rf", "--", path))
     }
-}
-
-/// A value one `change` body produces for the code after it.
-actor Slot<Value: Sendable> {
-    private(set) var value: Value?
-    func set(_ value: Value) { self.value = value }
 }
 
 func lastLines(_ text: String, _ n: Int = 3) -> String {

@@ -38,6 +38,14 @@ public struct EtcdClientAccess: Sendable, Equatable {
     }
 
     var environment: [String: String] { ["ETCDCTL_API": "3"] }
+
+    /// The tool `host` runs `snapshot status` and `snapshot restore` with: etcdutl where installed (3.5+),
+    /// else etcdctl (3.4).
+    func offlineTool(on host: any CommandRunner) async throws -> String {
+        guard let etcdutl else { return etcdctl }
+        let probe = try await host.run(ShellCommand("test", "-x", etcdutl))
+        return probe.succeeded ? etcdutl : etcdctl
+    }
 }
 
 /// Where one etcd member is: its host, URLs and data directory. The backup and restore workflows take these and

@@ -192,19 +192,19 @@ public struct EtcdRestore: Sendable {
         } else {
             // No etcdctl here: `snapshot status` on the first member with the tool it has (etcdutl only from 3.5).
             let first = members[0].name
-            let store = self.store, key = self.key, identities = self.identities, access = self.access, cluster = self.cluster
+            let store = self.store, key = self.key, identities = self.identities, access = self.access
             try await ctx.change(first, "check the snapshot with `snapshot status` on a temporary copy (removed after)") { connection in
-                let tool = try await EtcdBackup(store: store, access: access, settings: BackupSettings(cluster: cluster, key: nil, capstanVersion: ""))
-                    .offlineTool(on: connection)
+                let tool = try await access.offlineTool(on: connection)
                 let remote = BackupVerifier(store: store, key: key, identities: identities, statusHost: connection, statusTool: tool)
                 try compare(try await remote.snapshotStatus(localFile: local))
             }
         }
         let unreachable = await FanOut.run(apiHosts, name: { $0 }) { host in
             _ = try await ctx.reader(host).check(ShellCommand("true"), options: RunOptions(timeoutSeconds: 30))
-        }.compactMap { outcome in outcome.error.map { "\(outcome.host): \($0)" } }
-        if let problem = unreachable.first {
-            throw BackupError.restoreFailed(host: String(problem.prefix { $0 != ":" }), step: "checking it is reachable", reason: unreachable.joined(separator: "; "))
+        }.filter { $0.error != nil }
+        if let first = unreachable.first {
+            throw BackupError.restoreFailed(host: first.host, step: "checking it is reachable",
+                                            reason: unreachable.map { "\($0.host): \($0.error.map { "\($0)" } ?? "")" }.joined(separator: "; "))
         }
     }
 
@@ -212,8 +212,7 @@ public struct EtcdRestore: Sendable {
     func restoreData(_ member: EtcdMemberAddress, stamp: String, token: String, initialCluster: String, progress: Progress, _ ctx: WorkflowContext) async throws {
         let aside = member.dataDir + ".capstan-pre-restore-" + stamp
         let exists = try await ctx.reader(member.name).run(ShellCommand("test", "-e", member.dataDir)).succeeded
-        let tool = try await EtcdBackup(store: store, access: access, settings: BackupSettings(cluster: cluster, key: nil, capstanVersion: ""))
-            .offlineTool(on: ctx.reader(member.name))
+        let tool = try await access.offlineTool(on: ctx.reader(member.name))
         let description = (exists ? "move \(member.dataDir) aside to \(aside), then " : "") +
             "restore the snapshot into \(member.dataDir) with \((tool as NSString).lastPathComponent) as member \(member.name) of a new cluster (token \(token))"
         let access = self.access, owner = dataDirOwner

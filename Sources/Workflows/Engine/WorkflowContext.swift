@@ -317,10 +317,21 @@ public actor WorkflowContext {
         _ host: String, _ description: String, diff: String? = nil, affecting paths: [String]?,
         _ body: @Sendable (any HostConnection) async throws -> Void
     ) async throws -> Bool {
+        _ = try await changeProducing(host, description, diff: diff, affecting: paths, body)
+        return true
+    }
+
+    /// `change` for a body that produces something the caller goes on with (a stored backup's manifest):
+    /// what `body` returned in apply mode, nil in plan mode, where `body` does not run.
+    public func changeProducing<T: Sendable>(
+        _ host: String, _ description: String, diff: String? = nil, affecting paths: [String]? = nil,
+        _ body: @Sendable (any HostConnection) async throws -> T
+    ) async throws -> T? {
         switch mode {
         case .plan:
             recorded.append(PlannedAction(host: host, description: description, diff: diff))
             emit(.planned, host: host, description)
+            return nil
         case .apply:
             let connection = try await openConnection(host)
             emit(.action, host: host, description)
@@ -331,10 +342,10 @@ public actor WorkflowContext {
                 surveys[host] = nil
             }
             // Recorded once made: a change whose body fails is reported by the phase, not counted as made.
-            try await body(connection)
+            let result = try await body(connection)
             recorded.append(PlannedAction(host: host, description: description, diff: diff))
+            return result
         }
-        return true
     }
 
     /// A change the host decides and makes in one round trip (a file written and acted on only when it

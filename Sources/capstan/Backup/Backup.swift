@@ -249,8 +249,7 @@ struct BackupVerify: AsyncParsableCommand {
         let names = all ? try await BackupCatalog(store: store).entries().map(\.name) : [name].compactMap { $0 }
         // No etcdutl/etcdctl on this machine: the decrypted copies are checked on the first member with its own tool.
         let outcomes = try await LiveContext.run(inventory: setup.inventory, mode: .apply, output: CollectingOutput()) { context in
-            try await verifier.verify(names, statusOn: setup.etcdHosts.first?.name, access: EtcdClientAccess(), cluster: setup.inventory.name,
-                                      in: context, now: Date())
+            try await verifier.verify(names, statusOn: setup.etcdHosts.first?.name, access: EtcdClientAccess(), in: context, now: Date())
         }
         let results = outcomes.map { item -> Result in
             switch item.outcome {
