@@ -23,12 +23,15 @@ struct UpgradeApplyCommand: AsyncParsableCommand {
         }
     }
 
+    /// The upgrade's steps with this command's settings; progress lines go to standard output.
+    func operation(_ inventory: Inventory) -> UpgradeOperation {
+        UpgradeOperation(inventory: inventory, settings: options.settings(inventory), etcdHealthTimeoutSeconds: options.healthTimeout,
+                         say: { print($0) })
+    }
+
     func body(_ inventory: Inventory, _ context: WorkflowContext) async throws {
         if !inventory.isSelfManaged { return try await managedBody(inventory, context) }
         let (k, e) = try target.targets(inventory)
-        let inventoryPath = target.inventoryOption.inventory
-        let state = StateDirectory(inventory: inventory)
-
         let assessment = try await UpgradeAssessment.make(inventory, kubernetes: k, etcd: e, in: context)
         if outputOption.output == .text { assessment.printText() }
         guard !assessment.blocked, let plan = assessment.plan else {
@@ -36,87 +39,54 @@ struct UpgradeApplyCommand: AsyncParsableCommand {
             printError("Error: the upgrade is blocked (see the checks and the refusal above); nothing was changed")
             throw ExitCode(1)
         }
-        let etcdSteps = plan.steps.filter { $0.stage == .etcd }
-        var record = try loadRecord(state)
-        let resumable = record?.isResumable(targetKubernetes: k.description, targetEtcd: plan.etcdTarget?.description) ?? false
-        let kubernetesSteps = KubernetesUpgradeSchedule.resume(
-            planned: plan.steps.filter { $0.stage != .etcd }, pending: resumable ? record?.kubernetesPending ?? [] : [],
-            controlPlane: Set(inventory.controlPlaneHosts.map(\.name)), to: k.description)
-        if etcdSteps.isEmpty && kubernetesSteps.isEmpty {
-            if var r = record, r.isResumable(targetKubernetes: k.description, targetEtcd: plan.etcdTarget?.description ?? e?.description) {
-                r.status = .completed; r.updatedAt = Date(); try await save(r, state, context)
-            }
+        let operation = self.operation(inventory)
+        let schedule = try operation.schedule(plan, kubernetes: k, etcd: e)
+        if schedule.isEmpty {
+            try await operation.closeRecord(schedule, in: context)
             print("nothing to upgrade: every host runs the target versions")
             return
         }
-        if !options.dryRun { try Confirmation.require("upgrade apply", "Start the upgrade (\(etcdSteps.count + kubernetesSteps.count) step(s))", yes: options.yes) }
-
-        let etcdTarget = plan.etcdTarget
-        let resuming = record?.isResumable(targetKubernetes: k.description, targetEtcd: etcdTarget?.description) ?? false
-        if resuming, let r = record {
-            print("resuming the upgrade started \(r.startedAt) (rollback point \(r.rollbackPoint?.backup ?? "none"))")
-        } else {
-            var previous: [String: String] = [:], sums: [String: String] = [:]
-            for h in assessment.survey.running where assessment.survey.spec.memberNames.contains(h.host) {
-                if let v = h.etcd { previous[h.host] = v.description }
-            }
-            for h in assessment.survey.etcdHosts { if let s = h.facts.fileChecksums[assessment.survey.spec.binDir + "/etcd"] { sums[h.host] = s } }
-            var fresh = UpgradeRecord(targetKubernetes: k.description, targetEtcd: etcdTarget?.description, startedAt: Date(),
-                                      previousEtcd: previous, previousEtcdSHA256: sums)
-            fresh.previousKubernetes = Dictionary(assessment.survey.running.compactMap { h in
-                KubernetesUpgradeSchedule.recorded(h).map { (h.host, $0.description) }
-            }, uniquingKeysWith: { a, _ in a })
-            fresh.rollbackPoint = try await context.changeState("take the rollback point: backup now, then verify it in the backup store") {
-                try await takeRollbackPoint(inventoryPath: inventoryPath)
-            }
-            try await save(fresh, state, context)
-            record = fresh
+        if !options.dryRun { try Confirmation.require("upgrade apply", "Start the upgrade (\(schedule.count) step(s))", yes: options.yes) }
+        let rollbackPoint = self.takeRollbackPoint
+        let record = try await stopping(inventory, k) {
+            try await operation.run(schedule, assessment: assessment, rollbackPoint: rollbackPoint, in: context)
         }
-        guard var record else { return }
-
-        if let etcdTarget, !etcdSteps.isEmpty {
-            var upgraded = inventory
-            upgraded.etcd.version = etcdTarget
-            let settings = try EtcdWorkflowSettings(inventory: upgraded, artifacts: try ArtifactStore(for: inventory),
-                                                    healthTimeoutSeconds: options.healthTimeout, allowVersionChange: true)
-            print("upgrading etcd to \(etcdTarget): \(etcdSteps.map { $0.hosts[0] }.joined(separator: " → "))")
-            do {
-                _ = try await PhaseRunner().run(Workflow(name: "upgrade", phases: EtcdWorkflow.phases(settings)), in: context)
-            } catch {
-                let after = try? await UpgradeSurvey.read(inventory, in: context)
-                record.upgraded = upgradedMembers(after, target: etcdTarget)
-                // The roll goes in plan order, so the first member not on the target is where it stopped.
-                let stopped = etcdSteps.map { $0.hosts[0] }.first { !record.upgraded.contains($0) } ?? stoppedHost(error)
-                record.status = .failed
-                record.stoppedAt = stopped
-                record.message = "\(error)"
-                record.updatedAt = Date()
-                try await save(record, state, context)
-                printError("""
-                    Error: the etcd upgrade stopped\(stopped.map { " at \($0)" } ?? ""): \(error)
-                    upgraded so far: \(record.upgraded.isEmpty ? "none" : record.upgraded.joined(separator: ", "))
-                    to resume: fix the cause, then run `capstan upgrade apply -i \(inventoryPath) --to \(k.tag)\(target.etcd.map { " --etcd \($0)" } ?? "") --yes` (continues with the next member)
-                    to roll back: `capstan upgrade rollback -i \(inventoryPath)` (rollback point: backup \(record.rollbackPoint?.backup ?? "none"))
-                    """)
-                throw ExitCode(1)
-            }
-            let after = try await UpgradeSurvey.read(inventory, in: context)
-            record.upgraded = upgradedMembers(after, target: etcdTarget)
-            record.stoppedAt = nil
-            record.message = nil
-        }
-        record.updatedAt = Date()
-        if !kubernetesSteps.isEmpty {
-            try await runKubernetes(kubernetesSteps, record: &record, inventory: inventory, state: state, context: context, target: k)
-        }
-        record.status = .completed
-        record.updatedAt = Date()
-        try await save(record, state, context)
         if try await printedDryRun(context) { return }
         var done: [String] = []
-        if let etcdTarget, !etcdSteps.isEmpty { done.append("etcd \(etcdTarget) on \(record.upgraded.joined(separator: ", "))") }
-        if !kubernetesSteps.isEmpty { done.append("Kubernetes \(k.tag) on \((record.kubernetesUpgraded ?? []).joined(separator: ", "))") }
-        print("upgrade complete: \(done.joined(separator: "; ")); set spec.kubernetesVersion: \(k.tag)\(etcdTarget.map { " and etcd.version: \($0)" } ?? "") in \(inventoryPath) if it does not already say so (`capstan apply` converges to the inventory's versions)")
+        if let etcdTarget = schedule.etcdTarget, !schedule.etcdSteps.isEmpty { done.append("etcd \(etcdTarget) on \(record.upgraded.joined(separator: ", "))") }
+        if !schedule.kubernetesSteps.isEmpty { done.append("Kubernetes \(k.tag) on \((record.kubernetesUpgraded ?? []).joined(separator: ", "))") }
+        print("upgrade complete: \(done.joined(separator: "; ")); set spec.kubernetesVersion: \(k.tag)\(schedule.etcdTarget.map { " and etcd.version: \($0)" } ?? "") in \(target.inventoryOption.inventory) if it does not already say so (`capstan apply` converges to the inventory's versions)")
+    }
+
+    /// Runs `body`; an upgrade that stopped part-way is shown with what was done, how to resume and how to
+    /// roll back (exit 1).
+    func stopping(_ inventory: Inventory, _ k: SemanticVersion, _ body: () async throws -> UpgradeRecord) async throws -> UpgradeRecord {
+        do { return try await body() } catch let stop as UpgradeStopped {
+            let path = target.inventoryOption.inventory
+            let record = stop.record
+            let resume = "capstan upgrade apply -i \(path) --to \(k.tag)\(target.etcd.map { " --etcd \($0)" } ?? "")"
+            let done = stop.done.isEmpty ? "none" : stop.done.joined(separator: ", ")
+            switch stop.part {
+            case .etcd:
+                printError("""
+                    Error: \(stop)
+                    upgraded so far: \(done)
+                    to resume: fix the cause, then run `\(resume) --yes` (continues with the next member)
+                    to roll back: `capstan upgrade rollback -i \(path)` (rollback point: backup \(record.rollbackPoint?.backup ?? "none"))
+                    """)
+            default:
+                let drainHint = (stop.cause as? WorkflowError)?.incompleteDrain != nil && !options.forceDrain ? " (add --force-drain to go past PodDisruptionBudgets)" : ""
+                printError("""
+                    Error: \(stop)
+                    upgraded so far: \(done)
+                    to resume: fix the cause, then run `\(resume)\(inventory.isSelfManaged ? "" : " --kubeconfig FILE") --yes`\(drainHint) (continues with \(stop.step.joined(separator: ", ")))
+                    """ + (inventory.isSelfManaged ? """
+
+                    to roll back: `capstan upgrade rollback -i \(path) --yes` (returns the hosts to \(Set((record.previousKubernetes ?? [:]).values).sorted().joined(separator: ", ")); rollback point: backup \(record.rollbackPoint?.backup ?? "none"))
+                    """ : ""))
+            }
+            throw ExitCode(1)
+        }
     }
 
     /// A dry run ends by listing every change it recorded; true when it did.
@@ -128,19 +98,8 @@ struct UpgradeApplyCommand: AsyncParsableCommand {
         return true
     }
 
-    /// The upgrade record is Capstan's own progress, written in apply mode only (a dry run leaves none).
-    func save(_ record: UpgradeRecord, _ state: StateDirectory, _ context: WorkflowContext) async throws {
-        try await context.bookkeeping { try record.save(to: state) }
-    }
-
-    func loadRecord(_ state: StateDirectory) throws -> UpgradeRecord? {
-        do { return try UpgradeRecord.load(from: state) } catch {
-            throw ValidationError("cannot read \(state.path(UpgradeRecord.fileName)): \(error); move it aside to start a new upgrade")
-        }
-    }
-
     /// `backup now` then `backup verify` through the backup engine; the verified backup is the rollback point.
-    func takeRollbackPoint(inventoryPath: String) async throws -> UpgradeRecord.RollbackPoint {
+    @Sendable func takeRollbackPoint() async throws -> UpgradeRecord.RollbackPoint {
         let setup = try BackupSetup(target.inventoryOption)
         let settings = try BackupSettings.from(policy: setup.policy, cluster: setup.inventory.name,
                                                capstanVersion: CapstanVersion.current, stateRoot: setup.state.root)
@@ -153,20 +112,5 @@ struct UpgradeApplyCommand: AsyncParsableCommand {
         let report = try await BackupVerifier(store: store, key: try setup.key(), identities: try setup.identities(nil)).verify(manifest.name, now: Date())
         print("rollback point: backup \(manifest.name) (etcd \(manifest.etcdVersion), revision \(report.status.revision)) verified in \(store.location)")
         return UpgradeRecord.RollbackPoint(backup: manifest.name, revision: report.status.revision, etcdVersion: manifest.etcdVersion, verifiedAt: Date())
-    }
-
-    func upgradedMembers(_ survey: UpgradeSurvey?, target: SemanticVersion) -> [String] {
-        guard let survey else { return [] }
-        let running = EtcdVersionGate.running(hosts: survey.etcdHosts, cluster: survey.cluster)
-        return survey.spec.memberNames.filter { running[$0] == target }
-    }
-
-    func stoppedHost(_ error: any Error) -> String? {
-        switch error as? WorkflowError {
-        case let .hostFailed(host, _, _, _)?: return host
-        case let .drainIncomplete(node, _, _, _)?: return node
-        case let .phaseFailed(_, failures, _)?: return failures.first?.host
-        default: return nil
-        }
     }
 }

@@ -4,27 +4,15 @@ import Inventory
 import PKI
 import Workflows
 
-/// `upgrade plan` / `upgrade apply` of a managed cluster: the provider upgrades its control plane, Capstan
-/// the workers it joined, never past the provider's API server.
-struct ManagedUpgradeAssessment {
-    var inventory: Inventory
-    var survey: ManagedUpgradeSurvey
-    var steps: [UpgradeStep]
-    var refusal: UpgradeRefusal?
-
-    static func make(_ inventory: Inventory, target: UpgradeTargetOptions, in context: WorkflowContext) async throws -> ManagedUpgradeAssessment {
+/// How `upgrade plan` and `upgrade apply` show a managed cluster's assessment.
+extension ManagedUpgradeAssessment {
+    /// The provider runs etcd, so `--etcd` is refused; `--to` is the kubelets' target.
+    static func target(_ inventory: Inventory, _ target: UpgradeTargetOptions) throws -> SemanticVersion {
         if target.etcd != nil {
             throw ValidationError("--etcd: \(inventory.name) is managed; the provider runs its etcd")
         }
         guard let k = SemanticVersion(parsing: target.to) else { throw ValidationError("--to \(target.to) is not a version like v1.31.4") }
-        let survey = try await ManagedUpgradeSurvey.read(inventory, in: context)
-        do {
-            let steps = try ManagedUpgradePlanner.plan(workers: survey.workers, controlPlane: survey.controlPlane, target: k,
-                                                       maxUnavailable: inventory.upgrade.maxUnavailable)
-            return ManagedUpgradeAssessment(inventory: inventory, survey: survey, steps: steps, refusal: nil)
-        } catch {
-            return ManagedUpgradeAssessment(inventory: inventory, survey: survey, steps: [], refusal: error)
-        }
+        return k
     }
 
     struct JSON: Encodable {
@@ -66,7 +54,7 @@ extension UpgradePlanCommand {
     func planManaged(_ inventory: Inventory) async throws {
         let assessment = try await exitOnFailure(prefix: "Error: ") {
             try await LiveContext.run(inventory: inventory, mode: .plan, output: CollectingOutput()) { context in
-                try await ManagedUpgradeAssessment.make(inventory, target: target, in: context)
+                try await ManagedUpgradeAssessment.make(inventory, kubernetes: try ManagedUpgradeAssessment.target(inventory, target), in: context)
             }
         }
         if outputOption.output == .json {
@@ -80,38 +68,25 @@ extension UpgradePlanCommand {
 }
 
 extension UpgradeApplyCommand {
-    /// The workers of a managed cluster, in batches of maxUnavailable; the record lets a re-run continue with
-    /// the batch a failure stopped in (its nodes may already run the new kubelet, yet stay cordoned).
+    /// The workers of a managed cluster, in batches of maxUnavailable (`UpgradeOperation`).
     func managedBody(_ inventory: Inventory, _ context: WorkflowContext) async throws {
-        let state = StateDirectory(inventory: inventory)
-        let assessment = try await ManagedUpgradeAssessment.make(inventory, target: target, in: context)
+        let k = try ManagedUpgradeAssessment.target(inventory, target)
+        let assessment = try await ManagedUpgradeAssessment.make(inventory, kubernetes: k, in: context)
         if outputOption.output == .text { assessment.printText() }
-        guard assessment.refusal == nil, let k = SemanticVersion(parsing: target.to) else {
+        guard !assessment.blocked else {
             if outputOption.output == .json { try printUpgradeJSON(assessment.json(target)) }
             printError("Error: the upgrade is refused (see above); nothing was changed")
             throw ExitCode(1)
         }
-        var record = try loadRecord(state)
-        let resuming = record?.isResumable(targetKubernetes: k.description, targetEtcd: nil) ?? false
-        let steps = KubernetesUpgradeSchedule.resume(planned: assessment.steps, pending: resuming ? record?.kubernetesPending ?? [] : [],
-                                                     controlPlane: [], to: k.description)
-        guard !steps.isEmpty else {
-            if var r = record, resuming { r.status = .completed; r.updatedAt = Date(); try await save(r, state, context) }
+        let operation = self.operation(inventory)
+        let schedule = try operation.schedule(assessment, kubernetes: k)
+        guard !schedule.isEmpty else {
+            try await operation.closeRecord(schedule, in: context)
             print("nothing to upgrade: every worker runs \(k.tag)")
             return
         }
-        if !options.dryRun { try Confirmation.require("upgrade apply", "Upgrade \(Set(steps.flatMap(\.hosts)).count) worker(s) to \(k.tag) (\(steps.count) batch(es))", yes: options.yes) }
-        if !resuming {
-            var fresh = UpgradeRecord(targetKubernetes: k.description, targetEtcd: nil, startedAt: Date(), previousEtcd: [:], previousEtcdSHA256: [:])
-            fresh.previousKubernetes = Dictionary(uniqueKeysWithValues: assessment.survey.workers.compactMap { w in w.components[.kubelet].map { (w.host, $0.description) } })
-            try await save(fresh, state, context)
-            record = fresh
-        }
-        guard var record else { return }
-        try await runKubernetes(steps, record: &record, inventory: inventory, state: state, context: context, target: k)
-        record.status = .completed
-        record.updatedAt = Date()
-        try await save(record, state, context)
+        if !options.dryRun { try Confirmation.require("upgrade apply", "Upgrade \(Set(schedule.kubernetesSteps.flatMap(\.hosts)).count) worker(s) to \(k.tag) (\(schedule.count) batch(es))", yes: options.yes) }
+        let record = try await stopping(inventory, k) { try await operation.run(schedule, managed: assessment, in: context) }
         if try await printedDryRun(context) { return }
         print("upgrade complete: kubelet \(k.tag) on \((record.kubernetesUpgraded ?? []).joined(separator: ", ")); set spec.kubernetesVersion: \(k.tag) in \(target.inventoryOption.inventory) if it does not already say so")
     }

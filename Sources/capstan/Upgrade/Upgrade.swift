@@ -28,28 +28,8 @@ struct UpgradeTargetOptions: ParsableArguments {
     }
 }
 
-/// The shared part of `plan` and `apply`: read the hosts, plan, run the checks.
-struct UpgradeAssessment {
-    var inventory: Inventory
-    var survey: UpgradeSurvey
-    var plan: UpgradePlan?
-    var refusal: UpgradeRefusal?
-    var checks: [UpgradeChecks.Result]
-
-    var blocked: Bool { refusal != nil || checks.contains { !$0.ok } }
-
-    static func make(_ inventory: Inventory, kubernetes: SemanticVersion, etcd: SemanticVersion?, in context: WorkflowContext) async throws -> UpgradeAssessment {
-        let survey = try await UpgradeSurvey.read(inventory, in: context)
-        let request = UpgradeRequest(running: survey.running, kubernetes: kubernetes, etcd: etcd, etcdMembers: survey.spec.memberNames,
-                                     etcdLeader: survey.leader, maxUnavailable: inventory.upgrade.maxUnavailable, knownReleases: [kubernetes])
-        var plan: UpgradePlan?
-        var refusal: UpgradeRefusal?
-        do { plan = try UpgradePlanner.plan(request) } catch { refusal = error }
-        let checks = await UpgradeChecks.run(survey, etcdTarget: plan?.etcdTarget, artifacts: try ArtifactStore(for: inventory),
-                                             window: .days(7), now: Date())
-        return UpgradeAssessment(inventory: inventory, survey: survey, plan: plan, refusal: refusal, checks: checks)
-    }
-
+/// How `upgrade plan` and `upgrade apply` show a self-managed cluster's assessment.
+extension UpgradeAssessment {
     struct JSON: Encodable {
         var ok: Bool
         var refusal: String?

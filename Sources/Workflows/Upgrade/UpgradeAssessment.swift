@@ -2,18 +2,17 @@ import Foundation
 import Hosts
 import Inventory
 import PKI
-import Workflows
 
 /// What `upgrade plan/apply/rollback` read from the hosts before deciding anything.
-struct UpgradeSurvey {
-    var inventory: Inventory
-    var spec: EtcdClusterSpec
-    var etcdHosts: [EtcdHostFacts]
-    var cluster: EtcdClusterFacts
-    var surveys: [String: UpgradeFacts.Survey]
-    var unreachable: [String: String]
+public struct UpgradeSurvey: Sendable {
+    public var inventory: Inventory
+    public var spec: EtcdClusterSpec
+    public var etcdHosts: [EtcdHostFacts]
+    public var cluster: EtcdClusterFacts
+    public var surveys: [String: UpgradeFacts.Survey]
+    public var unreachable: [String: String]
 
-    var running: [HostVersions] {
+    public var running: [HostVersions] {
         inventory.hosts.compactMap { h in
             guard var v = surveys[h.name]?.versions else { return nil }
             // The running etcd (endpoint status) counts over the binary on disk.
@@ -22,11 +21,17 @@ struct UpgradeSurvey {
         }
     }
 
-    var leader: String? {
+    public var leader: String? {
         cluster.memberList?.members.first { $0.id == cluster.leaderID }?.name
     }
 
-    static func read(_ inventory: Inventory, in context: WorkflowContext) async throws -> UpgradeSurvey {
+    /// The members that run `target` now.
+    public func members(running target: SemanticVersion) -> [String] {
+        let running = EtcdVersionGate.running(hosts: etcdHosts, cluster: cluster)
+        return spec.memberNames.filter { running[$0] == target }
+    }
+
+    public static func read(_ inventory: Inventory, in context: WorkflowContext) async throws -> UpgradeSurvey {
         let spec = try EtcdClusterSpec(inventory: inventory)
         let etcdHosts = await EtcdFactsGatherer.all(spec: spec, hosts: spec.memberNames, in: context)
         let cluster = await EtcdFactsGatherer.cluster(candidates: etcdHosts, spec: spec, in: context)
@@ -46,14 +51,14 @@ struct UpgradeSurvey {
 
 /// Checks besides the version path: every host readable, etcd healthy, room for the new binaries and a
 /// snapshot, no certificate expiring during the upgrade window.
-enum UpgradeChecks {
-    struct Result: Encodable {
-        var name: String
-        var ok: Bool
-        var detail: String
+public enum UpgradeChecks {
+    public struct Result: Encodable, Sendable {
+        public var name: String
+        public var ok: Bool
+        public var detail: String
     }
 
-    static func run(_ survey: UpgradeSurvey, etcdTarget: SemanticVersion?, artifacts: ArtifactStore, window: TimeSpan, now: Date) async -> [Result] {
+    public static func run(_ survey: UpgradeSurvey, etcdTarget: SemanticVersion?, artifacts: ArtifactStore, window: TimeSpan, now: Date) async -> [Result] {
         var out: [Result] = []
         out.append(Result(name: "hosts reachable", ok: survey.unreachable.isEmpty,
                           detail: survey.unreachable.isEmpty ? "\(survey.surveys.count) host(s) answered"
@@ -70,19 +75,25 @@ enum UpgradeChecks {
                                 : (bad + alarms.map { "alarm \($0)" }).joined(separator: ", ")))
         }
         // Room: the new binaries on the binary directory's file system; a snapshot (db size) plus the binaries on the data one.
+        // The members' own architectures (as the etcd phases pick their archives), the largest release counted.
         var binaryKiB: Int64 = 0
         if let etcdTarget {
-            do {
-                let archive = try await artifacts.etcdArchive(version: etcdTarget.description, architecture: "amd64")
-                let temp = NSTemporaryDirectory() + "capstan-upgrade-size-" + UUID().uuidString
-                defer { try? FileManager.default.removeItem(atPath: temp) }
-                let bins = try ArtifactStore.unpackEtcd(archive, into: temp)
-                for path in [bins.etcd, bins.etcdctl] + (bins.etcdutl.map { [$0] } ?? []) {
-                    let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value ?? 0
-                    binaryKiB += size / 1024 + 1
+            let architectures = Set(survey.etcdHosts.filter(\.reachable).map { $0.facts.architecture ?? "amd64" })
+            for architecture in architectures.sorted() {
+                do {
+                    let archive = try await artifacts.etcdArchive(version: etcdTarget.description, architecture: architecture)
+                    let temp = NSTemporaryDirectory() + "capstan-upgrade-size-" + UUID().uuidString
+                    defer { try? FileManager.default.removeItem(atPath: temp) }
+                    let bins = try ArtifactStore.unpackEtcd(archive, into: temp)
+                    var kiB: Int64 = 0
+                    for path in [bins.etcd, bins.etcdctl] + (bins.etcdutl.map { [$0] } ?? []) {
+                        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value ?? 0
+                        kiB += size / 1024 + 1
+                    }
+                    binaryKiB = max(binaryKiB, kiB)
+                } catch {
+                    out.append(Result(name: "etcd \(etcdTarget) artifacts", ok: false, detail: "\(error)"))
                 }
-            } catch {
-                out.append(Result(name: "etcd \(etcdTarget) artifacts", ok: false, detail: "\(error)"))
             }
         }
         let dbKiB = (survey.cluster.statuses.map(\.dbSize).max() ?? 0) / 1024 + 1
@@ -108,5 +119,51 @@ enum UpgradeChecks {
             out.append(Result(name: "certificates valid through the window", ok: false, detail: "cannot read the PKI state: \(error)"))
         }
         return out
+    }
+}
+
+/// The shared part of `upgrade plan` and `upgrade apply` of a self-managed cluster: the hosts read, the
+/// plan (or why there is none) and the checks.
+public struct UpgradeAssessment: Sendable {
+    public var inventory: Inventory
+    public var survey: UpgradeSurvey
+    public var plan: UpgradePlan?
+    public var refusal: UpgradeRefusal?
+    public var checks: [UpgradeChecks.Result]
+
+    public var blocked: Bool { refusal != nil || checks.contains { !$0.ok } }
+
+    public static func make(_ inventory: Inventory, kubernetes: SemanticVersion, etcd: SemanticVersion?, in context: WorkflowContext) async throws -> UpgradeAssessment {
+        let survey = try await UpgradeSurvey.read(inventory, in: context)
+        let request = UpgradeRequest(running: survey.running, kubernetes: kubernetes, etcd: etcd, etcdMembers: survey.spec.memberNames,
+                                     etcdLeader: survey.leader, maxUnavailable: inventory.upgrade.maxUnavailable, knownReleases: [kubernetes])
+        var plan: UpgradePlan?
+        var refusal: UpgradeRefusal?
+        do { plan = try UpgradePlanner.plan(request) } catch { refusal = error }
+        let checks = await UpgradeChecks.run(survey, etcdTarget: plan?.etcdTarget, artifacts: try ArtifactStore(for: inventory),
+                                             window: .days(7), now: Date())
+        return UpgradeAssessment(inventory: inventory, survey: survey, plan: plan, refusal: refusal, checks: checks)
+    }
+}
+
+/// `upgrade plan` / `upgrade apply` of a managed cluster: the provider upgrades its control plane, Capstan
+/// the workers it joined, never past the provider's API server.
+public struct ManagedUpgradeAssessment: Sendable {
+    public var inventory: Inventory
+    public var survey: ManagedUpgradeSurvey
+    public var steps: [UpgradeStep]
+    public var refusal: UpgradeRefusal?
+
+    public var blocked: Bool { refusal != nil }
+
+    public static func make(_ inventory: Inventory, kubernetes target: SemanticVersion, in context: WorkflowContext) async throws -> ManagedUpgradeAssessment {
+        let survey = try await ManagedUpgradeSurvey.read(inventory, in: context)
+        do {
+            let steps = try ManagedUpgradePlanner.plan(workers: survey.workers, controlPlane: survey.controlPlane, target: target,
+                                                       maxUnavailable: inventory.upgrade.maxUnavailable)
+            return ManagedUpgradeAssessment(inventory: inventory, survey: survey, steps: steps, refusal: nil)
+        } catch {
+            return ManagedUpgradeAssessment(inventory: inventory, survey: survey, steps: [], refusal: error)
+        }
     }
 }
