@@ -42,6 +42,17 @@ public enum WorkflowError: Error, Sendable, CustomStringConvertible {
         return [self] + failures.flatMap { ($0.cause as? WorkflowError)?.chain ?? [] }
     }
 
+    /// The host the error names first: a failed host, a node whose drain did not finish, or a failed
+    /// phase's first host.
+    public var firstHost: String? {
+        switch self {
+        case let .hostFailed(host, _, _, _): host
+        case let .drainIncomplete(node, _, _, _): node
+        case let .phaseFailed(_, failures, _): failures.first?.host
+        default: nil
+        }
+    }
+
     /// The node whose drain did not finish, anywhere in `chain`.
     public var incompleteDrain: String? {
         for error in chain { if case let .drainIncomplete(node, _, _, _) = error { return node } }

@@ -120,7 +120,7 @@ public struct UpgradeOperation: Sendable {
                 let after = try? await UpgradeSurvey.read(inventory, in: ctx)
                 record.upgraded = after?.members(running: etcdTarget) ?? []
                 // The roll goes in plan order, so the first member not on the target is where it stopped.
-                let stopped = schedule.etcdSteps.map { $0.hosts[0] }.first { !record.upgraded.contains($0) } ?? Self.stoppedHost(error)
+                let stopped = schedule.etcdSteps.map { $0.hosts[0] }.first { !record.upgraded.contains($0) } ?? (error as? WorkflowError)?.firstHost
                 try await fail(&record, at: stopped, error, ctx)
                 throw UpgradeStopped(part: .etcd, host: stopped, done: record.upgraded, step: [], record: record, cause: error)
             }
@@ -165,7 +165,7 @@ public struct UpgradeOperation: Sendable {
             do {
                 try await runner.run(step, in: ctx)
             } catch {
-                let stopped = Self.stoppedHost(error) ?? step.hosts.first
+                let stopped = (error as? WorkflowError)?.firstHost ?? step.hosts.first
                 try await fail(&record, at: stopped, error, ctx)
                 throw UpgradeStopped(part: .kubernetes, host: stopped, done: record.kubernetesUpgraded ?? [], step: step.hosts, record: record, cause: error)
             }
@@ -198,16 +198,6 @@ public struct UpgradeOperation: Sendable {
     func save(_ record: UpgradeRecord, _ ctx: WorkflowContext) async throws {
         let state = self.state
         try await ctx.bookkeeping { try record.save(to: state) }
-    }
-
-    /// The host a failed step names, from the error's type.
-    static func stoppedHost(_ error: any Error) -> String? {
-        switch error as? WorkflowError {
-        case let .hostFailed(host, _, _, _)?: return host
-        case let .drainIncomplete(node, _, _, _)?: return node
-        case let .phaseFailed(_, failures, _)?: return failures.first?.host
-        default: return nil
-        }
     }
 }
 
@@ -281,7 +271,7 @@ extension UpgradeOperation {
             do {
                 _ = try await PhaseRunner().run(Workflow(name: "rollback", phases: EtcdWorkflow.phases(etcdSettings)), in: ctx)
             } catch {
-                throw UpgradeStopped(part: .etcdRollback, host: Self.stoppedHost(error), done: [], step: plan.etcdMoved, record: plan.record, cause: error)
+                throw UpgradeStopped(part: .etcdRollback, host: (error as? WorkflowError)?.firstHost, done: [], step: plan.etcdMoved, record: plan.record, cause: error)
             }
         }
         var record = plan.record

@@ -23,12 +23,6 @@ struct UpgradeApplyCommand: AsyncParsableCommand {
         }
     }
 
-    /// The upgrade's steps with this command's settings; progress lines go to standard output.
-    func operation(_ inventory: Inventory) -> UpgradeOperation {
-        UpgradeOperation(inventory: inventory, settings: options.settings(inventory), etcdHealthTimeoutSeconds: options.healthTimeout,
-                         say: { print($0) })
-    }
-
     func body(_ inventory: Inventory, _ context: WorkflowContext) async throws {
         if !inventory.isSelfManaged { return try await managedBody(inventory, context) }
         let (k, e) = try target.targets(inventory)
@@ -39,7 +33,7 @@ struct UpgradeApplyCommand: AsyncParsableCommand {
             printError("Error: the upgrade is blocked (see the checks and the refusal above); nothing was changed")
             throw ExitCode(1)
         }
-        let operation = self.operation(inventory)
+        let operation = options.operation(inventory)
         let schedule = try operation.schedule(plan, kubernetes: k, etcd: e)
         if schedule.isEmpty {
             try await operation.closeRecord(schedule, in: context)

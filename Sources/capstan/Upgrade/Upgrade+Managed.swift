@@ -78,7 +78,7 @@ extension UpgradeApplyCommand {
             printError("Error: the upgrade is refused (see above); nothing was changed")
             throw ExitCode(1)
         }
-        let operation = self.operation(inventory)
+        let operation = options.operation(inventory)
         let schedule = try operation.schedule(assessment, kubernetes: k)
         guard !schedule.isEmpty else {
             try await operation.closeRecord(schedule, in: context)

@@ -30,8 +30,7 @@ struct UpgradeRollbackCommand: AsyncParsableCommand {
 
     func body(_ inventory: Inventory, _ context: WorkflowContext) async throws {
         let path = inventoryOption.inventory
-        let operation = UpgradeOperation(inventory: inventory, settings: options.settings(inventory), etcdHealthTimeoutSeconds: options.healthTimeout,
-                                         say: { print($0) })
+        let operation = options.operation(inventory)
         guard let plan = try await operation.planRollback(in: context) else {
             printError("Error: no upgrade recorded in \(StateDirectory(inventory: inventory).path(UpgradeRecord.fileName)); nothing to roll back")
             throw ExitCode(1)

@@ -35,7 +35,7 @@ struct UpgradeOperationTests {
         }, endpoints: [], output: CollectingOutput(), now: { Date() })
     }
 
-    func operation(_ state: StateDirectory, lines: LineLog = LineLog()) -> UpgradeOperation {
+    func operation(_ state: StateDirectory, lines: ScriptedHost.Log = ScriptedHost.Log()) -> UpgradeOperation {
         UpgradeOperation(inventory: inventory, settings: KubernetesUpgradeSettings(), etcdHealthTimeoutSeconds: 1, state: state,
                          say: { line in lines.append(line) })
     }
@@ -89,7 +89,7 @@ struct UpgradeOperationTests {
     @Test("a step that fails is saved as the record's failure (pending batch, host, message) and thrown as UpgradeStopped with its cause; in plan mode nothing is written")
     func stoppedStepIsRecorded() async throws {
         try await withState { state in
-            let lines = LineLog()
+            let lines = ScriptedHost.Log()
             let op = operation(state, lines: lines)
             let broken = UpgradeStep(stage: .workers, hosts: ["w2", "w3"], from: "1.31.4", to: "not-a-version", actions: [])
             let started = UpgradeRecord(targetKubernetes: "1.32.0", targetEtcd: nil, startedAt: Date(), previousEtcd: [:], previousEtcdSHA256: [:])
@@ -149,12 +149,4 @@ struct UpgradeOperationTests {
         plan.kubernetesSteps = []
         #expect(plan.isEmpty)
     }
-}
-
-/// Lines a test collects from a `say` callback.
-final class LineLog: @unchecked Sendable {
-    private let lock = NSLock()
-    private var lines: [String] = []
-    func append(_ line: String) { lock.withLock { lines.append(line) } }
-    var all: [String] { lock.withLock { lines } }
 }

@@ -4,7 +4,6 @@ import Inventory
 import PKI
 import Workflows
 
-/// `--force-drain` and `--drain-timeout`, shared by `upgrade apply` and `upgrade rollback`.
 /// What `upgrade apply` and `upgrade rollback` share: confirmation, health and drain settings.
 struct UpgradeRunOptions: ParsableArguments {
     @Flag(name: .long, help: "Go ahead without asking (for scripts; off a terminal the command refuses without it).") var yes = false
@@ -49,6 +48,11 @@ struct UpgradeRunOptions: ParsableArguments {
         }
         try Confirmation.require(command, question, yes: yes)
         return true
+    }
+
+    /// The upgrade's steps with these settings; progress lines go to standard output.
+    func operation(_ inventory: Inventory) -> UpgradeOperation {
+        UpgradeOperation(inventory: inventory, settings: settings(inventory), etcdHealthTimeoutSeconds: healthTimeout, say: { print($0) })
     }
 
     func settings(_ inventory: Inventory) -> KubernetesUpgradeSettings {
