@@ -10,7 +10,7 @@ struct ClusterPhasesTests {
         let path = StrictStandin.repository.appendingPathComponent("inventories/\(name).yaml").path
         let inventory = try InventoryLoader.loadOrThrow(path: path, checkFiles: false).0
         let phases = try ClusterPhases(inventory: inventory, artifacts: ArtifactStore(for: inventory),
-                                       backupStore: { throw WorkflowError.invalidInput("no store in this test") }).all()
+                                       backupStore: { throw WorkflowError.internalInvariant("no store in this test") }).all()
         // Every phase apply runs is named from the one list of phase names.
         #expect(phases.allSatisfy { PhaseName(rawValue: $0.name) != nil }, "\(phases.map(\.name))")
         // The inventory's spec.concurrency.phases takes exactly the phases that work on hosts in parallel.

@@ -143,7 +143,7 @@ struct EngineGateTests {
             #expect(failures.first?.cause is WorkflowError)
             #expect(failures.first?.message.contains("failed to drain h1") == true)
         }
-        #expect(WorkflowError.invalidInput("drain this").incompleteDrain == nil, "no text is matched: only the case counts")
+        #expect(WorkflowError.unexpectedAnswer("drain this").incompleteDrain == nil, "no text is matched: only the case counts")
     }
 }
 

@@ -251,7 +251,7 @@ struct SurveyTests {
         let c = Phase("c", hosts: hosts) { ctx, host in
             try await ctx.ensureFile(host, file("c"))
         }.surveying { ctx, host in
-            guard await ready.value else { throw WorkflowError.invalidInput("c is built by a") }
+            guard await ready.value else { throw WorkflowError.internalInvariant("c is built by a") }
             try await ctx.survey(host, files: ["/etc/c"])
         }
         return Workflow(name: "three", phases: [a, prepare, b, c])

@@ -21,20 +21,20 @@ public struct AddonApplier: Sendable {
     /// Fails with the reason when the API server does not answer `/readyz` (what kubectl printed).
     public func requireReachable() async throws {
         guard FileManager.default.isReadableFile(atPath: kubeconfig) else {
-            throw WorkflowError.invalidInput("cannot apply add-ons: kubeconfig \(kubeconfig) is missing or unreadable; run `capstan apply -i …` (it writes the admin kubeconfig) or pass --kubeconfig")
+            throw WorkflowError.namedFile("cannot apply add-ons: kubeconfig \(kubeconfig) is missing or unreadable; run `capstan apply -i …` (it writes the admin kubeconfig) or pass --kubeconfig")
         }
         let command = ShellCommand(base + ["--request-timeout=\(Int(timeoutSeconds))s", "get", "--raw", "/readyz"])
         let result: CommandResult
         do {
             result = try await runner.run(command, options: RunOptions(timeoutSeconds: timeoutSeconds + 5, privileged: false))
         } catch {
-            throw WorkflowError.invalidInput("cannot apply add-ons: running kubectl failed: \(error); install kubectl or put it on PATH")
+            throw WorkflowError.unexpectedAnswer("cannot apply add-ons: running kubectl failed: \(error); install kubectl or put it on PATH", cause: error)
         }
         guard result.succeeded else {
             let reason = Self.lastLine(result.stderrText) ?? "exit status \(result.exitStatus)"
             var missing = result.exitStatus == 127 ? " (kubectl not found: install it or put it on PATH)" : ""
             if (result.stdoutText + result.stderrText).contains("Please enter Username") { missing = " (the kubeconfig has no client credentials)" }
-            throw WorkflowError.invalidInput("cannot apply add-ons: the cluster does not answer (kubectl get --raw /readyz with \(kubeconfig): \(reason))\(missing); bring the control plane up (`capstan status -i …`) and retry, or use `capstan addons render` and apply later")
+            throw WorkflowError.unexpectedAnswer("cannot apply add-ons: the cluster does not answer (kubectl get --raw /readyz with \(kubeconfig): \(reason))\(missing); bring the control plane up (`capstan status -i …`) and retry, or use `capstan addons render` and apply later")
         }
     }
 
@@ -46,7 +46,7 @@ public struct AddonApplier: Sendable {
             ShellCommand(base + ["apply"] + (dryRun ? ["--dry-run=server"] : []) + ["-f", "-"]),
             options: RunOptions(timeoutSeconds: 120, privileged: false, stdin: Data(manifests.combined.utf8)))
         guard result.succeeded else {
-            throw WorkflowError.invalidInput("kubectl apply of the add-on manifests failed (exit \(result.exitStatus)): \(result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
+            throw WorkflowError.unexpectedAnswer("kubectl apply of the add-on manifests failed (exit \(result.exitStatus)): \(result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
         return result.stdoutText
     }

@@ -74,7 +74,7 @@ public enum ClusterObjects {
                 guard var object = document as? [String: Any] else { continue }
                 guard let apiVersion = object["apiVersion"] as? String, let kind = object["kind"] as? String,
                       var metadata = object["metadata"] as? [String: Any], let name = metadata["name"] as? String else {
-                    throw WorkflowError.invalidInput("\(file): a document lacks apiVersion, kind or metadata.name")
+                    throw WorkflowError.namedFile("\(file): a document lacks apiVersion, kind or metadata.name")
                 }
                 var labels = metadata["labels"] as? [String: Any] ?? [:]
                 labels[ownerLabel] = ownerValue
@@ -84,7 +84,7 @@ public enum ClusterObjects {
                 let data = try JSONSerialization.data(withJSONObject: jsonSafe(object), options: [.sortedKeys, .withoutEscapingSlashes])
                 let item = ClusterObject(apiVersion: apiVersion, kind: kind, namespace: namespace, name: name,
                                          json: String(decoding: data, as: UTF8.self))
-                guard seen.insert(item.id).inserted else { throw WorkflowError.invalidInput("\(file): \(item.id) is defined twice") }
+                guard seen.insert(item.id).inserted else { throw WorkflowError.namedFile("\(file): \(item.id) is defined twice") }
                 out.append(item)
             }
         }

@@ -29,7 +29,7 @@ public enum ClusterObjectsPhase {
             guard let credential = try state.read(superAdminPath(inventory)) else {
                 try await ctx.change(host, "apply \(objects.count) cluster object(s) once the PKI phase has issued super-admin.conf",
                                      diff: objects.map { "+ \($0.id)" }.joined(separator: "\n")) { _ in
-                    throw WorkflowError.invalidInput("kubeconfig/super-admin.conf is missing from \(state.root): run apply without --skip-phase pki")
+                    throw WorkflowError.stateFile("kubeconfig/super-admin.conf is missing from \(state.root): run apply without --skip-phase pki")
                 }
                 return
             }
@@ -41,7 +41,7 @@ public enum ClusterObjectsPhase {
     static func superAdminPath(_ inventory: Inventory) throws -> String {
         let required = try CertificateCatalog.required(for: inventory)
         guard let path = required.first(where: { $0.name == "super-admin.conf" })?.kubeconfigPath else {
-            throw WorkflowError.invalidInput("the certificate catalog has no super-admin.conf")
+            throw WorkflowError.internalInvariant("the certificate catalog has no super-admin.conf")
         }
         return path
     }
@@ -94,7 +94,7 @@ public enum ClusterObjectsPhase {
     /// The objects of a `kubectl get … -o json` list.
     static func owned(_ data: Data) throws -> [Owned] {
         guard let list = try JSONSerialization.jsonObject(with: data) as? [String: Any], let items = list["items"] as? [[String: Any]] else {
-            throw WorkflowError.invalidInput("kubectl get did not return a JSON list")
+            throw WorkflowError.unexpectedAnswer("kubectl get did not return a JSON list")
         }
         return items.compactMap { item in
             guard let kind = item["kind"] as? String, let apiVersion = item["apiVersion"] as? String,

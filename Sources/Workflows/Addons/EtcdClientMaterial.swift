@@ -22,7 +22,7 @@ public struct EtcdClientMaterial: Sendable, Equatable {
     /// etcd member (a client-only certificate the etcd CA signed for probes) and the etcd CA certificate.
     public static func statePaths(for inventory: Inventory) throws -> (ca: String, certificate: String, key: String, member: String) {
         guard let member = inventory.etcdMembers.first else {
-            throw WorkflowError.invalidInput("cluster \(inventory.name) has no etcd member to scrape: give a host the etcd role (or a control-plane host with stacked etcd)")
+            throw WorkflowError.inventory("cluster \(inventory.name) has no etcd member to scrape: give a host the etcd role (or a control-plane host with stacked etcd)")
         }
         let base = "pki/hosts/\(member.name)/etcd/healthcheck-client"
         return ("pki/etcd/ca.crt", base + ".crt", base + ".key", member.name)
@@ -34,7 +34,7 @@ public struct EtcdClientMaterial: Sendable, Equatable {
         let paths = try statePaths(for: inventory)
         func text(_ relative: String) throws -> String {
             guard let data = try state.read(relative) else {
-                throw WorkflowError.invalidInput("\(state.path(relative)) is missing, needed for the etcd client Secret of the monitoring add-on: run `capstan apply -i …` (its PKI phase creates it)")
+                throw WorkflowError.stateFile("\(state.path(relative)) is missing, needed for the etcd client Secret of the monitoring add-on: run `capstan apply -i …` (its PKI phase creates it)")
             }
             return String(decoding: data, as: UTF8.self)
         }
@@ -47,7 +47,7 @@ public struct EtcdClientMaterial: Sendable, Equatable {
     func checked() throws -> EtcdClientMaterial {
         for (what, pem) in [("etcd CA certificate", caCertificatePEM), ("etcd client certificate", certificatePEM)] {
             guard pem.contains("-----BEGIN CERTIFICATE-----") else {
-                throw WorkflowError.invalidInput("the \(what) for the monitoring add-on is not a PEM certificate: check the state directory's PKI")
+                throw WorkflowError.stateFile("the \(what) for the monitoring add-on is not a PEM certificate: check the state directory's PKI")
             }
             guard !pem.contains("PRIVATE KEY") else {
                 throw WorkflowError.refused(what: "render the etcd client Secret", found: "the \(what) file holds a private key",
@@ -55,7 +55,7 @@ public struct EtcdClientMaterial: Sendable, Equatable {
             }
         }
         guard keyPEM.contains("PRIVATE KEY-----"), keyPEM.components(separatedBy: "-----BEGIN ").count == 2 else {
-            throw WorkflowError.invalidInput("the etcd client key for the monitoring add-on must be exactly one PEM private key")
+            throw WorkflowError.stateFile("the etcd client key for the monitoring add-on must be exactly one PEM private key")
         }
         return self
     }

@@ -40,11 +40,11 @@ public enum MonitoringAddon {
             notes.append("monitoring: no etcd scrape job for \(inventory.name): \(omission)")
         } else {
             guard let material = try etcdClient?.checked() else {
-                throw WorkflowError.invalidInput("the monitoring add-on of \(inventory.name) needs the etcd client certificate from the PKI state: run `capstan apply -i …` first")
+                throw WorkflowError.stateFile("the monitoring add-on of \(inventory.name) needs the etcd client certificate from the PKI state: run `capstan apply -i …` first")
             }
             let members = inventory.etcdMembers
             guard !members.isEmpty else {
-                throw WorkflowError.invalidInput("cluster \(inventory.name) has no etcd member to scrape: give a host the etcd role (or a control-plane host with stacked etcd)")
+                throw WorkflowError.inventory("cluster \(inventory.name) has no etcd member to scrape: give a host the etcd role (or a control-plane host with stacked etcd)")
             }
             etcd = MonitoringContext.Etcd(
                 members: try members.map { host in
@@ -74,7 +74,7 @@ public enum MonitoringAddon {
     static func requireSafe(_ value: String, what: String) throws {
         let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:")
         guard !value.isEmpty, value.allSatisfy({ allowed.contains($0) }) else {
-            throw WorkflowError.invalidInput("the \(what) \"\(value)\" cannot go into the monitoring manifests: use letters, digits, '.', '-', '_' and ':' only")
+            throw WorkflowError.inventory("the \(what) \"\(value)\" cannot go into the monitoring manifests: use letters, digits, '.', '-', '_' and ':' only")
         }
     }
 }

@@ -73,7 +73,7 @@ extension ComponentVersions {
     /// an error when the minor has no defaults.
     public static func resolve(for inventory: Inventory) throws -> ComponentVersions {
         guard var versions = defaults(for: inventory.kubernetesVersion) else {
-            throw WorkflowError.invalidInput("Kubernetes \(inventory.kubernetesVersion.tag) has no default runtime versions (supported minors: \(table.map { "1.\($0.minor)" }.joined(separator: ", "))); set spec.kubernetesVersion to a supported release")
+            throw WorkflowError.inventory("Kubernetes \(inventory.kubernetesVersion.tag) has no default runtime versions (supported minors: \(table.map { "1.\($0.minor)" }.joined(separator: ", "))); set spec.kubernetesVersion to a supported release")
         }
         let pins = inventory.components
         if let v = pins.containerd { versions.containerd = v.description }

@@ -40,13 +40,13 @@ public struct CARotationRun: Sendable, Equatable, Codable {
     public static func load(_ state: StateDirectory) throws -> CARotationRun? {
         let data: Data?
         do { data = try state.read(path) } catch {
-            throw WorkflowError.invalidInput("cannot read \(state.path(path)): \(error); check the state directory's permissions")
+            throw WorkflowError.stateFile("cannot read \(state.path(path)): \(error); check the state directory's permissions", cause: error)
         }
         guard let data else { return nil }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
         do { return try decoder.decode(CARotationRun.self, from: data) } catch {
-            throw WorkflowError.invalidInput("cannot read the `--ca all` run record \(state.path(path)): \(error); restore it from a backup, or remove it to let `--ca all` start again with etcd")
+            throw WorkflowError.stateFile("cannot read the `--ca all` run record \(state.path(path)): \(error); restore it from a backup, or remove it to let `--ca all` start again with etcd", cause: error)
         }
     }
 
@@ -62,7 +62,7 @@ public struct CARotationRun: Sendable, Equatable, Codable {
             encoder.dateEncodingStrategy = .iso8601
             _ = try state.write(try encoder.encode(run), to: path, mode: 0o600)
         } catch {
-            throw WorkflowError.invalidInput("cannot write \(state.path(path)): \(error); check the state directory's permissions and free space")
+            throw WorkflowError.stateFile("cannot write \(state.path(path)): \(error); check the state directory's permissions and free space", cause: error)
         }
     }
 }
@@ -83,7 +83,7 @@ extension CertRotation {
         var completed: [AuthorityName] = []
         while let authority = try CARotationRun.load(manager.state)?.remaining.first {
             guard !completed.contains(authority) else {
-                throw WorkflowError.invalidInput("the `--ca all` run record still lists \(authority.rawValue) after its rotation completed; remove \(manager.state.path(CARotationRun.path)) and run again")
+                throw WorkflowError.stateFile("the `--ca all` run record still lists \(authority.rawValue) after its rotation completed; remove \(manager.state.path(CARotationRun.path)) and run again")
             }
             if let stopped = try await rotateCA(authority, manager: manager, stopAfter: stopAfter, ctx, settings) { return (completed, stopped) }
             completed.append(authority)

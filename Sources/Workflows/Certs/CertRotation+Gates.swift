@@ -70,7 +70,7 @@ extension CertRotation {
             }
         case .kubelet, .kubeProxy, .controllerManager, .scheduler:
             guard let probe = healthProbe(unit) else {
-                throw WorkflowError.invalidInput("no health probe is defined for \(unit.unit)")
+                throw WorkflowError.internalInvariant("no health probe is defined for \(unit.unit)")
             }
             try await probe.wait(ctx, host: host, timeoutSeconds: timeout, intervalSeconds: 1)
             guard unit == .controllerManager || unit == .scheduler else { break }

@@ -15,7 +15,7 @@ struct ControlPlaneFiles: Sendable {
     static func render(host: HostSpec, inventory: Inventory, files: ClusterFiles, renderer: TemplateRenderer) throws -> ControlPlaneFiles {
         let etcdServers = inventory.etcdMembers.map { HealthGate.url($0.clusterAddress, 2379) }
         guard !etcdServers.isEmpty else {
-            throw WorkflowError.invalidInput("the inventory has no etcd members for the API server of \(host.name): give hosts the etcd role (or the control-plane role with topology: stacked)")
+            throw WorkflowError.inventory("the inventory has no etcd members for the API server of \(host.name): give hosts the etcd role (or the control-plane role with topology: stacked)")
         }
         let context = ControlPlaneContext(
             clusterName: inventory.name, nodeName: host.name, advertiseAddress: host.clusterAddress, etcdServers: etcdServers,
@@ -43,7 +43,7 @@ struct ControlPlaneFiles: Sendable {
         }
         if let caFile = inventory.controlPlane.oidc?.caFile {
             guard let pem = FileManager.default.contents(atPath: caFile), String(decoding: pem, as: UTF8.self).contains("-----BEGIN CERTIFICATE-----") else {
-                throw WorkflowError.invalidInput("spec.controlPlane.oidc.caFile: cannot read a PEM certificate from \(caFile)")
+                throw WorkflowError.namedFile("spec.controlPlane.oidc.caFile: cannot read a PEM certificate from \(caFile)")
             }
             extraInputs.append(ManagedFile(path: OIDCSpec.hostCAPath, content: pem))
         }

@@ -89,7 +89,7 @@ public enum KubernetesWorkflow {
     public static func phases(inventory: Inventory, pki: ClusterFiles?, artifacts: NodeArtifacts,
                               settings: KubernetesInstallSettings = KubernetesInstallSettings()) throws -> [Phase] {
         if inventory.isSelfManaged && pki == nil {
-            throw WorkflowError.invalidInput("a self-managed cluster needs its PKI state to install the control plane and kubelets")
+            throw WorkflowError.internalInvariant("a self-managed cluster needs its PKI state to install the control plane and kubelets")
         }
         return phases(inventory: inventory, inputs: RunData(fixed: KubernetesInputs(pki: pki, artifacts: artifacts)), settings: settings)
     }

@@ -69,14 +69,14 @@ public struct SecretsEncryption: Sendable, Equatable, Codable {
     /// is over (the old key dropped everywhere).
     public func advanced(now: Date) throws -> SecretsEncryption? {
         guard let rotation else {
-            guard let current = keys.first else { throw WorkflowError.invalidInput("the Secrets encryption record has no key") }
+            guard let current = keys.first else { throw WorkflowError.stateFile("the Secrets encryption record has no key") }
             var new = Self.newKey(now: now)
             if new.name == current.name { new.name += "b" }
             return SecretsEncryption(keys: [current, new], rotation: Rotation(from: current.name, to: new.name, step: .reader, startedAt: now))
         }
         func pair() throws -> (old: Key, new: Key) {
             guard let old = keys.first(where: { $0.name == rotation.from }), let new = keys.first(where: { $0.name == rotation.to }) else {
-                throw WorkflowError.invalidInput("the Secrets encryption record's rotation names keys it does not hold (\(rotation.from), \(rotation.to))")
+                throw WorkflowError.stateFile("the Secrets encryption record's rotation names keys it does not hold (\(rotation.from), \(rotation.to))")
             }
             return (old, new)
         }
@@ -126,7 +126,7 @@ public struct SecretsEncryption: Sendable, Equatable, Codable {
             let (old, new) = keys[0].name < keys[1].name ? (keys[0], keys[1]) : (keys[1], keys[0])
             return SecretsEncryption(keys: keys, rotation: Rotation(from: old.name, to: new.name, step: keys[0].name == old.name ? .reader : .writer, startedAt: now))
         default:
-            throw WorkflowError.invalidInput("\(hostPath) holds \(keys.count) secretbox key(s); Capstan writes one, or two during a rotation")
+            throw WorkflowError.unexpectedAnswer("\(hostPath) holds \(keys.count) secretbox key(s); Capstan writes one, or two during a rotation")
         }
     }
 
@@ -134,13 +134,13 @@ public struct SecretsEncryption: Sendable, Equatable, Codable {
     public static func load(_ state: StateDirectory) throws -> SecretsEncryption? {
         let data: Data?
         do { data = try state.read(path) } catch {
-            throw WorkflowError.invalidInput("cannot read \(state.path(path)): \(error); check the state directory's permissions")
+            throw WorkflowError.stateFile("cannot read \(state.path(path)): \(error); check the state directory's permissions", cause: error)
         }
         guard let data else { return nil }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
         do { return try decoder.decode(SecretsEncryption.self, from: data) } catch {
-            throw WorkflowError.invalidInput("cannot read the Secrets encryption keys \(state.path(path)): \(error); restore the file from a backup of the state directory (without it the API servers cannot read the Secrets in etcd)")
+            throw WorkflowError.stateFile("cannot read the Secrets encryption keys \(state.path(path)): \(error); restore the file from a backup of the state directory (without it the API servers cannot read the Secrets in etcd)", cause: error)
         }
     }
 
@@ -157,7 +157,7 @@ public struct SecretsEncryption: Sendable, Equatable, Codable {
         do {
             _ = try state.write(try encoded(), to: Self.path, mode: 0o600)
         } catch {
-            throw WorkflowError.invalidInput("cannot write \(state.path(Self.path)): \(error); check the state directory's permissions and free space")
+            throw WorkflowError.stateFile("cannot write \(state.path(Self.path)): \(error); check the state directory's permissions and free space", cause: error)
         }
     }
 }

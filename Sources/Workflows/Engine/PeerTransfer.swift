@@ -362,7 +362,7 @@ extension WorkflowContext {
            let server = await peers.server(on: host, start: { address, token in
                let result = try await connection.check(PeerTransfer.startCommand(address: address, token: token), options: RunOptions(timeoutSeconds: 30))
                guard let port = Int(result.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)), port > 0 else {
-                   throw WorkflowError.invalidInput("the peer server on \(host) printed no port")
+                   throw WorkflowError.unexpectedAnswer("the peer server on \(host) printed no port")
                }
                return PeerServer(address: address, port: port, token: token)
            }) {

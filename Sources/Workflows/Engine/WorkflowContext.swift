@@ -433,7 +433,7 @@ public actor WorkflowContext {
         enable: Bool = true, restartOnChange: Bool = true
     ) async throws -> UnitChange {
         let units = try await ensureUnits(host, [ManagedUnit(unit: unit, unitFile: unitFile, inputs: inputs, enable: enable, restartOnChange: restartOnChange)])
-        guard let change = units.first else { throw WorkflowError.invalidInput("no result for \(unit) on \(host)") }
+        guard let change = units.first else { throw WorkflowError.internalInvariant("no result for \(unit) on \(host)") }
         return change
     }
 

@@ -6,8 +6,10 @@ public enum WorkflowError: Error, Sendable, CustomStringConvertible {
     case refused(what: String, found: String, next: String)
     /// A host named by a phase is not part of the run.
     case unknownHost(String)
+    /// `--skip-phase`/`--phase` named phases the run does not have.
     case unknownPhase(names: [String], known: [String])
-    case invalidInput(String)
+    /// What is wrong, by kind, with the message an operator reads and the error underneath (see `Failure`).
+    case failed(Failure)
     /// Work on one host (or a few, comma-separated) failed; `reason` carries the evidence (e.g. the unit's journal).
     case hostFailed(host: String, what: String, reason: String, next: String)
     /// The hosts belong to another cluster than the state directory (`ClusterIdentityGuard`); the text
@@ -42,6 +44,13 @@ public enum WorkflowError: Error, Sendable, CustomStringConvertible {
         return [self] + failures.flatMap { ($0.cause as? WorkflowError)?.chain ?? [] }
     }
 
+    /// The error underneath, when this one was made from another (an unreadable file's I/O error, a
+    /// failed decode, a program that could not be started).
+    public var cause: (any Error)? {
+        guard case let .failed(failure) = self else { return nil }
+        return failure.cause
+    }
+
     /// The host the error names first: a failed host, a node whose drain did not finish, or a failed
     /// phase's first host.
     public var firstHost: String? {
@@ -71,8 +80,8 @@ public enum WorkflowError: Error, Sendable, CustomStringConvertible {
             return "host \(host) is not in this run's inventory"
         case let .unknownPhase(names, known):
             return "unknown phase \(names.joined(separator: ", ")) in --skip-phases (phases: \(known.joined(separator: ", ")))"
-        case let .invalidInput(message):
-            return message
+        case let .failed(failure):
+            return failure.message
         case let .hostFailed(host, what, reason, next):
             return "failed to \(what) on \(host): \(reason)\n\(next)"
         case let .drainIncomplete(node, controlHost, reason, next):
@@ -87,5 +96,54 @@ public enum WorkflowError: Error, Sendable, CustomStringConvertible {
         case let .runDataMissing(phase):
             return "this phase needs what the phase \(phase) prepares in the same run: do not skip \(phase)"
         }
+    }
+}
+
+extension WorkflowError {
+    /// A failure that is not a phase's, a host's or a refusal: its kind, the message (what is wrong and the
+    /// way out, as the operator reads it) and the error it was made from, if any. Callers switch on `kind`,
+    /// never on the message.
+    public struct Failure: Sendable, CustomStringConvertible {
+        public enum Kind: String, Sendable, CaseIterable {
+            /// The inventory (or a flag) asks for what this cluster cannot be built with; found after parsing,
+            /// where no FILE:LINE:COL is left (e.g. a Kubernetes minor without default runtime versions).
+            case inventory
+            /// A file or directory the inventory or a flag names (a CA, a token, credentials, manifests, an
+            /// output directory) is missing, unreadable or malformed.
+            case namedFile
+            /// A file of the state directory (a record, the PKI) is missing, unreadable or not what Capstan
+            /// wrote; the message names the file and how to restore it.
+            case stateFile
+            /// A program on a host or here (containerd, kubectl, an API server) failed or answered what
+            /// Capstan cannot use.
+            case unexpectedAnswer
+            /// Capstan's own invariant broke (a phase built without what it needs): a defect to report, not
+            /// the operator's input.
+            case internalInvariant
+        }
+
+        public let kind: Kind
+        public let message: String
+        public let cause: (any Error)?
+
+        public init(_ kind: Kind, _ message: String, cause: (any Error)? = nil) {
+            self.kind = kind
+            self.message = message
+            self.cause = cause
+        }
+
+        public var description: String { message }
+    }
+
+    public static func inventory(_ message: String, cause: (any Error)? = nil) -> WorkflowError { .failed(Failure(.inventory, message, cause: cause)) }
+    public static func namedFile(_ message: String, cause: (any Error)? = nil) -> WorkflowError { .failed(Failure(.namedFile, message, cause: cause)) }
+    public static func stateFile(_ message: String, cause: (any Error)? = nil) -> WorkflowError { .failed(Failure(.stateFile, message, cause: cause)) }
+    public static func unexpectedAnswer(_ message: String, cause: (any Error)? = nil) -> WorkflowError { .failed(Failure(.unexpectedAnswer, message, cause: cause)) }
+    public static func internalInvariant(_ message: String) -> WorkflowError { .failed(Failure(.internalInvariant, message)) }
+
+    /// The failure's kind, nil for the other cases.
+    public var failureKind: Failure.Kind? {
+        guard case let .failed(failure) = self else { return nil }
+        return failure.kind
     }
 }

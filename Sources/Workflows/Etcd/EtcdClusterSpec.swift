@@ -42,7 +42,7 @@ public struct EtcdClusterSpec: Sendable, Equatable {
                 next: "etcd belongs to the provider; only workers and add-ons are Capstan's in managed mode")
         }
         guard let version = inventory.etcd.version ?? SupportedVersions.etcd(for: inventory.kubernetesVersion) else {
-            throw WorkflowError.invalidInput("no etcd version: set etcd.version in the inventory (Kubernetes \(inventory.kubernetesVersion) has no paired etcd release)")
+            throw WorkflowError.inventory("no etcd version: set etcd.version in the inventory (Kubernetes \(inventory.kubernetesVersion) has no paired etcd release)")
         }
         clusterName = inventory.name
         self.version = version

@@ -97,7 +97,7 @@ public enum EtcdPlanner {
     ) throws -> EtcdMembershipPlan {
         let names = desired.map(\.name)
         if Set(names).count != names.count {
-            throw WorkflowError.invalidInput("etcd member names must be unique; got \(names.joined(separator: ", "))")
+            throw WorkflowError.inventory("etcd member names must be unique; got \(names.joined(separator: ", "))")
         }
         if observed.members.isEmpty {
             guard !desired.isEmpty else { return EtcdMembershipPlan(steps: [], notes: []) }
@@ -141,7 +141,7 @@ public enum EtcdPlanner {
             }
         }
         for name in options.replace.sorted() where !names.contains(name) {
-            throw WorkflowError.invalidInput("cannot replace \(name): it is not an etcd host in the inventory (etcd hosts: \(names.joined(separator: ", ")))")
+            throw WorkflowError.inventory("cannot replace \(name): it is not an etcd host in the inventory (etcd hosts: \(names.joined(separator: ", ")))")
         }
 
         var notes: [String] = []

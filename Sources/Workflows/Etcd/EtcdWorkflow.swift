@@ -238,7 +238,7 @@ public enum EtcdWorkflow {
         guard let member = spec.member(host) else { return }
         let arch = facts.facts.architecture ?? "amd64"
         let binaries = await state.binaries[arch] ?? []
-        guard !binaries.isEmpty else { throw WorkflowError.invalidInput("no etcd binaries for \(arch) (host \(host))") }
+        guard !binaries.isEmpty else { throw WorkflowError.internalInvariant("no etcd binaries for \(arch) (host \(host))") }
 
         if !facts.userExists {
             try await ctx.change(host, "create system user \(spec.user)") { c in
@@ -279,7 +279,7 @@ public enum EtcdWorkflow {
                 } else if try await ctx.ensureFile(host, managed) { inputsChanged = true }
             } else {
                 try await ctx.change(host, "create \(file.remotePath) (issued by the pki phase)") { _ in
-                    throw WorkflowError.invalidInput("\(file.remotePath) for \(host) is missing from the state directory \(settings.state.root); run without --skip-phase pki")
+                    throw WorkflowError.stateFile("\(file.remotePath) for \(host) is missing from the state directory \(settings.state.root); run without --skip-phase pki")
                 }
                 inputsChanged = true
             }

@@ -24,13 +24,13 @@ public struct StateImportReport: Sendable, Equatable, Codable {
 public enum StateImport {
     public static func run(inventory: Inventory, state: StateDirectory, from source: String, in ctx: WorkflowContext) async throws -> StateImportReport {
         guard inventory.isSelfManaged else {
-            throw WorkflowError.invalidInput("state import: \(inventory.name) is a managed cluster; its state holds no PKI to import")
+            throw WorkflowError.inventory("state import: \(inventory.name) is a managed cluster; its state holds no PKI to import")
         }
         guard let sourceHost = inventory.hosts.first(where: { $0.name == source }) else {
-            throw WorkflowError.invalidInput("state import --from \(source): no such host in the inventory (hosts: \(inventory.hosts.map(\.name).joined(separator: ", ")))")
+            throw WorkflowError.inventory("state import --from \(source): no such host in the inventory (hosts: \(inventory.hosts.map(\.name).joined(separator: ", ")))")
         }
         guard sourceHost.has(.controlPlane) else {
-            throw WorkflowError.invalidInput("state import --from \(source): \(source) is not a control-plane host; only those hold the cluster and front-proxy CA keys and the service-account key")
+            throw WorkflowError.inventory("state import --from \(source): \(source) is not a control-plane host; only those hold the cluster and front-proxy CA keys and the service-account key")
         }
         let trusted = try TrustedIdentity.load(inventory: inventory, state: state)
         guard trusted.isEmpty else {

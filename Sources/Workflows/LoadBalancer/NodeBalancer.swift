@@ -35,7 +35,7 @@ public enum NodeBalancer {
         for host in inventory.localBalancerHosts {
             let text = try settings.renderer.render("loadbalancer/haproxy.cfg", context: context(host: host, inventory: inventory))
             guard let ca = try pki.files(for: host).first(where: { $0.path == caPath }) else {
-                throw WorkflowError.invalidInput("\(host.name) gets no \(caPath) from the PKI; the balancer verifies the API servers with it")
+                throw WorkflowError.internalInvariant("\(host.name) gets no \(caPath) from the PKI; the balancer verifies the API servers with it")
             }
             prepared[host.name] = (ManagedFile(path: configPath, text: text, attributes: FileAttributes(mode: 0o644)), ca)
         }

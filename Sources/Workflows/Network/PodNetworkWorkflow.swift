@@ -93,14 +93,14 @@ public enum PodNetworkWorkflow {
 
     public static func render(inventory: Inventory, host: String, subnets: PodSubnets, renderer: TemplateRenderer) throws -> NodeFiles {
         guard let subnet = subnets.subnet(of: host) else {
-            throw WorkflowError.invalidInput("\(host) has no pod subnet in the record; run the \(subnetsPhase) phase (do not skip it)")
+            throw WorkflowError.stateFile("\(host) has no pod subnet in the record; run the \(subnetsPhase) phase (do not skip it)")
         }
         let others = WorkerWorkflow.nodes(inventory).filter { $0.name != host }
         var routes: [PodNetworkContext.Route] = []
         for other in others {
             guard let theirs = subnets.nodes[other.name] else { continue }
             guard IPv4Address(parsing: other.clusterAddress) != nil else {
-                throw WorkflowError.invalidInput(
+                throw WorkflowError.inventory(
                     "the pod network routes to \(other.name)'s pod subnet through its cluster address, and \(other.clusterAddress) is not an IPv4 address: give \(other.name) an IPv4 internalAddress, or set spec.network.plugin: none")
             }
             routes.append(.init(subnet: theirs, via: other.clusterAddress, node: other.name))
@@ -211,7 +211,7 @@ actor Allocation {
 
     func get() throws -> PodSubnets {
         guard let value else {
-            throw WorkflowError.invalidInput("\(PodNetworkWorkflow.phaseName) needs the phase \(PodNetworkWorkflow.subnetsPhase) of the same run: do not skip it")
+            throw WorkflowError.runDataMissing(phase: PodNetworkWorkflow.subnetsPhase)
         }
         return value
     }

@@ -43,7 +43,7 @@ public struct PodSubnets: Sendable, Equatable, Codable {
         do {
             return try JSONDecoder().decode(PodSubnets.self, from: data)
         } catch {
-            throw WorkflowError.invalidInput("\(path) is not a pod subnet record (\(error)); restore it from a backup of the state directory")
+            throw WorkflowError.stateFile("\(path) is not a pod subnet record (\(error)); restore it from a backup of the state directory", cause: error)
         }
     }
 }
@@ -56,7 +56,7 @@ public enum PodSubnetAllocator {
     /// pod CIDR with no subnet left.
     public static func allocate(hosts: [String], podCIDR: CIDR, nodeSubnetSize size: Int, recorded: PodSubnets?) throws -> PodSubnets {
         guard size >= podCIDR.prefix, size <= 30 else {
-            throw WorkflowError.invalidInput("spec.network.nodeSubnetSize /\(size) does not fit in podCIDR \(podCIDR)")
+            throw WorkflowError.inventory("spec.network.nodeSubnetSize /\(size) does not fit in podCIDR \(podCIDR)")
         }
         var record = recorded ?? PodSubnets(podCIDR: podCIDR, nodeSubnetSize: size)
         let moved = record.nodes.keys.sorted().compactMap { host -> String? in
@@ -95,7 +95,7 @@ public enum PodSubnetAllocator {
             }
             if chosen == nil, !record.retired.isEmpty { chosen = record.retired.removeFirst().subnet }
             guard let subnet = chosen else {
-                throw WorkflowError.invalidInput(
+                throw WorkflowError.inventory(
                     "podCIDR \(podCIDR) has no /\(size) subnet left for \(host): all \(total) are held by nodes; use a larger spec.network.podCIDR or smaller node subnets (a higher spec.network.nodeSubnetSize) before the first apply")
             }
             used.insert(subnet)

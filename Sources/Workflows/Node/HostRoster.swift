@@ -21,7 +21,7 @@ public struct HostRoster: Sendable, Equatable, Codable {
     public static func load(_ state: StateDirectory) throws -> HostRoster? {
         guard let data = try state.read(statePath) else { return nil }
         do { return try JSONDecoder().decode(HostRoster.self, from: data) } catch {
-            throw WorkflowError.invalidInput("\(state.path(statePath)) is not a host roster (\(error)); remove it, the next `capstan apply` writes it again")
+            throw WorkflowError.stateFile("\(state.path(statePath)) is not a host roster (\(error)); remove it, the next `capstan apply` writes it again", cause: error)
         }
     }
 

@@ -141,12 +141,12 @@ extension ArtifactStore {
         switch inventory.artifacts.source {
         case .local:
             guard let dir = inventory.artifacts.directory else {
-                throw WorkflowError.invalidInput("artifacts.source is local but artifacts.directory is not set")
+                throw WorkflowError.inventory("artifacts.source is local but artifacts.directory is not set")
             }
             self.init(origin: .localDirectory(resolve(dir)), cacheDirectory: cache)
         case .mirror:
             guard let text = inventory.artifacts.url, let url = URL(string: text) else {
-                throw WorkflowError.invalidInput("artifacts.source is mirror but artifacts.url is missing or invalid")
+                throw WorkflowError.inventory("artifacts.source is mirror but artifacts.url is missing or invalid")
             }
             self.init(origin: .mirror(url), cacheDirectory: cache)
         case .upstream:

@@ -148,7 +148,7 @@ public struct KubernetesUpgrade: Sendable {
 extension [Phase] {
     /// The phase of `apply` an upgrade reuses, by name.
     func named(_ name: String) throws -> Phase {
-        guard let phase = first(where: { $0.name == name }) else { throw WorkflowError.invalidInput("no \(name) phase was built for the upgrade") }
+        guard let phase = first(where: { $0.name == name }) else { throw WorkflowError.internalInvariant("no \(name) phase was built for the upgrade") }
         return phase
     }
 }

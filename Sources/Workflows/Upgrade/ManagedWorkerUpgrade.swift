@@ -19,7 +19,7 @@ public struct ManagedUpgradeSurvey: Sendable {
 
     public static func read(_ inventory: Inventory, in ctx: WorkflowContext) async throws -> ManagedUpgradeSurvey {
         guard let managed = inventory.controlPlane.managed, !inventory.isSelfManaged else {
-            throw WorkflowError.invalidInput("\(inventory.name) is not a managed cluster")
+            throw WorkflowError.inventory("\(inventory.name) is not a managed cluster")
         }
         let outcomes = await UpgradeFacts.installedVersions(inventory.workerHosts.map(\.name), inventory: inventory, in: ctx)
         let unreachable = outcomes.filter { $0.error != nil }
@@ -39,7 +39,7 @@ public struct ManagedUpgradeSurvey: Sendable {
             }
             let text = try apiServerVersion(result.stdoutText, endpoint: endpoint)
             guard let version = releaseVersion(text) else {
-                throw WorkflowError.invalidInput("\(endpoint)/version answered gitVersion \(text), which is not a Kubernetes version like v1.31.4")
+                throw WorkflowError.unexpectedAnswer("\(endpoint)/version answered gitVersion \(text), which is not a Kubernetes version like v1.31.4")
             }
             return ManagedUpgradeSurvey(controlPlane: version, controlPlaneText: text, readThrough: host.host, workers: running)
         }
@@ -51,7 +51,7 @@ public struct ManagedUpgradeSurvey: Sendable {
     static func apiServerVersion(_ body: String, endpoint: String) throws -> String {
         struct Info: Decodable { var gitVersion: String }
         guard let info = try? JSONDecoder().decode(Info.self, from: Data(body.utf8)) else {
-            throw WorkflowError.invalidInput("\(endpoint)/version did not answer a Kubernetes version document: \(body.prefix(200))")
+            throw WorkflowError.unexpectedAnswer("\(endpoint)/version did not answer a Kubernetes version document: \(body.prefix(200))")
         }
         return info.gitVersion
     }

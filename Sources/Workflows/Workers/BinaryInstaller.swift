@@ -67,7 +67,7 @@ struct ServiceSpec: Sendable {
     static func ensure(_ ctx: WorkflowContext, _ host: String, _ services: [(ServiceSpec, Bool)]) async throws -> [UnitChange] {
         let changes = try await ctx.ensureUnits(host, services.map { $0.0.managed(dependenciesChanged: $0.1) })
         guard changes.count == services.count else {
-            throw WorkflowError.invalidInput("converging \(services.map(\.0.unit).joined(separator: ", ")) on \(host) returned \(changes.count) result(s)")
+            throw WorkflowError.internalInvariant("converging \(services.map(\.0.unit).joined(separator: ", ")) on \(host) returned \(changes.count) result(s)")
         }
         return changes
     }

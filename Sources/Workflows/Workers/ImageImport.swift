@@ -71,11 +71,11 @@ enum ImageImport {
                                                     "--base-name", image.reference.repository, staged))
         if !serving { _ = try? await c.run(ShellCommand("rm", "-f", staged)) }
         guard imported.exitStatus == 0 else {
-            throw WorkflowError.invalidInput("`ctr -n \(namespace) images import` of \(image.fileName) failed on \(host) (exit \(imported.exitStatus)): \(imported.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
+            throw WorkflowError.unexpectedAnswer("`ctr -n \(namespace) images import` of \(image.fileName) failed on \(host) (exit \(imported.exitStatus)): \(imported.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
         let after = ContainerdImageList.parse(try await c.check(listCommand(on: c)).stdoutText)
         guard after[image.reference.description] == image.digest else {
-            throw WorkflowError.invalidInput("after importing \(image.fileName) on \(host), containerd lists \(image.reference) as \(after[image.reference.description] ?? "absent"), not \(image.digest): the archive's index.json does not name the image the way containerd imports it")
+            throw WorkflowError.unexpectedAnswer("after importing \(image.fileName) on \(host), containerd lists \(image.reference) as \(after[image.reference.description] ?? "absent"), not \(image.digest): the archive's index.json does not name the image the way containerd imports it")
         }
     }
 }

@@ -20,7 +20,7 @@ public enum ManagedJoin {
         case .bootstrapTokenFile(let path):
             let token = try read(path, what: "bootstrap token file", inventory: inventory).trimmingCharacters(in: .whitespacesAndNewlines)
             guard isBootstrapToken(token) else {
-                throw WorkflowError.invalidInput("\(resolve(path, inventory)): not a bootstrap token (expected [a-z0-9]{6}.[a-z0-9]{16}, e.g. abcdef.0123456789abcdef; create one with `kubeadm token create` or the provider's tooling)")
+                throw WorkflowError.namedFile("\(resolve(path, inventory)): not a bootstrap token (expected [a-z0-9]{6}.[a-z0-9]{16}, e.g. abcdef.0123456789abcdef; create one with `kubeadm token create` or the provider's tooling)")
             }
             let ca = try read(managed.caFile, what: "provider CA file", inventory: inventory)
             let context = KubeletBootstrapContext(clusterName: inventory.name, server: managed.apiEndpoint,
@@ -61,7 +61,7 @@ public enum ManagedJoin {
         let managed = try spec(inventory)
         let workers = inventory.workerHosts
         guard !workers.isEmpty else {
-            throw WorkflowError.invalidInput("the managed cluster \(inventory.name) has no host with the worker role to join")
+            throw WorkflowError.inventory("the managed cluster \(inventory.name) has no host with the worker role to join")
         }
         let bootstrap = ManagedFile(path: bootstrapKubeconfigPath, text: try bootstrapKubeconfig(inventory: inventory, renderer: settings.renderer),
                                     attributes: FileAttributes(mode: 0o600), secret: true)
@@ -93,7 +93,7 @@ public enum ManagedJoin {
 
     static func spec(_ inventory: Inventory) throws -> ManagedSpec {
         guard !inventory.isSelfManaged, let managed = inventory.controlPlane.managed else {
-            throw WorkflowError.invalidInput("\(inventory.name) is not a managed cluster (controlPlane.mode: managed with a managed section)")
+            throw WorkflowError.inventory("\(inventory.name) is not a managed cluster (controlPlane.mode: managed with a managed section)")
         }
         return managed
     }
@@ -105,7 +105,7 @@ public enum ManagedJoin {
     static func read(_ path: String, what: String, inventory: Inventory) throws -> String {
         let full = resolve(path, inventory)
         guard let data = FileManager.default.contents(atPath: full) else {
-            throw WorkflowError.invalidInput("cannot read the \(what) \(full): check controlPlane.managed in the inventory")
+            throw WorkflowError.namedFile("cannot read the \(what) \(full): check controlPlane.managed in the inventory")
         }
         return String(decoding: data, as: UTF8.self)
     }

@@ -52,7 +52,7 @@ public struct NodeArtifacts: Sendable, Equatable {
     func binaries(_ names: [String]) throws -> [InstallableFile] {
         try names.map { name in
             guard let file = kubernetes[name] else {
-                throw WorkflowError.invalidInput("no \(name) binary was resolved for Kubernetes \(versions.kubernetes.tag): resolve the artifacts with NodeArtifacts.resolve for this inventory")
+                throw WorkflowError.internalInvariant("no \(name) binary was resolved for Kubernetes \(versions.kubernetes.tag): resolve the artifacts with NodeArtifacts.resolve for this inventory")
             }
             return file
         }

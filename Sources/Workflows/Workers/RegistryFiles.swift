@@ -22,7 +22,7 @@ struct RegistryFiles: Sendable {
             var caPath: String?
             if let caFile = registry.caFile {
                 guard let pem = FileManager.default.contents(atPath: caFile) else {
-                    throw WorkflowError.invalidInput("\(key).caFile: cannot read \(caFile)")
+                    throw WorkflowError.namedFile("\(key).caFile: cannot read \(caFile)")
                 }
                 caPath = dir + "/ca.crt"
                 result.files.append(ManagedFile(path: dir + "/ca.crt", content: pem))
@@ -34,7 +34,7 @@ struct RegistryFiles: Sendable {
             if let file = registry.credentialsFile {
                 guard let data = FileManager.default.contents(atPath: file),
                       let credentials = RegistryCredentials.parse(String(decoding: data, as: UTF8.self)) else {
-                    throw WorkflowError.invalidInput("\(key).credentialsFile: \(file) is unreadable or not one line USERNAME:PASSWORD")
+                    throw WorkflowError.namedFile("\(key).credentialsFile: \(file) is unreadable or not one line USERNAME:PASSWORD")
                 }
                 let hosts = ([registry.host] + ([server] + registry.mirrors).compactMap(authority))
                     .reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }

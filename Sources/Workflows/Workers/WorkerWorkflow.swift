@@ -124,7 +124,7 @@ public enum WorkerWorkflow {
 
     static func kubelets(inventory: Inventory, pki: ClusterFiles, artifacts: NodeArtifacts, settings: KubernetesInstallSettings) throws -> Kubelets {
         guard inventory.isSelfManaged else {
-            throw WorkflowError.invalidInput("\(kubeletPhase) is for self-managed clusters; a managed cluster's workers join with ManagedJoin.phases")
+            throw WorkflowError.internalInvariant("\(kubeletPhase) is for self-managed clusters; a managed cluster's workers join with ManagedJoin.phases")
         }
         var rendered: [String: (files: NodeFiles, credentials: [ManagedFile])] = [:]
         for host in nodes(inventory) {

@@ -54,7 +54,7 @@ struct AddonsRender: AsyncParsableCommand {
                 print(path)
             }
         } catch {
-            throw WorkflowError.invalidInput("cannot write the manifests into \(directory): \(error.localizedDescription)")
+            throw WorkflowError.namedFile("cannot write the manifests into \(directory): \(error.localizedDescription)", cause: error)
         }
     }
 }
@@ -81,7 +81,7 @@ struct AddonsApply: AsyncParsableCommand {
         } else if inv.isSelfManaged {
             config = state.path("kubeconfig/admin.conf")
         } else {
-            throw WorkflowError.invalidInput("a managed cluster has no Capstan admin kubeconfig: pass --kubeconfig with credentials for \(inv.name)")
+            throw WorkflowError.inventory("a managed cluster has no Capstan admin kubeconfig: pass --kubeconfig with credentials for \(inv.name)")
         }
         let applier = AddonApplier(runner: LocalConnection(), kubeconfig: config, kubectl: kubectl)
         print(try await applier.apply(manifests, dryRun: dryRun), terminator: "")

@@ -29,7 +29,7 @@ func loadInventory(_ path: String) throws -> Inventory {
 /// Every YAML document of a manifest file, as dictionaries.
 func documents(_ text: String) throws -> [[String: Any]] {
     try Yams.load_all(yaml: text).compactMap { $0 }.map { document in
-        guard let dict = document as? [String: Any] else { throw WorkflowError.invalidInput("document is not a mapping: \(document)") }
+        guard let dict = document as? [String: Any] else { throw WorkflowError.internalInvariant("document is not a mapping: \(document)") }
         return dict
     }
 }

@@ -95,7 +95,7 @@ struct PeerTransferTests {
             return await group.reduce(into: []) { $0.append($1) }
         } }
         try? await Task.sleep(for: .milliseconds(20))
-        let server = await relay.server(on: "h1") { _, _ in throw WorkflowError.invalidInput("no perl on this host") }
+        let server = await relay.server(on: "h1") { _, _ in throw WorkflowError.internalInvariant("no perl on this host") }
         #expect(server == nil)
         await relay.holds(Self.sha, host: "h1", serving: false, seeded: true)
         #expect(await waiting.value == Array(repeating: PeerSource.thisMachine, count: 7))

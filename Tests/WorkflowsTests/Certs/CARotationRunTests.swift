@@ -87,6 +87,8 @@ struct CARotationRunTests {
         let error = #expect(throws: WorkflowError.self) { try CARotationRun.load(state) }
         let text = "\(error.map { "\($0)" } ?? "")"
         #expect(text.contains(CARotationRun.path) && text.contains("remove it"), "\(text)")
+        #expect(error?.failureKind == .stateFile, "typed as a state-directory file, not by its text")
+        #expect(error?.cause is DecodingError, "the decoder's error is kept as the cause: \(String(describing: error?.cause))")
     }
 
     @Test("the rotation gates the controller manager and scheduler on their TLS /healthz (10257, 10259, self-signed: -k), kubelet and kube-proxy on plain /healthz, with the upgrade's probes")

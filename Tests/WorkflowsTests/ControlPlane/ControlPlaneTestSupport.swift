@@ -137,7 +137,7 @@ enum Fixture {
         p.arguments = ["tar", "-C", directory, "-czf", archive] + entries
         try p.run()
         p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw WorkflowError.invalidInput("tar failed for \(archive)") }
+        guard p.terminationStatus == 0 else { throw WorkflowError.internalInvariant("tar failed for \(archive)") }
     }
 
     /// A local artifact directory in every upstream layout, with each project's checksum-file format.
