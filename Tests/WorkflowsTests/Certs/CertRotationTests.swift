@@ -1,0 +1,291 @@
+import Foundation
+import Hosts
+import Inventory
+import PKI
+import Testing
+@testable import Workflows
+
+/// A test double of one Kubernetes node as a certificate rotation sees it: its PKI files, its installed
+/// units and what each unit loaded when it last started. It answers exactly the commands a rotation sends
+/// (which units are installed, whether a unit started before one of its files changed, the `.prev` copy
+/// and restore, `systemctl restart`, the health probes, the journal); any other command fails the test.
+/// A unit is healthy when it runs and none of the files it loaded is one the test marked broken; a unit
+/// restarted while one of its files still differs from what the state has (a restart before the push) is
+/// flagged.
+final class NodeModel: @unchecked Sendable {
+    struct Unit {
+        var running = true
+        /// The contents of the files it read, as they were when it last started.
+        var loaded: [String: Data] = [:]
+        /// Started before one of its files last changed (a run killed between the push and the restart).
+        var stale = false
+    }
+
+    private let lock = NSLock()
+    let name: String
+    private var files: [String: Data]
+    private var units: [String: Unit]
+    private var events: [String] = []
+    private var violations: [String] = []
+    private var broken: Set<Data> = []
+    private let target: [String: Data]
+    private var probeCount = 0
+
+    /// `files`: what the host holds; `target`: what the state holds (a restart before these are on the host
+    /// is flagged); `units`: the installed units, each started with the files as they are now.
+    init(name: String, files: [String: Data], target: [String: Data], units: [CertConsumer]) {
+        self.name = name
+        self.files = files
+        self.target = target
+        var installed: [String: Unit] = [:]
+        for unit in units {
+            installed[unit.unit] = Unit(loaded: files.filter { CertConsumer.consumers(of: $0.key, etcdMember: false).contains(unit) })
+        }
+        self.units = installed
+    }
+
+    var log: [String] { lock.withLock { events } }
+    var problems: [String] { lock.withLock { violations } }
+    /// Health probes answered so far.
+    var probes: Int { lock.withLock { probeCount } }
+    func file(_ path: String) -> Data? { lock.withLock { files[path] } }
+    /// A file with `content` makes the units that load it unhealthy (a certificate their peer refuses).
+    func breaks(_ content: Data) { lock.withLock { _ = broken.insert(content) } }
+    func markStale(_ unit: CertConsumer) { lock.withLock { units[unit.unit]?.stale = true } }
+    func healthy(_ unit: CertConsumer) -> Bool { lock.withLock { healthyLocked(unit.unit) } }
+
+    private func healthyLocked(_ unit: String) -> Bool {
+        guard let state = units[unit], state.running else { return false }
+        return !state.loaded.values.contains { broken.contains($0) }
+    }
+
+    private func ok(_ text: String = "") -> CommandResult { CommandResult(exitStatus: 0, stdout: Data(text.utf8), stderr: Data()) }
+
+    /// The arguments after the script of `sh -c SCRIPT sh ARGS…`, unquoted (paths and unit names here
+    /// hold no spaces).
+    private static func trailingArguments(_ line: String) -> [String] {
+        guard let script = line.range(of: "' sh ", options: .backwards) else { return [] }
+        return line[script.upperBound...].split(separator: " ").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "'")) }
+    }
+
+    func answer(_ line: String) -> CommandResult {
+        lock.withLock { answerLocked(line) }
+    }
+
+    private func answerLocked(_ line: String) -> CommandResult {
+        let words = line.split(separator: " ").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "'")) }
+        if line.contains("/etc/systemd/system/$u") {
+            return ok(Self.trailingArguments(line).filter { units[$0] != nil }.map { $0 + "\n" }.joined())
+        }
+        if line.contains("ActiveEnterTimestamp") {
+            let arguments = Self.trailingArguments(line)
+            guard let unit = arguments.first, let state = units[unit] else { return ok() }
+            return ok(state.stale ? arguments.dropFirst().first.map { $0 + "\n" } ?? "" : "")
+        }
+        if line.contains(#"cp -p -- "$1" "$1.prev""#) {
+            for path in Self.trailingArguments(line) {
+                if let current = files[path] { files[path + ".prev"] = current }
+                events.append("save \(path)")
+            }
+            return ok()
+        }
+        if line.contains(#"cp -p -- "$f.prev" "$f""#) {
+            for path in Self.trailingArguments(line) {
+                if let previous = files[path + ".prev"] { files[path] = previous }
+                events.append("restore \(path)")
+            }
+            return ok()
+        }
+        if words.starts(with: ["systemctl", "restart"]), words.count == 3 {
+            let unit = words[2]
+            guard units[unit] != nil, let consumer = CertConsumer.allCases.first(where: { $0.unit == unit }) else {
+                violations.append("restart of \(unit), which is not installed on \(name)")
+                return CommandResult(exitStatus: 5, stdout: Data(), stderr: Data("Unit \(unit) not found.".utf8))
+            }
+            let reads = files.filter { CertConsumer.consumers(of: $0.key, etcdMember: false).contains(consumer) }
+            // Before a rollback every pushed file comes back from .prev first, so only a forward restart
+            // is held to the state's files.
+            if !events.contains(where: { $0.hasPrefix("restore ") }) {
+                for (path, content) in reads where target[path].map({ $0 != content }) == true {
+                    violations.append("\(unit) restarted while \(path) still differs from the state")
+                }
+            }
+            units[unit] = Unit(running: true, loaded: reads, stale: false)
+            events.append("restart \(unit)")
+            return ok()
+        }
+        if words.starts(with: ["systemctl", "is-active", "--quiet"]), words.count == 4 {
+            return CommandResult(exitStatus: units[words[3]]?.running == true ? 0 : 3, stdout: Data(), stderr: Data())
+        }
+        if words.first == "curl", let url = words.last, let probe = CertConsumer.allCases.compactMap(CertRotation.healthProbe).first(where: { $0.url == url }) {
+            probeCount += 1
+            return healthyLocked(probe.unit) ? ok("ok") : CommandResult(exitStatus: 22, stdout: Data(), stderr: Data("curl: (22) The requested URL returned error: 500".utf8))
+        }
+        if words.first == "journalctl" { return ok("(journal)") }
+        violations.append("unscripted command on \(name): \(line)")
+        return CommandResult(exitStatus: 127, stdout: Data(), stderr: Data("not scripted".utf8))
+    }
+
+    func write(_ data: Data, to path: String) {
+        lock.withLock {
+            files[path] = data
+            events.append("write \(path)")
+        }
+    }
+}
+
+/// Test double: the host `NodeModel` answers for; reads and writes go to its files, uploads and downloads
+/// fail the test.
+struct NodeModelHost: HostConnection {
+    let model: NodeModel
+    var hostName: String { model.name }
+
+    func stream(_ command: ShellCommand, options: RunOptions, onStdout: @Sendable (Data) async throws -> Void) async throws -> CommandResult {
+        let result = model.answer(command.line)
+        try await onStdout(result.stdout)
+        return CommandResult(exitStatus: result.exitStatus, stdout: Data(), stderr: result.stderr)
+    }
+    func write(_ data: Data, to path: String, attributes: FileAttributes) async throws { model.write(data, to: path) }
+    func upload(localFile: String, to path: String, attributes: FileAttributes) async throws { Issue.record("no upload expected on \(hostName): \(path)") }
+    func read(_ path: String) async throws -> Data? { model.file(path) }
+    func download(_ path: String, toLocalFile localPath: String) async throws { Issue.record("no download expected on \(hostName): \(path)") }
+    func close() async {}
+}
+
+/// Test double: every host of the run is the one `NodeModel`; another host fails the test.
+struct NodeModelConnector: HostConnector {
+    let model: NodeModel
+    func connect(_ endpoint: HostEndpoint) async throws -> any HostConnection {
+        guard endpoint.name == model.name else {
+            Issue.record("connection to \(endpoint.name), which this test does not touch")
+            throw HostError.unsupported(host: endpoint.name, reason: "not modelled")
+        }
+        return NodeModelHost(model: model)
+    }
+}
+
+@Suite("certificate roll-out on one node against a model of its files and units (every command scripted, any other fails)")
+struct CertRotationTests {
+    static let worker = "h3"
+    static let kubeletConf = PKIManager.remoteKubeconfigDirectory + "/kubelet.conf"
+
+    struct Run {
+        let model: NodeModel
+        let settings: EtcdWorkflowSettings
+        let ctx: WorkflowContext
+        let output: CollectingOutput
+        /// What the state holds for the worker, by remote path.
+        let target: [String: Data]
+    }
+
+    /// A PKI state for the fixture cluster, and its worker holding the state's files except `differing`
+    /// (those hold older bytes), with the kubelet and kube-proxy installed.
+    func run(_ base: String, mode: WorkflowMode = .apply, differing: [String] = [], healthTimeout: Double = 1) async throws -> Run {
+        let inventory = Fixture.inventory()
+        var settings = try EtcdWorkflowSettings(inventory: inventory, artifacts: ArtifactStore(origin: .localDirectory(base), cacheDirectory: base),
+                                                healthTimeoutSeconds: healthTimeout)
+        settings.state = StateDirectory(root: base + "/state")
+        try await PKIPhase.create(PKIManager(inventory: inventory, state: settings.state), now: Date())
+        let host = try #require(inventory.hosts.first { $0.name == Self.worker })
+        var target: [String: Data] = [:]
+        for file in PKIManager.hostFiles(for: host, required: try CertificateCatalog.required(for: inventory), inventory: inventory) {
+            target[file.remotePath] = try settings.state.read(file.statePath)
+        }
+        #expect(target[Self.kubeletConf] != nil && target.count >= 3, "the worker receives its kubeconfigs and the CA: \(target.keys.sorted())")
+        var files = target
+        for path in differing { files[path] = Data("an older \(path)\n".utf8) }
+        let model = NodeModel(name: Self.worker, files: files, target: target, units: [.kubelet, .kubeProxy])
+        let output = CollectingOutput()
+        let ctx = WorkflowContext(mode: mode, connector: NodeModelConnector(model: model),
+                                  endpoints: [HostEndpoint(name: Self.worker, address: "10.213.0.13", authentication: [.agent], knownHostsFile: "/dev/null")],
+                                  output: output, now: { Date() })
+        return Run(model: model, settings: settings, ctx: ctx, output: output, target: target)
+    }
+
+    /// `body` on a fresh run in a scratch directory that is removed afterwards.
+    func with(mode: WorkflowMode = .apply, differing: [String] = [], _ body: (Run) async throws -> Void) async throws {
+        let base = NSTemporaryDirectory() + "capstan-rotation-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let r = try await run(base, mode: mode, differing: differing)
+        try await body(r)
+        #expect(r.model.problems.isEmpty, "\(r.model.problems)")
+    }
+
+    @Test("a changed kubelet kubeconfig: the previous file is kept as .prev, the new one written, then the kubelet alone restarts and is gated on its /healthz")
+    func changedFileRestartsItsReader() async throws {
+        try await with(differing: [Self.kubeletConf]) { r in
+            let rolled = try await CertRotation.roll(Self.worker, restartFor: nil, r.ctx, r.settings)
+            #expect(rolled)
+            #expect(r.model.log == ["save \(Self.kubeletConf)", "write \(Self.kubeletConf)", "restart kubelet.service"])
+            #expect(r.model.file(Self.kubeletConf) == r.target[Self.kubeletConf])
+            #expect(r.model.file(Self.kubeletConf + ".prev") == Data("an older \(Self.kubeletConf)\n".utf8))
+            #expect(r.model.healthy(.kubelet) && r.model.probes >= 1, "the restart was gated on the kubelet's health")
+        }
+    }
+
+    @Test("a node already on the state's files: nothing is written or restarted, and it is reported up to date")
+    func upToDateNodeIsLeftAlone() async throws {
+        try await with { r in
+            let rolled = try await CertRotation.roll(Self.worker, restartFor: nil, r.ctx, r.settings)
+            #expect(!rolled)
+            #expect(r.model.log.isEmpty)
+            #expect(r.output.events.contains { $0.kind == .hostStatus && $0.message == "certificates up to date" })
+        }
+    }
+
+    @Test("a new kubeconfig the kubelet cannot use: the gate fails within its timeout, the .prev file comes back, the kubelet restarts with it, and the error names the host and what was restored")
+    func unhealthyAfterRestartRollsBack() async throws {
+        try await with(differing: [Self.kubeletConf]) { r in
+            r.model.breaks(try #require(r.target[Self.kubeletConf]))
+            do {
+                try await CertRotation.roll(Self.worker, restartFor: nil, r.ctx, r.settings)
+                Issue.record("a host whose kubelet stays unhealthy must fail the roll-out")
+            } catch let error as WorkflowError {
+                guard case let .hostFailed(host, what, reason, _) = error else { Issue.record("expected hostFailed, got \(error)"); return }
+                #expect(host == Self.worker && what == "rotate certificates")
+                #expect(reason.contains("127.0.0.1:10248/healthz did not answer 200"), "the gate's evidence is kept: \(reason)")
+                #expect(reason.contains("restored from .prev") && reason.contains("kubelet.service restarted with them"), "\(reason)")
+            }
+            #expect(r.model.log == ["save \(Self.kubeletConf)", "write \(Self.kubeletConf)", "restart kubelet.service",
+                                    "restore \(Self.kubeletConf)", "restart kubelet.service"])
+            #expect(r.model.file(Self.kubeletConf) == Data("an older \(Self.kubeletConf)\n".utf8), "the previous file is back")
+            #expect(r.model.healthy(.kubelet), "the kubelet runs again on the previous file")
+        }
+    }
+
+    @Test("a CA phase restarts every service reading a file of that CA even when the files are equal (the bundle it loaded must be reloaded), in restart order")
+    func caPhaseRestartsItsReaders() async throws {
+        try await with { r in
+            let rolled = try await CertRotation.roll(Self.worker, restartFor: .cluster, r.ctx, r.settings)
+            #expect(rolled)
+            #expect(r.model.log == ["restart kubelet.service", "restart kube-proxy.service"])
+            let front = try await CertRotation.roll(Self.worker, restartFor: .frontProxy, r.ctx, r.settings)
+            #expect(!front, "no file of the worker belongs to the front-proxy CA")
+            #expect(r.model.log.count == 2)
+        }
+    }
+
+    @Test("a service that started before its file last changed (a run killed between the push and the restart) restarts though the files are equal")
+    func staleServiceRestarts() async throws {
+        try await with { r in
+            r.model.markStale(.kubeProxy)
+            let rolled = try await CertRotation.roll(Self.worker, restartFor: nil, r.ctx, r.settings)
+            #expect(rolled)
+            #expect(r.model.log == ["restart kube-proxy.service"])
+        }
+    }
+
+    @Test("in plan mode the push and the restart are recorded as the run's actions and nothing is written or restarted")
+    func planRecordsAndChangesNothing() async throws {
+        try await with(mode: .plan, differing: [Self.kubeletConf]) { r in
+            try await CertRotation.roll(Self.worker, restartFor: nil, r.ctx, r.settings)
+            #expect(r.model.log.isEmpty)
+            #expect(r.model.file(Self.kubeletConf) == Data("an older \(Self.kubeletConf)\n".utf8))
+            let actions = await r.ctx.actions
+            #expect(actions.map(\.host) == [Self.worker, Self.worker])
+            #expect(actions.map(\.description) == ["push \(Self.kubeletConf) (previous kept as \(Self.kubeletConf).prev)", "systemctl restart kubelet (certificates)"])
+            #expect(r.model.probes == 0, "the health gate is a no-op in plan mode")
+        }
+    }
+}
