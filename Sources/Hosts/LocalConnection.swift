@@ -6,25 +6,12 @@ import Darwin
 #endif
 
 /// A `HostConnection` to this machine: commands run under `/bin/sh -c`, files are written locally.
-///
-/// With a `root` prefix every file path is taken relative to that directory, so one process can act as
-/// several hosts with their own file trees (commands still run on this machine, with `CAPSTAN_HOST_ROOT`
-/// set to the prefix so they can find those trees). `RunOptions.privileged` is ignored: commands run as
-/// the current user.
+/// `RunOptions.privileged` is ignored: commands run as the current user.
 public struct LocalConnection: HostConnection {
     public let hostName: String
-    /// Directory every file path is resolved under; nil means the real file system.
-    public let root: String?
 
-    public init(hostName: String = "localhost", root: String? = nil) {
+    public init(hostName: String = "localhost") {
         self.hostName = hostName
-        self.root = root.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
-    }
-
-    /// The path on this machine that `path` on the "host" maps to.
-    public func localPath(_ path: String) -> String {
-        guard let root else { return path }
-        return root + (path.hasPrefix("/") ? path : "/" + path)
     }
 
     public func close() async {}
@@ -36,7 +23,6 @@ public struct LocalConnection: HostConnection {
         onStdout: @Sendable (Data) async throws -> Void
     ) async throws -> CommandResult {
         var environment = ProcessInfo.processInfo.environment
-        if let root { environment["CAPSTAN_HOST_ROOT"] = root }
         for (key, value) in options.environment { environment[key] = value }
         // Its own process group: a timeout kills what the shell started too.
         let process: ChildProcess
@@ -118,9 +104,8 @@ public struct LocalConnection: HostConnection {
     // MARK: Files
 
     public func write(_ data: Data, to path: String, attributes: FileAttributes) async throws {
-        let target = localPath(path)
-        let directory = (target as NSString).deletingLastPathComponent
-        let name = (target as NSString).lastPathComponent
+        let directory = (path as NSString).deletingLastPathComponent
+        let name = (path as NSString).lastPathComponent
         let temporary = directory + "/." + name + ".capstan-" + UUID().uuidString.prefix(8)
         let fm = FileManager.default
         do {
@@ -133,7 +118,7 @@ public struct LocalConnection: HostConnection {
             try handle.synchronize()
             try handle.close()
             try applyAttributes(attributes, to: temporary, path: path)
-            guard rename(temporary, target) == 0 else {
+            guard rename(temporary, path) == 0 else {
                 throw HostError.transferFailed(host: hostName, path: path, reason: "rename: \(String(cString: strerror(errno)))")
             }
         } catch let error as HostError {
@@ -153,10 +138,9 @@ public struct LocalConnection: HostConnection {
     }
 
     public func read(_ path: String) async throws -> Data? {
-        let target = localPath(path)
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: target, isDirectory: &isDirectory) else { return nil }
-        guard !isDirectory.boolValue, let data = FileManager.default.contents(atPath: target) else {
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return nil }
+        guard !isDirectory.boolValue, let data = FileManager.default.contents(atPath: path) else {
             throw HostError.transferFailed(host: hostName, path: path, reason: "not a readable file")
         }
         return data

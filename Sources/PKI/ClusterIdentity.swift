@@ -129,11 +129,9 @@ public struct HostIdentity: Sendable, Equatable {
     public static let files = [ClusterRecord.hostPath] + HostAuthorityFiles.paths.map(\.1)
 
     /// The shell command that prints them, each after a marker line naming it: read-only, one round trip.
-    /// `located` maps a path to where the command finds it (the identity for real hosts).
-    public static func readScript(located: (String) -> String = { $0 }) -> String {
+    public static func readScript() -> String {
         files.map { path in
-            let at = located(path)
-            return "if [ -f '\(at)' ]; then echo '==> \(path)'; cat '\(at)'; echo; fi"
+            "if [ -f '\(path)' ]; then echo '==> \(path)'; cat '\(path)'; echo; fi"
         }.joined(separator: "; ")
     }
 

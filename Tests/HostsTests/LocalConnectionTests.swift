@@ -49,33 +49,32 @@ struct LocalConnectionTests {
         #expect(Date().timeIntervalSince(start) < 120)
     }
 
-    @Test("writes atomically under the root prefix with the requested mode and reads back")
-    func writeUnderRoot() async throws {
-        let root = try tempDir()
-        defer { try? FileManager.default.removeItem(atPath: root) }
-        let c = LocalConnection(hostName: "h1", root: root)
-        try await c.write(Data("secret".utf8), to: "/etc/kubernetes/pki/etcd/server.key", attributes: FileAttributes(mode: 0o600, owner: "root:root"))
-        let local = root + "/etc/kubernetes/pki/etcd/server.key"
-        let attrs = try FileManager.default.attributesOfItem(atPath: local)
+    @Test("writes atomically with the requested mode, creating parent directories, and reads back")
+    func writeAndRead() async throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let c = LocalConnection(hostName: "h1")
+        let path = dir + "/etc/kubernetes/pki/etcd/server.key"
+        try await c.write(Data("secret".utf8), to: path, attributes: FileAttributes(mode: 0o600, owner: "root:root"))
+        let attrs = try FileManager.default.attributesOfItem(atPath: path)
         #expect((attrs[.posixPermissions] as? NSNumber)?.intValue == 0o600)
-        #expect(try await c.read("/etc/kubernetes/pki/etcd/server.key") == Data("secret".utf8))
-        #expect(try await c.read("/etc/missing") == nil)
-        let leftovers = try FileManager.default.contentsOfDirectory(atPath: root + "/etc/kubernetes/pki/etcd")
+        #expect(try await c.read(path) == Data("secret".utf8))
+        #expect(try await c.read(dir + "/etc/missing") == nil)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir + "/etc/kubernetes/pki/etcd")
         #expect(leftovers == ["server.key"])
-        // Commands see the prefix, so they can act on the host's tree.
-        let r = try await c.run(ShellCommand.raw("cat \"$CAPSTAN_HOST_ROOT/etc/kubernetes/pki/etcd/server.key\""))
+        let r = try await c.run(ShellCommand("cat", path))
         #expect(r.stdoutText == "secret")
     }
 
     @Test("refuses an unknown owner with a transfer error naming the path")
     func unknownOwner() async throws {
-        let root = try tempDir()
-        defer { try? FileManager.default.removeItem(atPath: root) }
-        let c = LocalConnection(hostName: "h1", root: root)
-        await #expect(throws: HostError.transferFailed(host: "h1", path: "/x", reason: "unknown user no-such-user-capstan")) {
-            try await c.write(Data(), to: "/x", attributes: FileAttributes(owner: "no-such-user-capstan"))
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let c = LocalConnection(hostName: "h1")
+        await #expect(throws: HostError.transferFailed(host: "h1", path: dir + "/x", reason: "unknown user no-such-user-capstan")) {
+            try await c.write(Data(), to: dir + "/x", attributes: FileAttributes(owner: "no-such-user-capstan"))
         }
-        #expect(!FileManager.default.fileExists(atPath: root + "/x"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/x"))
     }
 }
 

@@ -23,11 +23,10 @@ final class RoundTrips: @unchecked Sendable {
     func reset() { lock.withLock { commands = [:]; reads = [:]; ordered = [] } }
 }
 
-struct CountingConnection: HostConnection, CommandPathMapping {
+struct CountingConnection: HostConnection {
     let inner: SystemdDoubleConnection
     let trips: RoundTrips
     var hostName: String { inner.hostName }
-    func commandPath(_ path: String) -> String { inner.commandPath(path) }
     func run(_ command: ShellCommand, options: RunOptions) async throws -> CommandResult {
         trips.command(hostName, command.line)
         return try await inner.run(command, options: options)
@@ -51,7 +50,7 @@ struct CountingConnector: HostConnector {
     let systemd: SystemdDouble
     let trips: RoundTrips
     func connect(_ endpoint: HostEndpoint) async throws -> any HostConnection {
-        CountingConnection(inner: SystemdDoubleConnection(local: LocalConnection(hostName: endpoint.name, root: base + "/" + endpoint.name), systemd: systemd), trips: trips)
+        CountingConnection(inner: SystemdDoubleConnection(local: RootedHost(hostName: endpoint.name, root: base + "/" + endpoint.name), systemd: systemd), trips: trips)
     }
 }
 
@@ -62,12 +61,12 @@ struct SurveyTests {
         let sum = String(repeating: "ab", count: 32)
         let text = """
         #capstan-stat
-        600 root:root 11:7:1795329280.047286294 /r/etc/a.key
-        755 root:root 12:4096:1795329280.000000000 /r/etc/dir
-        755 root:root 13:5000:1795329281.000000001 /r/bin/kept
-        755 root:root 14:5000:1795329299.000000001 /r/bin/touched
+        600 root:root 11:7:1795329280.047286294 /etc/a.key
+        755 root:root 12:4096:1795329280.000000000 /etc/dir
+        755 root:root 13:5000:1795329281.000000001 /bin/kept
+        755 root:root 14:5000:1795329299.000000001 /bin/touched
         #capstan-sha256
-        \(sum)  /r/etc/a.key
+        \(sum)  /etc/a.key
         #capstan-records
         \(String(repeating: "cd", count: 32)) 13:5000:1795329281.000000001 /bin/kept
         \(String(repeating: "ef", count: 32)) 14:5000:1795329281.000000001 /bin/touched
@@ -87,7 +86,6 @@ struct SurveyTests {
 
         """
         let survey = HostSurvey.parse(text, paths: ["/etc/a.key", "/etc/dir", "/etc/none", "/bin/kept", "/bin/touched", "/bin/gone"],
-                                      commandPaths: ["/r/etc/a.key", "/r/etc/dir", "/r/etc/none", "/r/bin/kept", "/r/bin/touched", "/r/bin/gone"],
                                       large: ["/bin/kept", "/bin/touched", "/bin/gone"], units: ["kubelet.service", "etcd", "kube-proxy.service"])
         // A large file whose inode, size and change time match its record is not hashed; one whose change
         // time moved is, and a recorded file that is gone is absent.
@@ -104,7 +102,7 @@ struct SurveyTests {
         let updated = HostSurvey.updatedRecord("\(sum) 1:2:3 /a\n\(sum) 4:5:6 /b\n", ["/b": (String(repeating: "cd", count: 32), "7:8:9")])
         #expect(updated == "\(sum) 1:2:3 /a\n\(String(repeating: "cd", count: 32)) 7:8:9 /b\n")
         // No answer at all (the command did not run): nothing is claimed.
-        #expect(HostSurvey.parse("sudo: a password is required\n", paths: ["/etc/a"], commandPaths: ["/etc/a"], units: ["x"]) == HostSurvey())
+        #expect(HostSurvey.parse("sudo: a password is required\n", paths: ["/etc/a"], units: ["x"]) == HostSurvey())
     }
 
     @Test("mode and owner are compared: `user` alone accepts any group, nil any owner")
@@ -220,7 +218,7 @@ struct SurveyTests {
         try Fixture.write("", to: base + "/h1/proc/empty")
         try FileManager.default.createDirectory(atPath: base + "/h1/sys/module/overlay", withIntermediateDirectories: true)
         let trips = RoundTrips()
-        let connection = CountingConnection(inner: SystemdDoubleConnection(local: LocalConnection(hostName: "h1", root: base + "/h1"), systemd: SystemdDouble()), trips: trips)
+        let connection = CountingConnection(inner: SystemdDoubleConnection(local: RootedHost(hostName: "h1", root: base + "/h1"), systemd: SystemdDouble()), trips: trips)
         let probe = try await HostProbe.run(on: connection, paths: ["/proc/one", "/proc/empty", "/sys/module/overlay", "/proc/none"],
                                             commands: [("echo", ShellCommand("echo", "hello"))])
         #expect(probe.text("/proc/one") == "a\nb")

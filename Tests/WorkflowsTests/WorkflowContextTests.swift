@@ -3,11 +3,11 @@ import Hosts
 import Testing
 @testable import Workflows
 
-/// Opens `LocalConnection`s, each host with its own directory tree under `base`.
+/// Opens `RootedHost`s, each host with its own directory tree under `base`.
 struct LocalTreeConnector: HostConnector {
     let base: String
     func connect(_ endpoint: HostEndpoint) async throws -> any HostConnection {
-        LocalConnection(hostName: endpoint.name, root: base + "/" + endpoint.name)
+        RootedHost(hostName: endpoint.name, root: base + "/" + endpoint.name)
     }
 }
 

@@ -4,9 +4,6 @@ import Hosts
 /// Backups in a directory on a backup host reached through any `HostConnection` (SFTP over SSH in production).
 /// Data goes through the connection's streaming, atomic file write and a streamed `cat`; listing and
 /// deletion are shell commands whose path is passed as a positional argument, never spliced into the script.
-///
-/// Paths in commands are prefixed with `$CAPSTAN_HOST_ROOT`, which a rooted `LocalConnection` sets and a
-/// real host leaves unset, so the same commands address the same files as the file transfers.
 public struct RemoteDirectoryStore: BackupStore {
     public let connection: any HostConnection
     public let directory: String
@@ -36,14 +33,14 @@ public struct RemoteDirectoryStore: BackupStore {
 
     public func get(_ name: String, onChunk: @Sendable (Data) async throws -> Void) async throws {
         try BackupObjectName.validate(name)
-        let command = ShellCommand("sh", "-c", #"f="${CAPSTAN_HOST_ROOT:-}$1"; [ -f "$f" ] || exit 44; exec cat -- "$f""#, "sh", path(name))
+        let command = ShellCommand("sh", "-c", #"f="$1"; [ -f "$f" ] || exit 44; exec cat -- "$f""#, "sh", path(name))
         let result = try await connection.stream(command, options: RunOptions(privileged: false), onStdout: onChunk)
         if result.exitStatus == 44 { throw BackupError.objectNotFound(store: location, name: name) }
         guard result.succeeded else { throw fail(name, "read", "exit \(result.exitStatus): \(result.stderrText)") }
     }
 
     public func list() async throws -> [BackupObject] {
-        let script = #"d="${CAPSTAN_HOST_ROOT:-}$1"; [ -d "$d" ] || exit 0; cd -- "$d" || exit 1; for f in *; do [ -f "$f" ] && stat -c '%s %n' -- "$f"; done; exit 0"#
+        let script = #"d="$1"; [ -d "$d" ] || exit 0; cd -- "$d" || exit 1; for f in *; do [ -f "$f" ] && stat -c '%s %n' -- "$f"; done; exit 0"#
         let result = try await connection.run(ShellCommand("sh", "-c", script, "sh", directory), options: options)
         guard result.succeeded else { throw fail("*", "list", "exit \(result.exitStatus): \(result.stderrText)") }
         return result.stdoutText.split(separator: "\n").compactMap { line in
@@ -55,7 +52,7 @@ public struct RemoteDirectoryStore: BackupStore {
 
     public func delete(_ name: String) async throws {
         try BackupObjectName.validate(name)
-        let result = try await connection.run(ShellCommand("sh", "-c", #"rm -f -- "${CAPSTAN_HOST_ROOT:-}$1""#, "sh", path(name)), options: options)
+        let result = try await connection.run(ShellCommand("sh", "-c", #"rm -f -- "$1""#, "sh", path(name)), options: options)
         guard result.succeeded else { throw fail(name, "delete", "exit \(result.exitStatus): \(result.stderrText)") }
     }
 }

@@ -161,9 +161,9 @@ public enum EtcdBackupSchedule {
         let managed = try Self.files(context, templates: templates)
         let directory = (context.scriptPath as NSString).deletingLastPathComponent
         let connection = try await ctx.reader(host)
-        if try await !connection.run(ShellCommand("test", "-d", HostPath.forCommand(directory, on: connection))).succeeded {
+        if try await !connection.run(ShellCommand("test", "-d", directory)).succeeded {
             try await ctx.change(host, "create \(directory)") { c in
-                try await c.check(ShellCommand("mkdir", "-p", "-m", "0755", HostPath.forCommand(directory, on: c)))
+                try await c.check(ShellCommand("mkdir", "-p", "-m", "0755", directory))
             }
         }
         let scriptChanged = try await ctx.ensureFile(host, managed.script)

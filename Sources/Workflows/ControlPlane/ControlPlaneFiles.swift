@@ -76,7 +76,7 @@ struct ControlPlaneFiles: Sendable {
     func removeStale(_ ctx: WorkflowContext, _ host: String) async throws {
         for file in stale where try await ctx.observe(host, file.path) != .absent {
             try await ctx.change(host, "remove \(file.path) (\(file.key) is no longer set)") { c in
-                try await c.check(ShellCommand("rm", "-f", "--", HostPath.forCommand(file.path, on: c)))
+                try await c.check(ShellCommand("rm", "-f", "--", file.path))
             }
         }
     }

@@ -73,7 +73,3 @@ struct TracedConnection: HostConnection {
 
     func close() async { await inner.close() }
 }
-
-extension TracedConnection: CommandPathMapping {
-    func commandPath(_ path: String) -> String { (inner as? any CommandPathMapping)?.commandPath(path) ?? path }
-}

@@ -4,7 +4,7 @@ import Hosts
 /// What a workflow may do on a host outside `WorkflowContext.change`: run commands that read (facts,
 /// health, listings) and read files. It has no file writes; changes go through `change`, which records
 /// them and makes them only in apply mode.
-public struct HostReader: CommandRunner, CommandPathMapping {
+public struct HostReader: CommandRunner {
     let connection: any HostConnection
 
     public var hostName: String { connection.hostName }
@@ -21,11 +21,6 @@ public struct HostReader: CommandRunner, CommandPathMapping {
     /// nil when the file does not exist.
     public func read(_ path: String) async throws -> Data? {
         try await connection.read(path)
-    }
-
-    /// `path` as a command on this host must name it (fake hosts in tests keep their files under a root).
-    public func commandPath(_ path: String) -> String {
-        HostPath.forCommand(path, on: connection)
     }
 }
 

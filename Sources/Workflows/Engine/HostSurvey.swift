@@ -75,9 +75,8 @@ public struct HostSurvey: Sendable, Equatable {
     /// escapes those); others are read the ordinary way.
     static func surveyable(_ path: String) -> Bool { !path.contains("\n") && !path.contains("\\") && !path.isEmpty }
 
-    /// The one command; `paths` as the command sees them (see `HostPath.forCommand`). `large` (a subset of
-    /// `paths`) are not hashed here: the checksum record at `record` is printed instead.
-    static func command(paths: [String], large: Set<String> = [], record: String = checksumRecord, units: [String]) -> ShellCommand {
+    /// The one command. `large` (a subset of `paths`) are not hashed here: the checksum record is printed instead.
+    static func command(paths: [String], large: Set<String> = [], units: [String]) -> ShellCommand {
         var command = ShellCommand("true")
         if !paths.isEmpty {
             let small = paths.filter { !large.contains($0) }
@@ -89,7 +88,7 @@ public struct HostSurvey: Sendable, Equatable {
             }
             if !large.isEmpty {
                 command = command.appending(.raw("; echo")).appending(ShellCommand(recordsMarker)).appending(.raw(";"))
-                    .appending(ShellCommand("cat", "--", record)).appending(.raw("2>/dev/null"))
+                    .appending(ShellCommand("cat", "--", checksumRecord)).appending(.raw("2>/dev/null"))
             }
         }
         if !units.isEmpty {
@@ -118,9 +117,8 @@ public struct HostSurvey: Sendable, Equatable {
         return merged.keys.sorted().compactMap { path in merged[path].map { "\($0.sha256) \($0.identity) \(path)\n" } }.joined()
     }
 
-    /// Parses the command's output. `paths` are the managed paths, `commandPaths` the same as the command
-    /// saw them (in the same order); `large` are managed paths checked against the record.
-    static func parse(_ text: String, paths: [String], commandPaths: [String], large: Set<String> = [], units: [String]) -> HostSurvey {
+    /// Parses the command's output. `paths` are the managed paths; `large` are managed paths checked against the record.
+    static func parse(_ text: String, paths: [String], large: Set<String> = [], units: [String]) -> HostSurvey {
         var statLines: [String] = []
         var shaLines: [String] = []
         var recordLines: [String] = []
@@ -153,8 +151,8 @@ public struct HostSurvey: Sendable, Equatable {
         var survey = HostSurvey()
         // Without the stat section the command did not run as expected: report nothing rather than "absent".
         let answered = text.contains(statMarker)
-        for (path, commandPath) in zip(paths, commandPaths) where answered {
-            let stat = stats[commandPath]
+        for path in paths where answered {
+            let stat = stats[path]
             if large.contains(path), let stat {
                 if let record = recorded[path], record.identity == stat.identity {
                     survey.files[path] = .present(RemoteFileState(sha256: record.sha256, mode: stat.mode, owner: stat.owner))
@@ -163,7 +161,7 @@ public struct HostSurvey: Sendable, Equatable {
                 }
                 continue
             }
-            switch (stat, sums[commandPath]) {
+            switch (stat, sums[path]) {
             case (nil, nil): survey.files[path] = .absent
             case let (stat?, sum?): survey.files[path] = .present(RemoteFileState(sha256: sum, mode: stat.mode, owner: stat.owner))
             default: survey.files[path] = .unknown

@@ -135,16 +135,15 @@ extension WorkflowContext {
         let paths = checksums.keys.sorted()
         try await change(host, "record the sha256 of \(paths.count) installed file(s) in \(record) (unchanged files are not hashed again)",
                          affecting: [record]) { c in
-            let mapped = paths.map { HostPath.forCommand($0, on: c) }
-            let stat = try await c.check(ShellCommand(["stat", "-c", "\(HostSurvey.identityFormat) %n", "--"] + mapped))
+            let stat = try await c.check(ShellCommand(["stat", "-c", "\(HostSurvey.identityFormat) %n", "--"] + paths))
             var identities: [String: String] = [:]
             for line in stat.stdoutText.split(separator: "\n") {
                 let parts = line.split(separator: " ", maxSplits: 1)
                 if parts.count == 2 { identities[String(parts[1])] = String(parts[0]) }
             }
             var entries: [String: (sha256: String, identity: String)] = [:]
-            for (path, commandPath) in zip(paths, mapped) {
-                if let sum = checksums[path], let identity = identities[commandPath] { entries[path] = (sum, identity) }
+            for path in paths {
+                if let sum = checksums[path], let identity = identities[path] { entries[path] = (sum, identity) }
             }
             let current = try await c.read(record).map { String(decoding: $0, as: UTF8.self) } ?? ""
             try await c.write(Data(HostSurvey.updatedRecord(current, entries).utf8), to: record, attributes: FileAttributes(mode: 0o644))
@@ -200,18 +199,14 @@ extension WorkflowContext {
     private func readSurvey(_ host: String, _ request: SurveyRequest) async throws -> HostSurvey {
         let connection = try await openConnection(host)
         let paths = request.files
-        let commandPaths = paths.map { HostPath.forCommand($0, on: connection) }
-        let commandLarge = Set(zip(paths, commandPaths).filter { request.large.contains($0.0) }.map { $0.1 })
         let probing = !request.probePaths.isEmpty || !request.probeCommands.isEmpty
-        let probePaths = request.probePaths.map { HostPath.forCommand($0, on: connection) }
         var command: ShellCommand?
         if probing {
-            command = HostProbe.command(paths: probePaths, commands: request.probeCommands.enumerated().map { ("\($0.offset)", $0.element) })
+            command = HostProbe.command(paths: request.probePaths, commands: request.probeCommands.enumerated().map { ("\($0.offset)", $0.element) })
                 .appending(.raw("; printf")).appending(ShellCommand("\\n%s\\n", HostProbe.endMarker))
         }
         if !paths.isEmpty || !request.units.isEmpty {
-            let survey = HostSurvey.command(paths: commandPaths, large: commandLarge,
-                                            record: HostPath.forCommand(HostSurvey.checksumRecord, on: connection), units: request.units)
+            let survey = HostSurvey.command(paths: paths, large: request.large.intersection(paths), units: request.units)
             command = command.map { $0.appending(.raw(";")).appending(survey) } ?? survey
         }
         guard let command else { return HostSurvey() }
@@ -227,12 +222,12 @@ extension WorkflowContext {
             // Without the end marker the command did not run as expected: claim nothing.
             if end != nil {
                 survey.probed.read = started...max(started, ended)
-                for (path, commandPath) in zip(request.probePaths, probePaths) { survey.probed.paths[path] = parsed.paths[commandPath] ?? .absent }
+                for path in request.probePaths { survey.probed.paths[path] = parsed.paths[path] ?? .absent }
                 for (index, probeCommand) in request.probeCommands.enumerated() { survey.probed.outputs[probeCommand.line] = parsed.outputs["\(index)"] ?? "" }
             }
         }
         if !paths.isEmpty || !request.units.isEmpty {
-            var files = HostSurvey.parse(surveyText, paths: paths, commandPaths: commandPaths, large: request.large, units: request.units)
+            var files = HostSurvey.parse(surveyText, paths: paths, large: request.large, units: request.units)
             try await hashUnrecorded(&files, connection)
             files.probed = survey.probed
             survey = files
@@ -244,10 +239,9 @@ extension WorkflowContext {
     private func hashUnrecorded(_ survey: inout HostSurvey, _ connection: any HostConnection) async throws {
         guard !survey.toHash.isEmpty else { return }
         let pending = survey.toHash.keys.sorted()
-        let mapped = pending.map { HostPath.forCommand($0, on: connection) }
-        let sums = FactsParser.sha256sums(try await connection.run(ShellCommand(["sha256sum", "--"] + mapped)).stdoutText)
-        for (path, commandPath) in zip(pending, mapped) {
-            guard var state = survey.toHash[path], let sum = sums[commandPath] else {
+        let sums = FactsParser.sha256sums(try await connection.run(ShellCommand(["sha256sum", "--"] + pending)).stdoutText)
+        for path in pending {
+            guard var state = survey.toHash[path], let sum = sums[path] else {
                 survey.files[path] = .unknown
                 continue
             }

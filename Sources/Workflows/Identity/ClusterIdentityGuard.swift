@@ -46,7 +46,7 @@ public enum ClusterIdentityGuard {
     /// One host's record and CA fingerprints, read without changing anything.
     static func read(_ host: String, in ctx: WorkflowContext) async throws -> HostIdentity {
         let connection = try await ctx.reader(host)
-        let result = try await connection.run(ShellCommand("sh", "-c", HostIdentity.readScript { HostPath.forCommand($0, on: connection) }))
+        let result = try await connection.run(ShellCommand("sh", "-c", HostIdentity.readScript()))
         guard result.succeeded else {
             throw HostError.commandFailed(host: host, command: "read the cluster identity", exitStatus: result.exitStatus, stderr: result.stderrText)
         }

@@ -83,8 +83,7 @@ public enum UpgradeFacts {
                                              from: artifacts)
         return await FanOut.run(hosts, name: { $0 }) { host -> HostVersions in
             let reader = try await ctx.reader(host)
-            let record = HostPath.forCommand(HostSurvey.checksumRecord, on: reader)
-            let result = try await reader.run(command(binDir: binDir, dataDir: "/", record: record, vouched: release),
+            let result = try await reader.run(command(binDir: binDir, dataDir: "/", record: HostSurvey.checksumRecord, vouched: release),
                                               options: RunOptions(timeoutSeconds: 60))
             return parse(host: host, roles: roles[host] ?? [], result.stdoutText, vouched: release, release: target).versions
         }

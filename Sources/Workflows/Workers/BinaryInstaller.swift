@@ -21,10 +21,9 @@ enum BinaryInstaller {
         }
         if !unsurveyed.isEmpty {
             let connection = try await ctx.reader(host)
-            let mapped = unsurveyed.map { HostPath.forCommand($0.remotePath, on: connection) }
             // Missing files make sha256sum exit non-zero; the sums of those present are still printed.
-            let sums = FactsParser.sha256sums(try await connection.run(ShellCommand(["sha256sum"] + mapped)).stdoutText)
-            for (file, path) in zip(unsurveyed, mapped) { present[file.remotePath] = sums[path] }
+            let sums = FactsParser.sha256sums(try await connection.run(ShellCommand(["sha256sum"] + unsurveyed.map(\.remotePath))).stdoutText)
+            for file in unsurveyed { present[file.remotePath] = sums[file.remotePath] }
         }
         var changed: Set<String> = []
         for file in files where present[file.remotePath] != file.sha256 {

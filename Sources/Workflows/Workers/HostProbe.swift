@@ -49,13 +49,12 @@ struct HostProbe: Sendable, Equatable {
         return line
     }
 
-    /// Reads `paths` (as the host sees them; mapped for fake hosts) and runs `commands` on `connection`.
+    /// Reads `paths` and runs `commands` on `connection`.
     static func run(on connection: any CommandRunner, paths: [String], commands: [(key: String, command: ShellCommand)] = []) async throws -> HostProbe {
-        let mapped = paths.map { HostPath.forCommand($0, on: connection) }
-        let result = try await connection.run(command(paths: mapped, commands: commands))
+        let result = try await connection.run(command(paths: paths, commands: commands))
         let parsed = parse(result.stdoutText)
         var probe = HostProbe(outputs: parsed.outputs)
-        for (path, commandPath) in zip(paths, mapped) { probe.paths[path] = parsed.paths[commandPath] ?? .absent }
+        for path in paths { probe.paths[path] = parsed.paths[path] ?? .absent }
         return probe
     }
 

@@ -10,8 +10,8 @@ enum ImageImport {
     static let namespace = "k8s.io"
     static var ctr: String { NodeArtifacts.binDir + "/ctr" }
 
-    static func listCommand(on connection: any CommandRunner) -> ShellCommand {
-        ShellCommand(HostPath.forCommand(ctr, on: connection), "-n", namespace, "images", "ls")
+    static var listCommand: ShellCommand {
+        ShellCommand(ctr, "-n", namespace, "images", "ls")
     }
 
     /// name → digest of what containerd holds on `host`. Before containerd runs (a plan before the first
@@ -28,7 +28,7 @@ enum ImageImport {
     }
 
     private static func list(_ connection: any CommandRunner, _ host: String) async throws -> [String: String] {
-        let result = try await connection.run(listCommand(on: connection))
+        let result = try await connection.run(listCommand)
         guard result.exitStatus == 0 else {
             throw WorkflowError.hostFailed(host: host, what: "list containerd's images",
                                            reason: "`ctr -n \(namespace) images ls` exited \(result.exitStatus): \(result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))",
@@ -49,7 +49,7 @@ enum ImageImport {
     }
 
     static func importArchive(_ image: ImageArchive, host: String, on c: any HostConnection, reporting ctx: WorkflowContext) async throws {
-        let staged = HostPath.forCommand(image.stagingPath, on: c)
+        let staged = image.stagingPath
         let attributes = FileAttributes(mode: 0o600)
         try await c.check(ShellCommand("mkdir", "-p", "-m", "0700", (staged as NSString).deletingLastPathComponent))
         // From a node that has it already when peer transfer is on (the fetch checks the SHA-256 there before the
@@ -67,13 +67,13 @@ enum ImageImport {
                     next: "Nothing was imported. The copy was changed on the way or on the host; check the host's disk and the connection, then run apply again")
             }
         }
-        let imported = try await c.run(ShellCommand(HostPath.forCommand(ctr, on: c), "-n", namespace, "images", "import",
+        let imported = try await c.run(ShellCommand(ctr, "-n", namespace, "images", "import",
                                                     "--base-name", image.reference.repository, staged))
         if !serving { _ = try? await c.run(ShellCommand("rm", "-f", staged)) }
         guard imported.exitStatus == 0 else {
             throw WorkflowError.unexpectedAnswer("`ctr -n \(namespace) images import` of \(image.fileName) failed on \(host) (exit \(imported.exitStatus)): \(imported.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
-        let after = ContainerdImageList.parse(try await c.check(listCommand(on: c)).stdoutText)
+        let after = ContainerdImageList.parse(try await c.check(listCommand).stdoutText)
         guard after[image.reference.description] == image.digest else {
             throw WorkflowError.unexpectedAnswer("after importing \(image.fileName) on \(host), containerd lists \(image.reference) as \(after[image.reference.description] ?? "absent"), not \(image.digest): the archive's index.json does not name the image the way containerd imports it")
         }

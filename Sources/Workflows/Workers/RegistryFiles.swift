@@ -71,7 +71,7 @@ struct RegistryFiles: Sendable {
         for registry in written.subtracting(registries).sorted() {
             let path = directory(registry)
             try await ctx.change(host, "remove \(path) (registry \(registry) is no longer in spec.containerRuntime.registries)") { c in
-                try await c.check(ShellCommand("rm", "-rf", "--", HostPath.forCommand(path, on: c)))
+                try await c.check(ShellCommand("rm", "-rf", "--", path))
             }
         }
         try await ctx.ensureFile(host, wanted)

@@ -45,11 +45,11 @@ struct BackupStoreTests {
         try await exerciseStore(LocalDirectoryStore(directory: dir + "/backups"), files: dir + "/backups")
     }
 
-    @Test("remote directory store through a rooted LocalConnection: same behaviour, commands see the same files")
+    @Test("remote directory store through a host with its own file tree (RootedHost): same behaviour, commands see the same files")
     func remoteDirectory() async throws {
         let root = try makeTempDir("sftp-root")
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let store = RemoteDirectoryStore(connection: LocalConnection(hostName: "backup1", root: root), directory: "/srv/etcd-backups")
+        let store = RemoteDirectoryStore(connection: RootedHost(hostName: "backup1", root: root), directory: "/srv/etcd-backups")
         #expect(try await store.list().isEmpty)
         try await exerciseStore(store, files: root + "/srv/etcd-backups")
         #expect(store.location == "sftp backup1:/srv/etcd-backups")

@@ -125,7 +125,7 @@ struct EtcdBackupEndToEndTests {
         let work = try makeTempDir("backup-34")
         defer { try? FileManager.default.removeItem(atPath: work) }
         let (key, keyPath) = try testKey(work)
-        let backupHost = LocalConnection(hostName: "backup1", root: work + "/backup-host")
+        let backupHost = RootedHost(hostName: "backup1", root: work + "/backup-host")
         let store = RemoteDirectoryStore(connection: backupHost, directory: "/srv/etcd")
         let access = EtcdBinaries.access(EtcdBinaries.v34)
         let engine = EtcdBackup(store: store, access: access, settings: BackupSettings(cluster: "c34", key: key, chunkSize: 4096, capstanVersion: "t"))

@@ -46,10 +46,9 @@ struct TamperingConnector: HostConnector {
     }
 }
 
-struct TamperingConnection: HostConnection, CommandPathMapping {
+struct TamperingConnection: HostConnection {
     let inner: SystemdDoubleConnection
     var hostName: String { inner.hostName }
-    func commandPath(_ path: String) -> String { inner.commandPath(path) }
     func run(_ command: ShellCommand, options: RunOptions) async throws -> CommandResult { try await inner.run(command, options: options) }
     func stream(_ command: ShellCommand, options: RunOptions, onStdout: @Sendable (Data) async throws -> Void) async throws -> CommandResult {
         try await inner.stream(command, options: options, onStdout: onStdout)

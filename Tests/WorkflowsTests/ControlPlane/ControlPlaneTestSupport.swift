@@ -6,7 +6,7 @@ import PKI
 
 /// Test double for a host's systemd and its health endpoint: the commands `systemctl …` and `curl …` are
 /// answered from recorded state (systemd cannot run as PID 1 inside the test process); everything else
-/// runs through a real `LocalConnection` on the host's own directory tree.
+/// runs through a `RootedHost` on the host's own directory tree.
 actor SystemdDouble {
     var enabled: [String: Set<String>] = [:]
     var active: [String: Set<String>] = [:]
@@ -51,12 +51,10 @@ actor SystemdDouble {
     }
 }
 
-struct SystemdDoubleConnection: HostConnection, CommandPathMapping {
-    let local: LocalConnection
+struct SystemdDoubleConnection: HostConnection {
+    let local: RootedHost
     let systemd: SystemdDouble
     var hostName: String { local.hostName }
-
-    func commandPath(_ path: String) -> String { local.localPath(path) }
 
     /// The words of a command line built by `ShellCommand` (single-quoted words unquoted).
     static func words(_ line: String) -> [String] {
@@ -108,7 +106,7 @@ struct SystemdDoubleConnector: HostConnector {
     let base: String
     let systemd: SystemdDouble
     func connect(_ endpoint: HostEndpoint) async throws -> any HostConnection {
-        SystemdDoubleConnection(local: LocalConnection(hostName: endpoint.name, root: base + "/" + endpoint.name), systemd: systemd)
+        SystemdDoubleConnection(local: RootedHost(hostName: endpoint.name, root: base + "/" + endpoint.name), systemd: systemd)
     }
 }
 

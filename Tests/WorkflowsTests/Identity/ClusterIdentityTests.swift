@@ -5,7 +5,7 @@ import PKI
 import Testing
 @testable import Workflows
 
-/// Fake hosts (each a directory tree behind `LocalConnection`) and real PKIs in temporary state directories.
+/// Fake hosts (each a directory tree behind `RootedHost`) and real PKIs in temporary state directories.
 private struct IdentityFixture {
     let base: String
     let inventory: Inventory

@@ -37,11 +37,10 @@ struct KubectlDoubleConnector: HostConnector {
     let inner: SystemdDoubleConnector
     let kubectl: KubectlDouble
 
-    struct Connection: HostConnection, CommandPathMapping {
+    struct Connection: HostConnection {
         let inner: SystemdDoubleConnection
         let kubectl: KubectlDouble
         var hostName: String { inner.hostName }
-        func commandPath(_ path: String) -> String { inner.commandPath(path) }
         func run(_ command: ShellCommand, options: RunOptions) async throws -> CommandResult {
             let words = SystemdDoubleConnection.words(command.line)
             if words.first?.hasSuffix("/kubectl") == true { return await kubectl.handle(host: hostName, words: words) }
