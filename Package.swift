@@ -67,16 +67,16 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .testTarget(name: "InventoryTests", dependencies: ["Inventory", .product(name: "Yams", package: "Yams")], resources: [.copy("Fixtures")]),
-        .testTarget(name: "TemplatesTests", dependencies: ["Templates"], resources: [.copy("Golden")]),
+        .testTarget(name: "InventoryTests", dependencies: ["Inventory", "TestSupport", .product(name: "Yams", package: "Yams")], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TemplatesTests", dependencies: ["Templates", "TestSupport"], resources: [.copy("Golden")]),
         .testTarget(name: "WorkflowsTests", dependencies: ["Workflows", "Inventory", "Hosts", "Templates", "TestSupport", .product(name: "Yams", package: "Yams")], resources: [.copy("Fixtures")]),
-        .testTarget(name: "HostsTests", dependencies: ["Hosts"]),
-        /// Real sshd's on loopback, temp dirs and keys for the SSH and CLI tests; used only by test targets.
+        .testTarget(name: "HostsTests", dependencies: ["Hosts", "TestSupport"]),
+        /// Real sshd's and the S3 server on loopback, temp dirs, keys and the suites' tags; used only by test targets.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "SSHTests", dependencies: ["SSH", "Hosts", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["capstan", "TestSupport"]),
-        .testTarget(name: "PlannerTests", dependencies: ["Planner", "Inventory", "Hosts"]),
-        .testTarget(name: "PKITests", dependencies: ["PKI", "Inventory"]),
+        .testTarget(name: "PlannerTests", dependencies: ["Planner", "Inventory", "Hosts", "TestSupport"]),
+        .testTarget(name: "PKITests", dependencies: ["PKI", "Inventory", "TestSupport"]),
         .testTarget(name: "LabTests", dependencies: ["Lab", "SSH", "Hosts", "Inventory", "Workflows", "PKI", "Templates", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

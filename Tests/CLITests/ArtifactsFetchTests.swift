@@ -4,7 +4,7 @@ import TestSupport
 
 /// `capstan artifacts fetch` as a user runs it, from a local release source built here in the upstream
 /// layout (a managed cluster's workers: kubelet, containerd, runc, CNI plugins; no crictl) plus images/.
-@Suite("capstan artifacts fetch")
+@Suite("capstan artifacts fetch", .tags(.unit))
 struct ArtifactsFetchTests {
     func sh(_ script: String) throws {
         let r = try runProcess(URL(fileURLWithPath: "/bin/sh"), ["-c", "set -e; " + script])

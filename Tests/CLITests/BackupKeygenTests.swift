@@ -1,7 +1,8 @@
 import Foundation
 import Testing
+import TestSupport
 
-@Suite("capstan backup keygen")
+@Suite("capstan backup keygen", .tags(.unit))
 struct BackupKeygenTests {
     @Test("writes an age identity 0600 that age-keygen reads, prints its recipient, never overwrites")
     func keygen() throws {

@@ -1,7 +1,8 @@
 import Foundation
 import Testing
+import TestSupport
 
-@Suite("capstan plan: spec.componentConfig (offline)")
+@Suite("capstan plan: spec.componentConfig (offline)", .tags(.unit))
 struct ComponentConfigPlanTests {
     @Test("each value is listed with Capstan's value it replaces, as text and as JSON")
     func listed() throws {

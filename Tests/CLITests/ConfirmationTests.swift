@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 
-@Suite("one confirmation habit; the inventory's default path")
+@Suite("one confirmation habit; the inventory's default path", .tags(.unit))
 struct ConfirmationTests {
     @Test("every command that restarts, removes or restores outside apply offers --dry-run and --yes, and says what it does off a terminal")
     func habit() throws {

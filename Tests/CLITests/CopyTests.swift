@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 
-@Suite("capstan copy against real sshd's")
+@Suite("capstan copy against real sshd's", .tags(.sshd))
 struct CopyTests {
     @Test("--role worker puts the file on the workers only, with its bytes and mode", arguments: ["libssh2", "openssh"])
     func roleWorker(transport: String) throws {

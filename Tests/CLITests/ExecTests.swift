@@ -65,7 +65,7 @@ struct ExecFixture {
     }
 }
 
-@Suite("capstan exec against real sshd's")
+@Suite("capstan exec against real sshd's", .tags(.sshd))
 struct ExecTests {
     @Test("--role worker runs on the workers only, each output line prefixed by the host name", arguments: ["libssh2", "openssh"])
     func roleWorker(transport: String) throws {

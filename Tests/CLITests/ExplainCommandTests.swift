@@ -1,10 +1,11 @@
 import Foundation
 import Testing
+import TestSupport
 
 private let repository = URL(fileURLWithPath: #filePath)
     .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-@Suite("capstan explain")
+@Suite("capstan explain", .tags(.unit))
 struct ExplainCommandTests {
     @Test("docs/inventory.md is exactly what `capstan explain --markdown` prints")
     func referenceIsCurrent() throws {

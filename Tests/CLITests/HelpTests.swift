@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Runs the built `capstan` executable as a user would.
 func capstan(_ args: [String], stdin: String? = nil) throws -> (status: Int32, out: String, err: String) {
@@ -31,7 +32,7 @@ let productsDirectory: URL = {
     return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
 }()
 
-@Suite("capstan command tree")
+@Suite("capstan command tree", .tags(.unit))
 struct HelpTests {
     @Test("--help lists every command of the design")
     func helpListsCommands() throws {
@@ -45,7 +46,7 @@ struct HelpTests {
 
 /// The help texts say only what the code does: every command in the tree answers `--help`, documents
 /// every option, and no text admits to an unbuilt feature.
-@Suite("help honesty")
+@Suite("help honesty", .tags(.unit))
 struct HelpHonestyTests {
     /// Every command path of the tree, from ArgumentParser's own description of it.
     func commandPaths() throws -> [(path: [String], node: [String: Any])] {

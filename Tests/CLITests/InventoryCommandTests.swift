@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 private let repository = URL(fileURLWithPath: #filePath)
     .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -12,7 +13,7 @@ private func temporaryDirectory() throws -> URL {
     return dir
 }
 
-@Suite("capstan validate")
+@Suite("capstan validate", .tags(.unit))
 struct ValidateCommandTests {
     @Test("a valid inventory exits 0 with a one-line summary")
     func valid() throws {
@@ -77,7 +78,7 @@ struct ValidateCommandTests {
     }
 }
 
-@Suite("capstan init")
+@Suite("capstan init", .tags(.unit))
 struct InitCommandTests {
     @Test("--list names every example")
     func list() throws {
@@ -117,7 +118,7 @@ struct InitCommandTests {
     }
 }
 
-@Suite("capstan plan (offline)")
+@Suite("capstan plan (offline)", .tags(.unit))
 struct PlanCommandTests {
     @Test("text plan for a self-managed cluster: Capstan owns every area; phases per host")
     func selfManagedText() throws {

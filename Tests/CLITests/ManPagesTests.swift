@@ -1,9 +1,10 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// `scripts/manpages.py` writes one man page per command from the argument parser's dump; each must render
 /// without a groff warning and carry its command's examples.
-@Suite("man pages")
+@Suite("man pages", .tags(.unit))
 struct ManPagesTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 

@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// `node remove` and `reset` refuse before they connect to any host: the inventory's hosts do not exist.
-@Suite("capstan node remove / reset: refusals before any host is touched")
+@Suite("capstan node remove / reset: refusals before any host is touched", .tags(.unit))
 struct NodeCommandTests {
     func inventory() throws -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("capstan-cli-node-\(UUID().uuidString)")
@@ -53,7 +54,7 @@ struct NodeCommandTests {
     }
 }
 
-@Suite("capstan plan --detailed-exitcode")
+@Suite("capstan plan --detailed-exitcode", .tags(.unit))
 struct PlanExitCodeTests {
     @Test("offline: 2 while the PKI is to be created, 0 once it exists")
     func detailed() throws {
@@ -67,7 +68,7 @@ struct PlanExitCodeTests {
     }
 }
 
-@Suite("capstan apply --skip-phase")
+@Suite("capstan apply --skip-phase", .tags(.unit))
 struct SkipPhaseHelpTests {
     @Test("the help lists every phase apply runs, in the order the phase runner reports them")
     func listed() throws {

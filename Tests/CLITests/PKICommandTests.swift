@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 private let managedExample = URL(fileURLWithPath: #filePath)
     .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -70,7 +71,7 @@ private func line(_ text: String, _ action: String, _ name: String) -> String? {
     text.split(separator: "\n").map(String.init).first { $0.hasPrefix("  \(action) ") && $0.contains(" \(name): ") }
 }
 
-@Suite("capstan plan: PKI section")
+@Suite("capstan plan: PKI section", .tags(.unit))
 struct PlanPKITests {
     @Test("lists creations, says up to date after certs generate, names the apiserver re-issue with the SANs added by a new control-plane host")
     func lifecycle() throws {
@@ -150,7 +151,7 @@ struct PlanPKITests {
     }
 }
 
-@Suite("capstan kubeconfig")
+@Suite("capstan kubeconfig", .tags(.unit))
 struct KubeconfigCommandTests {
     /// Subject of the client certificate embedded in `kubeconfig`, and whether it verifies against `caFile`.
     func clientCertificate(_ kubeconfig: String, caFile: String, in dir: URL) throws -> (subject: String, verified: Bool) {

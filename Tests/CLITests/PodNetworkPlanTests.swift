@@ -1,7 +1,8 @@
 import Foundation
 import Testing
+import TestSupport
 
-@Suite("capstan plan: the pod network section (offline)")
+@Suite("capstan plan: the pod network section (offline)", .tags(.unit))
 struct PodNetworkPlanTests {
     func inventory(network: String) throws -> String {
         let dir = NSTemporaryDirectory() + "capstan-podnet-plan-\(UUID().uuidString)"

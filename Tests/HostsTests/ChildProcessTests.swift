@@ -1,8 +1,9 @@
 import Foundation
 import Hosts
 import Testing
+import TestSupport
 
-@Suite("ChildProcess: the one way local programs are started")
+@Suite("ChildProcess: the one way local programs are started", .tags(.unit))
 struct ChildProcessTests {
     @Test("runBlocking feeds 1 MiB of stdin while 1 MiB goes to stdout and 1 MiB to stderr, without a deadlock")
     func blockingFullPipes() throws {

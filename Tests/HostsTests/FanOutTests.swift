@@ -1,10 +1,11 @@
 import Testing
+import TestSupport
 import Synchronization
 @testable import Hosts
 
 struct Boom: Error {}
 
-@Suite("FanOut")
+@Suite("FanOut", .tags(.unit))
 struct FanOutTests {
     @Test("returns every host's outcome in order and never stops at the first failure")
     func collectsAll() async {

@@ -1,8 +1,9 @@
 import Foundation
 import Hosts
 import Testing
+import TestSupport
 
-@Suite("LocalConnection")
+@Suite("LocalConnection", .tags(.unit))
 struct LocalConnectionTests {
     func tempDir() throws -> String {
         let dir = NSTemporaryDirectory() + "capstan-local-" + UUID().uuidString

@@ -1,7 +1,8 @@
 import Testing
+import TestSupport
 @testable import Hosts
 
-@Suite("ShellCommand quoting")
+@Suite("ShellCommand quoting", .tags(.unit))
 struct ShellCommandTests {
     @Test("safe words stay bare, everything else is single-quoted")
     func quoting() {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Inventory
 
 /// Source-tree locations used by the tests.
@@ -15,7 +16,7 @@ enum TestPaths {
     }
 }
 
-@Suite("Broken inventories: exact diagnostics")
+@Suite("Broken inventories: exact diagnostics", .tags(.unit))
 struct BrokenCorpusTests {
     @Test("the corpus holds at least 40 broken inventories, each with an .expected file")
     func corpusSize() {

@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Inventory
 
-@Suite("Example inventories")
+@Suite("Example inventories", .tags(.unit))
 struct ExampleInventoryTests {
     /// Warnings each example is known to produce; anything else fails the test.
     static let expectedWarnings: [String: [String]] = [:]

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Inventory
 
 let minimalInventory = """
@@ -16,7 +17,7 @@ spec:
 
 """
 
-@Suite("Inventory parsing and defaults")
+@Suite("Inventory parsing and defaults", .tags(.unit))
 struct InventoryLoaderTests {
     @Test("the lab inventory parses into the model field by field")
     func labFields() throws {
@@ -205,7 +206,7 @@ struct InventoryLoaderTests {
     }
 }
 
-@Suite("Validation helpers")
+@Suite("Validation helpers", .tags(.unit))
 struct ValidationHelperTests {
     @Test("did-you-mean finds near misses and ignores unrelated words")
     func spelling() {

@@ -1,9 +1,10 @@
 import Foundation
 import Testing
+import TestSupport
 import Yams
 @testable import Inventory
 
-@Suite("Inventory schema")
+@Suite("Inventory schema", .tags(.unit))
 struct InventorySchemaTests {
     @Test("every key written in the example inventories is in the schema", arguments: TestPaths.yamlFiles(in: TestPaths.inventories))
     func examplesResolve(name: String) throws {

@@ -1,8 +1,9 @@
 import Testing
+import TestSupport
 @testable import Inventory
 
 /// Flag values as pflag parses them, for the checks of `spec.extraArgs`.
-@Suite("Kubernetes flag values")
+@Suite("Kubernetes flag values", .tags(.unit))
 struct KubernetesFlagTableTests {
     @Test("accepted as the binary accepts them", arguments: [
         ("true", "bool"), ("F", "bool"), ("1000", "int"), ("0x10", "int"), ("0o17", "int32"), ("017", "int"), ("1_000", "int"),

@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Inventory
 
-@Suite("spec.controlPlane.loadBalancer: defaults and settings")
+@Suite("spec.controlPlane.loadBalancer: defaults and settings", .tags(.unit))
 struct LoadBalancerInventoryTests {
     static func inventory(controlPlane: String, controlPlanes: Int, workers: Int = 1) -> String {
         var text = """

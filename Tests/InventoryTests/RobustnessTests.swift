@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Inventory
 
-@Suite("Never a crash on any input")
+@Suite("Never a crash on any input", .tags(.unit))
 struct RobustnessTests {
     static let examples = TestPaths.yamlFiles(in: TestPaths.inventories)
 

@@ -1,7 +1,8 @@
 import Testing
+import TestSupport
 @testable import Inventory
 
-@Suite("Inventory value types")
+@Suite("Inventory value types", .tags(.unit))
 struct ValueTypesTests {
     @Test("time spans parse with units and render back", arguments: [
         ("30d", Int64(30 * 86_400)), ("8760h", Int64(8760 * 3_600)), ("1h30m", Int64(5_400)), ("45s", Int64(45)), ("1y", Int64(365 * 86_400)),

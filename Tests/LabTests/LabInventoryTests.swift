@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Lab
 
-@Suite("Lab inventory and naming")
+@Suite("Lab inventory and naming", .tags(.lab))
 struct LabInventoryTests {
     static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 

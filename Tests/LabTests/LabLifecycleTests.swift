@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Lab
 import Hosts
 import SSH
@@ -7,7 +8,7 @@ import SSH
 /// Real hosts on this machine: needs root, systemd-nspawn and debootstrap (scripts/prereqs.sh).
 /// One lab for the whole suite; the last test takes it down, and an exit hook does so if a test
 /// failed before that.
-@Suite("Lab lifecycle on real systemd-nspawn hosts", .serialized, .enabled(if: geteuid() == 0, "lab tests need root"))
+@Suite("Lab lifecycle on real systemd-nspawn hosts", .serialized, .enabled(if: geteuid() == 0, "lab tests need root"), .tags(.lab))
 struct LabLifecycleTests {
     static let labName = "labtests"
 

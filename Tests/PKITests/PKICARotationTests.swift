@@ -2,8 +2,9 @@ import Foundation
 import Inventory
 import PKI
 import Testing
+import TestSupport
 
-@Suite("etcd CA rotation in the state directory")
+@Suite("etcd CA rotation in the state directory", .tags(.unit))
 struct PKICARotationTests {
     func setup() async throws -> (PKIManager, URL) {
         let dir = try Fixture.tempDir()

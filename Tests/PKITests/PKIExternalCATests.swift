@@ -2,6 +2,7 @@ import Foundation
 import Inventory
 import PKI
 import Testing
+import TestSupport
 
 /// A root CA and an intermediate made with the openssl CLI, as an operator would bring them.
 struct OpenSSLCA {
@@ -32,7 +33,7 @@ struct OpenSSLCA {
     }
 }
 
-@Suite("PKI with an external CA")
+@Suite("PKI with an external CA", .tags(.unit))
 struct PKIExternalCATests {
     @Test("with the intermediate's key: leaves are signed by it, bundles carry the chain, openssl verifies to the root")
     func withKey() async throws {

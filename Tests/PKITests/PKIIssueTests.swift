@@ -2,6 +2,7 @@ import Foundation
 import Inventory
 import PKI
 import Testing
+import TestSupport
 
 /// kubeadm's requirements, written independently of the catalog: CN (with {host}), O, signer file, key
 /// usages and EKUs as openssl prints them, and the SAN rule.
@@ -109,7 +110,7 @@ func checkFullPKI(algorithm: KeyAlgorithm, controlPlanes: Int, workers: Int) asy
     }
 }
 
-@Suite("PKI issuing")
+@Suite("PKI issuing", .tags(.unit))
 struct PKIIssueTests {
     @Test("ECDSA PKI for 3 control planes and 2 workers matches kubeadm's table and verifies with openssl")
     func ecdsaFull() async throws {

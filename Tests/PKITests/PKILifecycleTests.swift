@@ -2,8 +2,9 @@ import Foundation
 import Inventory
 import PKI
 import Testing
+import TestSupport
 
-@Suite("PKI lifecycle")
+@Suite("PKI lifecycle", .tags(.unit))
 struct PKILifecycleTests {
     @Test("a second run writes nothing and leaves every file byte-identical")
     func idempotent() async throws {

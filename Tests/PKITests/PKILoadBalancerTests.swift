@@ -2,8 +2,9 @@ import Foundation
 import Inventory
 import PKI
 import Testing
+import TestSupport
 
-@Suite("Kubeconfig servers per API load balancer")
+@Suite("Kubeconfig servers per API load balancer", .tags(.unit))
 struct PKILoadBalancerTests {
     func servers(_ inv: Inventory) throws -> [String: String] {
         var out: [String: String] = [:]

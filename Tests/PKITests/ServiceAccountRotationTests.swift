@@ -2,8 +2,9 @@ import Foundation
 import Inventory
 import PKI
 import Testing
+import TestSupport
 
-@Suite("service-account key rotation in the state: verify, sign, drop")
+@Suite("service-account key rotation in the state: verify, sign, drop", .tags(.unit))
 struct ServiceAccountRotationTests {
     func text(_ state: StateDirectory, _ path: String) throws -> String? {
         try state.read(path).map { String(decoding: $0, as: UTF8.self) }

@@ -1,6 +1,7 @@
 import Foundation
 import PKI
 import Testing
+import TestSupport
 
 /// Every path under `root` whose name starts with `.tmp-`.
 private func temporaryFiles(under root: String) -> [String] {
@@ -19,7 +20,7 @@ private func withState(_ body: (StateDirectory) throws -> Void) throws {
     try body(StateDirectory(root: dir.path + "/state"))
 }
 
-@Suite("StateDirectory transactions")
+@Suite("StateDirectory transactions", .tags(.unit))
 struct StateDirectoryTransactionTests {
     @Test("a batch writes every file with its mode, private directories, no temporary file; the same batch again changes nothing")
     func batch() throws {

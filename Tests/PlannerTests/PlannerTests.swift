@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Inventory
 @testable import Planner
 
@@ -12,7 +13,7 @@ private func example(_ name: String) throws -> Inventory {
     return try #require(result.inventory, "\(result.diagnostics)")
 }
 
-@Suite("Responsibility split")
+@Suite("Responsibility split", .tags(.unit))
 struct ResponsibilitySplitTests {
     @Test("a self-managed cluster: Capstan owns every area")
     func selfManaged() throws {
@@ -46,7 +47,7 @@ struct ResponsibilitySplitTests {
     }
 }
 
-@Suite("Cluster-level work in the plan")
+@Suite("Cluster-level work in the plan", .tags(.unit))
 struct ClusterLevelWorkTests {
     @Test("self-managed: apply's cluster-objects phase with what the inventory asks for; managed: the provider's API")
     func summary() throws {

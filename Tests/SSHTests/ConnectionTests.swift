@@ -4,7 +4,7 @@ import Testing
 import TestSupport
 @testable import SSH
 
-@Suite("connections against real sshd, over libssh2 and OpenSSH")
+@Suite("connections against real sshd, over libssh2 and OpenSSH", .tags(.sshd))
 struct ConnectionTests {
     @Test("an ed25519 key authenticates; exit status, stdout and stderr come back apart", arguments: Transport.allCases)
     func ed25519Exec(transport: Transport) async throws {

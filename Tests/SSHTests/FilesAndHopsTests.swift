@@ -5,7 +5,7 @@ import Testing
 import TestSupport
 @testable import SSH
 
-@Suite("SFTP, bastions, sudo and fan-out against real sshd")
+@Suite("SFTP, bastions, sudo and fan-out against real sshd", .tags(.sshd))
 struct FilesAndHopsTests {
     @Test("writes are atomic with mode, owner and parent directories; reads return nil when missing", arguments: Transport.allCases)
     func writeRead(transport: Transport) async throws {

@@ -4,7 +4,7 @@ import Testing
 import TestSupport
 @testable import SSH
 
-@Suite("host keys against known_hosts")
+@Suite("host keys against known_hosts", .tags(.sshd))
 struct HostKeyTests {
     @Test("an unknown host key is refused under strict, with the fingerprint ssh-keygen computes", arguments: Transport.allCases)
     func unknownStrict(transport: Transport) async throws {

@@ -1,7 +1,8 @@
 import Testing
+import TestSupport
 @testable import SSH
 
-@Suite("libssh2 runtime")
+@Suite("libssh2 runtime", .tags(.unit))
 struct LibraryVersionTests {
     @Test("the runtime libssh2 reports a dotted version")
     func version() {

@@ -4,7 +4,7 @@ import Testing
 import TestSupport
 @testable import SSH
 
-@Suite("sshd MaxStartups, password authentication and cancellation against real sshd")
+@Suite("sshd MaxStartups, password authentication and cancellation against real sshd", .tags(.sshd))
 struct StartupsPasswordCancelTests {
     @Test("25 host names behind one sshd that drops the 11th pending handshake (MaxStartups 10:100:10): none fails", arguments: Transport.allCases)
     func maxStartups(transport: Transport) async throws {

@@ -1,8 +1,9 @@
 import Foundation
 import Templates
 import Testing
+import TestSupport
 
-@Suite("containerd registry configuration")
+@Suite("containerd registry configuration", .tags(.unit))
 struct ContainerdRegistryTemplateTests {
     /// Python's tomllib (TOML 1.0) reads the rendered file and prints it back as JSON.
     func parseTOML(_ text: String) throws -> [String: Any] {

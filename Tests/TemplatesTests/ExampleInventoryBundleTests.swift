@@ -1,8 +1,9 @@
 import Foundation
 import Templates
 import Testing
+import TestSupport
 
-@Suite("The examples capstan init writes")
+@Suite("The examples capstan init writes", .tags(.unit))
 struct ExampleInventoryBundleTests {
     static let inventories = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("inventories")

@@ -1,6 +1,7 @@
 import Foundation
 import Templates
 import Testing
+import TestSupport
 
 let runtimeContext = ContainerdContext(clusterName: "lab", sandboxImage: "registry.k8s.io/pause:3.10")
 
@@ -83,7 +84,7 @@ func execStartFlags(_ unit: String) -> [String] {
     return Array(flags.dropFirst())
 }
 
-@Suite("Kubernetes and containerd templates")
+@Suite("Kubernetes and containerd templates", .tags(.unit))
 struct KubernetesTemplateTests {
     @Test("renders every Kubernetes and containerd template exactly as its golden file", arguments: kubernetesGoldenCases.indices)
     func golden(_ index: Int) throws {

@@ -1,8 +1,9 @@
 import Foundation
 import Templates
 import Testing
+import TestSupport
 
-@Suite("Load balancer templates")
+@Suite("Load balancer templates", .tags(.unit))
 struct LoadBalancerTemplateTests {
     static let haproxy = HAProxyContext(clusterName: "lab", nodeName: "w1", port: 6443, backends: [
         .init(name: "cp1", address: "10.213.0.11"), .init(name: "cp2", address: "10.213.0.12"), .init(name: "cp3", address: "fd00::13"),

@@ -1,12 +1,13 @@
 import Foundation
 import Templates
 import Testing
+import TestSupport
 
 let podNetworkContext = PodNetworkContext(
     clusterName: "lab", nodeName: "h1", subnet: "10.244.0.0/24", gateway: "10.244.0.1", podCIDR: "10.244.0.0/16",
     routes: [.init(subnet: "10.244.1.0/24", via: "10.213.0.12", node: "h2"), .init(subnet: "10.244.2.0/24", via: "10.213.0.13", node: "h3")])
 
-@Suite("Pod network templates")
+@Suite("Pod network templates", .tags(.unit))
 struct NetworkTemplateTests {
     static let cases = ["10-capstan.conflist", "pod-network.conf", "pod-network.sh", "capstan-pod-network.service"]
 

@@ -1,6 +1,7 @@
 import Foundation
 @testable import Templates
 import Testing
+import TestSupport
 
 let memberContext = EtcdMemberContext(
     clusterName: "lab", name: "h1", address: "10.213.0.11",
@@ -46,7 +47,7 @@ func run(_ args: [String]) throws -> (status: Int32, output: String) {
     return (p.terminationStatus, String(decoding: data, as: UTF8.self))
 }
 
-@Suite("TemplateRenderer")
+@Suite("TemplateRenderer", .tags(.unit))
 struct TemplateRendererTests {
     @Test("renders every etcd template exactly as its golden file", arguments: goldenCases.indices)
     func golden(_ index: Int) throws {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Workflows
 
 @discardableResult
@@ -28,7 +29,7 @@ func makeArtifactDirectory(version: String = "3.4.23", withEtcdutl: Bool = false
     return base
 }
 
-@Suite("ArtifactStore")
+@Suite("ArtifactStore", .tags(.unit))
 struct ArtifactStoreTests {
     @Test("resolves a local archive, verifies it, caches it by checksum and unpacks the binaries")
     func localDirectory() async throws {

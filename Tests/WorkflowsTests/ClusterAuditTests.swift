@@ -2,10 +2,11 @@ import Foundation
 import Inventory
 import Templates
 import Testing
+import TestSupport
 import Yams
 @testable import Workflows
 
-@Suite("capstan audit: the CIS checks against what Capstan renders")
+@Suite("capstan audit: the CIS checks against what Capstan renders", .tags(.unit))
 struct ClusterAuditTests {
     /// A stacked control-plane + etcd + worker host as Capstan's templates and modes leave it.
     static func facts() throws -> HostAuditFacts {

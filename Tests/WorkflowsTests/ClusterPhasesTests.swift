@@ -1,10 +1,11 @@
 import Foundation
 import Inventory
 import Testing
+import TestSupport
 @testable import Workflows
 
 /// `ClusterPhases` is the one list of apply's phases: the plan's per-host names and `--skip-phase` come from it.
-@Suite("ClusterPhases: apply's phases per host, by the names --skip-phase takes")
+@Suite("ClusterPhases: apply's phases per host, by the names --skip-phase takes", .tags(.unit))
 struct ClusterPhasesTests {
     func layout(_ name: String) throws -> (Inventory, ClusterPhases.Layout) {
         let path = StrictStandin.repository.appendingPathComponent("inventories/\(name).yaml").path

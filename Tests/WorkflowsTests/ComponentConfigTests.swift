@@ -2,12 +2,13 @@ import Foundation
 import Inventory
 import Templates
 import Testing
+import TestSupport
 import Yams
 @testable import Workflows
 
 /// `spec.componentConfig` merged into the kubelet's and kube-proxy's files: user values land, Capstan's other
 /// values stay, nothing is doubled, and the result passes the strict stand-in's decoding for every minor.
-@Suite("spec.componentConfig in the rendered configuration files")
+@Suite("spec.componentConfig in the rendered configuration files", .tags(.unit))
 struct ComponentConfigTests {
     static func nodeFiles(_ edit: (inout Inventory) -> Void = { _ in }) throws -> (inventory: Inventory, files: NodeFiles) {
         let path = StrictStandin.repository.appendingPathComponent("inventories/bare-metal-ha.yaml").path

@@ -1,11 +1,12 @@
 import Foundation
 import Inventory
 import Testing
+import TestSupport
 @testable import Workflows
 
 /// `spec.extraArgs` against the command lines apply renders: the table of reserved flags is exactly what the
 /// templates write, a user value replaces a default in place and never doubles a flag.
-@Suite("spec.extraArgs on the rendered command lines")
+@Suite("spec.extraArgs on the rendered command lines", .tags(.unit))
 struct ComponentFlagsTests {
     static func commandLines(_ name: String, edit: (inout Inventory) -> Void = { _ in }) async throws -> [String: [String]] {
         let path = StrictStandin.repository.appendingPathComponent("inventories/\(name).yaml").path

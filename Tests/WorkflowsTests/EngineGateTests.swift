@@ -1,10 +1,11 @@
 import Foundation
 import Hosts
 import Testing
+import TestSupport
 @testable import Workflows
 
 /// The engine's mode-dependent steps: workflows call these instead of branching on plan or apply.
-@Suite("Engine: changes recorded once made, health gates, plan-only fallbacks")
+@Suite("Engine: changes recorded once made, health gates, plan-only fallbacks", .tags(.unit))
 struct EngineGateTests {
     struct Boom: Error {}
 

@@ -1,9 +1,10 @@
 import Foundation
 import Testing
+import TestSupport
 import Inventory
 @testable import Workflows
 
-@Suite("etcd facts gathering and status report (pure parts)")
+@Suite("etcd facts gathering and status report (pure parts)", .tags(.unit))
 struct EtcdFactsGatherTests {
     func spec(_ names: [String]) throws -> EtcdClusterSpec {
         let hosts = names.enumerated().map { i, n in HostSpec(name: n, address: "10.0.0.\(i + 1)", roles: [.controlPlane, .etcd]) }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Workflows
 
 let h = ["h1", "h2", "h3", "h4", "h5"].enumerated().map { EtcdDesiredMember(name: $1, address: "10.213.0.\(11 + $0)") }
@@ -26,7 +27,7 @@ func refusal(_ body: () throws -> Any) -> String? {
     }
 }
 
-@Suite("EtcdPlanner: membership and quorum")
+@Suite("EtcdPlanner: membership and quorum", .tags(.unit))
 struct EtcdPlannerTests {
     @Test("no cluster anywhere: bootstrap all inventory members together")
     func bootstrap() throws {

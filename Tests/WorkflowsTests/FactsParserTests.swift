@@ -1,6 +1,7 @@
 import Foundation
 import Inventory
 import Testing
+import TestSupport
 @testable import Workflows
 
 func fixture(_ name: String) throws -> String {
@@ -8,7 +9,7 @@ func fixture(_ name: String) throws -> String {
     return try String(contentsOf: url, encoding: .utf8)
 }
 
-@Suite("Facts parsing (fixtures from real etcd 3.4.23 and 3.5.1 clusters)")
+@Suite("Facts parsing (fixtures from real etcd 3.4.23 and 3.5.1 clusters)", .tags(.unit))
 struct FactsParserTests {
     @Test("parses member lists of 3.4 and 3.5, including 64-bit IDs and an unstarted learner", arguments: ["3.4", "3.5"])
     func memberList(_ v: String) throws {

@@ -1,10 +1,12 @@
 import Foundation
 import Inventory
 import Testing
+import TestSupport
 
 /// The per-minor feature-gate tables (`Sources/Inventory/FeatureGates/`), the inventory's verdict on a gate
 /// setting, and the strict stand-in's: all three must agree, because the stand-in is what tells the lab that a
 /// setting Capstan let through would have stopped the real binary.
+@Suite("feature gates: the tables per minor, the inventory and the strict stand-in agree", .tags(.unit))
 struct FeatureGateTests {
     static let minors = SupportedVersions.kubernetes.map(\.minor)
 

@@ -1,9 +1,10 @@
 import Foundation
 import Hosts
 import Testing
+import TestSupport
 @testable import Workflows
 
-@Suite("Phase cleanup: run when the run ends, for the phases that started, latest first")
+@Suite("Phase cleanup: run when the run ends, for the phases that started, latest first", .tags(.unit))
 struct PhaseCleanupTests {
     struct Boom: Error {}
 

@@ -2,9 +2,10 @@ import Foundation
 import Hosts
 import Inventory
 import Testing
+import TestSupport
 @testable import Workflows
 
-@Suite("PhaseRunner and output")
+@Suite("PhaseRunner and output", .tags(.unit))
 struct PhaseRunnerTests {
     final class Log: @unchecked Sendable {
         let lock = NSLock()

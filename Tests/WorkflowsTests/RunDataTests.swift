@@ -3,9 +3,10 @@ import Hosts
 import Inventory
 import PKI
 import Testing
+import TestSupport
 @testable import Workflows
 
-@Suite("Run data shared by the phases of one run")
+@Suite("Run data shared by the phases of one run", .tags(.unit))
 struct RunDataTests {
     final class Counter: @unchecked Sendable {
         private let lock = NSLock()

@@ -3,6 +3,7 @@ import Inventory
 import PKI
 import Templates
 import Testing
+import TestSupport
 @testable import Workflows
 
 /// Runs a program to its end, its standard output discarded; returns its exit status and standard error.
@@ -144,7 +145,7 @@ enum StrictStandin {
     }
 }
 
-@Suite("the strict stand-in checks what Capstan renders for every supported version")
+@Suite("the strict stand-in checks what Capstan renders for every supported version", .tags(.unit))
 struct StrictStandinRenderedTests {
 
     @Test("every unit and file of every example inventory passes for Kubernetes 1.29 to 1.32", arguments: ExampleInventory.all.map(\.name))
@@ -181,7 +182,7 @@ struct StrictStandinRenderedTests {
     }
 }
 
-@Suite("the strict stand-in refuses what the real binaries refuse")
+@Suite("the strict stand-in refuses what the real binaries refuse", .tags(.unit))
 struct StrictStandinRefusalTests {
     /// The rendered API server unit of the control-plane fixture, with its audit policy under a scratch root.
     static func apiServer() throws -> (arguments: [String], root: String) {

@@ -1,6 +1,7 @@
 import Foundation
 import Hosts
 import Testing
+import TestSupport
 @testable import Workflows
 
 /// Counts what a connection does on the remote side: commands run and SFTP reads, per host.
@@ -54,7 +55,7 @@ struct CountingConnector: HostConnector {
     }
 }
 
-@Suite("Surveys: one command reads a host's managed files and units; changes still go through the guarded path")
+@Suite("Surveys: one command reads a host's managed files and units; changes still go through the guarded path", .tags(.unit))
 struct SurveyTests {
     @Test("parses stat, sha256sum and systemctl show output into present, absent and unreadable files and unit states")
     func parse() {

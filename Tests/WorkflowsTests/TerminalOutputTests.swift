@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Workflows
 
 /// A clock the test moves by hand.
@@ -10,7 +11,7 @@ final class ManualClock: @unchecked Sendable {
     func advance(_ seconds: Double) { lock.withLock { value += seconds } }
 }
 
-@Suite("terminal progress")
+@Suite("terminal progress", .tags(.unit))
 struct TerminalOutputTests {
     @Test("one live line per host with a spinner and its elapsed time, redrawn in place; changes and warnings scroll above and stay")
     func live() {

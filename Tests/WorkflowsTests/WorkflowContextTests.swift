@@ -1,6 +1,7 @@
 import Foundation
 import Hosts
 import Testing
+import TestSupport
 @testable import Workflows
 
 /// Opens `RootedHost`s, each host with its own directory tree under `base`.
@@ -23,7 +24,7 @@ func makeTemp() throws -> String {
 
 let fixedNow: @Sendable () -> Date = { Date(timeIntervalSince1970: 1_795_316_401) } // 2026-11-22T03:00:01Z
 
-@Suite("WorkflowContext: one guarded change path for plan and apply")
+@Suite("WorkflowContext: one guarded change path for plan and apply", .tags(.unit))
 struct WorkflowContextTests {
     @Test("plan records a create with a diff and writes nothing; apply writes; a re-run changes nothing")
     func ensureFilePlanApply() async throws {

@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// `apply --renew-before` refuses what it cannot do before touching any host.
-@Suite("apply --renew-before: input checks")
+@Suite("apply --renew-before: input checks", .tags(.unit))
 struct RenewBeforeCommandTests {
     @Test("a span that does not parse is a usage error naming the option")
     func badSpan() throws {
@@ -30,7 +31,7 @@ struct RenewBeforeCommandTests {
 }
 
 /// Errors found while a command runs are rendered once, at the top, without the usage block.
-@Suite("runtime usage errors")
+@Suite("runtime usage errors", .tags(.unit))
 struct RuntimeUsageErrorTests {
     @Test("a flag value found wrong after the inventory is read: exit 64, the message, no usage block")
     func noUsageBlock() throws {

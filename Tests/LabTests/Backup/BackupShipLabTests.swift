@@ -5,7 +5,7 @@ import Testing
 
 /// The backup timer on real systemd hosts shipping age-encrypted snapshots to an S3 server (moto with
 /// signature checking) on the lab bridge address, which the hosts reach; nothing on the hosts decrypts them.
-@Suite("backup timer shipping to S3 on lab hosts", .serialized, .enabled(if: geteuid() == 0, "lab tests need root"))
+@Suite("backup timer shipping to S3 on lab hosts", .serialized, .enabled(if: geteuid() == 0, "lab tests need root"), .tags(.lab))
 struct BackupShipLabTests {
     @Test("apply deploys write-only credentials and publishes the PKI once; the timer ships an age-encrypted snapshot; list/verify and `age -d` + etcdctl read it; every member wiped, restore from S3 with the identity brings the data back, and again with the state directory removed too (PKI from the store, old client certificates work; a backup naming another cluster's PKI is refused before any host changes); no host holds an identity")
     func timerShipsToS3() throws {

@@ -1,10 +1,11 @@
 import Foundation
 import Testing
+import TestSupport
 import Lab
 
 /// etcd backups end to end on a real 3-member TLS etcd on lab hosts, all through the built `capstan` binary;
 /// etcdctl on this machine (with the healthcheck client certificate) and systemd on the hosts are the witnesses.
-@Suite("etcd backups on lab hosts through capstan", .serialized, .enabled(if: geteuid() == 0, "lab tests need root"))
+@Suite("etcd backups on lab hosts through capstan", .serialized, .enabled(if: geteuid() == 0, "lab tests need root"), .tags(.lab))
 struct EtcdBackupLabTests {
     let cp: [String] = ["control-plane", "etcd"]
     static let root = NSTemporaryDirectory() + "capstan-backup-lab-\(getpid())/"

@@ -3,10 +3,11 @@ import Inventory
 import Lab
 import PKI
 import Testing
+import TestSupport
 
 /// `capstan certs check` and `capstan certs rotate` against a real 3-member etcd on lab hosts. etcdctl
 /// on this machine (writes under load, old-CA clients), openssl and systemd on the hosts are the witnesses.
-@Suite("certificates on lab hosts: check, leaf rotation under load, etcd CA rotation", .serialized, .enabled(if: geteuid() == 0, "lab tests need root"))
+@Suite("certificates on lab hosts: check, leaf rotation under load, etcd CA rotation", .serialized, .enabled(if: geteuid() == 0, "lab tests need root"), .tags(.lab))
 struct CertsLabTests {
     static let dir = NSTemporaryDirectory() + "capstan-certs-lab-\(getpid())/cluster"
     static let cluster = "certlab"

@@ -1,6 +1,7 @@
 import Foundation
 import Lab
 import Testing
+import TestSupport
 
 /// Control-plane certificate rotation on a whole lab cluster: 3 stacked control-plane hosts (etcd 3.5.1,
 /// h3 also a worker), the Kubernetes components as Capstan's stand-ins, which check their certificates
@@ -8,7 +9,7 @@ import Testing
 /// Witnesses besides Capstan: systemd's activation times on the hosts (one monotonic clock, since the lab
 /// hosts share this machine's kernel), and curl and openssl on this machine.
 @Suite("control-plane certificates on lab hosts: leaf rollout, rollback, cluster CA rotation, apply --renew-before",
-       .serialized, .enabled(if: geteuid() == 0, "lab tests need root"))
+       .serialized, .enabled(if: geteuid() == 0, "lab tests need root"), .tags(.lab))
 struct ControlPlaneCertsLabTests {
     static let dir = NSTemporaryDirectory() + "capstan-cp-certs-lab-\(getpid())/cluster"
     static let clusterName = "cpcerts"

@@ -1,10 +1,11 @@
 import Foundation
 import Testing
+import TestSupport
 import Lab
 
 /// The etcd workflow end to end on real systemd-nspawn hosts, driven through the built `capstan`
 /// binary; etcdctl on this machine and systemd on the hosts are the independent witnesses.
-@Suite("etcd on lab hosts through capstan apply/status", .serialized, .enabled(if: geteuid() == 0, "lab tests need root"))
+@Suite("etcd on lab hosts through capstan apply/status", .serialized, .enabled(if: geteuid() == 0, "lab tests need root"), .tags(.lab))
 struct EtcdClusterLabTests {
     let cp: [String] = ["control-plane", "etcd"]
 

@@ -3,11 +3,12 @@ import Inventory
 import Lab
 import PKI
 import Testing
+import TestSupport
 
 /// A copied inventory (no state directory beside it) or another cluster's state directory must never
 /// touch a running cluster: every host-changing command is refused before it writes, and etcd keeps its
 /// quorum and data. Real etcd on lab hosts; etcdctl on this machine is the witness.
-@Suite("Cluster identity on lab hosts: copies of the inventory are refused", .serialized, .enabled(if: geteuid() == 0, "lab tests need root"))
+@Suite("Cluster identity on lab hosts: copies of the inventory are refused", .serialized, .enabled(if: geteuid() == 0, "lab tests need root"), .tags(.lab))
 struct ClusterIdentityLabTests {
     let cp = ["control-plane", "etcd"]
     let hosts = ["h1", "h2", "h3"]

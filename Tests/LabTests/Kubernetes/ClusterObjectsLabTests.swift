@@ -1,12 +1,13 @@
 import Foundation
 import Testing
+import TestSupport
 import Lab
 
 /// The `cluster-objects` phase on lab hosts: kubectl (Capstan's stand-in, which keeps the objects in a
 /// file on the host in place of the API server's storage and logs every request) receives exactly the
 /// bootstrap RBAC and CoreDNS objects, server-side with field manager capstan; a no-op re-apply sends
 /// nothing; objects the inventory drops are pruned; the super-admin credential does not stay on the host.
-@Suite("Cluster objects on lab hosts through capstan apply", .serialized, .enabled(if: geteuid() == 0, "lab tests need root"))
+@Suite("Cluster objects on lab hosts through capstan apply", .serialized, .enabled(if: geteuid() == 0, "lab tests need root"), .tags(.lab))
 struct ClusterObjectsLabTests {
     static let cp = ["control-plane", "etcd"]
 

@@ -8,7 +8,7 @@ import TestSupport
 /// pause image with its SHA-256, and `capstan apply` imports it into containerd's k8s.io namespace.
 /// `ctr` on the hosts is the witness. Registry mirrors and credentials are checked in the files on a host
 /// and in containerd loading its CRI plugin with them.
-@Suite("Container images and registries on lab hosts through capstan apply", .serialized, .enabled(if: geteuid() == 0, "lab tests need root"))
+@Suite("Container images and registries on lab hosts through capstan apply", .serialized, .enabled(if: geteuid() == 0, "lab tests need root"), .tags(.lab))
 struct ImageLabTests {
     static let hosts = ["h1", "h2"]
     static let pause = "registry.k8s.io/pause:3.10"

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Lab
 
 /// `capstan apply` from bare lab hosts to a running cluster: stacked etcd 3.5.1, real containerd and runc
@@ -7,7 +8,7 @@ import Lab
 /// which check their certificates, reach etcd with the client certificate and serve /livez over TLS),
 /// or real release binaries when `CAPSTAN_K8S_ARTIFACTS` names a directory of them. systemd on the
 /// hosts, ctr, curl and openssl on this machine are the independent witnesses.
-@Suite("Kubernetes on lab hosts through capstan apply/plan", .serialized, .enabled(if: geteuid() == 0, "lab tests need root"))
+@Suite("Kubernetes on lab hosts through capstan apply/plan", .serialized, .enabled(if: geteuid() == 0, "lab tests need root"), .tags(.lab))
 struct KubernetesLabTests {
     static let cp = ["control-plane", "etcd"]
     static let roles: [Int: [String]] = [1: cp, 2: cp, 3: cp + ["worker"]]

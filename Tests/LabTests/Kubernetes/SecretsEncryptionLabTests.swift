@@ -9,7 +9,7 @@ import TestSupport
 /// the key of the API server that stored it, as etcd would hold it), drops the old key, and continues after
 /// SIGKILL from the step it recorded. `certs rotate-sa-key` moves the API servers (which report the
 /// fingerprints of the service-account keys they loaded) and controller managers through verify, sign and drop.
-@Suite("Secrets encryption at rest and service-account key rotation on lab hosts", .serialized, .enabled(if: geteuid() == 0, "lab tests need root"))
+@Suite("Secrets encryption at rest and service-account key rotation on lab hosts", .serialized, .enabled(if: geteuid() == 0, "lab tests need root"), .tags(.lab))
 struct SecretsEncryptionLabTests {
     static let cp = ["control-plane", "etcd"]
 

@@ -1,11 +1,12 @@
 import Foundation
 import Testing
+import TestSupport
 import Lab
 
 /// `loadBalancer: node-local` on lab hosts: real haproxy (Debian's) on the worker, the API server
 /// stand-ins serving /readyz over TLS on three control-plane hosts. A probe on the worker sends
 /// requests through 127.0.0.1:6443 while API servers stop and come back; the failed ones are counted.
-@Suite("Node-local API balancer and API virtual IP on lab hosts", .serialized, .enabled(if: geteuid() == 0, "lab tests need root"))
+@Suite("Node-local API balancer and API virtual IP on lab hosts", .serialized, .enabled(if: geteuid() == 0, "lab tests need root"), .tags(.lab))
 struct NodeBalancerLabTests {
     static let cp = ["control-plane", "etcd"]
     static let roles: [Int: [String]] = [1: cp, 2: cp, 3: cp, 4: ["worker"]]

@@ -1,11 +1,12 @@
 import Foundation
 import Testing
+import TestSupport
 import Lab
 
 /// Capstan's native pod network on lab hosts with real kernel networking: `capstan apply` writes each
 /// node's bridge conflist and routes, and real CNI plugins (Debian's containernetworking-plugins, installed
 /// by apply to /opt/cni/bin) put pods into network namespaces on two and three hosts (`CNIChain`).
-@Suite("Pod network on lab hosts", .serialized, .enabled(if: geteuid() == 0, "lab tests need root"))
+@Suite("Pod network on lab hosts", .serialized, .enabled(if: geteuid() == 0, "lab tests need root"), .tags(.lab))
 struct PodNetworkLabTests {
     static let roles: [Int: [String]] = [1: ["control-plane", "etcd", "worker"], 2: ["worker"]]
     /// Units whose start time must not move when a node joins or leaves.

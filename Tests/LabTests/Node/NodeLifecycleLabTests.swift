@@ -1,10 +1,11 @@
 import Foundation
 import Lab
 import Testing
+import TestSupport
 
 /// `node add`, `node remove` and `reset` on lab hosts: real etcd and systemd, the Kubernetes stand-ins
 /// (the kubectl stand-in logs cordon, drain and Node deletes on the host it runs on).
-@Suite("Node lifecycle on lab hosts: add, remove, reset", .serialized, .enabled(if: geteuid() == 0, "lab tests need root"))
+@Suite("Node lifecycle on lab hosts: add, remove, reset", .serialized, .enabled(if: geteuid() == 0, "lab tests need root"), .tags(.lab))
 struct NodeLifecycleLabTests {
     static let cp = ["control-plane", "etcd"]
     static let kubectlLog = "/var/log/capstan-standin/kubectl.log"

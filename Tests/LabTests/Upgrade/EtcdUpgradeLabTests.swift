@@ -1,10 +1,11 @@
 import Foundation
 import Testing
+import TestSupport
 import Lab
 
 /// `capstan upgrade` end to end on real systemd-nspawn hosts with real etcd 3.4.23 and 3.5.1; etcdctl
 /// and curl on this machine are the independent witnesses (writes, reads, server and cluster versions).
-@Suite("etcd upgrades on lab hosts through capstan upgrade", .serialized, .enabled(if: geteuid() == 0, "lab tests need root"))
+@Suite("etcd upgrades on lab hosts through capstan upgrade", .serialized, .enabled(if: geteuid() == 0, "lab tests need root"), .tags(.lab))
 struct EtcdUpgradeLabTests {
     let cp: [String] = ["control-plane", "etcd"]
     let hosts = ["h1", "h2", "h3"]

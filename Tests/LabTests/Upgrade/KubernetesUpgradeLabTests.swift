@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Lab
 
 /// The Kubernetes part of `capstan upgrade` on real systemd-nspawn hosts: real systemd, containerd and
@@ -7,7 +8,7 @@ import Lab
 /// are the stand-ins of Tests/Standins (STAND-INS, not Kubernetes) at v1.31.4 and v1.32.0. The kubectl
 /// stand-in logs every cordon, drain and uncordon on the host it runs on, and simulates a drain held up
 /// by a PodDisruptionBudget; a file on a host makes the v1.32.0 API server fail to start there.
-@Suite("Kubernetes upgrades on lab hosts through capstan upgrade (stand-in binaries)", .serialized, .enabled(if: geteuid() == 0, "lab tests need root"))
+@Suite("Kubernetes upgrades on lab hosts through capstan upgrade (stand-in binaries)", .serialized, .enabled(if: geteuid() == 0, "lab tests need root"), .tags(.lab))
 struct KubernetesUpgradeLabTests {
     let cp: [String] = ["control-plane", "etcd"]
     let standinDir = "/etc/capstan-standin"

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Lab
 
 /// Managed clusters on lab hosts: three workers joined to a provider's control plane and upgraded within the
@@ -7,7 +8,7 @@ import Lab
 /// server's /version and health endpoints, nothing else); the workers run real systemd and containerd and the
 /// kubelet stand-in; kubectl, on this machine as managed upgrades run it, is the kubectl stand-in, logging
 /// every cordon, drain and uncordon.
-@Suite("Managed clusters: worker upgrades on lab hosts (provider and Kubernetes stand-ins)", .serialized, .enabled(if: geteuid() == 0, "lab tests need root"))
+@Suite("Managed clusters: worker upgrades on lab hosts (provider and Kubernetes stand-ins)", .serialized, .enabled(if: geteuid() == 0, "lab tests need root"), .tags(.lab))
 struct ManagedUpgradeLabTests {
     static let unit = "capstan-provider-standin"
     let dir = NSTemporaryDirectory() + "capstan-managed-lab-\(getpid())"

@@ -3,12 +3,13 @@ import Inventory
 import PKI
 import Templates
 import Testing
+import TestSupport
 @testable import Workflows
 
 /// The objects `apply` keeps in the cluster: what they are, that every identity Capstan issues is
 /// authorized by them or by Kubernetes' default policy, and that every one passes the target version's
 /// schemas (kubernetes-validate, strict).
-@Suite("Cluster objects: bootstrap RBAC, cluster DNS, add-ons")
+@Suite("Cluster objects: bootstrap RBAC, cluster DNS, add-ons", .tags(.unit))
 struct ClusterObjectsTests {
     static let examples = ["bare-metal-ha.yaml", "external-etcd.yaml", "lab.yaml"]
 

@@ -4,6 +4,7 @@ import Inventory
 import PKI
 import Templates
 import Testing
+import TestSupport
 import Yams
 @testable import Workflows
 
@@ -72,7 +73,7 @@ func runTool(_ arguments: [String], stdin: Data? = nil) throws -> (status: Int32
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
 
-@Suite("Monitoring add-on rendering")
+@Suite("Monitoring add-on rendering", .tags(.unit))
 struct MonitoringAddonTests {
     static let cases: [(golden: String, inventory: String)] = [("self-managed", "lab.yaml"), ("managed", "managed-workers.yaml")]
 

@@ -3,6 +3,7 @@ import Hosts
 import Inventory
 import PKI
 import Testing
+import TestSupport
 import Yams
 @testable import Workflows
 
@@ -28,7 +29,7 @@ struct PKIFixture {
     func text(_ relative: String) throws -> String { String(decoding: try #require(try state.read(relative)), as: UTF8.self) }
 }
 
-@Suite("Monitoring add-on with a real PKI", .serialized)
+@Suite("Monitoring add-on with a real PKI", .serialized, .tags(.unit))
 struct MonitoringSecretTests {
     @Test("the Secret holds the etcd CA certificate and member h1's healthcheck-client pair, and no CA key anywhere")
     func secretFromState() async throws {

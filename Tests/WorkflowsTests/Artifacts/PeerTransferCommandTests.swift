@@ -1,11 +1,12 @@
 import Foundation
 import Hosts
 import Testing
+import TestSupport
 @testable import Workflows
 
 /// The commands of peer transfer, run here as a host runs them (sh, bash, perl): the holder's server, the
 /// receiver's fetch with its checksum check, and the stop. Loopback stands in for the cluster network.
-@Suite(.serialized)
+@Suite(.serialized, .tags(.unit))
 struct PeerTransferCommandTests {
     struct Run {
         var status: Int32

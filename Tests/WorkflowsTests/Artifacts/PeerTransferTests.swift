@@ -1,9 +1,11 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Workflows
 
 /// The scheduling of peer transfer: which host gets a file from where. The commands themselves run on lab hosts
 /// (`LabTests`), where a planted wrong file on a holder is refused by the receiver's checksum check.
+@Suite("peer transfer: the operator sends each file once, hosts fetch from holders", .tags(.unit))
 struct PeerTransferTests {
     static let sha = String(repeating: "ab", count: 32)
 

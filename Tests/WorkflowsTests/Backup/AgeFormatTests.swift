@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Testing
+import TestSupport
 @testable import Workflows
 
 private func randomBytes(_ n: Int) -> Data {
@@ -45,7 +46,7 @@ private func tempDir() throws -> String {
     return dir
 }
 
-@Suite("age format")
+@Suite("age format", .tags(.unit))
 struct AgeFormatTests {
     @Test("round-trips across the 64 KiB chunk edges, fed in odd pieces", arguments: [0, 1, 65_535, 65_536, 65_537, 3 * 65_536, 200_001])
     func roundTrip(size: Int) throws {
@@ -109,7 +110,7 @@ struct AgeFormatTests {
 }
 
 /// Interoperability with the reference implementation packaged by Debian (`age`, `age-keygen`).
-@Suite("age format vs the age tool")
+@Suite("age format vs the age tool", .tags(.unit))
 struct AgeInteropTests {
     @Test("age-keygen identities load and give the recipient `age-keygen -y` prints; ours give the one it derives")
     func keygen() throws {
@@ -165,7 +166,7 @@ struct AgeInteropTests {
 /// The C2SP test vectors (github.com/C2SP/CCTV, age/testdata): every vector for the parts Capstan implements
 /// (header, X25519, HMAC, STREAM). They are not vendored; point CAPSTAN_AGE_VECTORS at a checkout's
 /// age/testdata directory to run them.
-@Suite("age format vs the C2SP test vectors", .enabled(if: ProcessInfo.processInfo.environment["CAPSTAN_AGE_VECTORS"] != nil))
+@Suite("age format vs the C2SP test vectors", .enabled(if: ProcessInfo.processInfo.environment["CAPSTAN_AGE_VECTORS"] != nil), .tags(.unit))
 struct AgeVectorTests {
     static let skipped = ["armor", "scrypt", "hybrid"]
 

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Testing
+import TestSupport
 @testable import Workflows
 
 private func key(_ byte: UInt8 = 7) throws -> BackupKey {
@@ -38,7 +39,7 @@ private func randomData(_ n: Int) -> Data {
     return Data((0..<n).map { _ in UInt8.random(in: 0...255, using: &g) })
 }
 
-@Suite("Backup encryption format")
+@Suite("Backup encryption format", .tags(.unit))
 struct BackupCipherTests {
     @Test("round-trips empty, 1 byte, exactly one chunk, one chunk + 1 and many chunks", arguments: [0, 1, 4096, 4097, 4096 * 9 + 123])
     func roundTrip(size: Int) throws {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Workflows
 
 private let now = Date(timeIntervalSince1970: 1_700_000_000)
@@ -12,7 +13,7 @@ private func entry(_ name: String, hoursAgo: Double, verified: Bool = false) -> 
     return BackupEntry(manifest: manifest, verifiedAt: verified ? now : nil, storedBytes: 1)
 }
 
-@Suite("Backup retention")
+@Suite("Backup retention", .tags(.unit))
 struct BackupRetentionTests {
     let entries = [entry("b1", hoursAgo: 1), entry("b2", hoursAgo: 25), entry("b3", hoursAgo: 49), entry("b4", hoursAgo: 73), entry("b5", hoursAgo: 97)]
 

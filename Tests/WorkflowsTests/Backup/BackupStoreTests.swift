@@ -1,6 +1,7 @@
 import Foundation
 import Hosts
 import Testing
+import TestSupport
 @testable import Workflows
 
 private func chunks(_ parts: [Data], failAfter: Int? = nil) -> AsyncThrowingStream<Data, any Error> {
@@ -36,7 +37,7 @@ private func exerciseStore(_ store: any BackupStore, files: String) async throws
     await #expect(throws: BackupError.invalidObjectName(".hidden")) { try await store.delete(".hidden") }
 }
 
-@Suite("Backup stores")
+@Suite("Backup stores", .tags(.unit))
 struct BackupStoreTests {
     @Test("local directory store: streamed atomic 0600 puts, get, list, delete, failed put keeps the old object")
     func localDirectory() async throws {

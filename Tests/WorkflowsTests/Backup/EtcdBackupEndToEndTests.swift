@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import Hosts
 import Testing
+import TestSupport
 @testable import Workflows
 
 private let backupNow = Date(timeIntervalSince1970: 1_760_000_000)
@@ -17,7 +18,7 @@ private func fileSHA256(_ path: String) throws -> String {
     Array(SHA256.hash(data: try Data(contentsOf: URL(fileURLWithPath: path)))).map { String(format: "%02x", $0) }.joined()
 }
 
-@Suite("etcd backup and restore against a real local etcd", .serialized)
+@Suite("etcd backup and restore against a real local etcd", .serialized, .tags(.etcd))
 struct EtcdBackupEndToEndTests {
     @Test("3-member etcd 3.5.1: write keys → backup now → verify → wipe → restore → keys back, healthy, revision ok")
     func backupAndRestoreThreeMembers() async throws {

@@ -2,11 +2,12 @@ import Foundation
 import Hosts
 import Inventory
 import Testing
+import TestSupport
 @testable import Workflows
 
 /// The schedule phase through the engine's guarded change path, on fake host trees with the systemd
 /// test double (systemd cannot run as PID 1 here; the lab tests run the real timer).
-@Suite("EtcdBackupSchedule: the timer as apply/plan phases")
+@Suite("EtcdBackupSchedule: the timer as apply/plan phases", .tags(.unit))
 struct EtcdBackupScheduleTests {
     func inventory(policy: BackupPolicy?) -> Inventory {
         var inventory = Fixture.inventory()

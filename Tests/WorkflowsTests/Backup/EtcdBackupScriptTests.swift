@@ -13,7 +13,7 @@ private func metric(_ text: String, _ name: String) -> Double? {
     text.split(separator: "\n").first { $0.hasPrefix(name + "{") }.flatMap { $0.split(separator: " ").last }.flatMap { Double($0) }
 }
 
-@Suite("etcd-backup.sh against a real etcd", .serialized)
+@Suite("etcd-backup.sh against a real etcd", .serialized, .tags(.etcd))
 struct EtcdBackupScriptTests {
     @Test("keeps N 0600 snapshots that snapshot status accepts, writes metrics, a failed run keeps the good ones, sync stores each once")
     func scheduledScript() async throws {
@@ -93,7 +93,7 @@ struct EtcdBackupScriptTests {
     }
 }
 
-@Suite("etcd-backup.sh shipping age-encrypted snapshots to S3 (moto with signature checking)", .serialized)
+@Suite("etcd-backup.sh shipping age-encrypted snapshots to S3 (moto with signature checking)", .serialized, .tags(.etcd, .s3))
 struct EtcdBackupShipTests {
     @Test("ships multipart uploads with the manifest last; Capstan and `age -d` read them; an outage is caught up; tampering is refused")
     func ships() async throws {
@@ -178,7 +178,7 @@ struct EtcdBackupShipTests {
     }
 }
 
-@Suite("the PKI published to the store for timer backups (moto with signature checking)", .serialized)
+@Suite("the PKI published to the store for timer backups (moto with signature checking)", .serialized, .tags(.etcd, .s3))
 struct PKIPublicationTests {
     @Test("published once per PKI and recipients; the timer's manifest names it; verify checks it; restore brings it into an empty state byte for byte; `age -d` opens it; prune leaves it; tampering is refused")
     func timerManifestNamesPublishedPKI() async throws {

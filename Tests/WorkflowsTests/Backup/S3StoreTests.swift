@@ -7,7 +7,7 @@ import Testing
 
 /// AWS's Signature Version 4 test suite (service `service`, us-east-1, 2015-08-30T12:36:00Z, AKIDEXAMPLE) and
 /// the GET Object example of the S3 SigV4 documentation.
-@Suite("SigV4 against AWS's published test vectors")
+@Suite("SigV4 against AWS's published test vectors", .tags(.unit))
 struct SigV4Tests {
     static let suiteCredentials = SigV4.Credentials(accessKeyID: "AKIDEXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
     static let suiteDate = Date(timeIntervalSince1970: 1_440_938_160) // 20150830T123600Z
@@ -112,7 +112,7 @@ private func randomBytes(_ n: Int) -> Data {
     return out
 }
 
-@Suite("S3 store against moto's S3 server with signature checking", .serialized)
+@Suite("S3 store against moto's S3 server with signature checking", .serialized, .tags(.s3))
 struct S3StoreTests {
     @Test("put, list, get, delete; boto3 reads what Capstan wrote and Capstan reads what boto3 wrote")
     func basics() async throws {

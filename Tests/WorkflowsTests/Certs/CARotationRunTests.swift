@@ -1,11 +1,12 @@
 import Foundation
 import PKI
 import Testing
+import TestSupport
 @testable import Workflows
 
 /// The `--ca all` run record decides which CA a re-run rotates: these tests hold the rules for a run
 /// killed before, during and between CAs, and for a run after a finished one.
-@Suite("certs rotate --ca all: the run record and which CA comes next")
+@Suite("certs rotate --ca all: the run record and which CA comes next", .tags(.unit))
 struct CARotationRunTests {
     let t0 = Date(timeIntervalSince1970: 1_800_000_000)
     let later = Date(timeIntervalSince1970: 1_800_009_999)

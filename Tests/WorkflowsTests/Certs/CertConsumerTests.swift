@@ -3,11 +3,12 @@ import Inventory
 import PKI
 import Templates
 import Testing
+import TestSupport
 @testable import Workflows
 
 /// The table of which service reads which PKI file decides what a rotation restarts; these tests hold
 /// it against the rendered unit files and configs, so a flag added to a template cannot go unnoticed.
-@Suite("certificate consumers: which services restart for which PKI file")
+@Suite("certificate consumers: which services restart for which PKI file", .tags(.unit))
 struct CertConsumerTests {
     @Test("every PKI file of a control-plane host is read by exactly the services whose rendered units or configs name it")
     func tableMatchesRenderedUnits() async throws {

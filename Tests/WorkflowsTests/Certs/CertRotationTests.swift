@@ -3,6 +3,7 @@ import Hosts
 import Inventory
 import PKI
 import Testing
+import TestSupport
 @testable import Workflows
 
 /// A test double of one Kubernetes node as a certificate rotation sees it: its PKI files, its installed
@@ -164,7 +165,7 @@ struct NodeModelConnector: HostConnector {
     }
 }
 
-@Suite("certificate roll-out on one node against a model of its files and units (every command scripted, any other fails)")
+@Suite("certificate roll-out on one node against a model of its files and units (every command scripted, any other fails)", .tags(.unit))
 struct CertRotationTests {
     static let worker = "h3"
     static let kubeletConf = PKIManager.remoteKubeconfigDirectory + "/kubelet.conf"

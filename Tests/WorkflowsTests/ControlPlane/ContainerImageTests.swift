@@ -64,7 +64,7 @@ struct TamperingConnection: HostConnection {
     func close() async {}
 }
 
-@Suite("Container images for air-gapped nodes")
+@Suite("Container images for air-gapped nodes", .tags(.unit))
 struct ContainerImageTests {
     @Test("references are normalized as containerd names them; archive names are flat")
     func references() throws {

@@ -1,9 +1,10 @@
 import Foundation
 import Inventory
 import Testing
+import TestSupport
 @testable import Workflows
 
-@Suite("Kubernetes and runtime release artifacts")
+@Suite("Kubernetes and runtime release artifacts", .tags(.unit))
 struct KubernetesArtifactTests {
     @Test("resolves every upstream layout and checksum-file format to verified files at their host paths")
     func resolveLayouts() async throws {

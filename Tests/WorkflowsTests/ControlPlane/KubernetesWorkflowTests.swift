@@ -3,9 +3,10 @@ import Hosts
 import Inventory
 import PKI
 import Testing
+import TestSupport
 @testable import Workflows
 
-@Suite("Control plane and node phases on fake hosts")
+@Suite("Control plane and node phases on fake hosts", .tags(.unit))
 struct KubernetesWorkflowTests {
     @Test("plan on bare hosts: writes nothing, touches control-plane hosts one at a time, kubelet everywhere")
     func planBareHosts() async throws {

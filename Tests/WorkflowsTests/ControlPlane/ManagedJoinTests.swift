@@ -1,9 +1,10 @@
 import Foundation
 import Inventory
 import Testing
+import TestSupport
 @testable import Workflows
 
-@Suite("Managed mode: workers join the provider's control plane")
+@Suite("Managed mode: workers join the provider's control plane", .tags(.unit))
 struct ManagedJoinTests {
     static func inventory(_ base: String, credentials: JoinCredentials) -> Inventory {
         Inventory(

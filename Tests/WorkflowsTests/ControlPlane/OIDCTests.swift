@@ -1,10 +1,11 @@
 import Foundation
 import Inventory
 import Testing
+import TestSupport
 @testable import Workflows
 
 /// `spec.controlPlane.oidc`: the API servers' --oidc-* flags and the issuer's CA file, through the strict stand-in.
-@Suite("OpenID Connect settings on the API servers")
+@Suite("OpenID Connect settings on the API servers", .tags(.unit))
 struct OIDCTests {
     @Test("flags from the inventory, the CA placed at its host path, the invocation accepted by the strict stand-in; an http issuer or a missing CA refused as the API server refuses them")
     func rendered() async throws {

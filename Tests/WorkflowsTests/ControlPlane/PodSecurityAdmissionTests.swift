@@ -2,12 +2,13 @@ import Foundation
 import Inventory
 import Templates
 import Testing
+import TestSupport
 import Yams
 @testable import Workflows
 
 /// `spec.controlPlane.podSecurity`: the AdmissionConfiguration every API server gets, its flag, and the strict
 /// stand-in refusing what the API server's PodSecurity validation refuses at start.
-@Suite("Pod Security admission defaults on the API servers")
+@Suite("Pod Security admission defaults on the API servers", .tags(.unit))
 struct PodSecurityAdmissionTests {
     static func apiServer(_ edit: (inout Inventory) -> Void = { _ in }) async throws -> (flags: [String], admission: String?) {
         let path = StrictStandin.repository.appendingPathComponent("inventories/bare-metal-ha.yaml").path

@@ -2,9 +2,10 @@ import Foundation
 import PKI
 import Templates
 import Testing
+import TestSupport
 @testable import Workflows
 
-@Suite("Secrets encryption at rest: keys, rotation steps, the rendered configuration")
+@Suite("Secrets encryption at rest: keys, rotation steps, the rendered configuration", .tags(.unit))
 struct SecretsEncryptionTests {
     static let t0 = Date(timeIntervalSince1970: 1_796_000_000)
 

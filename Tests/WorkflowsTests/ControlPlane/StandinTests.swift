@@ -3,12 +3,13 @@ import Hosts
 import Inventory
 import PKI
 import Testing
+import TestSupport
 @testable import Workflows
 
 /// Runs the Kubernetes stand-ins (Tests/Standins, installed by scripts/standin-artifacts.sh) with the
 /// flags of the units Capstan renders, the certificates its PKI issues, and a real etcd.
 /// CAPSTAN_K8S_ARTIFACTS=<dir in the upstream layout> runs the same install against real release binaries.
-@Suite("Kubernetes stand-ins against a real etcd", .serialized)
+@Suite("Kubernetes stand-ins against a real etcd", .serialized, .tags(.etcd))
 struct StandinTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent().path

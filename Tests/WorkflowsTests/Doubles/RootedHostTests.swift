@@ -1,8 +1,9 @@
 import Foundation
 import Hosts
 import Testing
+import TestSupport
 
-@Suite("RootedHost: a test host whose files live under a root directory")
+@Suite("RootedHost: a test host whose files live under a root directory", .tags(.unit))
 struct RootedHostTests {
     @Test("writes atomically under the root with the requested mode and reads back")
     func writeUnderRoot() async throws {

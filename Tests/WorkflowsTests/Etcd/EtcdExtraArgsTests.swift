@@ -2,13 +2,14 @@ import Foundation
 import Inventory
 import Templates
 import Testing
+import TestSupport
 @testable import Workflows
 
 /// `spec.etcd.extraArgs` against the real etcd binaries: every flag of Capstan's tables is one the binary of
 /// that minor parses, and the command line apply renders (Capstan's flags, then the user's) passes etcd's own
 /// flag parsing. `etcd ARGS --version` parses every flag before it prints its version, so it refuses exactly
 /// what a member would refuse at start, without starting one.
-@Suite("spec.etcd.extraArgs against the real etcd 3.4 and 3.5")
+@Suite("spec.etcd.extraArgs against the real etcd 3.4 and 3.5", .tags(.etcd))
 struct EtcdExtraArgsTests {
     static let binaries: [(minor: Int, dir: String)] = [(4, EtcdBinaries.v34), (5, EtcdBinaries.v35)]
 

@@ -2,6 +2,7 @@ import Foundation
 import Hosts
 import Inventory
 import Testing
+import TestSupport
 @testable import Workflows
 
 /// A test double of an etcd cluster as its members' hosts answer for it: the commands the etcd phases
@@ -184,7 +185,7 @@ struct EtcdModelConnector: HostConnector {
     func connect(_ endpoint: HostEndpoint) async throws -> any HostConnection { EtcdModelHost(hostName: endpoint.name, model: model) }
 }
 
-@Suite("etcd membership changes and rolling restarts against a model of etcd's rules (every command scripted, any other fails)")
+@Suite("etcd membership changes and rolling restarts against a model of etcd's rules (every command scripted, any other fails)", .tags(.unit))
 struct EtcdWorkflowTests {
     static let names = ["h1", "h2", "h3", "h4", "h5"]
     static let addresses = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, "10.213.0.\(11 + $0)") })

@@ -1,9 +1,10 @@
 import Foundation
 import Inventory
 import Testing
+import TestSupport
 @testable import Workflows
 
-@Suite("status: a host's services, probes and timer backup")
+@Suite("status: a host's services, probes and timer backup", .tags(.unit))
 struct HostHealthTests {
     // `systemctl show --property=Id,LoadState,ActiveState` for installed, failed and absent units, then the probe lines.
     let output = """

@@ -3,6 +3,7 @@ import Hosts
 import Inventory
 import PKI
 import Testing
+import TestSupport
 @testable import Workflows
 
 /// Fake hosts (each a directory tree behind `RootedHost`) and real PKIs in temporary state directories.
@@ -73,7 +74,7 @@ private struct IdentityFixture {
     }
 }
 
-@Suite("Cluster identity: never act on another cluster's hosts")
+@Suite("Cluster identity: never act on another cluster's hosts", .tags(.unit))
 struct ClusterIdentityTests {
     @Test("a new cluster: plan writes nothing; apply records a UID in the state and on every host; a re-run changes nothing")
     func newCluster() async throws {

@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Workflows
 
-@Suite("Balancer status from haproxy's stats CSV")
+@Suite("Balancer status from haproxy's stats CSV", .tags(.unit))
 struct BalancerStatusTests {
     /// The first columns of haproxy 2.6's `;csv` stats, as the stats page serves them.
     static let csv = """

@@ -1,6 +1,7 @@
 import Foundation
 import Hosts
 import Testing
+import TestSupport
 @testable import Workflows
 
 /// A host whose commands are answered from a script and recorded; nothing runs on this machine (the
@@ -36,7 +37,7 @@ struct ScriptedConnector: HostConnector {
     func connect(_ endpoint: HostEndpoint) async throws -> any HostConnection { ScriptedHost(hostName: endpoint.name, log: log, answer: answer) }
 }
 
-@Suite("Packaged services (haproxy, keepalived): install when missing, or say how")
+@Suite("Packaged services (haproxy, keepalived): install when missing, or say how", .tags(.unit))
 struct PackagedServiceTests {
     func context(_ mode: WorkflowMode, log: ScriptedHost.Log, answer: @escaping @Sendable (String) -> CommandResult) -> WorkflowContext {
         WorkflowContext(mode: mode, connector: ScriptedConnector(log: log, answer: answer),

@@ -2,9 +2,10 @@ import Foundation
 import Inventory
 import Templates
 import Testing
+import TestSupport
 @testable import Workflows
 
-@Suite("Pod subnet allocation")
+@Suite("Pod subnet allocation", .tags(.unit))
 struct PodSubnetsTests {
     let pod = CIDR(parsing: "10.244.0.0/16")!
 
@@ -75,7 +76,7 @@ struct PodSubnetsTests {
     }
 }
 
-@Suite("Node network facts")
+@Suite("Node network facts", .tags(.unit))
 struct NodeNetworkFactsTests {
     static let routes = """
         default via 192.168.1.1 dev eth1 proto dhcp
@@ -131,7 +132,7 @@ struct NodeNetworkFactsTests {
     }
 }
 
-@Suite("Pod network files per node")
+@Suite("Pod network files per node", .tags(.unit))
 struct PodNetworkFilesTests {
     func inventory(h3Address: String = "10.213.0.13") -> Inventory {
         Inventory(

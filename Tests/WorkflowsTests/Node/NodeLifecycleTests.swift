@@ -1,12 +1,13 @@
 import Foundation
 import Testing
+import TestSupport
 import Inventory
 @testable import Workflows
 
 /// The pure parts of `node add`, `node remove` and `reset`: which phases adding hosts keeps and on which
 /// hosts, the refusals before anything is touched, and the teardown script (parsed by `sh -n`, never run
 /// here: it removes what Capstan places on a real host).
-@Suite("node lifecycle (pure parts)")
+@Suite("node lifecycle (pure parts)", .tags(.unit))
 struct NodeLifecycleTests {
     func inventory(_ roles: [(String, Set<Role>)]) -> Inventory {
         let hosts = roles.enumerated().map { i, r in HostSpec(name: r.0, address: "10.0.0.\(i + 1)", roles: r.1) }

@@ -1,8 +1,9 @@
 import Inventory
 import Testing
+import TestSupport
 @testable import Workflows
 
-@Suite("A plain apply never changes the etcd version")
+@Suite("A plain apply never changes the etcd version", .tags(.unit))
 struct EtcdVersionGateTests {
     let v3423 = SemanticVersion(3, 4, 23)
     let v351 = SemanticVersion(3, 5, 1)

@@ -2,9 +2,10 @@ import Foundation
 import Inventory
 import PKI
 import Testing
+import TestSupport
 @testable import Workflows
 
-@Suite("Kubernetes upgrade schedule: resuming where a run stopped, rollback order, the record")
+@Suite("Kubernetes upgrade schedule: resuming where a run stopped, rollback order, the record", .tags(.unit))
 struct KubernetesUpgradeScheduleTests {
     func v(_ text: String) -> SemanticVersion { SemanticVersion(parsing: text)! }
 

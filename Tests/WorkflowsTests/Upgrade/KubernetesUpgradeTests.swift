@@ -3,6 +3,7 @@ import Hosts
 import Inventory
 import PKI
 import Testing
+import TestSupport
 @testable import Workflows
 
 /// Test double for kubectl on the control-plane host (no API server runs in the test process): records
@@ -62,7 +63,7 @@ struct KubectlDoubleConnector: HostConnector {
     }
 }
 
-@Suite("Kubernetes upgrade steps on fake host trees (systemd, curl and kubectl are test doubles)")
+@Suite("Kubernetes upgrade steps on fake host trees (systemd, curl and kubectl are test doubles)", .tags(.unit))
 struct KubernetesUpgradeTests {
     let inventory = Inventory(
         name: "lab", kubernetesVersion: SemanticVersion(1, 31, 4), controlPlane: ControlPlaneSpec(endpoint: nil),

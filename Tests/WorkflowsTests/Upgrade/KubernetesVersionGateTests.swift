@@ -1,8 +1,9 @@
 import Inventory
 import Testing
+import TestSupport
 @testable import Workflows
 
-@Suite("A plain apply never changes the installed Kubernetes version")
+@Suite("A plain apply never changes the installed Kubernetes version", .tags(.unit))
 struct KubernetesVersionGateTests {
     let v131 = SemanticVersion(1, 31, 4)
     let v132 = SemanticVersion(1, 32, 0)

@@ -1,8 +1,9 @@
 import Inventory
 import Testing
+import TestSupport
 @testable import Workflows
 
-@Suite("Managed clusters: worker upgrades within the provider's skew")
+@Suite("Managed clusters: worker upgrades within the provider's skew", .tags(.unit))
 struct ManagedUpgradePlannerTests {
     func worker(_ name: String, _ kubelet: SemanticVersion?) -> HostVersions {
         HostVersions(host: name, roles: [.worker], components: kubelet.map { [.kubelet: $0] } ?? [:])

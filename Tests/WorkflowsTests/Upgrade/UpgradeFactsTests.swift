@@ -3,9 +3,10 @@ import Hosts
 import Inventory
 import PKI
 import Testing
+import TestSupport
 @testable import Workflows
 
-@Suite("What capstan upgrade reads from a host, and its upgrade.json record")
+@Suite("What capstan upgrade reads from a host, and its upgrade.json record", .tags(.unit))
 struct UpgradeFactsTests {
     @Test("versions of etcd and every Kubernetes binary and the free space are parsed from one script's output")
     func parseSurvey() {

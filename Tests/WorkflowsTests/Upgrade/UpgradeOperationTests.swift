@@ -3,9 +3,10 @@ import Hosts
 import Inventory
 import PKI
 import Testing
+import TestSupport
 @testable import Workflows
 
-@Suite("upgrade apply/rollback as a library: the schedule resumed from the record, a stopped step saved and reported by type")
+@Suite("upgrade apply/rollback as a library: the schedule resumed from the record, a stopped step saved and reported by type", .tags(.unit))
 struct UpgradeOperationTests {
     let inventory = Inventory(
         name: "lab", kubernetesVersion: SemanticVersion(1, 31, 4), controlPlane: ControlPlaneSpec(endpoint: nil),

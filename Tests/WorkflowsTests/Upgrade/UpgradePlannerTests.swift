@@ -1,8 +1,9 @@
 import Inventory
 import Testing
+import TestSupport
 @testable import Workflows
 
-@Suite("Upgrade planning: path, skew policy, refusals, step order")
+@Suite("Upgrade planning: path, skew policy, refusals, step order", .tags(.unit))
 struct UpgradePlannerTests {
     func v(_ text: String) -> SemanticVersion { SemanticVersion(parsing: text)! }
 
