@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Inventory
+import Workflows
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -29,6 +30,7 @@ struct SSHCommand: AsyncParsableCommand {
         }
         let argv = arguments.map { strdup($0) } + [nil]
         execvp("ssh", argv)
-        throw ValidationError("cannot run ssh: \(String(cString: strerror(errno)))")
+        // Only reached when exec failed: a failure to run, not a usage error (exit 1, not 64).
+        throw WorkflowError.unexpectedAnswer("cannot run ssh: \(String(cString: strerror(errno))); install the OpenSSH client or put ssh on PATH")
     }
 }
