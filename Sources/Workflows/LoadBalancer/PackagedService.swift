@@ -30,7 +30,7 @@ struct PackagedService: Sendable {
             let result = try await c.run(ShellCommand("apt-get", "install", "-y", "-q", "-o", "DPkg::Lock::Timeout=120", package), options: options)
             guard result.succeeded else {
                 let tail = result.stderrText.split(separator: "\n").suffix(3).joined(separator: " / ")
-                throw WorkflowError.hostFailed(host: host, what: "installing \(package) for \(purpose)", reason: "apt-get install \(package) failed (exit \(result.exitStatus)): \(tail)", next: offline)
+                throw WorkflowError.hostFailed(host: host, what: "install \(package) for \(purpose)", reason: "apt-get install \(package) failed (exit \(result.exitStatus)): \(tail)", next: offline)
             }
         }
     }
