@@ -197,7 +197,7 @@ extension EtcdWorkflow {
             }
             await pause(0.5)
         }
-        throw WorkflowError.hostFailed(host: host, what: "revision gate after restarting \(host)",
+        throw WorkflowError.hostFailed(host: host, what: "catch up with the cluster's revision after its etcd restart",
                                        reason: "revision \(seen.map(String.init) ?? "unknown") after \(Int(settings.healthTimeoutSeconds))s, below \(revision) before the restart",
                                        next: "check `journalctl -u etcd` on \(host); the remaining members were not restarted")
     }

@@ -73,7 +73,7 @@ public enum ControlPlaneVIP {
         // `2: host0    inet 10.213.0.11/24 brd … scope global host0`
         let fields = r.stdoutText.split(separator: "\n").first?.split(separator: " ", omittingEmptySubsequences: true) ?? []
         guard r.succeeded, fields.count > 1 else {
-            throw WorkflowError.hostFailed(host: host.name, what: "choosing the interface for the API virtual IP", reason: "no interface carries \(host.clusterAddress) (ip -o -4 addr show to \(host.clusterAddress))",
+            throw WorkflowError.hostFailed(host: host.name, what: "choose the interface for the API virtual IP", reason: "no interface carries \(host.clusterAddress) (ip -o -4 addr show to \(host.clusterAddress))",
                                            next: "set spec.controlPlane.vip.interface to the interface of the control-plane network")
         }
         return String(fields[1]).split(separator: "@").first.map(String.init) ?? String(fields[1])

@@ -23,7 +23,7 @@ struct PackagedService: Sendable {
         if found.contains("present") { return }
         let offline = "install the \(package) package on \(host) from your distribution (an offline host: a local repository, or the package file installed with dpkg -i or rpm -i), then run the command again"
         guard found.contains("apt") else {
-            throw WorkflowError.hostFailed(host: host, what: "\(purpose) needs the \(package) package", reason: "\(command) is not installed and the host has no apt-get", next: offline)
+            throw WorkflowError.hostFailed(host: host, what: "install \(package) for \(purpose)", reason: "\(command) is not installed and the host has no apt-get", next: offline)
         }
         try await ctx.change(host, "install \(package) (apt-get install \(package))") { c in
             let options = RunOptions(timeoutSeconds: 600, environment: ["DEBIAN_FRONTEND": "noninteractive"])
