@@ -104,7 +104,7 @@ extension WorkflowError {
     /// way out, as the operator reads it) and the error it was made from, if any. Callers switch on `kind`,
     /// never on the message.
     public struct Failure: Sendable, CustomStringConvertible {
-        public enum Kind: String, Sendable, CaseIterable {
+        public enum Kind: String, Sendable {
             /// The inventory (or a flag) asks for what this cluster cannot be built with; found after parsing,
             /// where no FILE:LINE:COL is left (e.g. a Kubernetes minor without default runtime versions).
             case inventory

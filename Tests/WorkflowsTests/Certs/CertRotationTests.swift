@@ -14,7 +14,7 @@ import TestSupport
 /// member; any other command fails the test. A unit is healthy when it runs, none of the files it loaded is
 /// one the test marked broken, and it was not told to fail its next start; a unit restarted while one of
 /// its files still differs from what the state has (a restart before the push) is flagged.
-final class NodeModel: @unchecked Sendable {
+final class NodeModel: HostModel, @unchecked Sendable {
     struct Unit {
         var running = true
         /// The contents of the files it read, as they were when it last started.
@@ -84,7 +84,7 @@ final class NodeModel: @unchecked Sendable {
         return line[script.upperBound...].split(separator: " ").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "'")) }
     }
 
-    func answer(_ line: String) -> CommandResult {
+    func answer(_ host: String, _ line: String) -> CommandResult {
         lock.withLock { answerLocked(line) }
     }
 
@@ -170,43 +170,14 @@ final class NodeModel: @unchecked Sendable {
         return CommandResult(exitStatus: 127, stdout: Data(), stderr: Data("not scripted".utf8))
     }
 
-    func write(_ data: Data, to path: String) {
+    func read(_ host: String, _ path: String) -> Data? { file(path) }
+
+    func write(_ host: String, _ data: Data, to path: String) {
         lock.withLock {
             files[path] = data
             restored = false
             events.append("write \(path)")
         }
-    }
-}
-
-/// Test double: the host `NodeModel` answers for; reads and writes go to its files, uploads and downloads
-/// fail the test.
-struct NodeModelHost: HostConnection {
-    let model: NodeModel
-    var hostName: String { model.name }
-
-    func stream(_ command: ShellCommand, options: RunOptions, onStdout: @Sendable (Data) async throws -> Void) async throws -> CommandResult {
-        let result = model.answer(command.line)
-        try await onStdout(result.stdout)
-        return CommandResult(exitStatus: result.exitStatus, stdout: Data(), stderr: result.stderr)
-    }
-    func write(_ data: Data, to path: String, attributes: FileAttributes) async throws { model.write(data, to: path) }
-    func upload(localFile: String, to path: String, attributes: FileAttributes) async throws { Issue.record("no upload expected on \(hostName): \(path)") }
-    func read(_ path: String) async throws -> Data? { model.file(path) }
-    func download(_ path: String, toLocalFile localPath: String) async throws { Issue.record("no download expected on \(hostName): \(path)") }
-    func close() async {}
-}
-
-/// Test double: each host of the run is its `NodeModel`; another host fails the test.
-struct NodeModelConnector: HostConnector {
-    let models: [String: NodeModel]
-    init(_ models: NodeModel...) { self.models = Dictionary(uniqueKeysWithValues: models.map { ($0.name, $0) }) }
-    func connect(_ endpoint: HostEndpoint) async throws -> any HostConnection {
-        guard let model = models[endpoint.name] else {
-            Issue.record("connection to \(endpoint.name), which this test does not touch")
-            throw HostError.unsupported(host: endpoint.name, reason: "not modelled")
-        }
-        return NodeModelHost(model: model)
     }
 }
 
@@ -254,7 +225,7 @@ struct CertRotationTests {
         for path in differing { files[path] = Data("an older \(path)\n".utf8) }
         let model = NodeModel(name: Self.worker, files: files, target: { [target] in target }, units: [.kubelet, .kubeProxy])
         let output = CollectingOutput()
-        let ctx = WorkflowContext(mode: mode, connector: NodeModelConnector(model),
+        let ctx = WorkflowContext(mode: mode, connector: ModelConnector { $0 == model.name ? model : nil },
                                   endpoints: [HostEndpoint(name: Self.worker, address: "10.213.0.13", authentication: [.agent], knownHostsFile: "/dev/null")],
                                   output: output, now: { Date() })
         return Run(model: model, settings: settings, ctx: ctx, output: output, target: target)
@@ -392,7 +363,7 @@ struct CARotationPhaseTests {
                                units: [.kubelet, .kubeProxy])
         #expect(before[Self.frontProxyCA] != nil && before[Self.frontProxyClient] != nil, "h1 holds the front-proxy files: \(before.keys.sorted())")
         let output = CollectingOutput()
-        let ctx = WorkflowContext(mode: .apply, connector: NodeModelConnector(cp, worker),
+        let ctx = WorkflowContext(mode: .apply, connector: ModelConnector { [cp, worker] name in [cp, worker].first { $0.name == name } },
                                   endpoints: Self.addresses.map { HostEndpoint(name: $0.key, address: $0.value, authentication: [.agent], knownHostsFile: "/dev/null") },
                                   output: output, now: { Date() })
         let r = Run(cp: cp, worker: worker, etcd: etcd, settings: settings, manager: manager, ctx: ctx, output: output, before: before)

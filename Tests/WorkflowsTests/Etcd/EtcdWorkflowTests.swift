@@ -10,7 +10,7 @@ import TestSupport
 /// the model as etcd and systemd would, and any other command fails the test. It checks etcd's own rules
 /// as the real server does: a learner is promoted only once started, a membership change goes through a
 /// running voting member, and a restart or stop never leaves fewer running voters than a quorum.
-final class EtcdClusterModel: @unchecked Sendable {
+final class EtcdClusterModel: HostModel, @unchecked Sendable {
     struct Member {
         var id: UInt64
         var host: String
@@ -162,29 +162,6 @@ final class EtcdClusterModel: @unchecked Sendable {
     }
 }
 
-/// Test double: a host whose commands `EtcdClusterModel` answers; files are not expected.
-struct EtcdModelHost: HostConnection {
-    let hostName: String
-    let model: EtcdClusterModel
-
-    func stream(_ command: ShellCommand, options: RunOptions, onStdout: @Sendable (Data) async throws -> Void) async throws -> CommandResult {
-        let result = model.answer(hostName, command.line)
-        try await onStdout(result.stdout)
-        return CommandResult(exitStatus: result.exitStatus, stdout: Data(), stderr: result.stderr)
-    }
-    func write(_ data: Data, to path: String, attributes: FileAttributes) async throws { Issue.record("no file write expected on \(hostName): \(path)") }
-    func upload(localFile: String, to path: String, attributes: FileAttributes) async throws { Issue.record("no upload expected on \(hostName): \(path)") }
-    func read(_ path: String) async throws -> Data? { Issue.record("no file read expected on \(hostName): \(path)"); return nil }
-    func download(_ path: String, toLocalFile localPath: String) async throws { Issue.record("no download expected on \(hostName): \(path)") }
-    func close() async {}
-}
-
-/// Test double: connects every host to the same `EtcdClusterModel`.
-struct EtcdModelConnector: HostConnector {
-    let model: EtcdClusterModel
-    func connect(_ endpoint: HostEndpoint) async throws -> any HostConnection { EtcdModelHost(hostName: endpoint.name, model: model) }
-}
-
 @Suite("etcd membership changes and rolling restarts against a model of etcd's rules (every command scripted, any other fails)", .tags(.unit))
 struct EtcdWorkflowTests {
     static let names = ["h1", "h2", "h3", "h4", "h5"]
@@ -210,7 +187,7 @@ struct EtcdWorkflowTests {
         var settings = try EtcdWorkflowSettings(inventory: inventory, artifacts: ArtifactStore(origin: .localDirectory(NSTemporaryDirectory()), cacheDirectory: NSTemporaryDirectory()),
                                                 healthTimeoutSeconds: healthTimeout)
         if let inventoryHosts { settings.spec.inventoryHosts = inventoryHosts }
-        let ctx = WorkflowContext(mode: .apply, connector: EtcdModelConnector(model: model),
+        let ctx = WorkflowContext(mode: .apply, connector: ModelConnector { _ in model },
                                   endpoints: Self.names.map { HostEndpoint(name: $0, address: Self.addresses[$0]!, authentication: [.agent], knownHostsFile: "/dev/null") },
                                   output: CollectingOutput(), now: { Date() })
         var cluster: EtcdClusterFacts?
