@@ -236,6 +236,15 @@ public final class ChildProcess: @unchecked Sendable {
         await exit.value()
     }
 
+    /// The raw wait status if the child has exited, nil while it runs.
+    public var exitedStatus: Int32? { exit.current }
+
+    /// The raw wait status, blocking this thread until the child has exited: for synchronous callers
+    /// outside the cooperative pool.
+    public func waitStatusBlocking() -> Int32 {
+        exit.valueBlocking()
+    }
+
     /// Exit code, or 128+signal when killed, from a raw wait status.
     public static func exitCode(_ status: Int32) -> Int32 {
         (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
@@ -290,24 +299,33 @@ extension ChildProcess {
         group.wait()
         var status: Int32 = 0
         while waitpid(child.pid, &status, 0) < 0 && errno == EINTR {}
-        return Output(status: exitCode(status), stdout: out, stderr: errors.data)
+        // Output cut short by a failed read is an error, never a shorter answer.
+        for (stream, failure) in [("stdout", out.failure), ("stderr", errors.data.failure)] {
+            if let failure { throw SpawnError(program: argv[0], reason: "reading its \(stream): \(String(cString: strerror(failure)))") }
+        }
+        return Output(status: exitCode(status), stdout: out.bytes, stderr: errors.data.bytes)
     }
 
-    private static func readAll(_ fd: Int32) -> Data {
+    /// Everything read from `fd` until EOF, and the errno of a read that failed before it (nil at EOF).
+    private static func readAll(_ fd: Int32) -> (bytes: Data, failure: Int32?) {
         var data = Data()
         var buffer = [UInt8](repeating: 0, count: 65536)
+        var failure: Int32?
         while true {
             let n = read(fd, &buffer, buffer.count)
-            if n > 0 { data.append(buffer, count: n) } else if n < 0 && errno == EINTR { continue } else { break }
+            if n > 0 { data.append(buffer, count: n) } else if n < 0 && errno == EINTR { continue } else {
+                if n < 0 { failure = errno }
+                break
+            }
         }
         close(fd)
-        return data
+        return (data, failure)
     }
 }
 
 /// Bytes read on another thread; read back only after that thread's group finished.
 private final class ReadBuffer: @unchecked Sendable {
-    var data = Data()
+    var data: (bytes: Data, failure: Int32?) = (Data(), nil)
 }
 
 public struct SpawnError: Error, CustomStringConvertible {
@@ -321,16 +339,31 @@ private final class ExitBox: @unchecked Sendable {
     private let lock = NSLock()
     private var status: Int32?
     private var waiters: [CheckedContinuation<Int32, Never>] = []
+    private var blockedWaiters: [DispatchSemaphore] = []
 
     var isSet: Bool { lock.withLock { status != nil } }
+    var current: Int32? { lock.withLock { status } }
 
     func set(_ value: Int32) {
-        let toResume = lock.withLock { () -> [CheckedContinuation<Int32, Never>] in
+        let (toResume, toSignal) = lock.withLock { () -> ([CheckedContinuation<Int32, Never>], [DispatchSemaphore]) in
             status = value
-            defer { waiters = [] }
-            return waiters
+            defer { waiters = []; blockedWaiters = [] }
+            return (waiters, blockedWaiters)
         }
         for waiter in toResume { waiter.resume(returning: value) }
+        for waiter in toSignal { waiter.signal() }
+    }
+
+    func valueBlocking() -> Int32 {
+        let arrived = DispatchSemaphore(value: 0)
+        let ready = lock.withLock { () -> Int32? in
+            if let status { return status }
+            blockedWaiters.append(arrived)
+            return nil
+        }
+        if let ready { return ready }
+        arrived.wait()
+        return lock.withLock { status ?? 0 }
     }
 
     func value() async -> Int32 {

@@ -14,6 +14,20 @@ struct ChildProcessTests {
         #expect(out.stderr.count == 1 << 20)
     }
 
+    @Test("a synchronous caller polls a running child (nil), kills it and blocks until its status arrives (SIGKILL)")
+    func blockingWait() throws {
+        let output = NSTemporaryDirectory() + "capstan-wait-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        let child = try ChildProcess(["sh", "-c", "echo started; exec sleep 30"], stdin: false, outputPath: output)
+        #expect(child.exitedStatus == nil)
+        child.signal(SIGKILL)
+        let status = child.waitStatusBlocking()
+        #expect(ChildProcess.exitCode(status) == 128 + SIGKILL)
+        #expect(child.exitedStatus == status)
+        let quick = try ChildProcess(["sh", "-c", "exit 3"], stdin: false)
+        #expect(ChildProcess.exitCode(quick.waitStatusBlocking()) == 3)
+    }
+
     @Test("a child gets stdin, stdout and stderr only, not a descriptor this process opened without close-on-exec")
     func onlyStandardDescriptors() async throws {
         let path = NSTemporaryDirectory() + "capstan-fd-" + UUID().uuidString

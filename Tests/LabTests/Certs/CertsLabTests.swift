@@ -60,37 +60,8 @@ struct CertsLabTests {
                                                      "--dial-timeout=3s", "--command-timeout=5s"] + args, environment: ["ETCDCTL_API": "3"])
     }
 
-    /// Writes `prefix/N` in a loop from this machine until stopped, with the state's current client files;
-    /// keeps the keys etcd acknowledged.
-    final class WriteLoad: @unchecked Sendable {
-        private let lock = NSLock()
-        private var acked: [String] = []
-        private var failed = 0
-        private var stop = false
-        private var finished = false
-        var acknowledged: [String] { lock.withLock { acked } }
-        var failures: Int { lock.withLock { failed } }
-
-        func start(prefix: String, write: @escaping @Sendable (String) -> Bool) {
-            Thread {
-                var i = 0
-                while !self.lock.withLock({ self.stop }) {
-                    let key = "\(prefix)/\(i)"
-                    let ok = write(key)
-                    self.lock.withLock { if ok { self.acked.append(key) } else { self.failed += 1 } }
-                    i += 1
-                }
-                self.lock.withLock { self.finished = true }
-            }.start()
-        }
-
-        func finish() {
-            lock.withLock { stop = true }
-            while !lock.withLock({ finished }) { usleep(10_000) }
-        }
-    }
-
-    func startLoad(_ lab: Lab, prefix: String) -> WriteLoad {
+    /// A write load under way: it has had three writes acknowledged.
+    func startLoad(_ lab: Lab, prefix: String) throws -> WriteLoad {
         let load = WriteLoad()
         let pki = state + "/pki"
         let eps = endpoints(lab).joined(separator: ",")
@@ -100,6 +71,7 @@ struct CertsLabTests {
                                                                  "--dial-timeout=3s", "--command-timeout=5s", "put", key, "v"], environment: ["ETCDCTL_API": "3"])
             return r?.succeeded ?? false
         }
+        try #require(load.waitForAcknowledged(3), "the write load got no write through")
         return load
     }
 
@@ -170,8 +142,7 @@ struct CertsLabTests {
         #expect(served(try check(inventory).1).mapValues { serial($0) } == before.mapValues { serial($0) }, "the plan must change nothing")
 
         let stamps = try ["h1", "h2", "h3"].map { try IntegrationLab.startStamp(lab, $0) }
-        let load = startLoad(lab, prefix: "certs/leaf-load")
-        sleep(2)
+        let load = try startLoad(lab, prefix: "certs/leaf-load")
         let rotate = try IntegrationLab.capstan(["certs", "rotate", "-i", inventory, "--yes"] + only)
         sleep(2)
         load.finish()
@@ -260,7 +231,7 @@ struct CertsLabTests {
         let (lab, inventory) = try cluster()
         let old = try snapshotClient("old")
         let record = state + "/rotation.json"
-        let load = startLoad(lab, prefix: "certs/ca-load")
+        let load = try startLoad(lab, prefix: "certs/ca-load")
         defer { load.finish() }
 
         let plan = try IntegrationLab.capstan(["certs", "rotate", "-i", inventory, "--dry-run", "--ca", "etcd"])

@@ -76,8 +76,10 @@ struct EtcdClusterLabTests {
         load.start { key in
             ((try? IntegrationLab.etcdctl(stateDir: state, certHost: "h1", endpoints: eps, ["put", key, "v"]))?.succeeded) ?? false
         }
+        try #require(load.waitForAcknowledged(3), "the write load got no write through")
         let leader = json["leader"] as? String ?? ""
         let flagged = try IntegrationLab.capstan(["apply", "--only", "pki,etcd,backup", "-i", tuned])
+        #expect(load.waitForAcknowledged(load.acknowledged.count + 3), "no write got through after the flag roll-out")
         let (acked, failed, gap) = load.finish()
         #expect(flagged.succeeded, "\(flagged.all)")
         print("MEASURED write load during an etcd flag roll-out: \(acked.count) acknowledged, \(failed) failed attempts, longest gap \(String(format: "%.2f", gap)) s")

@@ -37,8 +37,9 @@ struct SecretsEncryptionLabTests {
     /// What the API server on `host` writes Secrets with and reads them with.
     func served(_ lab: Lab, _ host: String) throws -> (writer: String, readers: [String]) {
         let address = try #require(lab.hosts.first { $0.name == host }?.address)
-        let out = try lab.run(in: host, ["curl", "-fsS", "--cacert", "/etc/kubernetes/pki/ca.crt", "https://\(address):6443/capstan-standin/encryption"]).stdout
-        let json = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any], "\(out)")
+        let asked = try lab.run(in: host, ["curl", "-fsS", "--cacert", "/etc/kubernetes/pki/ca.crt", "https://\(address):6443/capstan-standin/encryption"])
+        try #require(asked.succeeded, "\(host)'s API server did not say how it encrypts: \(asked.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(asked.stdout.utf8)) as? [String: Any], "\(asked.stdout)")
         return (json["writer"] as? String ?? "", json["readers"] as? [String] ?? [])
     }
 
@@ -51,8 +52,9 @@ struct SecretsEncryptionLabTests {
     }
 
     func atRest(_ lab: Lab) throws -> [String: String] {
-        let text = try lab.run(in: "h1", ["cat", "/var/lib/capstan-standin/objects.json.at-rest"]).stdout
-        return try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: String], "\(text)")
+        let read = try lab.run(in: "h1", ["cat", "/var/lib/capstan-standin/objects.json.at-rest"])
+        try #require(read.succeeded, "cannot read the at-rest record on h1: \(read.stderr)")
+        return try #require(try JSONSerialization.jsonObject(with: Data(read.stdout.utf8)) as? [String: String], "\(read.stdout)")
     }
 
     @Test("apply gives every API server the state's key (0600); rotate-key rolls it host by host, rewrites every Secret, drops the old key, and resumes after SIGKILL")

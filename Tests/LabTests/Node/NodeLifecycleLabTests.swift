@@ -182,6 +182,7 @@ struct NodeLifecycleLabTests {
         load.start { key in
             ((try? IntegrationLab.etcdctl(stateDir: state, certHost: "h1", endpoints: eps, ["put", key, "v"]))?.succeeded) ?? false
         }
+        try #require(load.waitForAcknowledged(3), "the write load got no write through")
         // h5 joins the inventory (Capstan never edits it; the operator does), then `node add h5`.
         var text = try String(contentsOfFile: inventory, encoding: .utf8)
         text += "    - name: h5\n      address: \(lab.layout.hostAddress(5))\n      roles: [control-plane, etcd]\n"
@@ -197,6 +198,7 @@ struct NodeLifecycleLabTests {
         try text.write(toFile: inventory, atomically: true, encoding: .utf8)
         let removed = try IntegrationLab.capstan(["node", "remove", "-i", inventory, "h5", "--yes"])
         #expect(removed.succeeded && !removed.all.contains("still lists h5"), "\(removed.all)")
+        #expect(load.waitForAcknowledged(load.acknowledged.count + 3), "no write got through after the node removal")
         let (acked, failed, gap) = load.finish()
         print("MEASURED write load during node add + remove of a control-plane/etcd host: \(acked.count) acknowledged, \(failed) failed attempts, longest gap \(String(format: "%.2f", gap)) s")
         let (_, shrunk) = try IntegrationLab.statusJSON(inventory)

@@ -1,4 +1,5 @@
 import Foundation
+import Hosts
 import Lab
 
 /// Helpers for the workflow lab tests (etcd, backups, certificates, control plane): one 5-host lab
@@ -31,36 +32,14 @@ enum IntegrationLab {
         var all: String { stdout + "\n" + stderr }
     }
 
+    /// Runs a program to its end. Spawned as Capstan spawns (`ChildProcess`): close-on-exec pipes, nothing
+    /// inherited, so a write load on one thread never holds another thread's pipe open.
     static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Run {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        for (k, v) in environment { env[k] = v }
-        process.environment = env
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
         let start = Date()
-        try process.run()
-        // Read both pipes concurrently so a full pipe never blocks the child.
-        let errData = LockedData()
-        let reader = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
-        reader.start()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        while !errData.done { usleep(1000) }
-        return Run(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                   stderr: String(decoding: errData.value, as: UTF8.self), seconds: Date().timeIntervalSince(start))
-    }
-
-    final class LockedData: @unchecked Sendable {
-        private let lock = NSLock()
-        private var data = Data()
-        private var finished = false
-        func set(_ d: Data) { lock.withLock { data = d; finished = true } }
-        var done: Bool { lock.withLock { finished } }
-        var value: Data { lock.withLock { data } }
+        let out = try ChildProcess.runBlocking([executable] + arguments,
+                                               environment: ProcessInfo.processInfo.environment.merging(environment) { _, new in new })
+        return Run(status: out.status, stdout: String(decoding: out.stdout, as: UTF8.self),
+                   stderr: String(decoding: out.stderr, as: UTF8.self), seconds: Date().timeIntervalSince(start))
     }
 
     /// Runs capstan under a pseudo-terminal (`script`), as an operator watching it: the output is the
@@ -90,29 +69,27 @@ enum IntegrationLab {
     /// the output so far) returns a description — for the "killed mid-run, re-run resumes" tests.
     static func capstanKilled(_ arguments: [String], timeoutSeconds: Double = 600, pollMilliseconds: UInt32 = 50,
                               when condition: (_ output: String) -> String?) throws -> KilledRun {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: capstanPath)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        let seen = LockedText()
-        pipe.fileHandleForReading.readabilityHandler = { seen.append(String(decoding: $0.availableData, as: UTF8.self)) }
-        try process.run()
+        // Output goes to a file the poll reads, so no reader thread and no pipe outlive the run.
+        let outputPath = NSTemporaryDirectory() + "capstan-killed-\(getpid())-\(UUID().uuidString).out"
+        defer { try? FileManager.default.removeItem(atPath: outputPath) }
+        let process = try ChildProcess([capstanPath] + arguments, stdin: false, outputPath: outputPath)
+        let output = { String(decoding: FileManager.default.contents(atPath: outputPath) ?? Data(), as: UTF8.self) }
         let started = Date()
         var killedAt = ""
-        while process.isRunning && Date().timeIntervalSince(started) < timeoutSeconds {
-            if let what = condition(seen.text) {
-                kill(process.processIdentifier, SIGKILL)
+        var exited: Int32?
+        while Date().timeIntervalSince(started) < timeoutSeconds {
+            if let status = process.exitedStatus { exited = status; break }
+            if let what = condition(output()) {
+                process.signal(SIGKILL)
                 killedAt = what
                 break
             }
             usleep(pollMilliseconds * 1000)
         }
-        process.waitUntilExit()
-        pipe.fileHandleForReading.readabilityHandler = nil
-        print("$ capstan \(arguments.joined(separator: " ")) → \(killedAt.isEmpty ? "ended, exit \(process.terminationStatus)" : "killed (\(killedAt))") after \(String(format: "%.1f", Date().timeIntervalSince(started)))s\n\(seen.text)")
-        return KilledRun(killedAt: killedAt, output: seen.text, byKill: process.terminationReason == .uncaughtSignal)
+        let status = exited ?? process.waitStatusBlocking()
+        let seen = output()
+        print("$ capstan \(arguments.joined(separator: " ")) → \(killedAt.isEmpty ? "ended, exit \(ChildProcess.exitCode(status))" : "killed (\(killedAt))") after \(String(format: "%.1f", Date().timeIntervalSince(started)))s\n\(seen)")
+        return KilledRun(killedAt: killedAt, output: seen, byKill: (status & 0x7f) != 0)
     }
 
     /// The kill point of the CA rotation resume tests: the rotation record (rotation.json) is in phase
@@ -275,12 +252,4 @@ enum IntegrationLab {
     static func memberNames(_ status: [String: Any]) -> [String] {
         ((status["rows"] as? [[String: Any]]) ?? []).compactMap { $0["memberName"] as? String }.sorted()
     }
-}
-
-/// Text appended from a pipe's handler thread and read from the test's.
-final class LockedText: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = ""
-    func append(_ s: String) { lock.withLock { value += s } }
-    var text: String { lock.withLock { value } }
 }

@@ -79,6 +79,7 @@ struct EtcdUpgradeLabTests {
         load.start { key in
             ((try? IntegrationLab.etcdctl(stateDir: state, certHost: "h1", endpoints: eps, ["put", key, "v"]))?.succeeded) ?? false
         }
+        try #require(load.waitForAcknowledged(3), "the write load got no write through")
         // Sample server and cluster versions of every member while the upgrade runs.
         let samples = LockedSamples()
         let sampler = Thread {
@@ -93,6 +94,7 @@ struct EtcdUpgradeLabTests {
         let upgrade = try IntegrationLab.capstan(["upgrade", "apply", "-i", inventory, "--to", "v1.31.4", "--yes"])
         sleep(3)
         samples.stop()
+        #expect(load.waitForAcknowledged(load.acknowledged.count + 3), "no write got through after the upgrade")
         let (acked, failed, gap) = load.finish()
         #expect(upgrade.succeeded, "\(upgrade.all)")
         print("write load: \(acked.count) acknowledged, \(failed) failed attempts (client retries), longest gap between acknowledged writes \(String(format: "%.2f", gap))s")
