@@ -71,8 +71,8 @@ let package = Package(
         .testTarget(name: "TemplatesTests", dependencies: ["Templates", "TestSupport"], resources: [.copy("Golden")]),
         .testTarget(name: "WorkflowsTests", dependencies: ["Workflows", "Inventory", "Hosts", "Templates", "TestSupport", .product(name: "Yams", package: "Yams")], resources: [.copy("Fixtures")]),
         .testTarget(name: "HostsTests", dependencies: ["Hosts", "TestSupport"]),
-        /// Real sshd's and the S3 server on loopback, temp dirs, keys and the suites' tags; used only by test targets.
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        /// Real sshd's and the S3 server on loopback, temp dirs, keys, running programs and the suites' tags; used only by test targets.
+        .target(name: "TestSupport", dependencies: ["Hosts"], path: "Tests/TestSupport"),
         .testTarget(name: "SSHTests", dependencies: ["SSH", "Hosts", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["capstan", "TestSupport"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Inventory", "Hosts", "TestSupport"]),

@@ -7,8 +7,8 @@ import TestSupport
 @Suite("capstan artifacts fetch", .tags(.unit))
 struct ArtifactsFetchTests {
     func sh(_ script: String) throws {
-        let r = try runProcess(URL(fileURLWithPath: "/bin/sh"), ["-c", "set -e; " + script])
-        #expect(r.status == 0, "\(script): \(r.err)")
+        let r = try runProgram(["/bin/sh", "-c", "set -e; " + script])
+        #expect(r.status == 0, "\(script): \(r.stderr)")
     }
 
     /// Release files for Kubernetes v1.30.8 with containerd 1.7.18, runc 1.1.13, CNI 1.5.0 (the 1.30 defaults).
@@ -74,10 +74,10 @@ struct ArtifactsFetchTests {
 
         // Without images anywhere: the binaries are bundled, crictl and the pause image are named with their fix.
         let plain = try capstan(["artifacts", "fetch", "-i", inv, "--to", dir + "/bundle"])
-        #expect(plain.status == 0, "\(plain.err)")
-        #expect(plain.err.contains("warning: crictl 1.30.1 not bundled"), "\(plain.err)")
-        #expect(plain.err.contains("skopeo copy docker://registry.k8s.io/pause:3.9 oci-archive:\(dir)/bundle/images/registry.k8s.io_pause_3.9.oci.tar:registry.k8s.io/pause:3.9"), "\(plain.err)")
-        #expect(plain.out.contains("4 of 5 artifacts and 0 of 1 images"), "\(plain.out)")
+        #expect(plain.status == 0, "\(plain.stderr)")
+        #expect(plain.stderr.contains("warning: crictl 1.30.1 not bundled"), "\(plain.stderr)")
+        #expect(plain.stderr.contains("skopeo copy docker://registry.k8s.io/pause:3.9 oci-archive:\(dir)/bundle/images/registry.k8s.io_pause_3.9.oci.tar:registry.k8s.io/pause:3.9"), "\(plain.stderr)")
+        #expect(plain.stdout.contains("4 of 5 artifacts and 0 of 1 images"), "\(plain.stdout)")
         #expect(FileManager.default.fileExists(atPath: dir + "/bundle/containerd/v1.7.18/containerd-1.7.18-linux-amd64.tar.gz"))
 
         // An image directory filled elsewhere (as skopeo writes it): copied with exactly its line in the list.
@@ -88,17 +88,17 @@ struct ArtifactsFetchTests {
         try "\(String(repeating: "0", count: 64))  other.oci.tar\n\(archive.sha256)  registry.k8s.io_pause_3.9.oci.tar\n"
             .write(toFile: dir + "/images-src/images/SHA256SUMS", atomically: true, encoding: .utf8)
         let filled = try capstan(["artifacts", "fetch", "-i", inv, "--to", dir + "/bundle", "--images-from", dir + "/images-src"])
-        #expect(filled.status == 0, "\(filled.err)")
-        #expect(filled.out.contains("images/registry.k8s.io_pause_3.9.oci.tar"), "\(filled.out)")
-        #expect(filled.out.contains("4 of 5 artifacts and 1 of 1 images"), "\(filled.out)")
+        #expect(filled.status == 0, "\(filled.stderr)")
+        #expect(filled.stdout.contains("images/registry.k8s.io_pause_3.9.oci.tar"), "\(filled.stdout)")
+        #expect(filled.stdout.contains("4 of 5 artifacts and 1 of 1 images"), "\(filled.stdout)")
         #expect(try String(contentsOfFile: dir + "/bundle/images/SHA256SUMS", encoding: .utf8) == "\(archive.sha256)  registry.k8s.io_pause_3.9.oci.tar\n")
-        let copied = try runProcess(URL(fileURLWithPath: "/usr/bin/sha256sum"), [dir + "/bundle/images/registry.k8s.io_pause_3.9.oci.tar"])
-        #expect(copied.out.hasPrefix(archive.sha256))
+        let copied = try runProgram(["/usr/bin/sha256sum", dir + "/bundle/images/registry.k8s.io_pause_3.9.oci.tar"])
+        #expect(copied.stdout.hasPrefix(archive.sha256))
 
         // A tampered archive in the image source is refused (fresh cache: nothing vouches for it).
         try sh("printf x >> '\(dir)/images-src/images/registry.k8s.io_pause_3.9.oci.tar'; rm -rf '\(dir)/cache'")
         let tampered = try capstan(["artifacts", "fetch", "-i", inv, "--to", dir + "/bundle2", "--images-from", dir + "/images-src"])
         #expect(tampered.status == 1)
-        #expect(tampered.err.contains("checksum mismatch for \(dir)/images-src/images/registry.k8s.io_pause_3.9.oci.tar"), "\(tampered.err)")
+        #expect(tampered.stderr.contains("checksum mismatch for \(dir)/images-src/images/registry.k8s.io_pause_3.9.oci.tar"), "\(tampered.stderr)")
     }
 }

@@ -27,15 +27,15 @@ struct ComponentConfigPlanTests {
                 - {name: cp1, address: 192.168.50.11, roles: [control-plane, etcd, worker]}
             """.write(toFile: path, atomically: true, encoding: .utf8)
         let r = try capstan(["plan", "--offline", "--no-file-checks", "-i", path])
-        #expect(r.status == 0, "\(r.err)")
-        #expect(r.out.contains("""
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("""
             Component configuration from spec.componentConfig:
               kubelet podPidsLimit: 8192  (replaces Capstan's 4096)
               kubelet evictionHard.memory.available: 500Mi  (added)
               kube-proxy conntrack.tcpEstablishedTimeout: 2h  (added)
-            """), "\(r.out)")
+            """), "\(r.stdout)")
         let json = try capstan(["plan", "--offline", "--no-file-checks", "--output", "json", "-i", path])
-        let document = try #require(try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [String: Any], "\(json.out)")
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any], "\(json.stdout)")
         let overrides = try #require(document["componentConfig"] as? [[String: Any]])
         #expect(overrides.count == 3)
         #expect(overrides.first?["field"] as? String == "podPidsLimit" && overrides.first?["replaces"] as? String == "4096", "\(overrides)")

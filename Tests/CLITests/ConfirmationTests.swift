@@ -11,14 +11,14 @@ struct ConfirmationTests {
         for command in commands {
             let help = try capstan(command + ["--help"])
             #expect(help.status == 0, "\(command)")
-            #expect(help.out.contains("--dry-run"), "\(command) has no --dry-run:\n\(help.out)")
-            #expect(help.out.contains("--yes"), "\(command) has no --yes:\n\(help.out)")
+            #expect(help.stdout.contains("--dry-run"), "\(command) has no --dry-run:\n\(help.stdout)")
+            #expect(help.stdout.contains("--yes"), "\(command) has no --yes:\n\(help.stdout)")
         }
         // Off a terminal without --yes: nothing changes, exit 2, and the way to go ahead or to look first.
         let inventory = try NodeCommandTests().inventory()
         for args in [["node", "remove", "-i", inventory, "w1"], ["reset", "-i", inventory, "--host", "w1"]] {
             let r = try capstan(args)
-            #expect(r.status == 2 && r.err.contains("not a terminal") && r.err.contains("--yes") && r.err.contains("--dry-run"), "\(args): \(r.err)")
+            #expect(r.status == 2 && r.stderr.contains("not a terminal") && r.stderr.contains("--yes") && r.stderr.contains("--dry-run"), "\(args): \(r.stderr)")
         }
     }
 
@@ -53,15 +53,15 @@ struct ConfirmationTests {
         env["CAPSTAN_INVENTORY"] = nil
 
         let none = try runProgram(["/bin/sh", "-c", "cd \"$1\" && exec \"$2\" validate", "sh", dir, bin], environment: env)
-        #expect(none.status == 64 && none.err.contains("CAPSTAN_INVENTORY") && none.err.contains("inventory.yaml"), "\(none.err)")
+        #expect(none.status == 64 && none.stderr.contains("CAPSTAN_INVENTORY") && none.stderr.contains("inventory.yaml"), "\(none.stderr)")
 
         env["CAPSTAN_INVENTORY"] = inventory
         let fromEnv = try runProgram(["/bin/sh", "-c", "cd / && exec \"$1\" validate", "sh", bin], environment: env)
-        #expect(fromEnv.status == 0 && fromEnv.out.contains("valid, 4 hosts"), "\(fromEnv.out)\(fromEnv.err)")
+        #expect(fromEnv.status == 0 && fromEnv.stdout.contains("valid, 4 hosts"), "\(fromEnv.stdout)\(fromEnv.stderr)")
 
         env["CAPSTAN_INVENTORY"] = nil
         try FileManager.default.copyItem(atPath: inventory, toPath: dir + "/inventory.yaml")
         let fromDirectory = try runProgram(["/bin/sh", "-c", "cd \"$1\" && exec \"$2\" validate", "sh", dir, bin], environment: env)
-        #expect(fromDirectory.status == 0 && fromDirectory.out.contains("inventory.yaml: valid"), "\(fromDirectory.out)\(fromDirectory.err)")
+        #expect(fromDirectory.status == 0 && fromDirectory.stdout.contains("inventory.yaml: valid"), "\(fromDirectory.stdout)\(fromDirectory.stderr)")
     }
 }

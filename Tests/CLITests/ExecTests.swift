@@ -60,7 +60,7 @@ struct ExecFixture {
 
     func stop() { servers.forEach { $0.stop() } }
 
-    func capstan(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
+    func capstan(_ args: [String]) throws -> ProgramRun {
         try runProgram([productsDirectory.appendingPathComponent("capstan").path] + args)
     }
 }
@@ -73,9 +73,9 @@ struct ExecTests {
         defer { fixture.stop() }
         // `uname -n` is the same on every loopback sshd; the port tells the hosts apart.
         let r = try fixture.capstan(["exec", "-i", fixture.inventory, "--role", "worker", "--", "uname -n; echo port ${SSH_CONNECTION##* }"])
-        #expect(r.status == 0, "\(r.err)")
+        #expect(r.status == 0, "\(r.stderr)")
         let node = try sh("uname -n").trimmingCharacters(in: .whitespacesAndNewlines)
-        let lines = Set(r.out.split(separator: "\n").map(String.init))
+        let lines = Set(r.stdout.split(separator: "\n").map(String.init))
         #expect(lines == ["w1 | \(node)", "w1 | port \(fixture.servers[1].port)", "w2 | \(node)", "w2 | port \(fixture.servers[2].port)"])
     }
 
@@ -84,9 +84,9 @@ struct ExecTests {
         let fixture = try ExecFixture(transport: "libssh2")
         defer { fixture.stop() }
         let r = try fixture.capstan(["exec", "-i", fixture.inventory, "--role", "worker", "--", "uname", "-n"])
-        #expect(r.status == 0, "\(r.err)")
+        #expect(r.status == 0, "\(r.stderr)")
         let node = try sh("uname -n").trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(r.out.split(separator: "\n").sorted() == ["w1 | \(node)", "w2 | \(node)"])
+        #expect(r.stdout.split(separator: "\n").sorted() == ["w1 | \(node)", "w2 | \(node)"])
     }
 
     @Test("one host failing (unreachable or non-zero exit) makes the exit status non-zero; the others still run", arguments: ["libssh2", "openssh"])
@@ -95,13 +95,13 @@ struct ExecTests {
         defer { fixture.stop() }
         let r = try fixture.capstan(["exec", "-i", fixture.inventory, "--", "echo ok"])
         #expect(r.status == 1)
-        #expect(r.out.split(separator: "\n").sorted() == ["cp1 | ok", "w1 | ok"])
-        #expect(r.err.contains("w2: cannot connect to w2"), "\(r.err)")
-        #expect(r.err.contains("1 of 3 hosts failed"))
+        #expect(r.stdout.split(separator: "\n").sorted() == ["cp1 | ok", "w1 | ok"])
+        #expect(r.stderr.contains("w2: cannot connect to w2"), "\(r.stderr)")
+        #expect(r.stderr.contains("1 of 3 hosts failed"))
 
         let exit = try fixture.capstan(["exec", "-i", fixture.inventory, "--host", "cp1", "--", "exit 7"])
         #expect(exit.status == 1)
-        #expect(exit.err.contains("cp1: exit 7"))
+        #expect(exit.stderr.contains("cp1: exit 7"))
     }
 
     @Test("--output json gives each host's exit status, stdout and stderr, or its error")
@@ -110,7 +110,7 @@ struct ExecTests {
         defer { fixture.stop() }
         let r = try fixture.capstan(["exec", "-i", fixture.inventory, "--output", "json", "--", "echo out; echo err >&2"])
         #expect(r.status == 1)
-        let rows = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [[String: Any]])
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]])
         #expect(rows.map { $0["host"] as? String } == ["cp1", "w1", "w2"])
         for row in rows.prefix(2) {
             #expect(row["exitStatus"] as? Int == 0)

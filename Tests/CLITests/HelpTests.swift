@@ -2,26 +2,10 @@ import Foundation
 import Testing
 import TestSupport
 
-/// Runs the built `capstan` executable as a user would.
-func capstan(_ args: [String], stdin: String? = nil) throws -> (status: Int32, out: String, err: String) {
-    try runProcess(productsDirectory.appendingPathComponent("capstan"), args)
-}
-
-/// Runs `executable` with `args` to completion and returns its status, stdout and stderr.
-func runProcess(_ executable: URL, _ args: [String]) throws -> (status: Int32, out: String, err: String) {
-    let p = Process()
-    p.executableURL = executable
-    p.arguments = args
-    // Never a terminal: commands that ask refuse instead of waiting for an answer.
-    p.standardInput = FileHandle.nullDevice
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+/// Runs the built `capstan` executable as a user would, never on a terminal (its stdin is /dev/null), so
+/// commands that ask refuse instead of waiting for an answer.
+func capstan(_ args: [String]) throws -> ProgramRun {
+    try runProgram([productsDirectory.appendingPathComponent("capstan").path] + args)
 }
 
 /// The directory holding the built products (the test bundle sits beside the executable).
@@ -39,7 +23,7 @@ struct HelpTests {
         let r = try capstan(["--help"])
         #expect(r.status == 0)
         for cmd in ["init", "validate", "plan", "apply", "status", "certs", "backup", "upgrade", "node", "reset", "kubeconfig", "lab"] {
-            #expect(r.out.contains("  \(cmd)"), "missing \(cmd) in --help")
+            #expect(r.stdout.contains("  \(cmd)"), "missing \(cmd) in --help")
         }
     }
 }
@@ -51,8 +35,8 @@ struct HelpHonestyTests {
     /// Every command path of the tree, from ArgumentParser's own description of it.
     func commandPaths() throws -> [(path: [String], node: [String: Any])] {
         let dump = try capstan(["--experimental-dump-help"])
-        try #require(dump.status == 0, "\(dump.err)")
-        let root = try #require((try JSONSerialization.jsonObject(with: Data(dump.out.utf8)) as? [String: Any])?["command"] as? [String: Any])
+        try #require(dump.status == 0, "\(dump.stderr)")
+        let root = try #require((try JSONSerialization.jsonObject(with: Data(dump.stdout.utf8)) as? [String: Any])?["command"] as? [String: Any])
         var found: [(path: [String], node: [String: Any])] = []
         func walk(_ node: [String: Any], _ path: [String]) {
             found.append((path, node))
@@ -72,21 +56,21 @@ struct HelpHonestyTests {
         let unbuilt = ["not implemented", "todo", "fixme", "coming soon", "placeholder", "not yet supported", "stub"]
         // Some 60 processes: waited for on a thread of their own, not on one of the test pool's few threads.
         let commands = paths.map(\.path)
-        let helps = try await withCheckedThrowingContinuation { (done: CheckedContinuation<[(status: Int32, out: String, err: String)], Error>) in
+        let helps = try await withCheckedThrowingContinuation { (done: CheckedContinuation<[ProgramRun], Error>) in
             DispatchQueue.global().async { done.resume(with: Result { try commands.map { try capstan($0 + ["--help"]) } }) }
         }
         for ((path, node), help) in zip(paths, helps) {
-            #expect(help.status == 0, "\(path): \(help.err)")
-            let text = help.out.lowercased()
+            #expect(help.status == 0, "\(path): \(help.stderr)")
+            let text = help.stdout.lowercased()
             for word in unbuilt {
-                #expect(!text.contains(word), "capstan \(path.joined(separator: " ")) --help says \"\(word)\":\n\(help.out)")
+                #expect(!text.contains(word), "capstan \(path.joined(separator: " ")) --help says \"\(word)\":\n\(help.stdout)")
             }
             for argument in node["arguments"] as? [[String: Any]] ?? [] where (argument["shouldDisplay"] as? Bool) ?? true {
                 let abstract = (argument["abstract"] as? String) ?? ""
                 #expect(!abstract.isEmpty, "capstan \(path.joined(separator: " ")): \(argument["valueName"] ?? argument) has no description")
             }
             if (node["subcommands"] as? [[String: Any]] ?? []).filter({ $0["commandName"] as? String != "help" }).isEmpty {
-                try expectExamples(path, node, help.out)
+                try expectExamples(path, node, help.stdout)
             }
         }
     }

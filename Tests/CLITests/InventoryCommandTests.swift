@@ -20,7 +20,7 @@ struct ValidateCommandTests {
         let path = inventories.appendingPathComponent("bare-metal-ha.yaml").path
         let r = try capstan(["validate", "--no-file-checks", "-i", path])
         #expect(r.status == 0)
-        #expect(r.out == "\(path): valid, 7 hosts\n")
+        #expect(r.stdout == "\(path): valid, 7 hosts\n")
     }
 
     @Test("warnings only: exit 0, warnings printed")
@@ -28,8 +28,8 @@ struct ValidateCommandTests {
         let path = broken.appendingPathComponent("even-etcd-members.yaml").path
         let r = try capstan(["validate", "-i", path])
         #expect(r.status == 0)
-        #expect(r.out.contains("\(path):10:5: warning: spec.hosts: 4 etcd members"))
-        #expect(r.out.hasSuffix("valid, 4 hosts, 1 warning\n"))
+        #expect(r.stdout.contains("\(path):10:5: warning: spec.hosts: 4 etcd members"))
+        #expect(r.stdout.hasSuffix("valid, 4 hosts, 1 warning\n"))
     }
 
     @Test("errors: exit 1, every diagnostic as FILE:LINE:COL, then the count")
@@ -37,11 +37,11 @@ struct ValidateCommandTests {
         let path = broken.appendingPathComponent("wrong-scalar-types.yaml").path
         let r = try capstan(["validate", "-i", path])
         #expect(r.status == 1)
-        let lines = r.out.split(separator: "\n").map(String.init)
+        let lines = r.stdout.split(separator: "\n").map(String.init)
         #expect(lines.count == 5)
         #expect(lines.first == "\(path):8:11: error: spec.ssh.port: expected an integer, found 'twenty-two'")
         #expect(lines.last == "\(path): 4 errors, 0 warnings")
-        #expect(!r.err.contains("Fatal") && !r.err.contains("Stack"))
+        #expect(!r.stderr.contains("Fatal") && !r.stderr.contains("Stack"))
     }
 
     @Test("--output json gives the same diagnostics as objects")
@@ -49,7 +49,7 @@ struct ValidateCommandTests {
         let path = broken.appendingPathComponent("cidrs-contain-hosts.yaml").path
         let r = try capstan(["validate", "-i", path, "--output", "json"])
         #expect(r.status == 1)
-        let items = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [[String: Any]])
+        let items = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]])
         #expect(items.count == 4)
         #expect(items.map { $0["severity"] as? String } == ["error", "warning", "error", "error"])
         #expect(items[0]["file"] as? String == path)
@@ -57,7 +57,7 @@ struct ValidateCommandTests {
         #expect((items[0]["message"] as? String)?.hasPrefix("spec.controlPlane.endpoint:") == true)
         let clean = try capstan(["validate", "--no-file-checks", "-i", inventories.appendingPathComponent("managed-workers.yaml").path, "--output", "json"])
         #expect(clean.status == 0)
-        #expect((try JSONSerialization.jsonObject(with: Data(clean.out.utf8)) as? [Any])?.isEmpty == true)
+        #expect((try JSONSerialization.jsonObject(with: Data(clean.stdout.utf8)) as? [Any])?.isEmpty == true)
     }
 
     @Test("file checks are on by default: missing key files are errors")
@@ -65,16 +65,16 @@ struct ValidateCommandTests {
         let path = inventories.appendingPathComponent("lab.yaml").path
         let r = try capstan(["validate", "-i", path])
         #expect(r.status == 1 || FileManager.default.isReadableFile(atPath: "/var/lib/capstan/lab/default/id_ed25519"))
-        if r.status == 1 { #expect(r.out.contains("spec.ssh.identityFile: cannot read /var/lib/capstan/lab/default/id_ed25519")) }
+        if r.status == 1 { #expect(r.stdout.contains("spec.ssh.identityFile: cannot read /var/lib/capstan/lab/default/id_ed25519")) }
     }
 
     @Test("a missing file and a non-UTF-8 file are clear errors")
     func unreadable() throws {
         let missing = try capstan(["validate", "-i", "/nonexistent/capstan/x.yaml"])
         #expect(missing.status == 1)
-        #expect(missing.out.contains("/nonexistent/capstan/x.yaml: error: cannot read the inventory file: no such file"))
+        #expect(missing.stdout.contains("/nonexistent/capstan/x.yaml: error: cannot read the inventory file: no such file"))
         let bad = try capstan(["validate", "-i", broken.appendingPathComponent("non-utf8.yaml").path])
-        #expect(bad.status == 1 && bad.out.contains(":8:14: error: the file is not valid UTF-8"))
+        #expect(bad.status == 1 && bad.stdout.contains(":8:14: error: the file is not valid UTF-8"))
     }
 }
 
@@ -84,7 +84,7 @@ struct InitCommandTests {
     func list() throws {
         let r = try capstan(["init", "--list"])
         #expect(r.status == 0)
-        for name in ["lab", "bare-metal-ha", "external-etcd", "managed-workers"] { #expect(r.out.contains(name)) }
+        for name in ["lab", "bare-metal-ha", "external-etcd", "managed-workers"] { #expect(r.stdout.contains(name)) }
     }
 
     @Test("init writes each example, which then validates; it refuses to overwrite without --force", arguments: ["lab", "bare-metal-ha", "external-etcd", "managed-workers"])
@@ -93,16 +93,16 @@ struct InitCommandTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("cluster.yaml").path
         let r = try capstan(["init", "--example", name, "--output", out])
-        #expect(r.status == 0, "\(r.err)")
+        #expect(r.status == 0, "\(r.stderr)")
         let written = try String(contentsOfFile: out, encoding: .utf8)
         #expect(written == (try String(contentsOf: inventories.appendingPathComponent("\(name).yaml"), encoding: .utf8)))
         #expect(written.hasPrefix("#"), "the example is commented")
         let v = try capstan(["validate", "--no-file-checks", "-i", out])
-        #expect(v.status == 0, "\(v.out)")
+        #expect(v.status == 0, "\(v.stdout)")
 
         let again = try capstan(["init", "--example", name, "--output", out])
         #expect(again.status == 1)
-        #expect(again.err.contains("already exists; use --force"))
+        #expect(again.stderr.contains("already exists; use --force"))
         try Data("changed".utf8).write(to: URL(fileURLWithPath: out))
         let forced = try capstan(["init", "--example", name, "--output", out, "--force"])
         #expect(forced.status == 0)
@@ -113,8 +113,8 @@ struct InitCommandTests {
     func unknownExample() throws {
         let r = try capstan(["init", "--example", "nope", "--output", "-"])
         #expect(r.status != 0)
-        #expect(r.err.contains("unknown example 'nope'"))
-        #expect(r.err.contains("bare-metal-ha"))
+        #expect(r.stderr.contains("unknown example 'nope'"))
+        #expect(r.stderr.contains("bare-metal-ha"))
     }
 }
 
@@ -123,19 +123,19 @@ struct PlanCommandTests {
     @Test("text plan for a self-managed cluster: Capstan owns every area; phases per host")
     func selfManagedText() throws {
         let r = try capstan(["plan", "--offline", "--no-file-checks", "-i", inventories.appendingPathComponent("external-etcd.yaml").path])
-        #expect(r.status == 0, "\(r.err)")
-        #expect(r.out.contains("Cluster staging: Kubernetes v1.30.8, self-managed, etcd 3.5.12 (external)"))
-        #expect(r.out.contains("etcd1 (192.168.50.21)"))
-        #expect(r.out.contains("etcd-start → etcd-health → backup-schedule"), "\(r.out)")
-        #expect(r.out.contains("on this machine (the state directory): pki"), "\(r.out)")
-        #expect(!r.out.contains("provider "))
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("Cluster staging: Kubernetes v1.30.8, self-managed, etcd 3.5.12 (external)"))
+        #expect(r.stdout.contains("etcd1 (192.168.50.21)"))
+        #expect(r.stdout.contains("etcd-start → etcd-health → backup-schedule"), "\(r.stdout)")
+        #expect(r.stdout.contains("on this machine (the state directory): pki"), "\(r.stdout)")
+        #expect(!r.stdout.contains("provider "))
     }
 
     @Test("json plan for a managed cluster names the provider as owner with reasons")
     func managedJSON() throws {
         let r = try capstan(["plan", "--offline", "--no-file-checks", "-i", inventories.appendingPathComponent("managed-workers.yaml").path, "--output", "json"])
-        #expect(r.status == 0, "\(r.err)")
-        let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
+        #expect(r.status == 0, "\(r.stderr)")
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
         #expect(doc["mode"] as? String == "managed")
         #expect(doc["provider"] as? String == "eks")
         let areas = try #require(doc["responsibilities"] as? [[String: String]])
@@ -156,7 +156,7 @@ struct PlanCommandTests {
         let path = broken.appendingPathComponent("duplicate-host-names.yaml").path
         let r = try capstan(["plan", "--offline", "-i", path])
         #expect(r.status == 1)
-        #expect(r.out.isEmpty)
-        #expect(r.err.contains("\(path):14:13: error: spec.hosts[2].name: duplicate host name 'cp1'"))
+        #expect(r.stdout.isEmpty)
+        #expect(r.stderr.contains("\(path):14:13: error: spec.hosts[2].name: duplicate host name 'cp1'"))
     }
 }

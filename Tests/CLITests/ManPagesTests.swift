@@ -13,9 +13,8 @@ struct ManPagesTests {
         let out = NSTemporaryDirectory() + "capstan-man-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: out) }
         let script = Self.repository.appendingPathComponent("scripts/manpages.py").path
-        let made = try runProcess(URL(fileURLWithPath: "/usr/bin/env"),
-                                  ["python3", script, productsDirectory.appendingPathComponent("capstan").path, out])
-        try #require(made.status == 0, "\(made.err)")
+        let made = try runProgram(["python3", script, productsDirectory.appendingPathComponent("capstan").path, out])
+        try #require(made.status == 0, "\(made.stderr)")
         let pages = try FileManager.default.contentsOfDirectory(atPath: out).filter { $0.hasSuffix(".1") }.sorted()
         #expect(pages.count > 40, "\(pages)")
         for expected in ["capstan.1", "capstan-apply.1", "capstan-backup-restore.1", "capstan-lab-up.1", "capstan-certs-rotate.1"] {
@@ -23,8 +22,8 @@ struct ManPagesTests {
         }
         for page in pages {
             let path = out + "/" + page
-            let rendered = try runProcess(URL(fileURLWithPath: "/usr/bin/env"), ["groff", "-man", "-Tutf8", "-ww", "-z", path])
-            #expect(rendered.status == 0 && rendered.err.isEmpty, "\(page): \(rendered.err)")
+            let rendered = try runProgram(["groff", "-man", "-Tutf8", "-ww", "-z", path])
+            #expect(rendered.status == 0 && rendered.stderr.isEmpty, "\(page): \(rendered.stderr)")
             let text = try String(contentsOfFile: path, encoding: .utf8)
             if !text.contains(".SH COMMANDS") {
                 #expect(text.contains(".SH EXAMPLES"), "\(page) has no examples")

@@ -30,27 +30,27 @@ struct NodeCommandTests {
     @Test("removing every etcd member is refused with exit 2 and the way out")
     func everyMember() throws {
         let r = try capstan(["node", "remove", "-i", try inventory(), "cp1", "cp2", "cp3", "--yes"])
-        #expect(r.status == 2 && r.err.contains("every etcd member") && r.err.contains("reset --all"), "\(r.err)")
+        #expect(r.status == 2 && r.stderr.contains("every etcd member") && r.stderr.contains("reset --all"), "\(r.stderr)")
     }
 
     @Test("off a terminal without --yes: refused (exit 2), pointing at --yes and --dry-run")
     func unconfirmed() throws {
         let r = try capstan(["node", "remove", "-i", try inventory(), "w1"])
-        #expect(r.status == 2 && r.err.contains("--yes") && r.err.contains("--dry-run"), "\(r.err)")
+        #expect(r.status == 2 && r.stderr.contains("--yes") && r.stderr.contains("--dry-run"), "\(r.stderr)")
         let all = try capstan(["reset", "-i", try inventory(), "--all"])
-        #expect(all.status == 2 && all.err.contains("--yes-destroy-cluster ci"), "\(all.err)")
+        #expect(all.status == 2 && all.stderr.contains("--yes-destroy-cluster ci"), "\(all.stderr)")
         let wrong = try capstan(["reset", "-i", try inventory(), "--all", "--yes-destroy-cluster", "prod"])
-        #expect(wrong.status == 2 && wrong.err.contains("does not name this cluster"), "\(wrong.err)")
+        #expect(wrong.status == 2 && wrong.stderr.contains("does not name this cluster"), "\(wrong.stderr)")
     }
 
     @Test("a host the inventory does not list needs --address; reset needs --host or --all; node add names hosts of the inventory")
     func usage() throws {
         let missing = try capstan(["node", "remove", "-i", try inventory(), "w9", "--yes"])
-        #expect(missing.status == 1 && missing.err.contains("--address w9=ADDRESS"), "\(missing.err)")
+        #expect(missing.status == 1 && missing.stderr.contains("--address w9=ADDRESS"), "\(missing.stderr)")
         let neither = try capstan(["reset", "-i", try inventory()])
-        #expect(neither.status == 64 && neither.err.contains("--host H (repeatable) or --all"), "\(neither.err)")
+        #expect(neither.status == 64 && neither.stderr.contains("--host H (repeatable) or --all"), "\(neither.stderr)")
         let unknown = try capstan(["node", "add", "-i", try inventory(), "w9"])
-        #expect(unknown.status == 1 && unknown.err.contains("w9 not in") && unknown.err.contains("spec.hosts"), "\(unknown.err)")
+        #expect(unknown.status == 1 && unknown.stderr.contains("w9 not in") && unknown.stderr.contains("spec.hosts"), "\(unknown.stderr)")
     }
 }
 
@@ -60,11 +60,11 @@ struct PlanExitCodeTests {
     func detailed() throws {
         let path = try NodeCommandTests().inventory()
         let fresh = try capstan(["plan", "--offline", "--detailed-exitcode", "-i", path])
-        #expect(fresh.status == 2, "\(fresh.err)")
+        #expect(fresh.status == 2, "\(fresh.stderr)")
         let generated = try capstan(["certs", "generate", "-i", path])
-        #expect(generated.status == 0, "\(generated.err)")
+        #expect(generated.status == 0, "\(generated.stderr)")
         let done = try capstan(["plan", "--offline", "--detailed-exitcode", "-i", path])
-        #expect(done.status == 0, "\(done.out)\(done.err)")
+        #expect(done.status == 0, "\(done.stdout)\(done.stderr)")
     }
 }
 
@@ -73,8 +73,8 @@ struct SkipPhaseHelpTests {
     @Test("the help lists every phase apply runs, in the order the phase runner reports them")
     func listed() throws {
         let unknown = try capstan(["apply", "-i", try NodeCommandTests().inventory(), "--skip-phase", "no-such-phase"])
-        let known = try #require(unknown.err.range(of: "(phases: ").map { unknown.err[$0.upperBound...].prefix { $0 != ")" } }, "\(unknown.err)")
-        let help = try capstan(["apply", "--help"]).out.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        let known = try #require(unknown.stderr.range(of: "(phases: ").map { unknown.stderr[$0.upperBound...].prefix { $0 != ")" } }, "\(unknown.stderr)")
+        let help = try capstan(["apply", "--help"]).stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
         let listed = try #require(help.range(of: "in order (backup-schedule with a backup policy): ").map { help[$0.upperBound...].prefix { $0 != ";" } }, "\(help)")
         // The runner's phases (this inventory has no backup policy) appear in the help, in the same order.
         var rest = listed.components(separatedBy: ", ")[...]
@@ -86,9 +86,9 @@ struct SkipPhaseHelpTests {
             rest = rest[(at + 1)...]
         }
         // A usage error, not a failure: exit status 64, as for a phase read by the phases after it.
-        #expect(unknown.status == 64, "\(unknown.err)")
+        #expect(unknown.status == 64, "\(unknown.stderr)")
         let needed = try capstan(["apply", "-i", try NodeCommandTests().inventory(), "--skip-phase", "kubernetes-artifacts"])
-        #expect(needed.status == 64, "\(needed.err)")
-        #expect(needed.err.contains("kubernetes-artifacts cannot be skipped: node-kernel, node-runtime, node-images, control-plane"), "\(needed.err)")
+        #expect(needed.status == 64, "\(needed.stderr)")
+        #expect(needed.stderr.contains("kubernetes-artifacts cannot be skipped: node-kernel, node-runtime, node-images, control-plane"), "\(needed.stderr)")
     }
 }

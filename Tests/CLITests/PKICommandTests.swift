@@ -44,14 +44,14 @@ private struct Cluster {
         let cluster = try Cluster()
         try cluster.write(controlPlanes: controlPlanes)
         let r = try capstan(["certs", "generate", "-i", cluster.inventory])
-        #expect(r.status == 0, "\(r.err)")
+        #expect(r.status == 0, "\(r.stderr)")
         return cluster
     }
 }
 
 /// Runs a verifier (kubectl, openssl) found on PATH.
-private func tool(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
-    try runProcess(URL(fileURLWithPath: "/usr/bin/env"), args)
+private func tool(_ args: [String]) throws -> ProgramRun {
+    try runProgram(args)
 }
 
 /// The `pki` object of `capstan plan --output json`, as `[action: [name: reasons]]`.
@@ -80,52 +80,52 @@ struct PlanPKITests {
         try cluster.write(controlPlanes: 2)
 
         let first = try capstan(["plan", "--offline", "-i", cluster.inventory])
-        #expect(first.status == 0, "\(first.err)")
-        #expect(first.out.contains("PKI (\(cluster.state)): 31 to create"))
-        #expect(line(first.out, "create", "ca")?.hasSuffix("ca: CA missing") == true)
-        #expect(line(first.out, "create", "apiserver@cp2")?.hasSuffix("certificate missing") == true)
-        #expect(line(first.out, "create", "kubelet.conf@w1") != nil)
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stdout.contains("PKI (\(cluster.state)): 31 to create"))
+        #expect(line(first.stdout, "create", "ca")?.hasSuffix("ca: CA missing") == true)
+        #expect(line(first.stdout, "create", "apiserver@cp2")?.hasSuffix("certificate missing") == true)
+        #expect(line(first.stdout, "create", "kubelet.conf@w1") != nil)
         #expect(!FileManager.default.fileExists(atPath: cluster.state), "plan writes nothing")
-        let firstJSON = try pkiChanges(try capstan(["plan", "--offline", "-i", cluster.inventory, "--output", "json"]).out)
+        let firstJSON = try pkiChanges(try capstan(["plan", "--offline", "-i", cluster.inventory, "--output", "json"]).stdout)
         #expect(!firstJSON.upToDate)
         #expect(firstJSON.changes["create"]?["apiserver@cp1"] == ["certificate missing"])
         #expect(firstJSON.changes["create"]?["sa"] == ["service-account key missing"])
 
         let dryGenerate = try capstan(["certs", "generate", "--dry-run", "-i", cluster.inventory])
-        #expect(dryGenerate.status == 0, "\(dryGenerate.err)")
-        #expect(dryGenerate.out.contains("would create CA ca\n") && dryGenerate.out.contains("would issue apiserver@cp2 (certificate missing)"), "\(dryGenerate.out)")
-        #expect(dryGenerate.out.hasSuffix("nothing written\n"), "\(dryGenerate.out)")
+        #expect(dryGenerate.status == 0, "\(dryGenerate.stderr)")
+        #expect(dryGenerate.stdout.contains("would create CA ca\n") && dryGenerate.stdout.contains("would issue apiserver@cp2 (certificate missing)"), "\(dryGenerate.stdout)")
+        #expect(dryGenerate.stdout.hasSuffix("nothing written\n"), "\(dryGenerate.stdout)")
         #expect(!FileManager.default.fileExists(atPath: cluster.state), "certs generate --dry-run writes nothing")
         let generate = try capstan(["certs", "generate", "-i", cluster.inventory])
-        #expect(generate.status == 0, "\(generate.err)")
+        #expect(generate.status == 0, "\(generate.stderr)")
         let second = try capstan(["plan", "--offline", "-i", cluster.inventory])
         #expect(second.status == 0)
-        #expect(second.out.hasSuffix("PKI: up to date (\(cluster.state))\n"))
-        let secondJSON = try pkiChanges(try capstan(["plan", "--offline", "-i", cluster.inventory, "--output", "json"]).out)
+        #expect(second.stdout.hasSuffix("PKI: up to date (\(cluster.state))\n"))
+        let secondJSON = try pkiChanges(try capstan(["plan", "--offline", "-i", cluster.inventory, "--output", "json"]).stdout)
         #expect(secondJSON.upToDate && secondJSON.changes.isEmpty)
 
         try cluster.write(controlPlanes: 3)
         let third = try capstan(["plan", "--offline", "-i", cluster.inventory])
         #expect(third.status == 0)
-        #expect(line(third.out, "re-issue", "apiserver@cp1")?.hasSuffix("apiserver@cp1: SANs changed: added 10.0.0.3") == true, "\(third.out)")
-        #expect(line(third.out, "re-issue", "apiserver@cp2") != nil)
-        #expect(line(third.out, "create", "apiserver@cp3") != nil)
-        #expect(line(third.out, "re-issue", "etcd/server@cp1") == nil, "other members' certificates keep their SANs")
-        let thirdJSON = try pkiChanges(try capstan(["plan", "--offline", "-i", cluster.inventory, "--output", "json"]).out)
+        #expect(line(third.stdout, "re-issue", "apiserver@cp1")?.hasSuffix("apiserver@cp1: SANs changed: added 10.0.0.3") == true, "\(third.stdout)")
+        #expect(line(third.stdout, "re-issue", "apiserver@cp2") != nil)
+        #expect(line(third.stdout, "create", "apiserver@cp3") != nil)
+        #expect(line(third.stdout, "re-issue", "etcd/server@cp1") == nil, "other members' certificates keep their SANs")
+        let thirdJSON = try pkiChanges(try capstan(["plan", "--offline", "-i", cluster.inventory, "--output", "json"]).stdout)
         #expect(thirdJSON.changes["re-issue"]?["apiserver@cp2"] == ["SANs changed: added 10.0.0.3"])
         #expect(thirdJSON.changes["re-issue"]?.count == 2)
 
         let apiserver = cluster.state + "/pki/hosts/cp1/apiserver.crt"
         let before = try Data(contentsOf: URL(fileURLWithPath: apiserver))
         let dryRenew = try capstan(["certs", "renew", "--all", "--dry-run", "-i", cluster.inventory])
-        #expect(dryRenew.status == 0, "\(dryRenew.err)")
-        #expect(dryRenew.out.contains("would issue apiserver@cp1 (") && dryRenew.out.contains("requested"), "\(dryRenew.out)")
+        #expect(dryRenew.status == 0, "\(dryRenew.stderr)")
+        #expect(dryRenew.stdout.contains("would issue apiserver@cp1 (") && dryRenew.stdout.contains("requested"), "\(dryRenew.stdout)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: apiserver)) == before, "certs renew --dry-run leaves the certificate")
         let renew = try capstan(["certs", "renew", "--all", "-i", cluster.inventory])
-        #expect(renew.status == 0, "\(renew.err)")
-        #expect(try capstan(["plan", "--offline", "-i", cluster.inventory]).out.hasSuffix("PKI: up to date (\(cluster.state))\n"))
+        #expect(renew.status == 0, "\(renew.stderr)")
+        #expect(try capstan(["plan", "--offline", "-i", cluster.inventory]).stdout.hasSuffix("PKI: up to date (\(cluster.state))\n"))
         #expect(try Data(contentsOf: URL(fileURLWithPath: apiserver)) != before, "certs renew re-issued it")
-        #expect(try capstan(["certs", "generate", "--dry-run", "-i", cluster.inventory]).out == "nothing to do (dry run; nothing written)\n")
+        #expect(try capstan(["certs", "generate", "--dry-run", "-i", cluster.inventory]).stdout == "nothing to do (dry run; nothing written)\n")
     }
 
     @Test("an unreadable CA in the state makes plan print the reason and exit 1")
@@ -135,17 +135,17 @@ struct PlanPKITests {
         try Data("not a certificate\n".utf8).write(to: URL(fileURLWithPath: cluster.state + "/pki/ca.crt"))
         let r = try capstan(["plan", "--offline", "-i", cluster.inventory])
         #expect(r.status == 1)
-        #expect(r.out.contains("PKI: cannot plan the PKI in \(cluster.state): cannot parse CA certificate"))
-        #expect(r.err.contains("error: cannot plan the PKI"))
+        #expect(r.stdout.contains("PKI: cannot plan the PKI in \(cluster.state): cannot parse CA certificate"))
+        #expect(r.stderr.contains("error: cannot plan the PKI"))
     }
 
     @Test("a managed cluster has no PKI section, in text and JSON")
     func managed() throws {
         let text = try capstan(["plan", "--offline", "--no-file-checks", "-i", managedExample])
-        #expect(text.status == 0, "\(text.err)")
-        #expect(!text.out.contains("\nPKI"))
+        #expect(text.status == 0, "\(text.stderr)")
+        #expect(!text.stdout.contains("\nPKI"))
         let json = try capstan(["plan", "--offline", "--no-file-checks", "-i", managedExample, "--output", "json"])
-        let doc = try #require(try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [String: Any])
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
         #expect(doc["pki"] == nil)
         #expect(doc["mode"] as? String == "managed")
     }
@@ -156,13 +156,13 @@ struct KubeconfigCommandTests {
     /// Subject of the client certificate embedded in `kubeconfig`, and whether it verifies against `caFile`.
     func clientCertificate(_ kubeconfig: String, caFile: String, in dir: URL) throws -> (subject: String, verified: Bool) {
         let data = try tool(["kubectl", "--kubeconfig", kubeconfig, "config", "view", "--raw", "-o", "jsonpath={.users[0].user.client-certificate-data}"])
-        #expect(data.status == 0, "\(data.err)")
-        let pem = try #require(Data(base64Encoded: data.out))
+        #expect(data.status == 0, "\(data.stderr)")
+        let pem = try #require(Data(base64Encoded: data.stdout))
         let certFile = dir.appendingPathComponent("client-\(UUID().uuidString).crt").path
         try pem.write(to: URL(fileURLWithPath: certFile))
         let subject = try tool(["openssl", "x509", "-in", certFile, "-noout", "-subject", "-nameopt", "RFC2253"])
         let verify = try tool(["openssl", "verify", "-CAfile", caFile, certFile])
-        return (subject.out.trimmingCharacters(in: .whitespacesAndNewlines), verify.status == 0)
+        return (subject.stdout.trimmingCharacters(in: .whitespacesAndNewlines), verify.status == 0)
     }
 
     @Test("writes a 0600 admin kubeconfig kubectl accepts (endpoint as server, cert signed by the cluster CA); refuses to overwrite without --force")
@@ -174,19 +174,19 @@ struct KubeconfigCommandTests {
 
         let early = try capstan(["kubeconfig", "-i", cluster.inventory, "--output", out])
         #expect(early.status == 1)
-        #expect(early.err.contains("no admin credentials in the state directory"))
+        #expect(early.stderr.contains("no admin credentials in the state directory"))
         #expect(!FileManager.default.fileExists(atPath: out))
 
         #expect(try capstan(["certs", "generate", "-i", cluster.inventory]).status == 0)
         let r = try capstan(["kubeconfig", "-i", cluster.inventory, "--output", out])
-        #expect(r.status == 0, "\(r.err)")
+        #expect(r.status == 0, "\(r.stderr)")
         let mode = try #require(try FileManager.default.attributesOfItem(atPath: out)[.posixPermissions] as? Int)
         #expect(mode == 0o600)
         let view = try tool(["kubectl", "--kubeconfig", out, "config", "view"])
-        #expect(view.status == 0, "\(view.err)")
-        #expect(view.out.contains("server: https://api.ci.test:6443"))
-        #expect(view.out.contains("current-context: kubernetes-admin@ci"))
-        #expect(view.out.contains("client-key-data: DATA+OMITTED"))
+        #expect(view.status == 0, "\(view.stderr)")
+        #expect(view.stdout.contains("server: https://api.ci.test:6443"))
+        #expect(view.stdout.contains("current-context: kubernetes-admin@ci"))
+        #expect(view.stdout.contains("client-key-data: DATA+OMITTED"))
         let admin = try clientCertificate(out, caFile: cluster.state + "/pki/ca.crt", in: cluster.dir)
         #expect(admin.subject == "subject=CN=kubernetes-admin,O=kubeadm:cluster-admins")
         #expect(admin.verified)
@@ -194,14 +194,14 @@ struct KubeconfigCommandTests {
         let written = try Data(contentsOf: URL(fileURLWithPath: out))
         let again = try capstan(["kubeconfig", "-i", cluster.inventory, "--output", out, "--user", "super-admin"])
         #expect(again.status == 1)
-        #expect(again.err.contains("already exists; use --force"))
+        #expect(again.stderr.contains("already exists; use --force"))
         #expect(try Data(contentsOf: URL(fileURLWithPath: out)) == written)
 
         let forced = try capstan(["kubeconfig", "-i", cluster.inventory, "--output", out, "--user", "super-admin", "--force"])
-        #expect(forced.status == 0, "\(forced.err)")
+        #expect(forced.status == 0, "\(forced.stderr)")
         let superAdmin = try clientCertificate(out, caFile: cluster.state + "/pki/ca.crt", in: cluster.dir)
         #expect(superAdmin.subject == "subject=CN=kubernetes-super-admin,O=system:masters")
-        #expect(try tool(["kubectl", "--kubeconfig", out, "config", "current-context"]).out == "kubernetes-super-admin@ci\n")
+        #expect(try tool(["kubectl", "--kubeconfig", out, "config", "current-context"]).stdout == "kubernetes-super-admin@ci\n")
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: cluster.dir.path).filter { $0.hasPrefix(".tmp-") }
         #expect(leftovers.isEmpty)
     }
@@ -211,15 +211,15 @@ struct KubeconfigCommandTests {
         let cluster = try Cluster.generated(controlPlanes: 1)
         defer { cluster.remove() }
         let r = try capstan(["kubeconfig", "-i", cluster.inventory])
-        #expect(r.status == 0, "\(r.err)")
-        #expect(r.out == (try String(contentsOfFile: cluster.state + "/kubeconfig/admin.conf", encoding: .utf8)))
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout == (try String(contentsOfFile: cluster.state + "/kubeconfig/admin.conf", encoding: .utf8)))
     }
 
     @Test("a managed cluster is refused with the reason")
     func managed() throws {
         let r = try capstan(["kubeconfig", "-i", managedExample])
         #expect(r.status == 1)
-        #expect(r.out.isEmpty)
-        #expect(r.err.contains("cluster shop-eks is managed by Amazon EKS: the provider issues its credentials"))
+        #expect(r.stdout.isEmpty)
+        #expect(r.stderr.contains("cluster shop-eks is managed by Amazon EKS: the provider issues its credentials"))
     }
 }

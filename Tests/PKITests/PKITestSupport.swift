@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Inventory
 import PKI
 import Testing
@@ -34,27 +35,10 @@ enum Fixture {
     }
 }
 
-struct ProcessResult {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-}
-
 /// Runs a verifier executable (openssl, kubectl) found on PATH.
 @discardableResult
-func run(_ args: [String], cwd: URL? = nil) throws -> ProcessResult {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = args
-    if let cwd { p.currentDirectoryURL = cwd }
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return ProcessResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+func run(_ args: [String], cwd: URL? = nil) throws -> ProgramRun {
+    try runProgram(args, in: cwd?.path)
 }
 
 /// Every regular file under `root` with its bytes and modification time.

@@ -7,21 +7,9 @@ import TestSupport
 struct ContainerdRegistryTemplateTests {
     /// Python's tomllib (TOML 1.0) reads the rendered file and prints it back as JSON.
     func parseTOML(_ text: String) throws -> [String: Any] {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", "import json, sys, tomllib; print(json.dumps(tomllib.loads(sys.stdin.read())))"]
-        let input = Pipe(), output = Pipe(), errors = Pipe()
-        p.standardInput = input
-        p.standardOutput = output
-        p.standardError = errors
-        try p.run()
-        input.fileHandleForWriting.write(Data(text.utf8))
-        try input.fileHandleForWriting.close()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let stderr = errors.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0, "tomllib refused the file: \(String(decoding: stderr, as: UTF8.self))\n\(text)")
-        return (try JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
+        let parsed = try runProgram(["python3", "-c", "import json, sys, tomllib; print(json.dumps(tomllib.loads(sys.stdin.read())))"], input: Data(text.utf8))
+        #expect(parsed.succeeded, "tomllib refused the file: \(parsed.stderr)\n\(text)")
+        return (try JSONSerialization.jsonObject(with: Data(parsed.stdout.utf8)) as? [String: Any]) ?? [:]
     }
 
     @Test("config.toml with credentials is valid TOML: config_path set, each host's auth read back byte for byte")

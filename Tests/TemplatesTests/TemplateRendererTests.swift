@@ -35,16 +35,8 @@ func tempDir() throws -> String {
 
 @discardableResult
 func run(_ args: [String]) throws -> (status: Int32, output: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = args
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    try p.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    let run = try runProgram(args)
+    return (run.status, run.output)
 }
 
 @Suite("TemplateRenderer", .tags(.unit))

@@ -75,19 +75,10 @@ public enum OCIArchive {
 
     @discardableResult
     private static func tool(_ arguments: [String]) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        let errors = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            throw NSError(domain: "OCIArchive", code: Int(p.terminationStatus), userInfo: [NSLocalizedDescriptionKey: "\(arguments.joined(separator: " ")): \(String(decoding: errors, as: UTF8.self))"])
+        let run = try runProgram(arguments)
+        guard run.succeeded else {
+            throw NSError(domain: "OCIArchive", code: Int(run.status), userInfo: [NSLocalizedDescriptionKey: "\(arguments.joined(separator: " ")): \(run.stderr)"])
         }
-        return String(decoding: data, as: UTF8.self)
+        return run.stdout
     }
 }

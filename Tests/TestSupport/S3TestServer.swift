@@ -51,16 +51,8 @@ public final class S3TestServer: @unchecked Sendable {
         B = '\(bucket)'
 
         """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: S3TestServer.python)
-        process.arguments = ["-c", prelude + code] + args
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = out
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let run = try runProgram([S3TestServer.python, "-c", prelude + code] + args)
+        return (run.status, run.output)
     }
 
     public func stop() {

@@ -1,53 +1,15 @@
 import Foundation
+import Hosts
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Runs a shell command line for test setup; returns stdout, throws with stderr on failure.
-/// Output goes through temporary files, not pipes: a concurrently spawned sshd could inherit a pipe's
-/// write end and the read would never see EOF.
 @discardableResult
 public func sh(_ line: String, environment: [String: String] = [:]) throws -> String {
-    let base = NSTemporaryDirectory() + "capstan-sh-\(UUID().uuidString)"
-    let outPath = base + ".out"
-    let errPath = base + ".err"
-    defer {
-        try? FileManager.default.removeItem(atPath: outPath)
-        try? FileManager.default.removeItem(atPath: errPath)
-    }
-    var env = ProcessInfo.processInfo.environment
-    for (k, v) in environment { env[k] = v }
-    let pid = try spawn(["/bin/sh", "-c", "exec >'\(outPath)' 2>'\(errPath)' </dev/null; " + line], environment: env)
-    let status = waitForExit(pid)
-    let out = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
-    guard status == 0 else {
-        let err = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-        throw SetupError(message: "`\(line)` exited \(status): \(err)")
-    }
-    return out
-}
-
-/// Starts a process with posix_spawn (Foundation's Process misses child exits when other children run).
-public func spawn(_ argv: [String], environment: [String: String]? = nil, stderrPath: String? = nil) throws -> pid_t {
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 2, stderrPath ?? "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0o644)
-    let cArgs = argv.map { strdup($0) } + [nil]
-    let env = (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer { cArgs.forEach { free($0) }; env.forEach { free($0) } }
-    var pid: pid_t = 0
-    let rc = posix_spawn(&pid, argv[0], &actions, nil, cArgs, env)
-    guard rc == 0 else { throw SetupError(message: "cannot start \(argv[0]): \(String(cString: strerror(rc)))") }
-    return pid
-}
-
-public func waitForExit(_ pid: pid_t) -> Int32 {
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    let run = try runProgram(["/bin/sh", "-c", line], environment: environment)
+    guard run.succeeded else { throw SetupError(message: "`\(line)` exited \(run.status): \(run.stderr)") }
+    return run.stdout
 }
 
 public struct SetupError: Error, CustomStringConvertible {
@@ -90,6 +52,7 @@ public final class TestSSHServer: @unchecked Sendable {
     public let port: Int
     public let hostKeyPath: String
     public let pid: pid_t
+    private let process: ChildProcess
     private var stopped = false
 
     /// `extraConfig` comes first in sshd_config: sshd takes a keyword's first value, so it overrides the defaults.
@@ -125,14 +88,16 @@ public final class TestSSHServer: @unchecked Sendable {
 
             """
             try config.write(toFile: dir.file("sshd_config"), atomically: true, encoding: .utf8)
-            let pid = try spawn(["/usr/sbin/sshd", "-D", "-e", "-f", dir.file("sshd_config")], stderrPath: dir.file("sshd.log"))
-            if Self.waitListening(port: port, pid: pid) {
+            // Spawned as Capstan spawns (`ChildProcess`): it inherits no descriptor of this process.
+            let sshd = try ChildProcess(["/usr/sbin/sshd", "-D", "-e", "-f", dir.file("sshd_config")], stdin: false, outputPath: dir.file("sshd.log"))
+            if Self.waitListening(port: port, while: { sshd.exitedStatus == nil }) {
                 self.port = port
-                self.pid = pid
+                self.pid = sshd.pid
+                self.process = sshd
                 return
             }
-            kill(pid, SIGKILL)
-            _ = waitForExit(pid)
+            sshd.signal(SIGKILL)
+            _ = sshd.waitStatusBlocking()
             lastError = SetupError(message: "sshd did not start: \((try? String(contentsOfFile: dir.file("sshd.log"), encoding: .utf8)) ?? "")")
         }
         throw lastError
@@ -163,8 +128,8 @@ public final class TestSSHServer: @unchecked Sendable {
         guard !stopped else { return }
         stopped = true
         let children = Self.descendants(of: pid)
-        kill(pid, SIGTERM)
-        _ = waitForExit(pid)
+        process.signal(SIGTERM)
+        _ = process.waitStatusBlocking()
         for child in children { kill(child, SIGKILL) }
     }
 
@@ -203,10 +168,10 @@ public final class TestSSHServer: @unchecked Sendable {
         return Int(UInt16(bigEndian: addr.sin_port))
     }
 
-    public static func waitListening(port: Int, pid: pid_t) -> Bool {
+    /// Whether something accepts connections on the loopback `port` within 2 s; false as soon as `running` is.
+    public static func waitListening(port: Int, while running: () -> Bool) -> Bool {
         for _ in 0..<100 {
-            var status: Int32 = 0
-            if waitpid(pid, &status, WNOHANG) == pid { return false }
+            if !running() { return false }
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             var addr = sockaddr_in()
             addr.sin_family = sa_family_t(AF_INET)
@@ -223,18 +188,3 @@ public final class TestSSHServer: @unchecked Sendable {
     }
 }
 
-/// Runs a program to its end with output through temporary files (no pipe a concurrently spawned sshd
-/// could inherit); returns the exit status and both outputs.
-public func runProgram(_ argv: [String], environment: [String: String]? = nil) throws -> (status: Int32, out: String, err: String) {
-    let base = NSTemporaryDirectory() + "capstan-run-\(UUID().uuidString)"
-    defer {
-        try? FileManager.default.removeItem(atPath: base + ".out")
-        try? FileManager.default.removeItem(atPath: base + ".err")
-    }
-    let line = argv.map { "'" + $0.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'" }.joined(separator: " ")
-    let pid = try spawn(["/bin/sh", "-c", "exec >'\(base).out' 2>'\(base).err' </dev/null; exec \(line)"], environment: environment)
-    let status = waitForExit(pid)
-    let out = (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? ""
-    let err = (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? ""
-    return (status, out, err)
-}

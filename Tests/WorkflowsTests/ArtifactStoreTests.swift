@@ -5,13 +5,7 @@ import TestSupport
 
 @discardableResult
 func shell(_ line: String, in dir: String) throws -> Int32 {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/bin/sh")
-    p.arguments = ["-c", line]
-    p.currentDirectoryURL = URL(fileURLWithPath: dir)
-    try p.run()
-    p.waitUntilExit()
-    return p.terminationStatus
+    try runProgram(["sh", "-c", line], in: dir).status
 }
 
 /// A local artifact directory in the upstream layout with a tarball built here.

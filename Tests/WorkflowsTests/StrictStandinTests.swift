@@ -8,16 +8,8 @@ import TestSupport
 
 /// Runs a program to its end, its standard output discarded; returns its exit status and standard error.
 func runCollectingStderr(_ executable: String, _ arguments: [String]) throws -> (status: Int32, stderr: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let errors = Pipe()
-    process.standardError = errors
-    process.standardOutput = FileHandle.nullDevice
-    try process.run()
-    let data = errors.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    let run = try runProgram([executable] + arguments)
+    return (run.status, run.stderr)
 }
 
 /// The strict stand-in (`Tests/Standins/k8s-standin.py check`): flags parsed as pflag parses them against the
@@ -48,22 +40,10 @@ enum StrictStandin {
 
     /// Many `check`s in one process (`check-batch`), results in the order of `jobs`.
     static func checkAll(_ jobs: [Job]) throws -> [Result] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script, "check-batch"]
-        let input = Pipe(), output = Pipe(), errors = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        input.fileHandleForWriting.write(try JSONEncoder().encode(jobs))
-        try input.fileHandleForWriting.close()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let failure = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0,
-              let answers = try JSONSerialization.jsonObject(with: data) as? [[String: Any]], answers.count == jobs.count else {
-            throw CheckBatchFailed(message: String(decoding: failure, as: UTF8.self))
+        let run = try runProgram(["python3", script, "check-batch"], input: try JSONEncoder().encode(jobs))
+        guard run.succeeded,
+              let answers = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [[String: Any]], answers.count == jobs.count else {
+            throw CheckBatchFailed(message: run.stderr)
         }
         return answers.map { Result(status: Int32($0["status"] as? Int ?? -1), stderr: $0["stderr"] as? String ?? "") }
     }

@@ -8,8 +8,8 @@ struct RenewBeforeCommandTests {
     @Test("a span that does not parse is a usage error naming the option")
     func badSpan() throws {
         let r = try capstan(["apply", "-i", "unused.yaml", "--renew-before", "30x"])
-        #expect(r.status == 64, "\(r.err)")
-        #expect(r.err.contains("--renew-before: 30x is not a time span"), "\(r.err)")
+        #expect(r.status == 64, "\(r.stderr)")
+        #expect(r.stderr.contains("--renew-before: 30x is not a time span"), "\(r.stderr)")
     }
 
     @Test("a managed cluster is refused with the provider named: its control-plane certificates are not Capstan's")
@@ -19,14 +19,14 @@ struct RenewBeforeCommandTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let inventory = dir + "/managed.yaml"
         let written = try capstan(["init", "--example", "managed-workers", "--output", inventory])
-        #expect(written.status == 0, "\(written.err)")
+        #expect(written.status == 0, "\(written.stderr)")
         // The example names files beside it and an SSH key in the home directory; give it local ones.
         for file in ["eks-ca.crt", "bootstrap-token", "id"] { _ = FileManager.default.createFile(atPath: dir + "/" + file, contents: Data("x".utf8)) }
         let text = try String(contentsOfFile: inventory, encoding: .utf8).replacingOccurrences(of: "~/.ssh/shop-eks.pem", with: dir + "/id")
         try text.write(toFile: inventory, atomically: true, encoding: .utf8)
         let r = try capstan(["apply", "-i", inventory, "--renew-before", "30d"])
-        #expect(r.status == 1, "\(r.out)\(r.err)")
-        #expect(r.err.contains("is a managed cluster") && r.err.contains("Amazon EKS"), "\(r.err)")
+        #expect(r.status == 1, "\(r.stdout)\(r.stderr)")
+        #expect(r.stderr.contains("is a managed cluster") && r.stderr.contains("Amazon EKS"), "\(r.stderr)")
     }
 }
 
@@ -43,8 +43,8 @@ struct RuntimeUsageErrorTests {
         _ = FileManager.default.createFile(atPath: dir + "/secrets/backup.key", contents: Data(repeating: 7, count: 32))
         _ = FileManager.default.createFile(atPath: dir + "/known_hosts", contents: Data())
         let r = try capstan(["certs", "rotate", "-i", inventory, "--expiring-within", "banana"])
-        #expect(r.status == 64, "\(r.out)\(r.err)")
-        #expect(r.err.contains("Error: --expiring-within: banana is not a time span"), "\(r.err)")
-        #expect(!r.err.contains("Usage:"), "\(r.err)")
+        #expect(r.status == 64, "\(r.stdout)\(r.stderr)")
+        #expect(r.stderr.contains("Error: --expiring-within: banana is not a time span"), "\(r.stderr)")
+        #expect(!r.stderr.contains("Usage:"), "\(r.stderr)")
     }
 }

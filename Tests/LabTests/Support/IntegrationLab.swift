@@ -1,6 +1,7 @@
 import Foundation
 import Hosts
 import Lab
+import TestSupport
 
 /// Helpers for the workflow lab tests (etcd, backups, certificates, control plane): one 5-host lab
 /// shared by every suite of the test process, inventories written per scenario, the built `capstan`
@@ -32,14 +33,11 @@ enum IntegrationLab {
         var all: String { stdout + "\n" + stderr }
     }
 
-    /// Runs a program to its end. Spawned as Capstan spawns (`ChildProcess`): close-on-exec pipes, nothing
-    /// inherited, so a write load on one thread never holds another thread's pipe open.
+    /// Runs a program to its end (`runProgram`: spawned as Capstan spawns, waited for by its pid).
     static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Run {
         let start = Date()
-        let out = try ChildProcess.runBlocking([executable] + arguments,
-                                               environment: ProcessInfo.processInfo.environment.merging(environment) { _, new in new })
-        return Run(status: out.status, stdout: String(decoding: out.stdout, as: UTF8.self),
-                   stderr: String(decoding: out.stderr, as: UTF8.self), seconds: Date().timeIntervalSince(start))
+        let out = try runProgram([executable] + arguments, environment: environment)
+        return Run(status: out.status, stdout: out.stdout, stderr: out.stderr, seconds: Date().timeIntervalSince(start))
     }
 
     /// Runs capstan under a pseudo-terminal (`script`), as an operator watching it: the output is the

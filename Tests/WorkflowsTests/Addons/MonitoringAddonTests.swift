@@ -53,24 +53,8 @@ func kustomize(_ manifests: AddonManifests) throws -> (status: Int32, output: St
 }
 
 func runTool(_ arguments: [String], stdin: Data? = nil) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = arguments
-    let out = Pipe()
-    process.standardOutput = out
-    process.standardError = out
-    if let stdin {
-        let input = Pipe()
-        process.standardInput = input
-        try process.run()
-        input.fileHandleForWriting.write(stdin)
-        try input.fileHandleForWriting.close()
-    } else {
-        try process.run()
-    }
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    let run = try runProgram(arguments, input: stdin)
+    return (run.status, run.output)
 }
 
 @Suite("Monitoring add-on rendering", .tags(.unit))

@@ -60,19 +60,9 @@ struct BackupStoreTests {
     func storeFull() async throws {
         let dir = try makeTempDir("full")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let mounted = Process()
-        mounted.executableURL = URL(fileURLWithPath: "/bin/mount")
-        mounted.arguments = ["-t", "tmpfs", "-o", "size=64k", "tmpfs", dir]
-        try mounted.run()
-        mounted.waitUntilExit()
-        try #require(mounted.terminationStatus == 0, "mount tmpfs needs root")
-        defer {
-            let u = Process()
-            u.executableURL = URL(fileURLWithPath: "/bin/umount")
-            u.arguments = [dir]
-            try? u.run()
-            u.waitUntilExit()
-        }
+        let mounted = try runProgram(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", dir])
+        try #require(mounted.succeeded, "mount tmpfs needs root: \(mounted.stderr)")
+        defer { _ = try? runProgram(["umount", dir]) }
         let store = LocalDirectoryStore(directory: dir)
         try await store.put("b.snapshot.db.enc", data: Data(repeating: 9, count: 20_000))
         do {

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Hosts
 import Testing
 @testable import Workflows
@@ -79,22 +80,11 @@ final class LocalEtcdCluster: @unchecked Sendable {
 
     @discardableResult
     func etcdctl(_ args: String..., endpoints: String? = nil) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binDir + "/etcdctl")
-        p.arguments = ["--endpoints=" + (endpoints ?? self.endpoints)] + args
-        p.environment = ["ETCDCTL_API": "3", "PATH": "/usr/bin:/bin"]
-        let out = Pipe()
-        let err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            throw LocalEtcdError(message: "etcdctl \(args.joined(separator: " ")): \(String(decoding: errData, as: UTF8.self))")
+        let run = try runProgram([binDir + "/etcdctl", "--endpoints=" + (endpoints ?? self.endpoints)] + args, environment: ["ETCDCTL_API": "3"])
+        guard run.succeeded else {
+            throw LocalEtcdError(message: "etcdctl \(args.joined(separator: " ")): \(run.stderr)")
         }
-        return String(decoding: data, as: UTF8.self)
+        return run.stdout
     }
 
     func waitHealthy(timeout: Double = 30) async throws {

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Hosts
 import Inventory
 import PKI
@@ -130,12 +131,8 @@ enum Fixture {
     static func sha256(_ path: String) throws -> String { try ArtifactStore.sha256(ofFile: path) }
 
     static func tar(_ directory: String, entries: [String], to archive: String) throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["tar", "-C", directory, "-czf", archive] + entries
-        try p.run()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw WorkflowError.internalInvariant("tar failed for \(archive)") }
+        let tar = try runProgram(["tar", "-C", directory, "-czf", archive] + entries)
+        guard tar.succeeded else { throw WorkflowError.internalInvariant("tar failed for \(archive): \(tar.stderr)") }
     }
 
     /// A local artifact directory in every upstream layout, with each project's checksum-file format.

@@ -15,17 +15,8 @@ struct StandinTests {
         .deletingLastPathComponent().deletingLastPathComponent().path
 
     static func shell(_ args: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = args
-        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        let run = try runProgram(args, environment: environment)
+        return (run.status, run.output)
     }
 
     static func freePort() throws -> Int {

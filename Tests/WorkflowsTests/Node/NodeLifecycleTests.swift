@@ -86,12 +86,8 @@ struct NodeLifecycleTests {
             for reset in [false, true] {
                 for images in [false, true] {
                     let script = NodeTeardown.script(NodeTeardown.Options(purgeEtcdData: purge, reset: reset, removeImages: images), stamp: "20261202T000000Z")
-                    let check = Process()
-                    check.executableURL = URL(fileURLWithPath: "/bin/sh")
-                    check.arguments = ["-n", "-c", script]
-                    try check.run()
-                    check.waitUntilExit()
-                    #expect(check.terminationStatus == 0, "sh -n refused the script (purge \(purge), reset \(reset), images \(images))")
+                    let check = try runProgram(["sh", "-n", "-c", script])
+                    #expect(check.succeeded, "sh -n refused the script (purge \(purge), reset \(reset), images \(images)): \(check.stderr)")
                     #expect(script.contains("mv /var/lib/etcd /var/lib/etcd.removed-20261202T000000Z") == !purge)
                     #expect(script.contains("KUBE-") == reset && script.contains("containers ls") == reset && script.contains("\"^/var/lib/kubelet/\"") == reset)
                     #expect(script.contains("images rm") == (reset && images))

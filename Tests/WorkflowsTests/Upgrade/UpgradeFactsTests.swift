@@ -39,15 +39,7 @@ struct UpgradeFactsTests {
 
     /// Runs the survey script here with sh against a scratch binary directory.
     static func survey(_ command: ShellCommand) throws -> String {
-        let process = Process()
-        let out = Pipe()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command.description]
-        process.standardOutput = out
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        try runProgram(["sh", "-c", command.description]).stdout
     }
 
     @Test("a binary the checksum record vouches for as the release's file is not run; any other is, and a changed file is run again")
