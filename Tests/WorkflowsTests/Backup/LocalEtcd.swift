@@ -1,6 +1,7 @@
 import Foundation
 import TestSupport
 import Hosts
+import Synchronization
 import Testing
 @testable import Workflows
 #if canImport(Glibc)
@@ -102,17 +103,39 @@ final class LocalEtcdCluster: @unchecked Sendable {
 
     deinit {
         controller.stopAll()
+        // A member that could not start or serve says why in its log, which goes with the directory: its
+        // fatal lines are kept in the test's output.
+        for member in members {
+            let log = (try? String(contentsOfFile: "\(root)/\(member.name).log", encoding: .utf8)) ?? ""
+            let fatal = log.split(separator: "\n").filter { $0.contains("\"level\":\"fatal\"") || $0.contains("\"level\":\"panic\"") || $0.contains(" C | ") || $0.contains("address already in use") }
+            for line in fatal.prefix(3) { print("local etcd \(member.name): \(line)") }
+        }
         try? FileManager.default.removeItem(atPath: root)
     }
 
-    /// A random base in 20000-59999 whose ports are free right now (checked by binding).
+    /// A random base of `count` ports that are free right now (checked by binding), below the kernel's
+    /// ephemeral range, and handed to no other cluster of this test process. A member that stops during a
+    /// test (a restore) must find its ports free again: a port in the ephemeral range can meanwhile become
+    /// the local end of any outgoing connection of the tests running in parallel.
     static func freePortBase(count: Int) -> Int {
-        for _ in 0..<50 {
-            let base = Int.random(in: 20000...59000)
-            if (base..<(base + count)).allSatisfy(portFree) { return base }
+        let ephemeralLow = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))
+            .flatMap { $0.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) } } ?? 32768
+        let candidates = 20000...max(20000, ephemeralLow - count)
+        return handedOut.withLock { used in
+            for _ in 0..<200 {
+                let base = Int.random(in: candidates)
+                let ports = Set(base..<(base + count))
+                if used.isDisjoint(with: ports) && ports.allSatisfy(portFree) {
+                    used.formUnion(ports)
+                    return base
+                }
+            }
+            return Int.random(in: candidates)
         }
-        return Int.random(in: 20000...59000)
     }
+
+    /// The ports given to the clusters of this test process.
+    private static let handedOut = Mutex<Set<Int>>([])
 
     static func portFree(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -202,3 +225,4 @@ final class LocalProcessController: EtcdServiceControl, @unchecked Sendable {
 struct LocalMembersConnector: HostConnector {
     func connect(_ endpoint: HostEndpoint) async throws -> any HostConnection { LocalConnection(hostName: endpoint.name) }
 }
+
