@@ -228,7 +228,7 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     public func signal(_ number: Int32) {
-        if !exit.isSet { kill(pid, number) }
+        if exit.current == nil { kill(pid, number) }
     }
 
     /// The raw wait status once the child has exited.
@@ -341,7 +341,6 @@ private final class ExitBox: @unchecked Sendable {
     private var waiters: [CheckedContinuation<Int32, Never>] = []
     private var blockedWaiters: [DispatchSemaphore] = []
 
-    var isSet: Bool { lock.withLock { status != nil } }
     var current: Int32? { lock.withLock { status } }
 
     func set(_ value: Int32) {
