@@ -49,11 +49,6 @@ private struct Cluster {
     }
 }
 
-/// Runs a verifier (kubectl, openssl) found on PATH.
-private func tool(_ args: [String]) throws -> ProgramRun {
-    try runProgram(args)
-}
-
 /// The `pki` object of `capstan plan --output json`, as `[action: [name: reasons]]`.
 private func pkiChanges(_ json: String) throws -> (upToDate: Bool, changes: [String: [String: [String]]]) {
     let doc = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
@@ -155,13 +150,13 @@ struct PlanPKITests {
 struct KubeconfigCommandTests {
     /// Subject of the client certificate embedded in `kubeconfig`, and whether it verifies against `caFile`.
     func clientCertificate(_ kubeconfig: String, caFile: String, in dir: URL) throws -> (subject: String, verified: Bool) {
-        let data = try tool(["kubectl", "--kubeconfig", kubeconfig, "config", "view", "--raw", "-o", "jsonpath={.users[0].user.client-certificate-data}"])
+        let data = try runProgram(["kubectl", "--kubeconfig", kubeconfig, "config", "view", "--raw", "-o", "jsonpath={.users[0].user.client-certificate-data}"])
         #expect(data.status == 0, "\(data.stderr)")
         let pem = try #require(Data(base64Encoded: data.stdout))
         let certFile = dir.appendingPathComponent("client-\(UUID().uuidString).crt").path
         try pem.write(to: URL(fileURLWithPath: certFile))
-        let subject = try tool(["openssl", "x509", "-in", certFile, "-noout", "-subject", "-nameopt", "RFC2253"])
-        let verify = try tool(["openssl", "verify", "-CAfile", caFile, certFile])
+        let subject = try runProgram(["openssl", "x509", "-in", certFile, "-noout", "-subject", "-nameopt", "RFC2253"])
+        let verify = try runProgram(["openssl", "verify", "-CAfile", caFile, certFile])
         return (subject.stdout.trimmingCharacters(in: .whitespacesAndNewlines), verify.status == 0)
     }
 
@@ -182,7 +177,7 @@ struct KubeconfigCommandTests {
         #expect(r.status == 0, "\(r.stderr)")
         let mode = try #require(try FileManager.default.attributesOfItem(atPath: out)[.posixPermissions] as? Int)
         #expect(mode == 0o600)
-        let view = try tool(["kubectl", "--kubeconfig", out, "config", "view"])
+        let view = try runProgram(["kubectl", "--kubeconfig", out, "config", "view"])
         #expect(view.status == 0, "\(view.stderr)")
         #expect(view.stdout.contains("server: https://api.ci.test:6443"))
         #expect(view.stdout.contains("current-context: kubernetes-admin@ci"))
@@ -201,7 +196,7 @@ struct KubeconfigCommandTests {
         #expect(forced.status == 0, "\(forced.stderr)")
         let superAdmin = try clientCertificate(out, caFile: cluster.state + "/pki/ca.crt", in: cluster.dir)
         #expect(superAdmin.subject == "subject=CN=kubernetes-super-admin,O=system:masters")
-        #expect(try tool(["kubectl", "--kubeconfig", out, "config", "current-context"]).stdout == "kubernetes-super-admin@ci\n")
+        #expect(try runProgram(["kubectl", "--kubeconfig", out, "config", "current-context"]).stdout == "kubernetes-super-admin@ci\n")
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: cluster.dir.path).filter { $0.hasPrefix(".tmp-") }
         #expect(leftovers.isEmpty)
     }

@@ -1,7 +1,7 @@
 import Foundation
-import TestSupport
 import Inventory
 import PKI
+import TestSupport
 import Testing
 
 /// A fixed clock for every test: 2026-01-01T00:00:00Z.

@@ -153,13 +153,13 @@ struct KubernetesTemplateTests {
 
     @Test("kubectl reads the rendered bootstrap kubeconfig: token user, provider server, CA data")
     func bootstrapKubeconfigWithKubectl() throws {
-        let which = try run(["sh", "-c", "command -v kubectl"])
+        let which = try runProgram(["sh", "-c", "command -v kubectl"])
         try #require(which.status == 0, "kubectl is not installed (scripts/prereqs.sh installs it)")
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try TemplateRenderer().render("kubernetes/bootstrap-kubelet.conf", context: bootstrapContext)
             .write(toFile: dir + "/bootstrap.conf", atomically: true, encoding: .utf8)
-        let view = try run(["kubectl", "config", "view", "--kubeconfig", dir + "/bootstrap.conf", "--raw", "-o",
+        let view = try runProgram(["kubectl", "config", "view", "--kubeconfig", dir + "/bootstrap.conf", "--raw", "-o",
                             "jsonpath={.users[0].user.token}|{.clusters[0].cluster.server}|{.clusters[0].cluster.certificate-authority-data}|{.current-context}"])
         #expect(view.status == 0, "\(view.output)")
         #expect(view.output == "abcdef.0123456789abcdef|https://0123456789ABCDEF.gr7.eu-west-1.eks.amazonaws.com|LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==|tls-bootstrap@prod")
@@ -167,7 +167,7 @@ struct KubernetesTemplateTests {
 
     @Test("systemd-analyze verify accepts every rendered Kubernetes and containerd unit")
     func systemdVerify() throws {
-        let which = try run(["sh", "-c", "command -v systemd-analyze"])
+        let which = try runProgram(["sh", "-c", "command -v systemd-analyze"])
         try #require(which.status == 0, "systemd-analyze is not installed (scripts/prereqs.sh installs systemd)")
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -195,13 +195,13 @@ struct KubernetesTemplateTests {
             ("kube-proxy.service", try r.render("kubernetes/kube-proxy.service", context: proxy)),
         ]
         for (name, text) in units { try text.write(toFile: dir + "/" + name, atomically: true, encoding: .utf8) }
-        let result = try run(["systemd-analyze", "verify", "--man=no"] + units.map { dir + "/" + $0.0 })
+        let result = try runProgram(["systemd-analyze", "verify", "--man=no"] + units.map { dir + "/" + $0.0 })
         let complaints = result.output.split(separator: "\n").filter { $0.contains(dir) }
         #expect(result.status == 0, "\(result.output)")
         #expect(complaints.isEmpty, "\(complaints)")
 
         try r.render("kubernetes/kubelet.service", context: bootstrap).write(toFile: dir + "/kubelet.service", atomically: true, encoding: .utf8)
-        let again = try run(["systemd-analyze", "verify", "--man=no", dir + "/containerd.service", dir + "/kubelet.service"])
+        let again = try runProgram(["systemd-analyze", "verify", "--man=no", dir + "/containerd.service", dir + "/kubelet.service"])
         #expect(again.status == 0, "\(again.output)")
         #expect(again.output.split(separator: "\n").filter { $0.contains(dir) }.isEmpty, "\(again.output)")
     }

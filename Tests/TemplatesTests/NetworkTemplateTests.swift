@@ -50,10 +50,10 @@ struct NetworkTemplateTests {
         let r = TemplateRenderer()
         try r.render("network/pod-network.sh", context: context).write(toFile: context.scriptPath, atomically: true, encoding: .utf8)
         try r.render("network/capstan-pod-network.service", context: context).write(toFile: dir + "/capstan-pod-network.service", atomically: true, encoding: .utf8)
-        let verify = try run(["systemd-analyze", "verify", "--man=no", dir + "/capstan-pod-network.service"])
+        let verify = try runProgram(["systemd-analyze", "verify", "--man=no", dir + "/capstan-pod-network.service"])
         #expect(verify.status == 0, "\(verify.output)")
         #expect(verify.output.split(separator: "\n").filter { $0.contains(dir) }.isEmpty, "\(verify.output)")
-        let syntax = try run(["sh", "-n", context.scriptPath])
+        let syntax = try runProgram(["sh", "-n", context.scriptPath])
         #expect(syntax.status == 0, "\(syntax.output)")
     }
 }

@@ -33,12 +33,6 @@ func tempDir() throws -> String {
     return dir
 }
 
-@discardableResult
-func run(_ args: [String]) throws -> (status: Int32, output: String) {
-    let run = try runProgram(args)
-    return (run.status, run.output)
-}
-
 @Suite("TemplateRenderer", .tags(.unit))
 struct TemplateRendererTests {
     @Test("renders every etcd template exactly as its golden file", arguments: goldenCases.indices)
@@ -101,7 +95,7 @@ struct TemplateRendererTests {
 
     @Test("systemd-analyze verify accepts the rendered etcd and backup units")
     func systemdVerify() throws {
-        let which = try run(["sh", "-c", "command -v systemd-analyze"])
+        let which = try runProgram(["sh", "-c", "command -v systemd-analyze"])
         try #require(which.status == 0, "systemd-analyze is not installed (scripts/prereqs.sh installs systemd)")
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -118,7 +112,7 @@ struct TemplateRendererTests {
         try r.render("etcd/etcd.service", context: member).write(toFile: dir + "/etcd.service", atomically: true, encoding: .utf8)
         try r.render("etcd/etcd-backup.service", context: backup).write(toFile: dir + "/etcd-backup.service", atomically: true, encoding: .utf8)
         try r.render("etcd/etcd-backup.timer", context: backup).write(toFile: dir + "/etcd-backup.timer", atomically: true, encoding: .utf8)
-        let result = try run(["systemd-analyze", "verify", "--man=no", dir + "/etcd.service", dir + "/etcd-backup.service", dir + "/etcd-backup.timer"])
+        let result = try runProgram(["systemd-analyze", "verify", "--man=no", dir + "/etcd.service", dir + "/etcd-backup.service", dir + "/etcd-backup.timer"])
         let complaints = result.output.split(separator: "\n").filter { $0.contains(dir) }
         #expect(result.status == 0, "\(result.output)")
         #expect(complaints.isEmpty, "\(complaints)")
@@ -130,7 +124,7 @@ struct TemplateRendererTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let script = try TemplateRenderer().render("etcd/etcd-backup.sh", context: backupContext)
         try script.write(toFile: dir + "/b.sh", atomically: true, encoding: .utf8)
-        let result = try run(["sh", "-n", dir + "/b.sh"])
+        let result = try runProgram(["sh", "-n", dir + "/b.sh"])
         #expect(result.status == 0, "\(result.output)")
         #expect(script.contains("h1 https://10.213.0.11:2379\nh2 https://10.213.0.12:2379\nh3"))
         #expect(script.contains("export ETCDCTL_CACERT=/etc/kubernetes/pki/etcd/ca.crt"))

@@ -6,6 +6,8 @@ public struct ProgramRun: Sendable {
     public var status: Int32
     public var stdout: String
     public var stderr: String
+    /// Wall time from the start to the end of the run.
+    public var seconds: Double
     public var succeeded: Bool { status == 0 }
     /// stdout, then stderr.
     public var output: String { stdout + stderr }
@@ -16,7 +18,9 @@ public struct ProgramRun: Sendable {
 /// and the wait is for this child's pid, so no other child coming and going is taken for its exit.
 /// `directory`: the program starts there (through `env -C`).
 public func runProgram(_ argv: [String], input: Data? = nil, environment: [String: String] = [:], in directory: String? = nil) throws -> ProgramRun {
+    let start = Date()
     let command = directory.map { ["env", "-C", $0] + argv } ?? argv
     let out = try ChildProcess.runBlocking(command, environment: ProcessInfo.processInfo.environment.merging(environment) { _, new in new }, input: input)
-    return ProgramRun(status: out.status, stdout: String(decoding: out.stdout, as: UTF8.self), stderr: String(decoding: out.stderr, as: UTF8.self))
+    return ProgramRun(status: out.status, stdout: String(decoding: out.stdout, as: UTF8.self), stderr: String(decoding: out.stderr, as: UTF8.self),
+                      seconds: Date().timeIntervalSince(start))
 }

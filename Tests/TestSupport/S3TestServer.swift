@@ -42,7 +42,7 @@ public final class S3TestServer: @unchecked Sendable {
     }
 
     /// boto3 with the operator's credentials: AWS's own client as the independent reader and writer.
-    public func boto3(_ code: String, _ args: [String] = []) throws -> (status: Int32, output: String) {
+    public func boto3(_ code: String, _ args: [String] = []) throws -> ProgramRun {
         let prelude = """
         import boto3, configparser, hashlib, sys, json
         c = configparser.ConfigParser(); c.read('\(operatorCredentials)'); d = c['default']
@@ -51,8 +51,7 @@ public final class S3TestServer: @unchecked Sendable {
         B = '\(bucket)'
 
         """
-        let run = try runProgram([S3TestServer.python, "-c", prelude + code] + args)
-        return (run.status, run.output)
+        return try runProgram([S3TestServer.python, "-c", prelude + code] + args)
     }
 
     public func stop() {

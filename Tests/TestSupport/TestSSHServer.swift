@@ -51,8 +51,9 @@ public final class TestSSHServer: @unchecked Sendable {
     public let dir: TempDir
     public let port: Int
     public let hostKeyPath: String
-    public let pid: pid_t
     private let process: ChildProcess
+    /// sshd's own pid (the listener).
+    public var pid: pid_t { process.pid }
     private var stopped = false
 
     /// `extraConfig` comes first in sshd_config: sshd takes a keyword's first value, so it overrides the defaults.
@@ -92,7 +93,6 @@ public final class TestSSHServer: @unchecked Sendable {
             let sshd = try ChildProcess(["/usr/sbin/sshd", "-D", "-e", "-f", dir.file("sshd_config")], stdin: false, outputPath: dir.file("sshd.log"))
             if Self.waitListening(port: port, while: { sshd.exitedStatus == nil }) {
                 self.port = port
-                self.pid = sshd.pid
                 self.process = sshd
                 return
             }

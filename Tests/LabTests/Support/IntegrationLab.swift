@@ -24,20 +24,12 @@ enum IntegrationLab {
         return dir.appendingPathComponent("capstan").path
     }
 
-    struct Run {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-        var seconds: Double
-        var succeeded: Bool { status == 0 }
-        var all: String { stdout + "\n" + stderr }
-    }
+    /// A program run to its end, as every test helper returns it.
+    typealias Run = ProgramRun
 
     /// Runs a program to its end (`runProgram`: spawned as Capstan spawns, waited for by its pid).
     static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Run {
-        let start = Date()
-        let out = try runProgram([executable] + arguments, environment: environment)
-        return Run(status: out.status, stdout: out.stdout, stderr: out.stderr, seconds: Date().timeIntervalSince(start))
+        try runProgram([executable] + arguments, environment: environment)
     }
 
     /// Runs capstan under a pseudo-terminal (`script`), as an operator watching it: the output is the
@@ -250,4 +242,9 @@ enum IntegrationLab {
     static func memberNames(_ status: [String: Any]) -> [String] {
         ((status["rows"] as? [[String: Any]]) ?? []).compactMap { $0["memberName"] as? String }.sorted()
     }
+}
+
+extension ProgramRun {
+    /// stdout and stderr with a line between them, for the messages of failed expectations.
+    var all: String { stdout + "\n" + stderr }
 }

@@ -152,8 +152,8 @@ struct ClusterObjectsTests {
         #expect(r.status != 0 && r.output.contains("maxUnavailabel"), "\(r.output)")
     }
 
-    func validate(version: String, _ files: [String]) throws -> (status: Int32, output: String) {
-        try runTool(["python3", "-m", "kubernetes_validate", "--strict", "-k", version] + files)
+    func validate(version: String, _ files: [String]) throws -> ProgramRun {
+        try runProgram(["python3", "-m", "kubernetes_validate", "--strict", "-k", version] + files)
     }
 
     func object(_ value: Any?, _ path: String...) -> Any? {

@@ -42,19 +42,14 @@ func string(_ value: Any?, _ path: String...) -> String? {
 }
 
 /// `kubectl kustomize` parses every resource (kyaml) and checks apiVersion/kind/metadata.name offline.
-func kustomize(_ manifests: AddonManifests) throws -> (status: Int32, output: String) {
+func kustomize(_ manifests: AddonManifests) throws -> ProgramRun {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("capstan-addons-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: dir) }
     for (name, text) in manifests.files { try text.write(to: dir.appendingPathComponent(name), atomically: true, encoding: .utf8) }
     let kustomization = "resources:\n" + manifests.orderedNames.map { "- \($0)\n" }.joined()
     try kustomization.write(to: dir.appendingPathComponent("kustomization.yaml"), atomically: true, encoding: .utf8)
-    return try runTool(["kubectl", "kustomize", dir.path])
-}
-
-func runTool(_ arguments: [String], stdin: Data? = nil) throws -> (status: Int32, output: String) {
-    let run = try runProgram(arguments, input: stdin)
-    return (run.status, run.output)
+    return try runProgram(["kubectl", "kustomize", dir.path])
 }
 
 @Suite("Monitoring add-on rendering", .tags(.unit))

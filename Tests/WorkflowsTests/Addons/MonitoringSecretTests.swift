@@ -66,12 +66,12 @@ struct MonitoringSecretTests {
         let dir = fixture.directory.appendingPathComponent("secret")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         for key in ["ca.crt", "tls.crt", "tls.key"] { try decoded(key).write(to: dir.appendingPathComponent(key)) }
-        let verify = try runTool(["openssl", "verify", "-purpose", "sslclient", "-CAfile", dir.appendingPathComponent("ca.crt").path, dir.appendingPathComponent("tls.crt").path])
+        let verify = try runProgram(["openssl", "verify", "-purpose", "sslclient", "-CAfile", dir.appendingPathComponent("ca.crt").path, dir.appendingPathComponent("tls.crt").path])
         #expect(verify.status == 0, "\(verify.output)")
-        let certKey = try runTool(["openssl", "x509", "-in", dir.appendingPathComponent("tls.crt").path, "-noout", "-pubkey"])
-        let keyKey = try runTool(["openssl", "pkey", "-in", dir.appendingPathComponent("tls.key").path, "-pubout"])
+        let certKey = try runProgram(["openssl", "x509", "-in", dir.appendingPathComponent("tls.crt").path, "-noout", "-pubkey"])
+        let keyKey = try runProgram(["openssl", "pkey", "-in", dir.appendingPathComponent("tls.key").path, "-pubout"])
         #expect(certKey.status == 0 && keyKey.status == 0 && certKey.output == keyKey.output)
-        let subject = try runTool(["openssl", "x509", "-in", dir.appendingPathComponent("tls.crt").path, "-noout", "-subject"])
+        let subject = try runProgram(["openssl", "x509", "-in", dir.appendingPathComponent("tls.crt").path, "-noout", "-subject"])
         #expect(subject.output.contains("kube-etcd-healthcheck-client"))
     }
 

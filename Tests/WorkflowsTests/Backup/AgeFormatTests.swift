@@ -116,14 +116,14 @@ struct AgeInteropTests {
     func keygen() throws {
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        #expect(try runTool(["age-keygen", "-o", dir + "/theirs.txt"]).status == 0)
+        #expect(try runProgram(["age-keygen", "-o", dir + "/theirs.txt"]).status == 0)
         let theirs = try AgeIdentity.load(path: dir + "/theirs.txt")
-        let derived = try runTool(["age-keygen", "-y", dir + "/theirs.txt"])
+        let derived = try runProgram(["age-keygen", "-y", dir + "/theirs.txt"])
         #expect(derived.output.trimmingCharacters(in: .whitespacesAndNewlines) == theirs[0].recipient.description)
 
         let ours = AgeIdentity()
         try ours.fileContents(created: Date()).write(toFile: dir + "/ours.txt", atomically: true, encoding: .utf8)
-        let y = try runTool(["age-keygen", "-y", dir + "/ours.txt"])
+        let y = try runProgram(["age-keygen", "-y", dir + "/ours.txt"])
         #expect(y.status == 0)
         #expect(y.output.trimmingCharacters(in: .whitespacesAndNewlines) == ours.recipient.description)
     }
@@ -132,18 +132,18 @@ struct AgeInteropTests {
     func bothWays(size: Int) throws {
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        #expect(try runTool(["age-keygen", "-o", dir + "/id.txt"]).status == 0)
+        #expect(try runProgram(["age-keygen", "-o", dir + "/id.txt"]).status == 0)
         let id = try AgeIdentity.load(path: dir + "/id.txt")
         let plain = randomBytes(size)
         try plain.write(to: URL(fileURLWithPath: dir + "/plain"))
 
         try ageEncrypt(plain, to: [id[0].recipient]).write(to: URL(fileURLWithPath: dir + "/ours.age"))
-        let d = try runTool(["age", "-d", "-i", dir + "/id.txt", "-o", dir + "/ours.out", dir + "/ours.age"])
+        let d = try runProgram(["age", "-d", "-i", dir + "/id.txt", "-o", dir + "/ours.out", dir + "/ours.age"])
         #expect(d.status == 0, "\(d.output)")
         // age creates the output file on its first write, so an empty plaintext leaves none.
         #expect((FileManager.default.contents(atPath: dir + "/ours.out") ?? Data()) == plain)
 
-        let e = try runTool(["age", "-r", id[0].recipient.description, "-o", dir + "/theirs.age", dir + "/plain"])
+        let e = try runProgram(["age", "-r", id[0].recipient.description, "-o", dir + "/theirs.age", dir + "/plain"])
         #expect(e.status == 0, "\(e.output)")
         let (out, error) = ageDecrypt(try Data(contentsOf: URL(fileURLWithPath: dir + "/theirs.age")), with: id)
         #expect(error == nil)
@@ -159,7 +159,7 @@ struct AgeInteropTests {
         var sealed = try ageEncrypt(randomBytes(1000), to: [id.recipient])
         sealed[sealed.count - 20] ^= 1
         try sealed.write(to: URL(fileURLWithPath: dir + "/bad.age"))
-        #expect(try runTool(["age", "-d", "-i", dir + "/id.txt", "-o", dir + "/out", dir + "/bad.age"]).status != 0)
+        #expect(try runProgram(["age", "-d", "-i", dir + "/id.txt", "-o", dir + "/out", dir + "/bad.age"]).status != 0)
     }
 }
 
@@ -191,7 +191,7 @@ struct AgeVectorTests {
                 try body.write(to: URL(fileURLWithPath: tmp))
                 defer { try? FileManager.default.removeItem(atPath: tmp) }
                 let inflated = tmp + ".out"
-                let r = try runTool(["python3", "-c", "import sys,zlib;open(sys.argv[2],'wb').write(zlib.decompress(open(sys.argv[1],'rb').read()))", tmp, inflated])
+                let r = try runProgram(["python3", "-c", "import sys,zlib;open(sys.argv[2],'wb').write(zlib.decompress(open(sys.argv[1],'rb').read()))", tmp, inflated])
                 #expect(r.status == 0, "\(name): \(r.output)")
                 body = try Data(contentsOf: URL(fileURLWithPath: inflated))
                 try? FileManager.default.removeItem(atPath: inflated)

@@ -141,13 +141,13 @@ struct EtcdBackupShipTests {
         let fetched = operatorDir + "/fetched.age"
         let got = try server.boto3("s3.download_file(B, 'etcd/\(name).snapshot.db.age', '\(fetched)')")
         #expect(got.status == 0, "\(got.output)")
-        #expect(try runTool(["age", "-d", "-i", operatorDir + "/identity.txt", "-o", operatorDir + "/snapshot.db", fetched]).status == 0)
-        let status = try runTool([EtcdBinaries.v35 + "/etcdutl", "snapshot", "status", operatorDir + "/snapshot.db", "-w", "json"])
+        #expect(try runProgram(["age", "-d", "-i", operatorDir + "/identity.txt", "-o", operatorDir + "/snapshot.db", fetched]).status == 0)
+        let status = try runProgram([EtcdBinaries.v35 + "/etcdutl", "snapshot", "status", operatorDir + "/snapshot.db", "-w", "json"])
         #expect(status.status == 0, "\(status.output)")
         #expect(try SnapshotStatus.parse(status.output, host: "local").revision == report.status.revision)
 
         // Nothing on the host decrypts a backup.
-        let grep = try runTool(["grep", "-rl", "AGE-SECRET-KEY", work])
+        let grep = try runProgram(["grep", "-rl", "AGE-SECRET-KEY", work])
         #expect(grep.output.isEmpty, "\(grep.output)")
 
         // The store unreachable: the run fails, counts the upload failure, keeps the local snapshot; the next run ships both.
@@ -249,7 +249,7 @@ struct PKIPublicationTests {
         // The operator's way without Capstan: AWS's client fetches it, `age -d` and tar open it.
         let fetched = work + "/pki.tar.age"
         #expect(try server.boto3("s3.download_file(B, 'etcd/\(object.name)', '\(fetched)')").status == 0)
-        let listing = try runTool(["sh", "-c", "age -d -i '\(work)/identity.txt' '\(fetched)' | tar -tf -"])
+        let listing = try runProgram(["sh", "-c", "age -d -i '\(work)/identity.txt' '\(fetched)' | tar -tf -"])
         #expect(listing.status == 0 && listing.output.contains("pki/etcd/ca.key"), "\(listing.output)")
 
         // Pruning the backup keeps the shared PKI; a tampered PKI object fails verify of a backup naming it.

@@ -1,7 +1,7 @@
 import Foundation
-import TestSupport
 import Hosts
 import Synchronization
+import TestSupport
 import Testing
 @testable import Workflows
 #if canImport(Glibc)

@@ -1,8 +1,8 @@
 import Foundation
-import TestSupport
 import Hosts
 import Inventory
 import PKI
+import TestSupport
 @testable import Workflows
 
 /// Test double for a host's systemd and its health endpoint: the commands `systemctl …` and `curl …` are

@@ -14,13 +14,8 @@ struct StandinTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent().path
 
-    static func shell(_ args: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
-        let run = try runProgram(args, environment: environment)
-        return (run.status, run.output)
-    }
-
     static func freePort() throws -> Int {
-        let r = try shell(["python3", "-c", "import socket;s=socket.socket();s.bind(('127.0.0.1',0));print(s.getsockname()[1])"])
+        let r = try runProgram(["python3", "-c", "import socket;s=socket.socket();s.bind(('127.0.0.1',0));print(s.getsockname()[1])"])
         return try #require(Int(r.output.trimmingCharacters(in: .whitespacesAndNewlines)))
     }
 
@@ -80,7 +75,7 @@ struct StandinTests {
 
     @Test("the installed stand-ins accept Capstan's files, reach etcd with the client certificate, serve /livez and /readyz over TLS, and refuse broken inputs")
     func standins() async throws {
-        try #require(try Self.shell(["sh", "-c", "command -v etcd && command -v python3 && command -v curl"]).status == 0,
+        try #require(try runProgram(["sh", "-c", "command -v etcd && command -v python3 && command -v curl"]).status == 0,
                      "needs etcd (Debian etcd-server), python3 and curl (scripts/prereqs.sh)")
         let base = try makeTemp()
         defer { try? FileManager.default.removeItem(atPath: base) }
@@ -93,7 +88,7 @@ struct StandinTests {
         try Fixture.releaseSource(base + "/source", versions: Fixture.versions)
         let k8s = ProcessInfo.processInfo.environment["CAPSTAN_K8S_ARTIFACTS"]
         if k8s == nil {
-            let built = try Self.shell([Self.repository + "/scripts/standin-artifacts.sh", base + "/source", "1.31.4"])
+            let built = try runProgram([Self.repository + "/scripts/standin-artifacts.sh", base + "/source", "1.31.4"])
             #expect(built.status == 0, "\(built.output)")
         }
         let kubernetesSource = ArtifactStore(origin: .localDirectory(k8s ?? base + "/source"), cacheDirectory: base + "/cache")
@@ -108,7 +103,7 @@ struct StandinTests {
         let ctx = WorkflowContext(mode: .apply, connector: SystemdDoubleConnector(base: base + "/hosts", systemd: SystemdDouble()),
                                   endpoints: Fixture.endpoints(["h1"]), output: CollectingOutput(), now: { Date() })
         _ = try await PhaseRunner().run(Workflow(name: "kubernetes", phases: phases), in: ctx)
-        let version = try Self.shell([root + "/usr/local/bin/kube-apiserver", "--version"])
+        let version = try runProgram([root + "/usr/local/bin/kube-apiserver", "--version"])
         if k8s == nil { #expect(version.output.contains("Capstan stand-in for kube-apiserver")) }
 
         // A real etcd with the member certificates Capstan installed on h1.
@@ -128,10 +123,10 @@ struct StandinTests {
         let api = try Background(apiArgs, log: base + "/apiserver.log", environment: ["CAPSTAN_STANDIN_ETCD_WAIT": "30"])
         defer { api.stop() }
         let healthy = try api.wait(seconds: 40) {
-            try Self.shell(["curl", "-fsS", "--max-time", "2", "--cacert", pki + "/ca.crt", "https://127.0.0.1:\(apiPort)/livez"]).output == "ok"
+            try runProgram(["curl", "-fsS", "--max-time", "2", "--cacert", pki + "/ca.crt", "https://127.0.0.1:\(apiPort)/livez"]).output == "ok"
         }
         #expect(healthy, "apiserver: \(api.output)\netcd: \(etcd.output.suffix(2000))")
-        let ready = try Self.shell(["curl", "-fsS", "--cacert", pki + "/ca.crt", "https://127.0.0.1:\(apiPort)/readyz"])
+        let ready = try runProgram(["curl", "-fsS", "--cacert", pki + "/ca.crt", "https://127.0.0.1:\(apiPort)/readyz"])
         #expect(ready.output == "ok")
         #expect(api.output.contains("etcd https://127.0.0.1:\(etcdPort) healthy with client certificate"))
 
@@ -151,7 +146,7 @@ struct StandinTests {
         func refused(_ replacing: [String: String], _ message: String) throws {
             var args = Self.command(unit: unit, root: root, replacing: replacing)
             args.append("--bind-address=127.0.0.1")
-            let r = try Self.shell(args, environment: ["CAPSTAN_STANDIN_ETCD_WAIT": "1"])
+            let r = try runProgram(args, environment: ["CAPSTAN_STANDIN_ETCD_WAIT": "1"])
             #expect(r.status != 0)
             #expect(r.output.contains(message), "\(r.output)")
         }
