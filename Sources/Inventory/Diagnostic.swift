@@ -19,10 +19,26 @@ public struct Diagnostic: Sendable, Equatable, Hashable, Codable, CustomStringCo
         self.message = message
     }
 
+    /// A problem at `place` of `file`.
+    public init(file: String, at place: SourcePlace, severity: Severity = .error, message: String) {
+        self.init(file: file, line: place.line, column: place.column, severity: severity, message: message)
+    }
+
     /// `FILE:LINE:COL: error: message`, the form compilers use, so editors can jump to it.
     /// A problem with the file as a whole (line 0) reads `FILE: error: message`, without a made-up place.
     public var description: String {
         line > 0 ? "\(file):\(line):\(column): \(severity.rawValue): \(message)" : "\(file): \(severity.rawValue): \(message)"
+    }
+}
+
+/// A 1-based line and column of an inventory file, kept with a setting whose problems are found after parsing.
+public struct SourcePlace: Sendable, Equatable, Hashable {
+    public var line: Int
+    public var column: Int
+
+    public init(line: Int, column: Int) {
+        self.line = line
+        self.column = column
     }
 }
 

@@ -596,9 +596,23 @@ public struct ConcurrencySpec: Sendable, Equatable {
     public static let maximum = 1000
     /// Nil: not set, each phase keeps its own bound.
     public var hosts: Int?
-    public var phases: [PhaseName: Int] = [:]
+    /// By phase name. The parser takes any name; the names and whether the phase takes a setting are checked
+    /// against the phases themselves (`ClusterPhases.concurrencyProblems` in Workflows).
+    public var phases: [String: Int] = [:]
+    /// Where each of `phases` is written in the inventory file.
+    public var places: [String: Place] = [:]
 
-    public init(hosts: Int? = nil, phases: [PhaseName: Int] = [:]) {
+    public struct Place: Sendable, Equatable {
+        public var key: SourcePlace
+        public var value: SourcePlace
+
+        public init(key: SourcePlace, value: SourcePlace) {
+            self.key = key
+            self.value = value
+        }
+    }
+
+    public init(hosts: Int? = nil, phases: [String: Int] = [:]) {
         self.hosts = hosts
         self.phases = phases
     }
@@ -606,7 +620,7 @@ public struct ConcurrencySpec: Sendable, Equatable {
     /// Hosts at once for the phase named `phase` as the inventory sets it: its own setting, else `hosts`;
     /// nil when neither is set.
     public func limit(for phase: String) -> Int? {
-        PhaseName(rawValue: phase).flatMap { phases[$0] } ?? hosts
+        phases[phase] ?? hosts
     }
 }
 

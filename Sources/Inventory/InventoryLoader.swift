@@ -73,7 +73,8 @@ public enum InventoryLoader {
     }
 
     /// Position order, places-less diagnostics first; stable for equal positions.
-    static func sorted(_ d: [Diagnostic]) -> [Diagnostic] {
+    /// By position; problems at the same place keep their order.
+    public static func sorted(_ d: [Diagnostic]) -> [Diagnostic] {
         d.enumerated().sorted { a, b in
             (a.element.line, a.element.column, a.offset) < (b.element.line, b.element.column, b.offset)
         }.map(\.element)

@@ -542,20 +542,15 @@ final class InventoryParser {
             return n
         }
         if let n = count(m, "hosts") { c.hosts = n }
-        if let phasesNode = m.value("phases"),
-           let pm = r.mapping(phasesNode, path: "spec.concurrency.phases", allowed: PhaseName.allCases.map(\.rawValue)) {
+        // The phase names are checked where the phases are known (`ClusterPhases.concurrencyProblems`).
+        if let phasesNode = m.value("phases"), let pm = r.mapping(phasesNode, path: "spec.concurrency.phases", allowed: nil) {
             for entry in pm.entries {
-                guard let phase = PhaseName(rawValue: entry.key), let n = count(pm, entry.key) else { continue }
-                guard phase.worksOnHostsInParallel else {
-                    if n != 1 {
-                        let how = phase == .controlPlane
-                            ? "changes one host at a time so the API servers and etcd keep quorum"
-                            : "runs once for the whole cluster"
-                        r.invalid(pm, entry.key, "spec.concurrency.phases.\(entry.key): the phase \(how); remove this setting (phases that work on hosts in parallel: \(PhaseName.allCases.filter(\.worksOnHostsInParallel).map(\.rawValue).joined(separator: ", ")))")
-                    }
-                    continue
+                guard let n = count(pm, entry.key) else { continue }
+                c.phases[entry.key] = n
+                if let key = entry.keyNode.position, let value = entry.value.position {
+                    c.places[entry.key] = ConcurrencySpec.Place(key: SourcePlace(line: key.line, column: key.column),
+                                                                value: SourcePlace(line: value.line, column: value.column))
                 }
-                c.phases[phase] = n
             }
         }
         return c

@@ -459,7 +459,7 @@ extension InventorySchema {
         K("spec.concurrency.hosts", .integer, .value(String(ConcurrencySpec.defaultHosts)), example: "50",
           "Hosts worked on at once (1-\(ConcurrencySpec.maximum)) in every phase that works on hosts in parallel, unless the phase has its own setting. Phases that run once for the cluster, and control-plane (one host at a time), are not affected."),
         K("spec.concurrency.phases", .names(.integer), .none, example: "{node-runtime: 10, node-images: 5}",
-          "Hosts at once for one phase, by the names `capstan plan` lists; e.g. fewer for node-runtime or node-images where the hosts share a slow disk or link. Only phases that work on hosts in parallel take a setting: \(PhaseName.allCases.filter(\.worksOnHostsInParallel).map(\.rawValue).joined(separator: ", "))."),
+          "Hosts at once for one phase, by the names `capstan plan` lists; e.g. fewer for node-runtime or node-images where the hosts share a slow disk or link. Only phases that work on hosts in parallel take a setting; `capstan validate` names them when another is set."),
         K("spec.concurrency.phases.<key>", .integer, .none, example: "10",
           "Hosts at once for this phase (1-\(ConcurrencySpec.maximum))."),
     ]

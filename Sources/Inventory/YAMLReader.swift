@@ -105,9 +105,9 @@ final class YAMLReader {
 
     // MARK: structure
 
-    /// Reads a mapping and reports keys not in `allowed` (with a did-you-mean) and non-string keys.
-    /// Supports YAML merge keys (`<<: *anchor`): merged keys never override keys written in the mapping.
-    func mapping(_ node: Node, path: String, allowed: [String]) -> MappingView? {
+    /// Reads a mapping and reports keys not in `allowed` (with a did-you-mean; nil takes any key) and non-string
+    /// keys. Supports YAML merge keys (`<<: *anchor`): merged keys never override keys written in the mapping.
+    func mapping(_ node: Node, path: String, allowed: [String]?) -> MappingView? {
         guard case .mapping(let m) = node else {
             error(node.position, "\(Self.display(path)): expected a mapping, found \(node.kindDescription)")
             markInvalid(path)
@@ -145,18 +145,18 @@ final class YAMLReader {
                 continue
             }
             let key = ks.string
-            guard allowed.contains(key) else {
+            if let allowed, !allowed.contains(key) {
                 error(k.position, unknownKeyMessage(key, in: path, allowed: allowed))
                 if let guess = Spelling.suggestion(for: key, among: allowed) { misspelt[guess] = key }
-                continue
+            } else {
+                entries.append((key, k, v))
             }
-            entries.append((key, k, v))
         }
         for e in merged where !entries.contains(where: { $0.key == e.key }) {
-            if allowed.contains(e.key) {
-                entries.append(e)
-            } else {
+            if let allowed, !allowed.contains(e.key) {
                 error(e.keyNode.position, unknownKeyMessage(e.key, in: path, allowed: allowed))
+            } else {
+                entries.append(e)
             }
         }
         for e in entries { record("\(path).\(e.key)", e.value) }
@@ -167,10 +167,7 @@ final class YAMLReader {
     static func display(_ path: String) -> String { path.isEmpty ? "top level" : path }
 
     private func unknownKeyMessage(_ key: String, in path: String, allowed: [String]) -> String {
-        if let guess = Spelling.suggestion(for: key, among: allowed) {
-            return "\(Self.display(path)): unknown key '\(key)'; did you mean '\(guess)'?"
-        }
-        return "\(Self.display(path)): unknown key '\(key)' (expected one of: \(allowed.joined(separator: ", ")))"
+        Spelling.unknownKey(key, in: Self.display(path), allowed: allowed)
     }
 
     func requireKeys(_ m: MappingView, _ keys: [String]) {

@@ -70,21 +70,25 @@ struct PlanExitCodeTests {
 
 @Suite("capstan apply --skip-phase", .tags(.unit))
 struct SkipPhaseHelpTests {
-    @Test("the help lists every phase apply runs, in the order the phase runner reports them")
+    @Test("the help sends to `capstan plan`, whose phases per host are the phase runner's, in its order")
     func listed() throws {
-        let unknown = try capstan(["apply", "-i", try NodeCommandTests().inventory(), "--skip-phase", "no-such-phase"])
+        let path = try NodeCommandTests().inventory()
+        let unknown = try capstan(["apply", "-i", path, "--skip-phase", "no-such-phase"])
         let known = try #require(unknown.stderr.range(of: "(phases: ").map { unknown.stderr[$0.upperBound...].prefix { $0 != ")" } }, "\(unknown.stderr)")
+            .components(separatedBy: ", ")
         let help = try capstan(["apply", "--help"]).stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
-        let listed = try #require(help.range(of: "in order (backup-schedule with a backup policy): ").map { help[$0.upperBound...].prefix { $0 != ";" } }, "\(help)")
-        // The runner's phases (this inventory has no backup policy) appear in the help, in the same order.
-        var rest = listed.components(separatedBy: ", ")[...]
-        for name in known.components(separatedBy: ", ") {
-            guard let at = rest.firstIndex(of: name) else {
-                Issue.record("apply --help does not list \(name) after the phases before it: \(listed)")
-                return
-            }
-            rest = rest[(at + 1)...]
+        #expect(help.contains("the names `capstan plan -i FILE` lists for the inventory, in apply's order"), "\(help)")
+        let plan = try capstan(["plan", "--offline", "--output", "json", "-i", path])
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(plan.stdout.utf8)) as? [String: Any], "\(plan.stdout)\(plan.stderr)")
+        let hosts = try #require(document["hosts"] as? [[String: Any]])
+        var shown = Set(document["localPhases"] as? [String] ?? [])
+        for host in hosts {
+            let phases = try #require(host["phases"] as? [String])
+            shown.formUnion(phases)
+            // Each host's phases in the runner's order.
+            #expect(phases == known.filter(phases.contains), "\(host["name"] ?? "?"): \(phases) against \(known)")
         }
+        #expect(Set(known) == shown, "the runner's phases \(known); the plan shows \(shown.sorted())")
         // A usage error, not a failure: exit status 64, as for a phase read by the phases after it.
         #expect(unknown.status == 64, "\(unknown.stderr)")
         let needed = try capstan(["apply", "-i", try NodeCommandTests().inventory(), "--skip-phase", "kubernetes-artifacts"])

@@ -150,24 +150,24 @@ struct RunDataTests {
         let settings = try EtcdWorkflowSettings(inventory: Fixture.inventory(),
                                                 artifacts: ArtifactStore(origin: .localDirectory("/nonexistent"), cacheDirectory: "/nonexistent"))
         let phases = EtcdWorkflow.phases(settings)
-        #expect(phases.first?.name == PhaseName.etcdFacts.rawValue)
+        #expect(phases.first?.name == "etcd-facts")
         do {
-            _ = try await PhaseRunner().run(Workflow(name: "etcd", phases: phases), in: context(.plan, options: WorkflowOptions(skipPhases: [PhaseName.etcdFacts.rawValue])))
+            _ = try await PhaseRunner().run(Workflow(name: "etcd", phases: phases), in: context(.plan, options: WorkflowOptions(skipPhases: ["etcd-facts"])))
             Issue.record("the etcd phases ran without their facts")
         } catch let WorkflowError.neededPhaseMissing(phase, neededBy, _) {
-            #expect(phase == PhaseName.etcdFacts.rawValue)
-            #expect(neededBy == [PhaseName.etcdArtifacts, .etcdInstall, .etcdMembership, .etcdRollingRestart, .etcdStart].map(\.rawValue))
+            #expect(phase == "etcd-facts")
+            #expect(neededBy == ["etcd-artifacts", "etcd-install", "etcd-membership", "etcd-rolling-restart", "etcd-start"])
         }
         // Out of order is refused the same way: the phase that prepares must come first.
         do {
             _ = try await PhaseRunner().run(Workflow(name: "etcd", phases: Array(phases.dropFirst()) + [phases[0]]), in: context(.plan))
             Issue.record("a phase ran before the phase that prepares what it reads")
         } catch let WorkflowError.neededPhaseMissing(phase, _, wasSkipped) {
-            #expect(phase == PhaseName.etcdFacts.rawValue)
+            #expect(phase == "etcd-facts")
             #expect(!wasSkipped)
         }
         // A read that was not declared still fails, naming the phase, without touching a host.
-        let undeclared = Phase("reads etcd facts", hosts: ["h1"]) { ctx, _ in _ = try await RunData<Int>(setBy: PhaseName.etcdFacts.rawValue).value(in: ctx) }
+        let undeclared = Phase("reads etcd facts", hosts: ["h1"]) { ctx, _ in _ = try await RunData<Int>(setBy: "etcd-facts").value(in: ctx) }
         do {
             _ = try await PhaseRunner().run(Workflow(name: "w", phases: [undeclared]), in: context(.plan))
             Issue.record("an undeclared read of missing run data passed")

@@ -14,7 +14,7 @@ import Templates
 /// creates, as kubeadm does at init. The credential never rests on the host: it travels on stdin into a
 /// 0600 file under /run (tmpfs) that exists only while that one kubectl runs.
 public enum ClusterObjectsPhase {
-    public static let phaseName = PhaseName.clusterObjects.rawValue
+    public static let phaseName = "cluster-objects"
 
     public static func phase(inventory: Inventory, state: StateDirectory, kubectl: String = NodeArtifacts.binDir + "/kubectl",
                              renderer: TemplateRenderer = TemplateRenderer()) -> Phase {

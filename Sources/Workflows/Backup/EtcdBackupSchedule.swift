@@ -8,7 +8,7 @@ import Templates
 /// etcd member. Built as phases so `apply`, `plan` and `backup schedule` share one path through the engine's
 /// guarded change calls: unchanged files mean no action, and the oneshot service is never started by the install.
 public enum EtcdBackupSchedule {
-    public static let phaseName = PhaseName.backupSchedule.rawValue
+    public static let phaseName = "backup-schedule"
     public static let timerUnit = "etcd-backup.timer"
     public static let serviceUnit = "etcd-backup.service"
     /// Where the write-only S3 credentials and the store's CA go on the etcd hosts (0600 / 0644, root).
@@ -59,7 +59,8 @@ public enum EtcdBackupSchedule {
                         .installIfMissing(ctx, host: host)
                 }
                 try await ensure(context, on: host, templates: templates, in: ctx)
-            },
+            }
+            .belonging(to: .backup),
         ]
     }
 

@@ -269,7 +269,7 @@ public enum CertRotation {
 }
 
 extension CertRotation {
-    public static let renewPhaseName = PhaseName.certsRenew.rawValue
+    public static let renewPhaseName = "certs-renew"
 
     /// What `apply --renew-before SPAN` (or a timer) runs: re-issues the leaves expiring within `within`
     /// (and any missing or out of date) in the state, then rolls every changed file out health-gated.
@@ -299,5 +299,6 @@ extension CertRotation {
             let (_, rolled) = try await renewExpiring(within: within, manager: manager, ctx, settings)
             if !rolled.isEmpty { await ctx.emit(.message, "rolled new certificates out to \(rolled.joined(separator: ", "))") }
         }
+        .belonging(to: .pki)
     }
 }

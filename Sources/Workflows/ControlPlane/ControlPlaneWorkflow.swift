@@ -6,7 +6,7 @@ import PKI
 /// control-plane host, one host at a time; a changed host must answer `/livez` and `/readyz` before the
 /// next one is touched.
 public enum ControlPlaneWorkflow {
-    public static let phaseName = PhaseName.controlPlane.rawValue
+    public static let phaseName = "control-plane"
 
     public static func phases(inventory: Inventory, pki: ClusterFiles, artifacts: NodeArtifacts,
                               settings: KubernetesInstallSettings = KubernetesInstallSettings()) throws -> [Phase] {

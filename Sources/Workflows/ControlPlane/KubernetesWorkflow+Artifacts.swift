@@ -22,7 +22,7 @@ public struct KubernetesInputs: Sendable {
 /// certificate fails there, before any host changes). The phases after it are `phases(inventory:inputs:)`,
 /// the one list of the Kubernetes part.
 extension KubernetesWorkflow {
-    public static let artifactsPhase = PhaseName.kubernetesArtifacts.rawValue
+    public static let artifactsPhase = "kubernetes-artifacts"
 
     /// Resolves what the phases need at run time; `plan` and `apply` pass the inventory's artifact store.
     public typealias Preparation = @Sendable (WorkflowContext) async throws -> (pki: ClusterFiles?, artifacts: NodeArtifacts)

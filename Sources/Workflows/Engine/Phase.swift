@@ -11,9 +11,16 @@ public struct Phase: Sendable {
         case once
     }
 
+    /// The parts of the cluster `apply --only` selects, each a group of phases.
+    public enum Part: String, CaseIterable, Sendable {
+        case pki, etcd, backup, kubernetes, network
+    }
+
     public var name: String
     public var hosts: [String]
     public var execution: Execution
+    /// The part `apply --only` selects it with (`belonging(to:)`); Kubernetes unless the phase says otherwise.
+    public internal(set) var part: Part = .kubernetes
     /// What to tell the user to do when the phase fails.
     public var next: String
     let body: @Sendable (WorkflowContext, String?) async throws -> Void
@@ -74,6 +81,13 @@ extension Phase {
         let before = await ctx.actionCount
         try await body(ctx, host)
         if ctx.mode == .apply, await ctx.actionCount != before { await ctx.forgetSurvey(host) }
+    }
+
+    /// This phase as one of `part`'s, for `apply --only`.
+    public func belonging(to part: Part) -> Phase {
+        var phase = self
+        phase.part = part
+        return phase
     }
 
     /// This phase with `cleanup`, which the runner runs once the run ends, succeeded or failed, if the phase

@@ -91,42 +91,40 @@ public actor EtcdRunState {
 /// The etcd workflow: phases built from the inventory's etcd spec; each phase reads what earlier ones
 /// found from the run's `EtcdRunState`.
 public enum EtcdWorkflow {
-    public static let phaseNames = PhaseName.etcd.map(\.rawValue)
-
     public static func phases(_ settings: EtcdWorkflowSettings) -> [Phase] {
         let members = settings.spec.memberNames
         // What the phases learn and pass on: new in each run, set by etcd-facts.
-        let run = RunData<EtcdRunState>(setBy: PhaseName.etcdFacts.rawValue)
+        let run = RunData<EtcdRunState>(setBy: "etcd-facts")
         return [
-            Phase(PhaseName.etcdFacts.rawValue, concerning: members, next: "check that the etcd hosts are reachable (`capstan exec -i FILE -- true`)") { ctx in
+            Phase("etcd-facts", concerning: members, next: "check that the etcd hosts are reachable (`capstan exec -i FILE -- true`)") { ctx in
                 let state = EtcdRunState()
                 await run.set(state, in: ctx)
                 try await gatherAndPlan(ctx, settings, state)
             },
-            Phase(PhaseName.etcdArtifacts.rawValue, concerning: members, next: "fix the artifact source in the inventory; nothing was changed on any host") { ctx in
+            Phase("etcd-artifacts", concerning: members, next: "fix the artifact source in the inventory; nothing was changed on any host") { ctx in
                 try await resolveArtifacts(ctx, settings, try await run.value(in: ctx))
             }
             .reading(run),
-            Phase(PhaseName.etcdInstall.rawValue, hosts: members) { ctx, host in
+            Phase("etcd-install", hosts: members) { ctx, host in
                 try await install(host, ctx, settings, try await run.value(in: ctx))
             }
             .reading(run),
-            Phase(PhaseName.etcdMembership.rawValue, concerning: members, next: "run `capstan status -i FILE` to see the members, then apply again; each completed step is not repeated") { ctx in
+            Phase("etcd-membership", concerning: members, next: "run `capstan status -i FILE` to see the members, then apply again; each completed step is not repeated") { ctx in
                 try await changeMembership(ctx, settings, try await run.value(in: ctx))
             }
             .reading(run),
-            Phase(PhaseName.etcdRollingRestart.rawValue, concerning: members) { ctx in
+            Phase("etcd-rolling-restart", concerning: members) { ctx in
                 try await rollingRestart(ctx, settings, try await run.value(in: ctx))
             }
             .reading(run),
-            Phase(PhaseName.etcdStart.rawValue, concerning: members) { ctx in
+            Phase("etcd-start", concerning: members) { ctx in
                 try await startStopped(ctx, settings, try await run.value(in: ctx))
             }
             .reading(run),
-            Phase(PhaseName.etcdHealth.rawValue, concerning: members, next: "check `journalctl -u etcd` on the hosts named above") { ctx in
+            Phase("etcd-health", concerning: members, next: "check `journalctl -u etcd` on the hosts named above") { ctx in
                 try await ctx.gate { try await waitHealthy(ctx, settings, expected: settings.spec.memberNames, what: "etcd cluster") }
             },
-        ]
+        ].map { $0.belonging(to: .etcd) }
     }
 
     // MARK: facts and plan

@@ -8,7 +8,7 @@ import PKI
 /// A host carrying another cluster's record or a CA the state does not trust stops the command before
 /// anything is written, locally or remotely.
 public enum ClusterIdentityGuard {
-    public static let phaseName = PhaseName.clusterIdentity.rawValue
+    public static let phaseName = "cluster-identity"
 
     /// Reads every reachable host and compares; throws `WorkflowError.identityMismatch` when a host belongs
     /// to another cluster. Hosts that do not answer are not compared (the phases that need them fail on

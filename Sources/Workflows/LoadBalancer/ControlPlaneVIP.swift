@@ -8,7 +8,7 @@ import Templates
 /// endpoint's address: VRRP with unicast peers, a priority order (inventory order), no preemption, and a
 /// track script on the local API server's /readyz, so the address stays on a host whose API server answers.
 public enum ControlPlaneVIP {
-    public static let phaseName = PhaseName.controlPlaneVIP.rawValue
+    public static let phaseName = "control-plane-vip"
     public static let configPath = "/etc/keepalived/keepalived.conf"
     public static let unit = "keepalived.service"
 

@@ -10,7 +10,7 @@ import Templates
 /// starts a new process and lets the old one drain its connections: kubelets and kube-proxies keep
 /// their connections, and nothing else restarts.
 public enum NodeBalancer {
-    public static let phaseName = PhaseName.nodeBalancer.rawValue
+    public static let phaseName = "node-balancer"
     public static let configPath = "/etc/haproxy/haproxy.cfg"
     public static let unit = "haproxy.service"
     static let caPath = PKIManager.remotePKIDirectory + "/ca.crt"

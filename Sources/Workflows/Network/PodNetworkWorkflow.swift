@@ -10,8 +10,8 @@ import Templates
 /// applied by a oneshot unit at boot and by `apply` when the file changes, so membership changes are live
 /// and restart nothing. Works on hosts that share an L2 segment (or whose routers carry the pod subnets).
 public enum PodNetworkWorkflow {
-    public static let subnetsPhase = PhaseName.podSubnets.rawValue
-    public static let phaseName = PhaseName.podNetwork.rawValue
+    public static let subnetsPhase = "pod-subnets"
+    public static let phaseName = "pod-network"
     public static let conflistPath = "/etc/cni/net.d/10-capstan.conflist"
 
     /// The pod subnets after this inventory's nodes are allocated from the recorded ones (nothing written).
@@ -32,7 +32,7 @@ public enum PodNetworkWorkflow {
         guard inventory.network.plugin == .native else {
             return [Phase(phaseName, hosts: names) { ctx, host in
                 try await removeNative(ctx, host: host)
-            }]
+            }.belonging(to: .network)]
         }
         let box = Allocation()
         let subnets = Phase(subnetsPhase, concerning: names, next: "fix spec.network or the state directory named above; no host was changed") { ctx in
@@ -71,7 +71,7 @@ public enum PodNetworkWorkflow {
             try await ctx.survey(host, files: managedPaths, units: [defaults.unit])
             _ = try await NodeNetworkFacts.read(ctx, host)
         }
-        return [subnets, network]
+        return [subnets, network].map { $0.belonging(to: .network) }
     }
 
     /// The context's fixed settings (paths, unit, route protocol); `render` keeps them.

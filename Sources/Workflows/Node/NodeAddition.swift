@@ -20,7 +20,7 @@ public enum NodeAddition {
             switch phase.name {
             case ClusterIdentityGuard.phaseName, PKIPhase.name, PodNetworkWorkflow.subnetsPhase, PodNetworkWorkflow.phaseName:
                 return phase
-            case _ where EtcdWorkflow.phaseNames.contains(phase.name), EtcdBackupSchedule.phaseName:
+            case _ where phase.part == .etcd || phase.part == .backup:
                 return newMember ? phase : nil
             case ControlPlaneWorkflow.phaseName:
                 return newMember || newPlane ? phase : nil

@@ -13,7 +13,7 @@ import Templates
 /// One script both lists (plan) and removes (apply), so the plan names exactly what goes. It only removes,
 /// so a run killed anywhere is finished by running it again.
 public enum NodeTeardown {
-    public static let phaseName = PhaseName.nodeTeardown.rawValue
+    public static let phaseName = "node-teardown"
 
     public struct Options: Sendable, Equatable {
         /// Delete etcd's data directory instead of moving it aside.

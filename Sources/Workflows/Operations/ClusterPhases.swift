@@ -22,8 +22,8 @@ public struct ClusterPhases: Sendable {
         self.backupStore = backupStore
     }
 
-    /// The parts `apply --only` selects, each a group of phases (declared with the phase names).
-    public typealias Part = PhaseName.Part
+    /// The parts `apply --only` selects, each a group of phases (each phase says which).
+    public typealias Part = Phase.Part
 
     /// A self-managed cluster. With `renewBefore`, the PKI phase re-issues only what is missing, expired or
     /// invalid, and leaves expiring within the span are renewed by the last phase, health-gated.
@@ -86,7 +86,7 @@ public struct ClusterPhases: Sendable {
 /// `pki`: load or create the PKI in the state directory (local; no host is touched). Its work is recorded
 /// as state actions: what the PKI plan lists in a dry run, what was written in apply.
 public enum PKIPhase {
-    public static let name = PhaseName.pki.rawValue
+    public static let name = "pki"
 
     public static func phase(_ inventory: Inventory, renewBefore: TimeSpan = .days(30)) -> Phase {
         Phase(name, concerning: [], next: "fix the state directory or the PKI settings; no host was changed") { ctx in
@@ -104,6 +104,7 @@ public enum PKIPhase {
             }
             try await ensureSecretsEncryptionKey(manager.state, ctx)
         }
+        .belonging(to: .pki)
     }
 
     /// What the phase leaves in the state, made directly, without a context (tests and fixtures).
@@ -153,10 +154,4 @@ extension ArtifactStore {
             self.init(origin: .upstream, cacheDirectory: cache)
         }
     }
-}
-
-extension ClusterPhases {
-    /// Every phase a self-managed `apply` runs, in order (backup-schedule with a backup policy, certs-renew
-    /// only with `--renew-before`), for `--skip-phase`'s help; a test compares it with `selfManaged`.
-    public static let selfManagedNames = PhaseName.selfManaged.map(\.rawValue)
 }

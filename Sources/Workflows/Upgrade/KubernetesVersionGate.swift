@@ -7,7 +7,7 @@ import Inventory
 /// health gates) and not down (an inventory left at the old version after an upgrade would otherwise
 /// put the old binaries back). Hosts with nothing installed yet are free to receive the inventory's version.
 public enum KubernetesVersionGate {
-    public static let phaseName = PhaseName.kubernetesVersion.rawValue
+    public static let phaseName = "kubernetes-version"
 
     /// Nil when every installed component already runs `target`; else the refusal naming hosts and components.
     public static func refusal(running: [HostVersions], target: SemanticVersion) -> WorkflowError? {

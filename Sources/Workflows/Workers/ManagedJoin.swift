@@ -6,7 +6,7 @@ import Templates
 /// Managed mode: the provider owns the control plane; the inventory's worker hosts join its endpoint
 /// through kubelet TLS bootstrap with the provider's CA and the given join credentials.
 public enum ManagedJoin {
-    public static let phaseName = PhaseName.managedJoin.rawValue
+    public static let phaseName = "managed-join"
     public static let bootstrapKubeconfigPath = "/etc/kubernetes/bootstrap-kubelet.conf"
     public static let caPath = "/etc/kubernetes/pki/ca.crt"
 

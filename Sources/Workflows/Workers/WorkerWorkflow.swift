@@ -6,11 +6,11 @@ import Templates
 /// runtime, then kubelet and kube-proxy. Built up front from the inventory: templates are rendered and
 /// PKI files read before any host is touched, so a bad template or missing certificate fails early.
 public enum WorkerWorkflow {
-    public static let preflightPhase = PhaseName.nodePreflight.rawValue
-    public static let kernelPhase = PhaseName.nodeKernel.rawValue
-    public static let runtimePhase = PhaseName.nodeRuntime.rawValue
-    public static let imagesPhase = PhaseName.nodeImages.rawValue
-    public static let kubeletPhase = PhaseName.nodeKubelet.rawValue
+    public static let preflightPhase = "node-preflight"
+    public static let kernelPhase = "node-kernel"
+    public static let runtimePhase = "node-runtime"
+    public static let imagesPhase = "node-images"
+    public static let kubeletPhase = "node-kubelet"
 
     /// Hosts that run a kubelet, in inventory order.
     static func nodes(_ inventory: Inventory) -> [HostSpec] {

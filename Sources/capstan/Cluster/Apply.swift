@@ -13,7 +13,7 @@ struct ApplyCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Go ahead although etcd members are unhealthy or unreachable (never without quorum).")
     var force = false
     @Option(name: .customLong("skip-phase"), help: ArgumentHelp(
-        "Skip a phase by name (repeatable). Phases of a self-managed cluster, in order (backup-schedule with a backup policy): \(ClusterPhases.selfManagedNames.joined(separator: ", ")); certs-renew last with --renew-before; a managed cluster runs managed-join in place of the control plane, VIP, balancer and kubelet phases. \(ClusterIdentityGuard.phaseName) cannot be skipped, nor a phase whose data later phases read (etcd-facts, kubernetes-artifacts) without them.",
+        "Skip a phase by name (repeatable): the names `capstan plan -i FILE` lists for the inventory, in apply's order (certs-renew last with --renew-before; an unknown name is refused with the list). \(ClusterIdentityGuard.phaseName) cannot be skipped, nor a phase whose data later phases read (etcd-facts, kubernetes-artifacts) without them.",
         valueName: "phase"))
     var skipPhase: [String] = []
     @Flag(name: .customLong("dry-run"), help: "Read the hosts and show what would change; change nothing.")
@@ -67,7 +67,7 @@ struct ApplyCommand: AsyncParsableCommand {
             }
             let parts = try parts()
             phases = try LiveContext.phases(inventory, kubernetes: kubernetes).selfManaged(etcd: settings, renewBefore: renewBefore.flatMap(TimeSpan.init(parsing:)))
-                .filter { parts.isEmpty || $0.name == ClusterIdentityGuard.phaseName || parts.contains(ApplyPart(phase: $0.name)) }
+                .filter { parts.isEmpty || $0.name == ClusterIdentityGuard.phaseName || parts.contains($0.part) }
         } else {
             let provider = inventory.controlPlane.managed?.provider.displayName ?? "the provider"
             if renewBefore != nil {

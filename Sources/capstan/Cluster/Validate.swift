@@ -1,5 +1,6 @@
 import ArgumentParser
 import Inventory
+import Workflows
 
 struct ValidateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -14,7 +15,7 @@ struct ValidateCommand: AsyncParsableCommand {
 
     func run() async throws {
         let path = inventory.inventory
-        let result = InventoryLoader.load(path: path, checkFiles: !files.noFileChecks)
+        let result = InventoryLoader.load(path: path, checkFiles: !files.noFileChecks).checkingPhaseNames()
         switch output.output {
         case .json:
             print(try result.diagnostics.json())

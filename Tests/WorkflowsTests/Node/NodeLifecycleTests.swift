@@ -19,7 +19,9 @@ struct NodeLifecycleTests {
                    ("w1", [.worker]), ("w2", [.worker]), ("cp4", [.controlPlane, .etcd])])
     }
 
-    /// Phases shaped as `apply` builds them (names, hosts, execution), with empty bodies.
+    static let etcdPhases = ["etcd-facts", "etcd-artifacts", "etcd-install", "etcd-membership", "etcd-rolling-restart", "etcd-start", "etcd-health"]
+
+    /// Phases shaped as `apply` builds them (names, hosts, execution, part), with empty bodies.
     func applyShape(_ inventory: Inventory) -> [Phase] {
         let all = inventory.hosts.map(\.name)
         let nodes = inventory.hosts.filter { $0.has(.worker) || $0.has(.controlPlane) }.map(\.name)
@@ -27,8 +29,8 @@ struct NodeLifecycleTests {
         let once = { (name: String, hosts: [String]) in Phase(name, concerning: hosts) { _ in } }
         let each = { (name: String, hosts: [String]) in Phase(name, hosts: hosts) { _, _ in } }
         return [once(ClusterIdentityGuard.phaseName, all), once("pki", [])]
-            + EtcdWorkflow.phaseNames.map { once($0, planes) }
-            + [once(EtcdBackupSchedule.phaseName, planes), once(KubernetesVersionGate.phaseName, nodes), once(KubernetesWorkflow.artifactsPhase, nodes),
+            + Self.etcdPhases.map { once($0, planes).belonging(to: .etcd) }
+            + [once(EtcdBackupSchedule.phaseName, planes).belonging(to: .backup), once(KubernetesVersionGate.phaseName, nodes), once(KubernetesWorkflow.artifactsPhase, nodes),
                each(WorkerWorkflow.preflightPhase, nodes), each(WorkerWorkflow.kernelPhase, nodes), each(WorkerWorkflow.runtimePhase, nodes),
                once(PodNetworkWorkflow.subnetsPhase, nodes), each(PodNetworkWorkflow.phaseName, nodes),
                Phase(ControlPlaneWorkflow.phaseName, hosts: planes, execution: .serial) { _, _ in },
@@ -57,7 +59,7 @@ struct NodeLifecycleTests {
     func addControlPlane() {
         let phases = NodeAddition.phases(applyShape(cluster), adding: ["cp4"], inventory: cluster)
         let kept = shape(phases)
-        for name in EtcdWorkflow.phaseNames + [EtcdBackupSchedule.phaseName] { #expect(kept[name] != nil, "\(name) dropped") }
+        for name in Self.etcdPhases + [EtcdBackupSchedule.phaseName] { #expect(kept[name] != nil, "\(name) dropped") }
         #expect(kept[ControlPlaneWorkflow.phaseName] == ["cp1", "cp2", "cp3", "cp4"], "the API servers list the new member")
         #expect(kept[ControlPlaneVIP.phaseName] == ["cp1", "cp2", "cp3", "cp4"])
         #expect(kept[NodeBalancer.phaseName] == ["w1", "w2"], "every balancer gets the new backend")
