@@ -27,8 +27,8 @@ struct ClusterPhasesTests {
     @Test("stacked: control-plane hosts run etcd, the backup timer and the control plane; workers only node phases; the PKI is local")
     func stacked() throws {
         let (_, layout) = try layout("bare-metal-ha")
-        #expect(layout.names == ["cluster-identity", "pki", "etcd-facts", "etcd-artifacts", "etcd-install", "etcd-membership",
-                                 "etcd-rolling-restart", "etcd-start", "etcd-health", "backup-schedule", "kubernetes-version",
+        #expect(layout.names == ["cluster-identity", "pki", "etcd-facts", "etcd-disk", "etcd-artifacts", "etcd-install",
+                                 "etcd-membership", "etcd-rolling-restart", "etcd-start", "etcd-health", "backup-schedule", "kubernetes-version",
                                  "kubernetes-artifacts", "node-preflight", "node-kernel", "node-runtime", "pod-subnets", "pod-network",
                                  "node-images", "control-plane", "control-plane-vip", "node-balancer", "node-kubelet", "cluster-objects"])
         #expect(layout.local == ["pki"])
@@ -103,7 +103,7 @@ struct ConcurrencyPhaseNameTests {
         #expect(parsed.errors.isEmpty, "the parser takes any phase name: \(parsed.diagnostics)")
         let result = parsed.checkingPhaseNames()
         #expect(result.inventory == nil)
-        let parallel = "etcd-install, node-preflight, node-kernel, node-runtime, pod-network, node-images, control-plane-vip, node-balancer, node-kubelet, node-teardown"
+        let parallel = "etcd-disk, etcd-install, node-preflight, node-kernel, node-runtime, pod-network, node-images, control-plane-vip, node-balancer, node-kubelet, node-teardown"
         let lines = result.diagnostics.map(\.description)
         #expect(lines.count == 3, "\(lines)")
         #expect(lines.first == "c.yaml:9:7: error: spec.concurrency.phases: unknown key 'node-runtim'; did you mean 'node-runtime'?")

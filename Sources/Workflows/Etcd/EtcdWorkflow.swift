@@ -101,6 +101,7 @@ public enum EtcdWorkflow {
                 await run.set(state, in: ctx)
                 try await gatherAndPlan(ctx, settings, state)
             },
+            EtcdDiskCheck.phase(settings),
             Phase("etcd-artifacts", concerning: members, next: "fix the artifact source in the inventory; nothing was changed on any host") { ctx in
                 try await resolveArtifacts(ctx, settings, try await run.value(in: ctx))
             }

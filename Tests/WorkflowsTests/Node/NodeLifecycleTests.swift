@@ -19,7 +19,7 @@ struct NodeLifecycleTests {
                    ("w1", [.worker]), ("w2", [.worker]), ("cp4", [.controlPlane, .etcd])])
     }
 
-    static let etcdPhases = ["etcd-facts", "etcd-artifacts", "etcd-install", "etcd-membership", "etcd-rolling-restart", "etcd-start", "etcd-health"]
+    static let etcdPhases = ["etcd-facts", "etcd-disk", "etcd-artifacts", "etcd-install", "etcd-membership", "etcd-rolling-restart", "etcd-start", "etcd-health"]
 
     /// Phases shaped as `apply` builds them (names, hosts, execution, part), with empty bodies.
     func applyShape(_ inventory: Inventory) -> [Phase] {
