@@ -81,8 +81,15 @@ final class TransportConnector: HostConnector, @unchecked Sendable {
         }
     }
 
+    /// Closes every connection. The OpenSSH connector is forgotten once its masters are closed, so its control
+    /// directory (sockets, master logs, askpass scripts) goes with it (`capstan` ends with `exit`, which runs no
+    /// deinit); a host connected after this gets a new connector.
     func closeAll() async {
         await libssh2.closeAll()
-        await lock.withLock { openssh }?.closeAll()
+        let openssh = lock.withLock {
+            defer { self.openssh = nil }
+            return self.openssh
+        }
+        await openssh?.closeAll()
     }
 }
