@@ -8,7 +8,7 @@ import Lab
 @Suite("etcd backups on lab hosts through capstan", .serialized, .enabled(if: geteuid() == 0, "lab tests need root"), .tags(.lab))
 struct EtcdBackupLabTests {
     let cp: [String] = ["control-plane", "etcd"]
-    static let root = NSTemporaryDirectory() + "capstan-backup-lab-\(getpid())/"
+    static let root = Scratch.directory("backup-lab") + "/"
 
     func endpoints(_ lab: Lab, _ numbers: [Int] = [1, 2, 3]) -> [String] {
         numbers.map { "https://\(lab.layout.hostAddress($0)):2379" }

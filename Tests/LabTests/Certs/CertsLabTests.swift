@@ -9,7 +9,7 @@ import TestSupport
 /// on this machine (writes under load, old-CA clients), openssl and systemd on the hosts are the witnesses.
 @Suite("certificates on lab hosts: check, leaf rotation under load, etcd CA rotation", .serialized, .enabled(if: geteuid() == 0, "lab tests need root"), .tags(.lab))
 struct CertsLabTests {
-    static let dir = NSTemporaryDirectory() + "capstan-certs-lab-\(getpid())/cluster"
+    static let dir = Scratch.directory("certs-lab") + "/cluster"
     static let cluster = "certlab"
     let cp: [String] = ["control-plane", "etcd"]
     var state: String { Self.dir + "/.capstan/" + Self.cluster }

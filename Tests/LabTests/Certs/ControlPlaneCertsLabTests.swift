@@ -11,7 +11,7 @@ import TestSupport
 @Suite("control-plane certificates on lab hosts: leaf rollout, rollback, cluster CA rotation, apply --renew-before",
        .serialized, .enabled(if: geteuid() == 0, "lab tests need root"), .tags(.lab))
 struct ControlPlaneCertsLabTests {
-    static let dir = NSTemporaryDirectory() + "capstan-cp-certs-lab-\(getpid())/cluster"
+    static let dir = Scratch.directory("cp-certs-lab") + "/cluster"
     static let clusterName = "cpcerts"
     static let cp = ["control-plane", "etcd"]
     static let hosts = ["h1", "h2", "h3"]

@@ -10,7 +10,7 @@ struct EtcdClusterLabTests {
     let cp: [String] = ["control-plane", "etcd"]
 
     func scenario(_ name: String) -> String {
-        NSTemporaryDirectory() + "capstan-etcd-lab-\(getpid())/" + name
+        Scratch.directory("etcd-lab") + "/" + name
     }
 
     func endpoints(_ lab: Lab, _ numbers: [Int]) -> [String] {

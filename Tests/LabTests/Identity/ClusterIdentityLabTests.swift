@@ -13,7 +13,7 @@ struct ClusterIdentityLabTests {
     let cp = ["control-plane", "etcd"]
     let hosts = ["h1", "h2", "h3"]
 
-    func scenario(_ name: String) -> String { NSTemporaryDirectory() + "capstan-identity-lab-\(getpid())/" + name }
+    func scenario(_ name: String) -> String { Scratch.directory("identity-lab") + "/" + name }
 
     func endpoints(_ lab: Lab) -> [String] { [1, 2, 3].map { "https://\(lab.layout.hostAddress($0)):2379" } }
 

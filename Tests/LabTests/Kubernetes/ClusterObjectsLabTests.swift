@@ -20,7 +20,7 @@ struct ClusterObjectsLabTests {
     func applyNoOpPrune() throws {
         let lab = try IntegrationLab.lab()
         try IntegrationLab.wipe(lab, hosts: lab.hosts.map(\.name))
-        let dir = NSTemporaryDirectory() + "capstan-objects-lab-\(getpid())"
+        let dir = Scratch.directory("objects-lab")
         let inventory = try IntegrationLab.writeInventory(lab, directory: dir, cluster: "objlab", version: "3.5.1",
                                                           roles: [1: Self.cp, 2: Self.cp, 3: Self.cp + ["worker"]])
         let first = try IntegrationLab.capstan(["apply", "-i", inventory])

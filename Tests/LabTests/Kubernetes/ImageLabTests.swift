@@ -61,7 +61,7 @@ struct ImageLabTests {
     func importAndRegistries() throws {
         let lab = try IntegrationLab.lab()
         try IntegrationLab.wipe(lab, hosts: lab.hosts.map(\.name))
-        let dir = NSTemporaryDirectory() + "capstan-img-lab-\(getpid())"
+        let dir = Scratch.directory("img-lab")
         let (artifacts, image) = try bundle(dir + "/bundle")
         let inventory = try IntegrationLab.writeInventory(lab, directory: dir, cluster: "imglab", version: "3.5.1", artifacts: artifacts,
                                                           roles: [1: ["control-plane", "etcd"], 2: ["worker"]])

@@ -16,7 +16,7 @@ struct KubernetesLabTests {
     static let controlPlaneUnits = ["etcd", "containerd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"]
 
     func scenario(_ name: String) -> String {
-        NSTemporaryDirectory() + "capstan-k8s-lab-\(getpid())/" + name
+        Scratch.directory("k8s-lab") + "/" + name
     }
 
     func inventory(_ lab: Lab, _ name: String) throws -> (path: String, state: String) {

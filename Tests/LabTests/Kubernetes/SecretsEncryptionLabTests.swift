@@ -17,7 +17,7 @@ struct SecretsEncryptionLabTests {
     func appliedCluster(_ name: String) throws -> (Lab, String, String) {
         let lab = try IntegrationLab.lab()
         try IntegrationLab.wipe(lab, hosts: lab.hosts.map(\.name))
-        let dir = NSTemporaryDirectory() + "\(name)-\(getpid())"
+        let dir = Scratch.directory(name)
         let inventory = try IntegrationLab.writeInventory(lab, directory: dir, cluster: "seclab", version: "3.5.1",
                                                           roles: [1: Self.cp, 2: Self.cp, 3: Self.cp + ["worker"]])
         let applied = try IntegrationLab.capstan(["apply", "-i", inventory])
@@ -67,7 +67,7 @@ struct SecretsEncryptionLabTests {
 
     @Test("apply gives every API server the state's key (0600); rotate-key rolls it host by host, rewrites every Secret, drops the old key, and resumes after SIGKILL")
     func encryptAndRotate() throws {
-        let (lab, dir, inventory) = try appliedCluster("capstan-secrets-lab")
+        let (lab, dir, inventory) = try appliedCluster("secrets-lab")
         let first = keyNames(dir)
         try #require(first.count == 1, "\(String(describing: record(dir)))")
         let hosts = ["h1", "h2", "h3"]
@@ -145,7 +145,7 @@ struct SecretsEncryptionLabTests {
 
     @Test("certs rotate-sa-key: every API server verifies with both keys, then API servers and controller managers sign with the new one, the old one is dropped after --wait; resumes after SIGKILL")
     func serviceAccountKeyRotation() throws {
-        let (lab, dir, inventory) = try appliedCluster("capstan-sa-lab")
+        let (lab, dir, inventory) = try appliedCluster("sa-lab")
         let pki = dir + "/.capstan/seclab/pki"
         let old = try fingerprint(pki + "/sa.key")
         let hosts = ["h1", "h2", "h3"]

@@ -15,7 +15,7 @@ struct NodeBalancerLabTests {
     static func virtualIP(_ lab: Lab) -> String { lab.layout.subnetPrefix + ".100" }
 
     func writeInventory(_ lab: Lab, roles: [Int: [String]] = Self.roles, vip: Bool = false) throws -> (path: String, state: String) {
-        let dir = NSTemporaryDirectory() + "capstan-lb-lab-\(getpid())" + (vip ? "-vip" : "")
+        let dir = Scratch.directory("lb-lab" + (vip ? "-vip" : ""))
         let path = try IntegrationLab.writeInventory(lab, directory: dir, cluster: "lblab", version: "3.5.1", roles: roles)
         // node-local: no endpoint (nodes use their own balancer; the default with several control-plane
         // hosts, written out here); vip: the endpoint is the virtual IP.

@@ -13,7 +13,7 @@ struct PodNetworkLabTests {
     static let watchedUnits = ["containerd", "kubelet", "kube-proxy", "capstan-pod-network", "etcd", "kube-apiserver"]
 
     func inventory(_ lab: Lab, roles: [Int: [String]]) throws -> (path: String, state: String) {
-        let dir = NSTemporaryDirectory() + "capstan-net-lab-\(getpid())/cluster"
+        let dir = Scratch.directory("net-lab") + "/cluster"
         let path = try IntegrationLab.writeInventory(lab, directory: dir, cluster: "netlab", version: "3.5.1", roles: roles)
         return (path, dir + "/.capstan/netlab")
     }

@@ -11,7 +11,7 @@ struct NodeLifecycleLabTests {
     static let kubectlLog = "/var/log/capstan-standin/kubectl.log"
 
     func inventory(_ lab: Lab, _ name: String, roles: [Int: [String]], nodeLocal: Bool = false) throws -> (path: String, state: String) {
-        let dir = NSTemporaryDirectory() + "capstan-node-lab-\(getpid())-\(name)"
+        let dir = Scratch.directory("node-lab-\(name)")
         let path = try IntegrationLab.writeInventory(lab, directory: dir, cluster: "nlab", version: "3.5.1", roles: roles)
         if nodeLocal {
             let text = try String(contentsOfFile: path, encoding: .utf8)

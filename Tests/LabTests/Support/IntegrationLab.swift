@@ -201,7 +201,7 @@ enum IntegrationLab {
         try artifactsLock.withLock {
             if let built = builtArtifacts { return built }
             let fm = FileManager.default
-            let dir = NSTemporaryDirectory() + "capstan-k8s-artifacts-\(name)-\(getpid())"
+            let dir = Scratch.directory("k8s-artifacts-\(name)")
             try? fm.removeItem(atPath: dir)
             try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
             for entry in try fm.contentsOfDirectory(atPath: LabLayout.artifactDirectory) where !entry.hasPrefix(".") {

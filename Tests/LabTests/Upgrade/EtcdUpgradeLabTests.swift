@@ -11,7 +11,7 @@ struct EtcdUpgradeLabTests {
     let hosts = ["h1", "h2", "h3"]
 
     func scenario(_ name: String) -> String {
-        NSTemporaryDirectory() + "capstan-upgrade-lab-\(getpid())/" + name
+        Scratch.directory("upgrade-lab") + "/" + name
     }
 
     func endpoints(_ lab: Lab) -> [String] {

@@ -17,7 +17,7 @@ struct KubernetesUpgradeLabTests {
     /// The lab's artifact directory plus stand-ins of both versions, kubectl a stand-in too.
     func artifacts() throws -> String {
         let fm = FileManager.default
-        let dir = NSTemporaryDirectory() + "capstan-k8sup-artifacts-\(getpid())"
+        let dir = Scratch.directory("k8sup-artifacts")
         if fm.fileExists(atPath: dir + "/kubernetes/v1.32.0") { return dir }
         try? fm.removeItem(atPath: dir)
         try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -55,7 +55,7 @@ struct KubernetesUpgradeLabTests {
         let lab = try IntegrationLab.lab()
         try IntegrationLab.wipe(lab, hosts: lab.hosts.map(\.name))
         for host in lab.hosts.map(\.name) { try lab.run(in: host, ["rm", "-rf", standinDir, "/var/log/capstan-standin"]) }
-        let dir = NSTemporaryDirectory() + "capstan-k8sup-lab-\(getpid())/upgrade"
+        let dir = Scratch.directory("k8sup-lab") + "/upgrade"
         try? FileManager.default.removeItem(atPath: dir)
         let inventory = try IntegrationLab.writeInventory(lab, directory: dir, cluster: "k8sup", version: "3.5.1", artifacts: try artifacts(),
                                                           roles: [1: cp, 2: cp, 3: ["worker"], 4: ["worker"], 5: ["worker"]])

@@ -11,7 +11,7 @@ import Lab
 @Suite("Managed clusters: worker upgrades on lab hosts (provider and Kubernetes stand-ins)", .serialized, .enabled(if: geteuid() == 0, "lab tests need root"), .tags(.lab))
 struct ManagedUpgradeLabTests {
     static let unit = "capstan-provider-standin"
-    let dir = NSTemporaryDirectory() + "capstan-managed-lab-\(getpid())"
+    let dir = Scratch.directory("managed-lab")
 
     func sh(_ script: String) throws -> IntegrationLab.Run {
         try IntegrationLab.run("/bin/sh", ["-c", script])
