@@ -602,14 +602,10 @@ public struct ConcurrencySpec: Sendable, Equatable {
     /// Where each of `phases` is written in the inventory file.
     public var places: [String: Place] = [:]
 
+    /// Where the phase's name and its count are written.
     public struct Place: Sendable, Equatable {
         public var key: SourcePlace
         public var value: SourcePlace
-
-        public init(key: SourcePlace, value: SourcePlace) {
-            self.key = key
-            self.value = value
-        }
     }
 
     public init(hosts: Int? = nil, phases: [String: Int] = [:]) {

@@ -83,6 +83,13 @@ extension Phase {
         if ctx.mode == .apply, await ctx.actionCount != before { await ctx.forgetSurvey(host) }
     }
 
+    /// It works on its hosts in parallel, so `spec.concurrency` bounds how many at once. The others run once
+    /// for the cluster (PKI, etcd membership and health, cluster objects) or one host at a time so the API and
+    /// etcd keep quorum (control-plane).
+    public var worksOnHostsInParallel: Bool {
+        if case .parallel = execution { true } else { false }
+    }
+
     /// This phase as one of `part`'s, for `apply --only`.
     public func belonging(to part: Part) -> Phase {
         var phase = self

@@ -53,15 +53,6 @@ extension ClusterPhases {
     }
 }
 
-extension Phase {
-    /// It works on its hosts in parallel, so `spec.concurrency` bounds how many at once. The others run once
-    /// for the cluster (PKI, etcd membership and health, cluster objects) or one host at a time so the API and
-    /// etcd keep quorum (control-plane).
-    public var worksOnHostsInParallel: Bool {
-        if case .parallel = execution { true } else { false }
-    }
-}
-
 extension LoadResult {
     /// This result with `ClusterPhases.concurrencyProblems` added: what every command that reads `-i FILE`
     /// and `capstan validate` report. An inventory whose phases cannot be built keeps its diagnostics; the
