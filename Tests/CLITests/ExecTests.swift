@@ -60,8 +60,8 @@ struct ExecFixture {
 
     func stop() { servers.forEach { $0.stop() } }
 
-    func capstan(_ args: [String]) throws -> ProgramRun {
-        try runProgram([productsDirectory.appendingPathComponent("capstan").path] + args)
+    func capstan(_ args: [String], environment: [String: String] = [:]) throws -> ProgramRun {
+        try runProgram([productsDirectory.appendingPathComponent("capstan").path] + args, environment: environment)
     }
 }
 
@@ -77,6 +77,20 @@ struct ExecTests {
         let node = try sh("uname -n").trimmingCharacters(in: .whitespacesAndNewlines)
         let lines = Set(r.stdout.split(separator: "\n").map(String.init))
         #expect(lines == ["w1 | \(node)", "w1 | port \(fixture.servers[1].port)", "w2 | \(node)", "w2 | port \(fixture.servers[2].port)"])
+    }
+
+    @Test("with the OpenSSH transport, the control directory (sockets, master logs, askpass) exists during the run and is gone after it")
+    func controlDirectoryRemoved() throws {
+        let fixture = try ExecFixture(transport: "openssh")
+        defer { fixture.stop() }
+        let tmp = fixture.client.file("tmp")
+        try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+        // The sshd's run on this machine, so the remote command sees capstan's temporary directory.
+        let r = try fixture.capstan(["exec", "-i", fixture.inventory, "--host", "cp1", "--", "ls \(tmp)"], environment: ["TMPDIR": tmp])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("cp1 | capstan-ssh-"), "no control directory under TMPDIR during the run: \(r.stdout)")
+        let left = try FileManager.default.contentsOfDirectory(atPath: tmp)
+        #expect(left.isEmpty, "left after the run: \(left)")
     }
 
     @Test("argument words after -- run as one quoted command: uname -n")

@@ -9,7 +9,7 @@ import Hosts
 ///   a snapshot of the cluster's data and writes its log from the start;
 /// - a running member is refused below `restart`: a roll-out may restart it;
 /// - any member below the backend quota (`--quota-backend-bytes`) gets a warning: the data may grow to it.
-/// One command per host, read with the run's survey (no round trip of its own on a host the run reads anyway).
+/// One command per host, declared as the phase's survey, so an earlier survey read of the host in the run carries it.
 public enum EtcdDiskCheck {
     public static let phaseName = "etcd-disk"
     public static let newMember: Int64 = 2 << 30
@@ -30,11 +30,11 @@ public enum EtcdDiskCheck {
             if available < floor {
                 let why = member ? "a restart during this run could leave the member unable to start" : "a new member receives a snapshot of the cluster's data"
                 throw WorkflowError.refused(what: "\(member ? "change" : "start") the etcd member on \(host)",
-                                            found: "\(size(available)) free for \(spec.dataDir), less than \(size(floor)): \(why)",
+                                            found: "\(ByteCount.text(available)) free for \(spec.dataDir), less than \(ByteCount.text(floor)): \(why)",
                                             next: "free space on \(host) (or give \(spec.dataDir) a larger disk) and run the command again")
             }
             if available < Int64(spec.quotaBackendBytes) {
-                await ctx.emit(.warning, host: host, "warning: \(size(available)) free for \(spec.dataDir), less than etcd's backend quota (\(size(Int64(spec.quotaBackendBytes)))): etcd stops taking writes if its disk fills first")
+                await ctx.emit(.warning, host: host, "warning: \(ByteCount.text(available)) free for \(spec.dataDir), less than etcd's backend quota (\(ByteCount.text(Int64(spec.quotaBackendBytes)))): etcd stops taking writes if its disk fills first")
             }
         }
         .surveying { ctx, host in _ = try await read(ctx, host, dataDir: spec.dataDir) }
@@ -48,9 +48,5 @@ public enum EtcdDiskCheck {
 
     static func df(_ dataDir: String) -> ShellCommand {
         ShellCommand("sh", "-c", #"d=$1; while [ ! -d "$d" ]; do d=$(dirname "$d"); done; df -Pk "$d" | tail -n +2"#, "sh", dataDir)
-    }
-
-    static func size(_ bytes: Int64) -> String {
-        bytes >= 1 << 30 ? String(format: "%.1f GiB", Double(bytes) / Double(1 << 30)) : "\(bytes >> 20) MiB"
     }
 }

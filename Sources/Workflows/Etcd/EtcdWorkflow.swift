@@ -94,9 +94,10 @@ public enum EtcdWorkflow {
     public static func phases(_ settings: EtcdWorkflowSettings) -> [Phase] {
         let members = settings.spec.memberNames
         // What the phases learn and pass on: new in each run, set by etcd-facts.
-        let run = RunData<EtcdRunState>(setBy: "etcd-facts")
+        let facts = "etcd-facts"
+        let run = RunData<EtcdRunState>(setBy: facts)
         return [
-            Phase("etcd-facts", concerning: members, next: "check that the etcd hosts are reachable (`capstan exec -i FILE -- true`)") { ctx in
+            Phase(facts, concerning: members, next: "check that the etcd hosts are reachable (`capstan exec -i FILE -- true`)") { ctx in
                 let state = EtcdRunState()
                 await run.set(state, in: ctx)
                 try await gatherAndPlan(ctx, settings, state)

@@ -6,20 +6,12 @@ extension ClusterPhases {
     /// `--renew-before`), then what `node remove` and `reset` add. Phase names exist only where the phases are
     /// built, so this list is what the inventory's phase names are checked against.
     public func catalog() throws -> [Phase] {
-        let apply: [Phase]
-        if inventory.isSelfManaged {
-            let etcd = try EtcdWorkflowSettings(inventory: inventory, artifacts: artifacts)
-            apply = selfManaged(etcd: etcd, renewBefore: .days(30))
-        } else {
-            apply = managed()
-        }
         let hosts = inventory.hosts.map(\.name)
-        let removal = [
+        return try all(renewBefore: .days(30)) + [
             NodeRemoval.drainPhase([], controlHost: hosts.first ?? "", drainer: NodeDrainer()),
             NodeTeardown.phase(hosts: hosts, options: NodeTeardown.Options(), stamp: "", next: ""),
             NodeRemoval.statePhase([], state: StateDirectory(inventory: inventory)),
         ]
-        return apply + removal
     }
 
     /// What only the phases can tell of `spec.concurrency.phases`: a name that none of this inventory's phases
@@ -29,9 +21,8 @@ extension ClusterPhases {
         let settings = inventory.concurrency
         guard !settings.phases.isEmpty else { return [] }
         let phases = try catalog()
-        var names: [String] = []
-        for phase in phases where !names.contains(phase.name) { names.append(phase.name) }
-        let parallel = names.filter { name in phases.contains { $0.name == name && $0.worksOnHostsInParallel } }
+        let names = phases.map(\.name)
+        let parallel = phases.filter(\.worksOnHostsInParallel).map(\.name)
         let file = inventory.sourcePath ?? "inventory"
         let nowhere = SourcePlace(line: 0, column: 0)
         var problems: [Diagnostic] = []

@@ -44,10 +44,11 @@ public struct ClusterPhases: Sendable {
         [ClusterIdentityGuard.phase(inventory: inventory, state: StateDirectory(inventory: inventory))] + kubernetesPhases()
     }
 
-    /// Every phase of `apply` for this inventory (`etcd` settings built from the inventory when not given).
-    public func all(etcd: EtcdWorkflowSettings? = nil) throws -> [Phase] {
+    /// Every phase of `apply` for this inventory (`etcd` settings built from the inventory when not given;
+    /// `renewBefore` as `apply --renew-before`, for a self-managed cluster).
+    public func all(etcd: EtcdWorkflowSettings? = nil, renewBefore: TimeSpan? = nil) throws -> [Phase] {
         guard inventory.isSelfManaged else { return managed() }
-        return selfManaged(etcd: try etcd ?? EtcdWorkflowSettings(inventory: inventory, artifacts: artifacts))
+        return selfManaged(etcd: try etcd ?? EtcdWorkflowSettings(inventory: inventory, artifacts: artifacts), renewBefore: renewBefore)
     }
 
     /// Node runtime, control plane and kubelets (self-managed) or the join (managed). Artifacts are

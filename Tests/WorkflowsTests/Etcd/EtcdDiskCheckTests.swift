@@ -4,7 +4,7 @@ import Inventory
 import Testing
 @testable import Workflows
 
-/// Hosts whose only answer is the etcd-disk read: the free space of the data directory's file system and
+/// Test double: hosts whose only answer is the etcd-disk read: the free space of the data directory's file system and
 /// whether a member's data is there. Any other command fails the test.
 final class DiskModel: HostModel, @unchecked Sendable {
     struct Disk {
@@ -82,7 +82,7 @@ struct EtcdDiskCheckTests {
         #expect(failures.map(\.host).sorted() == ["h2", "h3"])
         let messages = Dictionary(uniqueKeysWithValues: failures.map { ($0.host, $0.message) })
         #expect(messages["h2"]?.contains("start the etcd member on h2") == true && messages["h2"]?.contains("1.0 GiB free for /var/lib/etcd, less than 2.0 GiB") == true, "\(messages)")
-        #expect(messages["h3"]?.contains("change the etcd member on h3") == true && messages["h3"]?.contains("100 MiB free for /var/lib/etcd, less than 256 MiB") == true, "\(messages)")
+        #expect(messages["h3"]?.contains("change the etcd member on h3") == true && messages["h3"]?.contains("100.0 MiB free for /var/lib/etcd, less than 256.0 MiB") == true, "\(messages)")
         let warned = Set(output.events.filter { $0.kind == .warning }.compactMap(\.host))
         #expect(warned == ["h1", "h4"], "below the quota, not refused: \(output.events.map(\.message))")
     }
