@@ -47,6 +47,6 @@ public enum EtcdDiskCheck {
     }
 
     static func df(_ dataDir: String) -> ShellCommand {
-        ShellCommand("sh", "-c", #"d=$1; while [ ! -d "$d" ]; do d=$(dirname "$d"); done; df -Pk "$d" | tail -n +2"#, "sh", dataDir)
+        ShellCommand("sh", "-c", "P=$1; " + UpgradeFacts.freeSpaceOfP, "sh", dataDir)
     }
 }

@@ -22,8 +22,8 @@ public enum UpgradeFacts {
         for c in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy; do echo "@@$c"; vouched "$c" || "$B/$c" --version 2>/dev/null | head -n 1; done
         echo @@kubectl; vouched kubectl || "$B/kubectl" version --client 2>/dev/null | head -n 1
         echo @@df-bin; df -Pk "$B" 2>/dev/null | tail -n +2
-        P=$D; while [ ! -e "$P" ] && [ "$P" != / ]; do P=$(dirname "$P"); done
-        echo @@df-data; df -Pk "$P" 2>/dev/null | tail -n +2
+        echo @@df-data
+        P=$D; \(freeSpaceOfP)
         echo @@end
         """
 
@@ -102,6 +102,10 @@ public enum UpgradeFacts {
             return sums
         }
     }
+
+    /// Shell: the `df -Pk` data line of the path in `$P`, or of its nearest existing parent while it does not
+    /// exist yet (a data directory before the first install); read it with `available(df:)`.
+    public static let freeSpaceOfP = #"while [ ! -e "$P" ] && [ "$P" != / ]; do P=$(dirname "$P"); done; df -Pk "$P" 2>/dev/null | tail -n +2"#
 
     /// The `Available` column (KiB) of a `df -Pk` data line.
     public static func available(df text: String) -> Int64? {
