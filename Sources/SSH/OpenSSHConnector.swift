@@ -51,6 +51,7 @@ public final class OpenSSHConnector: HostConnector, @unchecked Sendable {
         let all = await cache.removeAll()
         for connection in all where !connection.isBastion { await connection.close() }
         for connection in all where connection.isBastion { await connection.close() }
+        await directory.remove()
     }
 
     private func open(_ endpoint: HostEndpoint) async throws -> OpenSSHConnection {
@@ -277,7 +278,23 @@ actor OpenSSHConnectionCache {
 final class PrivateDirectory: Sendable {
     let path: String
     init(path: String) { self.path = path }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
+    deinit { Self.removeTree(path) }
+
+    /// Removes the directory now, after `closeAll`: a master told to exit may still be unlinking its socket
+    /// while the tree is removed, so a failed removal is retried for up to a second.
+    func remove() async {
+        for _ in 0..<20 {
+            if Self.removeTree(path) { return }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    /// True once nothing is left at `path`.
+    @discardableResult
+    static func removeTree(_ path: String) -> Bool {
+        try? FileManager.default.removeItem(atPath: path)
+        return !FileManager.default.fileExists(atPath: path)
+    }
 }
 
 final class Flag: @unchecked Sendable {
