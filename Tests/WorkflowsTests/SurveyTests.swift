@@ -129,7 +129,7 @@ struct SurveyTests {
         }
     }
 
-    @Test("three new units: one daemon-reload, one enable, a start each; the no-op re-run is one command and no read")
+    @Test("three new units: systemd reads them without a daemon-reload, one enable, a start each; the no-op re-run is one command and no read; a changed unit file is one daemon-reload")
     func unitsTogether() async throws {
         let base = try makeTemp()
         defer { try? FileManager.default.removeItem(atPath: base) }
@@ -138,9 +138,9 @@ struct SurveyTests {
 
         let plan = context(.plan, base: base, systemd: systemd, trips: trips)
         let planned = try await plan.ensureUnits("h1", units())
-        #expect(planned.allSatisfy { $0.unitFileChanged && $0.inputsChanged && $0.daemonReloaded && $0.enabled && $0.started })
+        #expect(planned.allSatisfy { $0.unitFileChanged && $0.inputsChanged && !$0.daemonReloaded && $0.enabled && $0.started })
         let planDescriptions = await plan.actions.map(\.description)
-        #expect(Array(planDescriptions.suffix(5)) == ["systemctl daemon-reload (a.service, b.service, c.service changed)",
+        #expect(Array(planDescriptions.suffix(5)) == ["systemd loads the new a.service, b.service, c.service (systemctl daemon-reload unless it read them by itself)",
                                                      "systemctl enable a.service b.service c.service",
                                                      "systemctl start a.service", "systemctl start b.service", "systemctl start c.service"])
         #expect(await systemd.log.isEmpty, "plan acted")
@@ -148,7 +148,7 @@ struct SurveyTests {
         let apply = context(.apply, base: base, systemd: systemd, trips: trips)
         _ = try await apply.ensureUnits("h1", units())
         #expect(await apply.actions.map(\.description) == planDescriptions, "apply did other than its plan")
-        #expect(await systemd.log == ["h1: systemctl daemon-reload", "h1: systemctl enable a.service b.service c.service",
+        #expect(await systemd.log == ["h1: systemctl enable a.service b.service c.service",
                                       "h1: systemctl start a.service", "h1: systemctl start b.service", "h1: systemctl start c.service"])
         let mode = try FileManager.default.attributesOfItem(atPath: base + "/h1/etc/b/config")[.posixPermissions] as? NSNumber
         #expect(mode?.intValue == 0o600)
@@ -169,6 +169,28 @@ struct SurveyTests {
         let driftActions = await drift.actions
         #expect(driftActions.map(\.description) == ["update /etc/b/config", "systemctl restart b.service (its files changed)"])
         #expect(driftActions.first?.diff?.contains("-b=2\n+b=1\n") == true)
+
+        // A unit file systemd has read, edited by hand: one daemon-reload, then the restart.
+        try "[Service]\nExecStart=/bin/b --old\n".write(toFile: base + "/h1/etc/systemd/system/b.service", atomically: true, encoding: .utf8)
+        let edited = context(.apply, base: base, systemd: systemd, trips: trips)
+        let reloaded = try await edited.ensureUnits("h1", units())
+        #expect(reloaded.map(\.daemonReloaded) == [false, true, false])
+        #expect(await edited.actions.map(\.description) == ["update /etc/systemd/system/b.service", "update /etc/b/config",
+                                                            "systemctl daemon-reload (b.service changed)", "systemctl restart b.service (its files changed)"])
+        #expect(Array(await systemd.log.suffix(2)) == ["h1: systemctl daemon-reload", "h1: systemctl restart b.service"])
+    }
+
+    @Test("new unit files systemd has not read by itself (it found them missing before they were written) get one daemon-reload")
+    func newUnitsNotRead() async throws {
+        let base = try makeTemp()
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let systemd = SystemdDouble()
+        await systemd.setReadsNewFilesByItself(false)
+        let apply = context(.apply, base: base, systemd: systemd, trips: RoundTrips())
+        let changes = try await apply.ensureUnits("h1", units())
+        #expect(changes.allSatisfy { $0.enabled && $0.started })
+        #expect(await systemd.log == ["h1: systemctl daemon-reload", "h1: systemctl enable a.service b.service c.service",
+                                      "h1: systemctl start a.service", "h1: systemctl start b.service", "h1: systemctl start c.service"])
     }
 
     @Test("a file with the right content but a loosened mode is set back, and plan says so")

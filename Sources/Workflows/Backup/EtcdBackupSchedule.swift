@@ -168,14 +168,12 @@ public enum EtcdBackupSchedule {
             }
         }
         let scriptChanged = try await ctx.ensureFile(host, managed.script)
-        let serviceChanged = try await ctx.ensureFile(host, managed.service)
-        let timer = try await ctx.ensureUnit(host, unit: timerUnit, unitFile: managed.timer, enable: true, restartOnChange: true)
-        if serviceChanged && !timer.daemonReloaded {
-            try await ctx.change(host, "systemctl daemon-reload (\(serviceUnit) changed)") { c in
-                try await c.check(ShellCommand("systemctl", "daemon-reload"))
-            }
-        }
-        if scriptChanged || serviceChanged || timer.changed {
+        // The service and the timer are loaded together; only the timer is enabled and started.
+        let units = try await ctx.ensureUnits(host, [
+            ManagedUnit(unit: serviceUnit, unitFile: managed.service, enable: false, start: false, restartOnChange: false),
+            ManagedUnit(unit: timerUnit, unitFile: managed.timer, enable: true, restartOnChange: true),
+        ])
+        if scriptChanged || units.contains(where: \.changed) {
             await ctx.emit(.message, host: host, "\(timerUnit): \(context.schedule), keep \(context.keep) in \(context.backupDir)")
         }
     }

@@ -62,6 +62,8 @@ public struct ManagedFile: Sendable, Equatable {
 public struct UnitChange: Sendable, Equatable {
     public var unitFileChanged: Bool
     public var inputsChanged: Bool
+    /// A `systemctl daemon-reload` ran (or, in plan mode, will run) for this unit's file; false when its file
+    /// was new and systemd may have read it without one.
     public var daemonReloaded: Bool
     public var restarted: Bool
     public var enabled: Bool
@@ -437,12 +439,19 @@ public actor WorkflowContext {
         return change
     }
 
-    /// Converges several units of one host together: their files are compared in one survey, every
-    /// changed unit file is followed by ONE `daemon-reload`, the units are enabled in one `systemctl
-    /// enable`, then each is started (not active) or restarted (its files or dependencies changed) in order.
+    /// Converges several units of one host together: their files are compared in one survey, changed unit
+    /// files are loaded with at most ONE `daemon-reload`, the units are enabled in one `systemctl enable`,
+    /// then each is started (not active) or restarted (its files or dependencies changed) in order.
+    ///
+    /// A reload runs every generator and re-reads every unit, which is most of what systemd costs a host
+    /// during an apply, so it runs only when needed: when a unit systemd had loaded changed, or when systemd
+    /// did not load a new unit file by itself (it does on first use once its unit cache sees the file).
+    /// The enable keeps its own reload: without it `systemctl show` and `systemctl status` go on reporting
+    /// the unit as disabled (systemd caches the state), and the next run would enable it again.
     public func ensureUnits(_ host: String, _ units: [ManagedUnit]) async throws -> [UnitChange] {
         guard !units.isEmpty else { return [] }
         try await survey(host, files: units.flatMap { [$0.unitFile] + $0.inputs }.map(\.path), units: units.map(\.unit))
+        let before = try await unitStates(host, units.map(\.unit))
         var results: [UnitChange] = []
         for unit in units {
             var result = UnitChange(unitFileChanged: false, inputsChanged: false, daemonReloaded: false, restarted: false, enabled: false, started: false)
@@ -452,12 +461,22 @@ public actor WorkflowContext {
         }
         let reloaded = zip(units, results).filter { $0.1.unitFileChanged }.map { $0.0.unit }
         if !reloaded.isEmpty {
-            try await change(host, "systemctl daemon-reload (\(reloaded.joined(separator: ", ")) changed)", affecting: []) { c in
-                try await c.check(ShellCommand("systemctl", "daemon-reload"))
+            let listed = reloaded.joined(separator: ", ")
+            if reloaded.contains(where: { before[$0]?.isLoaded ?? true }) {
+                try await change(host, "systemctl daemon-reload (\(listed) changed)", affecting: []) { c in
+                    try await c.check(ShellCommand("systemctl", "daemon-reload"))
+                }
+                for i in results.indices where results[i].unitFileChanged { results[i].daemonReloaded = true }
+            } else {
+                try await change(host, "systemd loads the new \(listed) (systemctl daemon-reload unless it read them by itself)", affecting: []) { c in
+                    let loaded = try await c.run(ShellCommand(["systemctl", "show", "--property=LoadState,NeedDaemonReload", "--"] + reloaded))
+                    if loaded.exitStatus != 0 || !Self.loadedAsWritten(loaded.stdoutText) {
+                        try await c.check(ShellCommand("systemctl", "daemon-reload"))
+                    }
+                }
             }
             // systemd reads the new unit files now: their states are read again below.
             for unit in reloaded { surveys[host]?.units[unit] = nil }
-            for i in results.indices where results[i].unitFileChanged { results[i].daemonReloaded = true }
         }
         let states = try await unitStates(host, units.map(\.unit))
         let disabled = units.filter { $0.enable && !(states[$0.unit]?.isEnabled ?? false) }.map(\.unit)
@@ -469,7 +488,9 @@ public actor WorkflowContext {
         }
         for (i, unit) in units.enumerated() {
             let filesChanged = results[i].unitFileChanged || results[i].inputsChanged
-            if !(states[unit.unit]?.isRunning ?? false) {
+            if !unit.start {
+                // Started by another unit: nothing to start or restart here.
+            } else if !(states[unit.unit]?.isRunning ?? false) {
                 results[i].started = try await change(host, "systemctl start \(unit.unit)", affecting: []) { c in
                     try await c.check(ShellCommand("systemctl", "start", unit.unit))
                 }
@@ -486,6 +507,14 @@ public actor WorkflowContext {
         }
         return results
     }
+
+    /// Whether `systemctl show --property=LoadState,NeedDaemonReload` says every unit is loaded from its file
+    /// as it is on disk now.
+    static func loadedAsWritten(_ show: String) -> Bool {
+        let lines = show.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { $0.hasPrefix("LoadState=") || $0.hasPrefix("NeedDaemonReload=") }
+        return lines.contains("LoadState=loaded") && lines.allSatisfy { $0 == "LoadState=loaded" || $0 == "NeedDaemonReload=no" }
+    }
 }
 
 /// A systemd unit `ensureUnits` converges.
@@ -495,17 +524,20 @@ public struct ManagedUnit: Sendable, Equatable {
     /// Files the unit reads (configs, certificates): a change restarts it when `restartOnChange`.
     public var inputs: [ManagedFile]
     public var enable: Bool
+    /// False for a unit that only another unit starts (a timer's service): it is loaded, never started here.
+    public var start: Bool
     public var restartOnChange: Bool
     /// Why the unit must restart although its own files are unchanged (a binary or a certificate that
     /// another step installed changed), shown in the action; nil when nothing else changed.
     public var restartBecause: String?
 
-    public init(unit: String, unitFile: ManagedFile, inputs: [ManagedFile] = [], enable: Bool = true,
+    public init(unit: String, unitFile: ManagedFile, inputs: [ManagedFile] = [], enable: Bool = true, start: Bool = true,
                 restartOnChange: Bool = true, restartBecause: String? = nil) {
         self.unit = unit
         self.unitFile = unitFile
         self.inputs = inputs
         self.enable = enable
+        self.start = start
         self.restartOnChange = restartOnChange
         self.restartBecause = restartBecause
     }

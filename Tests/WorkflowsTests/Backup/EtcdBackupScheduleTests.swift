@@ -43,7 +43,8 @@ struct EtcdBackupScheduleTests {
         let plan = try await run(inv, mode: .plan, base: base, systemd: systemd)
         let planned = plan.actions.filter { $0.host == "h1" }.map(\.description)
         #expect(planned == ["create /usr/local/lib/capstan", "create /usr/local/lib/capstan/etcd-backup.sh", "create /etc/systemd/system/etcd-backup.service",
-                            "create /etc/systemd/system/etcd-backup.timer", "systemctl daemon-reload (etcd-backup.timer changed)",
+                            "create /etc/systemd/system/etcd-backup.timer",
+                            "systemd loads the new etcd-backup.service, etcd-backup.timer (systemctl daemon-reload unless it read them by itself)",
                             "systemctl enable etcd-backup.timer", "systemctl start etcd-backup.timer"], "\(planned)")
         #expect(plan.actions.first { $0.description.hasSuffix("etcd-backup.timer") }?.diff?.contains("+OnCalendar=*:*:0/5") == true)
         #expect(!plan.actions.contains { $0.host == "h3" })

@@ -17,9 +17,20 @@ actor SystemdDouble {
     /// `host: systemctl show units…`: the state queries, one per survey.
     var queries: [String] = []
 
+    /// The unit files systemd has read, by host and unit, as they were then: a unit is read on first use
+    /// (systemd 246 and later do that for a file that appeared) and again by `daemon-reload`.
+    var read: [String: [String: Data]] = [:]
+    /// False: a unit once found missing stays missing until `daemon-reload`, as before systemd 246 or when the
+    /// unit cache did not see the new file.
+    var readsNewFilesByItself = true
+    var missing: [String: Set<String>] = [:]
+
+    func setReadsNewFilesByItself(_ value: Bool) { readsNewFilesByItself = value }
+
     func setUnhealthy(_ hosts: Set<String>) { unhealthy = hosts }
 
-    func handle(host: String, arguments: [String]) -> CommandResult {
+    /// `unitFiles`: the contents of the named units' files under /etc/systemd/system now (nil: no file).
+    func handle(host: String, arguments: [String], unitFiles: [String: Data?] = [:]) -> CommandResult {
         guard let tool = arguments.first else { return CommandResult(exitStatus: 127) }
         if tool == "curl" {
             let url = arguments.last ?? ""
@@ -39,12 +50,23 @@ actor SystemdDouble {
             let blocks = units.map { unit in
                 let file = enabled[host, default: []].contains(unit) ? "enabled" : "disabled"
                 let state = active[host, default: []].contains(unit) ? "active" : "inactive"
-                return "Id=\(unit)\nLoadState=loaded\nActiveState=\(state)\nSubState=\(state == "active" ? "running" : "dead")\nUnitFileState=\(file)\n"
+                // A unit the test set up as enabled or running has a file it does not write out.
+                let known = enabled[host, default: []].contains(unit) || active[host, default: []].contains(unit)
+                let notFound = "Id=\(unit)\nLoadState=not-found\nActiveState=inactive\nSubState=dead\nUnitFileState=\nNeedDaemonReload=no\n"
+                guard case let written?? = unitFiles[unit] else {
+                    if known || unitFiles[unit] == nil { return "Id=\(unit)\nLoadState=loaded\nActiveState=\(state)\nSubState=\(state == "active" ? "running" : "dead")\nUnitFileState=\(file)\nNeedDaemonReload=no\n" }
+                    missing[host, default: []].insert(unit)
+                    return notFound
+                }
+                if !readsNewFilesByItself, missing[host]?.contains(unit) ?? false { return notFound }
+                let loaded = read[host]?[unit] ?? written
+                read[host, default: [:]][unit] = loaded
+                return "Id=\(unit)\nLoadState=loaded\nActiveState=\(state)\nSubState=\(state == "active" ? "running" : "dead")\nUnitFileState=\(file)\nNeedDaemonReload=\(loaded == written ? "no" : "yes")\n"
             }
             return CommandResult(exitStatus: 0, stdout: Data(blocks.joined(separator: "\n").utf8))
         case "enable": enabled[host, default: []].formUnion(units)
         case "start", "restart": active[host, default: []].insert(unit)
-        case "daemon-reload": break
+        case "daemon-reload": read[host] = [:]; missing[host] = []
         default: return CommandResult(exitStatus: 1, stderr: Data("unknown systemctl verb \(verb)".utf8))
         }
         log.append("\(host): systemctl \(verb)\(verb == "daemon-reload" ? "" : " " + units.joined(separator: " "))")
@@ -80,17 +102,28 @@ struct SystemdDoubleConnection: HostConnection {
     func run(_ command: ShellCommand, options: RunOptions) async throws -> CommandResult {
         let words = Self.words(command.line)
         if let first = words.first, first == "systemctl" || first == "curl" {
-            return await systemd.handle(host: hostName, arguments: words)
+            return await systemd.handle(host: hostName, arguments: words, unitFiles: try await unitFiles(words))
         }
         // A survey ends with `systemctl show …`: the part before it runs for real, the double answers the rest.
         if let show = command.line.range(of: "systemctl show ") {
             var result = try await local.run(ShellCommand("sh", "-c", String(command.line[..<show.lowerBound])), options: options)
-            let answer = await systemd.handle(host: hostName, arguments: Self.words(String(command.line[show.lowerBound...])))
+            let showWords = Self.words(String(command.line[show.lowerBound...]))
+            let answer = await systemd.handle(host: hostName, arguments: showWords, unitFiles: try await unitFiles(showWords))
             result.stdout.append(answer.stdout)
             result.exitStatus = answer.exitStatus
             return result
         }
         return try await local.run(command, options: options)
+    }
+
+    /// The files of the units a `systemctl show` names, as they are under the host's root now.
+    private func unitFiles(_ words: [String]) async throws -> [String: Data?] {
+        guard words.dropFirst().first(where: { !$0.hasPrefix("-") }) == "show" else { return [:] }
+        var files: [String: Data?] = [:]
+        for unit in words.dropFirst(2) where !unit.hasPrefix("-") {
+            files[unit] = .some(try await local.read("/etc/systemd/system/\(unit)"))
+        }
+        return files
     }
 
     func stream(_ command: ShellCommand, options: RunOptions, onStdout: @Sendable (Data) async throws -> Void) async throws -> CommandResult {
