@@ -86,6 +86,25 @@ struct PeerTransferCommandTests {
         #expect(mode == 0o755)
     }
 
+    @Test("a receiver that serves files already offers the fetched one in the same command: its link names the checksum and points at the file; without the connect probe (the holder answered before) the bytes are the same")
+    func fetchRegisters() throws {
+        let holder = try Holder()
+        defer { try? holder.stop() }
+        let own = holder.root + "/receiver-run"
+        try FileManager.default.createDirectory(atPath: own + "/" + holder.server.token, withIntermediateDirectories: true)
+        let target = holder.root + "/receiver/usr/local/bin/containerd"
+        let run = try Self.sh(PeerTransfer.fetchCommand(server: holder.server, sha256: holder.sha256, path: target,
+                                                        attributes: FileAttributes(mode: 0o755), registering: true, probing: false, directory: own))
+        #expect(run.status == 0, "\(run.stderr)")
+        let link = own + "/" + holder.server.token + "/" + holder.sha256
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link) == target)
+        #expect(FileManager.default.contents(atPath: link) == holder.original)
+        // Without `registering` nothing is linked.
+        let other = holder.root + "/receiver/usr/local/bin/containerd-copy"
+        #expect(try holder.fetch(to: other).status == 0)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: own + "/" + holder.server.token) == [holder.sha256])
+    }
+
     @Test("a tampered byte on the holder, a wrong token or a holder that serves nothing: the fetch fails, the file in place stays, no temporary file is left")
     func refusesWrongBytes() throws {
         let holder = try Holder()
