@@ -51,7 +51,7 @@ public enum ControlPlaneWorkflow {
         let addresses = Dictionary(uniqueKeysWithValues: hosts.map { ($0.name, $0.clusterAddress) })
         return [
             Phase(phaseName, hosts: hosts.map(\.name), execution: .serial,
-                  next: "fix the failing host and run the command again; hosts after it were not changed") { ctx, host in
+                  next: "fix the failing host and run the command again; while an API server runs, hosts after a failing one are not changed") { ctx, host in
                 guard let run = try await prepared.value(in: ctx) else { return try await KubernetesWorkflow.waitForPKI(ctx, host, phaseName) }
                 guard let files = run.files[host], let address = addresses[host] else { throw WorkflowError.unknownHost(host) }
                 let binaries = run.binaries
@@ -76,6 +76,15 @@ public enum ControlPlaneWorkflow {
                 guard let run = try await prepared.value(in: ctx) else { return }
                 guard let files = run.files[host] else { throw WorkflowError.unknownHost(host) }
                 try await files.survey(ctx, host, binaries: run.binaries)
+            }
+            // One host at a time keeps the API available; before any API server runs there is none to keep.
+            .allAtOnce { ctx, hosts in
+                guard let run = try await prepared.value(in: ctx) else { return false }
+                for host in hosts {
+                    guard let unit = run.files[host]?.apiServer.unit,
+                          let state = try await ctx.unitStates(host, [unit])[unit], state.loadState == "not-found" || !state.isRunning else { return false }
+                }
+                return true
             }
             .reading(prepared),
         ]

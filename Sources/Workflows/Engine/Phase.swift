@@ -34,6 +34,9 @@ public struct Phase: Sendable {
     public internal(set) var needs: [String] = []
     /// Tidies what the phase left for the run's later phases (temporary copies): see `cleaningUp`.
     var cleanup: (@Sendable (WorkflowContext) async -> Void)?
+    /// For a serial phase: true when, after the surveys, nothing the one-at-a-time order protects is there
+    /// (no API server runs yet), so every host is changed at once: see `allAtOnce(when:)`.
+    var allAtOnce: (@Sendable (WorkflowContext, [String]) async throws -> Bool)?
 
     /// A phase whose body runs per host (`execution` .parallel or .serial).
     public init(
@@ -66,6 +69,15 @@ public struct Phase: Sendable {
 }
 
 extension Phase {
+    /// This serial phase changes all its hosts at once (as a parallel phase, within the same bound) when
+    /// `nothingToProtect`, asked after every host's survey, finds nothing the one-at-a-time order keeps
+    /// available: a first install has no running service to roll.
+    public func allAtOnce(when nothingToProtect: @escaping @Sendable (WorkflowContext, [String]) async throws -> Bool) -> Phase {
+        var phase = self
+        phase.allAtOnce = nothingToProtect
+        return phase
+    }
+
     /// This phase with `survey` run before the body on each host (all hosts at once for a serial phase).
     public func surveying(_ survey: @escaping @Sendable (WorkflowContext, String) async throws -> Void) -> Phase {
         var phase = self
@@ -229,11 +241,25 @@ public struct PhaseRunner: Sendable {
                 return [WorkflowError.HostFailure(host: phase.hosts.joined(separator: ","), cause: error)]
             }
         case .serial:
+            let limit = ctx.options.concurrency.limit(for: phase.name) ?? FanOut.defaultLimit
+            var surveyed = phase.hosts
             if let survey = phase.survey {
                 // Checking is parallel, changing stays one host at a time: a host whose survey fails is
                 // read again in its turn and fails there, in order.
-                _ = await FanOut.run(phase.hosts, limit: ctx.options.concurrency.limit(for: phase.name) ?? FanOut.defaultLimit, name: { $0 }) { host in
+                let outcomes = await FanOut.run(phase.hosts, limit: limit, name: { $0 }) { host in
                     try await survey(ctx, host)
+                }
+                surveyed = outcomes.filter { $0.error == nil }.map(\.host)
+            }
+            if let nothingToProtect = phase.allAtOnce, surveyed.count == phase.hosts.count,
+               (try? await nothingToProtect(ctx, phase.hosts)) == true {
+                await ctx.emit(.message, "nothing runs yet on \(phase.hosts.joined(separator: ", ")): all of them at once")
+                let outcomes = await FanOut.run(phase.hosts, limit: limit, name: { $0 }) { host in
+                    try await phase.body(ctx, host)
+                    await ctx.emit(.hostStatus, host: host, "done")
+                }
+                return outcomes.compactMap { outcome in
+                    outcome.error.map { WorkflowError.HostFailure(host: outcome.host, cause: $0) }
                 }
             }
             let before = await ctx.actionCount
