@@ -13,32 +13,38 @@ extension ShellCommand {
 }
 
 extension ShellCommand {
-    /// Fails unless the file's SHA-256 is `expected`. A write whose content arrives on stdin checks its
-    /// staging file with it before the rename: when Capstan dies mid-send, `cat` sees end of input and
-    /// exits 0 with part of the file, and without this check the part would replace the target.
-    static func requireSHA256(of path: String, _ expected: String) -> ShellCommand {
-        ShellCommand(["sh", "-c", "digest=$(\(sha256(of: path).line)) || exit 1; [ \"${digest%% *}\" = \"$2\" ] || { echo \"$1: incomplete (sha256 ${digest%% *}, expected $2)\" >&2; exit 1; }", "sh", path, expected])
-    }
-}
-
-extension ShellCommand {
     /// One command that installs a file whose content arrives on stdin: a 0600 staging file beside the
     /// target (`umask 077` before `cat`, so a key is never readable by others on its way), its SHA-256
     /// checked against `sha256` (a send cut short ends `cat` with part of the file, which must never
     /// replace the target), mode and owner, `mv -f` (rename(2) in one directory: the checked bytes are
-    /// the target's). With `printTarget` it ends by printing the target's SHA-256 as well. The staging
+    /// the target's). With `printTarget` it ends by printing that SHA-256 and the target's path. The staging
     /// file is removed when a step fails.
+    /// `large`: hash with `openssl` when the host has it (see `sha256(of:)`), else with `sha256sum`.
     static func installFromStdin(path: String, directory: String, staging: String, sha256: String,
-                                 attributes: FileAttributes, printTarget: Bool) -> ShellCommand {
-        var install = ShellCommand("mkdir", "-p", "--", directory)
-            .then(ShellCommand("sh", "-c", #"umask 077 && cat > "$1""#, "sh", staging))
-            .then(.requireSHA256(of: staging, sha256))
-            .then(ShellCommand("chmod", String(attributes.mode, radix: 8), "--", staging))
-        if let owner = attributes.owner { install = install.then(ShellCommand("chown", "--", owner, staging)) }
-        install = install.then(ShellCommand("mv", "-f", "--", staging, path))
-        if printTarget { install = install.then(.sha256(of: path)) }
-        return ShellCommand("sh", "-c", "{ \(install.line); } || { status=$?; rm -f -- \"$1\"; exit $status; }", "sh", staging)
+                                 attributes: FileAttributes, printTarget: Bool, large: Bool = false) -> ShellCommand {
+        ShellCommand(["sh", "-c", installScript, "sh", staging, directory, sha256, String(attributes.mode, radix: 8),
+                      attributes.owner ?? "", path, printTarget ? "print" : "", large ? "large" : ""])
     }
+
+    /// One `sh` for the whole install: its built-ins test the directory, set the umask, compare the digest and
+    /// clean up, so a small file (most of what `apply` writes, tens per host) costs `cat`, one hash, `chmod`
+    /// and `mv`. The digest printed at the end is the staging file's, checked above: `mv` renamed that file
+    /// to the target. A small file is hashed with `sha256sum`: it starts in a third of `openssl`'s time.
+    private static let installScript = #"""
+        s=$1
+        fail() { status=$?; rm -f -- "$s"; exit $status; }
+        [ -d "$2" ] || mkdir -p -- "$2" || exit
+        umask 077
+        cat > "$s" || fail
+        if [ -n "$8" ] && command -v openssl >/dev/null 2>&1; then digest=$(openssl dgst -sha256 -r "$s") || fail
+        else digest=$(sha256sum -- "$s") || fail; fi
+        digest=${digest%% *}
+        if [ "$digest" != "$3" ]; then echo "$s: incomplete (sha256 $digest, expected $3)" >&2; rm -f -- "$s"; exit 1; fi
+        chmod "$4" -- "$s" || fail
+        if [ -n "$5" ]; then chown -- "$5" "$s" || fail; fi
+        mv -f -- "$s" "$6" || fail
+        if [ -n "$7" ]; then echo "$digest $6"; fi
+        """#
 }
 
 /// Where an upload is written before its rename: a hidden file beside the target, so the rename stays on

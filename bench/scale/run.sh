@@ -8,7 +8,8 @@
 # usage: bench/scale/run.sh [SIZES]   (default "10 20 40"; CAPSTAN=path/to/capstan, default the debug build;
 #        BINS="label=path …" measures several builds side by side instead, each in every mode (the lab is
 #        managed with the first); MODES, default "peers direct"; KEEP=1 leaves the labs up; LOGDIR, default /tmp,
-#        keeps each apply's output; RESULTS, default bench/scale/results.md, is the report written).
+#        keeps each apply's output; RESULTS, default bench/scale/results.md, is the report written; SETTLE, default
+#        10, is the pause in seconds after each wipe).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 sizes=${1:-10 20 40}
@@ -38,6 +39,9 @@ wipe() {
   done
   wait "${pids[@]}"
   rm -rf "/var/lib/capstan/lab/$lab/.capstan/lab"
+  # The hosts' own teardown (units stopping, systemd tidying up) goes on after the commands return: let it
+  # end before the measured apply starts (SETTLE seconds, default 10).
+  sleep "${SETTLE:-10}"
 }
 
 # One apply with the binary $2 (default $bin): "wall;rss_kib;cpu_s;summary line".
@@ -94,7 +98,7 @@ done
   echo "Produced by \`bench/scale/run.sh \"$sizes\"\` on $(date -u +%Y-%m-%d), $(nproc) cores, builds: $(for spec in "${bins[@]}"; do printf '%s ' "${spec%%=*}"; done| sed 's/ $//'); modes: $modes."
   echo "Lab: N systemd-nspawn hosts on one bridge (h1-h3 control plane + etcd, the rest workers), containerd/runc/CNI plugins"
   echo "from Debian, Kubernetes components as Capstan's stand-ins. One apply runs first on each lab (not measured); each row"
-  echo "then wipes the hosts (every unit and file apply placed) and the state directory;"
+  echo "then wipes the hosts (every unit and file apply placed) and the state directory and waits ${SETTLE:-10} s for the hosts to settle;"
   echo "the artifact cache on this machine stays warm. \"sent\" is what this machine uploaded over SSH as files (binaries and"
   echo "image archives; configuration files travel inside commands and are not counted), \"peers\" what hosts fetched from"
   echo "each other; both from apply's summary. \"capstan CPU\" is the user + system time of the capstan process and its"
