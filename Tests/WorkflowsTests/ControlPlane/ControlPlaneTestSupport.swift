@@ -18,10 +18,10 @@ actor SystemdDouble {
     var queries: [String] = []
 
     /// The unit files systemd has read, by host and unit, as they were then: a unit is read on first use
-    /// (systemd 246 and later do that for a file that appeared) and again by `daemon-reload`.
+    /// (as Debian bookworm's systemd 252 does for a file that appeared) and again by `daemon-reload`.
     var read: [String: [String: Data]] = [:]
-    /// False: a unit once found missing stays missing until `daemon-reload`, as before systemd 246 or when the
-    /// unit cache did not see the new file.
+    /// False: a unit once found missing stays missing until `daemon-reload`, as when systemd's unit cache did
+    /// not see the new file (a systemd without that cache behaves so for every new file).
     var readsNewFilesByItself = true
     var missing: [String: Set<String>] = [:]
 
