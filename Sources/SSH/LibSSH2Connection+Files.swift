@@ -136,7 +136,7 @@ extension LibSSH2Connection {
     private var writesThroughSudo: Bool { endpoint.become && endpoint.user != "root" }
 
     public func write(_ data: Data, to path: String, attributes: FileAttributes) async throws {
-        if data.count <= Self.oneCommandLimit { return try await writeInOneCommand(data, to: path, attributes: attributes) }
+        if data.count <= ShellCommand.smallFile { return try await writeInOneCommand(data, to: path, attributes: attributes) }
         try await put(to: path, attributes: attributes) { send in
             var offset = 0
             while offset < data.count {
@@ -162,10 +162,6 @@ extension LibSSH2Connection {
         }
     }
 
-    /// Files up to this size (configurations, certificates, units: nearly everything `apply` writes) go in
-    /// one command with the content on stdin, in place of an SFTP transfer plus two commands.
-    static let oneCommandLimit = 256 * 1024
-
     /// The same steps as `put` in one command: a 0600 staging file beside the target (`umask 077` before
     /// `cat`, so a key is never readable by others on its way), its SHA-256 checked against what is sent
     /// (a send cut short — Capstan killed — ends `cat` with part of the file, which must never replace the
@@ -175,7 +171,7 @@ extension LibSSH2Connection {
         let (directory, staging) = try stagingPath(for: path)
         let expected = SHA256.hash(data: data).hex
         let line = ShellCommand.installFromStdin(path: path, directory: directory, staging: staging, sha256: expected,
-                                                 attributes: attributes, printTarget: true)
+                                                 attributes: attributes, printTarget: true, size: data.count)
         let result = try await run(line, options: RunOptions(privileged: writesThroughSudo || attributes.owner != nil, stdin: data))
         guard result.succeeded else {
             throw HostError.transferFailed(host: hostName, path: path, reason: "cannot put the file in place: \(result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")

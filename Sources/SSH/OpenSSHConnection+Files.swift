@@ -8,7 +8,7 @@ extension OpenSSHConnection {
     /// One command, the content on stdin, checked on the host before the rename (`installFromStdin`).
     public func write(_ data: Data, to path: String, attributes: FileAttributes) async throws {
         let sha256 = SHA256.hash(data: data).hex
-        try await install(to: path, sha256: sha256, attributes: attributes, large: data.count > Self.largeFile,
+        try await install(to: path, sha256: sha256, attributes: attributes, size: data.count,
                           feed: { try await $0.writeStdin(data) }, stdinFile: nil)
     }
 
@@ -26,18 +26,15 @@ extension OpenSSHConnection {
             throw HostError.transferFailed(host: hostName, path: path, reason: "cannot read the local file \(localFile)")
         }
         let size = (try? FileManager.default.attributesOfItem(atPath: localFile)[.size] as? Int) ?? Int.max
-        try await install(to: path, sha256: sha256, attributes: attributes, large: size > Self.largeFile, feed: nil, stdinFile: localFile)
+        try await install(to: path, sha256: sha256, attributes: attributes, size: size, feed: nil, stdinFile: localFile)
     }
 
-    /// Above this size the host hashes with `openssl` (fast on large files), below with `sha256sum` (fast to start).
-    static let largeFile = 256 * 1024
-
     /// Runs `installFromStdin` with the content from `feed` or, without it, from `stdinFile`.
-    private func install(to path: String, sha256: String, attributes: FileAttributes, large: Bool,
+    private func install(to path: String, sha256: String, attributes: FileAttributes, size: Int,
                          feed: (@Sendable (ChildProcess) async throws -> Void)?, stdinFile: String?) async throws {
         let (directory, staging) = try StagingPath.beside(path, host: hostName)
         let command = ShellCommand.installFromStdin(path: path, directory: directory, staging: staging, sha256: sha256,
-                                                    attributes: attributes, printTarget: false, large: large)
+                                                    attributes: attributes, printTarget: false, size: size)
         let result = try await execute(command, options: .default, feed: feed, stdinFile: stdinFile, onStdout: { _ in })
         guard result.succeeded else {
             throw HostError.transferFailed(host: hostName, path: path, reason: "cannot put the file in place: \(result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")

@@ -19,12 +19,17 @@ extension ShellCommand {
     /// replace the target), mode and owner, `mv -f` (rename(2) in one directory: the checked bytes are
     /// the target's). With `printTarget` it ends by printing that SHA-256 and the target's path. The staging
     /// file is removed when a step fails.
-    /// `large`: hash with `openssl` when the host has it (see `sha256(of:)`), else with `sha256sum`.
+    /// `size`: the content's length; above `smallFile` the host hashes with `openssl` when it has it (see
+    /// `sha256(of:)`), else with `sha256sum`.
     static func installFromStdin(path: String, directory: String, staging: String, sha256: String,
-                                 attributes: FileAttributes, printTarget: Bool, large: Bool = false) -> ShellCommand {
+                                 attributes: FileAttributes, printTarget: Bool, size: Int) -> ShellCommand {
         ShellCommand(["sh", "-c", installScript, "sh", staging, directory, sha256, String(attributes.mode, radix: 8),
-                      attributes.owner ?? "", path, printTarget ? "print" : "", large ? "large" : ""])
+                      attributes.owner ?? "", path, printTarget ? "print" : "", size > smallFile ? "large" : ""])
     }
+
+    /// Files up to this size (configurations, certificates, units: nearly everything `apply` writes) are small:
+    /// libssh2 writes them in one command, and the host hashes them with `sha256sum`, which starts faster.
+    static let smallFile = 256 * 1024
 
     /// One `sh` for the whole install: its built-ins test the directory, set the umask, compare the digest and
     /// clean up, so a small file (most of what `apply` writes, tens per host) costs `cat`, one hash, `chmod`

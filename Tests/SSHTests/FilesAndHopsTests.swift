@@ -37,7 +37,7 @@ struct FilesAndHopsTests {
         let digest = SHA256.hash(data: full).map { String(format: "%02x", $0) }.joined()
         let directory = (path as NSString).deletingLastPathComponent
         let install = ShellCommand.installFromStdin(path: path, directory: directory, staging: directory + "/.cluster.json.capstan-test", sha256: digest,
-                                                   attributes: FileAttributes(mode: 0o600), printTarget: true)
+                                                   attributes: FileAttributes(mode: 0o600), printTarget: true, size: full.count)
         // What sshd hands the command when the client dies after sending part of the file: end of input.
         let cut = try await connection.run(install, options: RunOptions(stdin: full.prefix(9)))
         #expect(!cut.succeeded)

@@ -139,7 +139,7 @@ actor PeerTransfer {
     /// so later fetches from them skip the connect probe.
     private var reached: Set<String> = []
     func hasBeenReached(_ holder: String) -> Bool { reached.contains(holder) }
-    func reached(_ holder: String) { reached.insert(holder) }
+    func markReached(_ holder: String) { reached.insert(holder) }
 
     /// Whether a server runs on `host` (files it fetches can be offered in the same command).
     func serves(_ host: String) -> Bool { servers[host] != nil }
@@ -316,7 +316,7 @@ extension WorkflowContext {
                                                                 registering: registering, probing: probing),
                                       options: RunOptions(timeoutSeconds: 1900))
                 }
-                await peers.reached(holder)
+                await peers.markReached(holder)
             }
             if fetched {
                 if registering {

@@ -254,13 +254,7 @@ public struct PhaseRunner: Sendable {
             if let nothingToProtect = phase.allAtOnce, surveyed.count == phase.hosts.count,
                (try? await nothingToProtect(ctx, phase.hosts)) == true {
                 await ctx.emit(.message, "nothing runs yet on \(phase.hosts.joined(separator: ", ")): all of them at once")
-                let outcomes = await FanOut.run(phase.hosts, limit: limit, name: { $0 }) { host in
-                    try await phase.body(ctx, host)
-                    await ctx.emit(.hostStatus, host: host, "done")
-                }
-                return outcomes.compactMap { outcome in
-                    outcome.error.map { WorkflowError.HostFailure(host: outcome.host, cause: $0) }
-                }
+                return await allHosts(phase, ctx, limit: limit, surveying: false)
             }
             let before = await ctx.actionCount
             for host in phase.hosts {
@@ -275,17 +269,23 @@ public struct PhaseRunner: Sendable {
             }
             return []
         case .parallel(let limit):
-            let body = phase.body
-            let survey = phase.survey
             // The phase's own bound, unless the inventory sets one (`spec.concurrency`).
-            let outcomes = await FanOut.run(phase.hosts, limit: ctx.options.concurrency.limit(for: phase.name) ?? limit, name: { $0 }) { host in
-                try await survey?(ctx, host)
-                try await body(ctx, host)
-                await ctx.emit(.hostStatus, host: host, "done")
-            }
-            return outcomes.compactMap { outcome in
-                outcome.error.map { WorkflowError.HostFailure(host: outcome.host, cause: $0) }
-            }
+            return await allHosts(phase, ctx, limit: ctx.options.concurrency.limit(for: phase.name) ?? limit, surveying: true)
+        }
+    }
+
+    /// Every host of `phase` at once (at most `limit` at a time), each host's error collected; `surveying`:
+    /// each host's survey first (a serial phase has surveyed them all already).
+    private func allHosts(_ phase: Phase, _ ctx: WorkflowContext, limit: Int, surveying: Bool) async -> [WorkflowError.HostFailure] {
+        let body = phase.body
+        let survey = surveying ? phase.survey : nil
+        let outcomes = await FanOut.run(phase.hosts, limit: limit, name: { $0 }) { host in
+            try await survey?(ctx, host)
+            try await body(ctx, host)
+            await ctx.emit(.hostStatus, host: host, "done")
+        }
+        return outcomes.compactMap { outcome in
+            outcome.error.map { WorkflowError.HostFailure(host: outcome.host, cause: $0) }
         }
     }
 }
