@@ -10,6 +10,7 @@ public final class OpenSSHConnection: HostConnection, StreamingFileSource, @unch
     let isBastion: Bool
     private let directory: PrivateDirectory
     private let onClose: @Sendable () -> Void
+    private let closing = OnceTask<Void>()
 
     init(endpoint: HostEndpoint, options: OpenSSHOptions, directory: PrivateDirectory, isBastion: Bool, onClose: @escaping @Sendable () -> Void) {
         hostName = endpoint.name
@@ -21,9 +22,14 @@ public final class OpenSSHConnection: HostConnection, StreamingFileSource, @unch
     }
 
     /// Ends the master (`ssh -O exit`); later commands on this object would connect without it.
+    /// Closing twice (a command's own close, then the connector's `closeAll`) asks the master once, and the
+    /// second caller waits for that answer.
     public func close() async {
-        onClose()
-        _ = try? await ChildProcess.run([options.program, "-S", options.controlPath, "-O", "exit"] + options.arguments + ["--", endpoint.address], environment: options.environment)
+        let (program, arguments, environment, onClose) = (options.program, ["-S", options.controlPath, "-O", "exit"] + options.arguments + ["--", endpoint.address], options.environment, onClose)
+        await closing.value {
+            onClose()
+            _ = try? await ChildProcess.run([program] + arguments, environment: environment)
+        }
     }
 
     /// True while the master answers `ssh -O check`.

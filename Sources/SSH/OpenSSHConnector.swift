@@ -24,6 +24,7 @@ public final class OpenSSHConnector: HostConnector, @unchecked Sendable {
     private let cache = OpenSSHConnectionCache()
     private let gates = ServerGates()
     private let counter = Counter()
+    private let builtInCiphers = OnceTask<[String]?>()
 
     public init(maxNewConnectionsPerServer: Int = 10, program: String = "ssh") throws {
         self.maxNewConnectionsPerServer = maxNewConnectionsPerServer
@@ -69,7 +70,10 @@ public final class OpenSSHConnector: HostConnector, @unchecked Sendable {
         // must still get a master each. The short name keeps the path under the unix socket limit.
         let socket = "\(controlDirectory)/m\(id)"
         let askpass = try writeAskpass(for: endpoint, id: id)
-        let options = OpenSSHOptions(endpoint: endpoint, controlPath: socket, askpass: askpass, proxy: proxy, program: program)
+        var options = OpenSSHOptions(endpoint: endpoint, controlPath: socket, askpass: askpass, proxy: proxy, program: program)
+        if let ciphers = await preferredCiphers(options, address: endpoint.address) {
+            options = OpenSSHOptions(endpoint: endpoint, controlPath: socket, askpass: askpass, proxy: proxy, program: program, ciphers: ciphers)
+        }
         let log = "\(controlDirectory)/m\(id).log"
         let argv = [program, "-M", "-N", "-f", "-v", "-o", "ControlPersist=600"] + options.arguments + ["--", endpoint.address]
         let master = try ChildProcess(argv, environment: options.environment, stdin: false, outputPath: log)
@@ -87,10 +91,26 @@ public final class OpenSSHConnector: HostConnector, @unchecked Sendable {
         guard status == 0 else {
             throw Self.connectError(log: text, status: status, endpoint: endpoint, timedOut: fired.isSet, limit: limit)
         }
-        let cache = self.cache
-        return OpenSSHConnection(endpoint: endpoint, options: options, directory: directory, isBastion: endpoint.name.hasPrefix("bastion ")) {
-            Task { await cache.remove(endpoint) }
+        // Weak: the cache holds this connection, so a strong capture would keep both alive for good.
+        return OpenSSHConnection(endpoint: endpoint, options: options, directory: directory, isBastion: endpoint.name.hasPrefix("bastion ")) { [weak cache] in
+            Task { await cache?.remove(endpoint) }
         }
+    }
+
+    /// The AES-GCM-first cipher order for this endpoint, or nil to leave ssh's own (`OpenSSHCiphers`).
+    /// OpenSSH's built-in list is read once per connector (`ssh -G -F /dev/null`), the host's effective
+    /// one with the same options ssh gets, so a `Ciphers` line in the user's or the system's configuration
+    /// that applies to this host is seen.
+    private func preferredCiphers(_ options: OpenSSHOptions, address: String) async -> String? {
+        guard OpenSSHCiphers.localCPUHasAES else { return nil }
+        let program = self.program
+        // Both read at once: each is a process start on the way to the first connection.
+        async let effective = OpenSSHCiphers.effectiveCiphers(program: program, arguments: options.arguments, address: address, environment: options.environment)
+        let builtIn = await builtInCiphers.value {
+            await OpenSSHCiphers.effectiveCiphers(program: program, arguments: ["-F", "/dev/null"], address: "localhost", environment: ProcessInfo.processInfo.environment)
+        }
+        guard let builtIn, let effective = await effective else { return nil }
+        return OpenSSHCiphers.preferred(builtIn: builtIn, effective: effective, localAES: true)
     }
 
     /// An askpass program for password and passphrase prompts, reading the values from the environment
@@ -203,7 +223,7 @@ struct OpenSSHOptions: Sendable {
     let arguments: [String]
     let environment: [String: String]
 
-    init(endpoint: HostEndpoint, controlPath: String, askpass: String?, proxy: OpenSSHConnection?, program: String) {
+    init(endpoint: HostEndpoint, controlPath: String, askpass: String?, proxy: OpenSSHConnection?, program: String, ciphers: String? = nil) {
         self.program = program
         self.controlPath = controlPath
         let escape = { (path: String) in "\"" + path.replacingOccurrences(of: "%", with: "%%") + "\"" }
@@ -241,6 +261,7 @@ struct OpenSSHOptions: Sendable {
                 + " '[%h]:%p' -- " + literal(proxy.endpoint.address)
             args += ["-o", "ProxyCommand=\(line)"]
         }
+        if let ciphers { args += ["-o", "Ciphers=\(ciphers)"] }
         arguments = args
         self.environment = environment
     }
@@ -302,6 +323,21 @@ final class Flag: @unchecked Sendable {
     private var value = false
     func set() { lock.withLock { value = true } }
     var isSet: Bool { lock.withLock { value } }
+}
+
+/// A value computed once, by the first caller; later callers wait for that computation.
+final class OnceTask<Value: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var task: Task<Value, Never>?
+    func value(_ compute: @escaping @Sendable () async -> Value) async -> Value {
+        let running = lock.withLock {
+            if let task { return task }
+            let made = Task { await compute() }
+            task = made
+            return made
+        }
+        return await running.value
+    }
 }
 
 final class Counter: @unchecked Sendable {

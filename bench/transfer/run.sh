@@ -47,10 +47,14 @@ SH
 while read -r a p; do sftp -q ${sshopts[*]} -b $work/sftp-batch -P \$p root@\$a >/dev/null & done < $work/targets-$n
 fail=0; for j in \$(jobs -p); do wait \$j || fail=1; done; wait || fail=1; exit \$fail
 SH
-  chmod +x "$work/scp-$n.sh" "$work/sftp-$n.sh"
+  # scp with the cipher Capstan's OpenSSH transport asks for on a CPU with AES instructions (OpenSSH's own
+  # default order starts with chacha20-poly1305): the same cipher on both sides of the comparison.
+  sed "s/scp -q /scp -q -c aes128-gcm@openssh.com /" "$work/scp-$n.sh" > "$work/scp-gcm-$n.sh"
+  chmod +x "$work/scp-$n.sh" "$work/sftp-$n.sh" "$work/scp-gcm-$n.sh"
 }
 
-tools=("capstan copy (libssh2)" "capstan copy (openssh)" "scp" "sftp -b")
+tools=("capstan copy (libssh2)" "capstan copy (openssh)" "scp" "sftp -b" "scp -c aes128-gcm")
+fixed=${#tools[@]}
 others=()
 for spec in ${CAPSTAN_COMPARE:-}; do
   others+=("${spec#*=}")
@@ -63,8 +67,9 @@ command_for() {  # $1 = tool index, $2 = N
     1) echo "$capstan copy -i $work/inv-$n-openssh.yaml --concurrency $n $payload $target" ;;
     2) echo "$work/scp-$n.sh" ;;
     3) echo "$work/sftp-$n.sh" ;;
-    *) local other=${others[$((($1 - 4) / 2))]} transport=libssh2
-       [ $((($1 - 4) % 2)) = 1 ] && transport=openssh
+    4) echo "$work/scp-gcm-$n.sh" ;;
+    *) local other=${others[$((($1 - fixed) / 2))]} transport=libssh2
+       [ $((($1 - fixed) % 2)) = 1 ] && transport=openssh
        echo "$other copy -i $work/inv-$n-$transport.yaml --concurrency $n $payload $target" ;;
   esac
 }
