@@ -396,7 +396,7 @@ extension InventorySchema {
             K("\(base).knownHosts", .mapping, fallback("knownHosts", .derived("~/.ssh/known_hosts, policy strict")), example: "{file: known_hosts, policy: strict}",
               "Where host keys are checked, and what happens to a host whose key is not there yet."),
             K("\(base).transport", .of(SSHTransportKind.self), fallback("transport", .value("libssh2")), example: "openssh",
-              "libssh2: in-process SSH (ed25519 and ECDSA keys, agent, password). openssh: the system ssh client with one multiplexed connection per host, for RSA keys, FIDO keys and ~/.ssh/config."),
+              "libssh2: in-process SSH (ed25519 and ECDSA keys, agent, password). openssh: the system ssh client with one multiplexed connection per host, for RSA keys, FIDO keys and ~/.ssh/config; it moves large files faster (libssh2 1.10 encrypts each 16-byte block with a call of its own) and asks for AES-GCM first when this machine's CPU has AES instructions, unless the ssh configuration names its own ciphers."),
             K("\(base).connectTimeout", .duration, fallback("connectTimeout", .value("10s")), example: "30s",
               "How long to wait when connecting to the host before it counts as unreachable."),
             K("\(base).bastion.address", .string, .required, example: "bastion.example.com",

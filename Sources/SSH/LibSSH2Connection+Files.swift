@@ -148,12 +148,15 @@ extension LibSSH2Connection {
         }
     }
 
+    /// The host checks what arrived against the file's SHA-256, computed once per file and run
+    /// (`LocalFileDigest`), not once per host while sending. A file changed after that fails the check on the
+    /// host and leaves the target as it was.
     public func upload(localFile: String, to path: String, attributes: FileAttributes) async throws {
-        guard let handle = FileHandle(forReadingAtPath: localFile) else {
+        guard let sha256 = LocalFileDigest.sha256(of: localFile), let handle = FileHandle(forReadingAtPath: localFile) else {
             throw HostError.transferFailed(host: hostName, path: path, reason: "cannot read the local file \(localFile)")
         }
         defer { try? handle.close() }
-        try await put(to: path, attributes: attributes) { send in
+        try await put(to: path, attributes: attributes, sha256: sha256) { send in
             while true {
                 let chunk = try handle.read(upToCount: Self.chunkSize) ?? Data()
                 if chunk.isEmpty { break }
@@ -173,10 +176,7 @@ extension LibSSH2Connection {
         let line = ShellCommand.installFromStdin(path: path, directory: directory, staging: staging, sha256: expected,
                                                  attributes: attributes, printTarget: true, size: data.count)
         let result = try await run(line, options: RunOptions(privileged: writesThroughSudo || attributes.owner != nil, stdin: data))
-        guard result.succeeded else {
-            throw HostError.transferFailed(host: hostName, path: path, reason: "cannot put the file in place: \(result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
-        }
-        try verifyInstalled(path, expected: expected, installResult: result)
+        try InstallResult.check(result, host: hostName, path: path, expected: expected)
     }
 
     private func stagingPath(for path: String) throws -> (directory: String, staging: String) {
@@ -184,60 +184,44 @@ extension LibSSH2Connection {
     }
 
 
-    /// The install command ends with the target's SHA-256: it must be what was sent.
-    private func verifyInstalled(_ path: String, expected: String, installResult result: CommandResult) throws {
-        let remote = result.stdoutText.split(separator: " ").first.map(String.init) ?? ""
-        guard remote == expected else {
-            throw HostError.transferFailed(host: hostName, path: path, reason: "checksum mismatch after writing: sent sha256 \(expected), the host has \(remote.isEmpty ? "nothing" : remote)")
-        }
-    }
-
-    /// The shared write path: temp file in the target's directory (or, through sudo, one the user owns),
-    /// mode and owner set on it, `mv -f` (rename(2), atomic on one filesystem) over the target, then the
-    /// target's SHA-256 compared with what was sent.
+    /// The shared write path: the bytes go through SFTP into a 0600 staging file in the target's directory
+    /// (or, through sudo, a file the user owns in /tmp), then one command (`installUploaded`) compares its
+    /// SHA-256 with `sha256` (or, without it, with the SHA-256 of the bytes sent), sets mode and owner and
+    /// renames it over the target (rename(2), atomic on one filesystem). A mismatch leaves the target as it was.
     ///
     /// The rename runs as a command because OpenSSH's sftp-server speaks SFTP v3, whose rename refuses an
     /// existing target, and libssh2 1.10 has no posix-rename@openssh.com.
-    private func put(to path: String, attributes: FileAttributes, produce: (_ send: (Data) async throws -> Void) async throws -> Void) async throws {
+    private func put(to path: String, attributes: FileAttributes, sha256 known: String? = nil,
+                     produce: (_ send: (Data) async throws -> Void) async throws -> Void) async throws {
         let (directory, staging) = try stagingPath(for: path)
         let upload = writesThroughSudo ? "/tmp/.capstan-upload-\(UUID().uuidString)" : staging
 
         if !writesThroughSudo {
             try await check(ShellCommand("mkdir", "-p", "--", directory), options: RunOptions(privileged: false))
         }
-        var hasher = SHA256()
+        var hasher: SHA256? = known == nil ? SHA256() : nil
+        var size = 0
         do {
             guard let file = try await openFile(upload, flags: LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_TRUNC, mode: 0o600) else {
                 throw HostError.transferFailed(host: hostName, path: path, reason: "cannot create \(upload)")
             }
             try await produce { chunk in
-                hasher.update(data: chunk)
+                hasher?.update(data: chunk)
+                size += chunk.count
                 if !chunk.isEmpty { try await send(chunk, to: file, path: path) }
             }
         } catch {
             _ = try? await run(ShellCommand("rm", "-f", "--", upload), options: RunOptions(privileged: false))
             throw error
         }
-        let expected = hasher.finalize().hex
-
-        var install = ShellCommand("mkdir", "-p", "--", directory)
-        if writesThroughSudo {
-            install = install.then(ShellCommand("cp", "--", upload, staging))
-        }
-        install = install.then(ShellCommand("chmod", String(attributes.mode, radix: 8), "--", staging))
-        if let owner = attributes.owner {
-            install = install.then(ShellCommand("chown", "--", owner, staging))
-        }
-        install = install.then(ShellCommand("mv", "-f", "--", staging, path)).then(.sha256(of: path))
+        let expected = known ?? hasher?.finalize().hex ?? ""
+        let install = ShellCommand.installUploaded(upload, path: path, directory: directory, staging: staging, sha256: expected,
+                                                   attributes: attributes, printTarget: true, size: size)
         let result = try await run(install, options: RunOptions(privileged: writesThroughSudo || attributes.owner != nil))
         if writesThroughSudo {
             _ = try? await run(ShellCommand("rm", "-f", "--", upload), options: RunOptions(privileged: false))
         }
-        guard result.succeeded else {
-            _ = try? await run(ShellCommand("rm", "-f", "--", staging), options: RunOptions(privileged: writesThroughSudo))
-            throw HostError.transferFailed(host: hostName, path: path, reason: "cannot put the file in place: \(result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
-        }
-        try verifyInstalled(path, expected: expected, installResult: result)
+        try InstallResult.check(result, host: hostName, path: path, expected: expected)
     }
 
     public func read(_ path: String) async throws -> Data? { try await readStreamed(path) }

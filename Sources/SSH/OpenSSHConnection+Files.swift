@@ -36,22 +36,23 @@ extension OpenSSHConnection {
         let command = ShellCommand.installFromStdin(path: path, directory: directory, staging: staging, sha256: sha256,
                                                     attributes: attributes, printTarget: false, size: size)
         let result = try await execute(command, options: .default, feed: feed, stdinFile: stdinFile, onStdout: { _ in })
-        guard result.succeeded else {
-            throw HostError.transferFailed(host: hostName, path: path, reason: "cannot put the file in place: \(result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
-        }
+        try InstallResult.check(result, host: hostName, path: path, expected: nil)
     }
 
-    /// `cat` into a 0600 staging file beside the target, then chmod/chown, `mv -f` (rename(2), atomic on
-    /// one filesystem) and the target's SHA-256 compared with what was sent.
+    /// `cat` into a 0600 staging file beside the target while the bytes are hashed here, then one command
+    /// (`installUploaded`) compares the staging file's SHA-256 with theirs, sets mode and owner and renames it
+    /// over the target (`mv -f`: rename(2), atomic on one filesystem). A mismatch leaves the target as it was.
     private func put(to path: String, attributes: FileAttributes, produce: @escaping @Sendable (_ send: @Sendable (Data) async throws -> Void) async throws -> Void) async throws {
         let (directory, staging) = try StagingPath.beside(path, host: hostName)
         let digest = HashBox()
+        let sent = ByteCount()
         let receive = ShellCommand(["sh", "-c", "umask 077 && mkdir -p -- \"$1\" && cat > \"$2\"", "sh", directory, staging])
         let received: CommandResult
         do {
             received = try await execute(receive, options: .default, feed: { process in
                 try await produce { chunk in
                     digest.update(chunk)
+                    sent.add(chunk.count)
                     try await process.writeStdin(chunk)
                 }
             }, onStdout: { _ in })
@@ -63,19 +64,10 @@ extension OpenSSHConnection {
             _ = try? await run(ShellCommand("rm", "-f", "--", staging))
             throw HostError.transferFailed(host: hostName, path: path, reason: "cannot write \(staging): \(received.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
-        var install = ShellCommand("chmod", String(attributes.mode, radix: 8), "--", staging)
-        if let owner = attributes.owner { install = install.then(ShellCommand("chown", "--", owner, staging)) }
-        install = install.then(ShellCommand("mv", "-f", "--", staging, path)).then(.sha256(of: path))
-        let result = try await run(install)
-        guard result.succeeded else {
-            _ = try? await run(ShellCommand("rm", "-f", "--", staging))
-            throw HostError.transferFailed(host: hostName, path: path, reason: "cannot put the file in place: \(result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
-        }
         let expected = digest.hex()
-        let remote = result.stdoutText.split(separator: " ").first.map(String.init) ?? ""
-        guard remote == expected else {
-            throw HostError.transferFailed(host: hostName, path: path, reason: "checksum mismatch after writing: sent sha256 \(expected), the host has \(remote.isEmpty ? "nothing" : remote)")
-        }
+        let install = ShellCommand.installUploaded(staging, path: path, directory: directory, staging: staging, sha256: expected,
+                                                   attributes: attributes, printTarget: true, size: sent.count)
+        try InstallResult.check(try await run(install), host: hostName, path: path, expected: expected)
     }
 
     /// Exit status of the read command when the file does not exist.
@@ -95,6 +87,14 @@ extension OpenSSHConnection {
         if result.exitStatus == Self.missingStatus { return false }
         throw HostError.transferFailed(host: hostName, path: path, reason: result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))
     }
+}
+
+/// The number of bytes handed in from a feeding task.
+final class ByteCount: @unchecked Sendable {
+    private let lock = NSLock()
+    private var total = 0
+    func add(_ n: Int) { lock.withLock { total += n } }
+    var count: Int { lock.withLock { total } }
 }
 
 /// SHA-256 over chunks handed in from a feeding task.

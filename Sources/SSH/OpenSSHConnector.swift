@@ -25,6 +25,8 @@ public final class OpenSSHConnector: HostConnector, @unchecked Sendable {
     private let gates = ServerGates()
     private let counter = Counter()
     private let builtInCiphers = OnceTask<[String]?>()
+    /// Every connection started, closed or not, until `closeAll`.
+    private let opened = OpenedConnections()
 
     public init(maxNewConnectionsPerServer: Int = 10, program: String = "ssh") throws {
         self.maxNewConnectionsPerServer = maxNewConnectionsPerServer
@@ -47,11 +49,20 @@ public final class OpenSSHConnector: HostConnector, @unchecked Sendable {
         try await cache.connection(for: endpoint) { [self] in try await open(endpoint) }
     }
 
-    /// Ends every master (bastions last: hosts behind them tunnel through their masters).
+    /// Ends every master this connector started, at once (bastions last: hosts behind them tunnel through
+    /// their masters), then removes the control directory. A connection its user already closed is waited
+    /// for, not skipped: its `ssh -O exit` may still be on its way, and removing the directory under it
+    /// would leave that master running for its ControlPersist time.
     public func closeAll() async {
-        let all = await cache.removeAll()
-        for connection in all where !connection.isBastion { await connection.close() }
-        for connection in all where connection.isBastion { await connection.close() }
+        await cache.removeAll()
+        let all = opened.takeAll()
+        for bastions in [false, true] {
+            await withTaskGroup(of: Void.self) { group in
+                for connection in all where connection.isBastion == bastions {
+                    group.addTask { await connection.close() }
+                }
+            }
+        }
         await directory.remove()
     }
 
@@ -92,9 +103,11 @@ public final class OpenSSHConnector: HostConnector, @unchecked Sendable {
             throw Self.connectError(log: text, status: status, endpoint: endpoint, timedOut: fired.isSet, limit: limit)
         }
         // Weak: the cache holds this connection, so a strong capture would keep both alive for good.
-        return OpenSSHConnection(endpoint: endpoint, options: options, directory: directory, isBastion: endpoint.name.hasPrefix("bastion ")) { [weak cache] in
+        let connection = OpenSSHConnection(endpoint: endpoint, options: options, directory: directory, isBastion: endpoint.name.hasPrefix("bastion ")) { [weak cache] in
             Task { await cache?.remove(endpoint) }
         }
+        opened.add(connection)
+        return connection
     }
 
     /// The AES-GCM-first cipher order for this endpoint, or nil to leave ssh's own (`OpenSSHCiphers`).
@@ -285,12 +298,12 @@ actor OpenSSHConnectionCache {
 
     func remove(_ endpoint: HostEndpoint) { entries[endpoint] = nil }
 
-    func removeAll() async -> [OpenSSHConnection] {
+    /// Forgets every entry once the opens still under way have ended: a connection they make is in the
+    /// connector's `opened` list by then.
+    func removeAll() async {
         let tasks = Array(entries.values)
         entries.removeAll()
-        var all: [OpenSSHConnection] = []
-        for task in tasks { if let c = try? await task.value { all.append(c) } }
-        return all
+        for task in tasks { _ = try? await task.value }
     }
 }
 
@@ -323,6 +336,13 @@ final class Flag: @unchecked Sendable {
     private var value = false
     func set() { lock.withLock { value = true } }
     var isSet: Bool { lock.withLock { value } }
+}
+
+final class OpenedConnections: @unchecked Sendable {
+    private let lock = NSLock()
+    private var connections: [OpenSSHConnection] = []
+    func add(_ connection: OpenSSHConnection) { lock.withLock { connections.append(connection) } }
+    func takeAll() -> [OpenSSHConnection] { lock.withLock { defer { connections.removeAll() }; return connections } }
 }
 
 /// A value computed once, by the first caller; later callers wait for that computation.

@@ -79,7 +79,7 @@ struct ExecTests {
         #expect(lines == ["w1 | \(node)", "w1 | port \(fixture.servers[1].port)", "w2 | \(node)", "w2 | port \(fixture.servers[2].port)"])
     }
 
-    @Test("with the OpenSSH transport, the control directory (sockets, master logs, askpass) exists during the run and is gone after it")
+    @Test("with the OpenSSH transport, the control directory (sockets, master logs, askpass) exists during the run and is gone after it, and so are the masters")
     func controlDirectoryRemoved() throws {
         let fixture = try ExecFixture(transport: "openssh")
         defer { fixture.stop() }
@@ -91,6 +91,23 @@ struct ExecTests {
         #expect(r.stdout.contains("cp1 | capstan-ssh-"), "no control directory under TMPDIR during the run: \(r.stdout)")
         let left = try FileManager.default.contentsOfDirectory(atPath: tmp)
         #expect(left.isEmpty, "left after the run: \(left)")
+        // `copy` closes each host's connection itself and then all of them: no master outlives the run
+        // (one told to exit after its socket was removed would stay for ControlPersist's 10 minutes).
+        let local = fixture.client.file("payload")
+        try Data("payload\n".utf8).write(to: URL(fileURLWithPath: local))
+        for _ in 0..<3 {
+            let copy = try fixture.capstan(["copy", "-i", fixture.inventory, local, fixture.client.file("copied")], environment: ["TMPDIR": tmp])
+            #expect(copy.status == 0, "\(copy.stderr)")
+        }
+        var masters = ""
+        for _ in 0..<30 {
+            // `[c]` keeps the pattern from matching the shell that runs pgrep.
+            masters = (try? sh("pgrep -af -- 'ssh -M .*\(tmp)/[c]apstan-ssh-' || true")) ?? ""
+            if masters.isEmpty { break }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        #expect(masters.isEmpty, "ssh masters left after the runs: \(masters)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: tmp).isEmpty)
     }
 
     @Test("argument words after -- run as one quoted command: uname -n")

@@ -50,6 +50,45 @@ struct FilesAndHopsTests {
         #expect(try await connection.read(path) == full)
     }
 
+    @Test("an uploaded file whose SHA-256 is not the one sent (changed or cut short on the way) never replaces the target; an upload from elsewhere is copied in")
+    func uploadedChecksBeforeRename() async throws {
+        let setup = try Setup()
+        defer { setup.server.stop() }
+        let connection = try await Transport.libssh2.connect(setup.endpoint())
+        let path = setup.server.dir.file("kubelet")
+        let directory = (path as NSString).deletingLastPathComponent
+        try await connection.write(Data("old\n".utf8), to: path, attributes: FileAttributes(mode: 0o755))
+        let sent = Data("new binary\n".utf8)
+        let digest = SHA256.hash(data: sent).map { String(format: "%02x", $0) }.joined()
+        let staging = directory + "/.kubelet.capstan-test"
+        let install = ShellCommand.installUploaded(staging, path: path, directory: directory, staging: staging, sha256: digest,
+                                                   attributes: FileAttributes(mode: 0o755), printTarget: true, size: sent.count)
+        // What arrived differs from what was hashed: the target stays, the staging file goes.
+        try Data("new binarY\n".utf8).write(to: URL(fileURLWithPath: staging))
+        let changed = try await connection.run(install)
+        #expect(!changed.succeeded)
+        #expect(changed.stderrText.contains("changed on the way"))
+        #expect(try await connection.read(path) == Data("old\n".utf8))
+        #expect(!FileManager.default.fileExists(atPath: staging))
+        // The right bytes are renamed in place, with the mode, and the digest printed is theirs.
+        try sent.write(to: URL(fileURLWithPath: staging))
+        let placed = try await connection.run(install)
+        #expect(placed.succeeded)
+        #expect(placed.stdoutText == "\(digest) \(path)\n")
+        #expect(try await connection.read(path) == sent)
+        #expect(try sh("stat -c %a '\(path)'") == "755\n")
+        // An upload written elsewhere (a sudo install's file in /tmp) is copied into the staging file first.
+        let elsewhere = setup.server.dir.file("upload.tmp")
+        let next = Data("newer\n".utf8)
+        try next.write(to: URL(fileURLWithPath: elsewhere))
+        let copy = ShellCommand.installUploaded(elsewhere, path: path, directory: directory, staging: staging,
+                                                sha256: SHA256.hash(data: next).map { String(format: "%02x", $0) }.joined(),
+                                                attributes: FileAttributes(mode: 0o644), printTarget: false, size: next.count)
+        #expect(try await connection.run(copy).succeeded)
+        #expect(try await connection.read(path) == next)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.contains("capstan-") }.isEmpty)
+    }
+
     @Test("100 MiB round trip through upload and download is intact", arguments: Transport.allCases)
     func largeRoundTrip(transport: Transport) async throws {
         let setup = try Setup()

@@ -40,11 +40,10 @@ struct CopyCommand: AsyncParsableCommand {
             return print(selection.dryRunLine("copy \(localFile) (\(size) bytes) to \(remotePath), mode \(mode)\(owner.map { ", owner \($0)" } ?? "")", on: selected))
         }
         let connector = HostEndpoints.connector(for: inventory)
-        // With the OpenSSH transport the file's SHA-256 (which every host's copy is checked against) is computed
-        // once, while the first connections are made, and the uploads find it computed; libssh2 hashes as it sends.
+        // The file's SHA-256 (which every host's copy is checked against) is computed once, while the first
+        // connections are made, and the uploads find it computed.
         let file = localFile
-        let hashFirst = selected.contains { inventory.effectiveSSH(for: $0).transport == .openssh }
-        let digest = Task.detached { hashFirst ? LocalFileDigest.sha256(of: file) : nil }
+        let digest = Task.detached { LocalFileDigest.sha256(of: file) }
         let outcomes = await FanOut.run(selected, limit: selection.concurrency, name: \.name) { spec in
             let connection = try await connector.connect(HostEndpoints.endpoint(for: spec, in: inventory))
             _ = await digest.value
