@@ -45,14 +45,12 @@ extension OpenSSHConnection {
     private func put(to path: String, attributes: FileAttributes, produce: @escaping @Sendable (_ send: @Sendable (Data) async throws -> Void) async throws -> Void) async throws {
         let (directory, staging) = try StagingPath.beside(path, host: hostName)
         let digest = HashBox()
-        let sent = ByteCount()
         let receive = ShellCommand(["sh", "-c", "umask 077 && mkdir -p -- \"$1\" && cat > \"$2\"", "sh", directory, staging])
         let received: CommandResult
         do {
             received = try await execute(receive, options: .default, feed: { process in
                 try await produce { chunk in
                     digest.update(chunk)
-                    sent.add(chunk.count)
                     try await process.writeStdin(chunk)
                 }
             }, onStdout: { _ in })
@@ -66,7 +64,7 @@ extension OpenSSHConnection {
         }
         let expected = digest.hex()
         let install = ShellCommand.installUploaded(staging, path: path, directory: directory, staging: staging, sha256: expected,
-                                                   attributes: attributes, printTarget: true, size: sent.count)
+                                                   attributes: attributes, printTarget: true, size: digest.count)
         try InstallResult.check(try await run(install), host: hostName, path: path, expected: expected)
     }
 
@@ -89,19 +87,13 @@ extension OpenSSHConnection {
     }
 }
 
-/// The number of bytes handed in from a feeding task.
-final class ByteCount: @unchecked Sendable {
-    private let lock = NSLock()
-    private var total = 0
-    func add(_ n: Int) { lock.withLock { total += n } }
-    var count: Int { lock.withLock { total } }
-}
-
-/// SHA-256 over chunks handed in from a feeding task.
+/// SHA-256 and length of the chunks handed in from a feeding task.
 final class HashBox: @unchecked Sendable {
     private let lock = NSLock()
     private var hasher = SHA256()
-    func update(_ data: Data) { lock.withLock { hasher.update(data: data) } }
+    private var total = 0
+    func update(_ data: Data) { lock.withLock { hasher.update(data: data); total += data.count } }
     func hex() -> String { lock.withLock { hasher.finalize().hex } }
+    var count: Int { lock.withLock { total } }
 }
 

@@ -10,7 +10,7 @@ public final class OpenSSHConnection: HostConnection, StreamingFileSource, @unch
     let isBastion: Bool
     private let directory: PrivateDirectory
     private let onClose: @Sendable () -> Void
-    private let closing = OnceTask<Void>()
+    private let closing = Once<Void>()
 
     init(endpoint: HostEndpoint, options: OpenSSHOptions, directory: PrivateDirectory, isBastion: Bool, onClose: @escaping @Sendable () -> Void) {
         hostName = endpoint.name
@@ -26,7 +26,7 @@ public final class OpenSSHConnection: HostConnection, StreamingFileSource, @unch
     /// second caller waits for that answer.
     public func close() async {
         let (program, arguments, environment, onClose) = (options.program, ["-S", options.controlPath, "-O", "exit"] + options.arguments + ["--", endpoint.address], options.environment, onClose)
-        await closing.value {
+        try? await closing.value {
             onClose()
             _ = try? await ChildProcess.run([program] + arguments, environment: environment)
         }

@@ -24,9 +24,7 @@ public final class OpenSSHConnector: HostConnector, @unchecked Sendable {
     private let cache = OpenSSHConnectionCache()
     private let gates = ServerGates()
     private let counter = Counter()
-    private let builtInCiphers = OnceTask<[String]?>()
-    /// Every connection started, closed or not, until `closeAll`.
-    private let opened = OpenedConnections()
+    private let builtInCiphers = Once<[String]?>()
 
     public init(maxNewConnectionsPerServer: Int = 10, program: String = "ssh") throws {
         self.maxNewConnectionsPerServer = maxNewConnectionsPerServer
@@ -54,8 +52,7 @@ public final class OpenSSHConnector: HostConnector, @unchecked Sendable {
     /// for, not skipped: its `ssh -O exit` may still be on its way, and removing the directory under it
     /// would leave that master running for its ControlPersist time.
     public func closeAll() async {
-        await cache.removeAll()
-        let all = opened.takeAll()
+        let all = await cache.removeAll()
         for bastions in [false, true] {
             await withTaskGroup(of: Void.self) { group in
                 for connection in all where connection.isBastion == bastions {
@@ -83,7 +80,7 @@ public final class OpenSSHConnector: HostConnector, @unchecked Sendable {
         let askpass = try writeAskpass(for: endpoint, id: id)
         var options = OpenSSHOptions(endpoint: endpoint, controlPath: socket, askpass: askpass, proxy: proxy, program: program)
         if let ciphers = await preferredCiphers(options, address: endpoint.address) {
-            options = OpenSSHOptions(endpoint: endpoint, controlPath: socket, askpass: askpass, proxy: proxy, program: program, ciphers: ciphers)
+            options.arguments += ["-o", "Ciphers=\(ciphers)"]
         }
         let log = "\(controlDirectory)/m\(id).log"
         let argv = [program, "-M", "-N", "-f", "-v", "-o", "ControlPersist=600"] + options.arguments + ["--", endpoint.address]
@@ -103,11 +100,9 @@ public final class OpenSSHConnector: HostConnector, @unchecked Sendable {
             throw Self.connectError(log: text, status: status, endpoint: endpoint, timedOut: fired.isSet, limit: limit)
         }
         // Weak: the cache holds this connection, so a strong capture would keep both alive for good.
-        let connection = OpenSSHConnection(endpoint: endpoint, options: options, directory: directory, isBastion: endpoint.name.hasPrefix("bastion ")) { [weak cache] in
+        return OpenSSHConnection(endpoint: endpoint, options: options, directory: directory, isBastion: endpoint.name.hasPrefix("bastion ")) { [weak cache] in
             Task { await cache?.remove(endpoint) }
         }
-        opened.add(connection)
-        return connection
     }
 
     /// The AES-GCM-first cipher order for this endpoint, or nil to leave ssh's own (`OpenSSHCiphers`).
@@ -119,10 +114,10 @@ public final class OpenSSHConnector: HostConnector, @unchecked Sendable {
         let program = self.program
         // Both read at once: each is a process start on the way to the first connection.
         async let effective = OpenSSHCiphers.effectiveCiphers(program: program, arguments: options.arguments, address: address, environment: options.environment)
-        let builtIn = await builtInCiphers.value {
+        let builtIn = try? await builtInCiphers.value {
             await OpenSSHCiphers.effectiveCiphers(program: program, arguments: ["-F", "/dev/null"], address: "localhost", environment: ProcessInfo.processInfo.environment)
         }
-        guard let builtIn, let effective = await effective else { return nil }
+        guard let builtIn = builtIn ?? nil, let effective = await effective else { return nil }
         return OpenSSHCiphers.preferred(builtIn: builtIn, effective: effective, localAES: true)
     }
 
@@ -233,10 +228,11 @@ public final class OpenSSHConnector: HostConnector, @unchecked Sendable {
 struct OpenSSHOptions: Sendable {
     let program: String
     let controlPath: String
-    let arguments: [String]
+    /// The options every `ssh` of this endpoint gets (a `Ciphers` choice is added before the master starts).
+    var arguments: [String]
     let environment: [String: String]
 
-    init(endpoint: HostEndpoint, controlPath: String, askpass: String?, proxy: OpenSSHConnection?, program: String, ciphers: String? = nil) {
+    init(endpoint: HostEndpoint, controlPath: String, askpass: String?, proxy: OpenSSHConnection?, program: String) {
         self.program = program
         self.controlPath = controlPath
         let escape = { (path: String) in "\"" + path.replacingOccurrences(of: "%", with: "%%") + "\"" }
@@ -274,7 +270,6 @@ struct OpenSSHOptions: Sendable {
                 + " '[%h]:%p' -- " + literal(proxy.endpoint.address)
             args += ["-o", "ProxyCommand=\(line)"]
         }
-        if let ciphers { args += ["-o", "Ciphers=\(ciphers)"] }
         arguments = args
         self.environment = environment
     }
@@ -283,10 +278,16 @@ struct OpenSSHOptions: Sendable {
 /// Open connections by endpoint; concurrent requests for one endpoint share one master start.
 actor OpenSSHConnectionCache {
     private var entries: [HostEndpoint: Task<OpenSSHConnection, any Error>] = [:]
+    private var opened: [OpenSSHConnection] = []
 
     func connection(for endpoint: HostEndpoint, open: @escaping @Sendable () async throws -> OpenSSHConnection) async throws -> OpenSSHConnection {
         if let existing = entries[endpoint], let connection = try? await existing.value { return connection }
-        let task = Task { try await open() }
+        // Recorded by the task itself (it runs on this actor), so `removeAll` finds it once the task has ended.
+        let task = Task {
+            let connection = try await open()
+            opened.append(connection)
+            return connection
+        }
         entries[endpoint] = task
         do {
             return try await task.value
@@ -298,12 +299,14 @@ actor OpenSSHConnectionCache {
 
     func remove(_ endpoint: HostEndpoint) { entries[endpoint] = nil }
 
-    /// Forgets every entry once the opens still under way have ended: a connection they make is in the
-    /// connector's `opened` list by then.
-    func removeAll() async {
+    /// Every connection opened since the last `removeAll`, closed or not (a connection its user closed may
+    /// still be telling its master to exit), once the opens still under way have ended; the entries are forgotten.
+    func removeAll() async -> [OpenSSHConnection] {
         let tasks = Array(entries.values)
         entries.removeAll()
         for task in tasks { _ = try? await task.value }
+        defer { opened.removeAll() }
+        return opened
     }
 }
 
@@ -336,28 +339,6 @@ final class Flag: @unchecked Sendable {
     private var value = false
     func set() { lock.withLock { value = true } }
     var isSet: Bool { lock.withLock { value } }
-}
-
-final class OpenedConnections: @unchecked Sendable {
-    private let lock = NSLock()
-    private var connections: [OpenSSHConnection] = []
-    func add(_ connection: OpenSSHConnection) { lock.withLock { connections.append(connection) } }
-    func takeAll() -> [OpenSSHConnection] { lock.withLock { defer { connections.removeAll() }; return connections } }
-}
-
-/// A value computed once, by the first caller; later callers wait for that computation.
-final class OnceTask<Value: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var task: Task<Value, Never>?
-    func value(_ compute: @escaping @Sendable () async -> Value) async -> Value {
-        let running = lock.withLock {
-            if let task { return task }
-            let made = Task { await compute() }
-            task = made
-            return made
-        }
-        return await running.value
-    }
 }
 
 final class Counter: @unchecked Sendable {

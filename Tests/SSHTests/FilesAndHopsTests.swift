@@ -34,7 +34,7 @@ struct FilesAndHopsTests {
         let path = setup.server.dir.file("cluster.json")
         try await connection.write(Data("{\"uid\": \"old\"}\n".utf8), to: path, attributes: FileAttributes(mode: 0o600))
         let full = Data("{\"uid\": \"new\", \"name\": \"lab\"}\n".utf8)
-        let digest = SHA256.hash(data: full).map { String(format: "%02x", $0) }.joined()
+        let digest = SHA256.hash(data: full).hex
         let directory = (path as NSString).deletingLastPathComponent
         let install = ShellCommand.installFromStdin(path: path, directory: directory, staging: directory + "/.cluster.json.capstan-test", sha256: digest,
                                                    attributes: FileAttributes(mode: 0o600), printTarget: true, size: full.count)
@@ -59,7 +59,7 @@ struct FilesAndHopsTests {
         let directory = (path as NSString).deletingLastPathComponent
         try await connection.write(Data("old\n".utf8), to: path, attributes: FileAttributes(mode: 0o755))
         let sent = Data("new binary\n".utf8)
-        let digest = SHA256.hash(data: sent).map { String(format: "%02x", $0) }.joined()
+        let digest = SHA256.hash(data: sent).hex
         let staging = directory + "/.kubelet.capstan-test"
         let install = ShellCommand.installUploaded(staging, path: path, directory: directory, staging: staging, sha256: digest,
                                                    attributes: FileAttributes(mode: 0o755), printTarget: true, size: sent.count)
@@ -82,7 +82,7 @@ struct FilesAndHopsTests {
         let next = Data("newer\n".utf8)
         try next.write(to: URL(fileURLWithPath: elsewhere))
         let copy = ShellCommand.installUploaded(elsewhere, path: path, directory: directory, staging: staging,
-                                                sha256: SHA256.hash(data: next).map { String(format: "%02x", $0) }.joined(),
+                                                sha256: SHA256.hash(data: next).hex,
                                                 attributes: FileAttributes(mode: 0o644), printTarget: false, size: next.count)
         #expect(try await connection.run(copy).succeeded)
         #expect(try await connection.read(path) == next)

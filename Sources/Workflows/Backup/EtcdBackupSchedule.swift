@@ -178,15 +178,3 @@ public enum EtcdBackupSchedule {
         }
     }
 }
-
-/// A value computed once and shared by every caller (the per-host bodies of a parallel phase).
-actor Once<Value: Sendable> {
-    private var task: Task<Value, any Error>?
-
-    func value(_ make: @escaping @Sendable () async throws -> Value) async throws -> Value {
-        if let task { return try await task.value }
-        let made = Task { try await make() }
-        task = made
-        return try await made.value
-    }
-}
