@@ -66,9 +66,11 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// Spawns `argv` (argv[0] looked up in PATH). `stdin`: a pipe to write to; else the child reads
     /// `stdinFile`, or /dev/null. `outputPath`: stdout and stderr go to that file instead of pipes.
+    /// `connection`: a socket that becomes the child's stdin and stdout (the caller keeps its own descriptor;
+    /// stderr goes to `outputPath`, or to the pipe).
     /// `newProcessGroup`: the child leads a process group of its own, so `kill(-pid)` reaches what it starts.
     static func spawn(_ argv: [String], environment: [String: String]?, stdin: Bool, stdinFile: String? = nil,
-                      outputPath: String? = nil, newProcessGroup: Bool = false) throws -> Spawned {
+                      outputPath: String? = nil, connection: Int32? = nil, newProcessGroup: Bool = false) throws -> Spawned {
         _ = Self.ignoreSIGPIPE
         Self.spawnLock.lock()
         defer { Self.spawnLock.unlock() }
@@ -81,12 +83,21 @@ public final class ChildProcess: @unchecked Sendable {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        if stdin {
+        if let connection {
+            posix_spawn_file_actions_adddup2(&actions, connection, 0)
+            posix_spawn_file_actions_adddup2(&actions, connection, 1)
+        } else if stdin {
             posix_spawn_file_actions_adddup2(&actions, inPipe[0], 0)
         } else {
             posix_spawn_file_actions_addopen(&actions, 0, stdinFile ?? "/dev/null", O_RDONLY, 0)
         }
-        if let outputPath {
+        if connection != nil {
+            if let outputPath {
+                posix_spawn_file_actions_addopen(&actions, 2, outputPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+            } else {
+                posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
+            }
+        } else if let outputPath {
             posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
             posix_spawn_file_actions_adddup2(&actions, 1, 2)
         } else {
@@ -125,9 +136,9 @@ public final class ChildProcess: @unchecked Sendable {
     /// `outputPath` sends stdout and stderr to that file instead of pipes (for a program that leaves a
     /// background child behind, such as `ssh -f`, whose inherited pipe ends would never reach EOF).
     public init(_ argv: [String], environment: [String: String]? = nil, stdin: Bool, stdinFile: String? = nil, outputPath: String? = nil,
-                newProcessGroup: Bool = false) throws {
+                connection: Int32? = nil, newProcessGroup: Bool = false) throws {
         let child = try Self.spawn(argv, environment: environment, stdin: stdin, stdinFile: stdinFile, outputPath: outputPath,
-                                   newProcessGroup: newProcessGroup)
+                                   connection: connection, newProcessGroup: newProcessGroup)
         let pid = child.pid
         self.pid = pid
         stdinFD = child.stdin

@@ -50,13 +50,7 @@ public final class LibSSH2Connector: HostConnector, @unchecked Sendable {
             socket = opened.socket
             tunnel = opened.tunnel
         } else {
-            let (name, address, port) = (endpoint.name, endpoint.address, endpoint.port)
-            // The connect waits in poll: on a GCD thread, not on the cooperative pool.
-            socket = try await withCheckedThrowingContinuation { continuation in
-                DispatchQueue.global().async {
-                    continuation.resume(with: Result { try TCPConnect.open(host: name, address: address, port: port, timeout: timeout) })
-                }
-            }
+            socket = try await TCPConnect.opened(host: endpoint.name, address: endpoint.address, port: endpoint.port, timeout: timeout)
         }
         let session = try LibSSH2Session(socket: socket, host: endpoint.name)
         session.tunnel = tunnel

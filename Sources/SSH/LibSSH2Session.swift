@@ -121,6 +121,15 @@ final class LibSSH2Session: @unchecked Sendable {
 
 /// Opens TCP connections with a timeout: a non-blocking `connect` and a `poll` for writability.
 enum TCPConnect {
+    /// `open` on a GCD thread: the connect waits in poll, which must not hold a thread of the cooperative pool.
+    static func opened(host: String, address: String, port: Int, timeout: Double) async throws -> Int32 {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try open(host: host, address: address, port: port, timeout: timeout) })
+            }
+        }
+    }
+
     static func open(host: String, address: String, port: Int, timeout: Double) throws -> Int32 {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)

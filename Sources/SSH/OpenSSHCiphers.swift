@@ -25,17 +25,6 @@ enum OpenSSHCiphers {
         return order == builtIn ? nil : order.joined(separator: ",")
     }
 
-    /// The cipher list in `ssh -G` output (`ciphers a,b,c`), or nil when it has none.
-    static func ciphers(inConfig text: String) -> [String]? {
-        for line in text.split(whereSeparator: \.isNewline) {
-            let fields = line.split(separator: " ", maxSplits: 1)
-            if fields.count == 2, fields[0].lowercased() == "ciphers" {
-                return fields[1].split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
-            }
-        }
-        return nil
-    }
-
     /// True when this machine's CPU has AES instructions: the `aes` flag (x86) or feature (arm64) in
     /// /proc/cpuinfo. Apple silicon and the Intel Macs OpenSSH runs on have them.
     static let localCPUHasAES: Bool = {
@@ -56,13 +45,5 @@ enum OpenSSHCiphers {
             if parts[1].split(separator: " ").contains("aes") { return true }
         }
         return false
-    }
-
-    /// `ssh -G` for `arguments` and `address`: the configuration ssh would use. Nil when ssh cannot print
-    /// it (an OpenSSH before 6.8 has no `-G`).
-    static func effectiveCiphers(program: String, arguments: [String], address: String, environment: [String: String]) async -> [String]? {
-        guard let output = try? await ChildProcess.run([program, "-G"] + arguments + ["--", address], environment: environment),
-              output.succeeded else { return nil }
-        return ciphers(inConfig: String(decoding: output.stdout, as: UTF8.self))
     }
 }

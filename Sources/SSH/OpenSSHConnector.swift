@@ -25,6 +25,7 @@ public final class OpenSSHConnector: HostConnector, @unchecked Sendable {
     private let gates = ServerGates()
     private let counter = Counter()
     private let builtInCiphers = Once<[String]?>()
+    private let version = Once<OpenSSHDirect.Version?>()
 
     public init(maxNewConnectionsPerServer: Int = 10, program: String = "ssh") throws {
         self.maxNewConnectionsPerServer = maxNewConnectionsPerServer
@@ -79,12 +80,21 @@ public final class OpenSSHConnector: HostConnector, @unchecked Sendable {
         let socket = "\(controlDirectory)/m\(id)"
         let askpass = try writeAskpass(for: endpoint, id: id)
         var options = OpenSSHOptions(endpoint: endpoint, controlPath: socket, askpass: askpass, proxy: proxy, program: program)
-        if let ciphers = await preferredCiphers(options, address: endpoint.address) {
+        let plan = await plan(options, address: endpoint.address)
+        if let ciphers = plan.ciphers {
             options.arguments += ["-o", "Ciphers=\(ciphers)"]
         }
+        // The TCP connection, when Capstan opens it (`OpenSSHDirect`): only the master gets `ProxyCommand=-`;
+        // its multiplexed clients never connect themselves.
+        var connection: Int32?
+        if let target = plan.direct {
+            connection = try await OpenSSHDirect.connect(target, host: endpoint.name, timeout: endpoint.connectTimeoutSeconds)
+        }
+        defer { if let connection { close(connection) } }
         let log = "\(controlDirectory)/m\(id).log"
-        let argv = [program, "-M", "-N", "-f", "-v", "-o", "ControlPersist=600"] + options.arguments + ["--", endpoint.address]
-        let master = try ChildProcess(argv, environment: options.environment, stdin: false, outputPath: log)
+        let argv = [program, "-M", "-N", "-f", "-v", "-o", "ControlPersist=600"] + (connection == nil ? [] : ["-o", "ProxyCommand=-"])
+            + options.arguments + ["--", endpoint.address]
+        let master = try ChildProcess(argv, environment: options.environment, stdin: false, outputPath: log, connection: connection)
         let limit = max(endpoint.connectTimeoutSeconds * 3, 30)
         let fired = Flag()
         let timer = Task {
@@ -105,20 +115,27 @@ public final class OpenSSHConnector: HostConnector, @unchecked Sendable {
         }
     }
 
-    /// The AES-GCM-first cipher order for this endpoint, or nil to leave ssh's own (`OpenSSHCiphers`).
-    /// OpenSSH's built-in list is read once per connector (`ssh -G -F /dev/null`), the host's effective
-    /// one with the same options ssh gets, so a `Ciphers` line in the user's or the system's configuration
-    /// that applies to this host is seen.
-    private func preferredCiphers(_ options: OpenSSHOptions, address: String) async -> String? {
-        guard OpenSSHCiphers.localCPUHasAES else { return nil }
+    /// What `ssh -G` for this endpoint decides before the master starts: the AES-GCM-first cipher order, or nil
+    /// to leave ssh's own (`OpenSSHCiphers`), and where Capstan opens the TCP connection itself, or nil to let
+    /// ssh do it (`OpenSSHDirect`). OpenSSH's built-in cipher list (`ssh -G -F /dev/null`) and its version are
+    /// read once per connector; the host's effective configuration with the options ssh gets, so that a
+    /// `Ciphers`, `ProxyCommand` or `HostName` line of the user's or the system's configuration is seen.
+    private func plan(_ options: OpenSSHOptions, address: String) async -> (ciphers: String?, direct: OpenSSHDirect.Target?) {
         let program = self.program
-        // Both read at once: each is a process start on the way to the first connection.
-        async let effective = OpenSSHCiphers.effectiveCiphers(program: program, arguments: options.arguments, address: address, environment: options.environment)
-        let builtIn = try? await builtInCiphers.value {
-            await OpenSSHCiphers.effectiveCiphers(program: program, arguments: ["-F", "/dev/null"], address: "localhost", environment: ProcessInfo.processInfo.environment)
+        // Read at once: each is a process start on the way to the first connection.
+        async let effective = OpenSSHEffectiveConfig.read(program: program, arguments: options.arguments, address: address, environment: options.environment)
+        async let version = try? self.version.value { await OpenSSHDirect.Version.of(program) }
+        var ciphers: String?
+        if OpenSSHCiphers.localCPUHasAES {
+            let builtIn = try? await builtInCiphers.value {
+                await OpenSSHEffectiveConfig.read(program: program, arguments: ["-F", "/dev/null"], address: "localhost", environment: ProcessInfo.processInfo.environment)?.ciphers
+            }
+            if let builtIn = builtIn ?? nil, let chosen = await effective?.ciphers {
+                ciphers = OpenSSHCiphers.preferred(builtIn: builtIn, effective: chosen, localAES: true)
+            }
         }
-        guard let builtIn = builtIn ?? nil, let effective = await effective else { return nil }
-        return OpenSSHCiphers.preferred(builtIn: builtIn, effective: effective, localAES: true)
+        guard let config = await effective, let found = await version, found.handsOverConnections else { return (ciphers, nil) }
+        return (ciphers, OpenSSHDirect.target(config))
     }
 
     /// An askpass program for password and passphrase prompts, reading the values from the environment

@@ -30,8 +30,8 @@ struct OpenSSHCiphersOrderTests {
     @Test("`ssh -G` output and /proc/cpuinfo are read as ssh and the kernel write them")
     func parsing() {
         let config = "user root\nhostname 10.0.0.1\nciphers chacha20-poly1305@openssh.com,aes128-gcm@openssh.com\nmacs x\n"
-        #expect(OpenSSHCiphers.ciphers(inConfig: config) == ["chacha20-poly1305@openssh.com", "aes128-gcm@openssh.com"])
-        #expect(OpenSSHCiphers.ciphers(inConfig: "user root\n") == nil)
+        #expect(OpenSSHEffectiveConfig(text: config).ciphers == ["chacha20-poly1305@openssh.com", "aes128-gcm@openssh.com"])
+        #expect(OpenSSHEffectiveConfig(text: "user root\n").ciphers == nil)
         #expect(OpenSSHCiphers.cpuInfoHasAES("processor\t: 0\nflags\t\t: fpu sse2 aes avx2\n"))
         #expect(OpenSSHCiphers.cpuInfoHasAES("Features\t: fp asimd evtstrm aes pmull sha1 sha2 crc32\n"))
         #expect(!OpenSSHCiphers.cpuInfoHasAES("flags\t\t: fpu sse2 vaes avx2\nFeatures\t: fp asimd crc32\n"))
