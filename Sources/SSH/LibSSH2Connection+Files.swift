@@ -199,14 +199,15 @@ extension LibSSH2Connection {
         if !writesThroughSudo {
             try await check(ShellCommand("mkdir", "-p", "--", directory), options: RunOptions(privileged: false))
         }
-        var hasher: SHA256? = known == nil ? SHA256() : nil
+        // The bytes are hashed while they are sent only when no SHA-256 was given.
+        var hasher = SHA256()
         var size = 0
         do {
             guard let file = try await openFile(upload, flags: LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_TRUNC, mode: 0o600) else {
                 throw HostError.transferFailed(host: hostName, path: path, reason: "cannot create \(upload)")
             }
             try await produce { chunk in
-                hasher?.update(data: chunk)
+                if known == nil { hasher.update(data: chunk) }
                 size += chunk.count
                 if !chunk.isEmpty { try await send(chunk, to: file, path: path) }
             }
@@ -214,7 +215,7 @@ extension LibSSH2Connection {
             _ = try? await run(ShellCommand("rm", "-f", "--", upload), options: RunOptions(privileged: false))
             throw error
         }
-        let expected = known ?? hasher?.finalize().hex ?? ""
+        let expected = known ?? hasher.finalize().hex
         let install = ShellCommand.installUploaded(upload, path: path, directory: directory, staging: staging, sha256: expected,
                                                    attributes: attributes, printTarget: true, size: size)
         let result = try await run(install, options: RunOptions(privileged: writesThroughSudo || attributes.owner != nil))
