@@ -85,24 +85,23 @@ public final class ChildProcess: @unchecked Sendable {
         defer { posix_spawn_file_actions_destroy(&actions) }
         if let connection {
             posix_spawn_file_actions_adddup2(&actions, connection, 0)
-            posix_spawn_file_actions_adddup2(&actions, connection, 1)
         } else if stdin {
             posix_spawn_file_actions_adddup2(&actions, inPipe[0], 0)
         } else {
             posix_spawn_file_actions_addopen(&actions, 0, stdinFile ?? "/dev/null", O_RDONLY, 0)
         }
-        if connection != nil {
-            if let outputPath {
-                posix_spawn_file_actions_addopen(&actions, 2, outputPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-            } else {
-                posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
-            }
-        } else if let outputPath {
-            posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // stderr first: with `outputPath`, stdout shares its open file unless the connection is stdout.
+        if let outputPath {
+            posix_spawn_file_actions_addopen(&actions, 2, outputPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        } else {
+            posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
+        }
+        if let connection {
+            posix_spawn_file_actions_adddup2(&actions, connection, 1)
+        } else if outputPath != nil {
+            posix_spawn_file_actions_adddup2(&actions, 2, 1)
         } else {
             posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
-            posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
         }
         // The child gets stdin, stdout and stderr only. A descriptor another thread opened without
         // FD_CLOEXEC (Foundation's file writes) would otherwise live on in a ControlMaster for its 10
