@@ -110,6 +110,32 @@ struct ExecTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: tmp).isEmpty)
     }
 
+    @Test("--transport overrides the inventory's transport for the run: openssh on a libssh2 inventory runs through ssh masters (its control directory exists), libssh2 on an openssh inventory does not")
+    func transportOverride() throws {
+        for (inventoryTransport, flag, throughOpenSSH) in [("libssh2", "openssh", true), ("openssh", "libssh2", false), ("libssh2", nil, false)] {
+            let fixture = try ExecFixture(transport: inventoryTransport)
+            defer { fixture.stop() }
+            let tmp = fixture.client.file("tmp")
+            try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+            let args = ["exec", "-i", fixture.inventory, "--host", "cp1"] + (flag.map { ["--transport", $0] } ?? []) + ["--", "ls \(tmp)"]
+            let r = try fixture.capstan(args, environment: ["TMPDIR": tmp])
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(r.stdout.contains("cp1 | capstan-ssh-") == throughOpenSSH,
+                    "inventory \(inventoryTransport), --transport \(flag ?? "(none)"): \(r.stdout)")
+            // The same override for copy: the file arrives either way.
+            let local = fixture.client.file("payload")
+            try Data("payload\n".utf8).write(to: URL(fileURLWithPath: local))
+            let copy = try fixture.capstan(["copy", "-i", fixture.inventory, "--host", "w1"] + (flag.map { ["--transport", $0] } ?? []) + [local, fixture.client.file("copied")])
+            #expect(copy.status == 0, "\(copy.stderr)")
+            #expect(FileManager.default.contents(atPath: fixture.client.file("copied")) == Data("payload\n".utf8))
+        }
+        let fixture = try ExecFixture(transport: "libssh2")
+        defer { fixture.stop() }
+        let bad = try fixture.capstan(["exec", "-i", fixture.inventory, "--transport", "putty", "--", "true"])
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("putty"), "\(bad.stderr)")
+    }
+
     @Test("argument words after -- run as one quoted command: uname -n")
     func plainArguments() throws {
         let fixture = try ExecFixture(transport: "libssh2")

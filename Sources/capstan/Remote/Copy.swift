@@ -39,7 +39,7 @@ struct CopyCommand: AsyncParsableCommand {
         if selection.dryRun {
             return print(selection.dryRunLine("copy \(localFile) (\(size) bytes) to \(remotePath), mode \(mode)\(owner.map { ", owner \($0)" } ?? "")", on: selected))
         }
-        let connector = HostEndpoints.connector(for: inventory)
+        let connector = HostEndpoints.connector(for: inventory, transport: selection.transport)
         // The file's SHA-256 (which every host's copy is checked against) is computed once, while the first
         // connections are made, and the uploads find it computed.
         let file = localFile

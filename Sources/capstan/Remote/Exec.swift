@@ -25,7 +25,7 @@ struct ExecCommand: AsyncParsableCommand {
         // One command line for the shell on every host: several arguments are quoted, a single one is a shell line.
         let line = command.count == 1 ? ShellCommand(["sh", "-c", command[0]]) : ShellCommand(command)
         if selection.dryRun { return print(selection.dryRunLine("run `\(line.line)` as root", on: selected)) }
-        let connector = HostEndpoints.connector(for: inventory)
+        let connector = HostEndpoints.connector(for: inventory, transport: selection.transport)
         let json = outputOption.output == .json
         let options = RunOptions(timeoutSeconds: timeout, privileged: true)
         let outcomes = await FanOut.run(selected, limit: selection.concurrency, name: \.name) { spec in

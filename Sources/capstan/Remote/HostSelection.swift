@@ -12,6 +12,10 @@ struct HostSelection: ParsableArguments {
     var concurrency: Int = FanOut.defaultLimit
     @Flag(name: .customLong("dry-run"), help: "Print the selected hosts and what would be done on each; connect to none.")
     var dryRun = false
+    @Option(name: .long, help: ArgumentHelp(
+        "SSH transport for this run, whatever the inventory's spec.ssh.transport says (openssh is the faster one for large files).",
+        valueName: "name"))
+    var transport: SSHTransportKind?
 
     /// A dry run's one line: what, on which hosts.
     func dryRunLine(_ what: String, on hosts: [HostSpec]) -> String {
@@ -31,3 +35,4 @@ struct HostSelection: ParsableArguments {
 }
 
 extension Role: ExpressibleByArgument {}
+extension SSHTransportKind: ExpressibleByArgument {}

@@ -42,10 +42,11 @@ enum HostEndpoints {
         return args
     }
 
-    /// One connector for the inventory: each host goes through the transport its `ssh.transport` names.
-    static func connector(for inventory: Inventory) -> TransportConnector {
+    /// One connector for the inventory: each host goes through the transport its `ssh.transport` names, or
+    /// every host through `transport` when one is given (`exec` and `copy --transport`).
+    static func connector(for inventory: Inventory, transport: SSHTransportKind? = nil) -> TransportConnector {
         var transports: [String: SSHTransportKind] = [:]
-        for host in inventory.hosts { transports[host.name] = inventory.effectiveSSH(for: host).transport ?? .libssh2 }
+        for host in inventory.hosts { transports[host.name] = transport ?? inventory.effectiveSSH(for: host).transport ?? .libssh2 }
         return TransportConnector(transports: transports)
     }
 }
