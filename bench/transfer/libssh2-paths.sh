@@ -45,7 +45,7 @@ if [ "${PERF:-0}" = 1 ] && command -v perf >/dev/null; then
 fi
 
 python3 - "$runs" "$here/results-libssh2.md" "$repeats" "$mib" "$load_before" "$(cut -d' ' -f1 /proc/loadavg)" "$perf_lines" "${variants[@]}" <<'PY'
-import statistics, subprocess, sys, datetime
+import datetime, os, statistics, subprocess, sys
 runs, out, repeats, mib, load_before, load_after, perf = sys.argv[1:8]
 variants = sys.argv[8:]
 rows = {}
@@ -60,6 +60,7 @@ def version(cmd):
         return "?"
 libssh2 = version(["dpkg-query", "-W", "-f=${Version}", "libssh2-1"])
 ssh = subprocess.run(["ssh", "-V"], capture_output=True, text=True).stderr.strip()
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 with open(out, "w") as f:
     f.write("# libssh2 upload paths\n\n")
     f.write(f"Produced by `bench/transfer/libssh2-paths.sh {repeats}` on {datetime.date.today()}: one {mib} MiB file of random bytes to one sshd "
@@ -69,7 +70,7 @@ with open(out, "w") as f:
             f"{repeats} runs each. Seconds: the transfer alone, after authentication, until the host has the whole file "
             "(the SFTP close or cat's exit status); user and system: the client process's CPU over the same span. "
             "Every run's remote file was compared with the local one.\n\n")
-    f.write(f"Machine: 2 cores shared by client and server, 1-minute load {load_before} before and {load_after} after. "
+    f.write(f"Machine: {os.cpu_count()} cores ({cpu}) shared by client and server, 1-minute load {load_before} before and {load_after} after. "
             f"libssh2 {libssh2}, {ssh}.\n\n")
     f.write("| variant | cipher | MAC | seconds, median (min–max) | user s, median | system s, median |\n|---|---|---|---:|---:|---:|\n")
     for i, name in enumerate(variants):
