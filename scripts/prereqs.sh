@@ -36,8 +36,11 @@ python3 -c 'import kubernetes_validate' 2>/dev/null || python3 -m pip install -q
 # that), so the tests would refuse what AWS allows. boto3 and awscli are pinned with it (they pin botocore).
 s3venv=/var/cache/capstan/s3-venv
 s3pins=('moto[server]==5.2.5' 'boto3==1.44.18' 'awscli==1.46.3')
-if ! "$s3venv/bin/python" -c 'import importlib.metadata as m, moto.server, flask; assert (m.version("moto"), m.version("boto3"), m.version("awscli")) == ("5.2.5", "1.44.18", "1.46.3")' >/dev/null 2>&1 \
-   || [ ! -x "$s3venv/bin/aws" ]; then
+# The venv is kept when it imports moto's server and holds exactly the pinned versions.
+if ! "$s3venv/bin/python" -c 'import sys, importlib.metadata as m, moto.server, flask
+for pin in sys.argv[1:]:
+    name, version = pin.split("==")
+    assert m.version(name.split("[")[0]) == version, pin' "${s3pins[@]}" >/dev/null 2>&1 || [ ! -x "$s3venv/bin/aws" ]; then
   echo "prereqs: installing ${s3pins[*]} into $s3venv"
   python3 -m venv "$s3venv"
   "$s3venv/bin/pip" install -q "${s3pins[@]}"

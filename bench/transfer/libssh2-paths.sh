@@ -53,12 +53,7 @@ for line in open(runs):
     i, rest = line.rstrip("\n").split("\t")
     mode, seconds, user, system, cipher, mac = rest.split()
     rows.setdefault(int(i), []).append((float(seconds), float(user), float(system), cipher, mac))
-def version(cmd):
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True).stdout.strip() or subprocess.run(cmd, capture_output=True, text=True).stderr.strip()
-    except OSError:
-        return "?"
-libssh2 = version(["dpkg-query", "-W", "-f=${Version}", "libssh2-1"])
+libssh2 = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "libssh2-1"], capture_output=True, text=True).stdout.strip() or "?"
 ssh = subprocess.run(["ssh", "-V"], capture_output=True, text=True).stderr.strip()
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 with open(out, "w") as f:
